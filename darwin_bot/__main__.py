@@ -1,0 +1,4 @@
+from darwin_bot.cli import main
+
+if __name__ == "__main__":
+    main()

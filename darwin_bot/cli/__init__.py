@@ -1,0 +1,72 @@
+"""The ``darwin`` command: a thin click group, one module per command.
+
+Commands are imported lazily, so ``darwin --help`` and a command's start-up do
+not pay for torch or PyGithub unless that command needs them. Every
+``DarwinError`` becomes one line on stderr and its exit code; a traceback is
+only shown with ``DARWIN_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from darwin_bot.errors import DarwinError
+
+# command name -> (module under darwin_bot.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "Write a commented darwin.toml."),
+    "data": ("data", "Prepare the corpus (tiny Shakespeare or synthetic)."),
+    "evaluate": ("evaluate", "Train and score one agent's tree in the sandbox."),
+    "run": ("run", "Run the evolution locally for N generations."),
+    "demo": ("demo", "Make a scratch repository and evolve it offline for 3 generations."),
+    "status": ("status", "Print the population and the leaderboard."),
+    "memory": ("memory", "Show the evolution memory."),
+    "requests": ("requests", "List, approve or decline the agents' requests to humans."),
+    "propose": ("steps", "CI step: plan and mutate one generation, push, open PRs."),
+    "repair": ("steps", "CI step: repair failed offspring from evaluation results."),
+    "select": ("steps", "CI step: select, cull, record, update the dashboard."),
+    "report": ("steps", "CI step: write the markdown report and the fitness plot."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"darwin_bot.cli.{COMMANDS[cmd_name][0]}")
+        return getattr(module, f"{cmd_name}_command")
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="darwin-bot")
+def cli() -> None:
+    """darwin-bot: evolve a training program with LLM-written mutations, in git."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: map DarwinError to one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="darwin", standalone_mode=False)
+    except DarwinError as exc:
+        if os.environ.get("DARWIN_DEBUG"):
+            raise
+        click.echo(f"darwin: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("darwin: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,98 @@
+"""Agents, the mutations that made them, and their requests to humans.
+
+An agent is a git branch ``<prefix><agent-id>``; everything here can be
+rebuilt from the commit trailers on that branch (see ``gitrepo``), so git
+alone is enough to recover the population after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+MutationKind = Literal["seed", "mutate", "crossover", "repair"]
+RequestKind = Literal["data", "dependency", "script", "restructure", "other"]
+REQUEST_KINDS: tuple[str, ...] = ("data", "dependency", "script", "restructure", "other")
+
+TRAILER_KEYS: tuple[str, ...] = (
+    "Darwin-Agent",
+    "Darwin-Generation",
+    "Darwin-Parents",
+    "Darwin-Kind",
+    "Darwin-Model",
+    "Darwin-Prompt-Tokens",
+    "Darwin-Completion-Tokens",
+)
+
+_AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def agent_id(generation: int, index: int) -> str:
+    """The id of the ``index``-th offspring of ``generation``: stable across reruns."""
+    return f"g{generation:03d}-{index:03d}"
+
+
+def valid_agent_id(value: str) -> bool:
+    return bool(_AGENT_ID.match(value))
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One commit on an agent's branch, as its trailers describe it."""
+
+    sha: str
+    agent: str
+    generation: int
+    parents: tuple[str, ...]
+    kind: MutationKind
+    summary: str
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def trailers(self) -> dict[str, str]:
+        return {
+            "Darwin-Agent": self.agent,
+            "Darwin-Generation": str(self.generation),
+            "Darwin-Parents": ",".join(self.parents) or "-",
+            "Darwin-Kind": self.kind,
+            "Darwin-Model": self.model or "-",
+            "Darwin-Prompt-Tokens": str(self.prompt_tokens),
+            "Darwin-Completion-Tokens": str(self.completion_tokens),
+        }
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A member of the population: a branch head and the lineage behind it."""
+
+    id: str
+    branch: str
+    head: str
+    generation: int
+    parents: tuple[str, ...]
+    mutations: tuple[Mutation, ...] = field(default_factory=tuple)
+
+    @property
+    def summary(self) -> str:
+        own = [m.summary for m in self.mutations if m.agent == self.id]
+        return own[0] if own else (self.mutations[-1].summary if self.mutations else "seed")
+
+
+@dataclass(frozen=True)
+class HumanRequest:
+    """An agent's request for something only a human can give."""
+
+    kind: RequestKind
+    title: str
+    rationale: str
+    agent: str = ""
+    generation: int = 0
+
+    @property
+    def key(self) -> str:
+        """Dedup key: the same kind and title from any agent is one request."""
+        norm = " ".join(self.title.lower().split())
+        return hashlib.sha256(f"{self.kind}:{norm}".encode()).hexdigest()[:12]

@@ -1,0 +1,114 @@
+"""What one evaluation of one tree produced: the value every part agrees on.
+
+A failed run is a value (status != "ok") that ranks worst, never an exception.
+The JSON form of :class:`EvalResult` is what ``darwin evaluate --json`` prints
+and what the CI evaluate job uploads as an artifact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "failed", "timeout", "rejected"]
+STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "rejected")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Scores of one successful run; all measured by the trusted side."""
+
+    val_loss: float
+    perplexity: float
+    mfu: float
+    tokens_per_s: float
+    train_seconds: float
+    peak_mem_mb: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metrics:
+        return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The fixed training budget: a number of iterations, or seconds of training."""
+
+    iters: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.iters is None) == (self.seconds is None):
+            raise ValueError("a budget is either iters or seconds, exactly one")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"iters": self.iters, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Budget:
+        return cls(iters=data.get("iters"), seconds=data.get("seconds"))
+
+    def key(self) -> str:
+        return f"iters={self.iters}" if self.iters is not None else f"seconds={self.seconds}"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One evaluation of one tree under one seed."""
+
+    status: Status
+    reason: str
+    metrics: Metrics | None
+    device: str
+    seed: int
+    budget: Budget
+    evaluator_version: str
+    tree_hash: str
+    log_tail: str = ""
+    preset: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.metrics is not None and math.isfinite(
+            self.metrics.perplexity
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "metrics": self.metrics.to_dict() if self.metrics else None,
+            "device": self.device,
+            "seed": self.seed,
+            "budget": self.budget.to_dict(),
+            "evaluator_version": self.evaluator_version,
+            "tree_hash": self.tree_hash,
+            "log_tail": self.log_tail,
+            "preset": self.preset,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalResult:
+        status = data["status"]
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        metrics = data.get("metrics")
+        return cls(
+            status=status,
+            reason=str(data.get("reason", "")),
+            metrics=Metrics.from_dict(metrics) if metrics else None,
+            device=str(data.get("device", "")),
+            seed=int(data.get("seed", 0)),
+            budget=Budget.from_dict(data.get("budget") or {"iters": 0}),
+            evaluator_version=str(data.get("evaluator_version", "")),
+            tree_hash=str(data.get("tree_hash", "")),
+            log_tail=str(data.get("log_tail", "")),
+            preset=str(data.get("preset", "")),
+            extra=dict(data.get("extra") or {}),
+        )

@@ -1,0 +1,95 @@
+"""The one exception tree of darwin-bot.
+
+Third-party errors (git, PyGithub, openai, OS) are mapped to these at the
+boundary with ``raise ... from exc``; nothing above the adapters catches a
+library's own exception type. A failed *training run* is never an exception:
+it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
+
+::
+
+    DarwinError                      exit code 1 unless stated
+    ├── ConfigError                  bad darwin.toml, bad CLI value (exit 2)
+    ├── DataError                    corpus missing, checksum mismatch, download failed (exit 2)
+    ├── SandboxError                 no sandbox backend usable as asked
+    ├── GitError                     a git operation failed; branch outside the prefix
+    ├── ForgeError                   the forge (GitHub or local) refused or failed
+    │   ├── ForgeNotFound            the object does not exist
+    │   ├── ForgeAuthError           401/403 that is not a rate limit
+    │   └── ForgeTransientError      5xx, timeouts, rate limits: retried, then raised
+    ├── LLMError                     the LLM backend failed
+    │   ├── LLMTransientError        429, 5xx, timeouts: retried, then raised
+    │   └── LLMReplyError            the reply cannot be used (garbage, too long)
+    ├── MutationRejected             an edit failed validation (reason in the message)
+    ├── SecretInEnvironment          evaluate refused: a token is in its environment (exit 2)
+    └── StateError                   the repository's darwin state is inconsistent
+"""
+
+from __future__ import annotations
+
+
+class DarwinError(Exception):
+    """Base of every error darwin-bot raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(DarwinError):
+    """A configuration or command-line value is invalid; the message says how to fix it."""
+
+    exit_code = 2
+
+
+class DataError(DarwinError):
+    """The corpus is missing, corrupt, or could not be fetched."""
+
+    exit_code = 2
+
+
+class SandboxError(DarwinError):
+    """The requested sandbox backend is not usable on this machine."""
+
+
+class GitError(DarwinError):
+    """A git operation failed, or would touch a branch outside the bot's prefix."""
+
+
+class ForgeError(DarwinError):
+    """The forge (GitHub or the local file forge) failed."""
+
+
+class ForgeNotFound(ForgeError):
+    """The requested object does not exist on the forge."""
+
+
+class ForgeAuthError(ForgeError):
+    """The forge refused the credentials (not a rate limit)."""
+
+
+class ForgeTransientError(ForgeError):
+    """A transient forge failure that survived every retry."""
+
+
+class LLMError(DarwinError):
+    """The LLM backend failed."""
+
+
+class LLMTransientError(LLMError):
+    """A transient LLM failure (429, 5xx, timeout) that survived every retry."""
+
+
+class LLMReplyError(LLMError):
+    """The LLM replied with something that cannot be used."""
+
+
+class MutationRejected(DarwinError):
+    """An edit failed validation; ``str(exc)`` is the reason recorded in memory."""
+
+
+class SecretInEnvironment(DarwinError):
+    """Agent code would run with a secret in reach; evaluation refuses to start."""
+
+    exit_code = 2
+
+
+class StateError(DarwinError):
+    """The population, memory and git disagree in a way that cannot be reconciled."""

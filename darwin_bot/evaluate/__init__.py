@@ -1,0 +1,13 @@
+"""The trusted evaluator: sandboxed training, trusted scoring, MFU.
+
+Public entry points (the contract other parts build on)::
+
+    evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult
+    evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalResult]
+    tree_hash(tree: Path, paths: Sequence[str] = ("seed/",)) -> str
+    EVALUATOR_VERSION: str
+
+``EvalOptions.smoke = True`` runs a few iterations on a tiny slice of the
+training data and skips scoring beyond "it trained and model.pt loads and is
+causal": the mutation pipeline's gate before full training.
+"""

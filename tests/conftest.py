@@ -1,0 +1,42 @@
+"""Shared fixtures and the tool-skip policy.
+
+A test that needs a tool that may be absent on a user's machine calls
+``require_tool(available, reason)``. Locally that skips with the reason; with
+``DARWIN_REQUIRE_TOOLS=1`` (set by .ci/run) it fails instead, so CI never
+passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+def require_tool(available: bool, reason: str) -> None:
+    if available:
+        return
+    if os.environ.get("DARWIN_REQUIRE_TOOLS") == "1" or os.environ.get("DARWIN_REQUIRE_SANDBOX") == "1":
+        pytest.fail(f"required tool missing (DARWIN_REQUIRE_TOOLS=1): {reason}")
+    pytest.skip(reason)
+
+
+def have(cmd: str) -> bool:
+    return shutil.which(cmd) is not None
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's real tokens."""
+    for name in ("GITHUB_TOKEN", "GH_TOKEN", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
