@@ -1,0 +1,115 @@
+"""Wiring: build an :class:`~darwin_bot.engine.Engine` from a repository and its config.
+
+This is the only place that picks concrete adapters (the trusted evaluator,
+the LLM backend, the forge), so the CLI commands and the CI steps all run the
+same evolution.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from darwin_bot.config import Config
+from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.engine import Engine, Progress
+from darwin_bot.errors import ConfigError
+from darwin_bot.gitrepo import GitRepo
+
+
+@dataclass
+class TrustedEvaluator:
+    """The engine's Evaluator port over ``darwin_bot.evaluate`` with the config's budget."""
+
+    cfg: Config
+    data_dir: Path
+    threads: int | None = None
+
+    @property
+    def version(self) -> str:
+        from darwin_bot.evaluate import EVALUATOR_VERSION
+
+        return EVALUATOR_VERSION
+
+    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+        from darwin_bot.evaluate import EvalOptions, evaluate_tree
+
+        b, sb = self.cfg.budget, self.cfg.sandbox
+        budget = Budget(iters=b.smoke_iters) if smoke else Budget(iters=b.iters, seconds=b.seconds)
+        opts = EvalOptions(
+            preset=b.preset,
+            data_dir=self.data_dir,
+            budget=budget,
+            seed=seed,
+            sandbox=sb.backend,
+            timeout_s=sb.smoke_timeout_s if smoke else sb.timeout_s,
+            memory_mb=sb.memory_mb,
+            max_procs=sb.max_procs,
+            smoke=smoke,
+            threads=self.threads,
+        )
+        return evaluate_tree(tree, opts)
+
+
+def data_dir_for(root: Path, cfg: Config) -> Path:
+    path = Path(cfg.budget.data)
+    return path if path.is_absolute() else root / path
+
+
+def default_workers() -> int:
+    """Parallel evaluations: one per GPU when there are several, else one per 2 CPU cores."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return max(1, torch.cuda.device_count())
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def llm_factory(cfg: Config):
+    """A function seed -> LLM, so each offspring's heuristic mutator is seeded on its own."""
+    from darwin_bot.llm import make_llm
+
+    shared = None
+    if cfg.llm.backend in ("openai", "scripted") or (
+        cfg.llm.backend == "auto" and (os.environ.get("OPENAI_API_KEY") or cfg.llm.base_url)
+    ):
+        # One client (and one scripted reply cursor) for the whole run.
+        shared = make_llm(cfg.llm, seed=cfg.evolution.seed)
+
+    def make(seed: int):
+        return shared if shared is not None else make_llm(cfg.llm, seed=seed)
+
+    return make
+
+
+def build_engine(
+    root: Path,
+    cfg: Config,
+    *,
+    publisher=None,
+    workers: int | None = None,
+    quiet: bool = False,
+    remote: str | None = None,
+) -> Engine:
+    repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
+    data = data_dir_for(repo.root, cfg)
+    if not (data / "train.bin").exists():
+        raise ConfigError(
+            f"no corpus at {data}; run 'darwin data prepare --out {data}' "
+            "(or --synthetic), or set budget.data in darwin.toml"
+        )
+    n = workers or default_workers()
+    threads = max(1, (os.cpu_count() or 2) // n)
+    return Engine(
+        repo,
+        cfg,
+        evaluator=TrustedEvaluator(cfg, data, threads=threads),
+        llm_factory=llm_factory(cfg),
+        publisher=publisher,
+        workers=n,
+        progress=Progress(enabled=not quiet),
+    )

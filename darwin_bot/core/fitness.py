@@ -1,0 +1,458 @@
+"""Fitness, repeat statistics and the champion's significance gate.
+
+Fitness is the DARWIN score: a weighted sum of relative changes against the
+baseline, where lower perplexity and higher MFU are better::
+
+    fitness = w_ppl * (base.ppl - m.ppl) / base.ppl
+            + w_mfu * (m.mfu - base.mfu) / max(base.mfu, EPS)
+
+so the baseline itself scores 0 and "+0.05" reads "5% better, all weighted".
+A failed run is a value, :data:`FAILED` (``-inf``), that ranks after every
+working candidate; it is never an exception.
+
+Repeats: a candidate evaluated under several seeds is summarized by
+:func:`summarize`. **If any repeat fails, the whole candidate is failed**: code
+that crashes under one seed in three is not a program we want to promote, and
+averaging only the lucky runs would reward it.
+
+The gate: :func:`champion_test` asks "is the candidate's perplexity lower than
+the baseline's?" with a one-sided Welch t-test (t-distribution CDF computed
+here, no scipy). When both samples have zero variance the t statistic is
+undefined, so the exact permutation test is used instead (see
+:func:`welch_one_sided`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from darwin_bot.config import FitnessConfig
+from darwin_bot.core.results import EvalResult, Metrics
+from darwin_bot.errors import StateError
+
+FAILED: float = -math.inf
+EPS: float = 1e-12
+
+Alternative = Literal["less", "greater"]
+
+# Enumerate every relabelling up to this many; beyond it, seeded Monte Carlo.
+EXACT_PERMUTATION_LIMIT = 20_000
+MONTE_CARLO_RESAMPLES = 20_000
+
+
+# ---------------------------------------------------------------- fitness
+
+
+def fitness(metrics: Metrics | None, baseline: Metrics, cfg: FitnessConfig) -> float:
+    """The weighted relative improvement over ``baseline``; :data:`FAILED` for a failure.
+
+    ``metrics`` is ``None`` for a failed run. Non-finite or non-positive
+    perplexity, or non-finite MFU, also counts as failed. A baseline without a
+    positive finite perplexity and a finite MFU is a state error: nothing can be
+    compared against it.
+    """
+    if not (math.isfinite(baseline.perplexity) and baseline.perplexity > 0):
+        raise StateError(
+            f"baseline perplexity must be a positive number, got {baseline.perplexity!r}; "
+            "re-evaluate the baseline"
+        )
+    if not math.isfinite(baseline.mfu):
+        raise StateError(f"baseline MFU must be finite, got {baseline.mfu!r}; re-evaluate the baseline")
+    if metrics is None:
+        return FAILED
+    if not (math.isfinite(metrics.perplexity) and metrics.perplexity > 0):
+        return FAILED
+    if not math.isfinite(metrics.mfu):
+        return FAILED
+    ppl_gain = (baseline.perplexity - metrics.perplexity) / baseline.perplexity
+    mfu_gain = (metrics.mfu - baseline.mfu) / max(baseline.mfu, EPS)
+    return cfg.perplexity_weight * ppl_gain + cfg.mfu_weight * mfu_gain
+
+
+def is_failed(value: float) -> bool:
+    """True for :data:`FAILED` and anything else that is not a finite number (NaN too)."""
+    return not math.isfinite(value)
+
+
+def rank_key(fitness_value: float, agent: str) -> tuple[int, float, str]:
+    """Sort key, ascending = best first: working before failed, higher fitness first, then agent id.
+
+    Failures (``-inf``, ``NaN``, ``+inf``) all share one bucket after every
+    finite fitness, so a NaN can never sort ahead of a real score.
+    """
+    if is_failed(fitness_value):
+        return (1, 0.0, agent)
+    return (0, -fitness_value, agent)
+
+
+# ---------------------------------------------------------------- repeats
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """Mean and sample standard deviation (ddof=1; 0 for a single run) of one metric."""
+
+    mean: float
+    std: float
+    n: int
+    values: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "n": self.n, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Repeats of one candidate. ``failed`` if there were no runs or any run failed."""
+
+    n: int
+    n_ok: int
+    reason: str
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.n == 0 or self.n_ok < self.n
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def perplexity(self) -> MetricSummary | None:
+        return self.metrics.get("perplexity")
+
+    def values(self, name: str) -> list[float]:
+        """Per-run values of one metric over the working runs (empty when none)."""
+        summary = self.metrics.get(name)
+        return list(summary.values) if summary else []
+
+    def mean_metrics(self) -> Metrics | None:
+        """Mean of every metric, for :func:`fitness`; ``None`` when the candidate failed."""
+        if self.failed:
+            return None
+        return Metrics(**{name: self.metrics[name].mean for name in Metrics.__dataclass_fields__})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "n_ok": self.n_ok,
+            "failed": self.failed,
+            "reason": self.reason,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+        }
+
+
+def _describe(values: Sequence[float]) -> MetricSummary:
+    arr = np.asarray(values, dtype=float)
+    std = float(arr.std(ddof=1)) if arr.size >= 2 else 0.0
+    return MetricSummary(mean=float(arr.mean()), std=std, n=int(arr.size), values=tuple(arr.tolist()))
+
+
+def summarize(results: Sequence[EvalResult]) -> Summary:
+    """Summarize repeats of one candidate (see the module docstring for the failure rule).
+
+    Means and standard deviations are over the working runs, so a failed
+    candidate's summary still shows what its good runs measured.
+    """
+    ok = [r for r in results if r.ok and r.metrics is not None]
+    bad = [r for r in results if not (r.ok and r.metrics is not None)]
+    if not results:
+        reason = "no runs"
+    elif bad:
+        first = bad[0]
+        detail = first.reason or first.status
+        reason = f"{len(bad)} of {len(results)} runs failed (seed {first.seed}: {detail})"
+    else:
+        reason = ""
+    metrics: dict[str, MetricSummary] = {}
+    if ok:
+        for name in Metrics.__dataclass_fields__:
+            metrics[name] = _describe([getattr(r.metrics, name) for r in ok])
+    return Summary(n=len(results), n_ok=len(ok), reason=reason, metrics=metrics)
+
+
+# ---------------------------------------------------------------- t distribution
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz method)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c = 1.0
+    d = 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        # even step
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        # odd step
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        step = d * c
+        h *= step
+        if abs(step - 1.0) < 1e-15:
+            return h
+    raise ArithmeticError(f"incomplete beta did not converge for a={a}, b={b}, x={x}")  # pragma: no cover
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b) for a, b > 0 and 0 <= x <= 1."""
+    if a <= 0 or b <= 0:
+        raise ValueError(f"incomplete beta needs a, b > 0, got a={a}, b={b}")
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"incomplete beta needs 0 <= x <= 1, got {x}")
+    if x == 0.0 or x == 1.0:
+        return x
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    front = math.exp(log_front)
+    # The continued fraction converges fast only below (a+1)/(a+b+2); use the
+    # symmetry I_x(a, b) = 1 - I_{1-x}(b, a) above it.
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (df need not be an integer)."""
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    if math.isnan(t):
+        raise ValueError("t statistic is NaN")
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    if math.isinf(df):
+        return 0.5 * math.erfc(-t / math.sqrt(2.0))
+    # Two-sided tail mass is I_{df/(df+t^2)}(df/2, 1/2); half of it lies beyond |t|.
+    tail = 0.5 * regularized_incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+# ---------------------------------------------------------------- tests
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A one-sided test. ``statistic`` is t for Welch, mean(candidate) - mean(baseline) for permutation."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    p_value: float
+    statistic: float
+    df: float | None
+    method: str
+
+
+def _as_floats(name: str, values: Sequence[float]) -> np.ndarray:
+    arr = np.asarray(list(values), dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a flat sequence of numbers")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains a non-finite value; drop failed runs first")
+    return arr
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ("less", "greater"):
+        raise ValueError(f"alternative must be 'less' or 'greater', got {alternative!r}")
+
+
+def welch_one_sided(
+    candidate: Sequence[float],
+    baseline: Sequence[float],
+    alternative: Alternative = "less",
+) -> TestResult:
+    """Welch's t-test of H1: mean(candidate) < mean(baseline) (``"less"``) or ``>`` (``"greater"``).
+
+    Needs at least two values on each side. When both samples have zero
+    variance the standard error is 0 and t is undefined; then this returns the
+    exact :func:`permutation_one_sided` result (method ``"permutation
+    (zero variance)"``) instead of an infinite t with p = 0, which two runs of
+    a deterministic program would otherwise "prove".
+    """
+    _check_alternative(alternative)
+    c = _as_floats("candidate", candidate)
+    b = _as_floats("baseline", baseline)
+    if c.size < 2 or b.size < 2:
+        raise ValueError(
+            f"Welch's test needs at least 2 values per side, got {c.size} and {b.size}"
+        )
+    vc, vb = float(c.var(ddof=1)), float(b.var(ddof=1))
+    sc, sb = vc / c.size, vb / b.size
+    se2 = sc + sb
+    if se2 <= 0.0:
+        result = permutation_one_sided(c.tolist(), b.tolist(), alternative)
+        return TestResult(result.p_value, result.statistic, None, "permutation (zero variance)")
+    t = (float(c.mean()) - float(b.mean())) / math.sqrt(se2)
+    # Welch–Satterthwaite degrees of freedom; a zero-variance side contributes 0.
+    df = se2 * se2 / (sc * sc / (c.size - 1) + sb * sb / (b.size - 1))
+    cdf = student_t_cdf(t, df)
+    p = cdf if alternative == "less" else 1.0 - cdf
+    return TestResult(p_value=min(1.0, max(0.0, p)), statistic=t, df=df, method="welch")
+
+
+def permutation_one_sided(
+    candidate: Sequence[float],
+    baseline: Sequence[float],
+    alternative: Alternative = "less",
+    *,
+    seed: int = 0,
+    resamples: int = MONTE_CARLO_RESAMPLES,
+) -> TestResult:
+    """Permutation test of the difference in means, one-sided.
+
+    Exact (every relabelling enumerated) when there are at most
+    :data:`EXACT_PERMUTATION_LIMIT` of them, else ``resamples`` seeded random
+    relabellings with p = (1 + hits) / (1 + resamples). The observed labelling
+    counts as a hit, so p is never 0: with 3 runs a side the smallest possible
+    p is 1/20 = 0.05.
+    """
+    _check_alternative(alternative)
+    c = _as_floats("candidate", candidate)
+    b = _as_floats("baseline", baseline)
+    if c.size < 1 or b.size < 1:
+        raise ValueError("a permutation test needs at least one value per side")
+    pooled = np.concatenate([c, b])
+    n_c = c.size
+    observed = float(c.sum())
+    # The pooled total is fixed, so the candidate group's sum orders relabellings
+    # exactly like the difference in means; compare sums with a tolerance so that
+    # float rounding never drops the observed labelling itself.
+    tol = 1e-9 * max(1.0, float(np.abs(pooled).sum()))
+    sign = 1.0 if alternative == "less" else -1.0
+    total = math.comb(pooled.size, n_c)
+    if total <= EXACT_PERMUTATION_LIMIT:
+        hits = sum(
+            1
+            for idx in itertools.combinations(range(pooled.size), n_c)
+            if sign * (float(pooled[list(idx)].sum()) - observed) <= tol
+        )
+        p = hits / total
+        method = "permutation (exact)"
+    else:
+        rng = np.random.default_rng(seed)
+        perms = rng.permuted(np.tile(pooled, (resamples, 1)), axis=1)
+        sums = perms[:, :n_c].sum(axis=1)
+        hits = int(np.count_nonzero(sign * (sums - observed) <= tol))
+        p = (1 + hits) / (1 + resamples)
+        method = f"permutation (monte carlo, {resamples} resamples, seed {seed})"
+    diff = float(c.mean()) - float(b.mean())
+    return TestResult(p_value=min(1.0, p), statistic=diff, df=None, method=method)
+
+
+# ---------------------------------------------------------------- the gate
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Whether a candidate may be promoted over the baseline, and why.
+
+    ``effect_size`` is the relative improvement in mean perplexity
+    ((baseline - candidate) / baseline; positive is better). ``cohens_d`` uses
+    the pooled standard deviation and is ``None`` when that is 0 (undefined).
+    """
+
+    passed: bool
+    p_value: float | None
+    effect_size: float | None
+    cohens_d: float | None
+    method: str
+    n_candidate: int
+    n_baseline: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "p_value": self.p_value,
+            "effect_size": self.effect_size,
+            "cohens_d": self.cohens_d,
+            "method": self.method,
+            "n_candidate": self.n_candidate,
+            "n_baseline": self.n_baseline,
+            "reason": self.reason,
+        }
+
+
+def _cohens_d(c: np.ndarray, b: np.ndarray) -> float | None:
+    dof = c.size + b.size - 2
+    if dof <= 0:
+        return None
+    pooled = ((c.size - 1) * c.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / dof
+    if pooled <= 0:
+        return None
+    # Positive d = candidate perplexity lower, like effect_size.
+    return float((b.mean() - c.mean()) / math.sqrt(pooled))
+
+
+def champion_test(
+    candidate_ppl: Sequence[float],
+    baseline_ppl: Sequence[float],
+    alpha: float,
+) -> GateResult:
+    """The statistical gate: does the candidate have lower perplexity than the baseline?
+
+    Passes only if the one-sided p-value (Welch; permutation when both
+    variances are 0) is below ``alpha`` **and** the mean perplexity is lower.
+    Fewer than 2 runs on either side never passes ("needs repeats"), and a
+    non-finite value (a failed run) on either side never passes.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    c_raw = [float(v) for v in candidate_ppl]
+    b_raw = [float(v) for v in baseline_ppl]
+    n_c, n_b = len(c_raw), len(b_raw)
+
+    def refuse(reason: str, effect: float | None = None) -> GateResult:
+        return GateResult(False, None, effect, None, "none", n_c, n_b, reason)
+
+    for name, vals in (("candidate", c_raw), ("baseline", b_raw)):
+        if not all(math.isfinite(v) and v > 0 for v in vals):
+            return refuse(f"{name} has a failed or invalid run; a failed candidate is never promoted")
+    c, b = np.asarray(c_raw), np.asarray(b_raw)
+    effect = float((b.mean() - c.mean()) / b.mean()) if n_c and n_b else None
+    if n_c < 2 or n_b < 2:
+        return refuse(
+            f"needs repeats: {n_c} candidate and {n_b} baseline runs, at least 2 each "
+            "(set budget.repeats >= 2)",
+            effect,
+        )
+    test = welch_one_sided(c_raw, b_raw, "less")
+    improves = float(c.mean()) < float(b.mean())
+    passed = improves and test.p_value < alpha
+    pct = 100.0 * (effect or 0.0)
+    if passed:
+        reason = f"passed: perplexity {pct:.2f}% lower, p={test.p_value:.4g} < {alpha:g}"
+    elif not improves:
+        reason = f"no improvement: mean perplexity is {-pct:.2f}% higher or equal"
+    else:
+        reason = (
+            f"not significant: perplexity {pct:.2f}% lower but p={test.p_value:.4g} >= {alpha:g}"
+        )
+    return GateResult(
+        passed=passed,
+        p_value=test.p_value,
+        effect_size=effect,
+        cohens_d=_cohens_d(c, b),
+        method=test.method,
+        n_candidate=n_c,
+        n_baseline=n_b,
+        reason=reason,
+    )

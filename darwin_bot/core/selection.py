@@ -1,0 +1,224 @@
+"""Ranking, survivors, parent sampling and the offspring plan.
+
+Pure functions. Every random choice comes from the ``random.Random`` passed
+in, and every input is put in rank order first, so the same seed and the same
+scores give the same plan whatever order the caller listed the agents in.
+
+Rules:
+
+* A failed candidate (``ok`` false or a non-finite fitness) ranks after every
+  working one, and **never survives**: :func:`survivors` returns fewer than
+  ``k`` rather than keep broken code, and an empty list when nothing works
+  (the caller then keeps the previous survivors, or the seed).
+* Only working candidates are ever sampled as parents.
+* ``"tournament"``: draw ``tournament_size`` distinct candidates uniformly,
+  the best-ranked one wins.
+* ``"dgm"`` (Darwin Gödel Machine): weight = sigmoid-scaled score x
+  1 / (1 + children), so strong parents are favoured but one that already has
+  many children gives way to less explored ones. Within one plan each draw
+  counts as a child, so the novelty term acts inside a generation too.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from darwin_bot.core.fitness import rank_key
+from darwin_bot.errors import StateError
+
+Method = Literal["tournament", "dgm"]
+METHODS: tuple[str, ...] = ("tournament", "dgm")
+
+# Sharpness of the DGM sigmoid over fitness normalised to the pool's range:
+# the best gets sigmoid(+2) ~ 0.88, the worst sigmoid(-2) ~ 0.12 when the
+# median sits midway, so weak parents keep a real chance.
+DGM_SHARPNESS = 4.0
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One evaluated agent: its fitness, whether it worked, and how many children it has."""
+
+    agent: str
+    fitness: float
+    ok: bool
+    generation: int
+    children: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok or not math.isfinite(self.fitness)
+
+
+@dataclass(frozen=True)
+class OffspringPlan:
+    """One offspring to make: ``index`` is 0-based within the generation's offspring."""
+
+    index: int
+    kind: Literal["mutate", "crossover"]
+    parents: tuple[str, ...]
+
+
+def _key(s: Scored) -> tuple[int, float, str]:
+    return rank_key(s.fitness if not s.failed else -math.inf, s.agent)
+
+
+def rank(scored: Sequence[Scored]) -> list[Scored]:
+    """Best first: fitness descending, failures last, ties broken by agent id."""
+    agents = [s.agent for s in scored]
+    if len(set(agents)) != len(agents):
+        dupes = sorted({a for a in agents if agents.count(a) > 1})
+        raise StateError(f"agent scored twice: {', '.join(dupes)}; each agent must be scored once")
+    return sorted(scored, key=_key)
+
+
+def survivors(ranked: Sequence[Scored], k: int) -> list[Scored]:
+    """The top ``k`` working candidates (fewer if fewer work; none if none work)."""
+    if k < 1:
+        raise ValueError(f"the number of survivors must be at least 1, got {k}")
+    return [s for s in rank(ranked) if not s.failed][:k]
+
+
+def _working(pool: Sequence[Scored], need: int = 1) -> list[Scored]:
+    working = [s for s in rank(pool) if not s.failed]
+    if len(working) < need:
+        raise StateError(
+            f"need at least {need} working parent(s), the pool has {len(working)}; "
+            "re-evaluate the survivors or restart from the seed"
+        )
+    return working
+
+
+def _check_method(method: str, tournament_size: int) -> None:
+    if method not in METHODS:
+        raise ValueError(f"selection method must be one of {', '.join(METHODS)}, got {method!r}")
+    if tournament_size < 1:
+        raise ValueError(f"tournament_size must be at least 1, got {tournament_size}")
+
+
+def dgm_weights(pool: Sequence[Scored]) -> list[float]:
+    """DGM sampling weights of working, rank-ordered ``pool`` (same order)."""
+    fits = [s.fitness for s in pool]
+    mid = statistics.median(fits)
+    spread = max(fits) - min(fits)
+    weights = []
+    for s in pool:
+        z = (s.fitness - mid) / spread if spread > 0 else 0.0
+        score = 1.0 / (1.0 + math.exp(-DGM_SHARPNESS * z))
+        weights.append(score / (1.0 + max(0, s.children)))
+    return weights
+
+
+def _draw_one(
+    working: list[Scored], rng: random.Random, method: str, tournament_size: int
+) -> Scored:
+    if method == "tournament":
+        size = min(tournament_size, len(working))
+        contenders = rng.sample(range(len(working)), size)
+        return working[min(contenders)]  # working is rank-ordered: lowest index wins
+    return rng.choices(working, weights=dgm_weights(working), k=1)[0]
+
+
+def _sample(
+    working: list[Scored], n: int, rng: random.Random, method: str, tournament_size: int
+) -> list[str]:
+    chosen: list[str] = []
+    pool = list(working)
+    for _ in range(n):
+        pick = _draw_one(pool, rng, method, tournament_size)
+        chosen.append(pick.agent)
+        pool = [replace(s, children=s.children + 1) if s.agent == pick.agent else s for s in pool]
+    return chosen
+
+
+def sample_parents(
+    pool: Sequence[Scored],
+    n: int,
+    rng: random.Random,
+    method: Method = "tournament",
+    tournament_size: int = 3,
+) -> list[str]:
+    """``n`` parent ids drawn with replacement from the working members of ``pool``."""
+    _check_method(method, tournament_size)
+    if n < 0:
+        raise ValueError(f"cannot sample {n} parents")
+    if n == 0:
+        return []
+    return _sample(_working(pool), n, rng, method, tournament_size)
+
+
+def _pair(
+    working: list[Scored], rng: random.Random, method: str, tournament_size: int
+) -> tuple[tuple[str, str], list[Scored]]:
+    first = _draw_one(working, rng, method, tournament_size)
+    rest = [s for s in working if s.agent != first.agent]
+    second = _draw_one(rest, rng, method, tournament_size)
+    bumped = [
+        replace(s, children=s.children + 1) if s.agent in (first.agent, second.agent) else s
+        for s in working
+    ]
+    return (first.agent, second.agent), bumped
+
+
+def pair_parents(
+    pool: Sequence[Scored],
+    n_pairs: int,
+    rng: random.Random,
+    method: Method = "tournament",
+    tournament_size: int = 3,
+) -> list[tuple[str, str]]:
+    """``n_pairs`` pairs of two distinct working parents (needs at least two working)."""
+    _check_method(method, tournament_size)
+    if n_pairs < 0:
+        raise ValueError(f"cannot make {n_pairs} pairs")
+    if n_pairs == 0:
+        return []
+    working = _working(pool, need=2)
+    pairs = []
+    for _ in range(n_pairs):
+        pair, working = _pair(working, rng, method, tournament_size)
+        pairs.append(pair)
+    return pairs
+
+
+def plan_offspring(
+    pool: Sequence[Scored],
+    population: int,
+    crossover_rate: float,
+    rng: random.Random,
+    method: Method = "tournament",
+    tournament_size: int = 3,
+) -> list[OffspringPlan]:
+    """Fill the population: ``population - len(pool)`` offspring, each a mutation or a crossover.
+
+    Each offspring is a crossover with probability ``crossover_rate`` when at
+    least two parents work, else a mutation of one sampled parent. The draws
+    happen in index order, so the plan is a pure function of the seed.
+    """
+    _check_method(method, tournament_size)
+    if not 0.0 <= crossover_rate <= 1.0:
+        raise ValueError(f"crossover_rate must be in [0, 1], got {crossover_rate}")
+    count = population - len(pool)
+    if count <= 0:
+        return []
+    working = _working(pool)
+    plans = []
+    for index in range(count):
+        # The coin is tossed even when only one parent works, so the random stream
+        # (and so every later draw) does not depend on how many parents work.
+        crossover = rng.random() < crossover_rate and len(working) >= 2
+        if crossover:
+            pair, working = _pair(working, rng, method, tournament_size)
+            plans.append(OffspringPlan(index, "crossover", pair))
+        else:
+            pick = _draw_one(working, rng, method, tournament_size)
+            working = [
+                replace(s, children=s.children + 1) if s.agent == pick.agent else s for s in working
+            ]
+            plans.append(OffspringPlan(index, "mutate", (pick.agent,)))
+    return plans

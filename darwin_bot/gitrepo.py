@@ -1,0 +1,332 @@
+"""Agents as git branches: create, read lineage from trailers, commit, archive, delete, push.
+
+Only branches under the configured prefix are ever created, moved or deleted;
+anything else is refused with ``GitError``. A culled agent's head is kept under
+``refs/darwin/archive/<agent>`` before its branch is deleted, so its lineage
+(commits and trailers) survives culling and can always be read back.
+
+GitPython is the only git library used; its exceptions are mapped to
+``GitError`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import git
+
+from darwin_bot.core.agent import TRAILER_KEYS, Mutation
+from darwin_bot.errors import GitError
+
+BOT_NAME = "darwin-bot"
+BOT_EMAIL = "darwin-bot@users.noreply.github.com"
+ARCHIVE_NS = "refs/darwin/archive/"
+_TRAILER_LINE = re.compile(r"^(Darwin-[A-Za-z-]+):\s*(.*)$")
+
+
+def _git_error(action: str, exc: Exception) -> GitError:
+    detail = getattr(exc, "stderr", "") or str(exc)
+    return GitError(f"git {action} failed: {detail.strip()}")
+
+
+def format_message(summary: str, body: str, trailers: dict[str, str]) -> str:
+    """A commit message: one-line subject, optional body, then the Darwin trailers."""
+    subject = " ".join(summary.split())[:72] or "darwin: mutation"
+    parts = [subject]
+    if body.strip():
+        parts.append(body.strip())
+    parts.append("\n".join(f"{k}: {v}" for k, v in trailers.items()))
+    return "\n\n".join(parts) + "\n"
+
+
+def parse_trailers(message: str) -> dict[str, str]:
+    """The ``Darwin-*`` trailers of a commit message (the last block wins)."""
+    found: dict[str, str] = {}
+    for line in message.splitlines():
+        m = _TRAILER_LINE.match(line.strip())
+        if m and m.group(1) in TRAILER_KEYS:
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def mutation_from_commit(sha: str, message: str) -> Mutation | None:
+    """Rebuild a :class:`Mutation` from a commit; None for commits without trailers."""
+    t = parse_trailers(message)
+    if "Darwin-Agent" not in t or "Darwin-Kind" not in t:
+        return None
+    parents = tuple(p for p in t.get("Darwin-Parents", "-").split(",") if p and p != "-")
+    model = t.get("Darwin-Model", "-")
+
+    def _int(key: str) -> int:
+        try:
+            return int(t.get(key, "0"))
+        except ValueError:
+            return 0
+
+    return Mutation(
+        sha=sha,
+        agent=t["Darwin-Agent"],
+        generation=_int("Darwin-Generation"),
+        parents=parents,
+        kind=t["Darwin-Kind"],  # type: ignore[arg-type]
+        summary=message.splitlines()[0] if message else "",
+        model="" if model == "-" else model,
+        prompt_tokens=_int("Darwin-Prompt-Tokens"),
+        completion_tokens=_int("Darwin-Completion-Tokens"),
+    )
+
+
+class GitRepo:
+    """The user's repository, seen as a population of agent branches."""
+
+    def __init__(self, root: Path, prefix: str = "darwin/", remote: str | None = None) -> None:
+        try:
+            self.repo = git.Repo(root)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise GitError(f"{root} is not a git repository; run 'git init' first") from exc
+        self.root = Path(self.repo.working_tree_dir or root)
+        self.prefix = prefix
+        self.remote = remote
+
+    # -- low level --------------------------------------------------------
+    def git(self, *args: str, env: dict[str, str] | None = None) -> str:
+        try:
+            return self.repo.git.execute(["git", *args], env=env, strip_newline_in_stdout=True)
+        except git.GitCommandError as exc:
+            raise _git_error(args[0] if args else "", exc) from exc
+
+    def rev(self, ref: str) -> str | None:
+        try:
+            return self.repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+        except git.GitCommandError:
+            return None
+
+    def tree_id(self, ref: str, paths: Sequence[str]) -> str:
+        """A stable id of the evolvable content of ``ref``: git's tree ids of ``paths``."""
+        ids = []
+        for p in paths:
+            try:
+                ids.append(self.repo.git.rev_parse(f"{ref}:{p.rstrip('/')}"))
+            except git.GitCommandError:
+                ids.append("-")
+        return ids[0] if len(ids) == 1 else "+".join(ids)
+
+    # -- branches -----------------------------------------------------------
+    def branch(self, agent: str) -> str:
+        return f"{self.prefix}{agent}"
+
+    def _own(self, branch: str) -> None:
+        if not branch.startswith(self.prefix):
+            raise GitError(f"refusing to touch branch {branch!r}: outside the prefix {self.prefix!r}")
+
+    def default_branch(self) -> str:
+        try:
+            return self.repo.active_branch.name
+        except TypeError:  # detached HEAD (CI checkouts)
+            return os.environ.get("GITHUB_BASE_REF") or "main"
+
+    def agents(self) -> list[str]:
+        """Agent ids of the local branches under the prefix, sorted."""
+        out = self.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{self.prefix}")
+        return sorted(line[len(self.prefix):] for line in out.splitlines() if line)
+
+    def set_branch(self, agent: str, sha: str) -> str:
+        """Point ``<prefix><agent>`` at ``sha`` (create or move): idempotent."""
+        name = self.branch(agent)
+        self._own(name)
+        self.git("update-ref", f"refs/heads/{name}", sha)
+        return name
+
+    def delete_branch(self, branch: str, *, archive_as: str | None = None) -> None:
+        """Delete an agent branch (keeping its head under refs/darwin/archive/); idempotent."""
+        self._own(branch)
+        sha = self.rev(f"refs/heads/{branch}")
+        if sha is None:
+            return
+        if archive_as:
+            self.git("update-ref", f"{ARCHIVE_NS}{archive_as}", sha)
+        self.git("update-ref", "-d", f"refs/heads/{branch}")
+
+    def archived(self, agent: str) -> str | None:
+        return self.rev(f"{ARCHIVE_NS}{agent}")
+
+    # -- history ------------------------------------------------------------
+    def lineage(self, ref: str, limit: int = 500) -> list[Mutation]:
+        """Mutations reachable from ``ref``, newest first, read from commit trailers."""
+        out = self.git("log", f"--max-count={limit}", "--format=%H%x00%B%x1e", ref)
+        mutations = []
+        for record in out.split("\x1e"):
+            record = record.strip("\n")
+            if not record:
+                continue
+            sha, _, message = record.partition("\x00")
+            m = mutation_from_commit(sha.strip(), message)
+            if m is not None:
+                mutations.append(m)
+        return mutations
+
+    def changed_paths(self, base: str, head: str) -> list[str]:
+        out = self.git("diff", "--name-only", f"{base}..{head}")
+        return [line for line in out.splitlines() if line]
+
+    def diff(self, base: str, head: str, paths: Sequence[str] = ()) -> str:
+        return self.git("diff", f"{base}..{head}", "--", *paths)
+
+    def diffstat(self, base: str, head: str) -> str:
+        return self.git("diff", "--stat", f"{base}..{head}")
+
+    # -- working copies -------------------------------------------------------
+    @contextlib.contextmanager
+    def worktree(self, ref: str) -> Iterator[Path]:
+        """A detached worktree at ``ref``, removed afterwards (even on error)."""
+        path = Path(tempfile.mkdtemp(prefix="darwin-wt-"))
+        path.rmdir()
+        self.git("worktree", "add", "--detach", "--force", str(path), ref)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(GitError):
+                self.git("worktree", "remove", "--force", str(path))
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(GitError):
+                self.git("worktree", "prune")
+
+    def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
+        """Write the files of ``paths`` at ``ref`` into ``dest`` (no .git): what the evaluator gets."""
+        dest.mkdir(parents=True, exist_ok=True)
+        data = self.repo.git.archive(ref, "--", *[p.rstrip("/") for p in paths], stdout_as_string=False)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(dest, filter="data")
+        return dest
+
+    def commit_worktree(
+        self,
+        worktree: Path,
+        message: str,
+        *,
+        allowed: Sequence[str],
+        date: str | None = None,
+    ) -> str:
+        """Commit every change in ``worktree`` as the bot; refuse changes outside ``allowed``.
+
+        ``date`` (git date format) pins author and committer dates so a rerun
+        of the same step produces the same commit.
+        """
+        wt = git.Repo(worktree)
+        try:
+            wt.git.add("-A")
+            staged = [p for p in wt.git.diff("--cached", "--name-only").splitlines() if p]
+            outside = [p for p in staged if not any(p.startswith(a) for a in allowed)]
+            if outside:
+                wt.git.reset("-q", "--hard")
+                raise GitError(
+                    "refusing to commit changes outside the evolvable paths "
+                    f"({', '.join(allowed)}): {', '.join(outside)}"
+                )
+            env = {
+                "GIT_AUTHOR_NAME": BOT_NAME,
+                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+                "GIT_COMMITTER_NAME": BOT_NAME,
+                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+            }
+            if date:
+                env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
+            with _message_file(message) as msg:
+                wt.git.execute(
+                    ["git", "commit", "-q", "--allow-empty", "--no-verify", "-F", msg],
+                    env={**os.environ, **env},
+                )
+            return wt.head.commit.hexsha
+        except git.GitCommandError as exc:
+            raise _git_error("commit", exc) from exc
+
+    def merge_commit(self, parents: Sequence[str], tree_from: Path, message: str, date: str | None = None) -> str:
+        """A commit with several parents whose tree is the content of worktree ``tree_from``."""
+        wt = git.Repo(tree_from)
+        try:
+            wt.git.add("-A")
+            tree = wt.git.write_tree()
+            env = {
+                **os.environ,
+                "GIT_AUTHOR_NAME": BOT_NAME,
+                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+                "GIT_COMMITTER_NAME": BOT_NAME,
+                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+            }
+            if date:
+                env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
+            args = ["git", "commit-tree", tree]
+            for p in parents:
+                args += ["-p", p]
+            with _message_file(message) as msg:
+                return wt.git.execute([*args, "-F", msg], env=env).strip()
+        except git.GitCommandError as exc:
+            raise _git_error("commit-tree", exc) from exc
+
+    def commit_paths_on_current(self, paths: Sequence[str], message: str) -> str | None:
+        """Commit ``paths`` (e.g. memory/) on the checked-out branch; None when nothing changed."""
+        try:
+            self.repo.git.add("-A", "--", *paths)
+            if not self.repo.git.diff("--cached", "--name-only", "--", *paths).strip():
+                return None
+            env = {
+                **os.environ,
+                "GIT_AUTHOR_NAME": BOT_NAME,
+                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+                "GIT_COMMITTER_NAME": BOT_NAME,
+                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+            }
+            self.repo.git.execute(
+                ["git", "commit", "-q", "--no-verify", "-m", message, "--", *paths], env=env
+            )
+            return self.repo.head.commit.hexsha
+        except git.GitCommandError as exc:
+            raise _git_error("commit", exc) from exc
+
+    # -- remote -------------------------------------------------------------
+    def push(self, branches: Sequence[str], *, delete: Sequence[str] = ()) -> None:
+        """Push agent branches (force: a rerun may rewrite an unreviewed offspring) and deletions."""
+        if not self.remote:
+            return
+        specs = []
+        for b in branches:
+            self._own(b)
+            specs.append(f"+refs/heads/{b}:refs/heads/{b}")
+        for b in delete:
+            self._own(b)
+            specs.append(f":refs/heads/{b}")
+        if specs:
+            self.git("push", "--quiet", self.remote, *specs)
+
+    def push_archive(self) -> None:
+        if self.remote:
+            self.git("push", "--quiet", self.remote, f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*")
+
+    def fetch(self) -> None:
+        """Fetch agent branches from the remote into local branches (CI jobs start fresh)."""
+        if not self.remote:
+            return
+        self.git(
+            "fetch", "--quiet", "--prune", "--force", self.remote,
+            f"+refs/heads/{self.prefix}*:refs/heads/{self.prefix}*",
+            f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*",
+        )
+
+
+@contextlib.contextmanager
+def _message_file(text: str) -> Iterator[str]:
+    fd, path = tempfile.mkstemp(prefix="darwin-msg-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        yield path
+    finally:
+        os.unlink(path)

@@ -1,0 +1,166 @@
+"""Build mutation and repair prompts from the templates in ``templates/``.
+
+The templates are data files (``string.Template``, ``$name`` placeholders) so
+the wording can change without touching code. Sections start with a header
+line ``### NAME <argument>``; the chunk under mutation is always the fenced
+block after ``### CHUNK <file>::<chunk>``, which is how the offline heuristic
+backend finds what it was given (see :func:`section`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+
+from darwin_bot.core.results import Metrics
+from darwin_bot.llm.base import Message
+from darwin_bot.mutation.chunks import Chunk
+
+LOG_TAIL_CHARS = 3000
+MEMORY_DIGEST_CHARS = 6000
+
+
+@cache
+def template(name: str) -> str:
+    """The text of ``templates/<name>.md``, shipped as package data."""
+    return (resources.files("darwin_bot.mutation") / "templates" / f"{name}.md").read_text(
+        encoding="utf-8"
+    )
+
+
+def _render(name: str, **values: str) -> str:
+    return Template(template(name)).substitute(**values)
+
+
+@dataclass(frozen=True)
+class FileView:
+    """What a prompt shows of the file around the chunk."""
+
+    file: str
+    chunks: tuple[Chunk, ...]
+
+    def structure(self) -> str:
+        rows = []
+        for c in self.chunks:
+            if c.frozen:
+                continue
+            rows.append(f"- {c.name}: {c.signature}" if c.signature else f"- {c.name}")
+        return "\n".join(rows)
+
+    def imports(self) -> str:
+        return "".join(c.text for c in self.chunks if c.frozen).rstrip("\n")
+
+    def globals(self) -> str:
+        return "".join(c.text for c in self.chunks if c.kind == "globals").rstrip("\n") or "(none)"
+
+
+def format_metrics(m: Metrics | None, baseline: Metrics | None) -> str:
+    if m is None:
+        return "(not evaluated yet)"
+    line = (
+        f"perplexity {m.perplexity:.4f}, val_loss {m.val_loss:.4f}, MFU {m.mfu:.4%}, "
+        f"{m.tokens_per_s:.0f} tokens/s, {m.train_seconds:.1f} s, peak memory {m.peak_mem_mb:.0f} MB"
+    )
+    if baseline is not None:
+        line += f"\nbaseline: perplexity {baseline.perplexity:.4f}, MFU {baseline.mfu:.4%}"
+    return line
+
+
+def _rules(allowed_imports: tuple[str, ...], max_file_lines: int) -> str:
+    return _render(
+        "rules", allowed_imports=", ".join(allowed_imports) or "(none)", max_file_lines=str(max_file_lines)
+    ).rstrip("\n")
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 20].rstrip() + "\n... (truncated)"
+
+
+def mutation_prompt(
+    view: FileView,
+    chunk: Chunk,
+    *,
+    running_memory: list[str],
+    memory_digest: str,
+    parent_metrics: Metrics | None,
+    baseline_metrics: Metrics | None,
+    requests_context: str,
+    allowed_imports: tuple[str, ...],
+    max_file_lines: int,
+) -> list[Message]:
+    user = _render(
+        "mutate",
+        chunk_id=chunk.id,
+        file=view.file,
+        rules=_rules(allowed_imports, max_file_lines),
+        structure=view.structure(),
+        imports=view.imports(),
+        globals=view.globals(),
+        running_memory="\n".join(f"- {s}" for s in running_memory) or "(nothing yet)",
+        memory_digest=_cap(memory_digest.strip(), MEMORY_DIGEST_CHARS) or "(no records yet)",
+        parent_metrics=format_metrics(parent_metrics, baseline_metrics),
+        requests_context=requests_context.strip() or "(none)",
+        chunk=chunk.text.rstrip("\n"),
+        reply_format=template("reply_format").rstrip("\n"),
+    )
+    return [
+        {"role": "system", "content": template("system").strip()},
+        {"role": "user", "content": user},
+    ]
+
+
+def repair_prompt(
+    view: FileView,
+    chunk_id: str,
+    *,
+    current: str,
+    original: str,
+    error: str,
+    log_tail: str,
+    allowed_imports: tuple[str, ...],
+    max_file_lines: int,
+) -> list[Message]:
+    user = _render(
+        "repair",
+        chunk_id=chunk_id,
+        file=view.file,
+        error=error.strip() or "(no message)",
+        log_tail=log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)",
+        rules=_rules(allowed_imports, max_file_lines),
+        imports=view.imports(),
+        original=original.rstrip("\n"),
+        chunk=current.rstrip("\n"),
+        reply_format=template("reply_format").rstrip("\n"),
+    )
+    return [
+        {"role": "system", "content": template("system").strip()},
+        {"role": "user", "content": user},
+    ]
+
+
+_HEADER = re.compile(r"^### (\w+)(?: (\S+))?.*$", re.MULTILINE)
+
+
+def section(prompt: str, name: str) -> tuple[str, str] | None:
+    """``(argument, fenced body)`` of the first ``### NAME argument`` section, or None.
+
+    The body is the first fenced block inside the section, without the fences.
+    """
+    for m in _HEADER.finditer(prompt):
+        if m.group(1) != name:
+            continue
+        rest = prompt[m.end() :]
+        nxt = _HEADER.search(rest)
+        body = rest[: nxt.start()] if nxt else rest
+        fence = re.search(r"^```[\w-]*\n(.*?)^```\s*$", body, re.MULTILINE | re.DOTALL)
+        return (m.group(2) or "", fence.group(1) if fence else body.strip())
+    return None
+
+
+def task(prompt: str) -> str:
+    """``mutate`` or ``repair`` (or '' if the prompt is not one of ours)."""
+    m = re.search(r"^### TASK (\w+)", prompt, re.MULTILINE)
+    return m.group(1) if m else ""
