@@ -77,8 +77,18 @@ class LLMConfig:
     # model name -> [USD per 1k prompt tokens, USD per 1k completion tokens]
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     allowed_imports: tuple[str, ...] = (
-        "math", "os", "time", "json", "pickle", "contextlib", "dataclasses",
-        "functools", "inspect", "typing", "numpy", "torch",
+        "math",
+        "os",
+        "time",
+        "json",
+        "pickle",
+        "contextlib",
+        "dataclasses",
+        "functools",
+        "inspect",
+        "typing",
+        "numpy",
+        "torch",
     )
 
 
@@ -133,7 +143,9 @@ def _section_names() -> list[str]:
 
 def _closest(name: str, options: list[str]) -> str:
     match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f"; did you mean {match[0]!r}?" if match else f"; valid keys: {', '.join(sorted(options))}"
+    return (
+        f"; did you mean {match[0]!r}?" if match else f"; valid keys: {', '.join(sorted(options))}"
+    )
 
 
 def _coerce(where: str, value: Any, hint: Any) -> Any:
@@ -198,36 +210,50 @@ def _check(cfg: Config) -> None:
             raise ConfigError(msg)
 
     need(ev.population >= 1, "evolution.population must be at least 1")
-    need(1 <= ev.survivors <= ev.population,
-         f"evolution.survivors must be between 1 and population ({ev.population})")
+    need(
+        1 <= ev.survivors <= ev.population,
+        f"evolution.survivors must be between 1 and population ({ev.population})",
+    )
     need(ev.generations >= 0, "evolution.generations must be 0 or more")
     need(0.0 < ev.mutation_rate <= 1.0, "evolution.mutation_rate must be in (0, 1]")
     need(0.0 <= ev.crossover_rate <= 1.0, "evolution.crossover_rate must be in [0, 1]")
     need(ev.selection in SELECTIONS, f"evolution.selection must be one of {', '.join(SELECTIONS)}")
     need(ev.tournament_size >= 1, "evolution.tournament_size must be at least 1")
     need(bool(ev.evolvable), "evolution.evolvable must name at least one path")
-    need(all(not p.startswith("/") and ".." not in p.split("/") for p in ev.evolvable),
-         "evolution.evolvable paths must be relative and stay inside the repository")
+    need(
+        all(not p.startswith("/") and ".." not in p.split("/") for p in ev.evolvable),
+        "evolution.evolvable paths must be relative and stay inside the repository",
+    )
     need(ev.repair_attempts >= 0, "evolution.repair_attempts must be 0 or more")
     need(ev.max_file_lines >= 10, "evolution.max_file_lines must be at least 10")
-    need(ev.branch_prefix.endswith("/") and len(ev.branch_prefix) > 1,
-         "evolution.branch_prefix must end with '/', e.g. 'darwin/'")
+    need(
+        ev.branch_prefix.endswith("/") and len(ev.branch_prefix) > 1,
+        "evolution.branch_prefix must end with '/', e.g. 'darwin/'",
+    )
     need(bu.preset in PRESETS, f"unknown preset {bu.preset!r}; choose one of {', '.join(PRESETS)}")
-    need((bu.iters is None) != (bu.seconds is None),
-         "set exactly one of budget.iters and budget.seconds")
+    need(
+        (bu.iters is None) != (bu.seconds is None),
+        "set exactly one of budget.iters and budget.seconds",
+    )
     need(bu.iters is None or bu.iters >= 1, "budget.iters must be at least 1")
     need(bu.seconds is None or bu.seconds > 0, "budget.seconds must be positive")
     need(bu.repeats >= 1, "budget.repeats must be at least 1")
     need(0.0 < bu.significance < 1.0, "budget.significance must be in (0, 1)")
     need(bu.smoke_iters >= 1, "budget.smoke_iters must be at least 1")
-    need(cfg.fitness.perplexity_weight >= 0 and cfg.fitness.mfu_weight >= 0,
-         "fitness weights must be 0 or more")
+    need(
+        cfg.fitness.perplexity_weight >= 0 and cfg.fitness.mfu_weight >= 0,
+        "fitness weights must be 0 or more",
+    )
     need(llm.backend in LLM_BACKENDS, f"llm.backend must be one of {', '.join(LLM_BACKENDS)}")
-    need(llm.max_tokens >= 1 and llm.timeout_s > 0 and llm.max_retries >= 0,
-         "llm.max_tokens, llm.timeout_s must be positive and llm.max_retries 0 or more")
+    need(
+        llm.max_tokens >= 1 and llm.timeout_s > 0 and llm.max_retries >= 0,
+        "llm.max_tokens, llm.timeout_s must be positive and llm.max_retries 0 or more",
+    )
     need(sb.backend in SANDBOXES, f"sandbox.backend must be one of {', '.join(SANDBOXES)}")
-    need(sb.timeout_s > 0 and sb.smoke_timeout_s > 0 and sb.memory_mb >= 64,
-         "sandbox timeouts must be positive and sandbox.memory_mb at least 64")
+    need(
+        sb.timeout_s > 0 and sb.smoke_timeout_s > 0 and sb.memory_mb >= 64,
+        "sandbox timeouts must be positive and sandbox.memory_mb at least 64",
+    )
     need(fo.kind in FORGES, f"forge.kind must be one of {', '.join(FORGES)}")
     need(fo.max_open_prs >= 1, "forge.max_open_prs must be at least 1")
 
@@ -262,7 +288,7 @@ def load(path: str | Path | None) -> Config:
         raise ConfigError(f"{p}: {exc}") from exc
 
 
-DEFAULT_TOML = '''\
+DEFAULT_TOML = """\
 # darwin.toml: the configuration of darwin-bot. Every key is optional.
 
 [evolution]
@@ -323,4 +349,4 @@ automerge = false        # merge the champion's PR when it passes the statistica
 [memory]
 path = "memory"
 digest_tokens = 1500
-'''
+"""

@@ -173,7 +173,9 @@ class Engine:
 
     def _parallel(self, jobs: list[tuple[str, int]]) -> None:
         """Evaluate (ref, seed) pairs, ``workers`` at a time; results land in the cache."""
-        todo = [(r, s) for r, s in jobs if self.cached(self.repo.tree_id(r, self.evolvable), s) is None]
+        todo = [
+            (r, s) for r, s in jobs if self.cached(self.repo.tree_id(r, self.evolvable), s) is None
+        ]
         if not todo:
             return
         if self.workers == 1:
@@ -189,12 +191,7 @@ class Engine:
         done = self.summary(0)
         if done is not None:
             return done
-        ref = base_ref or self.repo.default_branch()
-        head = self.repo.rev(ref)
-        if head is None:
-            raise StateError(f"cannot find {ref!r} to take the seed from")
-        self.repo.set_branch(SEED_AGENT, self.repo.rev(self.repo.branch(SEED_AGENT)) or head)
-        seed_ref = self.repo.branch(SEED_AGENT)
+        seed_ref = self.ensure_seed(base_ref)
         repeats = self.cfg.budget.repeats
         self.say(f"generation 0: evaluating the seed {repeats}x to measure the noise floor")
         self._parallel([(seed_ref, self.cfg.evolution.seed + i) for i in range(repeats)])
@@ -225,6 +222,17 @@ class Engine:
         }
         self.memory.write_generation(summary)
         return summary
+
+    def ensure_seed(self, base_ref: str | None = None) -> str:
+        """The seed agent's branch, created at the default branch's head if missing."""
+        name = self.repo.branch(SEED_AGENT)
+        if self.repo.rev(name) is None:
+            ref = base_ref or self.repo.default_branch()
+            head = self.repo.rev(ref)
+            if head is None:
+                raise StateError(f"cannot find {ref!r} to take the seed from")
+            self.repo.set_branch(SEED_AGENT, head)
+        return name
 
     def _seeds(self, n: int) -> range:
         s0 = self.cfg.evolution.seed
@@ -302,7 +310,9 @@ class Engine:
             path = self._offspring_path(g, item["agent"])
             if path.exists():
                 continue
-            self.say(f"generation {g}: {item['kind']} {item['agent']} <- {', '.join(item['parents'])}")
+            self.say(
+                f"generation {g}: {item['kind']} {item['agent']} <- {', '.join(item['parents'])}"
+            )
             record = self._make_offspring(g, item, digest, context, extra_imports, base_metrics)
             write_json(path, record)
             if self.publisher is not None and record["status"] == "ok":
@@ -372,7 +382,10 @@ class Engine:
         head = heads[-1] if heads and outcome.status == "ok" else None
         if head is not None:
             self.repo.set_branch(agent, head)
-        tokens = [sum(a.prompt_tokens for a in outcome.attempts), sum(a.completion_tokens for a in outcome.attempts)]
+        tokens = [
+            sum(a.prompt_tokens for a in outcome.attempts),
+            sum(a.completion_tokens for a in outcome.attempts),
+        ]
         for n, ev in enumerate(outcome.events):
             self.memory.write_mutation(
                 {
@@ -511,10 +524,14 @@ class Engine:
             head = self._head(leader["agent"])
             runs = self._known_runs(head)
             if confirm and len(runs) < self.cfg.budget.repeats:
-                self.say(f"generation {g}: confirming leader {leader['agent']} with {self.cfg.budget.repeats} runs")
+                self.say(
+                    f"generation {g}: confirming leader {leader['agent']} with {self.cfg.budget.repeats} runs"
+                )
                 self._parallel([(head, s) for s in self._seeds(self.cfg.budget.repeats)])
                 runs = self.runs(head, self._seeds(self.cfg.budget.repeats))
-                leader.update(self._scored_row(leader["agent"], g, runs, base, records.get(leader["agent"])))
+                leader.update(
+                    self._scored_row(leader["agent"], g, runs, base, records.get(leader["agent"]))
+                )
                 ranked = self._rank(rows)
                 leader = next((r for r in ranked if r["status"] == "ok"), None)
             if leader is not None and leader["agent"] != SEED_AGENT:
@@ -540,7 +557,12 @@ class Engine:
                     champion = leader["agent"]
 
         scored = [
-            sel.Scored(agent=r["agent"], fitness=r["fitness"], ok=r["status"] == "ok", generation=r["generation"])
+            sel.Scored(
+                agent=r["agent"],
+                fitness=r["fitness"],
+                ok=r["status"] == "ok",
+                generation=r["generation"],
+            )
             for r in ranked
         ]
         keep = [s.agent for s in sel.survivors(sel.rank(scored), self.cfg.evolution.survivors)]
@@ -576,7 +598,9 @@ class Engine:
         }
         for rec in records.values():
             if rec["agent"] in culled:
-                self._update_mutation_metrics(rec, next(r for r in ranked if r["agent"] == rec["agent"]))
+                self._update_mutation_metrics(
+                    rec, next(r for r in ranked if r["agent"] == rec["agent"])
+                )
         self.memory.write_generation(summary)
         if self.publisher is not None:
             self.publisher.selected(summary, records)
@@ -585,7 +609,9 @@ class Engine:
     def _update_mutation_metrics(self, rec: dict[str, Any], row: dict[str, Any]) -> None:
         parent_fit = self._fitness_of(rec["parents"][0])
         delta = None if parent_fit is None or row["status"] != "ok" else row["fitness"] - parent_fit
-        self.memory.update_mutation_metrics(rec["agent"], rec["generation"], row.get("metrics"), delta)
+        self.memory.update_mutation_metrics(
+            rec["agent"], rec["generation"], row.get("metrics"), delta
+        )
 
     def _fitness_of(self, agent: str) -> float | None:
         for rec in reversed(self.memory.generations()):
@@ -605,7 +631,15 @@ class Engine:
 
     def _rank(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         order = sel.rank(
-            [sel.Scored(agent=r["agent"], fitness=r["fitness"], ok=r["status"] == "ok", generation=r["generation"]) for r in rows]
+            [
+                sel.Scored(
+                    agent=r["agent"],
+                    fitness=r["fitness"],
+                    ok=r["status"] == "ok",
+                    generation=r["generation"],
+                )
+                for r in rows
+            ]
         )
         by_agent = {r["agent"]: r for r in rows}
         ranked = [by_agent[s.agent] for s in order]
@@ -613,7 +647,9 @@ class Engine:
             r["rank"] = i
         return ranked
 
-    def _row(self, agent: str, g: int, runs: list[EvalResult], mean: Metrics, fitness: float) -> dict[str, Any]:
+    def _row(
+        self, agent: str, g: int, runs: list[EvalResult], mean: Metrics, fitness: float
+    ) -> dict[str, Any]:
         return {
             "agent": agent,
             "generation": g,
@@ -712,3 +748,144 @@ class Engine:
                 break
             out.append(self.generation(g))
         return out
+
+    # -- CI support ------------------------------------------------------------------------------
+    def commit_memory(self, message: str) -> str | None:
+        """Commit the memory folder on the checked-out branch (None when nothing changed)."""
+        return self.repo.commit_paths_on_current([self.cfg.memory.path], message)
+
+    def next_generation(self) -> int:
+        """The generation a CI step works on: the one after the last recorded summary."""
+        last = self.completed()
+        return 0 if last is None else last + 1
+
+    def matrix(self, g: int) -> list[dict[str, Any]]:
+        """Evaluation jobs for generation ``g``: what has no cached result yet.
+
+        Generation 0: the seed, ``repeats`` seeds. Later: each proposed
+        offspring once, plus the missing repeats of the previous leader so the
+        statistical gate can confirm it in this generation's select.
+        """
+        jobs: list[dict[str, Any]] = []
+
+        def want(agent: str, head: str, seeds: range) -> None:
+            tree = self.repo.tree_id(head, self.evolvable)
+            for s in seeds:
+                if self.cached(tree, s) is None:
+                    jobs.append(
+                        {"agent": agent, "branch": self.repo.branch(agent), "head": head, "seed": s}
+                    )
+
+        repeats = self._seeds(self.cfg.budget.repeats)
+        if g == 0:
+            want(SEED_AGENT, self._head(SEED_AGENT), repeats)
+            return jobs
+        for rec in self.offspring_records(g).values():
+            if rec["status"] == "ok":
+                want(rec["agent"], rec["head"], self._seeds(1))
+        prev = self.summary(g - 1)
+        lead = prev.get("leader") if prev else None
+        if lead and lead != SEED_AGENT and lead in prev.get("survivors", []):
+            want(lead, self._head(lead), repeats)
+        return jobs
+
+    def ingest_files(self, results: list[dict[str, Any]]) -> None:
+        """Store CI evaluation results (``EvalResult`` dicts with ``extra.head``) in the cache."""
+        for data in results:
+            result = EvalResult.from_dict(data)
+            head = result.extra.get("head")
+            if not head:
+                raise StateError(
+                    "an evaluation result has no extra.head; was it made by 'darwin evaluate --branch'?"
+                )
+            self.store_result(self.repo.tree_id(head, self.evolvable), result.seed, result)
+
+    def repair(self, g: int, failures: dict[str, EvalResult]) -> list[str]:
+        """Ask the LLM to fix offspring whose full evaluation failed; return the repaired agents."""
+        records = self.offspring_records(g)
+        repaired = []
+        for agent, result in sorted(failures.items()):
+            rec = records.get(agent)
+            if rec is None or rec["status"] != "ok" or rec.get("repaired_from"):
+                continue  # one repair per offspring per generation
+            if self._repair_one(g, rec, result):
+                repaired.append(agent)
+        return repaired
+
+    def _repair_one(self, g: int, rec: dict[str, Any], result: EvalResult) -> bool:
+        from darwin_bot.mutation import MutationContext, repair_tree
+
+        agent, head = rec["agent"], rec["head"]
+        ctx = MutationContext(
+            agent=agent,
+            generation=g,
+            parents=tuple(rec["parents"]),
+            parent_metrics=self._metrics_of(rec["parents"][0]),
+            baseline_metrics=None,
+            seed=derive_seed(self.cfg.evolution.seed, "repair", agent),
+        )
+        heads: list[str] = []
+        with self.repo.worktree(head) as wt:
+
+            def commit(attempt: Any) -> str:
+                trailers = Mutation(
+                    sha="",
+                    agent=agent,
+                    generation=g,
+                    parents=tuple(rec["parents"]),
+                    kind="repair",
+                    summary=attempt.summary,
+                    model=attempt.model,
+                    prompt_tokens=attempt.prompt_tokens,
+                    completion_tokens=attempt.completion_tokens,
+                ).trailers()
+                message = format_message(attempt.summary, result.reason, trailers)
+                sha = self.repo.commit_worktree(wt, message, allowed=self.evolvable)
+                heads.append(sha)
+                return sha
+
+            error = f"{result.status}: {result.reason}\n{result.log_tail[-3000:]}"
+            outcome = repair_tree(
+                wt,
+                ctx,
+                self.llm_factory(ctx.seed),
+                self.cfg,
+                error,
+                commit=commit,
+                smoke=lambda tree: self.evaluator(tree, seed=ctx.seed, smoke=True),
+            )
+        if outcome.status != "ok" or not heads:
+            return False
+        self.repo.set_branch(agent, heads[-1])
+        new = {**rec, "head": heads[-1], "commits": rec["commits"] + heads, "repaired_from": head}
+        write_json(self._offspring_path(g, agent), new)
+        return True
+
+
+class DeferredEvaluator:
+    """The evaluator of the CI jobs that hold secrets: it never runs agent code.
+
+    Smoke tests are deferred to the evaluate job on the sandboxed runner (a
+    failure there goes to the repair job); a full evaluation that is not in
+    the results is a StateError, never a local run.
+    """
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+        if smoke:
+            return EvalResult(
+                status="ok",
+                reason="smoke test deferred to the sandboxed evaluate job",
+                metrics=None,
+                device="",
+                seed=seed,
+                budget=Budget(iters=0),
+                evaluator_version=self.version,
+                tree_hash="",
+            )
+        raise StateError(
+            "this step holds secrets and never runs agent code, but a result is missing; "
+            "run the evaluate job for it (see the 'agents' output of propose)"
+        )

@@ -125,7 +125,9 @@ class GitRepo:
 
     def _own(self, branch: str) -> None:
         if not branch.startswith(self.prefix):
-            raise GitError(f"refusing to touch branch {branch!r}: outside the prefix {self.prefix!r}")
+            raise GitError(
+                f"refusing to touch branch {branch!r}: outside the prefix {self.prefix!r}"
+            )
 
     def default_branch(self) -> str:
         try:
@@ -136,7 +138,7 @@ class GitRepo:
     def agents(self) -> list[str]:
         """Agent ids of the local branches under the prefix, sorted."""
         out = self.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{self.prefix}")
-        return sorted(line[len(self.prefix):] for line in out.splitlines() if line)
+        return sorted(line[len(self.prefix) :] for line in out.splitlines() if line)
 
     def set_branch(self, agent: str, sha: str) -> str:
         """Point ``<prefix><agent>`` at ``sha`` (create or move): idempotent."""
@@ -202,7 +204,9 @@ class GitRepo:
     def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
         """Write the files of ``paths`` at ``ref`` into ``dest`` (no .git): what the evaluator gets."""
         dest.mkdir(parents=True, exist_ok=True)
-        data = self.repo.git.archive(ref, "--", *[p.rstrip("/") for p in paths], stdout_as_string=False)
+        data = self.repo.git.archive(
+            ref, "--", *[p.rstrip("/") for p in paths], stdout_as_string=False
+        )
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(dest, filter="data")
         return dest
@@ -248,7 +252,9 @@ class GitRepo:
         except git.GitCommandError as exc:
             raise _git_error("commit", exc) from exc
 
-    def merge_commit(self, parents: Sequence[str], tree_from: Path, message: str, date: str | None = None) -> str:
+    def merge_commit(
+        self, parents: Sequence[str], tree_from: Path, message: str, date: str | None = None
+    ) -> str:
         """A commit with several parents whose tree is the content of worktree ``tree_from``."""
         wt = git.Repo(tree_from)
         try:
@@ -306,6 +312,20 @@ class GitRepo:
         if specs:
             self.git("push", "--quiet", self.remote, *specs)
 
+    def remote_branches(self) -> set[str]:
+        """Agent branches that exist on the remote."""
+        if not self.remote:
+            return set()
+        out = self.git("ls-remote", "--heads", self.remote, f"refs/heads/{self.prefix}*")
+        return {
+            line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line
+        }
+
+    def push_current(self, branch: str) -> None:
+        """Push the checked-out commit to ``branch`` on the remote (the memory commit)."""
+        if self.remote:
+            self.git("push", "--quiet", self.remote, f"HEAD:refs/heads/{branch}")
+
     def push_archive(self) -> None:
         if self.remote:
             self.git("push", "--quiet", self.remote, f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*")
@@ -315,7 +335,11 @@ class GitRepo:
         if not self.remote:
             return
         self.git(
-            "fetch", "--quiet", "--prune", "--force", self.remote,
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--force",
+            self.remote,
             f"+refs/heads/{self.prefix}*:refs/heads/{self.prefix}*",
             f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*",
         )

@@ -43,8 +43,17 @@ def make_scratch_repo(root: Path, toml: str) -> None:
     (root / ".gitignore").write_text("/data/\n/.darwin/\n__pycache__/\n", encoding="utf-8")
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")
-    _git(root, "-c", "user.name=darwin-bot", "-c", "user.email=darwin-bot@users.noreply.github.com",
-         "commit", "-q", "-m", "seed: the program under evolution")
+    _git(
+        root,
+        "-c",
+        "user.name=darwin-bot",
+        "-c",
+        "user.email=darwin-bot@users.noreply.github.com",
+        "commit",
+        "-q",
+        "-m",
+        "seed: the program under evolution",
+    )
 
 
 def prepare_corpus(out: Path, corpus: Path | None, synthetic: bool, seed: int) -> str:
@@ -61,27 +70,54 @@ def prepare_corpus(out: Path, corpus: Path | None, synthetic: bool, seed: int) -
         return "tiny Shakespeare (downloaded)"
     except DataError as exc:
         click.echo(f"darwin demo: {exc}", err=True)
-        click.echo("darwin demo: offline, so using the synthetic corpus instead "
-                   "(pass --corpus FILE for tiny Shakespeare)", err=True)
+        click.echo(
+            "darwin demo: offline, so using the synthetic corpus instead "
+            "(pass --corpus FILE for tiny Shakespeare)",
+            err=True,
+        )
         data.prepare_synthetic(out, seed=seed)
         return "synthetic Markov corpus (download failed)"
 
 
 @click.command("demo")
-@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("darwin-demo"), show_default=True, help="Scratch repository to create.")
-@click.option("--corpus", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=None, help="tiny Shakespeare input.txt (else download, else synthetic).")
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("darwin-demo"),
+    show_default=True,
+    help="Scratch repository to create.",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="tiny Shakespeare input.txt (else download, else synthetic).",
+)
 @click.option("--synthetic", is_flag=True, help="Use the synthetic corpus (offline).")
 @click.option("--generations", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--population", type=click.IntRange(min=2), default=5, show_default=True)
 @click.option("--survivors", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--iters", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Training iterations per evaluation (tiny preset).")
+@click.option(
+    "--iters",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Training iterations per evaluation (tiny preset).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Delete --dir first if it exists.")
-def demo_command(root: Path, corpus: Path | None, synthetic: bool, generations: int,
-                 population: int, survivors: int, iters: int, seed: int, force: bool) -> None:
+def demo_command(
+    root: Path,
+    corpus: Path | None,
+    synthetic: bool,
+    generations: int,
+    population: int,
+    survivors: int,
+    iters: int,
+    seed: int,
+    force: bool,
+) -> None:
     """Create a scratch repository from seed/ and evolve it offline (heuristic mutator, CPU)."""
     from darwin_bot.app import build_engine
     from darwin_bot.cli.render import print_final, print_generation
@@ -92,10 +128,13 @@ def demo_command(root: Path, corpus: Path | None, synthetic: bool, generations: 
         raise ConfigError("--survivors must be smaller than --population")
     if root.exists():
         if not force:
-            raise ConfigError(f"{root} exists; pass --force to start over, or 'darwin run --repo {root}' to continue")
+            raise ConfigError(
+                f"{root} exists; pass --force to start over, or 'darwin run --repo {root}' to continue"
+            )
         shutil.rmtree(root)
-    toml = DEMO_TOML.format(population=population, survivors=survivors,
-                            generations=generations, seed=seed, iters=iters)
+    toml = DEMO_TOML.format(
+        population=population, survivors=survivors, generations=generations, seed=seed, iters=iters
+    )
     make_scratch_repo(root, toml)
     what = prepare_corpus(root / "data" / "corpus", corpus, synthetic, seed)
     click.echo(f"darwin demo: scratch repository {root} (corpus: {what})", err=True)

@@ -11,8 +11,13 @@ from darwin_bot.errors import ConfigError
 
 
 @click.command("init")
-@click.option("--path", type=click.Path(dir_okay=False, path_type=Path), default=Path("darwin.toml"),
-              show_default=True, help="Where to write the file.")
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("darwin.toml"),
+    show_default=True,
+    help="Where to write the file.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_command(path: Path, force: bool) -> None:
     """Write a commented darwin.toml with every key at its default."""

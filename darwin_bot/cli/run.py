@@ -11,23 +11,40 @@ from darwin_bot.cli.render import print_final, print_generation
 
 
 @click.command("run")
-@click.option("--generations", "-g", type=click.IntRange(min=1), default=None,
-              help="Generations to run (default: evolution.generations).")
-@click.option("--repo", "root", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              default=Path("."), show_default=True, help="The repository to evolve.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Parallel evaluations (default: one per GPU, or one per 2 CPU cores).")
+@click.option(
+    "--generations",
+    "-g",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Generations to run (default: evolution.generations).",
+)
+@click.option(
+    "--repo",
+    "root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The repository to evolve.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parallel evaluations (default: one per GPU, or one per 2 CPU cores).",
+)
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @config_option
-def run_command(generations: int | None, root: Path, workers: int | None, quiet: bool,
-                config_path: Path | None) -> None:
+def run_command(
+    generations: int | None, root: Path, workers: int | None, quiet: bool, config_path: Path | None
+) -> None:
     """Evolve the repository's seed/ locally. Killed and started again, it resumes."""
     from darwin_bot.app import build_engine
     from darwin_bot.publish import local_publisher
 
     cfg = load_config(config_path, root)
-    engine = build_engine(root, cfg, workers=workers, quiet=quiet,
-                          publisher=local_publisher(root, cfg))
+    engine = build_engine(
+        root, cfg, workers=workers, quiet=quiet, publisher=local_publisher(root, cfg)
+    )
     summaries = engine.run(generations or cfg.evolution.generations)
     for summary in summaries:
         print_generation(summary)

@@ -10,8 +10,13 @@ from darwin_bot.cli.options import config_option, load_config
 
 
 @click.command("status")
-@click.option("--repo", "root", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              default=Path("."), show_default=True)
+@click.option(
+    "--repo",
+    "root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("."),
+    show_default=True,
+)
 @config_option
 def status_command(root: Path, config_path: Path | None) -> None:
     """Print the agents (branches), the last generation's leaderboard and the champion."""

@@ -63,7 +63,9 @@ def fitness(metrics: Metrics | None, baseline: Metrics, cfg: FitnessConfig) -> f
             "re-evaluate the baseline"
         )
     if not math.isfinite(baseline.mfu):
-        raise StateError(f"baseline MFU must be finite, got {baseline.mfu!r}; re-evaluate the baseline")
+        raise StateError(
+            f"baseline MFU must be finite, got {baseline.mfu!r}; re-evaluate the baseline"
+        )
     if metrics is None:
         return FAILED
     if not (math.isfinite(metrics.perplexity) and metrics.perplexity > 0):
@@ -152,7 +154,9 @@ class Summary:
 def _describe(values: Sequence[float]) -> MetricSummary:
     arr = np.asarray(values, dtype=float)
     std = float(arr.std(ddof=1)) if arr.size >= 2 else 0.0
-    return MetricSummary(mean=float(arr.mean()), std=std, n=int(arr.size), values=tuple(arr.tolist()))
+    return MetricSummary(
+        mean=float(arr.mean()), std=std, n=int(arr.size), values=tuple(arr.tolist())
+    )
 
 
 def summarize(results: Sequence[EvalResult]) -> Summary:
@@ -208,7 +212,9 @@ def _betacf(a: float, b: float, x: float) -> float:
         h *= step
         if abs(step - 1.0) < 1e-15:
             return h
-    raise ArithmeticError(f"incomplete beta did not converge for a={a}, b={b}, x={x}")  # pragma: no cover
+    raise ArithmeticError(
+        f"incomplete beta did not converge for a={a}, b={b}, x={x}"
+    )  # pragma: no cover
 
 
 def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
@@ -425,7 +431,9 @@ def champion_test(
 
     for name, vals in (("candidate", c_raw), ("baseline", b_raw)):
         if not all(math.isfinite(v) and v > 0 for v in vals):
-            return refuse(f"{name} has a failed or invalid run; a failed candidate is never promoted")
+            return refuse(
+                f"{name} has a failed or invalid run; a failed candidate is never promoted"
+            )
     c, b = np.asarray(c_raw), np.asarray(b_raw)
     effect = float((b.mean() - c.mean()) / b.mean()) if n_c and n_b else None
     if n_c < 2 or n_b < 2:

@@ -116,6 +116,7 @@ class SandboxRun:
     timed_out: bool
     wall_s: float
     log_tail: str
+    max_rss_mb: float = 0.0  # largest resident set of it or anything it waited for
     consumer_error: BaseException | None = None  # raised by the stdout consumer, if any
 
 
@@ -182,6 +183,7 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    args += ["--perms", "0755", "--dir", "/etc"]
     for entry in ETC_ENTRIES:
         path = Path("/etc") / entry
         if path.exists():
@@ -339,25 +341,43 @@ class _Tail:
         return bytes(self._buf[-self._limit :]).decode("utf-8", errors="replace")
 
 
+def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> tuple[int | None, int]:
+    """Reap ``proc`` by ``deadline`` (monotonic; None: block): (exit code or None, max RSS in KiB).
+
+    ``os.wait4`` instead of ``Popen.wait`` because its rusage includes the
+    peak memory of the program and of everything it reaped.
+    """
+    while True:
+        pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, usage.ru_maxrss
+        if deadline is not None and time.monotonic() >= deadline:
+            return None, 0
+        time.sleep(0.02)
+
+
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the leader has exited, without reaping it (its rusage is still wanted)."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, wait a grace period, then SIGKILL it."""
-    for sig, wait_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            if sig == signal.SIGKILL:
-                return
-        except subprocess.TimeoutExpired:
-            continue
-        # the leader is gone; finish off anything left in its group
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGTERM the process group, give the leader a grace period, then SIGKILL the group."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
         return
+    deadline = time.monotonic() + KILL_GRACE_S
+    while time.monotonic() < deadline and not _exited(proc):
+        time.sleep(0.05)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def run_sandboxed(
@@ -420,20 +440,20 @@ def run_sandboxed(
 
         consumer_thread = threading.Thread(target=consume, daemon=True)
         consumer_thread.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=limits.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    returncode, max_rss_kb = _wait(proc, start + limits.timeout_s)
+    timed_out = returncode is None
     wall = time.monotonic() - start
     _kill_group(proc)  # also after a normal exit: nothing it started may outlive it
+    if timed_out:
+        returncode, max_rss_kb = _wait(proc, None)
     for thread in (tail.thread, consumer_thread):
         if thread is not None:
             thread.join(timeout=5.0)
     return SandboxRun(
         backend=backend,
-        returncode=None if timed_out else proc.returncode,
+        returncode=None if timed_out else returncode,
         timed_out=timed_out,
+        max_rss_mb=max_rss_kb / 1024.0,
         wall_s=wall,
         log_tail=tail.text(),
         consumer_error=consumer_error[0] if consumer_error else None,

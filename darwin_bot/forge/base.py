@@ -33,6 +33,8 @@ CloseReason = Literal["completed", "not_planned"]
 STATUS_STATES: tuple[str, ...] = ("pending", "success", "failure", "error")
 CLOSE_REASONS: tuple[str, ...] = ("completed", "not_planned")
 FITNESS_CONTEXT = "darwin/fitness"
+# Where a forge cannot open draft PRs, a PR opened as a draft carries this label instead.
+DRAFT_LABEL = "darwin:draft"
 # GitHub refuses issue and PR bodies longer than this many characters.
 MAX_BODY_CHARS = 65536
 
@@ -212,9 +214,7 @@ class Forge(Protocol):
         """The one comment on issue or PR ``number`` carrying marker ``key``: create or edit."""
         ...
 
-    def upsert_issue(
-        self, key: str, title: str, body: str, labels: Iterable[str] = ()
-    ) -> Issue:
+    def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:
         """The one issue carrying marker ``key``: create it, or update title and body.
 
         ``labels`` are added (labels a human set are kept). A closed issue stays

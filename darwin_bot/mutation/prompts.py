@@ -142,6 +142,7 @@ def repair_prompt(
 
 
 _HEADER = re.compile(r"^### (\w+)(?: (\S+))?.*$", re.MULTILINE)
+_FENCED = re.compile(r"^```[\w-]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
 def section(prompt: str, name: str) -> tuple[str, str] | None:
@@ -154,9 +155,10 @@ def section(prompt: str, name: str) -> tuple[str, str] | None:
             continue
         rest = prompt[m.end() :]
         nxt = _HEADER.search(rest)
-        body = rest[: nxt.start()] if nxt else rest
-        fence = re.search(r"^```[\w-]*\n(.*?)^```\s*$", body, re.MULTILINE | re.DOTALL)
-        return (m.group(2) or "", fence.group(1) if fence else body.strip())
+        fence = _FENCED.search(rest)
+        if fence and (nxt is None or fence.start() < nxt.start()):
+            return (m.group(2) or "", fence.group(1))
+        return (m.group(2) or "", (rest[: nxt.start()] if nxt else rest).strip())
     return None
 
 

@@ -1,0 +1,212 @@
+"""The CI steps of one generation: ``propose``, ``repair``, ``select``, ``report``.
+
+Each runs in a GitHub-hosted job that holds the write token (and, for propose
+and repair, the LLM key), so none of them ever runs agent code: smoke tests
+and full evaluations happen in the ``evaluate`` job on the sandboxed GPU
+runner, whose result files come back through ``--results``. State travels
+between the jobs in git: agent branches, archived heads, and the memory
+folder committed on the default branch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darwin_bot import actions
+from darwin_bot.cli.options import config_option, load_config
+from darwin_bot.config import Config
+from darwin_bot.errors import ConfigError
+
+_repo_option = click.option(
+    "--repo",
+    "root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Checkout of the default branch (the trusted side).",
+)
+_remote_option = click.option(
+    "--remote",
+    default="origin",
+    show_default=True,
+    help="Git remote to fetch agent branches from and push to ('' for none).",
+)
+_results_option = click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Folder holding the evaluate jobs' result JSON files (searched recursively).",
+)
+
+
+def _engine(root: Path, cfg: Config, remote: str):
+    from darwin_bot.app import build_engine
+    from darwin_bot.engine import DeferredEvaluator
+    from darwin_bot.evaluate import EVALUATOR_VERSION
+    from darwin_bot.publish import make_publisher
+
+    engine = build_engine(
+        root,
+        cfg,
+        publisher=make_publisher(root, cfg),
+        remote=remote or None,
+        evaluator=DeferredEvaluator(EVALUATOR_VERSION),
+        workers=1,
+    )
+    engine.repo.fetch()
+    return engine
+
+
+def load_results(folder: Path) -> list[dict[str, Any]]:
+    """Every result file under ``folder``; a file that is not a result is a clear error."""
+    out = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not JSON ({exc}); is --results the artifacts folder?"
+            ) from exc
+        if not isinstance(data, dict) or "status" not in data:
+            raise ConfigError(f"{path}: not an evaluation result (no 'status')")
+        out.append(data)
+    return out
+
+
+def _finish(engine: Any, message: str) -> None:
+    """Commit the memory on the default branch and push it with the agent branches."""
+    repo = engine.repo
+    default = repo.default_branch()
+    repo.commit_paths_on_current([engine.cfg.memory.path], message)
+    remote_has = repo.remote_branches()
+    local = set(repo.agents())
+    repo.push(
+        [repo.branch(a) for a in sorted(local)],
+        delete=sorted(b for b in remote_has if b[len(repo.prefix) :] not in local),
+    )
+    repo.push_archive()
+    repo.push_current(default)
+
+
+@click.command("propose")
+@_repo_option
+@_remote_option
+@config_option
+def propose_command(root: Path, remote: str, config_path: Path | None) -> None:
+    """Plan and mutate the next generation, push the branches, open the PRs.
+
+    Output ``agents``: the evaluation jobs (agent, branch, head, seed) as JSON.
+    """
+    cfg = load_config(config_path, root)
+    engine = _engine(root, cfg, remote)
+    g = engine.next_generation()
+    if engine.publisher is not None and engine.publisher.controls().get("pause"):
+        actions.notice("darwin is paused from the dashboard; nothing proposed")
+        actions.set_output("agents", "[]")
+        actions.set_output("generation", str(g))
+        return
+    if g == 0:
+        engine.ensure_seed()
+    else:
+        for rec in engine.propose(g):
+            line = f"{rec['agent']}: {rec['status']} {rec['summary'] or rec['reason']}"
+            actions.untrusted_block(line)
+    _finish(engine, f"darwin: propose generation {g}")
+    jobs = engine.matrix(g)
+    actions.set_output("agents", json.dumps(jobs))
+    actions.set_output("generation", str(g))
+    click.echo(json.dumps({"generation": g, "agents": jobs}, indent=2))
+
+
+@click.command("repair")
+@_repo_option
+@_remote_option
+@_results_option
+@config_option
+def repair_command(root: Path, remote: str, results_dir: Path, config_path: Path | None) -> None:
+    """Ask the LLM to fix the offspring whose evaluation failed; push the repair commits.
+
+    Output ``agents``: the evaluation jobs for the repaired offspring.
+    """
+    from darwin_bot.core.results import EvalResult
+
+    cfg = load_config(config_path, root)
+    engine = _engine(root, cfg, remote)
+    g = engine.next_generation()
+    results = load_results(results_dir)
+    engine.ingest_files(results)
+    failures = {
+        r["extra"]["agent"]: EvalResult.from_dict(r)
+        for r in results
+        if r["status"] != "ok" and (r.get("extra") or {}).get("agent")
+    }
+    repaired = engine.repair(g, failures) if g > 0 else []
+    for agent in repaired:
+        actions.notice(f"{agent}: repaired after '{failures[agent].reason[:200]}'")
+    _finish(engine, f"darwin: repair generation {g}")
+    jobs = [job for job in engine.matrix(g) if job["agent"] in repaired]
+    actions.set_output("agents", json.dumps(jobs))
+    click.echo(json.dumps({"generation": g, "repaired": repaired, "agents": jobs}, indent=2))
+
+
+@click.command("select")
+@_repo_option
+@_remote_option
+@_results_option
+@config_option
+def select_command(root: Path, remote: str, results_dir: Path, config_path: Path | None) -> None:
+    """Rank, confirm, cull, record the generation, update PRs and the dashboard."""
+    from darwin_bot import report
+
+    cfg = load_config(config_path, root)
+    engine = _engine(root, cfg, remote)
+    g = engine.next_generation()
+    engine.ingest_files(load_results(results_dir))
+    summary = engine.baseline() if g == 0 else engine.select(g, confirm=False)
+    _finish(engine, f"darwin: select generation {g}")
+    markdown = report.generation_summary_markdown(summary)
+    actions.append_summary(markdown)
+    out = write_report(engine.repo.root, engine.memory.generations(), markdown)
+    actions.set_output("champion", summary.get("champion") or "")
+    actions.set_output("generation", str(g))
+    actions.set_output("report", str(out))
+    click.echo(markdown)
+
+
+def write_report(root: Path, generations: list[dict[str, Any]], markdown: str) -> Path:
+    """``.darwin/report/report.md`` and ``fitness.png``: what the workflow uploads."""
+    from darwin_bot import report
+
+    folder = root / ".darwin" / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    report.fitness_plot(generations, folder / "fitness.png")
+    path = folder / "report.md"
+    path.write_text(markdown, encoding="utf-8")
+    return path
+
+
+@click.command("report")
+@_repo_option
+@config_option
+def report_command(root: Path, config_path: Path | None) -> None:
+    """Write the last generation's markdown report and the fitness plot (.darwin/report/)."""
+    from darwin_bot import report
+    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.memory import MemoryStore
+
+    cfg = load_config(config_path, root)
+    repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
+    memory = MemoryStore(repo.root / cfg.memory.path)
+    gens = memory.generations()
+    if not gens:
+        raise ConfigError("no generation recorded yet; run 'darwin run' or the workflow first")
+    markdown = report.generation_summary_markdown(gens[-1])
+    path = write_report(repo.root, gens, markdown)
+    actions.append_summary(markdown)
+    actions.set_output("report", str(path))
+    click.echo(markdown)

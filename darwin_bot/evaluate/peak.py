@@ -1,0 +1,117 @@
+"""Peak FLOP/s of a device: the denominator of MFU.
+
+Accelerators: a table of dense (no sparsity) bf16 tensor-core peaks from the
+vendors' datasheets (fp16 where the part has no bf16), matched by substring of
+the device name, longest name first (so "A100" never matches "A10"). A CPU, or
+an accelerator the table does not know, is measured: the best of a few float32
+matmuls on the host (cached per process), which is what a well-written
+training step can hope to reach there.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TFLOPS = 1e12
+
+# name fragment (lower case) -> dense bf16 FLOP/s
+PEAK_BF16: dict[str, float] = {
+    "b200": 2250 * TFLOPS,
+    "gh200": 989 * TFLOPS,
+    "h200": 989 * TFLOPS,
+    "h100 pcie": 756 * TFLOPS,
+    "h100 nvl": 835 * TFLOPS,
+    "h100": 989 * TFLOPS,  # SXM
+    "h800": 989 * TFLOPS,
+    "a100": 312 * TFLOPS,
+    "a800": 312 * TFLOPS,
+    "l40s": 362 * TFLOPS,
+    "l40": 181 * TFLOPS,
+    "l4": 121 * TFLOPS,
+    "a10g": 70 * TFLOPS,  # AWS's A10G
+    "a10": 125 * TFLOPS,
+    "a40": 150 * TFLOPS,
+    "a6000": 155 * TFLOPS,  # RTX A6000
+    "rtx 6000 ada": 364 * TFLOPS,
+    "rtx 4090": 165 * TFLOPS,  # fp32 accumulate
+    "rtx 3090": 71 * TFLOPS,
+    "v100": 125 * TFLOPS,  # fp16, no bf16
+    "t4": 65 * TFLOPS,  # fp16, no bf16
+    "mi300x": 1307 * TFLOPS,
+    "mi250x": 383 * TFLOPS,
+    "mi210": 181 * TFLOPS,
+}
+
+
+@dataclass(frozen=True)
+class Peak:
+    """A device's peak FLOP/s and where the number came from ("table" or "measured")."""
+
+    device: str
+    flops: float
+    source: str
+
+
+def lookup(device_name: str) -> float | None:
+    """The table's peak for ``device_name``, or None when it is not in the table."""
+    name = device_name.lower()
+    for fragment in sorted(PEAK_BF16, key=len, reverse=True):
+        if fragment in name:
+            return PEAK_BF16[fragment]
+    return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def device_name(device: str) -> str:
+    """A human name for a torch device string ("cpu", "cuda", "cuda:1")."""
+    if device.startswith("cuda"):
+        import torch
+
+        return str(torch.cuda.get_device_name(torch.device(device)))
+    return f"cpu ({cpu_name()})"
+
+
+@functools.cache
+def measure(device: str = "cpu", size: int = 512, seconds: float = 0.3) -> float:
+    """Best matmul FLOP/s seen on ``device`` in about ``seconds`` (cached per process)."""
+    import torch
+
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    best = 0.0
+    end = time.perf_counter() + seconds
+    torch.matmul(a, b)  # warm-up: allocation, kernel selection
+    while time.perf_counter() < end:
+        if device != "cpu":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(4):
+            torch.matmul(a, b)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        best = max(best, 4 * 2 * size**3 / (time.perf_counter() - t0))
+    return best
+
+
+def peak(device: str) -> Peak:
+    """Peak FLOP/s of a torch device: the table for known accelerators, else measured."""
+    name = device_name(device)
+    if not device.startswith("cpu"):
+        flops = lookup(name)
+        if flops is not None:
+            return Peak(name, flops, "table")
+    return Peak(name, measure(device), "measured")

@@ -1,0 +1,72 @@
+"""Scoring worker: runs inside the sandbox, next to the agent's code.
+
+It loads the agent's model with ``seed/model.py``'s ``load(path, device)`` and
+writes the logits for every input window it is given. It never sees a target:
+the trusted side keeps them and computes the loss. It is a script run by file
+path (standard library, numpy and torch only, never darwin_bot), because it
+shares a process with the agent's code and so is no more trusted than it.
+
+Protocol: the inputs are an ``.npy`` file of int64 token ids ``[N, T]``, sent
+in order in batches of ``--batch`` rows. For each batch one frame goes to the
+original stdout: ``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims``, then
+the logits as little-endian float32 in C order. Anything the agent prints goes
+to stderr (fd 1 is pointed there), so it cannot be mistaken for a frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import struct
+import sys
+
+MAGIC = b"DLGT"
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="score_worker.py")
+    parser.add_argument("--tree", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=16)
+    args = parser.parse_args(argv)
+
+    frames = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # the agent's prints go to the log, never into the frame stream
+    sys.stdout = sys.stderr
+
+    import numpy as np
+    import torch
+
+    seed_dir = os.path.join(args.tree, "seed")
+    sys.path[:0] = [seed_dir, args.tree]  # model.py may import its siblings
+    spec = importlib.util.spec_from_file_location("model", os.path.join(seed_dir, "model.py"))
+    if spec is None or spec.loader is None:
+        sys.exit("score_worker: seed/model.py cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["model"] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "load", None)):
+        sys.exit("score_worker: seed/model.py has no load(path, device)")
+    model = module.load(args.model, args.device)
+
+    inputs = np.load(args.inputs, allow_pickle=False)
+    with torch.no_grad():
+        for start in range(0, len(inputs), args.batch):
+            idx = torch.from_numpy(np.ascontiguousarray(inputs[start : start + args.batch]))
+            out = model(idx.to(args.device))
+            if isinstance(out, (tuple, list)):  # nanoGPT-style (logits, loss)
+                out = out[0]
+            if not isinstance(out, torch.Tensor):
+                sys.exit(f"score_worker: forward returned {type(out).__name__}, not a Tensor")
+            arr = out.detach().to("cpu", torch.float32).contiguous().numpy()
+            frames.write(MAGIC + struct.pack(f"<I{arr.ndim}I", arr.ndim, *arr.shape))
+            frames.write(arr.astype("<f4", copy=False).tobytes())
+            frames.flush()
+    frames.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,264 @@
+"""Human-readable views of an evolution: leaderboards, the fitness plot, lineage.
+
+Everything here reads plain values (``LeaderRow``, generation summary dicts as
+``MemoryStore.generations()`` returns them, ``Agent``); nothing writes state
+except :func:`fitness_plot`, which writes the one PNG it is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from darwin_bot.core.agent import Agent
+from darwin_bot.errors import StateError
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    """One line of a leaderboard. ``fitness`` is ``-inf`` (or ``None``) for a failed agent."""
+
+    rank: int
+    agent: str
+    status: str
+    fitness: float | None
+    perplexity: float | None = None
+    mfu: float | None = None
+    baseline_perplexity: float | None = None
+    p_value: float | None = None
+
+    @property
+    def delta_ppl_pct(self) -> float | None:
+        """Perplexity change against the baseline in percent (negative is better)."""
+        if self.perplexity is None or not self.baseline_perplexity:
+            return None
+        return 100.0 * (self.perplexity - self.baseline_perplexity) / self.baseline_perplexity
+
+
+def rows_from_summary(summary: Mapping[str, Any]) -> list[LeaderRow]:
+    """Leaderboard rows from a generation summary record (ranking order kept)."""
+    baseline = ((summary.get("baseline") or {}).get("mean") or {}).get("perplexity")
+    return [
+        LeaderRow(
+            rank=i,
+            agent=str(entry["agent"]),
+            status=str(entry.get("status", "")),
+            fitness=entry.get("fitness"),
+            perplexity=entry.get("perplexity"),
+            mfu=entry.get("mfu"),
+            baseline_perplexity=baseline,
+            p_value=entry.get("p_value"),
+        )
+        for i, entry in enumerate(summary.get("ranking", []), start=1)
+    ]
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _num(value: float | None, fmt: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return format(value, fmt)
+
+
+def _pct(fraction: float | None) -> str:
+    """MFU is a fraction of peak; shown in percent with 3 significant digits (CPU MFU is tiny)."""
+    if fraction is None or not math.isfinite(fraction):
+        return "—"
+    return f"{100.0 * fraction:.3g}%"
+
+
+def _cells(row: LeaderRow) -> list[str]:
+    delta = row.delta_ppl_pct
+    return [
+        str(row.rank),
+        row.agent,
+        row.status,
+        _num(row.perplexity, ".3f"),
+        "—" if delta is None else f"{delta:+.2f}%",
+        _pct(row.mfu),
+        "failed"
+        if row.fitness is None or not math.isfinite(row.fitness)
+        else f"{row.fitness:+.4f}",
+        _num(row.p_value, ".3g"),
+    ]
+
+
+_HEADERS = ["#", "agent", "status", "perplexity", "Δppl", "MFU", "fitness", "p"]
+
+
+def leaderboard_markdown(rows: Sequence[LeaderRow]) -> str:
+    """A GitHub markdown table; ``—`` marks a value that is not known."""
+    if not rows:
+        return "_No agents evaluated yet._\n"
+
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    lines = [
+        "| " + " | ".join(_HEADERS) + " |",
+        "|" + "|".join(["---:", ":---", ":---"] + ["---:"] * (len(_HEADERS) - 3)) + "|",
+    ]
+    lines += ["| " + " | ".join(esc(c) for c in _cells(row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def leaderboard_text(rows: Sequence[LeaderRow]) -> str:
+    """The same table as aligned plain text, for a terminal."""
+    if not rows:
+        return "no agents evaluated yet\n"
+    table = [_HEADERS] + [_cells(row) for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(_HEADERS))]
+    left = {1, 2}  # agent and status read better left-aligned
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join(fmt(r) for r in table) + "\n"
+
+
+# ---------------------------------------------------------------- plot
+
+
+def _finite(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def plot_series(generations: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Per generation: best and median fitness, best perplexity (NaN where none worked)."""
+    series: dict[str, list[float]] = {"generation": [], "best": [], "median": [], "perplexity": []}
+    for summary in sorted(generations, key=lambda s: s["generation"]):
+        ranking = summary.get("ranking", [])
+        fits = _finite(e.get("fitness") for e in ranking)
+        ppls = _finite(e.get("perplexity") for e in ranking if e.get("fitness") is not None)
+        series["generation"].append(float(summary["generation"]))
+        series["best"].append(max(fits) if fits else math.nan)
+        series["median"].append(statistics.median(fits) if fits else math.nan)
+        series["perplexity"].append(min(ppls) if ppls else math.nan)
+    return series
+
+
+def fitness_plot(generations: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Write a PNG: best and median fitness, and best perplexity, per generation."""
+    # The object API with the Agg canvas: no pyplot global state, no display needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    data = plot_series(generations)
+    fig = Figure(figsize=(7.0, 5.0), dpi=100)
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    gens = data["generation"]
+    if gens:
+        top.plot(gens, data["best"], "o-", label="best fitness")
+        top.plot(gens, data["median"], "s--", label="median fitness")
+        top.axhline(0.0, color="grey", linewidth=0.8, label="baseline")
+        top.legend(loc="best")
+        bottom.plot(gens, data["perplexity"], "o-", color="tab:green", label="best perplexity")
+        bottom.legend(loc="best")
+    else:
+        top.text(0.5, 0.5, "no generations recorded yet", ha="center", va="center")
+    top.set_ylabel("fitness (vs baseline)")
+    top.set_title("darwin-bot: evolution of fitness")
+    bottom.set_ylabel("held-out perplexity")
+    bottom.set_xlabel("generation")
+    bottom.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png")
+    except OSError as exc:
+        raise StateError(f"cannot write the fitness plot to {path}: {exc}") from exc
+    return path
+
+
+# ---------------------------------------------------------------- lineage
+
+
+def lineage_text(agents: Sequence[Agent] | Mapping[str, Agent], agent_id: str) -> str:
+    """The ancestry of ``agent_id`` as an indented tree, the agent at the top.
+
+    Parents that are no longer in the population (culled, branch deleted) are
+    shown by id only; a repeated ancestor (reached through two parents) is
+    marked instead of expanded again.
+    """
+    by_id = dict(agents) if isinstance(agents, Mapping) else {a.id: a for a in agents}
+    if agent_id not in by_id:
+        known = ", ".join(sorted(by_id)) or "none"
+        raise StateError(f"no agent {agent_id!r} in the population (known: {known})")
+
+    def label(aid: str) -> str:
+        agent = by_id.get(aid)
+        if agent is None:
+            return f"{aid}  (no longer in the population)"
+        kind = next((m.kind for m in agent.mutations if m.agent == aid), "seed")
+        return f"{aid}  g{agent.generation} {kind}: {' '.join(agent.summary.split())[:100]}"
+
+    lines = [label(agent_id)]
+    seen = {agent_id}
+
+    def walk(aid: str, prefix: str) -> None:
+        agent = by_id.get(aid)
+        parents = list(agent.parents) if agent else []
+        for i, parent in enumerate(parents):
+            last = i == len(parents) - 1
+            branch = "└── " if last else "├── "
+            if parent in seen:
+                lines.append(f"{prefix}{branch}{parent}  (see above)")
+                continue
+            seen.add(parent)
+            lines.append(f"{prefix}{branch}{label(parent)}")
+            walk(parent, prefix + ("    " if last else "│   "))
+
+    walk(agent_id, "")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- step summary
+
+
+def generation_summary_markdown(summary: Mapping[str, Any]) -> str:
+    """Markdown for the GitHub step summary of one generation summary record."""
+    gen = summary.get("generation", "?")
+    out = [f"## darwin-bot: generation {gen}", ""]
+    leader = summary.get("leader")
+    champion = summary.get("champion")
+    out.append(f"- **Leader:** `{leader}`" if leader else "- **Leader:** none (no agent worked)")
+    gate = summary.get("gate") or {}
+    if champion:
+        out.append(f"- **Champion:** `{champion}` passed the statistical gate")
+    elif gate:
+        out.append("- **Champion:** none this generation")
+    if gate:
+        p, eff = gate.get("p_value"), gate.get("effect_size")
+        parts = [f"p = {_num(p, '.3g')}"]
+        if eff is not None:
+            parts.append(f"perplexity {100.0 * eff:+.2f}% better")
+        if gate.get("reason"):
+            parts.append(str(gate["reason"]))
+        out.append("- **Gate:** " + "; ".join(parts))
+    survivors = summary.get("survivors") or []
+    culled = summary.get("culled") or []
+    out.append(
+        f"- **Survivors ({len(survivors)}):** " + (", ".join(f"`{s}`" for s in survivors) or "none")
+    )
+    out.append(f"- **Culled ({len(culled)}):** " + (", ".join(f"`{s}`" for s in culled) or "none"))
+    tokens = summary.get("tokens") or {}
+    cost = summary.get("cost_usd")
+    if tokens or cost:
+        tok = ", ".join(f"{k} {v:,}" for k, v in sorted(tokens.items()))
+        out.append(f"- **LLM:** {tok or 'no tokens'}; cost ${float(cost or 0.0):.4f}")
+    timings = summary.get("timings") or {}
+    if timings:
+        out.append("- **Time:** " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    out += ["", "### Leaderboard", "", leaderboard_markdown(rows_from_summary(summary))]
+    return "\n".join(out)
