@@ -181,7 +181,9 @@ def _coerce(where: str, value: Any, hint: Any) -> Any:
             return tuple(_coerce(f"{where}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{where}: expected a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(f"{where}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(
+            _coerce(f"{where}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table, got {value!r}")

@@ -733,6 +733,7 @@ class Engine:
         and started again with the same command finishes the interrupted run
         instead of adding ``generations`` more.
         """
+        self.repo.cleanup_worktrees()
         self.baseline()
         last = self.completed() or 0
         run_file = self.state / "run.json"

@@ -29,6 +29,7 @@ from darwin_bot.errors import GitError
 BOT_NAME = "darwin-bot"
 BOT_EMAIL = "darwin-bot@users.noreply.github.com"
 ARCHIVE_NS = "refs/darwin/archive/"
+_WT_PREFIX = "darwin-wt-"
 _TRAILER_LINE = re.compile(r"^(Darwin-[A-Za-z-]+):\s*(.*)$")
 
 
@@ -189,7 +190,7 @@ class GitRepo:
     @contextlib.contextmanager
     def worktree(self, ref: str) -> Iterator[Path]:
         """A detached worktree at ``ref``, removed afterwards (even on error)."""
-        path = Path(tempfile.mkdtemp(prefix="darwin-wt-"))
+        path = Path(tempfile.mkdtemp(prefix=_WT_PREFIX))
         path.rmdir()
         self.git("worktree", "add", "--detach", "--force", str(path), ref)
         try:
@@ -200,6 +201,21 @@ class GitRepo:
             shutil.rmtree(path, ignore_errors=True)
             with contextlib.suppress(GitError):
                 self.git("worktree", "prune")
+
+    def cleanup_worktrees(self) -> int:
+        """Remove worktrees a killed run left behind; return how many."""
+        out = self.git("worktree", "list", "--porcelain")
+        stale = [
+            line.split(" ", 1)[1]
+            for line in out.splitlines()
+            if line.startswith("worktree ") and Path(line.split(" ", 1)[1]).name.startswith(_WT_PREFIX)
+        ]
+        for path in stale:
+            with contextlib.suppress(GitError):
+                self.git("worktree", "remove", "--force", path)
+            shutil.rmtree(path, ignore_errors=True)
+        self.git("worktree", "prune")
+        return len(stale)
 
     def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
         """Write the files of ``paths`` at ``ref`` into ``dest`` (no .git): what the evaluator gets."""

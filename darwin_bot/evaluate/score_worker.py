@@ -6,7 +6,7 @@ the trusted side keeps them and computes the loss. It is a script run by file
 path (standard library, numpy and torch only, never darwin_bot), because it
 shares a process with the agent's code and so is no more trusted than it.
 
-Protocol: the inputs are an ``.npy`` file of int64 token ids ``[N, T]``, sent
+Protocol: first ``b"NPAR"`` and the model's parameter count (uint64). Then: the inputs are an ``.npy`` file of int64 token ids ``[N, T]``, sent
 in order in batches of ``--batch`` rows. For each batch one frame goes to the
 original stdout: ``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims``, then
 the logits as little-endian float32 in C order. Anything the agent prints goes
@@ -22,6 +22,7 @@ import struct
 import sys
 
 MAGIC = b"DLGT"
+PARAMS_MAGIC = b"NPAR"
 
 
 def main(argv: list[str]) -> None:
@@ -51,6 +52,10 @@ def main(argv: list[str]) -> None:
     if not callable(getattr(module, "load", None)):
         sys.exit("score_worker: seed/model.py has no load(path, device)")
     model = module.load(args.model, args.device)
+    if not isinstance(model, torch.nn.Module):
+        sys.exit(f"score_worker: load() returned {type(model).__name__}, not a torch.nn.Module")
+    n_params = sum(p.numel() for p in model.parameters())  # shared (tied) tensors once
+    frames.write(PARAMS_MAGIC + struct.pack("<Q", n_params))
 
     inputs = np.load(args.inputs, allow_pickle=False)
     with torch.no_grad():

@@ -1,0 +1,632 @@
+"""GitHubForge: the Forge protocol on the GitHub REST API, through PyGithub.
+
+Boundaries:
+
+* PyGithub's own retry is off (``retry=None``): :class:`RetryPolicy` is the one
+  policy. 5xx, connection failures, and rate limits (403/429 that say "rate
+  limit", carry ``Retry-After``, or show ``X-RateLimit-Remaining: 0``) are
+  retried, honouring ``Retry-After`` and ``X-RateLimit-Reset``; anything else
+  fails at once.
+* Every PyGithub and ``requests`` exception is mapped to the DarwinError tree
+  here: ``ForgeNotFound`` (404), ``ForgeAuthError`` (401, 403 that is not a rate
+  limit), ``ForgeTransientError`` (retries exhausted), ``ForgeError`` (the rest).
+* A public method is retried as a whole, so each one is written as an upsert
+  that converges when it runs again after a failure half-way.
+
+Degradations, where a server lacks an API (GitHub Enterprise, the ``emulate``
+test server, private repositories on free plans):
+
+* draft PRs refused (422) -> the PR is opened ready, labelled ``darwin:draft``;
+* ready-for-review via GraphQL missing (404) -> ``PATCH {"draft": false}``;
+* commit statuses missing (404) -> a check run named after the context, the
+  exact state kept in its ``external_id``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import requests
+from github import Auth, Consts, Github, GithubException
+from github.Issue import Issue as GhIssue
+from github.PullRequest import PullRequest as GhPull
+
+from darwin_bot.errors import (
+    ConfigError,
+    ForgeAuthError,
+    ForgeError,
+    ForgeNotFound,
+    ForgeTransientError,
+)
+from darwin_bot.forge.base import (
+    CLOSE_REASONS,
+    DRAFT_LABEL,
+    MAX_BODY_CHARS,
+    STATUS_STATES,
+    Comment,
+    Issue,
+    PullRequest,
+    Status,
+    agent_marker_key,
+    check_choice,
+    check_prefix,
+    has_marker,
+    marker,
+    with_marker,
+)
+from darwin_bot.forge.retry import GaveUp, RetryPolicy, Transient
+
+T = TypeVar("T")
+
+_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_STATE_PREFIX = "darwin-state:"
+# GitHub asks to wait at least a minute after a secondary rate limit that names no wait.
+SECONDARY_LIMIT_WAIT_S = 60.0
+
+
+def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    msg = str(data.get("message") or exc.message or "")
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors:
+        details = [e.get("message") or e.get("code") for e in errors if isinstance(e, dict)]
+        msg = f"{msg} ({'; '.join(str(d) for d in details if d)})" if details else msg
+    return msg
+
+
+def classify(exc: Exception, now: Callable[[], float] = time.time) -> Transient | None:
+    """Transient (worth a retry, with the server's advice) or None (fail at once)."""
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return Transient(f"cannot reach GitHub: {exc}")
+    if not isinstance(exc, GithubException):
+        return None
+    status, headers, msg = exc.status, exc.headers, _message(exc).lower()
+    if status >= 500:
+        return Transient(f"GitHub answered {status}")
+    if status not in (403, 429):
+        return None
+    retry_after = _header(headers, "retry-after")
+    if retry_after is not None:
+        try:
+            return Transient(f"GitHub rate limit ({status})", wait_s=float(retry_after))
+        except ValueError:  # an HTTP date: rare enough to fall back to the default wait
+            return Transient(f"GitHub rate limit ({status})", wait_s=SECONDARY_LIMIT_WAIT_S)
+    if _header(headers, "x-ratelimit-remaining") == "0":
+        reset = _header(headers, "x-ratelimit-reset")
+        wait = max(0.0, float(reset) - now()) + 1.0 if reset and reset.isdigit() else None
+        return Transient("GitHub API rate limit exhausted", wait_s=wait)
+    if "rate limit" in msg or status == 429:
+        return Transient(f"GitHub secondary rate limit ({status})", wait_s=SECONDARY_LIMIT_WAIT_S)
+    return None
+
+
+def map_error(exc: GithubException, what: str) -> ForgeError:
+    """The DarwinError for a permanent GitHub failure while doing ``what``."""
+    status, msg = exc.status, _message(exc)
+    if status == 401:
+        return ForgeAuthError(
+            f"{what}: GitHub refused the token (401 {msg}); check GITHUB_TOKEN"
+        )
+    if status == 403:
+        return ForgeAuthError(
+            f"{what}: GitHub refused the request (403 {msg}); the token needs "
+            "contents, pull-requests, issues and statuses write permission"
+        )
+    if status == 404:
+        return ForgeNotFound(f"{what}: not found on GitHub (404 {msg})")
+    return ForgeError(f"{what}: GitHub answered {status}: {msg}")
+
+
+class GitHubForge:
+    """The Forge protocol on GitHub. ``repository`` is ``owner/name``."""
+
+    def __init__(
+        self,
+        repository: str,
+        token: str,
+        *,
+        base_url: str | None = None,
+        branch_prefix: str = "darwin/",
+        default_branch: str = "",
+        retry: RetryPolicy | None = None,
+        timeout_s: int = 30,
+        seconds_between_requests: float = Consts.DEFAULT_SECONDS_BETWEEN_REQUESTS,
+        seconds_between_writes: float = Consts.DEFAULT_SECONDS_BETWEEN_WRITES,
+    ) -> None:
+        if not _REPO_NAME.match(repository or ""):
+            raise ConfigError(
+                f"GitHub repository {repository!r} is not 'owner/name': set forge.repository "
+                "in darwin.toml or GITHUB_REPOSITORY"
+            )
+        if not token:
+            raise ConfigError("no GitHub token: set GITHUB_TOKEN (or use forge.kind = 'local')")
+        self.repository = repository
+        self.owner = repository.split("/")[0]
+        self.branch_prefix = branch_prefix
+        self._default_branch = default_branch
+        self._retry = retry or RetryPolicy()
+        # PyGithub's throttle spaces writes as GitHub asks (fewer secondary limits);
+        # tests against the loopback emulator set both to 0.
+        self._gh = Github(
+            auth=Auth.Token(token),
+            base_url=(base_url or Consts.DEFAULT_BASE_URL).rstrip("/"),
+            timeout=timeout_s,
+            per_page=100,
+            retry=None,
+            lazy=True,
+            seconds_between_requests=seconds_between_requests or None,
+            seconds_between_writes=seconds_between_writes or None,
+        )
+        self._repo = self._gh.get_repo(repository)
+        self._labels: set[str] | None = None
+        self._status_api: str | None = None  # "statuses" or "checks", found on first use
+
+    @classmethod
+    def from_env(
+        cls,
+        repository: str = "",
+        base_url: str = "",
+        branch_prefix: str = "darwin/",
+        default_branch: str = "",
+        env: Mapping[str, str] | None = None,
+    ) -> GitHubForge:
+        """Build from config values, falling back to the environment GitHub Actions sets.
+
+        Token: ``GITHUB_TOKEN`` (or ``GH_TOKEN``); repository: ``GITHUB_REPOSITORY``;
+        API URL: ``GITHUB_API_URL`` (GitHub Enterprise runners set it).
+        """
+        env = os.environ if env is None else env
+        return cls(
+            repository or env.get("GITHUB_REPOSITORY", ""),
+            env.get("GITHUB_TOKEN") or env.get("GH_TOKEN", ""),
+            base_url=base_url or env.get("GITHUB_API_URL") or None,
+            branch_prefix=branch_prefix,
+            default_branch=default_branch,
+        )
+
+    def __repr__(self) -> str:
+        return f"GitHubForge({self.repository!r})"
+
+    # -- the boundary -------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` under the retry policy; map every library error to a ForgeError."""
+        try:
+            return self._retry.run(fn, classify)
+        except GaveUp as exc:
+            raise ForgeTransientError(f"{what}: {exc}") from exc.__cause__
+        except GithubException as exc:
+            raise map_error(exc, what) from exc
+        except requests.RequestException as exc:
+            raise ForgeError(f"{what}: request to GitHub failed: {exc}") from exc
+
+    # -- conversions ----------------------------------------------------------------------
+
+    @staticmethod
+    def _pr(pr: GhPull) -> PullRequest:
+        state = "merged" if pr.merged_at is not None else pr.state
+        return PullRequest(
+            number=pr.number,
+            branch=pr.head.ref,
+            title=pr.title,
+            body=pr.body or "",
+            state=state,
+            draft=bool(pr.draft),
+            labels=tuple(sorted(label.name for label in pr.labels)),
+            url=pr.html_url,
+            head_sha=pr.head.sha,
+        )
+
+    @staticmethod
+    def _comments(issue: GhIssue) -> tuple[Comment, ...]:
+        if not issue.comments:  # the count: skip a request when there are none
+            return ()
+        return tuple(
+            Comment(id=c.id, body=c.body or "", author=c.user.login if c.user else "")
+            for c in issue.get_comments()
+        )
+
+    def _issue(self, issue: GhIssue, with_comments: bool = True) -> Issue:
+        return Issue(
+            number=issue.number,
+            title=issue.title,
+            body=issue.body or "",
+            labels=tuple(sorted(label.name for label in issue.labels)),
+            state=issue.state,
+            state_reason=issue.state_reason,
+            url=issue.html_url,
+            comments=self._comments(issue) if with_comments else (),
+        )
+
+    # -- labels ---------------------------------------------------------------------------
+
+    def _ensure_labels(self, names: Iterable[str]) -> None:
+        names = [n for n in names if n]
+        if self._labels is None and names:
+            self._labels = {label.name for label in self._repo.get_labels()}
+        for name in names:
+            if name in (self._labels or set()):
+                continue
+            try:
+                self._repo.create_label(name, "ededed", "darwin-bot")
+            except GithubException as exc:
+                # 422 "already_exists": made by someone else since we listed: fine.
+                if exc.status != 422:
+                    raise
+            assert self._labels is not None
+            self._labels.add(name)
+
+    def ensure_label(self, name: str, color: str = "ededed", description: str = "") -> None:
+        def op() -> None:
+            try:
+                self._repo.get_label(name)
+            except GithubException as exc:
+                if exc.status != 404:
+                    raise
+                try:
+                    self._repo.create_label(name, color, description)
+                except GithubException as exc2:
+                    if exc2.status != 422:
+                        raise
+            if self._labels is not None:
+                self._labels.add(name)
+
+        self._call(f"ensure label {name!r}", op)
+
+    def set_labels(
+        self, number: int, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> tuple[str, ...]:
+        add, remove = tuple(add), tuple(remove)
+
+        def op() -> tuple[str, ...]:
+            self._ensure_labels(add)
+            issue = self._repo.get_issue(number)
+            have = {label.name for label in issue.labels}
+            missing = [name for name in add if name not in have]
+            if missing:
+                issue.add_to_labels(*missing)
+            for name in remove:
+                if name in have:
+                    try:
+                        issue.remove_from_labels(name)
+                    except GithubException as exc:
+                        if exc.status != 404:  # removed meanwhile: the wanted state
+                            raise
+            return tuple(sorted(label.name for label in issue.get_labels()))
+
+        return self._call(f"set labels on #{number}", op)
+
+    # -- pull requests ----------------------------------------------------------------------
+
+    def default_branch(self) -> str:
+        if not self._default_branch:
+            self._default_branch = self._call("read the default branch", lambda: self._repo.default_branch)
+        return self._default_branch
+
+    def _pulls(self, branch: str, state: str) -> list[GhPull]:
+        """PRs whose head is ``branch`` in this repository, newest first."""
+        pulls = self._repo.get_pulls(
+            state=state, head=f"{self.owner}:{branch}", sort="created", direction="desc"
+        )
+        # Servers that ignore ``head`` would hand back every PR: check it.
+        return [p for p in pulls if p.head.ref == branch]
+
+    def upsert_pr(
+        self,
+        branch: str,
+        title: str,
+        body: str,
+        labels: Iterable[str] = (),
+        draft: bool = True,
+    ) -> PullRequest:
+        check_prefix(branch, self.branch_prefix)
+        body = with_marker(body, agent_marker_key(branch))
+        _check_body(body)
+        labels = tuple(labels)
+        base = self.default_branch()
+
+        def op() -> PullRequest:
+            wanted = list(labels)
+            open_prs = self._pulls(branch, "open")
+            if open_prs:
+                pr = open_prs[0]
+                if pr.title != title or (pr.body or "") != body:
+                    pr.edit(title=title, body=body)
+            else:
+                try:
+                    pr = self._repo.create_pull(
+                        base=base, head=branch, title=title, body=body, draft=draft
+                    )
+                except GithubException as exc:
+                    if not (draft and exc.status == 422 and "draft" in _message(exc).lower()):
+                        raise
+                    # Drafts are not available here: open it ready, labelled as a draft.
+                    pr = self._repo.create_pull(base=base, head=branch, title=title, body=body)
+                    wanted.append(DRAFT_LABEL)
+            have = {label.name for label in pr.labels}
+            missing = [name for name in wanted if name not in have]
+            if missing:
+                self._ensure_labels(missing)
+                pr.add_to_labels(*missing)
+            return self._pr(self._repo.get_pull(pr.number))
+
+        return self._call(f"open or update the PR of {branch}", op)
+
+    def get_pr(self, branch: str) -> PullRequest | None:
+        def op() -> PullRequest | None:
+            pulls = self._pulls(branch, "all")
+            return self._pr(pulls[0]) if pulls else None
+
+        return self._call(f"read the PR of {branch}", op)
+
+    def list_prs(self, label: str | None = None, state: str = "open") -> list[PullRequest]:
+        check_choice("state", state, ("open", "closed", "merged", "all"))
+        api_state = "closed" if state == "merged" else state
+
+        def op() -> list[PullRequest]:
+            out = []
+            for pr in self._repo.get_pulls(state=api_state, sort="created", direction="asc"):
+                if not pr.head.ref.startswith(self.branch_prefix):
+                    continue
+                item = self._pr(pr)
+                if state in ("all", item.state) and (label is None or label in item.labels):
+                    out.append(item)
+            return sorted(out, key=lambda p: p.number)
+
+        return self._call("list PRs", op)
+
+    def close_pr(self, branch: str, comment: str = "") -> PullRequest | None:
+        def op() -> PullRequest | None:
+            open_prs = self._pulls(branch, "open")
+            if not open_prs:
+                done = self._pulls(branch, "all")
+                return self._pr(done[0]) if done else None
+            pr = open_prs[0]
+            if comment:
+                self._upsert_comment(pr.number, "closed", comment)
+            pr.edit(state="closed")
+            return self._pr(self._repo.get_pull(pr.number))
+
+        return self._call(f"close the PR of {branch}", op)
+
+    def _ready(self, pr: GhPull) -> None:
+        try:
+            pr.mark_ready_for_review()  # GraphQL: the only way on github.com
+        except GithubException as exc:
+            if exc.status != 404:
+                raise
+            # No GraphQL endpoint (some Enterprise proxies, the emulator): REST field.
+            self._gh.requester.requestJsonAndCheck("PATCH", pr.url, input={"draft": False})
+
+    def mark_ready(self, branch: str) -> PullRequest:
+        def op() -> PullRequest:
+            pulls = self._pulls(branch, "all")
+            if not pulls:
+                raise ForgeNotFound(f"no pull request for branch {branch!r}")
+            pr = pulls[0]
+            if pr.draft:
+                self._ready(pr)
+            if DRAFT_LABEL in {label.name for label in pr.labels}:
+                pr.remove_from_labels(DRAFT_LABEL)
+            return self._pr(self._repo.get_pull(pr.number))
+
+        return self._call(f"mark the PR of {branch} ready", op)
+
+    def merge_pr(self, branch: str, message: str) -> str:
+        def op() -> str:
+            pulls = self._pulls(branch, "all")
+            if not pulls:
+                raise ForgeNotFound(f"no pull request for branch {branch!r}")
+            pr = pulls[0]
+            if pr.merged_at is not None:
+                return str(pr.merge_commit_sha)
+            if pr.state != "open":
+                raise ForgeError(f"pull request #{pr.number} is closed; reopen it to merge")
+            if pr.draft:
+                self._ready(pr)
+            status = pr.merge(commit_message=message, merge_method="merge")
+            if not status.merged:
+                raise ForgeError(f"pull request #{pr.number} was not merged: {status.message}")
+            return str(status.sha)
+
+        return self._call(f"merge the PR of {branch}", op)
+
+    # -- statuses -----------------------------------------------------------------------------
+
+    def set_status(self, sha: str, context: str, state: str, description: str) -> None:
+        check_choice("status state", state, STATUS_STATES)
+        description = description[:140]  # GitHub's limit
+
+        def op() -> None:
+            if self._status_api != "checks":
+                try:
+                    self._gh.requester.requestJsonAndCheck(
+                        "POST",
+                        f"{self._repo.url}/statuses/{sha}",
+                        input={"state": state, "context": context, "description": description},
+                    )
+                    self._status_api = "statuses"
+                    return
+                except GithubException as exc:
+                    if exc.status != 404 or self._status_api == "statuses":
+                        raise
+                    self._status_api = "checks"
+            self._set_check_run(sha, context, state, description)
+
+        self._call(f"set status {context} on {sha[:12]}", op)
+
+    def _set_check_run(self, sha: str, context: str, state: str, description: str) -> None:
+        fields: dict[str, Any] = {
+            "external_id": f"{_STATE_PREFIX}{state}",
+            "output": {"title": description or state, "summary": description or state},
+        }
+        if state == "pending":
+            fields["status"] = "in_progress"
+        else:
+            fields["status"] = "completed"
+            fields["conclusion"] = "success" if state == "success" else "failure"
+        runs = list(self._repo.get_commit(sha).get_check_runs(check_name=context))
+        if runs:
+            runs[0].edit(**fields)
+        else:
+            self._repo.create_check_run(context, sha, **fields)
+
+    def get_statuses(self, sha: str) -> list[Status]:
+        def op() -> list[Status]:
+            if self._status_api != "checks":
+                try:
+                    combined = self._repo.get_commit(sha).get_combined_status()
+                    statuses = {
+                        s.context: Status(s.context, s.state, s.description or "")
+                        for s in combined.statuses
+                    }
+                    return [statuses[c] for c in sorted(statuses)]
+                except GithubException as exc:
+                    if exc.status != 404 or self._status_api == "statuses":
+                        raise
+                    self._status_api = "checks"
+            found: dict[str, Status] = {}
+            for run in self._repo.get_commit(sha).get_check_runs():
+                ext = run.external_id or ""
+                if ext.startswith(_STATE_PREFIX):
+                    state = ext[len(_STATE_PREFIX) :]
+                elif run.status != "completed":
+                    state = "pending"
+                else:
+                    state = "success" if run.conclusion == "success" else "failure"
+                found.setdefault(run.name, Status(run.name, state, run.output.title or ""))
+            return [found[c] for c in sorted(found)]
+
+        return self._call(f"read statuses of {sha[:12]}", op)
+
+    # -- comments and issues ---------------------------------------------------------------------
+
+    def _upsert_comment(self, number: int, key: str, body: str) -> Comment:
+        body = with_marker(body, key)
+        _check_body(body)
+        issue = self._repo.get_issue(number)
+        for existing in issue.get_comments():
+            if has_marker(existing.body, key):
+                if existing.body != body:
+                    existing.edit(body)
+                return Comment(existing.id, body, existing.user.login if existing.user else "")
+        made = issue.create_comment(body)
+        return Comment(made.id, made.body or body, made.user.login if made.user else "")
+
+    def upsert_comment(self, number: int, key: str, body: str) -> Comment:
+        marker(key)
+        return self._call(
+            f"comment on #{number}", lambda: self._upsert_comment(number, key, body)
+        )
+
+    def _find_issue(self, key: str, label: str | None) -> GhIssue | None:
+        scope: dict[str, Any] = {"labels": [label]} if label else {}
+        for issue in self._repo.get_issues(state="all", **scope):
+            if issue.pull_request is None and has_marker(issue.body, key):
+                return issue
+        return None
+
+    def upsert_issue(
+        self, key: str, title: str, body: str, labels: Iterable[str] = ()
+    ) -> Issue:
+        labels = tuple(labels)
+        body = with_marker(body, key)
+        _check_body(body)
+
+        def op() -> Issue:
+            self._ensure_labels(labels)
+            issue = self._find_issue(key, labels[0] if labels else None)
+            if issue is None:
+                made = self._repo.create_issue(title=title, body=body, labels=list(labels))
+                return self._issue(made, with_comments=False)
+            if issue.title != title or (issue.body or "") != body:
+                issue.edit(title=title, body=body)
+            have = {label.name for label in issue.labels}
+            missing = [name for name in labels if name not in have]
+            if missing:
+                issue.add_to_labels(*missing)
+            return self._issue(self._repo.get_issue(issue.number))
+
+        return self._call(f"open or update issue {marker(key)}", op)
+
+    def update_issue(self, number: int, body: str) -> Issue:
+        """Replace the body of issue ``number``."""
+        _check_body(body)
+
+        def op() -> Issue:
+            issue = self._repo.get_issue(number)
+            issue.edit(body=body)
+            return self._issue(issue)
+
+        return self._call(f"update issue #{number}", op)
+
+    def find_issue(self, key: str, label: str | None = None) -> Issue | None:
+        def op() -> Issue | None:
+            issue = self._find_issue(key, label)
+            return None if issue is None else self._issue(issue)
+
+        return self._call(f"find issue {marker(key)}", op)
+
+    def get_issue(self, number: int) -> Issue:
+        def op() -> Issue:
+            issue = self._repo.get_issue(number)
+            if issue.pull_request is not None:
+                raise ForgeNotFound(f"#{number} is a pull request, not an issue")
+            return self._issue(issue)
+
+        return self._call(f"read issue #{number}", op)
+
+    def list_issues(self, label: str | None = None, state: str = "all") -> list[Issue]:
+        check_choice("state", state, ("open", "closed", "all"))
+        scope: dict[str, Any] = {"labels": [label]} if label else {}
+
+        def op() -> list[Issue]:
+            issues = self._repo.get_issues(state=state, direction="asc", **scope)
+            found = [self._issue(i) for i in issues if i.pull_request is None]
+            return sorted(found, key=lambda i: i.number)
+
+        return self._call(f"list issues labelled {label!r}", op)
+
+    def close_issue(self, number: int, reason: str = "completed") -> Issue:
+        check_choice("close reason", reason, CLOSE_REASONS)
+
+        def op() -> Issue:
+            issue = self._repo.get_issue(number)
+            if issue.state != "closed":
+                issue.edit(state="closed", state_reason=reason)
+            return self._issue(issue)
+
+        return self._call(f"close issue #{number}", op)
+
+    # -- branches ----------------------------------------------------------------------------------
+
+    def delete_branch(self, branch: str) -> bool:
+        check_prefix(branch, self.branch_prefix)
+
+        def op() -> bool:
+            try:
+                self._repo.get_git_ref(f"heads/{branch}").delete()
+            except GithubException as exc:
+                # 404: no such ref; 422 "Reference does not exist": deleted meanwhile.
+                if exc.status in (404, 422):
+                    return False
+                raise
+            return True
+
+        return self._call(f"delete branch {branch}", op)
+
+
+def _check_body(body: str) -> None:
+    if len(body) > MAX_BODY_CHARS:
+        raise ForgeError(f"body of {len(body)} characters is over GitHub's limit of {MAX_BODY_CHARS}")

@@ -1,0 +1,597 @@
+"""Static and scripted checks of action.yml and the workflows.
+
+* Every workflow and action.yml passes GitHub's schemas (check-jsonschema's
+  vendored copies: no network).
+* darwin.yml keeps the privilege split: secrets and write permissions only in
+  GitHub-hosted jobs; the self-hosted jobs that run agent code get neither and
+  never keep git credentials; darwin-bot always comes from the trusted checkout.
+* action.yml's evaluate path never receives a token, and its shell steps build
+  the command line we expect (run for real with bash and a recording ``darwin``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, require_tool
+
+ACTION = REPO_ROOT / "action.yml"
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+DARWIN_YML = WORKFLOWS / "darwin.yml"
+SECRET_INPUTS = ("github-token", "openai-api-key")
+SECRET_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "OPENAI_API_KEY")
+WRITE = "write"
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def triggers(doc: dict[str, Any]) -> dict[str, Any]:
+    # YAML 1.1 reads the bare key `on` as the boolean True.
+    return doc.get("on", doc.get(True))
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+def texts(node: Any) -> list[str]:
+    return [x for x in walk(node) if isinstance(x, str)]
+
+
+def is_self_hosted(job: dict[str, Any]) -> bool:
+    runs_on = job["runs-on"]
+    labels = runs_on if isinstance(runs_on, list) else [runs_on]
+    return "self-hosted" in labels
+
+
+def is_github_hosted(job: dict[str, Any]) -> bool:
+    runs_on = job["runs-on"]
+    return isinstance(runs_on, str) and re.match(r"^(ubuntu|windows|macos)-", runs_on) is not None
+
+
+def permissions(job: dict[str, Any]) -> dict[str, str]:
+    perms = job.get("permissions")
+    assert isinstance(perms, dict), "every job states its permissions (least privilege)"
+    return perms
+
+
+def is_checkout(step: dict[str, Any]) -> bool:
+    return str(step.get("uses", "")).startswith("actions/checkout@")
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+def schema_targets() -> list[tuple[str, Path]]:
+    targets = [("vendor.github-workflows", p) for p in sorted(WORKFLOWS.glob("*.yml"))]
+    return [*targets, ("vendor.github-actions", ACTION)]
+
+
+def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    require_tool(shutil.which("check-jsonschema") is not None, "check-jsonschema is not installed")
+    # The built-in schemas are vendored in the package: no download, works offline.
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_expected_workflows_exist() -> None:
+    assert {p.name for p in WORKFLOWS.glob("*.yml")} >= {"darwin.yml", "ci.yml"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "path"), schema_targets(), ids=lambda x: x.name if isinstance(x, Path) else x
+)
+def test_github_schema(schema: str, path: Path) -> None:
+    proc = check_jsonschema(schema, path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_schema_check_is_not_vacuous(tmp_path: Path) -> None:
+    broken = load(DARWIN_YML)
+    del broken["jobs"]["select"]["runs-on"]
+    bad = tmp_path / "darwin.yml"
+    bad.write_text(yaml.safe_dump(broken), encoding="utf-8")
+    assert check_jsonschema("vendor.github-workflows", bad).returncode != 0
+
+
+# ----------------------------------------------------------------------------- darwin.yml
+
+
+@pytest.fixture(scope="module")
+def darwin() -> dict[str, Any]:
+    return load(DARWIN_YML)
+
+
+def test_top_level_permissions_are_empty(darwin: dict[str, Any]) -> None:
+    assert darwin["permissions"] == {}
+
+
+def test_one_concurrency_group_that_never_cancels(darwin: dict[str, Any]) -> None:
+    assert darwin["concurrency"]["group"]
+    assert darwin["concurrency"]["cancel-in-progress"] is False
+    assert all("concurrency" not in job for job in darwin["jobs"].values())
+
+
+def test_triggers(darwin: dict[str, Any]) -> None:
+    on = triggers(darwin)
+    assert set(on) == {"workflow_dispatch", "schedule", "issues"}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"generations", "population"}
+    assert on["schedule"][0]["cron"]
+    assert set(on["issues"]["types"]) == {"labeled", "closed"}
+    assert "pull_request" not in on and "pull_request_target" not in on
+
+
+def test_every_job_is_either_github_hosted_or_self_hosted(darwin: dict[str, Any]) -> None:
+    for name, job in darwin["jobs"].items():
+        assert is_github_hosted(job) != is_self_hosted(job), name
+    gpu = [n for n, j in darwin["jobs"].items() if is_self_hosted(j)]
+    assert gpu == ["evaluate", "reevaluate"]
+    for name in gpu:
+        assert darwin["jobs"][name]["runs-on"] == ["self-hosted", "linux", "gpu"]
+
+
+def test_secrets_and_write_permissions_only_in_github_hosted_jobs(darwin: dict[str, Any]) -> None:
+    for name, job in darwin["jobs"].items():
+        mentions_secret = any("secrets." in t for t in texts(job))
+        writes = WRITE in permissions(job).values()
+        if mentions_secret or writes:
+            assert is_github_hosted(job), f"{name} holds secrets or write access on a self-hosted runner"
+
+
+def test_self_hosted_jobs_hold_nothing_worth_stealing(darwin: dict[str, Any]) -> None:
+    for name, job in darwin["jobs"].items():
+        if not is_self_hosted(job):
+            continue
+        strings = texts(job)
+        assert not any("secrets." in t for t in strings), name
+        assert not any("github.token" in t for t in strings), name
+        assert not any(t in strings for t in (*SECRET_ENV, *SECRET_INPUTS, "token")), name
+        assert "env" not in job, f"{name}: no job-level env on the GPU runner"
+        assert permissions(job) == {"contents": "read"}, name
+        checkouts = [s for s in job["steps"] if is_checkout(s)]
+        assert len(checkouts) == 2, name
+        for step in checkouts:
+            assert step["with"]["persist-credentials"] is False, f"{name}: {step.get('name')}"
+        assert job["strategy"]["fail-fast"] is False
+
+
+def test_darwin_always_comes_from_the_trusted_checkout(darwin: dict[str, Any]) -> None:
+    """Each `uses: ./X` names a folder checked out earlier in the job, not from an agent branch."""
+    for name, job in darwin["jobs"].items():
+        checked_out: dict[str, str] = {}
+        for step in job["steps"]:
+            uses = str(step.get("uses", ""))
+            if is_checkout(step):
+                checked_out[step["with"].get("path", ".")] = str(step["with"].get("ref", ""))
+            elif uses.startswith("./"):
+                folder = uses.removeprefix("./").rstrip("/") or "."
+                assert folder == "trusted", f"{name}: darwin-bot must come from trusted/"
+                assert folder in checked_out, f"{name}: {uses} used before it is checked out"
+                ref = checked_out[folder]
+                assert "matrix." not in ref and "branch" != ref
+                # The pinned commit (or, in propose, the default branch it pins).
+                assert ref in (
+                    "${{ needs.propose.outputs.trusted-sha }}",
+                    "${{ github.event.repository.default_branch }}",
+                ), f"{name}: trusted/ checked out at {ref!r}"
+
+
+def test_agent_code_is_checked_out_only_on_the_gpu_runner(darwin: dict[str, Any]) -> None:
+    for name, job in darwin["jobs"].items():
+        agent_refs = [
+            s for s in job["steps"] if is_checkout(s) and "matrix." in str(s["with"].get("ref", ""))
+        ]
+        if is_self_hosted(job):
+            assert [s["with"]["path"] for s in agent_refs] == ["agent"], name
+        else:
+            assert agent_refs == [], name
+
+
+def test_evaluate_jobs_use_the_action_without_any_token(darwin: dict[str, Any]) -> None:
+    for name in ("evaluate", "reevaluate"):
+        job = darwin["jobs"][name]
+        (step,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("./")]
+        assert step["with"]["command"] == "evaluate"
+        assert not set(step["with"]) & set(SECRET_INPUTS)
+        assert "env" not in step
+
+
+def test_issue_events_are_guarded_against_the_bots_own(darwin: dict[str, Any]) -> None:
+    guard = " ".join(darwin["jobs"]["propose"]["if"].split())
+    assert guard.startswith("github.event_name != 'issues' || (")
+    for needle in (
+        "github.actor != 'github-actions[bot]'",
+        "contains(github.event.issue.labels.*.name, 'darwin:request')",
+        "github.event.label.name == 'darwin:approved'",
+        "github.event.label.name == 'darwin:declined'",
+        "github.event.action == 'closed'",
+    ):
+        assert needle in guard
+    # Every other job hangs off propose, so a filtered event runs nothing at all.
+    jobs = darwin["jobs"]
+
+    def ancestors(name: str) -> set[str]:
+        needs = jobs[name].get("needs", [])
+        needs = [needs] if isinstance(needs, str) else needs
+        return set(needs).union(*(ancestors(n) for n in needs)) if needs else set()
+
+    for name in jobs:
+        if name != "propose":
+            assert "propose" in ancestors(name), name
+
+
+def test_job_graph_and_conditions(darwin: dict[str, Any]) -> None:
+    jobs = darwin["jobs"]
+    assert jobs["evaluate"]["needs"] == "propose"
+    assert jobs["evaluate"]["strategy"]["matrix"]["include"] == (
+        "${{ fromJSON(needs.propose.outputs.agents) }}"
+    )
+    assert "needs.propose.outputs.agents != '[]'" in jobs["evaluate"]["if"]
+    assert jobs["repair"]["outputs"]["agents"] == "${{ steps.darwin.outputs.agents }}"
+    assert jobs["reevaluate"]["strategy"]["matrix"]["include"] == (
+        "${{ fromJSON(needs.repair.outputs.agents) }}"
+    )
+    assert "needs.repair.outputs.agents != '[]'" in jobs["reevaluate"]["if"]
+    select = jobs["select"]
+    assert set(select["needs"]) == {"propose", "evaluate", "repair", "reevaluate"}
+    # Runs after failed or skipped evaluations, not after a cancel or a failed propose.
+    assert "!cancelled()" in select["if"] and "needs.propose.result == 'success'" in select["if"]
+    assert "always()" not in select["if"]
+    assert permissions(select)["actions"] == WRITE
+
+
+def test_third_party_actions_are_pinned_to_a_major_version() -> None:
+    allowed = {
+        "actions/checkout": "v4",
+        "actions/setup-python": "v5",
+        "actions/setup-node": "v4",
+        "actions/upload-artifact": "v4",
+        "actions/download-artifact": "v4",
+    }
+    for path in [*WORKFLOWS.glob("*.yml"), ACTION]:
+        for text in texts(load(path)):
+            match = re.fullmatch(r"([\w.-]+/[\w.-]+)@(\S+)", text)
+            if match:
+                assert allowed.get(match.group(1)) == match.group(2), f"{path.name}: {text}"
+
+
+def run_scripts(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    if "jobs" in doc:
+        for name, job in doc["jobs"].items():
+            for step in job["steps"]:
+                if "run" in step:
+                    yield f"{name}: {step.get('name', step['run'][:30])}", step
+    else:
+        for step in doc["runs"]["steps"]:
+            if "run" in step:
+                yield step["name"], step
+
+
+@pytest.mark.parametrize("path", [*sorted(WORKFLOWS.glob("*.yml")), ACTION], ids=lambda p: p.name)
+def test_run_scripts_take_values_through_env_only(path: Path) -> None:
+    """No `${{ }}` inside a script (script injection); each script is valid bash."""
+    for where, step in run_scripts(load(path)):
+        assert "${{" not in step["run"], f"{path.name} / {where}: pass the value via env"
+        proc = subprocess.run(
+            ["bash", "-n"], input=step["run"], capture_output=True, text=True, timeout=30
+        )
+        assert proc.returncode == 0, f"{path.name} / {where}: {proc.stderr}"
+
+
+def ci_steps(darwin: dict[str, Any], job: str, name: str) -> dict[str, Any]:
+    return next(s for s in darwin["jobs"][job]["steps"] if s.get("name") == name)
+
+
+def make_recorder(folder: Path, name: str) -> Path:
+    """An executable that appends {"argv": ..., "env": ...} as one JSON line to <name>.log."""
+    exe = folder / name
+    exe.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"with open({str(folder / (name + '.log'))!r}, 'a') as fh:\n"
+        "    fh.write(json.dumps({'argv': sys.argv[1:], 'env': dict(os.environ)}) + '\\n')\n",
+        encoding="utf-8",
+    )
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    return exe
+
+
+def recorded(folder: Path, name: str) -> list[dict[str, Any]]:
+    log = folder / f"{name}.log"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+def test_dispatch_step_starts_the_next_generation(darwin: dict[str, Any], tmp_path: Path) -> None:
+    step = ci_steps(darwin, "select", "Dispatch the next generation")
+    assert step["if"] == "github.event_name == 'workflow_dispatch' && inputs.generations > 1"
+    assert step["env"]["GH_TOKEN"] == "${{ github.token }}"
+    make_recorder(tmp_path, "gh")
+    env = {
+        "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_WORKFLOW_REF": "octo/evo/.github/workflows/darwin.yml@refs/heads/main",
+        "GITHUB_REPOSITORY": "octo/evo",
+        "GH_TOKEN": "t",
+        "REMAINING": "3",
+        "POPULATION": "6",
+        "REF": "main",
+    }
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    (call,) = recorded(tmp_path, "gh")
+    assert call["argv"] == [
+        "workflow", "run", "darwin.yml", "--repo", "octo/evo", "--ref", "main",
+        "-f", "generations=2", "-f", "population=6",
+    ]  # fmt: skip
+
+
+def test_repaired_results_replace_first_results(darwin: dict[str, Any], tmp_path: Path) -> None:
+    step = ci_steps(darwin, "select", "A repaired agent's new result replaces its first one")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results-repaired").mkdir()
+    (tmp_path / "results" / "result-a.json").write_text("first")
+    (tmp_path / "results" / "result-b.json").write_text("only")
+    (tmp_path / "results-repaired" / "result-a.json").write_text("repaired")
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "results" / "result-a.json").read_text() == "repaired"
+    assert (tmp_path / "results" / "result-b.json").read_text() == "only"
+
+
+# ----------------------------------------------------------------------------- action.yml
+
+
+@pytest.fixture(scope="module")
+def action() -> dict[str, Any]:
+    return load(ACTION)
+
+
+def test_action_inputs_outputs_and_branding(action: dict[str, Any]) -> None:
+    inputs = action["inputs"]
+    assert set(inputs) >= {
+        "command", "config", "branch", "results", "python-version", "github-token",
+        "openai-api-key", "openai-base-url", "model", "install-torch",
+    }  # fmt: skip
+    for name, spec in inputs.items():
+        assert spec.get("description"), f"input {name} is undocumented"
+        if "default" in spec:
+            # Unquoted YAML would make `true` a bool and `3.11` a float.
+            assert isinstance(spec["default"], str), f"input {name}: quote the default"
+    assert inputs["config"]["default"] == "darwin.toml"
+    assert inputs["python-version"]["default"] == "3.11"
+    assert inputs["install-torch"]["default"] == "true"
+    assert inputs["command"]["required"] is True
+    for name in SECRET_INPUTS:
+        assert inputs[name]["default"] == "", f"{name} must not default to a token"
+    assert set(action["outputs"]) == {"agents", "champion", "report"}
+    for name, spec in action["outputs"].items():
+        assert spec["description"] and spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
+    assert action["branding"]["icon"] and action["branding"]["color"]
+    assert action["runs"]["using"] == "composite"
+
+
+def test_action_installs_itself_not_the_checkout(action: dict[str, Any]) -> None:
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "install")
+    assert step["env"]["ACTION_PATH"] == "${{ github.action_path }}"
+    assert '"${pip[@]}" "$ACTION_PATH"' in step["run"]
+    assert " -e " not in step["run"] and "--editable" not in step["run"]
+
+
+def test_action_torch_requirement_matches_pyproject(action: dict[str, Any]) -> None:
+    import tomllib
+
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (torch,) = [d for d in deps if re.match(r"torch\b", d)]
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "install")
+    assert step["env"]["TORCH_SPEC"].replace(" ", "") == torch.replace(" ", "")
+
+
+def evaluate_reachable(step: dict[str, Any]) -> bool:
+    cond = step.get("if")
+    return cond is None or expression(cond, {"inputs": {"command": "evaluate"}}, partial=True)
+
+
+def test_evaluate_path_never_gets_a_token(action: dict[str, Any]) -> None:
+    steps = action["runs"]["steps"]
+    reachable = [s for s in steps if evaluate_reachable(s)]
+    assert "evaluate" in [s.get("id") for s in reachable] and "run" not in [s.get("id") for s in reachable]
+    for step in reachable:
+        env = step.get("env", {})
+        assert not set(env) & set(SECRET_ENV), step["name"]
+        for key, value in {**env, **step.get("with", {})}.items():
+            for secret in SECRET_INPUTS:
+                # Only "was it given?" may cross (the refusal check), never the value.
+                uses = re.findall(rf"inputs\.{secret}\b(?!\s*!=\s*'')", str(value))
+                assert not uses, f"{step['name']}: {key} carries inputs.{secret}"
+    evaluate = next(s for s in steps if s.get("id") == "evaluate")
+    assert evaluate["if"] == "inputs.command == 'evaluate'"
+
+
+# ----------------------------------------------------------------------------- action.yml, run
+
+
+def expression(text: str, ctx: dict[str, Any], partial: bool = False) -> Any:
+    """A small evaluator for the expressions action.yml uses.
+
+    Supports ``a || b``, ``a == 'x'``, ``a != ''`` and context paths such as
+    ``inputs.command``. With ``partial``, an unknown input counts as "could be
+    anything", so a comparison on it is True (used to find reachable steps).
+    """
+    text = text.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2].strip()
+    if "||" in text:
+        return any(expression(part, ctx, partial) for part in text.split("||"))
+    match = re.fullmatch(r"(.+?)\s*(==|!=)\s*(.+)", text)
+    if match:
+        left, right = (_operand(x, ctx) for x in (match.group(1), match.group(3)))
+        if partial and (left is None or right is None):
+            return True
+        return (left == right) if match.group(2) == "==" else (left != right)
+    return _operand(text, ctx)
+
+
+def _operand(text: str, ctx: dict[str, Any]) -> Any:
+    text = text.strip()
+    if text.startswith("'") and text.endswith("'"):
+        return text[1:-1]
+    node: Any = ctx
+    for part in text.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def render(value: str, ctx: dict[str, Any]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        result = expression(match.group(1), ctx)
+        return str(result).lower() if isinstance(result, bool) else str(result)
+
+    return re.sub(r"\$\{\{(.*?)\}\}", sub, value)
+
+
+def run_action(
+    action: dict[str, Any], tmp_path: Path, **given: str
+) -> tuple[list[tuple[str, subprocess.CompletedProcess[str]]], list[dict[str, Any]]]:
+    """Run the action's shell steps (not setup-python/install) with bash and a fake darwin."""
+    darwin_exe = make_recorder(tmp_path, "darwin")
+    inputs = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
+    inputs.update({k.replace("_", "-"): v for k, v in given.items()})
+    ctx = {
+        "inputs": inputs,
+        "steps": {"install": {"outputs": {"darwin": str(darwin_exe)}}},
+        "github": {"action_path": str(REPO_ROOT)},
+        "runner": {"temp": str(tmp_path)},
+    }
+    ran: list[tuple[str, subprocess.CompletedProcess[str]]] = []
+    for step in action["runs"]["steps"]:
+        if "run" not in step or step.get("id") == "install":
+            continue
+        if "if" in step and not expression(step["if"], ctx):
+            continue
+        env = {
+            "PATH": os.environ["PATH"],
+            "GITHUB_OUTPUT": str(tmp_path / "output"),
+            # A runner-internal token that must not reach agent code.
+            "ACTIONS_RUNTIME_TOKEN": "runtime-secret",
+        }
+        env.update({k: render(str(v), ctx) for k, v in step.get("env", {}).items()})
+        cwd = tmp_path / render(step.get("working-directory", "."), ctx)
+        cwd.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        ran.append((step["name"], proc))
+        if proc.returncode != 0:
+            break
+    return ran, recorded(tmp_path, "darwin")
+
+
+@pytest.mark.parametrize(
+    ("given", "argv"),
+    [
+        (
+            {"command": "propose", "population": "6", "model": "gpt-x"},
+            ["propose", "--config", "darwin.toml", "--population", "6", "--model", "gpt-x"],
+        ),
+        ({"command": "repair"}, ["repair", "--config", "darwin.toml", "--results", "results"]),
+        (
+            {"command": "select", "results": "/r", "config": ""},
+            ["select", "--results", "/r"],
+        ),
+        ({"command": "report"}, ["report", "--config", "darwin.toml"]),
+    ],
+)
+def test_action_runs_the_command_with_its_secrets(
+    action: dict[str, Any], tmp_path: Path, given: dict[str, str], argv: list[str]
+) -> None:
+    ran, calls = run_action(
+        action, tmp_path, github_token="ghs_write", openai_api_key="sk-llm", **given
+    )
+    assert [name for name, _ in ran] == ["Check the inputs", "Run darwin"]
+    assert all(proc.returncode == 0 for _, proc in ran), ran[-1][1].stderr
+    (call,) = calls
+    assert call["argv"] == argv
+    assert call["env"]["GITHUB_TOKEN"] == "ghs_write"
+    assert call["env"]["OPENAI_API_KEY"] == "sk-llm"
+    # An empty input is unset, so darwin's own defaults apply.
+    assert "OPENAI_BASE_URL" not in call["env"]
+
+
+def test_action_unsets_an_empty_llm_key(action: dict[str, Any], tmp_path: Path) -> None:
+    _, (call,) = run_action(action, tmp_path, command="propose", github_token="ghs")
+    assert "OPENAI_API_KEY" not in call["env"]
+
+
+def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path: Path) -> None:
+    ran, calls = run_action(
+        action,
+        tmp_path,
+        command="evaluate",
+        branch="darwin/a1",
+        path="/w/agent",
+        out=str(tmp_path / "results" / "result-a1.json"),
+        working_directory="trusted",
+    )
+    assert [name for name, _ in ran] == ["Check the inputs", "darwin evaluate (no token, no LLM key)"]
+    (call,) = calls
+    assert call["argv"] == [
+        "evaluate", "/w/agent", "--branch", "darwin/a1",
+        "--out", str(tmp_path / "results" / "result-a1.json"), "--config", "darwin.toml",
+    ]  # fmt: skip
+    assert (tmp_path / "results").is_dir()
+    leaked = set(call["env"]) & {*SECRET_ENV, "ACTIONS_RUNTIME_TOKEN"}
+    assert not leaked
+    assert not any(v in ("ghs_write", "sk-llm", "runtime-secret") for v in call["env"].values())
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"command": "mutate"}, "input 'command' must be one of"),
+        ({"command": "evaluate", "branch": "darwin/a", "github_token": "ghs"}, "evaluate runs agent code"),
+        ({"command": "evaluate", "branch": "darwin/a", "openai_api_key": "sk"}, "evaluate runs agent code"),
+        ({"command": "evaluate"}, "evaluate needs the input 'branch'"),
+        ({"command": "propose", "install_torch": "yes"}, "'install-torch' must be true or false"),
+    ],
+)
+def test_action_refuses_bad_inputs(
+    action: dict[str, Any], tmp_path: Path, given: dict[str, str], message: str
+) -> None:
+    ran, calls = run_action(action, tmp_path, **given)
+    ((name, proc),) = ran
+    assert name == "Check the inputs" and proc.returncode == 1
+    assert proc.stdout.startswith("::error title=darwin-bot::") and message in proc.stdout
+    assert calls == []
