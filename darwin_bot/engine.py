@@ -259,7 +259,7 @@ class Engine:
         pool = [
             sel.Scored(
                 agent=row["agent"],
-                fitness=row["fitness"],
+                fitness=fit.FAILED if row["fitness"] is None else row["fitness"],
                 ok=row["status"] == "ok",
                 generation=row.get("generation", 0),
                 children=self._children(row["agent"]),

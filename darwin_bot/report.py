@@ -234,10 +234,13 @@ def generation_summary_markdown(summary: Mapping[str, Any]) -> str:
     champion = summary.get("champion")
     out.append(f"- **Leader:** `{leader}`" if leader else "- **Leader:** none (no agent worked)")
     gate = summary.get("gate") or {}
-    if champion:
-        out.append(f"- **Champion:** `{champion}` passed the statistical gate")
+    new_champion = summary.get("new_champion")
+    if new_champion:
+        out.append(f"- **New champion:** `{new_champion}` passed the statistical gate")
+    elif champion:
+        out.append(f"- **Champion:** `{champion}` (unchanged)")
     elif gate:
-        out.append("- **Champion:** none this generation")
+        out.append("- **Champion:** none yet")
     if gate:
         p, eff = gate.get("p_value"), gate.get("effect_size")
         parts = [f"p = {_num(p, '.3g')}"]

@@ -179,7 +179,9 @@ def test_annotations_in_actions(in_gha: Path, level: str) -> None:
         "loss is nan\n::set-output name=x::y", file="seed/t,r:ain.py", line=12, stream=buf
     )
     (line,) = buf.getvalue().splitlines()
-    assert line == f"::{level} file=seed/t%2Cr%3Aain.py,line=12::loss is nan%0A::set-output name=x::y"
+    assert (
+        line == f"::{level} file=seed/t%2Cr%3Aain.py,line=12::loss is nan%0A::set-output name=x::y"
+    )
     # The whole annotation is one command; the embedded set-output is part of its message.
     assert commands_outside_stop_blocks(buf.getvalue()) == [line]
 
@@ -188,7 +190,10 @@ def test_annotation_without_properties_and_with_title(in_gha: Path) -> None:
     buf = io.StringIO()
     actions.error("boom", stream=buf)
     actions.warning("slow", title="MFU: low, check", stream=buf)
-    assert buf.getvalue().splitlines() == ["::error::boom", "::warning title=MFU%3A low%2C check::slow"]
+    assert buf.getvalue().splitlines() == [
+        "::error::boom",
+        "::warning title=MFU%3A low%2C check::slow",
+    ]
 
 
 def test_annotations_are_plain_text_outside_actions(local: None) -> None:

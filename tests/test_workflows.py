@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from tests.conftest import REPO_ROOT, require_tool
+from conftest import REPO_ROOT, require_tool
 
 ACTION = REPO_ROOT / "action.yml"
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -160,7 +159,9 @@ def test_secrets_and_write_permissions_only_in_github_hosted_jobs(darwin: dict[s
         mentions_secret = any("secrets." in t for t in texts(job))
         writes = WRITE in permissions(job).values()
         if mentions_secret or writes:
-            assert is_github_hosted(job), f"{name} holds secrets or write access on a self-hosted runner"
+            assert is_github_hosted(job), (
+                f"{name} holds secrets or write access on a self-hosted runner"
+            )
 
 
 def test_self_hosted_jobs_hold_nothing_worth_stealing(darwin: dict[str, Any]) -> None:
@@ -193,7 +194,7 @@ def test_darwin_always_comes_from_the_trusted_checkout(darwin: dict[str, Any]) -
                 assert folder == "trusted", f"{name}: darwin-bot must come from trusted/"
                 assert folder in checked_out, f"{name}: {uses} used before it is checked out"
                 ref = checked_out[folder]
-                assert "matrix." not in ref and "branch" != ref
+                assert "matrix." not in ref and ref != "branch"
                 # The pinned commit (or, in propose, the default branch it pins).
                 assert ref in (
                     "${{ needs.propose.outputs.trusted-sha }}",
@@ -343,7 +344,11 @@ def test_dispatch_step_starts_the_next_generation(darwin: dict[str, Any], tmp_pa
         "REF": "main",
     }
     proc = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30
+        ["bash", "-eo", "pipefail", "-c", step["run"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     (call,) = recorded(tmp_path, "gh")
@@ -361,7 +366,11 @@ def test_repaired_results_replace_first_results(darwin: dict[str, Any], tmp_path
     (tmp_path / "results" / "result-b.json").write_text("only")
     (tmp_path / "results-repaired" / "result-a.json").write_text("repaired")
     proc = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True, timeout=30
+        ["bash", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "results" / "result-a.json").read_text() == "repaired"
@@ -424,7 +433,8 @@ def evaluate_reachable(step: dict[str, Any]) -> bool:
 def test_evaluate_path_never_gets_a_token(action: dict[str, Any]) -> None:
     steps = action["runs"]["steps"]
     reachable = [s for s in steps if evaluate_reachable(s)]
-    assert "evaluate" in [s.get("id") for s in reachable] and "run" not in [s.get("id") for s in reachable]
+    ids = [s.get("id") for s in reachable]
+    assert "evaluate" in ids and "run" not in ids
     for step in reachable:
         env = step.get("env", {})
         assert not set(env) & set(SECRET_ENV), step["name"]
@@ -565,7 +575,10 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         out=str(tmp_path / "results" / "result-a1.json"),
         working_directory="trusted",
     )
-    assert [name for name, _ in ran] == ["Check the inputs", "darwin evaluate (no token, no LLM key)"]
+    assert [name for name, _ in ran] == [
+        "Check the inputs",
+        "darwin evaluate (no token, no LLM key)",
+    ]
     (call,) = calls
     assert call["argv"] == [
         "evaluate", "/w/agent", "--branch", "darwin/a1",
@@ -581,8 +594,14 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
     ("given", "message"),
     [
         ({"command": "mutate"}, "input 'command' must be one of"),
-        ({"command": "evaluate", "branch": "darwin/a", "github_token": "ghs"}, "evaluate runs agent code"),
-        ({"command": "evaluate", "branch": "darwin/a", "openai_api_key": "sk"}, "evaluate runs agent code"),
+        (
+            {"command": "evaluate", "branch": "darwin/a", "github_token": "ghs"},
+            "evaluate runs agent code",
+        ),
+        (
+            {"command": "evaluate", "branch": "darwin/a", "openai_api_key": "sk"},
+            "evaluate runs agent code",
+        ),
         ({"command": "evaluate"}, "evaluate needs the input 'branch'"),
         ({"command": "propose", "install_torch": "yes"}, "'install-torch' must be true or false"),
     ],

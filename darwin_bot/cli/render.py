@@ -55,7 +55,7 @@ def print_final(engine: Any) -> None:
     click.echo("\n== summary")
     if best:
         row = next((r for r in last["ranking"] if r["agent"] == best), None)
-        base = (last.get("baseline") or {}).get("perplexity")
+        base = ((last.get("baseline") or {}).get("mean") or {}).get("perplexity")
         status = (
             "champion (passed the statistical gate)"
             if last.get("champion") == best

@@ -11,3 +11,37 @@ Public entry points (the contract other parts build on)::
 training data and skips scoring beyond "it trained and model.pt loads and is
 causal": the mutation pipeline's gate before full training.
 """
+
+from darwin_bot.evaluate.harness import (
+    EVAL_CONTEXT,
+    EVALUATOR_VERSION,
+    EvalOptions,
+    evaluate_repeats,
+    evaluate_tree,
+    resolve_device,
+    tree_hash,
+)
+from darwin_bot.evaluate.sandbox import (
+    Limits,
+    Mount,
+    SandboxRun,
+    resolve_backend,
+    run_sandboxed,
+    scrub_env,
+)
+
+__all__ = [
+    "EVALUATOR_VERSION",
+    "EVAL_CONTEXT",
+    "EvalOptions",
+    "Limits",
+    "Mount",
+    "SandboxRun",
+    "evaluate_repeats",
+    "evaluate_tree",
+    "resolve_backend",
+    "resolve_device",
+    "run_sandboxed",
+    "scrub_env",
+    "tree_hash",
+]

@@ -38,8 +38,15 @@ import numpy as np
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
-from darwin_bot.evaluate.sandbox import Limits, Mount, SandboxRun, resolve_backend, run_sandboxed, scrub_env
-from darwin_bot.evaluate.scoring import Scorer, ScoreRejected, ScoreTruncated, plan_windows
+from darwin_bot.evaluate.sandbox import (
+    Limits,
+    Mount,
+    SandboxRun,
+    resolve_backend,
+    run_sandboxed,
+    scrub_env,
+)
+from darwin_bot.evaluate.scoring import Scorer, ScoreRejected, plan_windows
 
 # Bump when anything that changes a score changes: it is half of the cache key.
 EVALUATOR_VERSION = "1"
@@ -120,7 +127,9 @@ def _evolvable_files(tree: Path, paths: Sequence[str]) -> list[tuple[str, Path]]
 def _check_tree(tree: Path) -> None:
     for rel in ("seed/train.py", "seed/model.py"):
         if not (tree / rel).is_file():
-            raise ConfigError(f"{tree} has no {rel}; pass the root of a darwin tree (the folder holding seed/)")
+            raise ConfigError(
+                f"{tree} has no {rel}; pass the root of a darwin tree (the folder holding seed/)"
+            )
 
 
 def _read_meta(data_dir: Path) -> dict[str, Any]:
@@ -133,7 +142,9 @@ def _read_meta(data_dir: Path) -> dict[str, Any]:
         meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
         vocab = int(meta["vocab_size"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{data_dir / 'meta.json'} is not valid ({exc}); run 'darwin data prepare' again") from exc
+        raise DataError(
+            f"{data_dir / 'meta.json'} is not valid ({exc}); run 'darwin data prepare' again"
+        ) from exc
     if not 1 < vocab <= 65536:
         raise DataError(f"{data_dir / 'meta.json'}: vocab_size {vocab} does not fit uint16 tokens")
     return meta
@@ -141,7 +152,9 @@ def _read_meta(data_dir: Path) -> dict[str, Any]:
 
 def _check_options(opts: EvalOptions) -> None:
     if opts.preset not in EVAL_CONTEXT:
-        raise ConfigError(f"unknown preset {opts.preset!r}; choose one of {', '.join(EVAL_CONTEXT)}")
+        raise ConfigError(
+            f"unknown preset {opts.preset!r}; choose one of {', '.join(EVAL_CONTEXT)}"
+        )
     if opts.timeout_s <= 0:
         raise ConfigError("the evaluation timeout must be positive")
     if opts.eval_windows < 1:
@@ -244,8 +257,15 @@ class _Context:
     scratch: Path
     meta: dict[str, Any]
 
-    def result(self, status: str, reason: str, metrics: Metrics | None = None,
-               log_tail: str = "", device_name: str = "", **extra: Any) -> EvalResult:
+    def result(
+        self,
+        status: str,
+        reason: str,
+        metrics: Metrics | None = None,
+        log_tail: str = "",
+        device_name: str = "",
+        **extra: Any,
+    ) -> EvalResult:
         return EvalResult(
             status=status,  # type: ignore[arg-type]
             reason=reason,
@@ -283,7 +303,9 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
     """``repeats`` evaluations with seeds ``opts.seed``, ``opts.seed + 1``, ..."""
     if repeats < 1:
         raise ConfigError("repeats must be at least 1")
-    return [evaluate_tree(tree, dataclasses.replace(opts, seed=opts.seed + i)) for i in range(repeats)]
+    return [
+        evaluate_tree(tree, dataclasses.replace(opts, seed=opts.seed + i)) for i in range(repeats)
+    ]
 
 
 def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
@@ -318,7 +340,10 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
         backend=ctx.backend, mounts=[tree_m, data_m, out_m], cwd=tree_m.inside(ctx.backend),
         env=env, limits=limits, device=ctx.device,
     )  # fmt: skip
-    extra: dict[str, Any] = {"train_wall_s": round(train.wall_s, 3), "train_max_rss_mb": round(train.max_rss_mb, 1)}
+    extra: dict[str, Any] = {
+        "train_wall_s": round(train.wall_s, 3),
+        "train_max_rss_mb": round(train.max_rss_mb, 1),
+    }
     if train.timed_out:
         return ctx.result("timeout", f"training ran past the {opts.timeout_s:g} s limit and was killed",
                           log_tail=train.log_tail, **extra)  # fmt: skip
@@ -330,10 +355,17 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
         iterations = _number(report, "iterations")
         tokens_seen = _number(report, "tokens_seen")
         train_seconds = _number(report, "train_seconds")
-        shape = {k: int(_number(report, "config", k)) for k in ("n_layer", "n_head", "n_embd", "block_size")}
+        shape = {
+            k: int(_number(report, "config", k))
+            for k in ("n_layer", "n_head", "n_embd", "block_size")
+        }
     except ValueError as exc:
         return ctx.result("failed", f"bad training report: {exc}", log_tail=train.log_tail, **extra)
-    extra.update(iterations=int(iterations), tokens_seen=int(tokens_seen), reported_train_seconds=train_seconds)
+    extra.update(
+        iterations=int(iterations),
+        tokens_seen=int(tokens_seen),
+        reported_train_seconds=train_seconds,
+    )
     return _score(ctx, data_dir, train, report, shape, extra)
 
 
@@ -343,7 +375,9 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: dict[str, A
     vocab = int(ctx.meta["vocab_size"])
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
-    plan = plan_windows(val, EVAL_CONTEXT[opts.preset], vocab, n_windows, n_probes=2 if opts.smoke else 4)
+    plan = plan_windows(
+        val, EVAL_CONTEXT[opts.preset], vocab, n_windows, n_probes=2 if opts.smoke else 4
+    )
     (scratch / "inputs").mkdir()
     np.save(scratch / "inputs" / "inputs.npy", plan.inputs)
     _world_readable(scratch / "inputs")
@@ -368,7 +402,9 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: dict[str, A
     extra["score_wall_s"] = round(run.wall_s, 3)
     log = train.log_tail + ("\n--- scoring ---\n" + run.log_tail if run.log_tail else "")
     if run.timed_out:
-        return ctx.result("timeout", f"scoring ran past the {opts.timeout_s:g} s limit", log_tail=log, **extra)
+        return ctx.result(
+            "timeout", f"scoring ran past the {opts.timeout_s:g} s limit", log_tail=log, **extra
+        )
     if isinstance(run.consumer_error, ScoreRejected):
         return ctx.result("rejected", str(run.consumer_error), log_tail=log, **extra)
     if run.returncode != 0 or run.consumer_error is not None:

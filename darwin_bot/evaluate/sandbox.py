@@ -32,6 +32,7 @@ period, then SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -61,10 +62,20 @@ KILL_GRACE_S = 3.0
 # and then only if they do not look like a credential.
 ENV_ALLOW: frozenset[str] = frozenset(
     {
-        "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM",
-        "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
-        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-        "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONWARNINGS",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "TERM",
+        "CUDA_VISIBLE_DEVICES",
+        "NVIDIA_VISIBLE_DEVICES",
+        "CUDA_DEVICE_ORDER",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "PYTHONHASHSEED",
+        "PYTHONIOENCODING",
+        "PYTHONWARNINGS",
     }
 )
 ENV_ALLOW_PREFIXES: tuple[str, ...] = ("DARWIN_",)
@@ -72,8 +83,15 @@ SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION
 
 # /etc entries a dynamically linked Python needs; the rest of /etc stays hidden.
 ETC_ENTRIES: tuple[str, ...] = (
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
-    "nsswitch.conf", "passwd", "group", "hosts",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+    "hosts",
 )
 INSTALL_HINT = {
     "bwrap": "install bubblewrap (apt-get install bubblewrap / dnf install bubblewrap) "
@@ -166,7 +184,9 @@ def _python_paths() -> list[Path]:
     }
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         candidates.add(Path(sysconfig.get_paths()[key]))
-    real = sorted({Path(os.path.realpath(p)) for p in candidates if p.exists()}, key=lambda p: len(p.parts))
+    real = sorted(
+        {Path(os.path.realpath(p)) for p in candidates if p.exists()}, key=lambda p: len(p.parts)
+    )
     kept: list[Path] = []
     for p in real:
         if p == Path("/") or any(p.is_relative_to(k) for k in kept):
@@ -225,8 +245,13 @@ def _bwrap_argv(mounts: Sequence[Mount], device: str, drop_uid: int | None) -> l
     else:
         # As root, a user namespace would map the program to uid 0 outside, where
         # RLIMIT_NPROC does not apply; instead the launcher drops to drop_uid.
-        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-                 "--unshare-cgroup-try"]
+        argv += [
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]
     argv += ["--hostname", "darwin-sandbox"]
     argv += _system_binds()
     for p in _python_paths():
@@ -240,7 +265,9 @@ def _bwrap_argv(mounts: Sequence[Mount], device: str, drop_uid: int | None) -> l
     return argv
 
 
-def _launcher_argv(backend: str, limits: Limits, device: str, drop_uid: int | None, cwd: str) -> list[str]:
+def _launcher_argv(
+    backend: str, limits: Limits, device: str, drop_uid: int | None, cwd: str
+) -> list[str]:
     launcher = f"{SANDBOX_ROOT}/darwin/launch.py" if backend == "bwrap" else str(LAUNCHER)
     argv = [sys.executable, "-I", launcher, "--cwd", cwd]
     if limits.memory_mb and not device.startswith("cuda"):
@@ -254,7 +281,9 @@ def _launcher_argv(backend: str, limits: Limits, device: str, drop_uid: int | No
     return argv + ["--"]
 
 
-def _prefix_argv(backend: str, mounts: Sequence[Mount], device: str, drop_uid: int | None) -> list[str]:
+def _prefix_argv(
+    backend: str, mounts: Sequence[Mount], device: str, drop_uid: int | None
+) -> list[str]:
     if backend == "bwrap":
         return _bwrap_argv(mounts, device, drop_uid)
     if backend == "unshare":
@@ -307,8 +336,11 @@ def resolve_backend(name: str) -> str:
                 return backend
             reasons.append(why)
         raise SandboxError(
-            "no sandbox backend works here (" + "; ".join(reasons) + "); "
-            + INSTALL_HINT["bwrap"] + ", or pass --sandbox none to run agent code unconfined"
+            "no sandbox backend works here ("
+            + "; ".join(reasons)
+            + "); "
+            + INSTALL_HINT["bwrap"]
+            + ", or pass --sandbox none to run agent code unconfined"
         )
     if name not in BACKENDS:
         raise SandboxError(f"unknown sandbox backend {name!r}; choose auto, {', '.join(BACKENDS)}")
@@ -374,10 +406,8 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + KILL_GRACE_S
     while time.monotonic() < deadline and not _exited(proc):
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def run_sandboxed(
@@ -400,8 +430,11 @@ def run_sandboxed(
     ``backend`` must come from :func:`resolve_backend`.
     """
     if backend == "none":
-        print("darwin: WARNING: --sandbox none runs agent code UNCONFINED "
-              "(network, files and processes of this user are in its reach)", file=sys.stderr)
+        print(
+            "darwin: WARNING: --sandbox none runs agent code UNCONFINED "
+            "(network, files and processes of this user are in its reach)",
+            file=sys.stderr,
+        )
     drop_uid = _sandbox_uid() if backend == "bwrap" and os.geteuid() == 0 else None
     if drop_uid is not None:
         for m in mounts:
@@ -433,10 +466,8 @@ def run_sandboxed(
                 stdout_consumer(proc.stdout)  # type: ignore[arg-type]
             except Exception as exc:  # handed back to the caller as a value
                 consumer_error.append(exc)
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
         consumer_thread = threading.Thread(target=consume, daemon=True)
         consumer_thread.start()

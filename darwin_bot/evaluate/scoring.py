@@ -71,7 +71,9 @@ def plan_windows(
     """Windows of ``val`` to score (``n_windows=None``: all), with probes, shuffled."""
     available = (len(val) - 1) // context
     if available < 1:
-        raise ValueError(f"the held-out split has {len(val)} tokens, fewer than one window of {context}")
+        raise ValueError(
+            f"the held-out split has {len(val)} tokens, fewer than one window of {context}"
+        )
     rng = np.random.default_rng(WINDOW_SEED)
     if n_windows is None or n_windows >= available:
         chosen = np.arange(available)

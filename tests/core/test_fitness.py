@@ -51,7 +51,9 @@ def test_fitness_is_weighted_relative_change() -> None:
     assert fit.fitness(metrics(11.0, 0.2), BASE, CFG) == pytest.approx(-0.1)
 
 
-@pytest.mark.parametrize("bad", [None, metrics(math.nan), metrics(math.inf), metrics(9.0, math.nan)])
+@pytest.mark.parametrize(
+    "bad", [None, metrics(math.nan), metrics(math.inf), metrics(9.0, math.nan)]
+)
 def test_failures_score_failed(bad: Metrics | None) -> None:
     assert fit.fitness(bad, BASE, CFG) == fit.FAILED
     assert fit.is_failed(fit.fitness(bad, BASE, CFG))

@@ -21,7 +21,13 @@ POOL = [s("a", 0.05), s("b", 0.02), s("c", -0.01), s("d", 0.10), s("e", 0.0)]
 
 
 def test_rank_orders_by_fitness_then_agent_with_failures_last() -> None:
-    scored = [s("x", FAILED, ok=False), s("b", 0.1), s("a", 0.1), s("c", 0.3), s("y", 0.9, ok=False)]
+    scored = [
+        s("x", FAILED, ok=False),
+        s("b", 0.1),
+        s("a", 0.1),
+        s("c", 0.3),
+        s("y", 0.9, ok=False),
+    ]
     assert [r.agent for r in sel.rank(scored)] == ["c", "a", "b", "x", "y"]
 
 

@@ -1,0 +1,167 @@
+"""``darwin evaluate``: train and score one tree in the sandbox, print the result.
+
+A run that fails, times out or is rejected is a result (printed, exit 0), not
+an error: the status field says what happened. Errors of the caller (unknown
+preset, missing data, a PATH without a seed program, a token in the
+environment) are one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darwin_bot.cli.options import config_option, load_config
+from darwin_bot.config import PRESETS, SANDBOXES
+from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.errors import ConfigError, SecretInEnvironment
+
+# Agent code must never run in a process that holds one of these, even though
+# the sandbox's environment is scrubbed: the evaluate job is meant to have none.
+SECRET_VARS: tuple[str, ...] = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "OPENAI_API_KEY",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+)
+
+
+def refuse_secrets(environ: dict[str, str] | os._Environ[str]) -> None:
+    """SecretInEnvironment when a known token is set (even empty values are refused)."""
+    found = [name for name in SECRET_VARS if name in environ]
+    if found:
+        raise SecretInEnvironment(
+            f"refusing to run agent code with {', '.join(found)} in the environment; "
+            "unset it (the evaluate job must not hold secrets)"
+        )
+
+
+def summarize(results: list[EvalResult]) -> dict[str, Any]:
+    """One object for N runs: the runs, and the mean and std of each metric over the ok ones."""
+    ok = [r for r in results if r.ok and r.metrics is not None]
+    first = results[0]
+    out: dict[str, Any] = {
+        "status": "ok" if len(ok) == len(results) else _worst(results),
+        "reason": "; ".join(sorted({r.reason for r in results if r.reason})),
+        "tree_hash": first.tree_hash,
+        "evaluator_version": first.evaluator_version,
+        "device": first.device,
+        "preset": first.preset,
+        "budget": first.budget.to_dict(),
+        "seeds": [r.seed for r in results],
+        "ok_runs": len(ok),
+        "mean": None,
+        "std": None,
+        "runs": [r.to_dict() for r in results],
+    }
+    if ok:
+        names = list(Metrics.__dataclass_fields__)
+        columns = {n: [float(getattr(r.metrics, n)) for r in ok] for n in names}
+        out["mean"] = {n: statistics.fmean(v) for n, v in columns.items()}
+        out["std"] = {n: statistics.stdev(v) if len(v) > 1 else 0.0 for n, v in columns.items()}
+    return out
+
+
+def _worst(results: list[EvalResult]) -> str:
+    for status in ("rejected", "timeout", "failed"):
+        if any(r.status == status for r in results):
+            return status
+    return "failed"
+
+
+def _human(result: EvalResult) -> str:
+    lines = [f"status     {result.status}" + (f" ({result.reason})" if result.reason else "")]
+    if result.metrics is not None:
+        m = result.metrics
+        lines += [
+            f"perplexity {m.perplexity:.4f}  (val loss {m.val_loss:.4f})",
+            f"mfu        {100 * m.mfu:.2f}%",
+            f"tokens/s   {m.tokens_per_s:,.0f}",
+            f"train      {m.train_seconds:.2f} s, peak {m.peak_mem_mb:.0f} MiB",
+        ]
+    lines += [f"device     {result.device}", f"tree       {result.tree_hash} (seed {result.seed})"]
+    if result.status != "ok" and result.log_tail:
+        lines += ["--- log tail ---", result.log_tail.rstrip()]
+    return "\n".join(lines)
+
+
+@click.command("evaluate")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option(
+    "--preset", type=click.Choice(PRESETS), default=None, help="Model scale [config budget.preset]."
+)
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder with train.bin, val.bin, meta.json [config budget.data].")  # fmt: skip
+@click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Training seconds instead of iterations.")  # fmt: skip
+@click.option("--seed", type=int, default=None, help="Training seed [config evolution.seed].")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs with seeds seed, seed+1, ...; prints mean and std.")  # fmt: skip
+@click.option("--sandbox", type=click.Choice(SANDBOXES), default=None,
+              help="Sandbox backend [config sandbox.backend]; none runs agent code unconfined.")  # fmt: skip
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds before training is killed [config sandbox.timeout_s].")  # fmt: skip
+@click.option("--full", is_flag=True, help="Score every window of the held-out split.")
+@click.option(
+    "--smoke", is_flag=True, help="A few iterations on a slice of the data (a quick check)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON result to FILE.")  # fmt: skip
+@config_option
+def evaluate_command(
+    path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
+    seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
+    full: bool, smoke: bool, as_json: bool, out_file: Path | None, config_path: Path | None,
+) -> None:  # fmt: skip
+    """Train and score the agent in PATH (default: .) in the sandbox."""
+    from darwin_bot.evaluate import EvalOptions, evaluate_repeats
+
+    refuse_secrets(os.environ)
+    if iters is not None and seconds is not None:
+        raise ConfigError("pass --iters or --seconds, not both")
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
+    cfg = load_config(config_path, root=path)
+    if iters is not None or seconds is not None:
+        budget = Budget(iters=iters, seconds=seconds)
+    elif smoke:
+        budget = Budget(iters=cfg.budget.smoke_iters)
+    else:
+        budget = Budget(iters=cfg.budget.iters, seconds=cfg.budget.seconds)
+    data = data_dir if data_dir is not None else path / cfg.budget.data
+    opts = EvalOptions(
+        preset=preset or cfg.budget.preset,
+        data_dir=data,
+        budget=budget,
+        seed=cfg.evolution.seed if seed is None else seed,
+        sandbox=sandbox or cfg.sandbox.backend,
+        device=device,
+        timeout_s=timeout_s or (cfg.sandbox.smoke_timeout_s if smoke else cfg.sandbox.timeout_s),
+        memory_mb=cfg.sandbox.memory_mb,
+        max_procs=cfg.sandbox.max_procs,
+        full=full,
+        smoke=smoke,
+        paths=cfg.evolution.evolvable,
+    )
+    results = evaluate_repeats(path, opts, repeats)
+    payload = results[0].to_dict() if repeats == 1 else summarize(results)
+    if out_file is not None:
+        out_file.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(payload))
+    else:
+        for r in results:
+            click.echo(_human(r))
+        if repeats > 1 and payload["mean"]:
+            mean, std = payload["mean"], payload["std"]
+            click.echo(f"mean perplexity {mean['perplexity']:.4f} +- {std['perplexity']:.4f} "
+                       f"over {payload['ok_runs']}/{repeats} ok runs")  # fmt: skip

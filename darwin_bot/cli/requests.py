@@ -1,0 +1,82 @@
+"""``darwin requests``: list the agents' requests; approve or decline them on a local forge.
+
+On GitHub, humans answer on the issue itself (label ``darwin:approved``, or
+close as not planned); ``approve`` and ``decline`` are for the local file
+forge, where there is no web page to click.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from darwin_bot import hitl
+from darwin_bot.cli.options import config_option, load_config
+from darwin_bot.errors import ConfigError
+from darwin_bot.forge import Forge, LocalForge, open_forge
+
+
+def _forge(config_path: Path | None) -> Forge:
+    root = config_path.resolve().parent if config_path is not None else Path.cwd()
+    return open_forge(load_config(config_path, root), root)
+
+
+def _local_request(forge: Forge, number: int) -> LocalForge:
+    if not isinstance(forge, LocalForge):
+        raise ConfigError(
+            "approve and decline work on the local forge only; on GitHub, label the issue "
+            f"'{hitl.APPROVED_LABEL}' to approve or close it as not planned to decline"
+        )
+    issue = forge.get_issue(number)
+    if hitl.REQUEST_LABEL not in issue.labels:
+        raise ConfigError(f"#{number} is not a darwin request; see 'darwin requests' for the list")
+    return forge
+
+
+@click.group("requests", invoke_without_command=True)
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Also list approved and declined requests.")
+@click.pass_context
+def requests_command(ctx: click.Context, config_path: Path | None, show_all: bool) -> None:
+    """List the agents' requests to humans (pending ones, or --all)."""
+    ctx.obj = config_path
+    if ctx.invoked_subcommand is not None:
+        return
+    states = hitl.read_requests(_forge(config_path), acknowledge=False)
+    shown = states if show_all else hitl.pending(states)
+    if not shown:
+        click.echo("no pending requests" if not show_all else "no requests")
+        return
+    for s in shown:
+        who = f"  (asked by {s.request.agent})" if s.request.agent else ""
+        click.echo(f"#{s.number:<4} {s.status:<8} {s.request.kind:<11} {s.request.title}{who}")
+        for said in s.human_comments:
+            click.echo(f"      human: {' '.join(said.split())}")
+
+
+@requests_command.command("approve")
+@click.argument("number", type=int)
+@click.option("--comment", default="", help="What you did, passed on to the agents.")
+@click.pass_obj
+def approve(config_path: Path | None, number: int, comment: str) -> None:
+    """Approve request NUMBER (local forge)."""
+    forge = _local_request(_forge(config_path), number)
+    forge.set_labels(number, add=(hitl.APPROVED_LABEL,), remove=(hitl.DECLINED_LABEL,))
+    if comment:
+        forge.add_comment(number, comment)
+    click.echo(f"approved #{number}")
+
+
+@requests_command.command("decline")
+@click.argument("number", type=int)
+@click.option("--comment", default="", help="Why, passed on to the agents.")
+@click.pass_obj
+def decline(config_path: Path | None, number: int, comment: str) -> None:
+    """Decline request NUMBER (local forge): closes it as not planned."""
+    forge = _local_request(_forge(config_path), number)
+    forge.set_labels(number, add=(hitl.DECLINED_LABEL,), remove=(hitl.APPROVED_LABEL,))
+    if comment:
+        forge.add_comment(number, comment)
+    forge.close_issue(number, reason="not_planned")
+    click.echo(f"declined #{number}")

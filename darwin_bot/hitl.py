@@ -1,0 +1,211 @@
+"""Human-in-the-loop: agents' requests become issues; humans' answers become prompt context.
+
+An agent asks for something only a human can give (a dataset, a dependency, a
+script run, a restructuring) with a :class:`~darwin_bot.core.agent.HumanRequest`.
+It becomes one issue labelled ``darwin:request``, found again by the marker
+``request=<HumanRequest.key>`` (kind + normalised title), so the same request
+from many agents or many reruns is one issue.
+
+A human answers on the forge:
+
+* approve: add the label ``darwin:approved`` (and comment what was done);
+* decline: close the issue as "not planned", or add the label ``darwin:declined``.
+
+Anything closed without the approval label counts as declined: nothing is
+granted without an explicit approval. Approved ``dependency`` requests extend
+the imports a mutation may use (:func:`approved_imports`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from darwin_bot.core.agent import REQUEST_KINDS, HumanRequest
+from darwin_bot.forge.base import Forge, Issue, has_marker
+
+REQUEST_LABEL = "darwin:request"
+APPROVED_LABEL = "darwin:approved"
+DECLINED_LABEL = "darwin:declined"
+ACK_KEY = "ack"
+
+RequestStatus = Literal["pending", "approved", "declined"]
+
+# The request as the bot wrote it, kept in the body so it can be read back.
+_DATA = re.compile(r"<!-- darwin-request: (\{.*?\}) -->")
+_ANY_MARKER = "<!-- darwin:"
+_IMPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def request_key(req: HumanRequest) -> str:
+    """The marker key of the issue for ``req``."""
+    return f"request={req.key}"
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """A request as the forge shows it now, with what the humans said."""
+
+    number: int
+    url: str
+    request: HumanRequest
+    status: RequestStatus
+    human_comments: tuple[str, ...] = ()
+
+
+def issue_title(req: HumanRequest) -> str:
+    return f"darwin request ({req.kind}): {req.title}"
+
+
+def issue_body(req: HumanRequest) -> str:
+    """What the agent wants, why, who asked, and how to answer."""
+    who = f"agent `{req.agent}`" if req.agent else "an agent"
+    data = json.dumps(
+        {
+            "kind": req.kind,
+            "title": req.title,
+            "rationale": req.rationale[:2000],
+            "agent": req.agent,
+            "generation": req.generation,
+        },
+        sort_keys=True,
+    ).replace("-->", "--\\u003e")
+    return "\n".join(
+        [
+            f"**{who}** (generation {req.generation}) asks for a **{req.kind}** change:",
+            "",
+            f"> {req.title}",
+            "",
+            "**Why:**",
+            "",
+            req.rationale.strip() or "(no reason given)",
+            "",
+            "**How to answer:**",
+            "",
+            f"- approve: add the label `{APPROVED_LABEL}` and comment what you did "
+            "(your comment is passed to the agents);",
+            f"- decline: close this issue as *not planned*, or add the label `{DECLINED_LABEL}`.",
+            "",
+            f"<!-- darwin-request: {data} -->",
+        ]
+    )
+
+
+def open_requests(forge: Forge, requests: Iterable[HumanRequest]) -> list[Issue]:
+    """Open one issue per distinct request; a request already on the forge is left as is.
+
+    The first agent to ask is the one the issue names; later askers, and reruns,
+    change nothing (and never reopen a declined request).
+    """
+    issues: dict[str, Issue] = {}
+    for req in requests:
+        if req.kind not in REQUEST_KINDS:
+            raise ValueError(f"unknown request kind {req.kind!r}; one of {', '.join(REQUEST_KINDS)}")
+        key = request_key(req)
+        if key in issues:
+            continue
+        found = forge.find_issue(key, label=REQUEST_LABEL)
+        if found is None:
+            found = forge.upsert_issue(key, issue_title(req), issue_body(req), (REQUEST_LABEL,))
+        issues[key] = found
+    return list(issues.values())
+
+
+def _decode(issue: Issue) -> HumanRequest | None:
+    match = _DATA.search(issue.body)
+    if not match:
+        return None
+    try:
+        data = json.loads(match.group(1))
+        return HumanRequest(
+            kind=data["kind"],
+            title=data["title"],
+            rationale=data.get("rationale", ""),
+            agent=data.get("agent", ""),
+            generation=int(data.get("generation", 0)),
+        )
+    except (ValueError, KeyError, TypeError):  # a human edited the hidden data: skip it
+        return None
+
+
+def decide(issue: Issue) -> RequestStatus:
+    """Declined wins over approved: a grant needs an explicit, uncontested approval."""
+    declined_by_close = issue.state == "closed" and issue.state_reason == "not_planned"
+    if DECLINED_LABEL in issue.labels or declined_by_close:
+        return "declined"
+    if APPROVED_LABEL in issue.labels:
+        return "approved"
+    return "declined" if issue.state == "closed" else "pending"
+
+
+def _ack_text(status: RequestStatus) -> str:
+    if status == "approved":
+        return "darwin-bot saw the approval; the next generations are told about it."
+    return "darwin-bot saw that this request was declined; the agents are told not to rely on it."
+
+
+def read_requests(forge: Forge, acknowledge: bool = True) -> list[RequestState]:
+    """Every request issue with its decision and the humans' comments, by number.
+
+    With ``acknowledge``, a decision seen for the first time gets one comment
+    (marker ``ack``) saying so; later reads find it and post nothing.
+    """
+    states = []
+    for issue in forge.list_issues(label=REQUEST_LABEL, state="all"):
+        req = _decode(issue)
+        if req is None:
+            continue
+        status = decide(issue)
+        humans = tuple(c.body.strip() for c in issue.comments if _ANY_MARKER not in c.body)
+        if acknowledge and status != "pending":
+            acked = any(has_marker(c.body, ACK_KEY) for c in issue.comments)
+            if not acked:
+                forge.upsert_comment(issue.number, ACK_KEY, _ack_text(status))
+        states.append(RequestState(issue.number, issue.url, req, status, humans))
+    return states
+
+
+def pending(states: Sequence[RequestState]) -> list[RequestState]:
+    return [s for s in states if s.status == "pending"]
+
+
+def requests_context(states: Sequence[RequestState], max_chars: int = 2000) -> str:
+    """The humans' answers, as text for the next prompts ('' when there are none)."""
+    if not states:
+        return ""
+    advice = {
+        "approved": "approved; you may rely on it",
+        "declined": "declined; do not rely on it or ask again",
+        "pending": "waiting for a human; do not rely on it yet",
+    }
+    lines = ["Requests to humans and their answers:"]
+    for s in states:
+        lines.append(f"- [{s.status}] {s.request.kind}: {s.request.title} ({advice[s.status]})")
+        for said in s.human_comments:
+            lines.append(f"  human: {' '.join(said.split())[:300]}")
+    text = "\n".join(lines)
+    return text if len(text) <= max_chars else text[: max_chars - 4].rstrip() + "\n..."
+
+
+def dependency_name(title: str) -> str | None:
+    """The import name in a dependency request's title ("Add dependency: einops>=0.7")."""
+    tail = title.split(":", 1)[1] if ":" in title else title.split()[-1] if title.split() else ""
+    words = tail.strip().split()
+    if not words:
+        return None
+    name = re.split(r"[<>=!~\[;, ]", words[0], maxsplit=1)[0].strip("`'\"")
+    name = name.lower().replace("-", "_")
+    return name if _IMPORT_NAME.match(name) else None
+
+
+def approved_imports(states: Sequence[RequestState]) -> tuple[str, ...]:
+    """Import names granted by approved ``dependency`` requests, sorted."""
+    names = {
+        dependency_name(s.request.title)
+        for s in states
+        if s.status == "approved" and s.request.kind == "dependency"
+    }
+    return tuple(sorted(n for n in names if n))
