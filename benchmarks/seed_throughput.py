@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED_DIR = REPO_ROOT / "seed"
@@ -42,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "shakespeare_char")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--eval-windows", type=int, default=256, help="held-out windows to score")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per training run")
     parser.add_argument("--nanogpt", type=Path, default=None, help="a karpathy/nanoGPT checkout")
@@ -54,22 +54,27 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-
+    # torch is imported only after the training runs: a child forked from a process that
+    # holds torch would report the parent's memory as its own peak RSS (Linux keeps the
+    # high-water mark across exec).
     with tempfile.TemporaryDirectory(prefix="darwin-bench-") as tmp:
-        report = run_seed(args, device, Path(tmp))
+        report = run_seed(args, Path(tmp))
+        if report["status"] != "ok":
+            print(json.dumps(report, indent=2))
+            return 1
         if args.nanogpt is None:
             report["nanogpt"] = {"status": "not run (pass --nanogpt PATH to a nanoGPT checkout)"}
         else:
-            report["nanogpt"] = run_nanogpt(args, device, report["config"], Path(tmp))
+            report["nanogpt"] = run_nanogpt(args, report["device"], report["config"], Path(tmp))
+        model = load_seed_model(Path(tmp) / "out" / "model.pt", report["device"])
+        val_loss, windows = held_out_loss(model, args.data / "val.bin", args.eval_windows)
+    report.update(val_loss=val_loss, val_windows=windows)
     print(json.dumps(report, indent=2))
-    return 0 if report["status"] == "ok" else 1
+    return 0
 
 
-def run_seed(args: argparse.Namespace, device: str, tmp: Path) -> dict[str, Any]:
-    """Train the seed under the DARWIN_* contract, then score it on val.bin."""
+def run_seed(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Train the seed under the DARWIN_* contract; its report, before held-out scoring."""
     data = tmp / "data"  # the contract: train.bin and meta.json, no held-out data
     data.mkdir()
     for name in ("train.bin", "meta.json"):
@@ -81,18 +86,18 @@ def run_seed(args: argparse.Namespace, device: str, tmp: Path) -> dict[str, Any]
         "DARWIN_OUT": str(out),
         "DARWIN_PRESET": args.preset,
         "DARWIN_SEED": str(args.seed),
-        "DARWIN_DEVICE": device,
+        "DARWIN_DEVICE": args.device,
     }
     if args.iters is not None:
         env["DARWIN_MAX_ITERS"] = str(args.iters)
+    if args.threads is not None:
+        env["DARWIN_THREADS"] = str(args.threads)
     cmd = [sys.executable, str(SEED_DIR / "train.py")]
     rc, wall, maxrss_kb, log = run_measured(cmd, env, REPO_ROOT, args.timeout)
     if rc != 0:
         return {"status": f"seed/train.py exited {rc}", "log_tail": log[-2000:]}
     train = json.loads((out / "train.json").read_text())
-    model = load_seed_model(out / "model.pt", device)
-    val_loss, windows = held_out_loss(model, args.data / "val.bin", args.eval_windows, device)
-    on_gpu = device == "cuda"
+    on_gpu = train["device"].startswith("cuda")
     return {
         "status": "ok",
         "preset": args.preset,
@@ -101,16 +106,14 @@ def run_seed(args: argparse.Namespace, device: str, tmp: Path) -> dict[str, Any]
         "train_seconds": train["train_seconds"],
         "wall_seconds": wall,
         "final_train_loss": train["final_train_loss"],
-        "val_loss": val_loss,
-        "val_windows": windows,
         # on GPU the child's own CUDA peak; on CPU the child's peak RSS as the kernel saw it
         "peak_mem_mb": train.get("peak_mem_mb") if on_gpu else maxrss_kb / 1024,
-        "device": device,
-        "device_name": train.get("device_name", device),
+        "device": train["device"],
+        "device_name": train.get("device_name", train["device"]),
         "num_params": train["num_params"],
         "flops_per_token": train["flops_per_token"],
         "threads": train["config"].get("threads"),
-        "torch": torch.__version__,
+        "torch": train.get("torch"),
         "config": train["config"],
     }
 
@@ -140,7 +143,7 @@ def run_measured(
     return proc.returncode, wall, usage.ru_maxrss, text
 
 
-def load_seed_model(path: Path, device: str) -> torch.nn.Module:
+def load_seed_model(path: Path, device: str) -> Any:
     """Import seed/model.py by path (not as a package) and call its load()."""
     sys.dont_write_bytecode = True  # leave no __pycache__ in seed/
     spec = importlib.util.spec_from_file_location("darwin_seed_model", SEED_DIR / "model.py")
@@ -150,11 +153,11 @@ def load_seed_model(path: Path, device: str) -> torch.nn.Module:
     return module.load(str(path), device)
 
 
-@torch.no_grad()
-def held_out_loss(
-    model: torch.nn.Module, val_path: Path, windows: int, device: str
-) -> tuple[float, int]:
+def held_out_loss(model: Any, val_path: Path, windows: int) -> tuple[float, int]:
     """(mean next-token cross-entropy in nats, windows used) over evenly spaced windows."""
+    import torch
+
+    device = next(model.parameters()).device
     val = torch.from_numpy(np.fromfile(val_path, dtype=np.uint16).astype(np.int64))
     block = model.config.block_size
     n = min(windows, (len(val) - 1) // block)
@@ -164,7 +167,8 @@ def held_out_loss(
     for chunk in starts.split(32):
         idx = chunk[:, None] + offsets  # (b, block)
         x, y = val[idx].to(device), val[idx + 1].to(device)
-        logits = model(x).float()  # (b, block, vocab)
+        with torch.no_grad():
+            logits = model(x).float()  # (b, block, vocab)
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
         )

@@ -101,9 +101,15 @@ def open_requests(forge: Forge, requests: Iterable[HumanRequest]) -> list[Issue]
     change nothing (and never reopen a declined request).
     """
     issues: dict[str, Issue] = {}
+    requests = list(requests)
+    if requests:  # humans answer by picking these labels: make sure they exist
+        forge.ensure_label(APPROVED_LABEL, "0e8a16", "darwin-bot: the request is approved")
+        forge.ensure_label(DECLINED_LABEL, "b60205", "darwin-bot: the request is declined")
     for req in requests:
         if req.kind not in REQUEST_KINDS:
-            raise ValueError(f"unknown request kind {req.kind!r}; one of {', '.join(REQUEST_KINDS)}")
+            raise ValueError(
+                f"unknown request kind {req.kind!r}; one of {', '.join(REQUEST_KINDS)}"
+            )
         key = request_key(req)
         if key in issues:
             continue

@@ -112,6 +112,10 @@ def test_github_schema(schema: str, path: Path) -> None:
 
 def test_schema_check_is_not_vacuous(tmp_path: Path) -> None:
     broken = load(DARWIN_YML)
+    broken["on"] = broken.pop(True)  # dump `on` as `on`, not `true`: one fault only
+    good = tmp_path / "good.yml"
+    good.write_text(yaml.safe_dump(broken), encoding="utf-8")
+    assert check_jsonschema("vendor.github-workflows", good).returncode == 0
     del broken["jobs"]["select"]["runs-on"]
     bad = tmp_path / "darwin.yml"
     bad.write_text(yaml.safe_dump(broken), encoding="utf-8")
@@ -358,23 +362,24 @@ def test_dispatch_step_starts_the_next_generation(darwin: dict[str, Any], tmp_pa
     ]  # fmt: skip
 
 
-def test_repaired_results_replace_first_results(darwin: dict[str, Any], tmp_path: Path) -> None:
-    step = ci_steps(darwin, "select", "A repaired agent's new result replaces its first one")
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results-repaired").mkdir()
-    (tmp_path / "results" / "result-a.json").write_text("first")
-    (tmp_path / "results" / "result-b.json").write_text("only")
-    (tmp_path / "results-repaired" / "result-a.json").write_text("repaired")
-    proc = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", step["run"]],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "results" / "result-a.json").read_text() == "repaired"
-    assert (tmp_path / "results" / "result-b.json").read_text() == "only"
+def test_select_reads_first_and_repaired_results(darwin: dict[str, Any]) -> None:
+    downloads = {
+        s["with"]["pattern"]: s["with"]["path"]
+        for s in darwin["jobs"]["select"]["steps"]
+        if str(s.get("uses", "")).startswith("actions/download-artifact@")
+    }
+    # darwin select reads --results recursively, so both sets reach it.
+    assert downloads == {"eval-*": "results", "reeval-*": "results/repaired"}
+    uploads = {
+        job: next(
+            s for s in darwin["jobs"][job]["steps"] if "upload-artifact" in str(s.get("uses"))
+        )
+        for job in ("evaluate", "reevaluate")
+    }
+    for job, step in uploads.items():
+        prefix = "eval" if job == "evaluate" else "reeval"
+        # One artifact per matrix leg: an agent may be evaluated with several seeds.
+        assert step["with"]["name"] == f"{prefix}-${{{{ matrix.agent }}}}-${{{{ matrix.seed }}}}"
 
 
 # ----------------------------------------------------------------------------- action.yml
@@ -572,6 +577,8 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         command="evaluate",
         branch="darwin/a1",
         path="/w/agent",
+        seed="2",
+        data="data/shakespeare_char",
         out=str(tmp_path / "results" / "result-a1.json"),
         working_directory="trusted",
     )
@@ -579,15 +586,25 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         "Check the inputs",
         "darwin evaluate (no token, no LLM key)",
     ]
-    (call,) = calls
+    prepare, call = calls
+    # The corpus is prepared by the trusted install before any agent code runs.
+    assert prepare["argv"] == ["data", "prepare", "--out", "data/shakespeare_char"]
     assert call["argv"] == [
         "evaluate", "/w/agent", "--branch", "darwin/a1",
-        "--out", str(tmp_path / "results" / "result-a1.json"), "--config", "darwin.toml",
+        "--out", str(tmp_path / "results" / "result-a1.json"),
+        "--seed", "2", "--config", "darwin.toml", "--data", "data/shakespeare_char",
     ]  # fmt: skip
     assert (tmp_path / "results").is_dir()
     leaked = set(call["env"]) & {*SECRET_ENV, "ACTIONS_RUNTIME_TOKEN"}
     assert not leaked
-    assert not any(v in ("ghs_write", "sk-llm", "runtime-secret") for v in call["env"].values())
+
+
+def test_action_evaluate_minimal_inputs(action: dict[str, Any], tmp_path: Path) -> None:
+    _, (call,) = run_action(action, tmp_path, command="evaluate", branch="darwin/a1")
+    assert call["argv"] == [
+        "evaluate", "agent", "--branch", "darwin/a1", "--out", "result.json",
+        "--config", "darwin.toml",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

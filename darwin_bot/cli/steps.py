@@ -35,6 +35,9 @@ _remote_option = click.option(
     show_default=True,
     help="Git remote to fetch agent branches from and push to ('' for none).",
 )
+_model_option = click.option(
+    "--model", default=None, help="LLM model to use (overrides llm.model in darwin.toml)."
+)
 _results_option = click.option(
     "--results",
     "results_dir",
@@ -42,6 +45,14 @@ _results_option = click.option(
     required=True,
     help="Folder holding the evaluate jobs' result JSON files (searched recursively).",
 )
+
+
+def _with_overrides(cfg: Config, model: str | None = None, population: int | None = None) -> Config:
+    if model:
+        cfg = cfg.replace("llm", model=model)
+    if population is not None:
+        cfg = cfg.replace("evolution", population=population)
+    return cfg
 
 
 def _engine(root: Path, cfg: Config, remote: str):
@@ -96,13 +107,22 @@ def _finish(engine: Any, message: str) -> None:
 @click.command("propose")
 @_repo_option
 @_remote_option
+@_model_option
+@click.option(
+    "--population",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Population size (overrides evolution.population).",
+)
 @config_option
-def propose_command(root: Path, remote: str, config_path: Path | None) -> None:
+def propose_command(
+    root: Path, remote: str, model: str | None, population: int | None, config_path: Path | None
+) -> None:
     """Plan and mutate the next generation, push the branches, open the PRs.
 
     Output ``agents``: the evaluation jobs (agent, branch, head, seed) as JSON.
     """
-    cfg = load_config(config_path, root)
+    cfg = _with_overrides(load_config(config_path, root), model, population)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
     if engine.publisher is not None and engine.publisher.controls().get("pause"):
@@ -127,15 +147,18 @@ def propose_command(root: Path, remote: str, config_path: Path | None) -> None:
 @_repo_option
 @_remote_option
 @_results_option
+@_model_option
 @config_option
-def repair_command(root: Path, remote: str, results_dir: Path, config_path: Path | None) -> None:
+def repair_command(
+    root: Path, remote: str, results_dir: Path, model: str | None, config_path: Path | None
+) -> None:
     """Ask the LLM to fix the offspring whose evaluation failed; push the repair commits.
 
     Output ``agents``: the evaluation jobs for the repaired offspring.
     """
     from darwin_bot.core.results import EvalResult
 
-    cfg = load_config(config_path, root)
+    cfg = _with_overrides(load_config(config_path, root), model)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
     results = load_results(results_dir)

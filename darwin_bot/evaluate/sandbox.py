@@ -435,6 +435,12 @@ def run_sandboxed(
             "(network, files and processes of this user are in its reach)",
             file=sys.stderr,
         )
+    elif backend == "unshare" and os.geteuid() == 0 and limits.max_procs:
+        print(
+            "darwin: warning: running as root with --sandbox unshare, the process limit "
+            "is not enforced (the kernel exempts root from RLIMIT_NPROC); use bwrap",
+            file=sys.stderr,
+        )
     drop_uid = _sandbox_uid() if backend == "bwrap" and os.geteuid() == 0 else None
     if drop_uid is not None:
         for m in mounts:

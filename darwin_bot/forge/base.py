@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from darwin_bot.errors import ConfigError, GitError
+from darwin_bot.errors import GitError
 
 PRState = Literal["open", "closed", "merged"]
 IssueState = Literal["open", "closed"]
@@ -75,7 +75,7 @@ def check_prefix(branch: str, prefix: str) -> None:
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,10 @@ class Forge(Protocol):
 
     def upsert_comment(self, number: int, key: str, body: str) -> Comment:
         """The one comment on issue or PR ``number`` carrying marker ``key``: create or edit."""
+        ...
+
+    def list_comments(self, number: int) -> tuple[Comment, ...]:
+        """The comments on issue or PR ``number``, oldest first."""
         ...
 
     def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -115,9 +116,7 @@ def map_error(exc: GithubException, what: str) -> ForgeError:
     """The DarwinError for a permanent GitHub failure while doing ``what``."""
     status, msg = exc.status, _message(exc)
     if status == 401:
-        return ForgeAuthError(
-            f"{what}: GitHub refused the token (401 {msg}); check GITHUB_TOKEN"
-        )
+        return ForgeAuthError(f"{what}: GitHub refused the token (401 {msg}); check GITHUB_TOKEN")
     if status == 403:
         return ForgeAuthError(
             f"{what}: GitHub refused the request (403 {msg}); the token needs "
@@ -311,7 +310,9 @@ class GitHubForge:
 
     def default_branch(self) -> str:
         if not self._default_branch:
-            self._default_branch = self._call("read the default branch", lambda: self._repo.default_branch)
+            self._default_branch = self._call(
+                "read the default branch", lambda: self._repo.default_branch
+            )
         return self._default_branch
 
     def _pulls(self, branch: str, state: str) -> list[GhPull]:
@@ -526,9 +527,16 @@ class GitHubForge:
 
     def upsert_comment(self, number: int, key: str, body: str) -> Comment:
         marker(key)
-        return self._call(
-            f"comment on #{number}", lambda: self._upsert_comment(number, key, body)
-        )
+        return self._call(f"comment on #{number}", lambda: self._upsert_comment(number, key, body))
+
+    def list_comments(self, number: int) -> tuple[Comment, ...]:
+        def op() -> tuple[Comment, ...]:
+            return tuple(
+                Comment(c.id, c.body or "", c.user.login if c.user else "")
+                for c in self._repo.get_issue(number).get_comments()
+            )
+
+        return self._call(f"read the comments of #{number}", op)
 
     def _find_issue(self, key: str, label: str | None) -> GhIssue | None:
         scope: dict[str, Any] = {"labels": [label]} if label else {}
@@ -537,9 +545,7 @@ class GitHubForge:
                 return issue
         return None
 
-    def upsert_issue(
-        self, key: str, title: str, body: str, labels: Iterable[str] = ()
-    ) -> Issue:
+    def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:
         labels = tuple(labels)
         body = with_marker(body, key)
         _check_body(body)
@@ -615,8 +621,10 @@ class GitHubForge:
         check_prefix(branch, self.branch_prefix)
 
         def op() -> bool:
+            url = f"{self._repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
             try:
-                self._repo.get_git_ref(f"heads/{branch}").delete()
+                # Straight to DELETE: a lazy GitRef would carry the GET-only /git/ref/ URL.
+                self._gh.requester.requestJsonAndCheck("DELETE", url)
             except GithubException as exc:
                 # 404: no such ref; 422 "Reference does not exist": deleted meanwhile.
                 if exc.status in (404, 422):
@@ -629,4 +637,6 @@ class GitHubForge:
 
 def _check_body(body: str) -> None:
     if len(body) > MAX_BODY_CHARS:
-        raise ForgeError(f"body of {len(body)} characters is over GitHub's limit of {MAX_BODY_CHARS}")
+        raise ForgeError(
+            f"body of {len(body)} characters is over GitHub's limit of {MAX_BODY_CHARS}"
+        )

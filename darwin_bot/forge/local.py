@@ -327,6 +327,10 @@ class LocalForge:
             self._save(kind, rec)
         return Comment(**comment)
 
+    def list_comments(self, number: int) -> tuple[Comment, ...]:
+        rec = self._load(self._kind_of(number), number)
+        return tuple(Comment(**c) for c in rec["comments"])
+
     def add_comment(self, number: int, body: str) -> Comment:
         """Post a plain comment (no marker): what a human does; used by ``darwin requests``."""
         with self._locked() as meta:

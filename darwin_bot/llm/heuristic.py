@@ -205,8 +205,8 @@ def _numeric(node: ast.AST) -> bool:
 
 def hparam_edit(text: str, rng: random.Random, _names: set[str]) -> Edit | None:
     tree = _parse(text)
-    if tree is None:
-        return None
+    if tree is None or any(isinstance(st, (ast.FunctionDef, ast.ClassDef)) for st in tree.body):
+        return None  # only a config block: a dict inside a function is not a hyperparameter
     sites = _hparam_sites(tree)
     names = sorted({n for n, _, _ in sites})
     rng.shuffle(names)
@@ -405,7 +405,7 @@ def untie_head(text: str, _rng: random.Random, _names: set[str]) -> Edit | None:
     if st is None:
         return None
     a, b = _span(text, st)
-    new = _splice(text, [(a, b, "pass  # untied: the output head keeps its own weights")])
+    new = _splice(text, [(a, b, "# untied: the output head keeps its own weights")])
     return Edit("untie_head", "Untie the output head from the token embeddings",
                 "A separate output matrix lets input and output embeddings specialise; small models often gain.",
                 new)
@@ -420,7 +420,7 @@ def zero_head(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
     edits: list[tuple[int, int, str]] = []
     if tie is not None:
         a, b = _span(text, tie)
-        edits.append((a, b, "pass  # untied: a zero-initialised head must not zero the embeddings"))
+        edits.append((a, b, "# untied: a zero-initialised head must not zero the embeddings"))
     last = fn.body[-1]
     starts = _offsets(text)
     at = starts[last.end_lineno]  # type: ignore[operator]

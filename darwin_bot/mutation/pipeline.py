@@ -355,22 +355,43 @@ def _last_reason(s: _Session, default: str) -> str:
     return default
 
 
+def pick_chunks(
+    candidates: list[tuple[str, str]], ctx: MutationContext, rate: float
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(picked, fallbacks): each chunk with probability ``rate``, at least one; seeded by ``ctx``."""
+    rng = random.Random(f"darwin:{ctx.seed}:{ctx.agent}:{ctx.generation}")
+    picked = [x for x in candidates if rng.random() < rate]
+    rest = [x for x in candidates if x not in picked]
+    rng.shuffle(rest)
+    if not picked:
+        picked, rest = rest[:1], rest[1:]
+    return picked, rest
+
+
 def mutate_tree(
-    tree: Path, ctx: MutationContext, llm: LLM, cfg: Config, *, commit: Commit, smoke: Smoke
+    tree: Path, ctx: MutationContext, llm: LLM, cfg: Config, *, commit: Commit, smoke: Smoke,
+    only: tuple[str, ...] = (),
 ) -> MutationOutcome:
-    """Mutate the evolvable files of ``tree`` (a worktree of the parent); see the module doc."""
+    """Mutate the evolvable files of ``tree`` (a worktree of the parent); see the module doc.
+
+    ``only`` ("file::chunk" ids) replaces the random choice of chunks: for
+    tests, benchmarks and a human who wants one chunk rewritten.
+    """
     s = _Session(Path(tree), ctx, llm, cfg)
     try:
         s.load()
     except MutationRejected as exc:
         return s.outcome("rejected", str(exc), None)
     candidates = [(p, c.name) for p in s.committed for c in s.chunks(p) if not c.frozen]
-    rng = random.Random(f"darwin:{ctx.seed}:{ctx.agent}:{ctx.generation}")
-    picked = [x for x in candidates if rng.random() < cfg.evolution.mutation_rate]
-    rest = [x for x in candidates if x not in picked]
-    rng.shuffle(rest)
-    if not picked:
-        picked, rest = rest[:1], rest[1:]
+    if only:
+        known = {f"{p}::{n}" for p, n in candidates}
+        missing = [x for x in only if x not in known]
+        if missing:
+            return s.outcome("rejected", f"no such chunk(s): {', '.join(missing)}", None)
+        picked = [tuple(x.split("::", 1)) for x in only]  # type: ignore[misc]
+        rest: list[tuple[str, str]] = []
+    else:
+        picked, rest = pick_chunks(candidates, ctx, cfg.evolution.mutation_rate)
 
     running: list[str] = []
     problems: list[_Problem] = []

@@ -1,0 +1,232 @@
+"""A local smoke test: a few training iterations of a tree on tiny synthetic data.
+
+For tests, benchmarks and a trusted local run only: it runs the tree's code in
+a plain subprocess, *not* in the sandbox (the evaluator owns the sandboxed
+smoke test). It checks what the evaluator will rely on: ``train.py`` exits 0,
+writes ``model.pt`` and ``train.json``, and ``model.load(path, device)`` gives
+a module whose logits have shape ``[B, T, vocab]`` and are finite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from darwin_bot.core.results import Budget, EvalResult
+
+TINY_VOCAB = 16
+_CHECK = """
+import os, runpy, sys
+seed_dir = os.environ["DARWIN_SMOKE_SEED_DIR"]
+sys.path.insert(0, seed_dir)
+runpy.run_path(os.path.join(seed_dir, "train.py"), run_name="__main__")
+import torch
+import model
+out = os.environ["DARWIN_OUT"]
+for name in ("model.pt", "train.json"):
+    assert os.path.exists(os.path.join(out, name)), f"train.py did not write {name}"
+m = model.load(os.path.join(out, "model.pt"), "cpu")
+V = int(os.environ["DARWIN_SMOKE_VOCAB"])
+with torch.no_grad():
+    logits = m(torch.randint(0, V, (2, 8)))
+assert tuple(logits.shape) == (2, 8, V), f"logits have shape {tuple(logits.shape)}, expected (2, 8, {V})"
+assert bool(torch.isfinite(logits).all()), "logits are not finite"
+print("smoke ok")
+"""
+
+
+def write_tiny_data(out: Path, tokens: int = 20_000, seed: int = 0) -> Path:
+    """A tiny random corpus in the seed's format (train.bin uint16 + meta.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    # a repeating pattern plus noise, so a couple of steps can lower the loss
+    ids = (np.arange(tokens) % TINY_VOCAB + rng.integers(0, 2, tokens)) % TINY_VOCAB
+    ids.astype(np.uint16).tofile(out / "train.bin")
+    itos = [chr(ord("a") + i) for i in range(TINY_VOCAB)]
+    meta = {"vocab_size": TINY_VOCAB, "itos": itos, "stoi": {c: i for i, c in enumerate(itos)}}
+    (out / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return out
+
+
+def run_smoke(
+    tree: Path,
+    data_dir: Path,
+    *,
+    iters: int = 2,
+    timeout_s: float = 120.0,
+    seed: int = 0,
+    train_path: str = "seed/train.py",
+    preset: str = "tiny",
+) -> EvalResult:
+    """Train ``tree`` for ``iters`` iterations on ``data_dir`` in a subprocess (unsandboxed)."""
+    seed_dir = (Path(tree) / train_path).parent.resolve()
+    budget = Budget(iters=iters)
+    with tempfile.TemporaryDirectory(prefix="darwin-smoke-") as out:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": out,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": "1",
+            "DARWIN_THREADS": "1",
+            "DARWIN_DATA": str(Path(data_dir).resolve()),
+            "DARWIN_OUT": out,
+            "DARWIN_MAX_ITERS": str(iters),
+            "DARWIN_SEED": str(seed),
+            "DARWIN_DEVICE": "cpu",
+            "DARWIN_PRESET": preset,
+            "DARWIN_SMOKE_SEED_DIR": str(seed_dir),
+            "DARWIN_SMOKE_VOCAB": str(json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]),
+        }
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHECK], cwd=out, env=env, capture_output=True,
+                text=True, timeout=timeout_s, check=False, start_new_session=True,
+            )
+        except subprocess.TimeoutExpired as exc:
+            tail = (exc.stdout or b"")[-2000:] if isinstance(exc.stdout, bytes) else (exc.stdout or "")[-2000:]
+            return EvalResult("timeout", f"smoke test ran over {timeout_s:.0f} s", None, "cpu", seed,
+                              budget, "smoke", "", log_tail=str(tail))
+        log = (proc.stdout + proc.stderr)[-4000:]
+        if proc.returncode != 0:
+            last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+            reason = last[-1] if last else f"exit code {proc.returncode}"
+            return EvalResult("failed", reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log)
+        return EvalResult("ok", "", _dummy_metrics(), "cpu", seed, budget, "smoke", "", log_tail=log)
+
+
+def _dummy_metrics():  # type: ignore[no-untyped-def]
+    """A smoke test scores nothing; ``EvalResult.ok`` needs metrics, so they are all zero but finite."""
+    from darwin_bot.core.results import Metrics
+
+    return Metrics(val_loss=0.0, perplexity=1.0, mfu=0.0, tokens_per_s=0.0, train_seconds=0.0, peak_mem_mb=0.0)
+
+
+# A zygote: imports torch once (and the optimizer machinery that torch imports
+# lazily, ~2 s), then forks one child per smoke test. A smoke test drops from
+# ~4 s to ~0.3 s, which is what lets a test smoke 50 offspring.
+_ZYGOTE = r"""
+import json, os, signal, sys, time, traceback
+import torch
+torch.set_num_threads(1)
+import torch._dynamo, torch.optim
+torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))])
+import numpy, math, inspect, resource, runpy, dataclasses, collections, contextlib
+CHECK = compile(sys.argv[1], "<smoke-check>", "exec")
+out_pipe = sys.stdout
+for line in sys.stdin:
+    req = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd, 1); os.dup2(fd, 2)
+        null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0)
+        sys.stdout = os.fdopen(1, "w", buffering=1); sys.stderr = os.fdopen(2, "w", buffering=1)
+        os.environ.update(req["env"])
+        os.chdir(req["env"]["DARWIN_OUT"])
+        code = 0
+        try:
+            exec(CHECK, {"__name__": "__smoke__"})
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                print(exc.code if isinstance(exc.code, str) else f"exit {exc.code}", file=sys.stderr)
+                code = 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(code)
+    deadline = time.monotonic() + req["timeout"]
+    status, timed_out = None, False
+    while status is None:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = os.waitstatus_to_exitcode(st)
+        elif time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            timed_out = True
+        else:
+            time.sleep(0.01)
+    out_pipe.write(json.dumps({"rc": status, "timed_out": timed_out}) + "\n")
+    out_pipe.flush()
+"""
+
+
+class ForkSmoke:
+    """A fast :func:`run_smoke`: ``smoke = ForkSmoke(data_dir); smoke(tree) -> EvalResult``.
+
+    One zygote process per instance, one test at a time; close it (or use
+    ``with``) when done. Same checks and environment as :func:`run_smoke`;
+    ``runs`` counts the smoke tests made (the benchmark's compute ledger).
+    """
+
+    def __init__(self, data_dir: Path, *, iters: int = 2, timeout_s: float = 60.0,
+                 seed: int = 0, preset: str = "tiny", train_path: str = "seed/train.py") -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.iters, self.timeout_s, self.seed = iters, timeout_s, seed
+        self.preset, self.train_path = preset, train_path
+        self.runs = 0
+        self.vocab = json.loads((self.data_dir / "meta.json").read_text())["vocab_size"]
+        self._tmp = tempfile.TemporaryDirectory(prefix="darwin-smoke-")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1",
+               "PYTHONDONTWRITEBYTECODE": "1", "HOME": self._tmp.name}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _ZYGOTE, _CHECK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=env, text=True, cwd=self._tmp.name,
+        )
+
+    def __call__(self, tree: Path) -> EvalResult:
+        self.runs += 1
+        budget = Budget(iters=self.iters)
+        out = Path(tempfile.mkdtemp(dir=self._tmp.name))
+        log = out.with_suffix(".log")
+        env = {
+            "DARWIN_DATA": str(self.data_dir), "DARWIN_OUT": str(out),
+            "DARWIN_MAX_ITERS": str(self.iters), "DARWIN_SEED": str(self.seed),
+            "DARWIN_DEVICE": "cpu", "DARWIN_THREADS": "1", "DARWIN_PRESET": self.preset,
+            "DARWIN_SMOKE_SEED_DIR": str((Path(tree) / self.train_path).parent.resolve()),
+            "DARWIN_SMOKE_VOCAB": str(self.vocab),
+        }
+        req = {"env": env, "log": str(log), "timeout": self.timeout_s}
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(req) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the smoke zygote died; see its stderr")
+        answer = json.loads(line)
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if answer["timed_out"]:
+            return EvalResult("timeout", f"smoke test ran over {self.timeout_s:.0f} s", None, "cpu",
+                              self.seed, budget, "smoke", "", log_tail=text[-4000:])
+        if answer["rc"] != 0:
+            last = [ln for ln in text.strip().splitlines() if ln.strip()]
+            reason = last[-1][:300] if last else f"exit code {answer['rc']}"
+            return EvalResult("failed", reason, None, "cpu", self.seed, budget, "smoke", "",
+                              log_tail=text[-4000:])
+        return EvalResult("ok", "", _dummy_metrics(), "cpu", self.seed, budget, "smoke", "",
+                          log_tail=text[-4000:])
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> ForkSmoke:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,99 @@
+"""Fixtures for the evaluator's tests: a corpus, agent trees built from test programs, a runner.
+
+Every agent tree gets a ``darwin.toml`` with tight sandbox limits, so a test
+whose sandbox failed still cannot take the machine: small memory, few
+processes, a short timeout. The programs bound themselves too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from darwin_bot import data as data_mod
+from darwin_bot.cli import cli
+from darwin_bot.evaluate import sandbox
+from tests.conftest import SHARED_CORPUS, require_tool
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.fixture
+def bwrap() -> None:
+    """Skip (or, in CI, fail) when bubblewrap cannot run Python here."""
+    why = sandbox.probe("bwrap")
+    require_tool(why is None, f"bubblewrap sandbox unusable: {why}")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train.bin, val.bin, meta.json: tiny Shakespeare when present, else synthetic."""
+    out = tmp_path_factory.mktemp("corpus") / "data"
+    if SHARED_CORPUS.exists():
+        data_mod.prepare_shakespeare(out, input_path=SHARED_CORPUS)
+    else:
+        data_mod.prepare_synthetic(out, seed=0, tokens=120_000)
+    return out
+
+
+@pytest.fixture
+def make_tree(tmp_path: Path) -> Callable[..., Path]:
+    """An agent tree: the honest bigram program, with train.py and/or model.py swapped."""
+
+    def make(
+        train: str | None = None,
+        model: str | None = None,
+        target: str | None = None,
+        memory_mb: int = 2048,
+        max_procs: int = 64,
+        timeout_s: float = 40.0,
+    ) -> Path:
+        tree = tmp_path / f"agent{len(list(tmp_path.glob('agent*')))}"
+        shutil.copytree(PROGRAMS / "honest", tree)
+        seed = tree / "seed"
+        if train is not None:
+            (seed / "train.py").rename(seed / "honest_train.py")
+            shutil.copyfile(PROGRAMS / train, seed / "train.py")
+        if model is not None:
+            shutil.copyfile(PROGRAMS / model, seed / "model.py")
+        if target is not None:
+            (seed / "target.txt").write_text(target)
+        (tree / "darwin.toml").write_text(
+            f"[sandbox]\nmemory_mb = {memory_mb}\nmax_procs = {max_procs}\n"
+            f"timeout_s = {timeout_s}\nsmoke_timeout_s = {timeout_s}\n"
+        )
+        return tree
+
+    return make
+
+
+@dataclass
+class Evaluated:
+    result: dict[str, Any]
+    seconds: float
+    output: str
+
+
+@pytest.fixture
+def evaluate(corpus: Path) -> Callable[..., Evaluated]:
+    """Run ``darwin evaluate TREE --json`` in-process (the real harness and sandbox)."""
+
+    def run(tree: Path, *args: str) -> Evaluated:
+        argv = ["evaluate", str(tree), "--data", str(corpus), "--json", "--iters", "5", *args]
+        if "--sandbox" not in args:
+            argv += ["--sandbox", "bwrap"]
+        start = time.monotonic()
+        res = CliRunner().invoke(cli, argv, catch_exceptions=False)
+        seconds = time.monotonic() - start
+        assert res.exit_code == 0, res.output
+        return Evaluated(json.loads(res.output.strip().splitlines()[-1]), seconds, res.output)
+
+    return run

@@ -1,0 +1,72 @@
+"""Sandbox plumbing, the cache key and the peak table, without running agent code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from darwin_bot.errors import SandboxError
+from darwin_bot.evaluate import peak, sandbox, tree_hash
+
+
+def test_scrubbed_environment_is_an_allowlist_without_credentials(monkeypatch):
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("DARWIN_THREADS", "2")
+    monkeypatch.setenv("HOSTILE_VAR", "x")
+    for name in ("MY_SECRET_KEY", "DB_PASSWORD", "DARWIN_TOKEN", "GCP_CREDENTIALS", "AWS_SECRET"):
+        monkeypatch.setenv(name, "hunter2")
+    env = sandbox.scrub_env({"DARWIN_OUT": "/sandbox/out", "DARWIN_API_KEY": "leak"})
+    assert env["LANG"] == "C.UTF-8" and env["DARWIN_THREADS"] == "2"
+    assert env["DARWIN_OUT"] == "/sandbox/out" and env["HOME"] == "/tmp"
+    assert "HOSTILE_VAR" not in env and "DARWIN_API_KEY" not in env
+    assert "hunter2" not in env.values()
+
+
+def test_an_unusable_backend_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda _: None)
+    assert sandbox.probe.__wrapped__("bwrap") == "bwrap is not installed"
+    monkeypatch.setattr(sandbox, "probe", lambda name: None if name == "none" else "missing")
+    with pytest.raises(SandboxError, match="install bubblewrap"):
+        sandbox.resolve_backend("bwrap")
+    with pytest.raises(SandboxError, match="--sandbox none"):
+        sandbox.resolve_backend("auto")  # never falls back to none by itself
+    with pytest.raises(SandboxError, match="unknown sandbox backend"):
+        sandbox.resolve_backend("docker")
+    assert sandbox.resolve_backend("none") == "none"
+
+
+def test_tree_hash_covers_the_evolvable_files_only(tmp_path: Path):
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "train.py").write_text("print(1)\n")
+    (seed / "model.py").write_text("x = 1\n")
+    first = tree_hash(tmp_path)
+    (tmp_path / "README.md").write_text("not evolvable\n")
+    (seed / "__pycache__").mkdir()
+    (seed / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\0")
+    assert tree_hash(tmp_path) == first
+    (seed / "model.py").write_text("x = 2\n")
+    assert tree_hash(tmp_path) != first
+    (seed / "model.py").write_text("x = 1\n")
+    (seed / "model.py").rename(seed / "model2.py")
+    assert tree_hash(tmp_path) != first  # names count, not only bytes
+    assert tree_hash(tmp_path, ("README.md",)) != tree_hash(tmp_path)
+
+
+def test_peak_table_matches_the_longest_name_first():
+    assert peak.lookup("NVIDIA A100-SXM4-80GB") == 312e12
+    assert peak.lookup("NVIDIA A10G") == 70e12
+    assert peak.lookup("NVIDIA A10") == 125e12
+    assert peak.lookup("NVIDIA H100 PCIe") == 756e12
+    assert peak.lookup("NVIDIA H200") == 989e12
+    assert peak.lookup("NVIDIA L40S") == 362e12
+    assert peak.lookup("NVIDIA L4") == 121e12
+    assert peak.lookup("AMD Instinct MI300X") == 1307e12
+    assert peak.lookup("Some Future GPU") is None
+
+
+def test_cpu_peak_is_measured_and_named():
+    p = peak.peak("cpu")
+    assert p.source == "measured" and p.flops > 1e8
+    assert p.device.startswith("cpu")

@@ -1,0 +1,278 @@
+"""The GitHub API emulator (npm ``emulate@0.11.2``) behind a fault-injecting loopback proxy.
+
+``emulate start -s github`` serves a stateful GitHub REST API on one port.
+It cannot fail on purpose, so every request goes through :class:`FaultProxy`,
+a small HTTP proxy that forwards to the emulator unless a test has armed a
+fault (a 502, a 403 secondary rate limit...) for the next matching request.
+The emulator is told to advertise the proxy's address (``--base-url``), so the
+URLs in its answers, which PyGithub follows, lead back through the proxy.
+
+Binary lookup: ``$DARWIN_EMULATE_BIN``, ``<repo>/node_modules/.bin/emulate``,
+``<repo>/.ci/node/node_modules/.bin/emulate``, then ``emulate`` on PATH.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+BOT_LOGIN = "darwin-bot"
+BOT_TOKEN = "darwin_bot_test_token"
+HUMAN_LOGIN = "alice"
+HUMAN_TOKEN = "alice_test_token"
+
+SEED = f"""\
+tokens:
+  {BOT_TOKEN}:
+    login: {BOT_LOGIN}
+    scopes: [repo, user]
+  {HUMAN_TOKEN}:
+    login: {HUMAN_LOGIN}
+    scopes: [repo, user]
+github:
+  users:
+    - login: {BOT_LOGIN}
+      name: Darwin Bot
+      email: bot@example.com
+    - login: {HUMAN_LOGIN}
+      name: Alice
+      email: alice@example.com
+"""
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+def find_emulate(repo_root: Path) -> str | None:
+    """The ``emulate`` executable, or None when it is not installed."""
+    env = os.environ.get("DARWIN_EMULATE_BIN")
+    if env:
+        return env if Path(env).is_file() else None
+    for candidate in (
+        repo_root / "node_modules" / ".bin" / "emulate",
+        repo_root / ".ci" / "node" / "node_modules" / ".bin" / "emulate",
+    ):
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("emulate")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Fault:
+    """Answer ``status`` to the next ``times`` requests matching ``method`` and ``path``."""
+
+    status: int
+    method: str | None = None
+    path: str = ""  # a regular expression searched in the request path
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, object] = field(default_factory=dict)
+    times: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.times > 0
+            and (self.method is None or self.method == method)
+            and re.search(self.path, path) is not None
+        )
+
+
+class FaultProxy:
+    """Forwards HTTP to ``127.0.0.1:<upstream>``; serves armed faults instead when they match."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str, int]] = []  # (method, path, status answered)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def inject(self, fault: Fault) -> Fault:
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self.log.clear()
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _record(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self.log.append((method, path, status))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass  # quiet: the proxy's own log is proxy.log
+
+            def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in _HOP_BY_HOP:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = self.rfile.read(length) if length else None
+                fault = proxy._take_fault(self.command, self.path)
+                if fault is not None:
+                    body = json.dumps(fault.body or {"message": "injected"}).encode()
+                    headers = {"Content-Type": "application/json", **fault.headers}
+                    proxy._record(self.command, self.path, fault.status)
+                    self._reply(fault.status, headers, body)
+                    return
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                try:
+                    fwd = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    conn.request(self.command, self.path, body=payload, headers=fwd)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    proxy._record(self.command, self.path, resp.status)
+                    self._reply(resp.status, dict(resp.getheaders()), data)
+                finally:
+                    conn.close()
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+        return Handler
+
+
+class Emulator:
+    """A running ``emulate`` GitHub service behind a :class:`FaultProxy`."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = free_port()
+        self.proxy = FaultProxy(self.port)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._repos = 0
+
+    @property
+    def api_url(self) -> str:
+        """The API address clients use: the proxy's."""
+        return self.proxy.url
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        seed = self.workdir / "emulate.seed.yaml"
+        seed.write_text(SEED)
+        log = open(self.workdir / "emulate.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._log = log
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "start",
+                "--service",
+                "github",
+                "--port",
+                str(self.port),
+                "--seed",
+                str(seed),
+                "--base-url",
+                self.proxy.url,
+            ],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends node and children
+        )
+        self.proxy.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"emulate exited early:\n{self.log_text()}")
+            if self._ready():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"emulate did not answer within {timeout_s}s:\n{self.log_text()}")
+
+    def _ready(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            conn.request("GET", "/user", headers={"Authorization": f"token {BOT_TOKEN}"})
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def log_text(self) -> str:
+        path = self.workdir / "emulate.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        self.proxy.stop()
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self._log.close()
+
+    def new_repo(self, name: str = "") -> str:
+        """Create a fresh repository (one initial commit on ``main``); return ``owner/name``."""
+        self._repos += 1
+        name = name or f"evolve-{self._repos}"
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(
+                "POST",
+                "/user/repos",
+                body=json.dumps({"name": name, "auto_init": False}),
+                headers={"Authorization": f"token {BOT_TOKEN}", "Content-Type": "application/json"},
+            )
+            resp = conn.getresponse()
+            data = json.loads(resp.read())
+            if resp.status != 201:
+                raise RuntimeError(f"cannot create repository {name}: {resp.status} {data}")
+        finally:
+            conn.close()
+        return str(data["full_name"])
