@@ -77,6 +77,8 @@ class Publisher(Protocol):
 
     def selected(self, summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> None: ...
 
+    def handled(self, action: str) -> None: ...
+
 
 @dataclass
 class Progress:
@@ -315,14 +317,20 @@ class Engine:
             )
             record = self._make_offspring(g, item, digest, context, extra_imports, base_metrics)
             write_json(path, record)
-            if self.publisher is not None and record["status"] == "ok":
-                self.publisher.offspring(record)
         records = self.offspring_records(g)
-        if self.publisher is not None:
-            self.publisher.requests(
-                [HumanRequest(**r) for rec in records.values() for r in rec.get("requests", [])]
-            )
         return [records[a["agent"]] for a in self.plan(g)]
+
+    def publish(self, g: int) -> None:
+        """Open or update the offspring's PRs and the agents' requests (after the push in CI)."""
+        if self.publisher is None:
+            return
+        records = self.offspring_records(g)
+        for rec in records.values():
+            if rec["status"] == "ok":
+                self.publisher.offspring(rec)
+        self.publisher.requests(
+            [HumanRequest(**r) for rec in records.values() for r in rec.get("requests", [])]
+        )
 
     def _make_offspring(
         self,
@@ -504,6 +512,11 @@ class Engine:
         base = self.baseline_metrics()
         seed0 = self.cfg.evolution.seed
         records = self.offspring_records(g)
+        if confirm and self.publisher is not None and self.publisher.controls().get("reevaluate"):
+            # The dashboard asked to re-evaluate the top agents: give every survivor full repeats.
+            reps = self._seeds(self.cfg.budget.repeats)
+            self._parallel([(self._head(a), s) for a in prev["survivors"] for s in reps])
+            self.publisher.handled("reevaluate")
         rows: list[dict[str, Any]] = []
         candidates = list(prev["survivors"]) + [a for a in records if records[a]["status"] == "ok"]
         for agent in candidates:
@@ -571,7 +584,12 @@ class Engine:
             keep.append(prev["champion"])
         if not keep:
             keep = list(prev["survivors"])
-        culled = [r["agent"] for r in ranked if r["agent"] not in keep and r["status"] == "ok"]
+        # Everything not kept that still has a branch goes: the outranked and the failed.
+        culled = [
+            r["agent"]
+            for r in ranked
+            if r["agent"] not in keep and self.repo.rev(self.repo.branch(r["agent"])) is not None
+        ]
         for agent in culled:
             self.repo.delete_branch(self.repo.branch(agent), archive_as=agent)
         for rec in records.values():
@@ -723,6 +741,7 @@ class Engine:
     # -- the loop ------------------------------------------------------------------------------
     def generation(self, g: int) -> dict[str, Any]:
         self.propose(g)
+        self.publish(g)
         self.evaluate(g)
         return self.select(g)
 

@@ -44,7 +44,7 @@ PRESETS = {
     # a model that trains 100 iterations in seconds on a laptop CPU
     "tiny": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12,
                  dropout=0.0, max_iters=100, warmup_iters=10),
-    # the DARWIN paper's budget: nanoGPT's Shakespeare model for 100 iterations
+    # nanoGPT's Shakespeare-char model on a short budget of 100 iterations
     "paper": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64,
                   dropout=0.2, max_iters=100, warmup_iters=10),
     # nanoGPT's own train_shakespeare_char run

@@ -122,7 +122,7 @@ def demo_command(
     from darwin_bot.app import build_engine
     from darwin_bot.cli.render import print_final, print_generation
     from darwin_bot.config import load
-    from darwin_bot.publish import local_publisher
+    from darwin_bot.publish import make_publisher
 
     if survivors >= population:
         raise ConfigError("--survivors must be smaller than --population")
@@ -139,7 +139,7 @@ def demo_command(
     what = prepare_corpus(root / "data" / "corpus", corpus, synthetic, seed)
     click.echo(f"darwin demo: scratch repository {root} (corpus: {what})", err=True)
     cfg = load(root / "darwin.toml")
-    engine = build_engine(root, cfg, publisher=local_publisher(root, cfg))
+    engine = build_engine(root, cfg, publisher=make_publisher(root, cfg))
     for summary in engine.run(generations):
         print_generation(summary)
     print_final(engine)

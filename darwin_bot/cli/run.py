@@ -39,11 +39,11 @@ def run_command(
 ) -> None:
     """Evolve the repository's seed/ locally. Killed and started again, it resumes."""
     from darwin_bot.app import build_engine
-    from darwin_bot.publish import local_publisher
+    from darwin_bot.publish import make_publisher
 
     cfg = load_config(config_path, root)
     engine = build_engine(
-        root, cfg, workers=workers, quiet=quiet, publisher=local_publisher(root, cfg)
+        root, cfg, workers=workers, quiet=quiet, publisher=make_publisher(root, cfg)
     )
     summaries = engine.run(generations or cfg.evolution.generations)
     for summary in summaries:

@@ -137,6 +137,8 @@ def propose_command(
             line = f"{rec['agent']}: {rec['status']} {rec['summary'] or rec['reason']}"
             actions.untrusted_block(line)
     _finish(engine, f"darwin: propose generation {g}")
+    if g > 0:
+        engine.publish(g)  # PRs need their head branches on the forge: after the push
     jobs = engine.matrix(g)
     actions.set_output("agents", json.dumps(jobs))
     actions.set_output("generation", str(g))

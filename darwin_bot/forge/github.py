@@ -251,11 +251,14 @@ class GitHubForge:
     # -- labels ---------------------------------------------------------------------------
 
     def _ensure_labels(self, names: Iterable[str]) -> None:
-        names = [n for n in names if n]
-        if self._labels is None and names:
+        """Create the missing labels among ``names`` (the repository's labels listed once)."""
+        wanted = [name for name in names if name]
+        if not wanted:
+            return
+        if self._labels is None:
             self._labels = {label.name for label in self._repo.get_labels()}
-        for name in names:
-            if name in (self._labels or set()):
+        for name in wanted:
+            if name in self._labels:
                 continue
             try:
                 self._repo.create_label(name, "ededed", "darwin-bot")
@@ -263,7 +266,6 @@ class GitHubForge:
                 # 422 "already_exists": made by someone else since we listed: fine.
                 if exc.status != 422:
                     raise
-            assert self._labels is not None
             self._labels.add(name)
 
     def ensure_label(self, name: str, color: str = "ededed", description: str = "") -> None:

@@ -30,10 +30,10 @@ def _marked_processes(marker: bytes) -> list[int]:
 
 
 def test_model_that_peeks_at_later_tokens_is_rejected(make_tree, evaluate):
-    honest = evaluate(make_tree()).result
+    honest = evaluate(make_tree(train="train_fake.py", model="model_table.py")).result
     assert honest["status"] == "ok", honest
-    assert honest["extra"]["sandbox"] == "bwrap" and honest["extra"]["causality_probes"] == 4
-    cheat = evaluate(make_tree(model="model_peek.py")).result
+    assert honest["extra"]["causality_probes"] == 4
+    cheat = evaluate(make_tree(train="train_fake.py", model="model_peek.py")).result
     assert cheat["status"] == "rejected"
     assert "not causal" in cheat["reason"]
     assert cheat["metrics"] is None
@@ -50,7 +50,7 @@ def test_corrupted_model_file_is_failed(make_tree, evaluate):
     result = evaluate(make_tree(train="train_corrupt.py")).result
     assert result["status"] == "failed"
     assert "scoring failed" in result["reason"]
-    assert "trained 5 iterations" in result["log_tail"]  # training itself went fine
+    assert "saved garbage" in result["log_tail"]  # training itself went fine
 
 
 def test_network_is_unreachable(make_tree, evaluate):

@@ -17,8 +17,13 @@ REPO_ROOT = TESTS.parent
 def require_tool(config: pytest.Config, available: bool, reason: str) -> None:
     """``tests/conftest.py``'s require_tool (every conftest module is named 'conftest',
     so it cannot be imported by name from here; pytest knows it by path)."""
-    root = config.pluginmanager.get_plugin(str(TESTS / "conftest.py"))
-    root.require_tool(available, reason)
+    wanted = TESTS / "conftest.py"
+    for plugin in config.pluginmanager.get_plugins():
+        path = getattr(plugin, "__file__", None)
+        if path and Path(path).resolve() == wanted:
+            plugin.require_tool(available, reason)
+            return
+    raise RuntimeError(f"{wanted} is not loaded; run pytest from the repository root")
 
 
 @pytest.fixture(scope="session")

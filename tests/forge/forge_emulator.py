@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 BOT_LOGIN = "darwin-bot"
 BOT_TOKEN = "darwin_bot_test_token"
@@ -191,6 +192,7 @@ class Emulator:
         self.port = free_port()
         self.proxy = FaultProxy(self.port)
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
         self._repos = 0
 
     @property
@@ -201,8 +203,7 @@ class Emulator:
     def start(self, timeout_s: float = 30.0) -> None:
         seed = self.workdir / "emulate.seed.yaml"
         seed.write_text(SEED)
-        log = open(self.workdir / "emulate.log", "wb")  # noqa: SIM115 - closed in stop()
-        self._log = log
+        self._log = log = open(self.workdir / "emulate.log", "wb")  # noqa: SIM115 - stop() closes
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -255,7 +256,8 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
 
     def new_repo(self, name: str = "") -> str:
         """Create a fresh repository (one initial commit on ``main``); return ``owner/name``."""

@@ -1,23 +1,23 @@
 """A model that cheats: its logits at position t are built from the token at t + 1."""
 
+import json
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 
-class Bigram(nn.Module):
-    def __init__(self, vocab_size):
+class Peeker(nn.Module):
+    def __init__(self, table):
         super().__init__()
-        self.vocab_size = vocab_size
-        self.table = nn.Embedding(vocab_size, vocab_size)
+        self.table = nn.Embedding.from_pretrained(torch.tensor(table))
 
     def forward(self, idx):
         future = torch.roll(idx, shifts=-1, dims=1)  # the token the target is
-        return self.table(idx) + 30.0 * F.one_hot(future, self.vocab_size).float()
+        vocab = self.table.num_embeddings
+        return self.table(idx) + 30.0 * F.one_hot(future, vocab).float()
 
 
 def load(path, device):
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = Bigram(checkpoint["vocab_size"])
-    model.load_state_dict(checkpoint["model"])
-    return model.to(device).eval()
+    with open(path) as f:
+        return Peeker(json.load(f)["table"]).to(device).eval()

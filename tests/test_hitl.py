@@ -1,0 +1,134 @@
+"""Human requests: decisions, prompt context, granted imports, and `darwin requests`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from darwin_bot import hitl
+from darwin_bot.cli import cli
+from darwin_bot.core.agent import HumanRequest
+from darwin_bot.forge import Issue, LocalForge
+
+DEP = HumanRequest("dependency", "Add dependency: einops", "clearer reshapes", "g001-002", 1)
+
+
+def _issue(labels: tuple[str, ...] = (), state: str = "open", reason: str | None = None) -> Issue:
+    return Issue(1, "t", "b", labels, state, reason, "u")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("labels", "state", "reason", "status"),
+    [
+        ((), "open", None, "pending"),
+        ((hitl.APPROVED_LABEL,), "open", None, "approved"),
+        ((hitl.APPROVED_LABEL,), "closed", "completed", "approved"),
+        ((hitl.DECLINED_LABEL,), "open", None, "declined"),
+        ((), "closed", "not_planned", "declined"),
+        ((), "closed", "completed", "declined"),  # closed without approval grants nothing
+        ((hitl.APPROVED_LABEL, hitl.DECLINED_LABEL), "open", None, "declined"),
+        ((hitl.APPROVED_LABEL,), "closed", "not_planned", "declined"),
+    ],
+)
+def test_decide(labels: tuple[str, ...], state: str, reason: str | None, status: str) -> None:
+    assert hitl.decide(_issue(labels, state, reason)) == status
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("Add dependency: einops", "einops"),
+        ("Add dependency: scikit-learn>=1.3", "scikit_learn"),
+        ("add dependency: `Triton` for kernels", "triton"),
+        ("dependency einops", "einops"),
+        ("Add dependency: ", None),
+        ("Add dependency: 3dlib", None),
+    ],
+)
+def test_dependency_name(title: str, name: str | None) -> None:
+    assert hitl.dependency_name(title) == name
+
+
+def _state(req: HumanRequest, status: str, said: tuple[str, ...] = ()) -> hitl.RequestState:
+    return hitl.RequestState(1, "u", req, status, said)  # type: ignore[arg-type]
+
+
+def test_only_approved_dependencies_grant_imports() -> None:
+    data = HumanRequest("data", "Add dependency: datasets", "x")
+    states = [
+        _state(DEP, "approved"),
+        _state(HumanRequest("dependency", "Add dependency: regex", "x"), "pending"),
+        _state(HumanRequest("dependency", "Add dependency: numba", "x"), "declined"),
+        _state(data, "approved"),
+    ]
+    assert hitl.approved_imports(states) == ("einops",)
+
+
+def test_requests_context_is_bounded_text() -> None:
+    assert hitl.requests_context([]) == ""
+    text = hitl.requests_context([_state(DEP, "approved", ("done: pip install einops",))])
+    assert "[approved] dependency: Add dependency: einops" in text
+    assert "human: done: pip install einops" in text
+    many = [_state(DEP, "pending", ("x" * 300,))] * 50
+    assert len(hitl.requests_context(many, max_chars=500)) <= 500
+
+
+def test_unknown_kind_is_refused(tmp_path: Path) -> None:
+    bad = HumanRequest("money", "A GPU", "faster")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown request kind"):
+        hitl.open_requests(LocalForge(tmp_path), [bad])
+
+
+def test_a_body_whose_hidden_data_was_edited_away_is_skipped(tmp_path: Path) -> None:
+    forge = LocalForge(tmp_path)
+    [issue] = hitl.open_requests(forge, [DEP])
+    forge.update_issue(issue.number, "a human rewrote everything")
+    assert hitl.read_requests(forge) == []
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_cli_lists_approves_and_declines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    forge = LocalForge(tmp_path / ".darwin" / "forge")
+    other = HumanRequest("script", "Run the data preparation", "needs the corpus", "g002-000", 2)
+    dep, script = hitl.open_requests(forge, [DEP, other])
+
+    code, out = _run(["requests"])
+    assert code == 0 and f"#{dep.number}" in out and "pending" in out and "g002-000" in out
+
+    code, out = _run(["requests", "approve", str(dep.number), "--comment", "einops 0.8 added"])
+    assert code == 0 and f"approved #{dep.number}" in out
+    code, _ = _run(["requests", "decline", str(script.number)])
+    assert code == 0
+
+    states = {s.number: s for s in hitl.read_requests(forge, acknowledge=False)}
+    assert states[dep.number].status == "approved"
+    assert states[dep.number].human_comments == ("einops 0.8 added",)
+    assert states[script.number].status == "declined"
+    assert forge.get_issue(script.number).state_reason == "not_planned"
+
+    code, out = _run(["requests"])
+    assert "no pending requests" in out
+    code, out = _run(["requests", "--all"])
+    assert "approved" in out and "einops 0.8 added" in out
+
+
+def test_cli_refuses_what_is_not_a_local_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    forge = LocalForge(tmp_path / ".darwin" / "forge")
+    other = forge.upsert_issue("x=1", "not a request", "body", labels=("bug",))
+    result = CliRunner().invoke(cli, ["requests", "approve", str(other.number)])
+    assert result.exit_code != 0 and "not a darwin request" in str(result.exception)
+
+    (tmp_path / "darwin.toml").write_text('[forge]\nkind = "github"\nrepository = "o/r"\n')
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    result = CliRunner().invoke(cli, ["requests", "decline", "1"])
+    assert result.exit_code != 0 and "label the issue" in str(result.exception)
