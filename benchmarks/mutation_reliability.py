@@ -78,8 +78,9 @@ def run(cases: list[dict[str, str]], full_iters: int, cfg: Config) -> dict[str, 
         with ForkSmoke(data, iters=smoke_iters) as smoke, ForkSmoke(data, iters=full_iters) as full:
             for n, case in enumerate(cases):
                 tree = Path(tmp) / f"case{n}"
-                shutil.copytree(ROOT / "seed", tree / "seed",
-                                ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    ROOT / "seed", tree / "seed", ignore=shutil.ignore_patterns("__pycache__")
+                )
                 results: list[EvalResult] = []
 
                 def smoke_once(t: Path, results: list[EvalResult] = results) -> EvalResult:
@@ -88,13 +89,18 @@ def run(cases: list[dict[str, str]], full_iters: int, cfg: Config) -> dict[str, 
 
                 commits: list[Attempt] = []
                 ctx = MutationContext(f"bench-{n:03d}", 1, ("seed",), None, None, seed=n)
-                out = mutate_tree(tree, ctx, CaseLLM(case["reply"], case["repair"]), cfg,
-                                  commit=lambda a, c=commits: c.append(a) or "sha",  # type: ignore[misc]
-                                  smoke=smoke_once, only=(case["chunk"],))
+                out = mutate_tree(
+                    tree,
+                    ctx,
+                    CaseLLM(case["reply"], case["repair"]),
+                    cfg,
+                    commit=lambda a, c=commits: c.append(a) or "sha",  # type: ignore[misc]
+                    smoke=smoke_once,
+                    only=(case["chunk"],),
+                )
                 first_validation = out.events[0].outcome == "rejected" if out.events else True
                 smoke_failed = [r for r in results if not r.ok]
-                caught = ("validation" if first_validation
-                          else "smoke" if smoke_failed else "none")
+                caught = "validation" if first_validation else "smoke" if smoke_failed else "none"
                 total_iters += smoke_iters * len(results)
                 broken_iters += smoke_iters * len(smoke_failed)
                 tally[f"caught_by_{caught}"] += 1
@@ -110,11 +116,19 @@ def run(cases: list[dict[str, str]], full_iters: int, cfg: Config) -> dict[str, 
                         broken_iters += cfg.budget.iters or 0
                 got = "latent" if full_ok is False and caught == "none" else caught
                 if got != case["expected"]:
-                    mismatches.append({"id": case["id"], "expected": case["expected"], "got": got,
-                                       "reason": out.reason})
-                print(f"{case['id']:<22} expected {case['expected']:<10} caught {got:<10} "
-                      f"status {out.status:<8} {'repaired' if repaired else ''} {out.reason[:70]}",
-                      file=sys.stderr)
+                    mismatches.append(
+                        {
+                            "id": case["id"],
+                            "expected": case["expected"],
+                            "got": got,
+                            "reason": out.reason,
+                        }
+                    )
+                print(
+                    f"{case['id']:<22} expected {case['expected']:<10} caught {got:<10} "
+                    f"status {out.status:<8} {'repaired' if repaired else ''} {out.reason[:70]}",
+                    file=sys.stderr,
+                )
     return {
         "cases": len(cases),
         "caught_by_validation": tally["caught_by_validation"],
@@ -138,8 +152,12 @@ def run(cases: list[dict[str, str]], full_iters: int, cfg: Config) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=Path, default=CASES)
-    ap.add_argument("--full-iters", type=int, default=30,
-                    help="iterations of the verification run of each passing candidate (>= warmup)")
+    ap.add_argument(
+        "--full-iters",
+        type=int,
+        default=30,
+        help="iterations of the verification run of each passing candidate (>= warmup)",
+    )
     args = ap.parse_args(argv)
     print(json.dumps(run(load_cases(args.cases), args.full_iters, Config()), indent=2))
     return 0

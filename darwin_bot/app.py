@@ -47,6 +47,7 @@ class TrustedEvaluator:
             memory_mb=sb.memory_mb,
             max_procs=sb.max_procs,
             smoke=smoke,
+            paths=tuple(self.cfg.evolution.evolvable),
             threads=self.threads,
         )
         return evaluate_tree(tree, opts)

@@ -78,6 +78,7 @@ class EvalOptions:
     smoke: bool = False  # a few iterations on a slice: "it trains, loads and is causal"
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
+    threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
 
 
 # ----------------------------------------------------------------------- hashing
@@ -331,6 +332,7 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
             "DARWIN_DEVICE": ctx.device,
             "DARWIN_PRESET": opts.preset,
             **budget_env,
+            **({"DARWIN_THREADS": str(opts.threads)} if opts.threads else {}),
         },
         home=home,
     )

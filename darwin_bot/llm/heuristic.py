@@ -153,7 +153,11 @@ def _width(v: float, ctx: dict[str, float], rng: random.Random) -> float | None:
 
 def _heads(v: float, ctx: dict[str, float], rng: random.Random) -> float | None:
     width = int(ctx.get("n_embd", 0))
-    options = [h for h in (int(v) // 2, int(v) * 2) if h >= 1 and width % h == 0 and (width // h) % 2 == 0 and width // h >= 8]
+    options = [
+        h
+        for h in (int(v) // 2, int(v) * 2)
+        if h >= 1 and width % h == 0 and (width // h) % 2 == 0 and width // h >= 8
+    ]
     return rng.choice(options) if options else None
 
 
@@ -163,18 +167,54 @@ def _depth(v: float, _ctx: dict[str, float], rng: random.Random) -> float | None
 
 
 HPARAMS: dict[str, tuple[HParamRule, str]] = {
-    "learning_rate": (_scale(0.5, 0.7, 1.5, 2.0), "the peak learning rate sets how far each step moves; the best value shifts with model shape and budget"),
-    "warmup_iters": (_scale(0.5, 2.0, lo=0, integer=True), "warmup length trades early stability against time spent at a low learning rate"),
-    "weight_decay": (_pick(0.0, 0.01, 0.05, 0.2), "weight decay regularises the matrices; short runs often prefer less"),
-    "beta1": (_pick(0.8, 0.85, 0.95), "Adam's first-moment decay sets how much gradient history each step averages"),
-    "beta2": (_pick(0.95, 0.98, 0.999), "a shorter second-moment horizon adapts faster in short runs (0.95 is common for LLMs)"),
-    "dropout": (_pick(0.0, 0.05, 0.1), "dropout fights overfitting, but in a short run the model is under-fitted"),
-    "batch_size": (_scale(0.5, 1.5, lo=1, integer=True), "batch size trades gradient noise against tokens per step"),
-    "n_embd": (_width, "a wider residual stream has more capacity per layer (kept divisible by the heads)"),
-    "n_head": (_heads, "head count trades the number of attention patterns against the size of each head"),
-    "n_layer": (_depth, "depth against width: more layers compose more features, fewer train faster"),
-    "grad_clip": (_pick(0.0, 0.5, 2.0), "clipping the gradient norm tames loss spikes; too tight slows learning"),
-    "min_lr": (_pick(3.0, 5.0, 20.0, 100.0), "the floor of the decay (learning_rate / this) sets how far the schedule anneals"),
+    "learning_rate": (
+        _scale(0.5, 0.7, 1.5, 2.0),
+        "the peak learning rate sets how far each step moves; the best value shifts with model shape and budget",
+    ),
+    "warmup_iters": (
+        _scale(0.5, 2.0, lo=0, integer=True),
+        "warmup length trades early stability against time spent at a low learning rate",
+    ),
+    "weight_decay": (
+        _pick(0.0, 0.01, 0.05, 0.2),
+        "weight decay regularises the matrices; short runs often prefer less",
+    ),
+    "beta1": (
+        _pick(0.8, 0.85, 0.95),
+        "Adam's first-moment decay sets how much gradient history each step averages",
+    ),
+    "beta2": (
+        _pick(0.95, 0.98, 0.999),
+        "a shorter second-moment horizon adapts faster in short runs (0.95 is common for LLMs)",
+    ),
+    "dropout": (
+        _pick(0.0, 0.05, 0.1),
+        "dropout fights overfitting, but in a short run the model is under-fitted",
+    ),
+    "batch_size": (
+        _scale(0.5, 1.5, lo=1, integer=True),
+        "batch size trades gradient noise against tokens per step",
+    ),
+    "n_embd": (
+        _width,
+        "a wider residual stream has more capacity per layer (kept divisible by the heads)",
+    ),
+    "n_head": (
+        _heads,
+        "head count trades the number of attention patterns against the size of each head",
+    ),
+    "n_layer": (
+        _depth,
+        "depth against width: more layers compose more features, fewer train faster",
+    ),
+    "grad_clip": (
+        _pick(0.0, 0.5, 2.0),
+        "clipping the gradient norm tames loss spikes; too tight slows learning",
+    ),
+    "min_lr": (
+        _pick(3.0, 5.0, 20.0, 100.0),
+        "the floor of the decay (learning_rate / this) sets how far the schedule anneals",
+    ),
 }
 
 
@@ -182,7 +222,11 @@ def _hparam_sites(tree: ast.Module) -> list[tuple[str, ast.Constant, int]]:
     """(name, constant node, context id) for every numeric constant tied to a known name."""
     sites: list[tuple[str, ast.Constant, int]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
             name = node.targets[0].id
             if name in HPARAMS and not isinstance(node.value, ast.Call):
                 for c in ast.walk(node.value):
@@ -193,7 +237,7 @@ def _hparam_sites(tree: ast.Module) -> list[tuple[str, ast.Constant, int]]:
                 if kw.arg in HPARAMS and _numeric(kw.value):
                     sites.append((kw.arg, kw.value, id(node)))  # type: ignore[arg-type]
         elif isinstance(node, ast.Dict):
-            for k, v in zip(node.keys, node.values):
+            for k, v in zip(node.keys, node.values, strict=False):
                 if isinstance(k, ast.Constant) and k.value in HPARAMS and _numeric(v):
                     sites.append((k.value, v, id(node)))  # type: ignore[arg-type]
     return sites
@@ -244,7 +288,11 @@ def _activation(kind: str, make: Callable[[str], str], why: str, title: str) -> 
         tree = _parse(text)
         if tree is None or "torch" not in names:
             return None
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and _callee(n) == "gelu" and len(n.args) == 1]
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and _callee(n) == "gelu" and len(n.args) == 1
+        ]
         if not calls:
             return None
         edits = [(*_span(text, c), make(_src(text, c.args[0]))) for c in calls]
@@ -294,9 +342,12 @@ def swiglu(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
         x = torch.nn.functional.silu(gate) * value
         return self.dropout(self.c_proj(x))  # (B, T, C)
 '''
-    return Edit("swiglu_mlp", "Replace the GELU MLP with SwiGLU",
-                "Gated linear units (Shazeer 2020) beat GELU MLPs at equal parameters in LLaMA-style models.",
-                new)
+    return Edit(
+        "swiglu_mlp",
+        "Replace the GELU MLP with SwiGLU",
+        "Gated linear units (Shazeer 2020) beat GELU MLPs at equal parameters in LLaMA-style models.",
+        new,
+    )
 
 
 def rmsnorm(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
@@ -323,13 +374,23 @@ def rmsnorm(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
         x = x * self.weight
         return x + self.bias if self.bias is not None else x
 '''
-    return Edit("rmsnorm", "Use RMSNorm instead of LayerNorm",
-                "RMSNorm drops the mean subtraction: fewer ops, same quality in LLaMA/T5-style models.",
-                new)
+    return Edit(
+        "rmsnorm",
+        "Use RMSNorm instead of LayerNorm",
+        "RMSNorm drops the mean subtraction: fewer ops, same quality in LLaMA/T5-style models.",
+        new,
+    )
 
 
-def _before_attention(text: str, marker: str, lines: Callable[[str, str], list[str]],
-                      kind: str, summary: str, why: str, names: set[str]) -> Edit | None:
+def _before_attention(
+    text: str,
+    marker: str,
+    lines: Callable[[str, str], list[str]],
+    kind: str,
+    summary: str,
+    why: str,
+    names: set[str],
+) -> Edit | None:
     tree = _parse(text)
     if tree is None or "torch" not in names or marker in text:
         return None
@@ -354,15 +415,25 @@ def qk_norm(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
             f"{k} = {k} * torch.rsqrt({k}.pow(2).mean(-1, keepdim=True) + 1e-6)",
         ]
 
-    return _before_attention(text, "QK-norm", lines, "qk_norm", "Normalise queries and keys (QK-norm)",
-                             "QK-norm (Dehghani et al. 2023) keeps attention logits bounded, which allows higher learning rates.",
-                             names)
+    return _before_attention(
+        text,
+        "QK-norm",
+        lines,
+        "qk_norm",
+        "Normalise queries and keys (QK-norm)",
+        "QK-norm (Dehghani et al. 2023) keeps attention logits bounded, which allows higher learning rates.",
+        names,
+    )
 
 
 def rotary(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
     def rot(u: str) -> str:
-        a, b, rest = f"{u}[..., :rope_half]", f"{u}[..., rope_half : 2 * rope_half]", f"{u}[..., 2 * rope_half :]"
-        return (f"{u} = torch.cat(({a} * rope_cos - {b} * rope_sin, {a} * rope_sin + {b} * rope_cos, {rest}), dim=-1)")
+        a, b, rest = (
+            f"{u}[..., :rope_half]",
+            f"{u}[..., rope_half : 2 * rope_half]",
+            f"{u}[..., 2 * rope_half :]",
+        )
+        return f"{u} = torch.cat(({a} * rope_cos - {b} * rope_sin, {a} * rope_sin + {b} * rope_cos, {rest}), dim=-1)"
 
     def lines(q: str, k: str) -> list[str]:
         return [
@@ -375,9 +446,15 @@ def rotary(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
             rot(k),
         ]
 
-    return _before_attention(text, "RoPE", lines, "rotary", "Add rotary position embeddings to attention",
-                             "Rotary embeddings (Su et al. 2021) encode relative position in q.k and generalise better than learned absolute positions.",
-                             names)
+    return _before_attention(
+        text,
+        "RoPE",
+        lines,
+        "rotary",
+        "Add rotary position embeddings to attention",
+        "Rotary embeddings (Su et al. 2021) encode relative position in q.k and generalise better than learned absolute positions.",
+        names,
+    )
 
 
 def _init_body(text: str) -> tuple[ast.Module, ast.FunctionDef] | None:
@@ -392,7 +469,9 @@ def _tie_stmt(fn: ast.FunctionDef) -> ast.stmt | None:
     for st in ast.walk(fn):
         if isinstance(st, ast.Assign) and len(st.targets) == 1:
             t, v = ast.unparse(st.targets[0]), ast.unparse(st.value)
-            if ("wte.weight" in t and "lm_head.weight" in v) or ("lm_head.weight" in t and "wte.weight" in v):
+            if ("wte.weight" in t and "lm_head.weight" in v) or (
+                "lm_head.weight" in t and "wte.weight" in v
+            ):
                 return st
     return None
 
@@ -406,9 +485,12 @@ def untie_head(text: str, _rng: random.Random, _names: set[str]) -> Edit | None:
         return None
     a, b = _span(text, st)
     new = _splice(text, [(a, b, "# untied: the output head keeps its own weights")])
-    return Edit("untie_head", "Untie the output head from the token embeddings",
-                "A separate output matrix lets input and output embeddings specialise; small models often gain.",
-                new)
+    return Edit(
+        "untie_head",
+        "Untie the output head from the token embeddings",
+        "A separate output matrix lets input and output embeddings specialise; small models often gain.",
+        new,
+    )
 
 
 def zero_head(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
@@ -427,9 +509,12 @@ def zero_head(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
     pad = " " * last.col_offset
     line = f"{pad}torch.nn.init.zeros_(self.lm_head.weight)  # zero-initialised output head: uniform first predictions\n"
     edits.append((at, at, line))
-    return Edit("zero_init_head", "Zero-initialise an untied output head",
-                "A zero output head starts at the uniform distribution and avoids large early logits (modded-nanogpt).",
-                _splice(text, edits))
+    return Edit(
+        "zero_init_head",
+        "Zero-initialise an untied output head",
+        "A zero output head starts at the uniform distribution and avoids large early logits (modded-nanogpt).",
+        _splice(text, edits),
+    )
 
 
 def zero_proj(text: str, _rng: random.Random, _names: set[str]) -> Edit | None:
@@ -441,10 +526,15 @@ def zero_proj(text: str, _rng: random.Random, _names: set[str]) -> Edit | None:
             for c in ast.walk(loop):
                 if isinstance(c, ast.Call) and _callee(c) == "normal_" and c.args:
                     prefix = ast.unparse(c.func).rsplit(".", 1)[0]
-                    new = _splice(text, [(*_span(text, c), f"{prefix}.zeros_({_src(text, c.args[0])})")])
-                    return Edit("zero_init_proj", "Zero-initialise the residual projections",
-                                "Zero-init output projections make each block start as the identity (ReZero/modded-nanogpt), which speeds early training.",
-                                new)
+                    new = _splice(
+                        text, [(*_span(text, c), f"{prefix}.zeros_({_src(text, c.args[0])})")]
+                    )
+                    return Edit(
+                        "zero_init_proj",
+                        "Zero-initialise the residual projections",
+                        "Zero-init output projections make each block start as the identity (ReZero/modded-nanogpt), which speeds early training.",
+                        new,
+                    )
     return None
 
 
@@ -454,14 +544,24 @@ def softcap(text: str, _rng: random.Random, names: set[str]) -> Edit | None:
         return None
     for fn in _functions(tree, "forward"):
         for st in ast.walk(fn):
-            if (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
-                    and st.targets[0].id == "logits" and isinstance(st.value, ast.Call)
-                    and _callee(st.value) == "lm_head"):
+            if (
+                isinstance(st, ast.Assign)
+                and len(st.targets) == 1
+                and isinstance(st.targets[0], ast.Name)
+                and st.targets[0].id == "logits"
+                and isinstance(st.value, ast.Call)
+                and _callee(st.value) == "lm_head"
+            ):
                 value = _src(text, st.value)
-                new = _splice(text, [(*_span(text, st.value), f"30.0 * torch.tanh({value} / 30.0)")])
-                return Edit("logit_softcap", "Soft-cap the output logits at 30",
-                            "A tanh soft-cap (Gemma 2) stops logits from growing without bound and stabilises training.",
-                            new)
+                new = _splice(
+                    text, [(*_span(text, st.value), f"30.0 * torch.tanh({value} / 30.0)")]
+                )
+                return Edit(
+                    "logit_softcap",
+                    "Soft-cap the output logits at 30",
+                    "A tanh soft-cap (Gemma 2) stops logits from growing without bound and stabilises training.",
+                    new,
+                )
     return None
 
 
@@ -471,7 +571,7 @@ def parallel_block(text: str, _rng: random.Random, _names: set[str]) -> Edit | N
         return None
     for fn in _functions(tree, "forward"):
         body = fn.body
-        for s1, s2 in zip(body, body[1:]):
+        for s1, s2 in zip(body, body[1:], strict=False):
             p1, p2 = _residual(s1, "attn"), _residual(s2, "mlp")
             if p1 and p2 and p1 == p2:
                 var = p1
@@ -479,21 +579,35 @@ def parallel_block(text: str, _rng: random.Random, _names: set[str]) -> Edit | N
                 b = _span(text, s2)[1]
                 attn = _src(text, s1.value.right)  # type: ignore[attr-defined]
                 mlp = _src(text, s2.value.right)  # type: ignore[attr-defined]
-                new = _splice(text, [(a, b, f"{var} = {var} + {attn} + {mlp}  # attention and MLP in parallel")])
-                return Edit("parallel_block", "Run attention and MLP in parallel in each block",
-                            "Parallel blocks (GPT-J, PaLM) read both branches from the same input: fewer sequential steps, similar quality.",
-                            new)
+                new = _splice(
+                    text,
+                    [(a, b, f"{var} = {var} + {attn} + {mlp}  # attention and MLP in parallel")],
+                )
+                return Edit(
+                    "parallel_block",
+                    "Run attention and MLP in parallel in each block",
+                    "Parallel blocks (GPT-J, PaLM) read both branches from the same input: fewer sequential steps, similar quality.",
+                    new,
+                )
     return None
 
 
 def _residual(st: ast.stmt, attr: str) -> str:
     """``x`` when ``st`` is ``x = x + self.<attr>(...)``; else ''."""
-    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+    if not (
+        isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
+    ):
         return ""
     v = st.value
     var = st.targets[0].id
-    if (isinstance(v, ast.BinOp) and isinstance(v.op, ast.Add) and isinstance(v.left, ast.Name)
-            and v.left.id == var and isinstance(v.right, ast.Call) and _callee(v.right) == attr):
+    if (
+        isinstance(v, ast.BinOp)
+        and isinstance(v.op, ast.Add)
+        and isinstance(v.left, ast.Name)
+        and v.left.id == var
+        and isinstance(v.right, ast.Call)
+        and _callee(v.right) == attr
+    ):
         return var
     return ""
 
@@ -506,7 +620,11 @@ def _schedule(kind: str, summary: str, why: str, tail: list[str]) -> Transform:
         fn = tree.body[0]
         params = [a.arg for a in fn.args.args]
         used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
-        if "lr" not in fn.name or len(params) != 2 or not {"learning_rate", "min_lr", "warmup_iters"} <= used:
+        if (
+            "lr" not in fn.name
+            or len(params) != 2
+            or not {"learning_rate", "min_lr", "warmup_iters"} <= used
+        ):
             return None
         if kind in text:
             return None
@@ -525,24 +643,53 @@ def _schedule(kind: str, summary: str, why: str, tail: list[str]) -> Transform:
 
 
 linear_schedule = _schedule(
-    "linear", "Decay the learning rate linearly instead of cosine",
+    "linear",
+    "Decay the learning rate linearly instead of cosine",
     "Linear decay to a floor matches or beats cosine in short budgets (Defazio et al. 2023).",
     ["return min_lr + (1.0 - p) * (learning_rate - min_lr)"],
 )
 wsd_schedule = _schedule(
-    "warmup-stable-decay", "Hold the peak lr, then decay over the last 20%",
+    "warmup-stable-decay",
+    "Hold the peak lr, then decay over the last 20%",
     "Warmup-stable-decay (MiniCPM) spends most steps at the peak rate and anneals only at the end.",
-    ["if p < 0.8:", "    return learning_rate", "return min_lr + (1.0 - p) / 0.2 * (learning_rate - min_lr)"],
+    [
+        "if p < 0.8:",
+        "    return learning_rate",
+        "return min_lr + (1.0 - p) / 0.2 * (learning_rate - min_lr)",
+    ],
 )
 
 TRANSFORMS: tuple[Transform, ...] = (
-    relu2, silu, swiglu, rmsnorm, qk_norm, rotary, untie_head, zero_head, zero_proj, softcap,
-    parallel_block, linear_schedule, wsd_schedule, hparam_edit,
+    relu2,
+    silu,
+    swiglu,
+    rmsnorm,
+    qk_norm,
+    rotary,
+    untie_head,
+    zero_head,
+    zero_proj,
+    softcap,
+    parallel_block,
+    linear_schedule,
+    wsd_schedule,
+    hparam_edit,
 )
 KINDS: tuple[str, ...] = (
-    "relu2_mlp", "silu_mlp", "swiglu_mlp", "rmsnorm", "qk_norm", "rotary", "untie_head",
-    "zero_init_head", "zero_init_proj", "logit_softcap", "parallel_block", "schedule:linear",
-    "schedule:warmup-stable-decay", *(f"hparam:{n}" for n in HPARAMS),
+    "relu2_mlp",
+    "silu_mlp",
+    "swiglu_mlp",
+    "rmsnorm",
+    "qk_norm",
+    "rotary",
+    "untie_head",
+    "zero_init_head",
+    "zero_init_proj",
+    "logit_softcap",
+    "parallel_block",
+    "schedule:linear",
+    "schedule:warmup-stable-decay",
+    *(f"hparam:{n}" for n in HPARAMS),
 )
 
 
@@ -568,8 +715,12 @@ def proposals(chunk_text: str, names: set[str], rng: random.Random) -> list[Edit
     for t in TRANSFORMS:
         e = t(body, random.Random(rng.random()), names)
         if e is not None and e.text.strip() != body.strip():
-            text = e.text if not indent else "".join(
-                indent + ln if ln.strip() else ln for ln in e.text.splitlines(keepends=True)
+            text = (
+                e.text
+                if not indent
+                else "".join(
+                    indent + ln if ln.strip() else ln for ln in e.text.splitlines(keepends=True)
+                )
             )
             out.append(Edit(e.kind, e.summary, e.rationale, text))
     return out
@@ -590,7 +741,9 @@ def _search_replace(old: str, new: str) -> str | None:
         search = "\n".join(a[i1:i2])
         if old.count(search) != 1:
             return None
-        blocks.append(f"<<<<<<< SEARCH\n{search}\n=======\n" + "\n".join(b[j1:j2]) + "\n>>>>>>> REPLACE")
+        blocks.append(
+            f"<<<<<<< SEARCH\n{search}\n=======\n" + "\n".join(b[j1:j2]) + "\n>>>>>>> REPLACE"
+        )
     return "\n".join(blocks)
 
 
@@ -617,9 +770,11 @@ class HeuristicLLM:
             if original is None or original[1].strip() == text.strip():
                 return self._reply(chunk_id, "none", "NO CHANGE: nothing to go back to")
             body = original[1] if original[1].endswith("\n") else original[1] + "\n"
-            reply = (f"SUMMARY: Revert {chunk_id.split('::')[-1]} to the parent's version\n"
-                     "RATIONALE: the edit failed; the parent's chunk is known to work.\n"
-                     f"```python\n{body}```\n")
+            reply = (
+                f"SUMMARY: Revert {chunk_id.split('::')[-1]} to the parent's version\n"
+                "RATIONALE: the edit failed; the parent's chunk is known to work.\n"
+                f"```python\n{body}```\n"
+            )
             return self._reply(chunk_id, "revert", reply)
         imports = section(prompt, "IMPORTS")
         names = imported_names(imports[1]) if imports else set()

@@ -113,13 +113,17 @@ class OpenAIBackend:
                 return self._completion(resp)
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 # APITimeoutError is a subclass of APIConnectionError
-                what = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+                what = (
+                    "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+                )
                 wait = None
                 err: Exception = exc
             except openai.APIStatusError as exc:
                 code = exc.status_code
                 if code != 429 and code < 500:
-                    raise LLMError(f"LLM server refused the request: HTTP {code}: {_brief(exc)}") from exc
+                    raise LLMError(
+                        f"LLM server refused the request: HTTP {code}: {_brief(exc)}"
+                    ) from exc
                 what = f"HTTP {code}"
                 wait = _retry_after(exc)
                 err = exc
@@ -141,8 +145,10 @@ class OpenAIBackend:
         usage = getattr(resp, "usage", None)
         if usage is None:
             if not self._warned_usage:
-                log.warning("LLM server %s reports no token usage; counting 0 tokens",
-                            self.cfg.base_url or "api.openai.com")
+                log.warning(
+                    "LLM server %s reports no token usage; counting 0 tokens",
+                    self.cfg.base_url or "api.openai.com",
+                )
                 self._warned_usage = True
             return Completion(text=text, model=model, usage_reported=False)
         pt, ct = int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)

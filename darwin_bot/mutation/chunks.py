@@ -17,7 +17,6 @@ directly above it, so replacing a chunk's text changes only those lines.
 from __future__ import annotations
 
 import ast
-import re
 import textwrap
 from dataclasses import dataclass
 from typing import Literal
@@ -197,9 +196,6 @@ def replace_chunk(source: str, chunk: Chunk, new_text: str) -> str:
     lines = source.splitlines(keepends=True)
     body = new_text if new_text.endswith("\n") else new_text + "\n"
     return "".join(lines[: chunk.start - 1]) + body + "".join(lines[chunk.end :])
-
-
-_FIRST_CODE = re.compile(r"^[ \t]*(?!#)\S", re.MULTILINE)
 
 
 def reindent(text: str, indent: str) -> str:

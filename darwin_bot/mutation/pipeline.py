@@ -176,13 +176,28 @@ class _Session:
         self.tokens.append(c)
         return c
 
-    def record(self, file: str, chunk: str, kind: str, outcome: str, reason: str, summary: str,
-               c: Completion | None) -> None:
+    def record(
+        self,
+        file: str,
+        chunk: str,
+        kind: str,
+        outcome: str,
+        reason: str,
+        summary: str,
+        c: Completion | None,
+    ) -> None:
         self.events.append(
             MutationEvent(
-                file=file, chunk=chunk, kind=kind, outcome=outcome, reason=reason, summary=summary,
-                model=c.model if c else "", prompt_tokens=c.prompt_tokens if c else 0,
-                completion_tokens=c.completion_tokens if c else 0, cost_usd=c.cost_usd if c else 0.0,
+                file=file,
+                chunk=chunk,
+                kind=kind,
+                outcome=outcome,
+                reason=reason,
+                summary=summary,
+                model=c.model if c else "",
+                prompt_tokens=c.prompt_tokens if c else 0,
+                completion_tokens=c.completion_tokens if c else 0,
+                cost_usd=c.cost_usd if c else 0.0,
             )
         )
 
@@ -190,12 +205,16 @@ class _Session:
         """Parse and apply ``text`` to ``chunk`` and validate; restores and raises on failure."""
         limit = self.cfg.llm.max_reply_chars
         if len(text) > limit:
-            raise MutationRejected(f"reply of {len(text)} characters is over llm.max_reply_chars ({limit})")
+            raise MutationRejected(
+                f"reply of {len(text)} characters is over llm.max_reply_chars ({limit})"
+            )
         reply = parse_reply(text, agent=self.ctx.agent, generation=self.ctx.generation)
         self.requests.extend(r for r in reply.requests if r not in self.requests)
         if reply.target and reply.target != chunk.id:
             check_paths([reply.target.split("::")[0]], self.cfg.evolution.evolvable)
-            raise MutationRejected(f"reply edits {reply.target!r}, but the prompt asked for {chunk.id!r}")
+            raise MutationRejected(
+                f"reply edits {reply.target!r}, but the prompt asked for {chunk.id!r}"
+            )
         if reply.no_change:
             return reply
         if reply.truncated:
@@ -205,8 +224,9 @@ class _Session:
         else:
             new_chunk = apply_blocks(chunk.text, reply.blocks)
         if new_chunk.strip() == chunk.text.strip():
-            return Reply(reply.summary, reply.rationale, reply.target, None, (), reply.requests,
-                         True, False)
+            return Reply(
+                reply.summary, reply.rationale, reply.target, None, (), reply.requests, True, False
+            )
         source = self.current(chunk.file)
         new_source = replace_chunk(source, chunk, new_chunk)
         try:
@@ -261,7 +281,9 @@ class _Session:
         )
         return self._edit(chunk, messages, "repair", p.current) is True
 
-    def _edit(self, chunk: Chunk, messages: list[Message], kind: str, shown: str) -> _Problem | bool:
+    def _edit(
+        self, chunk: Chunk, messages: list[Message], kind: str, shown: str
+    ) -> _Problem | bool:
         try:
             c = self.ask(messages)
         except LLMError as exc:
@@ -275,7 +297,9 @@ class _Session:
             proposed = _proposed_text(c.text) or shown
             return _Problem(chunk.file, chunk.name, proposed, str(exc))
         if reply.no_change:
-            self.record(chunk.file, chunk.name, kind, "rejected", "no change proposed", reply.summary, c)
+            self.record(
+                chunk.file, chunk.name, kind, "rejected", "no change proposed", reply.summary, c
+            )
             return False
         outcome = "applied" if kind == "mutate" else "repaired"
         self.record(chunk.file, chunk.name, kind, outcome, reply.rationale, reply.summary, c)
@@ -325,18 +349,30 @@ class _Session:
             for p in self.committed:
                 if fname == p or fname.endswith("/" + p):
                     for c in chunk_source(p, self.committed[p]):
-                        if c.start <= line <= c.end and (p, c.name) in targets and (p, c.name) not in hit:
+                        if (
+                            c.start <= line <= c.end
+                            and (p, c.name) in targets
+                            and (p, c.name) not in hit
+                        ):
                             hit.append((p, c.name))
         chosen = hit or targets
-        by_file = {p: {c.name: c.text for c in chunk_source(p, self.committed[p])} for p, _ in chosen}
+        by_file = {
+            p: {c.name: c.text for c in chunk_source(p, self.committed[p])} for p, _ in chosen
+        }
         return [
-            _Problem(p, n, by_file[p].get(n, ""), f"the smoke test failed: {result.reason}",
-                     result.log_tail)
+            _Problem(
+                p,
+                n,
+                by_file[p].get(n, ""),
+                f"the smoke test failed: {result.reason}",
+                result.log_tail,
+            )
             for p, n in chosen
         ]
 
-    def outcome(self, status: Literal["ok", "rejected"], reason: str,
-                smoke: EvalResult | None) -> MutationOutcome:
+    def outcome(
+        self, status: Literal["ok", "rejected"], reason: str, smoke: EvalResult | None
+    ) -> MutationOutcome:
         self.restore()
         return MutationOutcome(status, reason, tuple(self.attempts), tuple(self.events), smoke)
 
@@ -350,7 +386,8 @@ def _last_reason(s: _Session, default: str) -> str:
     if s.stopped:
         return s.stopped
     for e in reversed(s.events):
-        if e.outcome == "rejected":
+        # a repair that went back to the original says nothing new: report what was wrong
+        if e.outcome == "rejected" and e.reason != "no change proposed":
             return f"{e.file}::{e.chunk}: {e.reason}"
     return default
 
@@ -369,7 +406,13 @@ def pick_chunks(
 
 
 def mutate_tree(
-    tree: Path, ctx: MutationContext, llm: LLM, cfg: Config, *, commit: Commit, smoke: Smoke,
+    tree: Path,
+    ctx: MutationContext,
+    llm: LLM,
+    cfg: Config,
+    *,
+    commit: Commit,
+    smoke: Smoke,
     only: tuple[str, ...] = (),
 ) -> MutationOutcome:
     """Mutate the evolvable files of ``tree`` (a worktree of the parent); see the module doc.
@@ -427,8 +470,14 @@ def mutate_tree(
 
 
 def repair_tree(
-    tree: Path, ctx: MutationContext, llm: LLM, cfg: Config, error: str, *,
-    commit: Commit, smoke: Smoke,
+    tree: Path,
+    ctx: MutationContext,
+    llm: LLM,
+    cfg: Config,
+    error: str,
+    *,
+    commit: Commit,
+    smoke: Smoke,
 ) -> MutationOutcome:
     """Repair a committed offspring whose full evaluation failed with ``error`` (log tail included).
 
@@ -444,9 +493,15 @@ def repair_tree(
     if ctx.parents:
         s.parent = {p: _git_show(s.tree, ctx.parents[0], p, s.committed[p]) for p in s.committed}
     failed = EvalResult(
-        status="failed", reason=error.strip().splitlines()[-1] if error.strip() else "failed",
-        metrics=None, device="", seed=ctx.seed, budget=Budget(iters=cfg.budget.smoke_iters),
-        evaluator_version="", tree_hash="", log_tail=error,
+        status="failed",
+        reason=error.strip().splitlines()[-1] if error.strip() else "failed",
+        metrics=None,
+        device="",
+        seed=ctx.seed,
+        budget=Budget(iters=cfg.budget.smoke_iters),
+        evaluator_version="",
+        tree_hash="",
+        log_tail=error,
     )
     targets = s.changed_chunks()
     if targets:
@@ -455,8 +510,12 @@ def repair_tree(
         every = [(p, c.name) for p in s.committed for c in s.chunks(p) if not c.frozen]
         problems = s.smoke_problems(failed, every)
         if len(problems) == len(every):
-            return s.outcome("rejected", "cannot tell which chunk to repair: the tree does not "
-                             "differ from its parent and the error names no chunk", None)
+            return s.outcome(
+                "rejected",
+                "cannot tell which chunk to repair: the tree does not "
+                "differ from its parent and the error names no chunk",
+                None,
+            )
     return _repair_rounds(s, commit, smoke, problems, 0, failed)
 
 
@@ -464,7 +523,10 @@ def _git_show(tree: Path, rev: str, path: str, default: str) -> str:
     try:
         out = subprocess.run(
             ["git", "-C", str(tree), "show", f"{rev}:{path}"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return default
@@ -476,17 +538,32 @@ def _smoke_and_repair(s: _Session, commit: Commit, smoke: Smoke, used: int) -> M
     if result.ok:
         return s.outcome("ok", "", result)
     _smoke_failed(s, result)
-    return _repair_rounds(s, commit, smoke, s.smoke_problems(result, s.changed_chunks()), used, result)
+    return _repair_rounds(
+        s, commit, smoke, s.smoke_problems(result, s.changed_chunks()), used, result
+    )
 
 
 def _smoke_failed(s: _Session, result: EvalResult) -> None:
     for file, name in s.changed_chunks():
-        s.record(file, name, s.attempts[-1].kind if s.attempts else "mutate", "smoke_failed",
-                 f"smoke test: {result.reason}", "", None)
+        s.record(
+            file,
+            name,
+            s.attempts[-1].kind if s.attempts else "mutate",
+            "smoke_failed",
+            f"smoke test: {result.reason}",
+            "",
+            None,
+        )
 
 
-def _repair_rounds(s: _Session, commit: Commit, smoke: Smoke, problems: list[_Problem],
-                   used: int, result: EvalResult) -> MutationOutcome:
+def _repair_rounds(
+    s: _Session,
+    commit: Commit,
+    smoke: Smoke,
+    problems: list[_Problem],
+    used: int,
+    result: EvalResult,
+) -> MutationOutcome:
     while used < s.cfg.evolution.repair_attempts and problems:
         used += 1
         for p in problems:

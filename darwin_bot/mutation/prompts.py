@@ -71,7 +71,9 @@ def format_metrics(m: Metrics | None, baseline: Metrics | None) -> str:
 
 def _rules(allowed_imports: tuple[str, ...], max_file_lines: int) -> str:
     return _render(
-        "rules", allowed_imports=", ".join(allowed_imports) or "(none)", max_file_lines=str(max_file_lines)
+        "rules",
+        allowed_imports=", ".join(allowed_imports) or "(none)",
+        max_file_lines=str(max_file_lines),
     ).rstrip("\n")
 
 

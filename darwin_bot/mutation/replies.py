@@ -166,8 +166,13 @@ def _parse_request(value: str, agent: str, generation: int) -> HumanRequest:
     rationale = " | ".join(parts[2:]) if len(parts) > 2 else ""
     if not title:
         raise MutationRejected("REQUEST line needs: <kind> | <title> | <rationale>")
-    return HumanRequest(kind=kind, title=title[:120], rationale=rationale, agent=agent,  # type: ignore[arg-type]
-                        generation=generation)
+    return HumanRequest(
+        kind=kind,
+        title=title[:120],
+        rationale=rationale,
+        agent=agent,  # type: ignore[arg-type]
+        generation=generation,
+    )
 
 
 def _first_sentence(prose: list[str]) -> str:

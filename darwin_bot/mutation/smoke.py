@@ -81,30 +81,57 @@ def run_smoke(
             "DARWIN_DEVICE": "cpu",
             "DARWIN_PRESET": preset,
             "DARWIN_SMOKE_SEED_DIR": str(seed_dir),
-            "DARWIN_SMOKE_VOCAB": str(json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]),
+            "DARWIN_SMOKE_VOCAB": str(
+                json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]
+            ),
         }
         try:
             proc = subprocess.run(
-                [sys.executable, "-c", _CHECK], cwd=out, env=env, capture_output=True,
-                text=True, timeout=timeout_s, check=False, start_new_session=True,
+                [sys.executable, "-c", _CHECK],
+                cwd=out,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired as exc:
-            tail = (exc.stdout or b"")[-2000:] if isinstance(exc.stdout, bytes) else (exc.stdout or "")[-2000:]
-            return EvalResult("timeout", f"smoke test ran over {timeout_s:.0f} s", None, "cpu", seed,
-                              budget, "smoke", "", log_tail=str(tail))
+            tail = (
+                (exc.stdout or b"")[-2000:]
+                if isinstance(exc.stdout, bytes)
+                else (exc.stdout or "")[-2000:]
+            )
+            return EvalResult(
+                "timeout",
+                f"smoke test ran over {timeout_s:.0f} s",
+                None,
+                "cpu",
+                seed,
+                budget,
+                "smoke",
+                "",
+                log_tail=str(tail),
+            )
         log = (proc.stdout + proc.stderr)[-4000:]
         if proc.returncode != 0:
             last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
             reason = last[-1] if last else f"exit code {proc.returncode}"
-            return EvalResult("failed", reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log)
-        return EvalResult("ok", "", _dummy_metrics(), "cpu", seed, budget, "smoke", "", log_tail=log)
+            return EvalResult(
+                "failed", reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log
+            )
+        return EvalResult(
+            "ok", "", _dummy_metrics(), "cpu", seed, budget, "smoke", "", log_tail=log
+        )
 
 
 def _dummy_metrics():  # type: ignore[no-untyped-def]
     """A smoke test scores nothing; ``EvalResult.ok`` needs metrics, so they are all zero but finite."""
     from darwin_bot.core.results import Metrics
 
-    return Metrics(val_loss=0.0, perplexity=1.0, mfu=0.0, tokens_per_s=0.0, train_seconds=0.0, peak_mem_mb=0.0)
+    return Metrics(
+        val_loss=0.0, perplexity=1.0, mfu=0.0, tokens_per_s=0.0, train_seconds=0.0, peak_mem_mb=0.0
+    )
 
 
 # A zygote: imports torch once (and the optimizer machinery that torch imports
@@ -167,19 +194,35 @@ class ForkSmoke:
     ``runs`` counts the smoke tests made (the benchmark's compute ledger).
     """
 
-    def __init__(self, data_dir: Path, *, iters: int = 2, timeout_s: float = 60.0,
-                 seed: int = 0, preset: str = "tiny", train_path: str = "seed/train.py") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        iters: int = 2,
+        timeout_s: float = 60.0,
+        seed: int = 0,
+        preset: str = "tiny",
+        train_path: str = "seed/train.py",
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.iters, self.timeout_s, self.seed = iters, timeout_s, seed
         self.preset, self.train_path = preset, train_path
         self.runs = 0
         self.vocab = json.loads((self.data_dir / "meta.json").read_text())["vocab_size"]
         self._tmp = tempfile.TemporaryDirectory(prefix="darwin-smoke-")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1", "HOME": self._tmp.name}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": self._tmp.name,
+        }
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _ZYGOTE, _CHECK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env, text=True, cwd=self._tmp.name,
+            [sys.executable, "-c", _ZYGOTE, _CHECK],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+            cwd=self._tmp.name,
         )
 
     def __call__(self, tree: Path) -> EvalResult:
@@ -188,9 +231,13 @@ class ForkSmoke:
         out = Path(tempfile.mkdtemp(dir=self._tmp.name))
         log = out.with_suffix(".log")
         env = {
-            "DARWIN_DATA": str(self.data_dir), "DARWIN_OUT": str(out),
-            "DARWIN_MAX_ITERS": str(self.iters), "DARWIN_SEED": str(self.seed),
-            "DARWIN_DEVICE": "cpu", "DARWIN_THREADS": "1", "DARWIN_PRESET": self.preset,
+            "DARWIN_DATA": str(self.data_dir),
+            "DARWIN_OUT": str(out),
+            "DARWIN_MAX_ITERS": str(self.iters),
+            "DARWIN_SEED": str(self.seed),
+            "DARWIN_DEVICE": "cpu",
+            "DARWIN_THREADS": "1",
+            "DARWIN_PRESET": self.preset,
             "DARWIN_SMOKE_SEED_DIR": str((Path(tree) / self.train_path).parent.resolve()),
             "DARWIN_SMOKE_VOCAB": str(self.vocab),
         }
@@ -204,15 +251,26 @@ class ForkSmoke:
         answer = json.loads(line)
         text = log.read_text(errors="replace") if log.exists() else ""
         if answer["timed_out"]:
-            return EvalResult("timeout", f"smoke test ran over {self.timeout_s:.0f} s", None, "cpu",
-                              self.seed, budget, "smoke", "", log_tail=text[-4000:])
+            return EvalResult(
+                "timeout",
+                f"smoke test ran over {self.timeout_s:.0f} s",
+                None,
+                "cpu",
+                self.seed,
+                budget,
+                "smoke",
+                "",
+                log_tail=text[-4000:],
+            )
         if answer["rc"] != 0:
             last = [ln for ln in text.strip().splitlines() if ln.strip()]
             reason = last[-1][:300] if last else f"exit code {answer['rc']}"
-            return EvalResult("failed", reason, None, "cpu", self.seed, budget, "smoke", "",
-                              log_tail=text[-4000:])
-        return EvalResult("ok", "", _dummy_metrics(), "cpu", self.seed, budget, "smoke", "",
-                          log_tail=text[-4000:])
+            return EvalResult(
+                "failed", reason, None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
+            )
+        return EvalResult(
+            "ok", "", _dummy_metrics(), "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
+        )
 
     def close(self) -> None:
         if self._proc.poll() is None:

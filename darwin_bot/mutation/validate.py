@@ -29,14 +29,45 @@ from darwin_bot.errors import MutationRejected
 
 DENIED_MODULES: frozenset[str] = frozenset(
     {
-        "subprocess", "socket", "ssl", "urllib", "http", "requests", "httpx", "aiohttp",
-        "ctypes", "importlib", "multiprocessing", "shutil", "ftplib", "smtplib", "telnetlib",
-        "pty", "builtins",
+        "subprocess",
+        "socket",
+        "ssl",
+        "urllib",
+        "http",
+        "requests",
+        "httpx",
+        "aiohttp",
+        "ctypes",
+        "importlib",
+        "multiprocessing",
+        "shutil",
+        "ftplib",
+        "smtplib",
+        "telnetlib",
+        "pty",
+        "builtins",
     }
 )
 DENIED_OS_CALLS: frozenset[str] = frozenset(
-    {"system", "popen", "fork", "forkpty", "kill", "killpg", "remove", "unlink", "rmdir",
-     "removedirs", "rename", "replace", "chmod", "chown", "symlink", "link", "putenv"}
+    {
+        "system",
+        "popen",
+        "fork",
+        "forkpty",
+        "kill",
+        "killpg",
+        "remove",
+        "unlink",
+        "rmdir",
+        "removedirs",
+        "rename",
+        "replace",
+        "chmod",
+        "chown",
+        "symlink",
+        "link",
+        "putenv",
+    }
 )
 DENIED_OS_PREFIXES: tuple[str, ...] = ("exec", "spawn", "posix_spawn")
 DENIED_BUILTINS: frozenset[str] = frozenset({"exec", "eval", "compile", "__import__", "breakpoint"})
@@ -103,23 +134,25 @@ def compatible(old: ast.arguments, new: ast.arguments) -> str:
     old_pos = [a.arg for a in old.posonlyargs + old.args]
     new_pos = [a.arg for a in new.posonlyargs + new.args]
     if new.vararg is None and new_pos[: len(old_pos)] != old_pos:
-        return f"positional parameters changed from ({', '.join(old_pos)}) to ({', '.join(new_pos)})"
+        return (
+            f"positional parameters changed from ({', '.join(old_pos)}) to ({', '.join(new_pos)})"
+        )
     n_new_required = len(new_pos) - len(new.defaults)
     if n_new_required > len(old_pos) - len(old.defaults):
-        return f"new required parameter(s) {new_pos[len(old_pos) - len(old.defaults):n_new_required]}"
+        return f"new required parameter(s) {new_pos[len(old_pos) - len(old.defaults) : n_new_required]}"
     old_kw = {a.arg for a in old.kwonlyargs}
     new_kw = {a.arg for a in new.kwonlyargs}
     if new.kwarg is None and not old_kw <= (new_kw | set(new_pos)):
         return f"keyword parameter(s) removed: {sorted(old_kw - new_kw - set(new_pos))}"
-    required_kw = {a.arg for a, d in zip(new.kwonlyargs, new.kw_defaults) if d is None}
+    required_kw = {
+        a.arg for a, d in zip(new.kwonlyargs, new.kw_defaults, strict=False) if d is None
+    }
     if required_kw - old_kw:
         return f"new required keyword parameter(s): {sorted(required_kw - old_kw)}"
     return ""
 
 
-def check_surface(
-    path: str, old: ast.Module, new: ast.Module, others: list[ast.Module]
-) -> None:
+def check_surface(path: str, old: ast.Module, new: ast.Module, others: list[ast.Module]) -> None:
     """Names used outside their own definition keep existing, with compatible signatures."""
     before, after = surface(old), surface(new)
     # uses from other files, and uses inside this file outside the definition itself
@@ -138,26 +171,36 @@ def check_surface(
         if name not in bare and name not in required:
             continue
         if name not in after.functions:
-            raise MutationRejected(f"{path}: function {name}() was removed or renamed, but other code calls it")
+            raise MutationRejected(
+                f"{path}: function {name}() was removed or renamed, but other code calls it"
+            )
         why = compatible(args, after.functions[name])
         if why:
-            raise MutationRejected(f"{path}: {name}() is called elsewhere and its signature broke: {why}")
+            raise MutationRejected(
+                f"{path}: {name}() is called elsewhere and its signature broke: {why}"
+            )
     for cls, methods in before.classes.items():
         if cls not in bare:
             continue
         if cls not in after.classes:
-            raise MutationRejected(f"{path}: class {cls} was removed or renamed, but other code uses it")
+            raise MutationRejected(
+                f"{path}: class {cls} was removed or renamed, but other code uses it"
+            )
         new_methods = after.classes[cls]
         for m, args in methods.items():
             if m in ("__init__", "forward") or m in attrs:
                 if m not in new_methods:
-                    raise MutationRejected(f"{path}: method {cls}.{m} was removed, but other code uses it")
+                    raise MutationRejected(
+                        f"{path}: method {cls}.{m} was removed, but other code uses it"
+                    )
                 why = compatible(args, new_methods[m])
                 if why:
                     raise MutationRejected(f"{path}: {cls}.{m} signature broke: {why}")
     lost = sorted(n for n in before.globals - after.globals if n in bare)
     if lost:
-        raise MutationRejected(f"{path}: global(s) {', '.join(lost)} removed, but other code reads them")
+        raise MutationRejected(
+            f"{path}: global(s) {', '.join(lost)} removed, but other code reads them"
+        )
 
 
 def _root(module: str) -> str:
@@ -182,7 +225,9 @@ def check_imports(
     for mod in sorted(imported_modules(new) - before):
         root = _root(mod)
         if root in DENIED_MODULES:
-            raise MutationRejected(f"{path}: import of {mod!r} is not allowed (process, network or loader access)")
+            raise MutationRejected(
+                f"{path}: import of {mod!r} is not allowed (process, network or loader access)"
+            )
         if root not in ok:
             raise MutationRejected(
                 f"{path}: new import {mod!r} is not in the allowed list; ask for it with "
@@ -254,9 +299,13 @@ def _denied_calls(path: str, tree: ast.Module) -> list[str]:
         if full in DENIED_BUILTINS:
             found.append(f"{line}: call to {full}() is not allowed")
         elif parts[0] in DENIED_MODULES:
-            found.append(f"{line}: call to {full}() is not allowed (process, network or loader access)")
-        elif parts[0] == "os" and len(parts) > 1 and (
-            parts[-1] in DENIED_OS_CALLS or parts[-1].startswith(DENIED_OS_PREFIXES)
+            found.append(
+                f"{line}: call to {full}() is not allowed (process, network or loader access)"
+            )
+        elif (
+            parts[0] == "os"
+            and len(parts) > 1
+            and (parts[-1] in DENIED_OS_CALLS or parts[-1].startswith(DENIED_OS_PREFIXES))
         ):
             found.append(f"{line}: call to {full}() is not allowed")
         if full in ("open", "io.open", "builtins.open") and n.args:
@@ -277,8 +326,13 @@ def check_paths(changed: Iterable[str], evolvable: Iterable[str]) -> None:
     roots = tuple(evolvable)
     for p in changed:
         norm = p.replace("\\", "/")
-        if norm.startswith("/") or ".." in norm.split("/") or not any(
-            norm == r.rstrip("/") or norm.startswith(r if r.endswith("/") else r + "/") for r in roots
+        if (
+            norm.startswith("/")
+            or ".." in norm.split("/")
+            or not any(
+                norm == r.rstrip("/") or norm.startswith(r if r.endswith("/") else r + "/")
+                for r in roots
+            )
         ):
             raise MutationRejected(
                 f"edit to {p!r} is outside the evolvable paths ({', '.join(roots)})"

@@ -49,11 +49,20 @@ def test_fifty_offspring_validate_vary_and_train(tmp_path: Path, repo_root: Path
             edits = [h.kind for h in llm.history if h.task == "mutate" and h.kind != "none"]
             assert edits, f"run {i}: the heuristic proposed nothing"
             # every edit the heuristic proposed was accepted by validation
-            rejected = [e.reason for e in out.events if e.outcome == "rejected" and e.reason != "no change proposed"]
+            rejected = [
+                e.reason
+                for e in out.events
+                if e.outcome == "rejected" and e.reason != "no change proposed"
+            ]
             assert rejected == [], f"run {i}: {rejected}"
             edited = {p: (tree / p).read_text() for p in originals}
-            validate_files(originals, edited, evolvable=("seed/",),
-                           allowed_imports=cfg.llm.allowed_imports, max_file_lines=800)
+            validate_files(
+                originals,
+                edited,
+                evolvable=("seed/",),
+                allowed_imports=cfg.llm.allowed_imports,
+                max_file_lines=800,
+            )
             assert out.status == "ok", f"run {i}: {out.reason}"  # repaired at worst
             kinds.update(edits)
             first_ok += results[0].ok
@@ -72,8 +81,18 @@ def test_every_known_edit_fits_somewhere_in_seed(repo_root: Path) -> None:
         for c in chunks[1:]:
             for _ in range(4):
                 found |= {e.kind for e in proposals(c.text, names, random.Random(len(found)))}
-    assert {"relu2_mlp", "swiglu_mlp", "rmsnorm", "qk_norm", "rotary", "untie_head",
-            "zero_init_head", "logit_softcap", "parallel_block", "schedule:linear"} <= found
+    assert {
+        "relu2_mlp",
+        "swiglu_mlp",
+        "rmsnorm",
+        "qk_norm",
+        "rotary",
+        "untie_head",
+        "zero_init_head",
+        "logit_softcap",
+        "parallel_block",
+        "schedule:linear",
+    } <= found
     assert any(k.startswith("hparam:") for k in found)
 
 
@@ -81,9 +100,16 @@ def test_repair_prompt_gets_the_original_back(repo_root: Path) -> None:
     text = (repo_root / "seed" / "model.py").read_text()
     chunks = chunk_source("seed/model.py", text)
     mlp = next(c for c in chunks if c.name == "MLP")
-    msgs = repair_prompt(FileView("seed/model.py", tuple(chunks)), mlp.id, current="class MLP: broken\n",
-                         original=mlp.text, error="boom", log_tail="", allowed_imports=("torch",),
-                         max_file_lines=800)
+    msgs = repair_prompt(
+        FileView("seed/model.py", tuple(chunks)),
+        mlp.id,
+        current="class MLP: broken\n",
+        original=mlp.text,
+        error="boom",
+        log_tail="",
+        allowed_imports=("torch",),
+        max_file_lines=800,
+    )
     reply = HeuristicLLM().complete(msgs).text
     assert "SUMMARY: Revert MLP" in reply
     assert mlp.text.strip() in reply
@@ -93,10 +119,22 @@ def test_same_seed_same_reply(repo_root: Path) -> None:
     text = (repo_root / "seed" / "model.py").read_text()
     chunks = chunk_source("seed/model.py", text)
     mlp = next(c for c in chunks if c.name == "MLP")
-    msgs = mutation_prompt(FileView("seed/model.py", tuple(chunks)), mlp, running_memory=[],
-                           memory_digest="", parent_metrics=None, baseline_metrics=None,
-                           requests_context="", allowed_imports=("torch",), max_file_lines=800)
+    msgs = mutation_prompt(
+        FileView("seed/model.py", tuple(chunks)),
+        mlp,
+        running_memory=[],
+        memory_digest="",
+        parent_metrics=None,
+        baseline_metrics=None,
+        requests_context="",
+        allowed_imports=("torch",),
+        max_file_lines=800,
+    )
     replies = {HeuristicLLM(seed=7).complete(msgs).text for _ in range(3)}
     assert len(replies) == 1
     assert "SUMMARY:" in replies.pop()
-    assert HeuristicLLM().complete([{"role": "user", "content": "no chunk here"}]).text.startswith("NO CHANGE")
+    assert (
+        HeuristicLLM()
+        .complete([{"role": "user", "content": "no chunk here"}])
+        .text.startswith("NO CHANGE")
+    )

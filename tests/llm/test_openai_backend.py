@@ -71,7 +71,9 @@ class FakeServer:
 
         self.auth = ""
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True  # a handler still sleeping for the timeout test is not waited for
+        self.httpd.daemon_threads = (
+            True  # a handler still sleeping for the timeout test is not waited for
+        )
         self.httpd.block_on_close = False
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -91,27 +93,37 @@ def server() -> Iterator[FakeServer]:
 
 def _backend(server: FakeServer, **llm: Any) -> OpenAIBackend:
     values: dict[str, Any] = {
-        "backend": "openai", "model": "test-model", "base_url": server.url, "max_retries": 2,
-        "timeout_s": 5.0, "prices": {"test-model": (0.01, 0.03)},
+        "backend": "openai",
+        "model": "test-model",
+        "base_url": server.url,
+        "max_retries": 2,
+        "timeout_s": 5.0,
+        "prices": {"test-model": (0.01, 0.03)},
     }
     values.update(llm)
     return OpenAIBackend(LLMConfig(**values), backoff_s=0.01)
 
 
-def test_normal_reply_counts_tokens_and_cost(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_normal_reply_counts_tokens_and_cost(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
     server.queue.append((200, {}, _body("SUMMARY: hi"), 0))
     c = _backend(server, temperature=0.3, max_tokens=77).complete(MESSAGES)  # type: ignore[arg-type]
     assert c.text == "SUMMARY: hi"
     assert c.model == "test-model-2024"
     assert (c.prompt_tokens, c.completion_tokens, c.usage_reported) == (1000, 500, True)
-    assert c.cost_usd == pytest.approx(1.0 * 0.01 + 0.5 * 0.03)  # prefix match prices the dated model
+    assert c.cost_usd == pytest.approx(
+        1.0 * 0.01 + 0.5 * 0.03
+    )  # prefix match prices the dated model
     sent = server.requests[0]
     assert (sent["model"], sent["temperature"], sent["max_tokens"]) == ("test-model", 0.3, 77)
     assert server.auth == "Bearer sk-secret-value"
 
 
-def test_usage_absent_counts_zero_and_warns_once(server: FakeServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_usage_absent_counts_zero_and_warns_once(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
     server.queue += [(200, {}, _body("a", usage=False), 0), (200, {}, _body("b", usage=False), 0)]
     llm = _backend(server)
     with caplog.at_level(logging.WARNING, logger="darwin_bot.llm.openai_backend"):
@@ -156,8 +168,9 @@ def test_timeout_is_retried_then_raised(server: FakeServer) -> None:
     assert time.monotonic() - t0 < 3.0
 
 
-def test_transient_failure_becomes_a_rejected_outcome(server: FakeServer, tmp_path: Path,
-                                                      repo_root: Path) -> None:
+def test_transient_failure_becomes_a_rejected_outcome(
+    server: FakeServer, tmp_path: Path, repo_root: Path
+) -> None:
     """The pipeline turns an LLM outage into a rejected offspring with files untouched, not a crash."""
     import shutil
 
@@ -165,9 +178,14 @@ def test_transient_failure_becomes_a_rejected_outcome(server: FakeServer, tmp_pa
     before = (tmp_path / "seed" / "model.py").read_text()
     server.queue += [(503, {}, {"error": {"message": "down"}}, 0)] * 2
     ctx = MutationContext("g001-000", 1, ("p",), None, None)
-    out = mutate_tree(tmp_path, ctx, _backend(server, max_retries=1), Config(),
-                      commit=lambda a: pytest.fail("nothing valid to commit"),  # type: ignore[arg-type,return-value]
-                      smoke=lambda t: pytest.fail("nothing to smoke"))  # type: ignore[arg-type,return-value]
+    out = mutate_tree(
+        tmp_path,
+        ctx,
+        _backend(server, max_retries=1),
+        Config(),
+        commit=lambda a: pytest.fail("nothing valid to commit"),  # type: ignore[arg-type,return-value]
+        smoke=lambda t: pytest.fail("nothing to smoke"),
+    )  # type: ignore[arg-type,return-value]
     assert out.status == "rejected"
     assert "LLM failed" in out.reason and "HTTP 503" in out.reason
     assert (tmp_path / "seed" / "model.py").read_text() == before

@@ -9,8 +9,8 @@ import pytest
 
 from darwin_bot.config import LLMConfig
 from darwin_bot.errors import ConfigError, LLMError
-from darwin_bot.llm import make_llm
 from darwin_bot.llm import factory as factory_mod
+from darwin_bot.llm import make_llm
 from darwin_bot.llm.heuristic import HeuristicLLM
 from darwin_bot.llm.openai_backend import OpenAIBackend
 from darwin_bot.llm.scripted import ScriptedLLM
@@ -20,7 +20,10 @@ MSG = [{"role": "user", "content": "x"}]
 
 def test_scripted_plays_back_in_order_then_fails(tmp_path: Path) -> None:
     script = tmp_path / "r.jsonl"
-    lines = [{"text": "one", "model": "m1", "prompt_tokens": 3, "completion_tokens": 4}, {"text": "two"}]
+    lines = [
+        {"text": "one", "model": "m1", "prompt_tokens": 3, "completion_tokens": 4},
+        {"text": "two"},
+    ]
     script.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
     llm = make_llm(LLMConfig(backend="scripted", script=str(script)))
     assert isinstance(llm, ScriptedLLM)

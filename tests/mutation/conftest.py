@@ -38,8 +38,17 @@ class FakeSmoke:
         ok = self.results.pop(0) if self.results else True
         if ok:
             return EvalResult("ok", "", _dummy_metrics(), "cpu", 0, Budget(iters=2), "fake", "")
-        return EvalResult("failed", "RuntimeError: boom", None, "cpu", 0, Budget(iters=2), "fake", "",
-                          log_tail=f'File "{tree}/seed/model.py", line 85, in forward\nRuntimeError: boom')
+        return EvalResult(
+            "failed",
+            "RuntimeError: boom",
+            None,
+            "cpu",
+            0,
+            Budget(iters=2),
+            "fake",
+            "",
+            log_tail=f'File "{tree}/seed/model.py", line 85, in forward\nRuntimeError: boom',
+        )
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 from darwin_bot.errors import MutationRejected
 from darwin_bot.mutation.chunks import chunk_source, find_chunk, reindent, replace_chunk
 
-SAMPLE = '''"""Doc."""
+SAMPLE = (
+    '''"""Doc."""
 import math
 
 import torch
@@ -30,10 +31,13 @@ class Big:
 
     k = 1
 
-''' + "".join(f"    def m{i}(self):\n        return {i}\n\n" for i in range(30)) + '''
+'''
+    + "".join(f"    def m{i}(self):\n        return {i}\n\n" for i in range(30))
+    + """
 def tail():
     return Big().m1()
-'''
+"""
+)
 
 
 def test_chunks_cover_kinds_and_spans() -> None:
@@ -58,7 +62,7 @@ def test_replace_changes_only_that_chunk() -> None:
     m = find_chunk(chunks, "Big.m3")
     assert m is not None
     new = replace_chunk(SAMPLE, m, reindent("def m3(self):\n    return 33\n", m.indent))
-    diff = [(a, b) for a, b in zip(SAMPLE.splitlines(), new.splitlines()) if a != b]
+    diff = [(a, b) for a, b in zip(SAMPLE.splitlines(), new.splitlines(), strict=False) if a != b]
     assert diff == [("        return 3", "        return 33")]
     assert len(new.splitlines()) == len(SAMPLE.splitlines())
 
@@ -68,12 +72,15 @@ def test_real_seed_chunks(repo_root: Path) -> None:
         text = (repo_root / "seed" / name).read_text()
         chunks = chunk_source(f"seed/{name}", text)
         # chunks are in order, do not overlap, and every code line belongs to one
-        for a, b in zip(chunks, chunks[1:]):
+        for a, b in zip(chunks, chunks[1:], strict=False):
             assert a.end < b.start
         covered = {n for c in chunks for n in range(c.start, c.end + 1)}
         lines = text.splitlines()
-        orphans = [i + 1 for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")
-                   and i + 1 not in covered]
+        orphans = [
+            i + 1
+            for i, ln in enumerate(lines)
+            if ln.strip() and not ln.lstrip().startswith("#") and i + 1 not in covered
+        ]
         assert orphans == []
     chunks = chunk_source("seed/model.py", (repo_root / "seed" / "model.py").read_text())
     assert {"MLP", "CausalSelfAttention", "GPT.forward", "load"} <= {c.name for c in chunks}

@@ -15,8 +15,15 @@ from darwin_bot.mutation import Attempt, MutationContext, MutationOutcome, mutat
 from darwin_bot.mutation.chunks import chunk_source, find_chunk
 from darwin_bot.mutation.smoke import run_smoke
 
-CTX = MutationContext("g001-000", 1, ("parent",), None, None, memory_digest="lr 2e-3 helped",
-                      requests_context="approved: none")
+CTX = MutationContext(
+    "g001-000",
+    1,
+    ("parent",),
+    None,
+    None,
+    memory_digest="lr 2e-3 helped",
+    requests_context="approved: none",
+)
 MLP = "seed/model.py::MLP"
 RELU2 = "x = torch.relu(self.c_fc(x)).square()  # (B, T, 4C)"
 
@@ -33,8 +40,12 @@ def good_reply(tree: Path) -> str:
     return f"SUMMARY: Use ReLU^2 in the MLP\nRATIONALE: Primer.\n```python\n{new}```\n"
 
 
-def run(tree: Path, replies: list[str], smoke: FakeSmoke | None = None, cfg: Config | None = None,
-        ) -> tuple[MutationOutcome, list[Attempt], ScriptedLLM]:
+def run(
+    tree: Path,
+    replies: list[str],
+    smoke: FakeSmoke | None = None,
+    cfg: Config | None = None,
+) -> tuple[MutationOutcome, list[Attempt], ScriptedLLM]:
     commits: list[Attempt] = []
     llm = ScriptedLLM.from_texts(replies)
 
@@ -42,8 +53,9 @@ def run(tree: Path, replies: list[str], smoke: FakeSmoke | None = None, cfg: Con
         commits.append(a)
         return f"sha{len(commits)}"
 
-    out = mutate_tree(tree, CTX, llm, cfg or Config(), commit=commit, smoke=smoke or FakeSmoke(),
-                      only=(MLP,))
+    out = mutate_tree(
+        tree, CTX, llm, cfg or Config(), commit=commit, smoke=smoke or FakeSmoke(), only=(MLP,)
+    )
     assert list(out.attempts) == commits
     return out, commits, llm
 
@@ -62,14 +74,22 @@ def test_good_whole_chunk_is_committed_and_smoked(tree: Path) -> None:
     assert RELU2 in (tree / "seed/model.py").read_text()
     assert [e.outcome for e in out.events] == ["applied"]
     prompt = llm.prompts[0][1]["content"]  # the prompt carries what the spec lists
-    for part in ("### CHUNK seed/model.py::MLP", "lr 2e-3 helped", "approved: none",
-                 "load(path, device)", "- GPT.forward: def forward(", "SUMMARY:"):
+    for part in (
+        "### CHUNK seed/model.py::MLP",
+        "lr 2e-3 helped",
+        "approved: none",
+        "load(path, device)",
+        "- GPT.forward: def forward(",
+        "SUMMARY:",
+    ):
         assert part in prompt
 
 
 def test_search_replace_is_applied(tree: Path) -> None:
-    reply = ("SUMMARY: ReLU^2\n<<<<<<< SEARCH\n        x = self.gelu(self.c_fc(x))  # (B, T, 4C)\n"
-             f"=======\n        {RELU2}\n>>>>>>> REPLACE\n")
+    reply = (
+        "SUMMARY: ReLU^2\n<<<<<<< SEARCH\n        x = self.gelu(self.c_fc(x))  # (B, T, 4C)\n"
+        f"=======\n        {RELU2}\n>>>>>>> REPLACE\n"
+    )
     out, commits, _ = run(tree, [reply])
     assert out.status == "ok" and commits[0].kind == "mutate"
     assert RELU2 in (tree / "seed/model.py").read_text()
@@ -79,24 +99,48 @@ def test_search_replace_is_applied(tree: Path) -> None:
     ("bad", "reason"),
     [
         ("Lowering the learning rate would help.", "reply has no code"),
-        ("SUMMARY: x\n```python\nclass MLP(nn.Module):\n    def __init__(self, config):\n        super().__init_",
-         "truncated"),
+        (
+            "SUMMARY: x\n```python\nclass MLP(nn.Module):\n    def __init__(self, config):\n        super().__init_",
+            "truncated",
+        ),
         ("SUMMARY: x\n```python\nclass MLP(nn.Module)\n    pass\n```\n", "SyntaxError"),
-        ("SUMMARY: x\n```python\nclass MLP(nn.Module):\n    def forward(self, x):\n        y = x\n      return y\n```\n",
-         "IndentationError"),
-        ("SUMMARY: x\n```python\nclass FeedForward(nn.Module):\n    def forward(self, x):\n        return x\n```\n",
-         "class MLP was removed or renamed"),
-        ("SUMMARY: x\n```python\nimport scipy\nclass MLP(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n    def forward(self, x):\n        return x\n```\n",
-         "new import 'scipy'"),
-        ("SUMMARY: x\n```python\nclass MLP(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n        import subprocess\n        subprocess.run(['curl', 'x'])\n    def forward(self, x):\n        return x\n```\n",
-         "subprocess"),
-        ("SUMMARY: x\nCHUNK: README.md::intro\n```python\nprint('hi')\n```\n", "outside the evolvable paths"),
+        (
+            "SUMMARY: x\n```python\nclass MLP(nn.Module):\n    def forward(self, x):\n        y = x\n      return y\n```\n",
+            "IndentationError",
+        ),
+        (
+            "SUMMARY: x\n```python\nclass FeedForward(nn.Module):\n    def forward(self, x):\n        return x\n```\n",
+            "class MLP was removed or renamed",
+        ),
+        (
+            "SUMMARY: x\n```python\nimport scipy\nclass MLP(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n    def forward(self, x):\n        return x\n```\n",
+            "new import 'scipy'",
+        ),
+        (
+            "SUMMARY: x\n```python\nclass MLP(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n        import subprocess\n        subprocess.run(['curl', 'x'])\n    def forward(self, x):\n        return x\n```\n",
+            "subprocess",
+        ),
+        (
+            "SUMMARY: x\nCHUNK: README.md::intro\n```python\nprint('hi')\n```\n",
+            "outside the evolvable paths",
+        ),
         ("SUMMARY: x\n```python\n" + "# pad\n" * 20000 + "```\n", "over llm.max_reply_chars"),
     ],
-    ids=["no-code", "truncated", "syntax", "indentation", "renamed", "new-import", "subprocess",
-         "outside-seed", "too-long"],
+    ids=[
+        "no-code",
+        "truncated",
+        "syntax",
+        "indentation",
+        "renamed",
+        "new-import",
+        "subprocess",
+        "outside-seed",
+        "too-long",
+    ],
 )
-def test_faulty_reply_is_rejected_then_repaired(tree: Path, repo_root: Path, bad: str, reason: str) -> None:
+def test_faulty_reply_is_rejected_then_repaired(
+    tree: Path, repo_root: Path, bad: str, reason: str
+) -> None:
     # the faulty reply alone: rejected, nothing committed, files untouched, reason says why
     out, commits, _ = run(tree, [bad], cfg=Config().replace("evolution", repair_attempts=0))
     assert out.status == "rejected" and commits == []
@@ -109,7 +153,11 @@ def test_faulty_reply_is_rejected_then_repaired(tree: Path, repo_root: Path, bad
     assert [e.outcome for e in out.events] == ["rejected", "repaired"]
     assert reason in out.events[0].reason
     repair = llm.prompts[1][1]["content"]
-    assert "### TASK repair" in repair and reason in repair and "### ORIGINAL seed/model.py::MLP" in repair
+    assert (
+        "### TASK repair" in repair
+        and reason in repair
+        and "### ORIGINAL seed/model.py::MLP" in repair
+    )
 
 
 def test_bad_repair_is_rejected_and_files_restored(tree: Path, repo_root: Path) -> None:
@@ -130,11 +178,19 @@ def test_wrongly_indented_method_is_reindented(tree: Path) -> None:
     text = (tree / "seed/model.py").read_text()
     fwd = find_chunk(chunk_source("seed/model.py", text), "GPT.forward")
     assert fwd is not None
-    flush = "\n".join(ln[4:] for ln in fwd.text.splitlines()).replace("return logits\n", "return logits * 1.0\n", 1)
+    flush = "\n".join(ln[4:] for ln in fwd.text.splitlines()).replace(
+        "return logits\n", "return logits * 1.0\n", 1
+    )
     commits: list[Attempt] = []
-    out = mutate_tree(tree, CTX, ScriptedLLM.from_texts([f"SUMMARY: s\n```\n{flush}\n```"]), Config(),
-                      commit=lambda a: commits.append(a) or "sha", smoke=FakeSmoke(),
-                      only=("seed/model.py::GPT.forward",))
+    out = mutate_tree(
+        tree,
+        CTX,
+        ScriptedLLM.from_texts([f"SUMMARY: s\n```\n{flush}\n```"]),
+        Config(),
+        commit=lambda a: commits.append(a) or "sha",
+        smoke=FakeSmoke(),
+        only=("seed/model.py::GPT.forward",),
+    )
     assert out.status == "ok", out.reason
     assert "            return logits * 1.0\n" in (tree / "seed/model.py").read_text()
 
@@ -158,10 +214,14 @@ def test_smoke_still_failing_after_repairs_is_rejected_at_last_commit(tree: Path
     assert out.smoke is not None and not out.smoke.ok
 
 
-def test_real_smoke_catches_a_runtime_break_and_repair_fixes_it(tree: Path, tiny_data: Path) -> None:
+def test_real_smoke_catches_a_runtime_break_and_repair_fixes_it(
+    tree: Path, tiny_data: Path
+) -> None:
     """A valid-looking edit that breaks training at run time: the real smoke test (2 iterations
     of the tree's train.py in a subprocess) fails, the repair reverts, the repaired tree trains."""
-    broken = mlp_text(tree).replace("return self.dropout(self.c_proj(x))", "return self.dropout(self.c_proj(x[..., :7]))")
+    broken = mlp_text(tree).replace(
+        "return self.dropout(self.c_proj(x))", "return self.dropout(self.c_proj(x[..., :7]))"
+    )
     bad = f"SUMMARY: Narrow the MLP output\n```python\n{broken}```\n"
     revert = f"SUMMARY: Revert MLP\n```python\n{mlp_text(tree)}```\n"
     results = []
@@ -171,8 +231,15 @@ def test_real_smoke_catches_a_runtime_break_and_repair_fixes_it(tree: Path, tiny
         return results[-1]
 
     commits: list[Attempt] = []
-    out = mutate_tree(tree, CTX, ScriptedLLM.from_texts([bad, revert]), Config(),
-                      commit=lambda a: commits.append(a) or "sha", smoke=smoke, only=(MLP,))
+    out = mutate_tree(
+        tree,
+        CTX,
+        ScriptedLLM.from_texts([bad, revert]),
+        Config(),
+        commit=lambda a: commits.append(a) or "sha",
+        smoke=smoke,
+        only=(MLP,),
+    )
     assert [r.status for r in results] == ["failed", "ok"]
     assert "mat1 and mat2 shapes cannot be multiplied" in results[0].reason
     assert out.status == "ok" and [a.kind for a in commits] == ["mutate", "repair"]
@@ -183,18 +250,29 @@ def test_repair_tree_reverts_the_chunk_the_traceback_names(tree: Path) -> None:
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "parent"], check=True)
-    parent = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    parent = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     p = tree / "seed/model.py"
     original = mlp_text(tree)
     p.write_text(p.read_text().replace("x = self.gelu(self.c_fc(x))  # (B, T, 4C)", RELU2))
     line = next(i + 1 for i, ln in enumerate(p.read_text().splitlines()) if RELU2 in ln)
-    error = f'Traceback:\n  File "/x/seed/model.py", line {line}, in forward\nRuntimeError: NaN loss'
+    error = (
+        f'Traceback:\n  File "/x/seed/model.py", line {line}, in forward\nRuntimeError: NaN loss'
+    )
     revert = f"SUMMARY: Revert MLP\n```python\n{original}```\n"
     ctx = MutationContext("g001-000", 1, (parent,), None, None)
     llm = ScriptedLLM.from_texts([revert])
     commits: list[Attempt] = []
-    out = repair_tree(tree, ctx, llm, Config(), error, commit=lambda a: commits.append(a) or "sha",
-                      smoke=FakeSmoke())
+    out = repair_tree(
+        tree,
+        ctx,
+        llm,
+        Config(),
+        error,
+        commit=lambda a: commits.append(a) or "sha",
+        smoke=FakeSmoke(),
+    )
     assert out.status == "ok" and [a.kind for a in commits] == ["repair"]
     assert "### CHUNK seed/model.py::MLP" in llm.prompts[0][1]["content"]
     assert "NaN loss" in llm.prompts[0][1]["content"]

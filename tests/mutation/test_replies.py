@@ -14,9 +14,14 @@ def test_whole_chunk_fenced_with_fields_and_request() -> None:
     r = parse_reply(
         "Sure!\nSUMMARY: Double less\nRATIONALE: because\n"
         "REQUEST: dependency | add einops | cleaner reshapes\n```python\ndef f(x):\n    return x\n```\n",
-        agent="g1", generation=2,
+        agent="g1",
+        generation=2,
     )
-    assert (r.summary, r.rationale, r.code) == ("Double less", "because", "def f(x):\n    return x\n")
+    assert (r.summary, r.rationale, r.code) == (
+        "Double less",
+        "because",
+        "def f(x):\n    return x\n",
+    )
     assert r.requests[0].kind == "dependency" and r.requests[0].title == "add einops"
     assert r.requests[0].agent == "g1" and r.requests[0].generation == 2
     assert not r.truncated and not r.no_change
@@ -34,9 +39,13 @@ def test_no_code_and_no_change() -> None:
 
 
 def test_search_replace_exact_and_whitespace_insensitive() -> None:
-    r = parse_reply("SUMMARY: s\n<<<<<<< SEARCH\n    y = x + 1\n=======\n    y = x + 2\n>>>>>>> REPLACE\n")
+    r = parse_reply(
+        "SUMMARY: s\n<<<<<<< SEARCH\n    y = x + 1\n=======\n    y = x + 2\n>>>>>>> REPLACE\n"
+    )
     assert apply_blocks(CHUNK, r.blocks) == CHUNK.replace("x + 1", "x + 2")
-    fuzzy = parse_reply("```\n<<<<<<< SEARCH\ny  =  x + 1\n   return y * 2\n=======\ny = x + 3\nreturn y\n>>>>>>> REPLACE\n```")
+    fuzzy = parse_reply(
+        "```\n<<<<<<< SEARCH\ny  =  x + 1\n   return y * 2\n=======\ny = x + 3\nreturn y\n>>>>>>> REPLACE\n```"
+    )
     assert apply_blocks(CHUNK, fuzzy.blocks) == "def f(x):\n    y = x + 3\n    return y\n"
 
 
