@@ -53,7 +53,7 @@ class BudgetConfig:
     seconds: float | None = None
     repeats: int = 3
     significance: float = 0.05
-    smoke_iters: int = 3
+    smoke_iters: int = 12
     data: str = "data/shakespeare_char"
 
 
@@ -313,7 +313,7 @@ iters = 100              # fixed training iterations per evaluation ...
 # seconds = 60.0         # ... or a wall-clock budget instead (set one)
 repeats = 3              # runs of the baseline and of a champion candidate
 significance = 0.05      # one-sided test a champion must pass against the baseline
-smoke_iters = 3          # iterations of the smoke test before full training
+smoke_iters = 12         # smoke-test iterations: past the warmup, so the decay branch runs too
 data = "data/shakespeare_char"
 
 [fitness]                # fitness = -w_ppl * rel. perplexity change + w_mfu * rel. MFU change

@@ -236,12 +236,16 @@ class Engine:
             self.repo.set_branch(SEED_AGENT, head)
         return name
 
+    def seed_head(self) -> str:
+        """The seed's commit, whether its branch survived or was culled (archived)."""
+        return self._head(SEED_AGENT)
+
     def _seeds(self, n: int) -> range:
         s0 = self.cfg.evolution.seed
         return range(s0, s0 + n)
 
     def baseline_runs(self) -> list[EvalResult]:
-        return self.runs(self.repo.branch(SEED_AGENT), self._seeds(self.cfg.budget.repeats))
+        return self.runs(self._head(SEED_AGENT), self._seeds(self.cfg.budget.repeats))
 
     def baseline_metrics(self) -> Metrics:
         mean = fit.summarize(self.baseline_runs()).mean_metrics()

@@ -112,6 +112,8 @@ class GitRepo:
 
     def tree_id(self, ref: str, paths: Sequence[str]) -> str:
         """A stable id of the evolvable content of ``ref``: git's tree ids of ``paths``."""
+        if self.rev(ref) is None:
+            raise GitError(f"no commit {ref!r}: the agent's branch is gone and nothing archived it")
         ids = []
         for p in paths:
             try:
@@ -208,7 +210,8 @@ class GitRepo:
         stale = [
             line.split(" ", 1)[1]
             for line in out.splitlines()
-            if line.startswith("worktree ") and Path(line.split(" ", 1)[1]).name.startswith(_WT_PREFIX)
+            if line.startswith("worktree ")
+            and Path(line.split(" ", 1)[1]).name.startswith(_WT_PREFIX)
         ]
         for path in stale:
             with contextlib.suppress(GitError):
@@ -220,9 +223,12 @@ class GitRepo:
     def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
         """Write the files of ``paths`` at ``ref`` into ``dest`` (no .git): what the evaluator gets."""
         dest.mkdir(parents=True, exist_ok=True)
-        data = self.repo.git.archive(
-            ref, "--", *[p.rstrip("/") for p in paths], stdout_as_string=False
-        )
+        try:
+            data = self.repo.git.archive(
+                ref, "--", *[p.rstrip("/") for p in paths], stdout_as_string=False
+            )
+        except git.GitCommandError as exc:
+            raise _git_error("archive", exc) from exc
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(dest, filter="data")
         return dest

@@ -131,27 +131,14 @@ def evaluate_command(
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
     cfg = load_config(config_path, root=path)
+    changes: dict[str, Any] = {"device": device, "full": full}
     if iters is not None or seconds is not None:
-        budget = Budget(iters=iters, seconds=seconds)
-    elif smoke:
-        budget = Budget(iters=cfg.budget.smoke_iters)
-    else:
-        budget = Budget(iters=cfg.budget.iters, seconds=cfg.budget.seconds)
-    data = data_dir if data_dir is not None else path / cfg.budget.data
-    opts = EvalOptions(
-        preset=preset or cfg.budget.preset,
-        data_dir=data,
-        budget=budget,
-        seed=cfg.evolution.seed if seed is None else seed,
-        sandbox=sandbox or cfg.sandbox.backend,
-        device=device,
-        timeout_s=timeout_s or (cfg.sandbox.smoke_timeout_s if smoke else cfg.sandbox.timeout_s),
-        memory_mb=cfg.sandbox.memory_mb,
-        max_procs=cfg.sandbox.max_procs,
-        full=full,
-        smoke=smoke,
-        paths=cfg.evolution.evolvable,
-    )
+        changes["budget"] = Budget(iters=iters, seconds=seconds)
+    for name, value in (("preset", preset), ("data_dir", data_dir), ("seed", seed),
+                        ("sandbox", sandbox), ("timeout_s", timeout_s)):  # fmt: skip
+        if value is not None:
+            changes[name] = value
+    opts = EvalOptions.from_config(cfg, path, smoke=smoke, **changes)
     results = evaluate_repeats(path, opts, repeats)
     payload = results[0].to_dict() if repeats == 1 else summarize(results)
     if out_file is not None:

@@ -71,7 +71,7 @@ def print_final(engine: Any) -> None:
         if best in agents:
             click.echo("\nlineage:")
             click.echo(report.lineage_text(agents, best), nl=False)
-            seed = engine.repo.branch("seed")
-            click.echo(f"\ndiff against the seed (git diff {seed} {engine.repo.branch(best)}):")
+            seed = engine.seed_head()
+            click.echo(f"\ndiff against the seed (git diff {seed[:10]} {agents[best].head[:10]}):")
             click.echo(engine.repo.diffstat(seed, agents[best].head))
     click.echo(f"\nfitness plot: {plot}")

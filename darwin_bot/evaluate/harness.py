@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from darwin_bot.config import Config
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
@@ -78,6 +79,29 @@ class EvalOptions:
     smoke: bool = False  # a few iterations on a slice: "it trains, loads and is causal"
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
+
+    @classmethod
+    def from_config(
+        cls, cfg: Config, root: Path, *, smoke: bool = False, **changes: Any
+    ) -> EvalOptions:
+        """Options from darwin.toml (data relative to ``root``); ``changes`` override fields."""
+        smoke_budget = Budget(iters=cfg.budget.smoke_iters)
+        opts = cls(
+            preset=cfg.budget.preset,
+            data_dir=Path(root) / cfg.budget.data,
+            budget=smoke_budget
+            if smoke
+            else Budget(iters=cfg.budget.iters, seconds=cfg.budget.seconds),
+            seed=cfg.evolution.seed,
+            sandbox=cfg.sandbox.backend,
+            timeout_s=cfg.sandbox.smoke_timeout_s if smoke else cfg.sandbox.timeout_s,
+            memory_mb=cfg.sandbox.memory_mb,
+            max_procs=cfg.sandbox.max_procs,
+            smoke=smoke,
+            paths=cfg.evolution.evolvable,
+        )
+        return dataclasses.replace(opts, **changes)
+
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
 
 

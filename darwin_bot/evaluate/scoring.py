@@ -6,6 +6,11 @@ worker gets only the inputs; the targets stay here. Hidden among the windows,
 in a shuffled order, are causality probes: a copy of a scored window whose
 tokens after a random position ``t`` are replaced. A causal model gives the
 same logits at positions ``<= t`` for both; one that peeks ahead does not.
+
+The probes catch a model that reads the future (a dropped causal mask, a
+shifted input). A model written to evade them, by comparing the rows of its
+input file, is out of this check's reach; the held-out targets still never
+leave this process.
 """
 
 from __future__ import annotations
@@ -89,8 +94,12 @@ def plan_windows(
     probe_t = rng.integers(0, context - 1, size=n_probes)  # leaves at least one token to change
     probe_inputs = inputs[probe_of].copy()
     for i, t in enumerate(probe_t):
-        tail = rng.integers(0, vocab_size, size=context - t - 1)
-        tail[0] = (probe_inputs[i, t + 1] + 1 + tail[0] % max(vocab_size - 1, 1)) % vocab_size
+        # the new tail is real text from elsewhere in the split, so a probe reads
+        # like any other window; only its first token is forced to differ
+        src = int(rng.integers(0, len(val) - context))
+        tail = val[src : src + context - t - 1].astype(np.int64)
+        if tail[0] == probe_inputs[i, t + 1]:
+            tail[0] = (tail[0] + 1) % vocab_size
         probe_inputs[i, t + 1 :] = tail
 
     all_inputs = np.concatenate([inputs, probe_inputs])

@@ -87,7 +87,9 @@ def evaluate(corpus: Path) -> Callable[..., Evaluated]:
     """Run ``darwin evaluate TREE --json`` in-process (the real harness and sandbox)."""
 
     def run(tree: Path, *args: str) -> Evaluated:
-        argv = ["evaluate", str(tree), "--data", str(corpus), "--json", "--iters", "5", *args]
+        argv = ["evaluate", str(tree), "--data", str(corpus), "--json", *args]
+        if not {"--iters", "--seconds", "--smoke"} & set(args):
+            argv += ["--iters", "5"]
         if "--sandbox" not in args:
             argv += ["--sandbox", "bwrap"]
         start = time.monotonic()

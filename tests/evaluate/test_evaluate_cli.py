@@ -15,8 +15,14 @@ import pytest
 from tests.conftest import REPO_ROOT, SHARED_CORPUS
 
 
-def darwin(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN", "OPENAI_API_KEY")}
+def darwin(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GITHUB_TOKEN", "GH_TOKEN", "OPENAI_API_KEY")
+    }
     return subprocess.run(
         [sys.executable, "-m", "darwin_bot", *args],
         capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})},
@@ -52,7 +58,9 @@ def test_real_seed_evaluates_ok_in_under_a_minute(tmp_path: Path):
 
 @pytest.mark.timeout(90)
 @pytest.mark.usefixtures("bwrap")
-def test_repeats_give_runs_with_consecutive_seeds_and_their_mean_and_std(make_tree, evaluate, tmp_path):
+def test_repeats_give_runs_with_consecutive_seeds_and_their_mean_and_std(
+    make_tree, evaluate, tmp_path
+):
     out_file = tmp_path / "result.json"
     tree = make_tree(train="train_fake.py", model="model_table.py")
     run = evaluate(tree, "--repeats", "2", "--seed", "7", "--out", str(out_file))
@@ -65,6 +73,18 @@ def test_repeats_give_runs_with_consecutive_seeds_and_their_mean_and_std(make_tr
     assert summary["mean"]["val_loss"] == pytest.approx(sum(losses) / 2)
     assert summary["std"]["val_loss"] == pytest.approx(abs(losses[0] - losses[1]) / math.sqrt(2))
     assert {r["tree_hash"] for r in summary["runs"]} == {summary["tree_hash"]}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("bwrap")
+def test_smoke_mode_trains_on_a_slice_and_scores_a_few_windows(make_tree, evaluate, corpus):
+    result = evaluate(make_tree(train="train_fake.py", model="model_table.py"), "--smoke").result
+    assert result["status"] == "ok", result
+    assert result["budget"]["iters"] == 3  # budget.smoke_iters
+    assert result["extra"]["smoke"] is True
+    assert result["extra"]["eval_windows"] == 4 and result["extra"]["causality_probes"] == 2
+    full_tokens = (corpus / "train.bin").stat().st_size // 2
+    assert "train.bin has 50000 tokens" in result["log_tail"] and full_tokens > 50000
 
 
 def test_sandbox_none_runs_but_warns_loudly(make_tree, corpus):

@@ -69,7 +69,9 @@ def test_network_is_unreachable(make_tree, evaluate):
     assert log.count(": denied (") == 3, log
 
 
-def test_secrets_in_the_parent_environment_do_not_reach_agent_code(make_tree, evaluate, monkeypatch):
+def test_secrets_in_the_parent_environment_do_not_reach_agent_code(
+    make_tree, evaluate, monkeypatch
+):
     monkeypatch.setenv("MY_SECRET_KEY", "hunter2")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "hunter3")
     monkeypatch.setenv("DARWIN_API_TOKEN", "hunter4")  # allowed prefix, secret-looking name

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from darwin_bot.evaluate.scoring import ScoreRejected, Scorer, ScoreTruncated, plan_windows
+from darwin_bot.evaluate.scoring import Scorer, ScoreRejected, ScoreTruncated, plan_windows
 
 VOCAB, T = 11, 16
 

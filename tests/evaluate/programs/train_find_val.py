@@ -4,11 +4,16 @@ import os
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-host_data = open(os.path.join(here, "target.txt")).read().strip()
+with open(os.path.join(here, "target.txt")) as f:
+    host_data = f.read().strip()
 data = os.environ["DARWIN_DATA"]
 found = []
-for path in (os.path.join(data, "val.bin"), os.path.join(data, "..", "val.bin"),
-             os.path.join(os.path.dirname(data), "val.bin"), os.path.join(host_data, "val.bin")):
+for path in (
+    os.path.join(data, "val.bin"),
+    os.path.join(data, "..", "val.bin"),
+    os.path.join(os.path.dirname(data), "val.bin"),
+    os.path.join(host_data, "val.bin"),
+):
     try:
         with open(path, "rb") as f:
             f.read(16)

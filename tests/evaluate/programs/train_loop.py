@@ -1,6 +1,5 @@
 """Never ends: ignores SIGTERM, and starts a child in its own session that does the same."""
 
-import os
 import signal
 import subprocess
 import sys

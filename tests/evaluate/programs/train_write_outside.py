@@ -4,10 +4,18 @@ import os
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-host_target = open(os.path.join(here, "target.txt")).read().strip()
+with open(os.path.join(here, "target.txt")) as f:
+    host_target = f.read().strip()
 data = os.environ["DARWIN_DATA"]
-for path in (host_target, os.path.join(here, "planted.py"), os.path.join(data, "train.bin"),
-             os.path.join(data, "planted"), "/etc/planted", "/usr/planted", "/planted"):
+for path in (
+    host_target,
+    os.path.join(here, "planted.py"),
+    os.path.join(data, "train.bin"),
+    os.path.join(data, "planted"),
+    "/etc/planted",
+    "/usr/planted",
+    "/planted",
+):
     try:
         with open(path, "ab") as f:
             f.write(b"pwned")

@@ -15,8 +15,11 @@ import model  # noqa: E402
 data, out = os.environ["DARWIN_DATA"], os.environ["DARWIN_OUT"]
 iters = int(os.environ.get("DARWIN_MAX_ITERS", "10"))
 torch.manual_seed(int(os.environ.get("DARWIN_SEED", "0")))
-vocab = json.load(open(os.path.join(data, "meta.json")))["vocab_size"]
-tokens = torch.from_numpy(np.fromfile(os.path.join(data, "train.bin"), dtype=np.uint16).astype(np.int64))
+with open(os.path.join(data, "meta.json")) as f:
+    vocab = json.load(f)["vocab_size"]
+tokens = torch.from_numpy(
+    np.fromfile(os.path.join(data, "train.bin"), dtype=np.uint16).astype(np.int64)
+)
 net = model.Bigram(vocab)
 opt = torch.optim.Adam(net.parameters(), lr=0.3)
 B, T = 16, 64
@@ -32,10 +35,21 @@ for _ in range(iters):
 seconds = time.perf_counter() - t0
 torch.save({"vocab_size": vocab, "model": net.state_dict()}, os.path.join(out, "model.pt"))
 report = {
-    "iterations": iters, "tokens_seen": iters * B * T, "train_seconds": seconds,
-    "tokens_per_s": iters * B * T / seconds, "device": "cpu", "num_params": vocab * vocab,
-    "config": {"n_layer": 1, "n_head": 1, "n_embd": vocab, "block_size": T, "batch_size": B,
-               "vocab_size": vocab},
+    "iterations": iters,
+    "tokens_seen": iters * B * T,
+    "train_seconds": seconds,
+    "tokens_per_s": iters * B * T / seconds,
+    "device": "cpu",
+    "num_params": vocab * vocab,
+    "config": {
+        "n_layer": 1,
+        "n_head": 1,
+        "n_embd": vocab,
+        "block_size": T,
+        "batch_size": B,
+        "vocab_size": vocab,
+    },
 }
-json.dump(report, open(os.path.join(out, "train.json"), "w"))
+with open(os.path.join(out, "train.json"), "w") as f:
+    json.dump(report, f)
 print(f"trained {iters} iterations, last loss {loss.item():.3f}")

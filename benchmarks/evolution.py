@@ -1,0 +1,397 @@
+"""Offline evolution vs random search at equal cost, on held-out perplexity; prints JSON.
+
+    python benchmarks/evolution.py                  # population 8, survivors 3, 5 generations
+    python benchmarks/evolution.py --quick          # smoke run: population 3, 1 generation, 20 iters
+
+Both arms live in one scratch repository (``--workdir``, kept for inspection)
+made from ``seed/`` with the heuristic (offline) mutator and the tiny preset,
+and both are scored by the same sandboxed evaluator against the same baseline
+runs (the seed trained ``--repeats`` times, seeds ``seed .. seed+repeats-1``).
+
+Evolution arm
+    ``Engine.run(generations)``. Its result is the final champion (the last
+    agent that passed the statistical gate), else the final leader.
+Random-search arm
+    Independent mutations of the seed (same mutator, smoke test and repair, no
+    selection, no lineage, no memory), each trained once with the evolution's
+    seed, until it has spent as many full training runs as the evolution did
+    minus the ``repeats - 1`` runs that confirm its best. Its result is the
+    candidate with the lowest single-run perplexity.
+
+Each arm's result is confirmed with ``repeats`` runs and put through the same
+gate as the engine's champions (``core.fitness.champion_test``, one-sided
+Welch). A "training run" is one full evaluation actually trained (cache hits
+are free); smoke tests are counted separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from darwin_bot.core import fitness as fit
+from darwin_bot.core.results import EvalResult
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+TARGET_IMPROVEMENT_PCT = 2.07  # the paper's held-out perplexity improvement (arXiv 2602.05848)
+TARGET_P = 0.05
+
+BENCH_TOML = """\
+# darwin.toml written by benchmarks/evolution.py
+[evolution]
+population = {population}
+survivors = {survivors}
+generations = {generations}
+seed = {seed}
+
+[budget]
+preset = "tiny"
+iters = {iters}
+repeats = {repeats}
+significance = {alpha}
+data = "data/corpus"
+
+[llm]
+backend = "heuristic"
+"""
+
+
+@dataclass
+class CountingEvaluator:
+    """The engine's Evaluator port, counting the runs it passes on (thread-safe).
+
+    The engine's cache sits in front of the evaluator, so ``full`` is the
+    number of full training runs actually spent, not the number asked for.
+    """
+
+    inner: Any
+    full: int = 0
+    smoke: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.inner.version
+
+    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+        with self._lock:
+            if smoke:
+                self.smoke += 1
+            else:
+                self.full += 1
+        return self.inner(tree, seed=seed, smoke=smoke)
+
+    def snapshot(self) -> tuple[int, int]:
+        with self._lock:
+            return self.full, self.smoke
+
+
+def perplexities(runs: Sequence[EvalResult]) -> list[float]:
+    """Perplexity of each run; a failed run is +inf so the gate refuses it."""
+    return [r.metrics.perplexity if r.ok and r.metrics else float("inf") for r in runs]
+
+
+def best_single_run(candidates: dict[str, EvalResult]) -> str | None:
+    """The candidate with the lowest single-run perplexity (ties: the first name)."""
+    ok = {k: v for k, v in candidates.items() if v.ok and v.metrics is not None}
+    if not ok:
+        return None
+    return min(sorted(ok), key=lambda k: ok[k].metrics.perplexity)  # type: ignore[union-attr]
+
+
+def arm_report(
+    best: str | None,
+    runs: Sequence[EvalResult],
+    baseline_ppl: Sequence[float],
+    alpha: float,
+    *,
+    training_runs: int,
+    smoke_runs: int,
+    wall_s: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One arm's JSON: its best, confirmed runs, improvement over the baseline and the gate."""
+    ppl = perplexities(runs)
+    gate = fit.champion_test(ppl, baseline_ppl, alpha) if best is not None else None
+    mean = sum(ppl) / len(ppl) if ppl else None
+    return {
+        "best": best,
+        "runs": ppl,
+        "mean_ppl": mean,
+        "improvement_pct": None
+        if gate is None or gate.effect_size is None
+        else 100.0 * gate.effect_size,
+        "p_value": gate.p_value if gate else None,
+        "passed": bool(gate and gate.passed),
+        "gate": gate.reason if gate else "no candidate trained successfully",
+        "training_runs": training_runs,
+        "smoke_runs": smoke_runs,
+        "wall_s": round(wall_s, 1),
+        **extra,
+    }
+
+
+def verdict(evolution: dict[str, Any], random: dict[str, Any]) -> dict[str, Any]:
+    """Whether the targets are met, and how the evolution compares with random search."""
+
+    def finite(x: Any) -> bool:
+        return isinstance(x, (int, float)) and x == x and x != float("inf")
+
+    e, r = evolution["mean_ppl"], random["mean_ppl"]
+    ahead = finite(e) and (not finite(r) or e < r)
+    vs = None
+    if finite(e) and finite(r) and len(evolution["runs"]) >= 2 and len(random["runs"]) >= 2:
+        vs = fit.welch_one_sided(evolution["runs"], random["runs"], "less").p_value
+    gain = evolution["improvement_pct"]
+    return {
+        "evolution_ahead": ahead,
+        "evolution_vs_random_p": vs,
+        "targets": {"improvement_pct": TARGET_IMPROVEMENT_PCT, "p": TARGET_P},
+        "targets_met": {
+            "improvement": gain is not None and gain >= TARGET_IMPROVEMENT_PCT,
+            "significant": evolution["p_value"] is not None and evolution["p_value"] < TARGET_P,
+            "ahead_of_random": ahead,
+        },
+    }
+
+
+# ----------------------------------------------------------------------------- the arms
+
+
+def head_of(engine: Any, agent: str) -> str:
+    repo = engine.repo
+    sha = repo.rev(repo.branch(agent)) or repo.archived(agent)
+    if sha is None:
+        raise SystemExit(f"evolution: agent {agent!r} has no branch and no archived head")
+    return sha
+
+
+def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> dict[str, Any]:
+    cfg = engine.cfg
+    seeds = range(cfg.evolution.seed, cfg.evolution.seed + cfg.budget.repeats)
+    full0, smoke0 = counter.snapshot()
+    t0 = time.monotonic()
+    summaries = engine.run(generations)
+    last = summaries[-1] if summaries else engine.summary(engine.completed())
+    best = last.get("champion") or last.get("leader")
+    runs = engine.runs(head_of(engine, best), seeds)  # already cached when it was confirmed
+    full1, smoke1 = counter.snapshot()
+    return arm_report(
+        best,
+        runs,
+        perplexities(engine.baseline_runs()),
+        cfg.budget.significance,
+        training_runs=full1 - full0,
+        smoke_runs=smoke1 - smoke0,
+        wall_s=time.monotonic() - t0,
+        champion=last.get("champion"),
+        leader=last.get("leader"),
+        generations=[
+            {
+                "generation": s["generation"],
+                "leader": s.get("leader"),
+                "champion": s.get("champion"),
+                "leader_ppl": next(
+                    (r["perplexity"] for r in s["ranking"] if r["agent"] == s.get("leader")), None
+                ),
+            }
+            for s in summaries
+        ],
+    )
+
+
+def mutate_once(engine: Any, parent: str, ctx: Any) -> str | None:
+    """One mutation of ``parent`` as the engine makes it (smoke test and repair included).
+
+    Returns the commit of the candidate, or None when the mutation was rejected.
+    """
+    from darwin_bot.mutation import mutate_tree
+
+    repo, cfg = engine.repo, engine.cfg
+    heads: list[str] = []
+    with repo.worktree(parent) as wt:
+
+        def commit(attempt: Any) -> str:
+            message = f"random search {ctx.agent}: {attempt.summary}"
+            heads.append(repo.commit_worktree(wt, message, allowed=cfg.evolution.evolvable))
+            return heads[-1]
+
+        def smoke(tree: Path) -> EvalResult:
+            return engine.evaluator(tree, seed=ctx.seed, smoke=True)
+
+        outcome = mutate_tree(
+            wt, ctx, engine.llm_factory(ctx.seed), cfg, commit=commit, smoke=smoke
+        )
+    return heads[-1] if outcome.status == "ok" and heads else None
+
+
+def run_random_search(
+    engine: Any, counter: CountingEvaluator, budget_runs: int, seed: int
+) -> dict[str, Any]:
+    """Independent heuristic mutations of the seed until ``budget_runs`` full runs are spent."""
+    from darwin_bot.engine import SEED_AGENT, derive_seed
+    from darwin_bot.mutation import MutationContext
+
+    cfg = engine.cfg
+    seeds = range(cfg.evolution.seed, cfg.evolution.seed + cfg.budget.repeats)
+    seed_head = head_of(engine, SEED_AGENT)
+    base = engine.baseline_metrics()
+    full0, smoke0 = counter.snapshot()
+    t0 = time.monotonic()
+    scores: dict[str, EvalResult] = {}
+    rejected = 0
+    # A run of rejections must not loop forever: at most 3 tries per training run.
+    for i in range(3 * max(1, budget_runs)):
+        if counter.snapshot()[0] - full0 >= budget_runs:
+            break
+        ctx = MutationContext(
+            agent=f"rs{i:03d}",
+            generation=1,
+            parents=(SEED_AGENT,),
+            parent_metrics=base,
+            baseline_metrics=base,
+            seed=derive_seed(seed, "random-search", i),
+        )
+        head = mutate_once(engine, seed_head, ctx)
+        if head is None:
+            rejected += 1
+            continue
+        scores[head] = engine.evaluate_ref(head, seeds[0])
+        engine.say(f"random search {ctx.agent}: perplexity {perplexities([scores[head]])[0]:.3f}")
+    best = best_single_run(scores)
+    runs = engine.runs(best, seeds) if best else []
+    full1, smoke1 = counter.snapshot()
+    return arm_report(
+        best,
+        runs,
+        perplexities(engine.baseline_runs()),
+        cfg.budget.significance,
+        training_runs=full1 - full0,
+        smoke_runs=smoke1 - smoke0,
+        wall_s=time.monotonic() - t0,
+        candidates=len(scores),
+        rejected=rejected,
+    )
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=None, help=f"default: {DEFAULT_CORPUS}")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic corpus (offline)")
+    ap.add_argument("--population", type=int, default=8)
+    ap.add_argument("--survivors", type=int, default=3)
+    ap.add_argument("--generations", type=int, default=5)
+    ap.add_argument("--iters", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workdir", type=Path, default=None, help="scratch repo (default: a temp dir)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument("--quick", action="store_true", help="population 3, 1 generation, 20 iters")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.population, args.survivors, args.generations, args.iters = 3, 1, 1, 20
+    if not 1 <= args.survivors < args.population:
+        ap.error("--survivors must be at least 1 and smaller than --population")
+    if args.generations < 1 or args.iters < 1:
+        ap.error("--generations and --iters must be at least 1")
+    if args.repeats < 2:
+        ap.error("--repeats must be at least 2 (the gate needs repeated runs)")
+    if args.corpus is None and not args.synthetic:
+        if DEFAULT_CORPUS.is_file():
+            args.corpus = DEFAULT_CORPUS
+        else:
+            print(f"evolution: no {DEFAULT_CORPUS}; using --synthetic", file=sys.stderr)
+            args.synthetic = True
+    if args.corpus is not None and not args.corpus.is_file():
+        ap.error(f"--corpus {args.corpus}: no such file")
+    if args.workdir is None:
+        args.workdir = Path(tempfile.mkdtemp(prefix="darwin-bench-evolution-")) / "repo"
+    elif args.workdir.exists():
+        ap.error(f"--workdir {args.workdir} exists; pass a new folder")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from darwin_bot.app import build_engine
+    from darwin_bot.cli.demo import make_scratch_repo, prepare_corpus
+    from darwin_bot.config import load
+
+    root: Path = args.workdir
+    alpha = TARGET_P
+    toml = BENCH_TOML.format(
+        population=args.population,
+        survivors=args.survivors,
+        generations=args.generations,
+        seed=args.seed,
+        iters=args.iters,
+        repeats=args.repeats,
+        alpha=alpha,
+    )
+    make_scratch_repo(root, toml)
+    corpus = prepare_corpus(root / "data" / "corpus", args.corpus, args.synthetic, args.seed)
+    print(f"evolution: scratch repository {root} ({corpus})", file=sys.stderr)
+    engine = build_engine(root, load(root / "darwin.toml"))
+    counter = CountingEvaluator(engine.evaluator)
+    engine.evaluator = counter
+
+    t0 = time.monotonic()
+    engine.baseline()
+    baseline_wall = time.monotonic() - t0
+    base_runs = engine.baseline_runs()
+    base_ppl = perplexities(base_runs)
+    evolution = run_evolution(engine, counter, args.generations)
+    # Equal cost: the random arm also confirms its best with repeats runs, and
+    # those (repeats - 1 new ones) come out of the same budget.
+    budget = max(1, evolution["training_runs"] - (args.repeats - 1))
+    random_search = run_random_search(engine, counter, budget, args.seed)
+
+    summary = fit.summarize(base_runs).perplexity
+    report = {
+        "config": {
+            "population": args.population,
+            "survivors": args.survivors,
+            "generations": args.generations,
+            "iters": args.iters,
+            "repeats": args.repeats,
+            "seed": args.seed,
+            "preset": "tiny",
+            "llm": "heuristic",
+            "corpus": corpus,
+            "workdir": str(root),
+        },
+        "device": base_runs[0].device,
+        "baseline": {
+            "mean": summary.mean if summary else None,
+            "std": summary.std if summary else None,
+            "n": len(base_ppl),
+            "runs": base_ppl,
+            "training_runs": len(base_runs),
+            "wall_s": round(baseline_wall, 1),
+        },
+        "evolution": evolution,
+        "random_search": random_search,
+        **verdict(evolution, random_search),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,224 @@
+"""The evolution loop over a real git repository, with training replaced by a fake evaluator.
+
+The fake scores a tree by a hash of its files, so these tests are fast and
+exact; the real evaluator is exercised in tests/evaluate and test_run_e2e.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.config import Config, from_dict
+from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
+from darwin_bot.errors import StateError
+from darwin_bot.gitrepo import GitRepo
+from darwin_bot.llm import make_llm
+
+
+def _files_hash(tree: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted((tree / "seed").rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+class FakeEvaluator:
+    """Perplexity from the tree's hash (+ a little per-seed noise); counts every call."""
+
+    version = "fake-1"
+
+    def __init__(self, fail_when: set[str] | None = None, crash_after: int | None = None) -> None:
+        self.calls: Counter[tuple[str, int]] = Counter()
+        self.smokes = 0
+        self.fail_when = fail_when or set()
+        self.crash_after = crash_after
+
+    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+        digest = _files_hash(tree)
+        if smoke:
+            self.smokes += 1
+            if self.crash_after is not None and self.smokes > self.crash_after:
+                raise KeyboardInterrupt("simulated kill")
+            return EvalResult(
+                "ok", "", None, "cpu", seed, Budget(iters=2), self.version, digest[:16]
+            )
+        self.calls[(digest, seed)] += 1
+        if digest[:16] in self.fail_when:
+            return EvalResult(
+                "failed", "boom", None, "cpu", seed, Budget(iters=10), self.version, digest[:16]
+            )
+        ppl = 10.0 + int(digest[:6], 16) / 0xFFFFFF + 0.001 * seed
+        m = Metrics(
+            val_loss=2.3,
+            perplexity=ppl,
+            mfu=0.1,
+            tokens_per_s=1000.0,
+            train_seconds=1.0,
+            peak_mem_mb=10.0,
+        )
+        return EvalResult("ok", "", m, "cpu", seed, Budget(iters=10), self.version, digest[:16])
+
+
+def _cfg(**evolution: object) -> Config:
+    return from_dict(
+        {
+            "evolution": {"population": 4, "survivors": 2, "seed": 3, **evolution},
+            "budget": {"iters": 10, "repeats": 3},
+            "fitness": {"mfu_weight": 0.0},
+            "llm": {"backend": "heuristic"},
+        }
+    )
+
+
+def _engine(root: Path, cfg: Config, evaluator: FakeEvaluator) -> Engine:
+    return Engine(
+        GitRepo(root, prefix=cfg.evolution.branch_prefix),
+        cfg,
+        evaluator=evaluator,
+        llm_factory=lambda seed: make_llm(cfg.llm, seed=seed),
+    )
+
+
+@pytest.fixture
+def scratch(tmp_path: Path):
+    def make(name: str = "repo") -> Path:
+        root = tmp_path / name
+        make_scratch_repo(root, "")
+        return root
+
+    return make
+
+
+def _fingerprint(engine: Engine) -> dict:
+    repo = engine.repo
+    return {
+        "branches": {a: repo.tree_id(repo.branch(a), ["seed/"]) for a in repo.agents()},
+        "generations": [
+            (
+                g["generation"],
+                g["survivors"],
+                g["culled"],
+                [(r["agent"], r["status"], r["perplexity"]) for r in g["ranking"]],
+            )
+            for g in engine.memory.generations()
+        ],
+        "mutations": sorted(
+            (m["id"], m["summary"], m["outcome"]) for m in engine.memory.mutations()
+        ),
+    }
+
+
+def test_a_scored_tree_is_never_trained_again(scratch) -> None:
+    ev = FakeEvaluator()
+    engine = _engine(scratch(), _cfg(), ev)
+    engine.run(3)
+    assert [g["generation"] for g in engine.memory.generations()] == [0, 1, 2, 3]
+    assert ev.calls, "something was evaluated"
+    assert max(ev.calls.values()) == 1, [k for k, v in ev.calls.items() if v > 1]
+    # The baseline got its repeats, every proposed offspring at least one run.
+    seed_tree = _files_hash_of_ref(engine, engine._head(SEED_AGENT))  # may be culled by now
+    assert {s for (h, s) in ev.calls if h == seed_tree} == {3, 4, 5}
+
+
+def _files_hash_of_ref(engine: Engine, ref: str) -> str:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine.repo.export(ref, ["seed/"], Path(tmp))
+        return _files_hash(Path(tmp))
+
+
+def test_population_is_filled_and_survivors_are_the_branches(scratch) -> None:
+    engine = _engine(scratch(), _cfg(), FakeEvaluator())
+    engine.run(2)
+    last = engine.memory.generations()[-1]
+    assert len(last["survivors"]) == 2
+    assert set(engine.repo.agents()) == set(last["survivors"])
+    assert len(engine.plan(2)) == 4 - 2  # population minus the survivors carried over
+    ranked = [r["agent"] for r in last["ranking"]]
+    assert last["survivors"] == ranked[:2]
+
+
+def test_failed_offspring_never_survive_and_keep_their_lineage(scratch) -> None:
+    root = scratch()
+    probe = _engine(root, _cfg(), FakeEvaluator())
+    probe.baseline()
+    probe.propose(1)
+    failing = {
+        _files_hash_of_ref(probe, r["head"])[:16]
+        for r in probe.offspring_records(1).values()
+        if r["head"]
+    }
+    assert failing
+    engine = _engine(root, _cfg(), FakeEvaluator(fail_when=failing))
+    summary = engine.select(1)
+    assert summary["survivors"] == [SEED_AGENT]
+    for row in summary["ranking"]:
+        if row["agent"] != SEED_AGENT:
+            assert row["status"] == "failed"
+            assert row["agent"] in summary["culled"]
+            assert engine.repo.archived(row["agent"]) is not None
+
+
+def test_a_run_killed_mid_generation_resumes_to_the_same_state(scratch) -> None:
+    reference = _engine(scratch("a"), _cfg(), FakeEvaluator())
+    reference.run(2)
+
+    root = scratch("b")
+    crashing = _engine(root, _cfg(), FakeEvaluator(crash_after=2))
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run(2)
+    assert crashing.memory.generations()[-1]["generation"] == 0
+    resumed = _engine(root, _cfg(), FakeEvaluator())
+    resumed.run(2)
+    assert _fingerprint(resumed) == _fingerprint(reference)
+
+
+def test_rerunning_a_finished_step_changes_nothing(scratch) -> None:
+    ev = FakeEvaluator()
+    engine = _engine(scratch(), _cfg(), ev)
+    engine.run(1)
+    before = _fingerprint(engine)
+    calls = sum(ev.calls.values())
+    engine.propose(1)
+    engine.evaluate(1)
+    engine.select(1)
+    assert _fingerprint(engine) == before
+    assert sum(ev.calls.values()) == calls
+
+
+def test_crossover_offspring_are_two_parent_merge_commits(scratch) -> None:
+    engine = _engine(
+        scratch(), _cfg(crossover_rate=1.0, population=5, survivors=3), FakeEvaluator()
+    )
+    engine.run(2)
+    plan = engine.plan(2)
+    crosses = [p for p in plan if p["kind"] == "crossover"]
+    assert crosses, plan
+    for p in crosses:
+        rec = engine.offspring_records(2)[p["agent"]]
+        if rec["status"] != "ok":
+            continue
+        merge = rec["commits"][0]
+        parents = engine.repo.git("rev-list", "--parents", "-n", "1", merge).split()[1:]
+        assert parents == p["parent_heads"]
+
+
+def test_the_ci_evaluator_never_runs_agent_code(scratch) -> None:
+    cfg = _cfg()
+    engine = Engine(
+        GitRepo(scratch()),
+        cfg,
+        evaluator=DeferredEvaluator("1"),
+        llm_factory=lambda s: make_llm(cfg.llm, seed=s),
+    )
+    with pytest.raises(StateError, match="never runs agent code"):
+        engine.baseline()
+    jobs = engine.matrix(0)
+    assert [(j["agent"], j["seed"]) for j in jobs] == [("seed", 3), ("seed", 4), ("seed", 5)]
