@@ -239,13 +239,8 @@ class GitRepo:
         message: str,
         *,
         allowed: Sequence[str],
-        date: str | None = None,
     ) -> str:
-        """Commit every change in ``worktree`` as the bot; refuse changes outside ``allowed``.
-
-        ``date`` (git date format) pins author and committer dates so a rerun
-        of the same step produces the same commit.
-        """
+        """Commit every change in ``worktree`` as the bot; refuse changes outside ``allowed``."""
         wt = git.Repo(worktree)
         try:
             wt.git.add("-A")
@@ -257,45 +252,26 @@ class GitRepo:
                     "refusing to commit changes outside the evolvable paths "
                     f"({', '.join(allowed)}): {', '.join(outside)}"
                 )
-            env = {
-                "GIT_AUTHOR_NAME": BOT_NAME,
-                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-                "GIT_COMMITTER_NAME": BOT_NAME,
-                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-            }
-            if date:
-                env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
             with _message_file(message) as msg:
                 wt.git.execute(
                     ["git", "commit", "-q", "--allow-empty", "--no-verify", "-F", msg],
-                    env={**os.environ, **env},
+                    env=_bot_env(),
                 )
             return wt.head.commit.hexsha
         except git.GitCommandError as exc:
             raise _git_error("commit", exc) from exc
 
-    def merge_commit(
-        self, parents: Sequence[str], tree_from: Path, message: str, date: str | None = None
-    ) -> str:
+    def merge_commit(self, parents: Sequence[str], tree_from: Path, message: str) -> str:
         """A commit with several parents whose tree is the content of worktree ``tree_from``."""
         wt = git.Repo(tree_from)
         try:
             wt.git.add("-A")
             tree = wt.git.write_tree()
-            env = {
-                **os.environ,
-                "GIT_AUTHOR_NAME": BOT_NAME,
-                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-                "GIT_COMMITTER_NAME": BOT_NAME,
-                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-            }
-            if date:
-                env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
             args = ["git", "commit-tree", tree]
             for p in parents:
                 args += ["-p", p]
             with _message_file(message) as msg:
-                return wt.git.execute([*args, "-F", msg], env=env).strip()
+                return wt.git.execute([*args, "-F", msg], env=_bot_env()).strip()
         except git.GitCommandError as exc:
             raise _git_error("commit-tree", exc) from exc
 
@@ -305,15 +281,8 @@ class GitRepo:
             self.repo.git.add("-A", "--", *paths)
             if not self.repo.git.diff("--cached", "--name-only", "--", *paths).strip():
                 return None
-            env = {
-                **os.environ,
-                "GIT_AUTHOR_NAME": BOT_NAME,
-                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-                "GIT_COMMITTER_NAME": BOT_NAME,
-                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-            }
             self.repo.git.execute(
-                ["git", "commit", "-q", "--no-verify", "-m", message, "--", *paths], env=env
+                ["git", "commit", "-q", "--no-verify", "-m", message, "--", *paths], env=_bot_env()
             )
             return self.repo.head.commit.hexsha
         except git.GitCommandError as exc:
@@ -365,6 +334,17 @@ class GitRepo:
             f"+refs/heads/{self.prefix}*:refs/heads/{self.prefix}*",
             f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*",
         )
+
+
+def _bot_env() -> dict[str, str]:
+    """The environment for a commit authored and committed by the bot."""
+    return {
+        **os.environ,
+        "GIT_AUTHOR_NAME": BOT_NAME,
+        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+        "GIT_COMMITTER_NAME": BOT_NAME,
+        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+    }
 
 
 @contextlib.contextmanager

@@ -16,21 +16,32 @@ from typing import Any
 from darwin_bot.errors import StateError
 
 
-def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` to ``path`` atomically (sorted keys, trailing newline)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def write_json(path: Path, data: Any, *, allow_nan: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (sorted keys, trailing newline).
+
+    A file that already holds exactly this content is left alone (and its
+    mtime with it), so rerunning a step rewrites nothing. An OS failure is a
+    ``StateError`` naming the file.
+    """
+    text = (
+        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=allow_nan) + "\n"
+    )
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise StateError(f"cannot write {path}: {exc}") from exc
     return path
 
 

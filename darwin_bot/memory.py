@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,6 +39,7 @@ from typing import Any, get_args
 from darwin_bot.core.agent import REQUEST_KINDS, MutationKind
 from darwin_bot.core.results import Metrics
 from darwin_bot.errors import StateError
+from darwin_bot.jsonio import write_json
 
 CHARS_PER_TOKEN = 4
 MUTATION_KINDS: tuple[str, ...] = get_args(MutationKind)
@@ -293,26 +292,7 @@ class MemoryStore:
     # writing -------------------------------------------------------
 
     def _write(self, path: Path, record: dict[str, Any]) -> Path:
-        text = (
-            json.dumps(record, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
-        )
-        try:
-            if path.is_file() and path.read_text(encoding="utf-8") == text:
-                return path  # unchanged: leave the file (and its mtime) alone
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise StateError(f"cannot write memory record {path}: {exc}") from exc
-        return path
+        return write_json(path, record, allow_nan=False)
 
     def write_mutation(self, rec: Mapping[str, Any]) -> Path:
         """Validate and write one mutation event to ``g<gen>/mutations/<id>.json``."""

@@ -25,7 +25,7 @@ from darwin_bot.data import prepare_synthetic
 from darwin_bot.gitrepo import GitRepo, parse_trailers
 from darwin_bot.memory import MemoryStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 TOML = """\
 [evolution]

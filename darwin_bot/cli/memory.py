@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from darwin_bot.cli.options import config_option, load_config
+from darwin_bot.cli.options import config_option, load_config, repo_option
 
 
 def _store(root: Path, path: Path | None, config_path: Path | None) -> Any:
@@ -20,14 +20,7 @@ def _store(root: Path, path: Path | None, config_path: Path | None) -> Any:
     return MemoryStore(path)
 
 
-_repo_option = click.option(
-    "--repo",
-    "root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Repository whose memory to read.",
-)
+_repo_option = repo_option("Repository whose memory to read.")
 _path_option = click.option(
     "--path",
     type=click.Path(file_okay=False, path_type=Path),

@@ -24,6 +24,18 @@ def config_option(func: F) -> F:
     )(func)
 
 
+def repo_option(help_text: str = "The repository (a git checkout).") -> Callable[[F], F]:
+    """``--repo DIR`` (default: the current directory), passed to the command as ``root``."""
+    return click.option(
+        "--repo",
+        "root",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help=help_text,
+    )
+
+
 def load_config(config_path: Path | None, root: Path | None = None) -> config_mod.Config:
     """The config named by --config, else ``<root>/darwin.toml`` when present, else defaults."""
     if config_path is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from darwin_bot.cli.options import config_option, load_config
+from darwin_bot.cli.options import config_option, load_config, repo_option
 from darwin_bot.cli.render import print_final, print_generation
 
 
@@ -18,14 +18,7 @@ from darwin_bot.cli.render import print_final, print_generation
     default=None,
     help="Generations to run (default: evolution.generations).",
 )
-@click.option(
-    "--repo",
-    "root",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The repository to evolve.",
-)
+@repo_option("The repository to evolve.")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),

@@ -6,17 +6,11 @@ from pathlib import Path
 
 import click
 
-from darwin_bot.cli.options import config_option, load_config
+from darwin_bot.cli.options import config_option, load_config, repo_option
 
 
 @click.command("status")
-@click.option(
-    "--repo",
-    "root",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=Path("."),
-    show_default=True,
-)
+@repo_option()
 @config_option
 def status_command(root: Path, config_path: Path | None) -> None:
     """Print the agents (branches), the last generation's leaderboard and the champion."""
