@@ -20,14 +20,21 @@ Random-search arm
 
 Each arm's result is confirmed with ``repeats`` runs and put through the same
 gate as the engine's champions (``core.fitness.champion_test``, one-sided
-Welch). A "training run" is one full evaluation actually trained (cache hits
-are free); smoke tests are counted separately.
+Welch). A "training run" is one full evaluation of a distinct (tree, seed):
+the engine caches results by tree id, so a duplicate candidate is free in both
+arms. Smoke tests are counted separately, by the process that ran them.
+
+Resuming: run the same command with the same ``--workdir``. The evolution
+continues where it stopped (``Engine.run`` is idempotent) and is saved to
+``bench/evolution.json`` when done; the random search is seeded per candidate,
+so its finished candidates come back from the evaluation cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import threading
@@ -69,8 +76,8 @@ backend = "heuristic"
 class CountingEvaluator:
     """The engine's Evaluator port, counting the runs it passes on (thread-safe).
 
-    The engine's cache sits in front of the evaluator, so ``full`` is the
-    number of full training runs actually spent, not the number asked for.
+    The engine's cache sits in front of the evaluator, so ``full`` counts the
+    full training runs this process spent, not the ones it asked for.
     """
 
     inner: Any
@@ -93,6 +100,11 @@ class CountingEvaluator:
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
             return self.full, self.smoke
+
+
+def count_full_runs(evals: Path) -> int:
+    """Full training runs in the engine's evaluation cache (one file per tree and seed)."""
+    return sum(1 for _ in evals.glob("*/*.json")) if evals.is_dir() else 0
 
 
 def perplexities(runs: Sequence[EvalResult]) -> list[float]:
@@ -122,11 +134,12 @@ def arm_report(
     """One arm's JSON: its best, confirmed runs, improvement over the baseline and the gate."""
     ppl = perplexities(runs)
     gate = fit.champion_test(ppl, baseline_ppl, alpha) if best is not None else None
-    mean = sum(ppl) / len(ppl) if ppl else None
+    ok = bool(ppl) and all(math.isfinite(p) for p in ppl)
     return {
         "best": best,
-        "runs": ppl,
-        "mean_ppl": mean,
+        # JSON has no infinity: a failed run is null, and then so is the mean.
+        "runs": [p if math.isfinite(p) else None for p in ppl],
+        "mean_ppl": sum(ppl) / len(ppl) if ok else None,
         "improvement_pct": None
         if gate is None or gate.effect_size is None
         else 100.0 * gate.effect_size,
@@ -143,13 +156,10 @@ def arm_report(
 def verdict(evolution: dict[str, Any], random: dict[str, Any]) -> dict[str, Any]:
     """Whether the targets are met, and how the evolution compares with random search."""
 
-    def finite(x: Any) -> bool:
-        return isinstance(x, (int, float)) and x == x and x != float("inf")
-
-    e, r = evolution["mean_ppl"], random["mean_ppl"]
-    ahead = finite(e) and (not finite(r) or e < r)
+    e, r = evolution["mean_ppl"], random["mean_ppl"]  # None: no working candidate
+    ahead = e is not None and (r is None or e < r)
     vs = None
-    if finite(e) and finite(r) and len(evolution["runs"]) >= 2 and len(random["runs"]) >= 2:
+    if e is not None and r is not None and min(len(evolution["runs"]), len(random["runs"])) >= 2:
         vs = fit.welch_one_sided(evolution["runs"], random["runs"], "less").p_value
     gain = evolution["improvement_pct"]
     return {
@@ -176,22 +186,27 @@ def head_of(engine: Any, agent: str) -> str:
 
 
 def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> dict[str, Any]:
+    """The evolution arm; its report is saved, so a resumed benchmark does not evolve again."""
     cfg = engine.cfg
+    saved = engine.repo.root / "bench" / "evolution.json"
+    if saved.exists():
+        return json.loads(saved.read_text(encoding="utf-8"))
     seeds = range(cfg.evolution.seed, cfg.evolution.seed + cfg.budget.repeats)
-    full0, smoke0 = counter.snapshot()
+    _, smoke0 = counter.snapshot()
     t0 = time.monotonic()
-    summaries = engine.run(generations)
-    last = summaries[-1] if summaries else engine.summary(engine.completed())
+    engine.run(generations)  # resumes an interrupted run up to the same target
+    summaries = [s for s in engine.memory.generations() if s["generation"] > 0]
+    last = summaries[-1]
     best = last.get("champion") or last.get("leader")
     runs = engine.runs(head_of(engine, best), seeds)  # already cached when it was confirmed
-    full1, smoke1 = counter.snapshot()
-    return arm_report(
+    base_runs = engine.baseline_runs()
+    report = arm_report(
         best,
         runs,
-        perplexities(engine.baseline_runs()),
+        perplexities(base_runs),
         cfg.budget.significance,
-        training_runs=full1 - full0,
-        smoke_runs=smoke1 - smoke0,
+        training_runs=count_full_runs(engine.state / "evals") - len(base_runs),
+        smoke_runs=counter.snapshot()[1] - smoke0,
         wall_s=time.monotonic() - t0,
         champion=last.get("champion"),
         leader=last.get("leader"),
@@ -207,6 +222,9 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
             for s in summaries
         ],
     )
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
 
 
 def mutate_once(engine: Any, parent: str, ctx: Any) -> str | None:
@@ -237,7 +255,10 @@ def mutate_once(engine: Any, parent: str, ctx: Any) -> str | None:
 def run_random_search(
     engine: Any, counter: CountingEvaluator, budget_runs: int, seed: int
 ) -> dict[str, Any]:
-    """Independent heuristic mutations of the seed until ``budget_runs`` full runs are spent."""
+    """Independent mutations of the seed, one run each, then ``repeats`` runs of the best.
+
+    Candidates are drawn until ``budget_runs`` distinct (tree, seed) runs were asked for.
+    """
     from darwin_bot.engine import SEED_AGENT, derive_seed
     from darwin_bot.mutation import MutationContext
 
@@ -245,13 +266,18 @@ def run_random_search(
     seeds = range(cfg.evolution.seed, cfg.evolution.seed + cfg.budget.repeats)
     seed_head = head_of(engine, SEED_AGENT)
     base = engine.baseline_metrics()
-    full0, smoke0 = counter.snapshot()
+    _, smoke0 = counter.snapshot()
     t0 = time.monotonic()
     scores: dict[str, EvalResult] = {}
+    spent: set[tuple[str, int]] = set()
     rejected = 0
-    # A run of rejections must not loop forever: at most 3 tries per training run.
+
+    def tree(head: str) -> str:
+        return engine.repo.tree_id(head, cfg.evolution.evolvable)
+
+    # A run of rejections must not loop forever: at most 3 candidates per training run.
     for i in range(3 * max(1, budget_runs)):
-        if counter.snapshot()[0] - full0 >= budget_runs:
+        if len(spent) >= budget_runs:
             break
         ctx = MutationContext(
             agent=f"rs{i:03d}",
@@ -266,17 +292,18 @@ def run_random_search(
             rejected += 1
             continue
         scores[head] = engine.evaluate_ref(head, seeds[0])
+        spent.add((tree(head), seeds[0]))
         engine.say(f"random search {ctx.agent}: perplexity {perplexities([scores[head]])[0]:.3f}")
     best = best_single_run(scores)
     runs = engine.runs(best, seeds) if best else []
-    full1, smoke1 = counter.snapshot()
+    spent.update((tree(best), s) for s in seeds if best)
     return arm_report(
         best,
         runs,
         perplexities(engine.baseline_runs()),
         cfg.budget.significance,
-        training_runs=full1 - full0,
-        smoke_runs=smoke1 - smoke0,
+        training_runs=len(spent),
+        smoke_runs=counter.snapshot()[1] - smoke0,
         wall_s=time.monotonic() - t0,
         candidates=len(scores),
         rejected=rejected,
@@ -318,15 +345,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--corpus {args.corpus}: no such file")
     if args.workdir is None:
         args.workdir = Path(tempfile.mkdtemp(prefix="darwin-bench-evolution-")) / "repo"
-    elif args.workdir.exists():
-        ap.error(f"--workdir {args.workdir} exists; pass a new folder")
     return args
+
+
+def setup_repo(root: Path, toml: str, args: argparse.Namespace) -> str:
+    """Create the scratch repository and its corpus, or reuse one made with the same settings.
+
+    Returns a description of the corpus.
+    """
+    from darwin_bot.cli.demo import make_scratch_repo, prepare_corpus
+
+    setup = root / "bench" / "setup.json"
+    if root.exists():
+        if not setup.is_file():
+            raise SystemExit(
+                f"evolution: --workdir {root} exists and is not a benchmark; pass a new one"
+            )
+        known = json.loads(setup.read_text(encoding="utf-8"))
+        if known["toml"] != toml:
+            raise SystemExit(
+                f"evolution: --workdir {root} was made with other settings; pass a new one"
+            )
+        return known["corpus"]
+    make_scratch_repo(root, toml)
+    corpus = prepare_corpus(root / "data" / "corpus", args.corpus, args.synthetic, args.seed)
+    setup.parent.mkdir(parents=True)
+    setup.write_text(json.dumps({"toml": toml, "corpus": corpus}) + "\n", encoding="utf-8")
+    return corpus
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from darwin_bot.app import build_engine
-    from darwin_bot.cli.demo import make_scratch_repo, prepare_corpus
     from darwin_bot.config import load
 
     root: Path = args.workdir
@@ -340,9 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         alpha=alpha,
     )
-    make_scratch_repo(root, toml)
-    corpus = prepare_corpus(root / "data" / "corpus", args.corpus, args.synthetic, args.seed)
-    print(f"evolution: scratch repository {root} ({corpus})", file=sys.stderr)
+    corpus = setup_repo(root, toml, args)
+    print(
+        f"evolution: scratch repository {root} ({corpus}); resume with --workdir", file=sys.stderr
+    )
     engine = build_engine(root, load(root / "darwin.toml"))
     counter = CountingEvaluator(engine.evaluator)
     engine.evaluator = counter

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core.results import EvalResult
 from darwin_bot.engine import Engine, Progress
 from darwin_bot.errors import ConfigError
 from darwin_bot.gitrepo import GitRepo
@@ -23,7 +23,7 @@ class TrustedEvaluator:
     """The engine's Evaluator port over ``darwin_bot.evaluate`` with the config's budget."""
 
     cfg: Config
-    data_dir: Path
+    root: Path
     threads: int | None = None
 
     @property
@@ -35,20 +35,8 @@ class TrustedEvaluator:
     def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
         from darwin_bot.evaluate import EvalOptions, evaluate_tree
 
-        b, sb = self.cfg.budget, self.cfg.sandbox
-        budget = Budget(iters=b.smoke_iters) if smoke else Budget(iters=b.iters, seconds=b.seconds)
-        opts = EvalOptions(
-            preset=b.preset,
-            data_dir=self.data_dir,
-            budget=budget,
-            seed=seed,
-            sandbox=sb.backend,
-            timeout_s=sb.smoke_timeout_s if smoke else sb.timeout_s,
-            memory_mb=sb.memory_mb,
-            max_procs=sb.max_procs,
-            smoke=smoke,
-            paths=tuple(self.cfg.evolution.evolvable),
-            threads=self.threads,
+        opts = EvalOptions.from_config(
+            self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads
         )
         return evaluate_tree(tree, opts)
 
@@ -110,7 +98,7 @@ def build_engine(
     return Engine(
         repo,
         cfg,
-        evaluator=evaluator or TrustedEvaluator(cfg, data, threads=threads),
+        evaluator=evaluator or TrustedEvaluator(cfg, repo.root, threads=threads),
         llm_factory=llm_factory(cfg),
         publisher=publisher,
         workers=n,

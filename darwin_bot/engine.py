@@ -783,6 +783,12 @@ class Engine:
         last = self.completed()
         return 0 if last is None else last + 1
 
+    def proposed(self, g: int) -> bool:
+        """Whether generation ``g`` was planned (``g`` > 0) or its seed branch made (``g`` = 0)."""
+        if g == 0:
+            return self.repo.rev(self.repo.branch(SEED_AGENT)) is not None
+        return (self._gdir(g) / "plan.json").exists()
+
     def matrix(self, g: int) -> list[dict[str, Any]]:
         """Evaluation jobs for generation ``g``: what has no cached result yet.
 

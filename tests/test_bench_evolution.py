@@ -103,7 +103,8 @@ def test_arm_report_measures_improvement_and_gate_against_the_baseline(bench):
     failed = bench.arm_report(
         "agent", [result(9.0), result(None)], base, 0.05, training_runs=2, smoke_runs=0, wall_s=0
     )
-    assert failed["passed"] is False and failed["runs"][1] == math.inf
+    assert failed["passed"] is False and failed["runs"] == [9.0, None]
+    assert failed["mean_ppl"] is None
 
     none = bench.arm_report(None, [], base, 0.05, training_runs=3, smoke_runs=3, wall_s=0)
     assert none["passed"] is False and none["mean_ppl"] is None and none["p_value"] is None
@@ -130,3 +131,38 @@ def test_verdict_compares_arms_and_targets(bench):
     nothing = bench.arm_report(None, [], base, 0.05, training_runs=3, smoke_runs=0, wall_s=0)
     assert bench.verdict(weak, nothing)["evolution_ahead"] is True
     assert bench.verdict(nothing, weak)["evolution_ahead"] is False
+
+
+def test_count_full_runs_counts_one_file_per_tree_and_seed(bench, tmp_path):
+    evals = tmp_path / "memory" / "evals"
+    assert bench.count_full_runs(evals) == 0  # no cache yet
+    for tree, seeds in (("aaa", (0, 1, 2)), ("bbb", (0,))):
+        (evals / tree).mkdir(parents=True)
+        for s in seeds:
+            (evals / tree / f"tiny-iters=20-v1-s{s}.json").write_text("{}")
+    (evals / "bbb" / "notes.txt").write_text("not a result")
+    assert bench.count_full_runs(evals) == 4
+
+
+def test_setup_repo_refuses_a_workdir_made_with_other_settings(bench, tmp_path):
+    args = bench.parse_args(["--synthetic", "--workdir", str(tmp_path / "w"), "--quick"])
+    root = args.workdir
+    (root / "bench").mkdir(parents=True)
+    (root / "bench" / "setup.json").write_text('{"toml": "old", "corpus": "synthetic"}')
+    assert bench.setup_repo(root, "old", args) == "synthetic"  # same settings: resumed
+    with pytest.raises(SystemExit, match="other settings"):
+        bench.setup_repo(root, "new", args)
+    with pytest.raises(SystemExit, match="not a benchmark"):
+        bench.setup_repo(tmp_path, "old", args)
+    assert (args.population, args.generations, args.iters) == (3, 1, 20)  # --quick
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--population", "3", "--survivors", "3"], ["--repeats", "1"], ["--corpus", "/nonexistent"]],
+)
+def test_parse_args_rejects_bad_settings(bench, argv, capsys):
+    with pytest.raises(SystemExit) as err:
+        bench.parse_args([*argv, "--workdir", "/tmp/unused"])
+    assert err.value.code == 2
+    assert "error:" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from darwin_bot.cli.options import config_option, load_config
-from darwin_bot.config import PRESETS, SANDBOXES
+from darwin_bot.config import PRESETS, SANDBOXES, Config
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.errors import ConfigError, SecretInEnvironment
 
@@ -68,6 +68,40 @@ def summarize(results: list[EvalResult]) -> dict[str, Any]:
     return out
 
 
+def _evaluate_branch(
+    path: Path, branch: str, cfg: Config, opts: Any, repeats: int
+) -> list[EvalResult]:
+    """Evaluate an agent checkout, failing closed when its commits reach outside the evolvable paths."""
+    import dataclasses
+    import subprocess
+
+    from darwin_bot.evaluate import EVALUATOR_VERSION, evaluate_repeats
+    from darwin_bot.evaluate.provenance import unverified_reason
+
+    prefix = cfg.evolution.branch_prefix
+    if not branch.startswith(prefix):
+        raise ConfigError(f"--branch {branch!r} is not an agent branch (prefix {prefix!r})")
+    head = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        raise ConfigError(f"{path} is not a git checkout of {branch}; check the branch out there")
+    reason = unverified_reason(path, cfg.forge.default_branch or "main", cfg.evolution.evolvable)
+    if reason is not None:
+        results = [
+            EvalResult(
+                status="rejected", reason=reason, metrics=None, device="", seed=opts.seed + i,
+                budget=opts.budget, evaluator_version=EVALUATOR_VERSION, tree_hash="",
+                preset=opts.preset,
+            )
+            for i in range(repeats)
+        ]  # fmt: skip
+    else:
+        results = evaluate_repeats(path, opts, repeats)
+    extra = {"head": head.stdout.strip(), "branch": branch, "agent": branch[len(prefix) :]}
+    return [dataclasses.replace(r, extra={**r.extra, **extra}) for r in results]
+
+
 def _worst(results: list[EvalResult]) -> str:
     for status in ("rejected", "timeout", "failed"):
         if any(r.status == status for r in results):
@@ -114,13 +148,18 @@ def _human(result: EvalResult) -> str:
     "--smoke", is_flag=True, help="A few iterations on a slice of the data (a quick check)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--branch", default=None,
+              help="CI: the agent branch PATH is a checkout of. The agent's commits must change "
+                   "only the evolvable paths (else: rejected, nothing runs); the result records "
+                   "extra.head, extra.agent and extra.branch.")  # fmt: skip
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON result to FILE.")  # fmt: skip
 @config_option
 def evaluate_command(
     path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
     seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
-    full: bool, smoke: bool, as_json: bool, out_file: Path | None, config_path: Path | None,
+    full: bool, smoke: bool, branch: str | None, as_json: bool, out_file: Path | None,
+    config_path: Path | None,
 ) -> None:  # fmt: skip
     """Train and score the agent in PATH (default: .) in the sandbox."""
     from darwin_bot.evaluate import EvalOptions, evaluate_repeats
@@ -139,7 +178,10 @@ def evaluate_command(
         if value is not None:
             changes[name] = value
     opts = EvalOptions.from_config(cfg, path, smoke=smoke, **changes)
-    results = evaluate_repeats(path, opts, repeats)
+    if branch is None:
+        results = evaluate_repeats(path, opts, repeats)
+    else:
+        results = _evaluate_branch(path, branch, cfg, opts, repeats)
     payload = results[0].to_dict() if repeats == 1 else summarize(results)
     if out_file is not None:
         out_file.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

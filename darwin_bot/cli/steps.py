@@ -93,7 +93,8 @@ def _finish(engine: Any, message: str) -> None:
     """Commit the memory on the default branch and push it with the agent branches."""
     repo = engine.repo
     default = repo.default_branch()
-    repo.commit_paths_on_current([engine.cfg.memory.path], message)
+    if (repo.root / engine.cfg.memory.path).exists():  # not yet on a new repository's first propose
+        repo.commit_paths_on_current([engine.cfg.memory.path], message)
     remote_has = repo.remote_branches()
     local = set(repo.agents())
     repo.push(
@@ -191,6 +192,10 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     cfg = load_config(config_path, root)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
+    if g > 0 and not engine.proposed(g):
+        # A rerun after this generation was selected (or a select with nothing
+        # proposed): the recorded summary is the answer, and the forge is left alone.
+        g -= 1
     engine.ingest_files(load_results(results_dir))
     summary = engine.baseline() if g == 0 else engine.select(g, confirm=False)
     _finish(engine, f"darwin: select generation {g}")

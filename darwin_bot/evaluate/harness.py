@@ -43,6 +43,7 @@ from darwin_bot.evaluate.sandbox import (
     Limits,
     Mount,
     SandboxRun,
+    python_paths,
     resolve_backend,
     run_sandboxed,
     scrub_env,
@@ -79,6 +80,7 @@ class EvalOptions:
     smoke: bool = False  # a few iterations on a slice: "it trains, loads and is causal"
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
+    threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
 
     @classmethod
     def from_config(
@@ -101,8 +103,6 @@ class EvalOptions:
             paths=cfg.evolution.evolvable,
         )
         return dataclasses.replace(opts, **changes)
-
-    threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
 
 
 # ----------------------------------------------------------------------- hashing
@@ -318,6 +318,12 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
     data_dir = Path(opts.data_dir).resolve()
     meta = _read_meta(data_dir)
     backend = resolve_backend(opts.sandbox)
+    exposed = [p for p in python_paths() if data_dir.is_relative_to(p)]
+    if exposed and backend == "bwrap":
+        raise DataError(
+            f"{data_dir} lies inside {exposed[0]}, which every sandbox sees read-only; "
+            "move the data folder out of Python's installation"
+        )
     device = resolve_device(opts.device)
     with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
         ctx = _Context(tree, opts, backend, device, tree_hash(tree, opts.paths), Path(tmp), meta)

@@ -39,6 +39,7 @@ import re
 import secrets
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import sysconfig
@@ -165,9 +166,12 @@ def scrub_env(extra: Mapping[str, str] | None = None, *, home: str = "/tmp") -> 
             "MPLCONFIGDIR": f"{home}/.matplotlib",
             "PYTHONDONTWRITEBYTECODE": "1",  # the tree is read-only
             "PYTHONUNBUFFERED": "1",  # so the log tail is current when it is killed
-            "PYTHONNOUSERSITE": "1",
         }
     )
+    if _user_site() is not None:  # HOME differs inside; point Python at the real user site
+        env["PYTHONUSERBASE"] = site.getuserbase()
+    else:
+        env["PYTHONNOUSERSITE"] = "1"
     return env
 
 
@@ -184,6 +188,9 @@ def _python_paths() -> list[Path]:
     }
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         candidates.add(Path(sysconfig.get_paths()[key]))
+    user_site = _user_site()
+    if user_site is not None:
+        candidates.add(user_site)
     real = sorted(
         {Path(os.path.realpath(p)) for p in candidates if p.exists()}, key=lambda p: len(p.parts)
     )
@@ -193,6 +200,17 @@ def _python_paths() -> list[Path]:
             continue
         kept.append(p)
     return kept
+
+
+def _user_site() -> Path | None:
+    """The user's site-packages (``pip install --user``) when Python would use it."""
+    path = Path(site.getusersitepackages())
+    return path if site.ENABLE_USER_SITE and path.is_dir() else None
+
+
+def python_paths() -> list[Path]:
+    """The folders of the Python installation every sandbox sees (read-only)."""
+    return _python_paths()
 
 
 def _system_binds() -> list[str]:

@@ -184,14 +184,23 @@ class GitHubForge:
 
         Token: ``GITHUB_TOKEN`` (or ``GH_TOKEN``); repository: ``GITHUB_REPOSITORY``;
         API URL: ``GITHUB_API_URL`` (GitHub Enterprise runners set it).
+        ``DARWIN_GITHUB_THROTTLE=0`` turns off PyGithub's spacing of requests
+        (meant for an emulator on loopback; GitHub itself wants the spacing).
         """
         env = os.environ if env is None else env
+        throttle = env.get("DARWIN_GITHUB_THROTTLE", "1")
+        if throttle not in ("0", "1"):
+            raise ConfigError(f"DARWIN_GITHUB_THROTTLE must be 0 or 1, not {throttle!r}")
+        spacing = (
+            {} if throttle == "1" else {"seconds_between_requests": 0, "seconds_between_writes": 0}
+        )
         return cls(
             repository or env.get("GITHUB_REPOSITORY", ""),
             env.get("GITHUB_TOKEN") or env.get("GH_TOKEN", ""),
             base_url=base_url or env.get("GITHUB_API_URL") or None,
             branch_prefix=branch_prefix,
             default_branch=default_branch,
+            **spacing,
         )
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from darwin_bot.config import Config
 from tests.conftest import REPO_ROOT, SHARED_CORPUS
 
 
@@ -80,7 +81,7 @@ def test_repeats_give_runs_with_consecutive_seeds_and_their_mean_and_std(
 def test_smoke_mode_trains_on_a_slice_and_scores_a_few_windows(make_tree, evaluate, corpus):
     result = evaluate(make_tree(train="train_fake.py", model="model_table.py"), "--smoke").result
     assert result["status"] == "ok", result
-    assert result["budget"]["iters"] == 3  # budget.smoke_iters
+    assert result["budget"]["iters"] == Config().budget.smoke_iters
     assert result["extra"]["smoke"] is True
     assert result["extra"]["eval_windows"] == 4 and result["extra"]["causality_probes"] == 2
     full_tokens = (corpus / "train.bin").stat().st_size // 2

@@ -1,0 +1,492 @@
+"""The workflow's jobs, run in order on one machine, against the GitHub emulator.
+
+``.github/workflows/darwin.yml`` runs a generation as jobs that share nothing
+but git and artifacts: ``propose`` (fresh checkout, write token), one
+``evaluate`` per matrix entry (a checkout of the agent's commit, no secrets,
+darwin-bot from the trusted commit), then ``select`` (fresh checkout, the
+result files). This module does the same with subprocesses: the git remote is
+a bare repository on disk whose post-receive hook replays pushes on the
+emulator (:mod:`origin_hook`), and the API is the emulator behind the fault
+proxy. Generation 0 (the baseline) and generation 1 both go through the jobs.
+
+Then: the PRs, statuses, comments and the dashboard agree with the memory
+records; rerunning ``propose`` before ``select``, and ``select`` after it,
+changes nothing on the forge or the remote; and the outcome equals ``darwin
+run --generations 1`` on an identical repository with the local forge. To keep
+the test in budget, that run starts with the evaluation cache the jobs
+produced (cached by tree id and seed, so a tree it proposes differently would
+still be trained): planning, mutation, smoke tests, selection and culling are
+its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eval_job import darwin_supports_branch
+from forge_emulator import BOT_LOGIN, BOT_TOKEN, Emulator
+from github import Auth, Github, GithubException
+from mirror import Mirror
+from origin_hook import errors as hook_errors
+from origin_hook import install as install_hook
+
+from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.dashboard import DASHBOARD_KEY, DASHBOARD_LABEL
+from darwin_bot.data import prepare_synthetic
+from darwin_bot.forge.base import FITNESS_CONTEXT, agent_marker_key, has_marker
+from darwin_bot.forge.github import GitHubForge
+from darwin_bot.gitrepo import GitRepo
+from darwin_bot.memory import MemoryStore
+from darwin_bot.publish import AGENT_LABEL
+
+pytestmark = pytest.mark.slow
+
+TOML = """\
+[evolution]
+population = 3
+survivors = 2
+seed = 7
+
+[budget]
+preset = "tiny"
+iters = 6
+repeats = 2
+smoke_iters = 2
+data = "data/corpus"
+
+[fitness]
+mfu_weight = 0.0   # timing noise must not decide a ranking that two runs compare
+
+[llm]
+backend = "heuristic"
+
+[sandbox]
+timeout_s = 120.0
+smoke_timeout_s = 90.0
+
+[forge]
+{forge}
+"""
+
+SECRETS = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "OPENAI_API_KEY",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+)
+STEP_TIMEOUT_S = 240
+HERE = Path(__file__).resolve().parent
+
+
+def git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, timeout=60
+    )
+    return out.stdout.strip()
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any token or GitHub/darwin setting."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in SECRETS and not k.startswith(("GITHUB_", "DARWIN_", "OPENAI_"))
+    }
+    env["DARWIN_THREADS"] = "1"  # the same torch threads in every job: comparable numbers
+    return env
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """Parse a ``$GITHUB_OUTPUT`` file (heredoc records)."""
+    out: dict[str, str] = {}
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    i = 0
+    while i < len(lines):
+        name, _, delimiter = lines[i].partition("<<")
+        end = lines.index(delimiter, i + 1)
+        out[name] = "\n".join(lines[i + 1 : end])
+        i = end + 1
+    return out
+
+
+@dataclass
+class Workflow:
+    """The jobs of darwin.yml as subprocesses over a bare origin and the emulator."""
+
+    base: Path
+    origin: Path
+    api_url: str
+    repository: str
+    corpus: Path
+    jobs: int = 0
+    log: list[str] = field(default_factory=list)
+    evaluate_has_branch: bool = field(default_factory=darwin_supports_branch)
+
+    def checkout(self, name: str, ref: str = "main") -> Path:
+        """A fresh clone, as actions/checkout makes one per job."""
+        self.jobs += 1
+        dest = self.base / "jobs" / f"{self.jobs:02d}-{name}"
+        git(self.base, "clone", "-q", str(self.origin), str(dest))
+        git(dest, "config", "user.name", "github-actions[bot]")
+        git(dest, "config", "user.email", "bot@example.com")
+        if ref != "main":
+            git(dest, "checkout", "-q", "--detach", ref)
+        return dest
+
+    def command(self, args: list[str]) -> list[str]:
+        if args[0] == "evaluate" and not self.evaluate_has_branch:
+            # darwin evaluate --branch is not there yet: its specified behaviour, see eval_job.
+            opts = dict(zip(args[2::2], args[3::2], strict=True))
+            return [sys.executable, str(HERE / "eval_job.py"), args[1], opts["--branch"],
+                    opts["--out"], opts["--seed"], opts["--data"], opts["--config"]]  # fmt: skip
+        return [sys.executable, "-m", "darwin_bot", *args]
+
+    def run(self, args: list[str], cwd: Path, *, secrets: bool) -> dict[str, str]:
+        """One ``darwin`` step; returns its outputs. ``secrets``: the write token is given."""
+        env = clean_env()
+        outputs = cwd.parent / f"{cwd.name}.outputs"
+        env["GITHUB_OUTPUT"] = str(outputs)
+        if secrets:
+            env.update(
+                GITHUB_TOKEN=BOT_TOKEN,
+                GITHUB_API_URL=self.api_url,
+                GITHUB_REPOSITORY=self.repository,
+                DARWIN_GITHUB_THROTTLE="0",  # loopback emulator: no need to space requests
+            )
+        proc = subprocess.run(
+            self.command(args),
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT_S,
+        )
+        self.log.append(f"$ darwin {' '.join(args)}\n{proc.stderr[-2000:]}")
+        assert proc.returncode == 0, f"darwin {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
+        assert not hook_errors(self.origin), hook_errors(self.origin)
+        return read_outputs(outputs)
+
+    def propose(self) -> tuple[int, list[dict[str, Any]], str]:
+        repo = self.checkout("propose")
+        trusted_sha = git(repo, "rev-parse", "HEAD")  # the workflow pins it before the step
+        out = self.run(["propose", "--repo", str(repo)], repo, secrets=True)
+        return int(out["generation"]), json.loads(out["agents"]), trusted_sha
+
+    def evaluate(self, job: dict[str, Any], trusted_sha: str, results: Path) -> Path:
+        trusted = self.checkout("trusted", trusted_sha)
+        agent = self.checkout(f"agent-{job['agent']}", job["head"])
+        out = results / f"result-{job['agent']}-{job['seed']}.json"
+        self.run(
+            [
+                "evaluate", str(agent), "--branch", job["branch"], "--out", str(out),
+                "--seed", str(job["seed"]), "--data", str(self.corpus),
+                "--config", "darwin.toml",
+            ],
+            trusted,
+            secrets=False,
+        )  # fmt: skip
+        data = json.loads(out.read_text())
+        assert data["extra"]["head"] == job["head"] and data["extra"]["agent"] == job["agent"]
+        return out
+
+    def select(self, results: Path) -> dict[str, str]:
+        repo = self.checkout("select")
+        return self.run(
+            ["select", "--repo", str(repo), "--results", str(results)], repo, secrets=True
+        )
+
+    def generation(self) -> int:
+        g, jobs, trusted_sha = self.propose()
+        results = self.base / f"results-g{g}"
+        results.mkdir()
+        for job in jobs:
+            self.evaluate(job, trusted_sha, results)
+        self.select(results)
+        return g
+
+
+def snapshot(forge: GitHubForge, gh_repo: Any, origin: Path) -> dict[str, Any]:
+    """Everything a rerun must leave as it is: PRs, comments, statuses, issues, refs."""
+    prs = forge.list_prs(state="all")
+    return {
+        "prs": [
+            (p.number, p.branch, p.state, p.title, p.body, p.labels, p.head_sha, p.draft)
+            for p in prs
+        ],
+        "pr_comments": {p.number: [c.body for c in forge.list_comments(p.number)] for p in prs},
+        "statuses": {p.head_sha: forge.get_statuses(p.head_sha) for p in prs},
+        "issues": [
+            (i.number, i.state, i.title, i.body, i.labels, [c.body for c in i.comments])
+            for i in forge.list_issues(state="all")
+        ],
+        "emulator_refs": sorted((b.name, b.commit.sha) for b in gh_repo.get_branches()),
+        "origin_refs": git(origin, "for-each-ref", "--format=%(refname) %(objectname)"),
+    }
+
+
+@pytest.fixture(scope="module")
+def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("ci")
+    name = f"gen-{base.name}".replace("_", "-")
+    repository = emulator.new_repo(name)
+    assert repository == f"{BOT_LOGIN}/{name}"
+    seed_repo = base / "seed-repo"
+    make_scratch_repo(seed_repo, TOML.format(forge=f'kind = "github"\nrepository = "{repository}"'))
+    origin = base / "origin.git"
+    git(base, "clone", "-q", "--bare", str(seed_repo), str(origin))
+    Mirror(emulator.api_url, BOT_TOKEN, repository, origin).push("main")
+    install_hook(origin, emulator.api_url, BOT_TOKEN, repository)
+    corpus = base / "corpus"
+    prepare_synthetic(corpus, seed=0, tokens=60_000)
+    flow = Workflow(base, origin, emulator.api_url, repository, corpus)
+
+    assert flow.generation() == 0
+    g, jobs, trusted_sha = flow.propose()
+    assert g == 1 and jobs, "generation 1 proposes offspring to evaluate"
+    forge = GitHubForge(
+        repository, BOT_TOKEN, base_url=emulator.api_url,
+        seconds_between_requests=0, seconds_between_writes=0,
+    )  # fmt: skip
+    gh = Github(
+        auth=Auth.Token(BOT_TOKEN), base_url=emulator.api_url, retry=None,
+        seconds_between_requests=None, seconds_between_writes=None,
+    ).get_repo(repository)  # fmt: skip
+    proposed = snapshot(forge, gh, origin)
+    g_again, jobs_again, _ = flow.propose()  # a rerun of the propose job
+    reproposed = snapshot(forge, gh, origin)
+
+    results = base / "results-g1"
+    results.mkdir()
+    for job in jobs:
+        flow.evaluate(job, trusted_sha, results)
+    flow.select(results)
+    selected = snapshot(forge, gh, origin)
+    flow.select(results)  # a rerun of the select job
+    reselected = snapshot(forge, gh, origin)
+
+    final = flow.checkout("inspect")
+    git(final, "fetch", "-q", "origin", "+refs/heads/darwin/*:refs/heads/darwin/*",
+        "+refs/darwin/archive/*:refs/darwin/archive/*")  # fmt: skip
+    return {
+        "flow": flow, "forge": forge, "gh": gh, "origin": origin, "root": final,
+        "seed_repo": seed_repo, "jobs": jobs, "jobs_again": (g_again, jobs_again),
+        "proposed": proposed, "reproposed": reproposed,
+        "selected": selected, "reselected": reselected,
+    }  # fmt: skip
+
+
+def _memory(root: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    summary = next(s for s in MemoryStore(root / "memory").generations() if s["generation"] == 1)
+    records = {
+        p.stem: json.loads(p.read_text())
+        for p in sorted((root / "memory" / "g001" / "offspring").glob("*.json"))
+    }
+    return summary, records
+
+
+def _emulator_has(gh: Any, branch: str) -> bool:
+    try:
+        gh.get_git_ref(f"heads/{branch}")
+    except GithubException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def test_reruns_of_propose_and_select_change_nothing(ci: dict[str, Any]) -> None:
+    assert ci["jobs_again"] == (1, ci["jobs"])
+    assert ci["reproposed"] == ci["proposed"]
+    assert ci["reselected"] == ci["selected"]
+    assert len(ci["selected"]["prs"]) == len(ci["proposed"]["prs"]) > 0
+
+
+def test_forge_matches_the_memory_records(ci: dict[str, Any]) -> None:
+    root, forge, gh, origin = ci["root"], ci["forge"], ci["gh"], ci["origin"]
+    summary, records = _memory(root)
+    rows = {r["agent"]: r for r in summary["ranking"]}
+    prs = {p.branch: p for p in forge.list_prs(state="all")}
+    repo = GitRepo(root, remote="origin")
+    on_origin = set(repo.remote_branches())
+    ok = [a for a, rec in records.items() if rec["status"] == "ok"]
+    assert ok, "at least one offspring passed its mutation checks"
+    assert set(summary["culled"]) & set(ok), "population 3, survivors 2: an offspring is culled"
+
+    for agent in ok:
+        rec, row, branch = records[agent], rows[agent], repo.branch(agent)
+        pr = prs[branch]
+        assert has_marker(pr.body, agent_marker_key(branch))
+        assert {AGENT_LABEL, "darwin:gen-1"} <= set(pr.labels)
+        assert pr.head_sha == rec["head"]
+        expected = "success" if row["status"] == "ok" else "failure"
+        statuses = {s.context: s for s in forge.get_statuses(rec["head"])}
+        assert statuses[FITNESS_CONTEXT].state == expected
+        if row["status"] == "ok":
+            assert (
+                f"rank {row['rank']}/{len(summary['ranking'])}"
+                in statuses[FITNESS_CONTEXT].description
+            )
+        comments = [c.body for c in forge.list_comments(pr.number)]
+        if agent in summary["culled"]:
+            assert pr.state == "closed"
+            assert any("Culled in generation 1" in c for c in comments), comments
+            assert branch not in on_origin and not _emulator_has(gh, branch)
+            archived = git(origin, "rev-parse", f"refs/darwin/archive/{agent}")
+            assert archived == rec["head"], "the culled head is archived on origin"
+        else:
+            assert agent in summary["survivors"]
+            assert pr.state == "open" and not comments
+            assert branch in on_origin and _emulator_has(gh, branch)
+            assert f"rank {row['rank']}" in pr.body, "the survivor's PR shows its metrics"
+    # One PR per offspring, none for the seed (it is the default branch's program).
+    assert sorted(prs) == sorted(repo.branch(a) for a in ok)
+    assert repo.branch("seed") in on_origin
+
+    dashboard = forge.find_issue(DASHBOARD_KEY, DASHBOARD_LABEL)
+    assert dashboard is not None and dashboard.state == "open"
+    assert "Generation 1" in dashboard.body
+    for agent in rows:
+        assert f"{agent}" in dashboard.body
+    # Memory is committed on origin's main, generation 0 and 1 alike.
+    tracked = git(origin, "ls-tree", "-r", "--name-only", "main")
+    assert "memory/g000/summary.json" in tracked and "memory/g001/summary.json" in tracked
+
+
+def _state(root: Path) -> dict[str, Any]:
+    """What two evolutions with the same seed must share (no timings, no commit shas)."""
+    repo = GitRepo(root)
+    memory = MemoryStore(root / "memory")
+    return {
+        "branches": {a: repo.tree_id(repo.branch(a), ["seed/"]) for a in repo.agents()},
+        "archived": sorted(
+            (a, repo.tree_id(repo.archived(a), ["seed/"]))
+            for g in memory.generations()
+            for a in g["culled"]
+        ),
+        "generations": [
+            {
+                "generation": s["generation"],
+                "survivors": s["survivors"],
+                "culled": s["culled"],
+                "champion": s["champion"],
+                "ranking": [
+                    (r["agent"], r["status"], r["parents"], round(r["perplexity"] or 0.0, 6))
+                    for r in s["ranking"]
+                ],
+            }
+            for s in memory.generations()
+        ],
+        "mutations": sorted(
+            (m["id"], m["summary"], m["outcome"], m["file"], m["chunk"]) for m in memory.mutations()
+        ),
+    }
+
+
+def test_the_jobs_end_where_darwin_run_ends(ci: dict[str, Any], tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    make_scratch_repo(root, TOML.format(forge='kind = "local"'))
+    prepare_synthetic(root / "data" / "corpus", seed=0, tokens=60_000)
+    shutil.copytree(ci["root"] / "memory" / "evals", root / "memory" / "evals")
+    proc = subprocess.run(
+        [sys.executable, "-m", "darwin_bot", "run", "--repo", str(root), "-g", "1", "--workers", "1"],
+        env=clean_env(), capture_output=True, text=True, timeout=STEP_TIMEOUT_S,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ci_state = _state(ci["root"])
+    assert ci_state["generations"][-1]["ranking"], "the jobs ranked generation 1"
+    assert json.dumps(_state(root), sort_keys=True) == json.dumps(ci_state, sort_keys=True)
+
+
+# -- the evaluate job fails closed ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tampered(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
+    """An origin whose agent branches change protected paths (no emulator needed)."""
+    base = tmp_path_factory.mktemp("tampered")
+    seed_repo = base / "seed-repo"
+    make_scratch_repo(seed_repo, TOML.format(forge='kind = "local"'))
+    origin = base / "origin.git"
+    git(base, "clone", "-q", "--bare", str(seed_repo), str(origin))
+    corpus = base / "corpus"
+    prepare_synthetic(corpus, seed=0, tokens=20_000)
+    flow = Workflow(base, origin, "", "", corpus)
+    work = flow.checkout("attacker")
+    for branch, path in TAMPERED.items():
+        git(work, "switch", "-q", "-c", branch, "main")
+        target = work / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("# changed by the agent branch\n", encoding="utf-8")
+        (work / "seed" / "train.py").write_text("raise SystemExit('agent code ran')\n")
+        git(work, "add", "-A")
+        git(work, "commit", "-q", "-m", f"change {path}")
+        git(work, "push", "-q", "origin", branch)
+    return flow
+
+
+TAMPERED = {
+    "darwin/g001-000": "darwin_bot/engine.py",
+    "darwin/g001-001": ".github/workflows/darwin.yml",
+    "darwin/g001-002": "action.yml",
+}
+
+
+def _job(flow: Workflow, branch: str) -> dict[str, Any]:
+    head = git(flow.origin, "rev-parse", f"refs/heads/{branch}")
+    return {"agent": branch.split("/", 1)[1], "branch": branch, "head": head, "seed": 7}
+
+
+@pytest.mark.parametrize("branch", sorted(TAMPERED))
+def test_evaluate_rejects_a_branch_that_changes_protected_paths(
+    tampered: Workflow, branch: str, tmp_path: Path
+) -> None:
+    job = _job(tampered, branch)
+    trusted = git(tampered.origin, "rev-parse", "main")
+    out = json.loads(tampered.evaluate(job, trusted, tmp_path).read_text())
+    assert out["status"] == "rejected"
+    assert TAMPERED[branch] in out["reason"]
+    assert out["metrics"] is None and "agent code ran" not in out["log_tail"]
+
+
+def test_evaluate_rejects_a_checkout_it_cannot_verify(tampered: Workflow, tmp_path: Path) -> None:
+    # A shallow clone (actions/checkout's default depth) has no merge base to diff against.
+    shallow = tmp_path / "agent"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{tampered.origin}", str(shallow))
+    trusted = tampered.checkout("trusted")
+    out = tmp_path / "result.json"
+    tampered.run(
+        ["evaluate", str(shallow), "--branch", "darwin/seed", "--out", str(out), "--seed", "7",
+         "--data", str(tampered.corpus), "--config", "darwin.toml"],
+        trusted,
+        secrets=False,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["status"] == "rejected" and "shallow" in result["reason"]
+
+
+@pytest.mark.parametrize("secret", ["GITHUB_TOKEN", "OPENAI_API_KEY"])
+def test_evaluate_refuses_to_run_with_a_secret_in_its_environment(
+    tampered: Workflow, secret: str, tmp_path: Path
+) -> None:
+    trusted = tampered.checkout("trusted")
+    agent = tampered.checkout("agent")
+    out = tmp_path / "result.json"
+    args = ["evaluate", str(agent), "--branch", "darwin/seed", "--out", str(out), "--seed", "7",
+            "--data", str(tampered.corpus), "--config", "darwin.toml"]  # fmt: skip
+    command = tampered.command(args)
+    proc = subprocess.run(
+        command, cwd=trusted, env={**clean_env(), secret: "x"},
+        capture_output=True, text=True, timeout=STEP_TIMEOUT_S,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert secret in proc.stderr and "refusing" in proc.stderr
+    assert not out.exists()
