@@ -758,6 +758,7 @@ class Engine:
         """
         self.repo.cleanup_worktrees()
         self.baseline()
+        self.commit_memory("darwin: record the baseline (generation 0)")
         last = self.completed() or 0
         run_file = self.state / "run.json"
         target = read_json(run_file).get("target", 0) if run_file.exists() else 0
@@ -771,6 +772,7 @@ class Engine:
                 self.say("paused from the dashboard; nothing to do")
                 break
             out.append(self.generation(g))
+            self.commit_memory(f"darwin: record generation {g}")
         return out
 
     # -- CI support ------------------------------------------------------------------------------

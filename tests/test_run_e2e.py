@@ -159,7 +159,7 @@ def test_run_leaves_branches_commits_memory_and_leaderboard_that_agree(
     for row in last["ranking"]:
         assert row["agent"] in stdout
     assert "fitness plot:" in stdout
-    assert (root / "memory" / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (root / ".darwin" / "report" / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # Memory is committed on main.
     assert "memory/g002/summary.json" in repo.git("ls-tree", "-r", "--name-only", "main")

@@ -51,7 +51,7 @@ def print_final(engine: Any) -> None:
         return
     last = gens[-1]
     best = last.get("champion") or last.get("leader")
-    plot = report.fitness_plot(gens, engine.state / "fitness.png")
+    plot = report.fitness_plot(gens, engine.repo.root / ".darwin" / "report" / "fitness.png")
     click.echo("\n== summary")
     if best:
         row = next((r for r in last["ranking"] if r["agent"] == best), None)
