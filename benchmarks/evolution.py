@@ -18,6 +18,11 @@ Random-search arm
     minus the ``repeats - 1`` runs that confirm its best. Its result is the
     candidate with the lowest single-run perplexity.
 
+Both arms select on perplexity alone: the benchmark's darwin.toml sets
+``fitness.mfu_weight`` to ``--mfu-weight`` (0 here, 0.25 in darwin's default),
+because the target is perplexity and MFU on a shared CPU mostly measures the
+load of other processes (3x apart across the seed's own repeats, measured).
+
 Each arm's result is confirmed with ``repeats`` runs and put through the same
 gate as the engine's champions (``core.fitness.champion_test``, one-sided
 Welch). A "training run" is one full evaluation of a distinct (tree, seed):
@@ -66,6 +71,9 @@ iters = {iters}
 repeats = {repeats}
 significance = {alpha}
 data = "data/corpus"
+
+[fitness]
+mfu_weight = {mfu_weight}
 
 [llm]
 backend = "heuristic"
@@ -323,6 +331,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--mfu-weight",
+        type=float,
+        default=0.0,
+        help="fitness weight of MFU (darwin's default: 0.25); 0 because the target is "
+        "perplexity and MFU on a shared CPU measures the neighbours' load",
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="scratch repo (default: a temp dir)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--quick", action="store_true", help="population 3, 1 generation, 20 iters")
@@ -389,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         iters=args.iters,
         repeats=args.repeats,
         alpha=alpha,
+        mfu_weight=args.mfu_weight,
     )
     corpus = setup_repo(root, toml, args)
     print(
@@ -418,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             "iters": args.iters,
             "repeats": args.repeats,
             "seed": args.seed,
+            "mfu_weight": args.mfu_weight,
             "preset": "tiny",
             "llm": "heuristic",
             "corpus": corpus,

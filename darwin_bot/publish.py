@@ -15,7 +15,13 @@ from darwin_bot import dashboard, hitl, report
 from darwin_bot.config import Config
 from darwin_bot.core.agent import HumanRequest
 from darwin_bot.forge import open_forge
-from darwin_bot.forge.base import FITNESS_CONTEXT, Forge
+from darwin_bot.forge.base import (
+    FITNESS_CONTEXT,
+    Forge,
+    PullRequest,
+    agent_marker_key,
+    with_marker,
+)
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore, utc_now
 
@@ -47,6 +53,17 @@ class ForgePublisher:
         self.cfg = cfg
         self.memory = memory
         self._handled: list[str] = []
+        # The open agent PRs by branch, listed once per batch of writes (one paged
+        # request instead of a lookup per agent); ``_prs_of`` says for which step.
+        self._prs: dict[str, PullRequest] = {}
+        self._prs_of: object = None
+
+    def _open_prs(self, step: object) -> dict[str, PullRequest]:
+        """The open agent PRs, listed on the first call for ``step`` and kept current after."""
+        if self._prs_of != step:
+            self._prs = {pr.branch: pr for pr in self.forge.list_prs(label=AGENT_LABEL)}
+            self._prs_of = step
+        return self._prs
 
     # -- reading ---------------------------------------------------------------------
     def controls(self) -> dict[str, bool]:
@@ -79,6 +96,7 @@ class ForgePublisher:
         )
 
     def requests(self, requests: list[HumanRequest]) -> None:
+        self._prs_of = None  # the engine's batch of offspring PRs ends here
         if not requests:
             return
         issues = {hitl.request_key(r): r for r in requests}
@@ -92,34 +110,43 @@ class ForgePublisher:
     def offspring(self, record: dict[str, Any]) -> None:
         """Open (or update) the draft PR of a new offspring and mark it pending."""
         branch = self.repo.branch(record["agent"])
-        existing = self.forge.get_pr(branch)
-        if existing is None:
-            open_prs = self.forge.list_prs(label=AGENT_LABEL)
-            if len(open_prs) >= self.cfg.forge.max_open_prs:
-                print(
-                    f"darwin: {len(open_prs)} agent PRs open (forge.max_open_prs); "
-                    f"no PR for {record['agent']} this time",
-                    file=sys.stderr,
-                )
-                return
-        self._upsert_pr(record, None)
+        open_prs = self._open_prs(("offspring", record["generation"]))
+        if branch not in open_prs and len(open_prs) >= self.cfg.forge.max_open_prs:
+            print(
+                f"darwin: {len(open_prs)} agent PRs open (forge.max_open_prs); "
+                f"no PR for {record['agent']} this time",
+                file=sys.stderr,
+            )
+            return
+        self._upsert_pr(record, None, open_prs=open_prs)
         self.forge.set_status(record["head"], FITNESS_CONTEXT, "pending", "awaiting evaluation")
 
     def _upsert_pr(
-        self, record: dict[str, Any], row: dict[str, Any] | None, baseline: dict | None = None
+        self,
+        record: dict[str, Any],
+        row: dict[str, Any] | None,
+        baseline: dict | None = None,
+        *,
+        open_prs: dict[str, PullRequest],
     ) -> None:
+        """Write the PR unless its open PR already reads the same (a rerun sends nothing)."""
         agent = record["agent"]
+        branch = self.repo.branch(agent)
         summary = " ".join((record.get("summary") or record["kind"]).split())
         title = f"darwin: {agent} — {summary}"
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1] + "…"
-        self.forge.upsert_pr(
-            self.repo.branch(agent),
-            title,
-            self._body(record, row, baseline),
-            labels=(AGENT_LABEL, _gen_label(record["generation"])),
-            draft=True,
-        )
+        body = self._body(record, row, baseline)
+        labels = (AGENT_LABEL, _gen_label(record["generation"]))
+        have = open_prs.get(branch)
+        if (
+            have is not None
+            and have.title == title
+            and have.body == with_marker(body, agent_marker_key(branch))
+            and set(labels) <= set(have.labels)
+        ):
+            return
+        open_prs[branch] = self.forge.upsert_pr(branch, title, body, labels=labels, draft=True)
 
     def _body(
         self, record: dict[str, Any], row: dict[str, Any] | None, baseline: dict | None
@@ -193,6 +220,7 @@ class ForgePublisher:
         baseline = summary.get("baseline") or {}
         base_ppl = (baseline.get("mean") or {}).get("perplexity")
         total = len(summary["ranking"])
+        open_prs = self._open_prs(("selected", summary["generation"]))
         for row in summary["ranking"]:
             rec = records.get(row["agent"])
             if rec is None or rec.get("head") is None:
@@ -209,17 +237,19 @@ class ForgePublisher:
             )
             branch = self.repo.branch(row["agent"])
             if row["agent"] in summary["culled"]:
-                self.forge.close_pr(
-                    branch, f"Culled in generation {summary['generation']}: {desc}."
-                )
+                if open_prs.pop(branch, None) is not None:
+                    self.forge.close_pr(
+                        branch, f"Culled in generation {summary['generation']}: {desc}."
+                    )
                 self.forge.delete_branch(branch)
-            elif self.forge.get_pr(branch) is not None:
-                self._upsert_pr(rec, row, baseline)
+            elif branch in open_prs:
+                self._upsert_pr(rec, row, baseline, open_prs=open_prs)
         champion = summary.get("new_champion")
         promote = self._handled_promotion(summary)
         for agent in filter(None, {champion, promote}):
-            self._promote(agent, summary)
+            self._promote(agent, summary, open_prs)
         self._dashboard(summary)
+        self._prs_of = None  # the next step lists again: humans may have acted meanwhile
 
     def _handled_promotion(self, summary: dict[str, Any]) -> str | None:
         """The dashboard's 'promote the leader' box: a human's override of the gate."""
@@ -229,10 +259,12 @@ class ForgePublisher:
         leader = summary.get("leader")
         return leader if leader and leader != "seed" else None
 
-    def _promote(self, agent: str, summary: dict[str, Any]) -> None:
+    def _promote(
+        self, agent: str, summary: dict[str, Any], open_prs: dict[str, PullRequest]
+    ) -> None:
         branch = self.repo.branch(agent)
-        pr = self.forge.get_pr(branch)
-        if pr is None or pr.state != "open":
+        pr = open_prs.get(branch)
+        if pr is None:
             return
         self.forge.mark_ready(branch)
         self.forge.set_labels(pr.number, add=(CHAMPION_LABEL,))

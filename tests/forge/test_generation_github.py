@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eval_job import darwin_supports_branch
 from forge_emulator import BOT_LOGIN, BOT_TOKEN, Emulator
 from github import Auth, Github, GithubException
 from mirror import Mirror
@@ -84,7 +83,6 @@ SECRETS = (
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
 )
 STEP_TIMEOUT_S = 240
-HERE = Path(__file__).resolve().parent
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -129,7 +127,6 @@ class Workflow:
     corpus: Path
     jobs: int = 0
     log: list[str] = field(default_factory=list)
-    evaluate_has_branch: bool = field(default_factory=darwin_supports_branch)
 
     def checkout(self, name: str, ref: str = "main") -> Path:
         """A fresh clone, as actions/checkout makes one per job."""
@@ -143,11 +140,6 @@ class Workflow:
         return dest
 
     def command(self, args: list[str]) -> list[str]:
-        if args[0] == "evaluate" and not self.evaluate_has_branch:
-            # darwin evaluate --branch is not there yet: its specified behaviour, see eval_job.
-            opts = dict(zip(args[2::2], args[3::2], strict=True))
-            return [sys.executable, str(HERE / "eval_job.py"), args[1], opts["--branch"],
-                    opts["--out"], opts["--seed"], opts["--data"], opts["--config"]]  # fmt: skip
         return [sys.executable, "-m", "darwin_bot", *args]
 
     def run(self, args: list[str], cwd: Path, *, secrets: bool) -> dict[str, str]:
