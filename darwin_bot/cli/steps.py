@@ -157,7 +157,7 @@ def repair_command(
 ) -> None:
     """Ask the LLM to fix the offspring whose evaluation failed; push the repair commits.
 
-    Output ``agents``: the evaluation jobs for the repaired offspring.
+    Output ``agents``: the evaluation jobs for the repaired offspring and the leader's repeats.
     """
     from darwin_bot.core.results import EvalResult
 
@@ -175,7 +175,9 @@ def repair_command(
     for agent in repaired:
         actions.notice(f"{agent}: repaired after '{failures[agent].reason[:200]}'")
     _finish(engine, f"darwin: repair generation {g}")
-    jobs = [job for job in engine.matrix(g) if job["agent"] in repaired]
+    # Re-evaluate the repaired, and give the provisional leader its repeat runs now, so
+    # select can apply the statistical gate this generation, as `darwin run` does.
+    jobs = [job for job in engine.matrix(g) if job["agent"] in repaired] + engine.confirm_jobs(g)
     actions.set_output("agents", json.dumps(jobs))
     click.echo(json.dumps({"generation": g, "repaired": repaired, "agents": jobs}, indent=2))
 
