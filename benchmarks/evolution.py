@@ -57,28 +57,6 @@ DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TARGET_IMPROVEMENT_PCT = 2.07  # the paper's held-out perplexity improvement (arXiv 2602.05848)
 TARGET_P = 0.05
 
-BENCH_TOML = """\
-# darwin.toml written by benchmarks/evolution.py
-[evolution]
-population = {population}
-survivors = {survivors}
-generations = {generations}
-seed = {seed}
-
-[budget]
-preset = "tiny"
-iters = {iters}
-repeats = {repeats}
-significance = {alpha}
-data = "data/corpus"
-
-[fitness]
-mfu_weight = {mfu_weight}
-
-[llm]
-backend = "heuristic"
-"""
-
 
 @dataclass
 class CountingEvaluator:
@@ -392,18 +370,20 @@ def setup_repo(root: Path, toml: str, args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from darwin_bot.app import build_engine
+    from darwin_bot.cli.demo import scratch_toml
     from darwin_bot.config import load
 
     root: Path = args.workdir
     alpha = TARGET_P
-    toml = BENCH_TOML.format(
+    toml = scratch_toml(
+        header="benchmarks/evolution.py",
         population=args.population,
         survivors=args.survivors,
         generations=args.generations,
         seed=args.seed,
         iters=args.iters,
         repeats=args.repeats,
-        alpha=alpha,
+        significance=alpha,
         mfu_weight=args.mfu_weight,
     )
     corpus = setup_repo(root, toml, args)

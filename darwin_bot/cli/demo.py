@@ -10,23 +10,29 @@ import click
 
 from darwin_bot.errors import ConfigError, DataError
 
-DEMO_TOML = """\
-# darwin.toml written by `darwin demo`: a small, offline evolution on CPU.
-[evolution]
-population = {population}
-survivors = {survivors}
-generations = {generations}
-seed = {seed}
 
-[budget]
-preset = "tiny"
-iters = {iters}
-repeats = 3
-data = "data/corpus"
-
-[llm]
-backend = "heuristic"
-"""
+def scratch_toml(
+    *,
+    population: int,
+    survivors: int,
+    generations: int,
+    seed: int,
+    iters: int,
+    repeats: int = 3,
+    significance: float = 0.05,
+    mfu_weight: float | None = None,
+    header: str = "darwin demo",
+) -> str:
+    """The darwin.toml of an offline scratch evolution (tiny preset, heuristic mutator)."""
+    fitness = "" if mfu_weight is None else f"\n[fitness]\nmfu_weight = {mfu_weight}\n"
+    return (
+        f"# darwin.toml written by {header}: a small, offline evolution on CPU.\n"
+        f"[evolution]\npopulation = {population}\nsurvivors = {survivors}\n"
+        f"generations = {generations}\nseed = {seed}\n\n"
+        f'[budget]\npreset = "tiny"\niters = {iters}\nrepeats = {repeats}\n'
+        f'significance = {significance}\ndata = "data/corpus"\n'
+        f'{fitness}\n[llm]\nbackend = "heuristic"\n'
+    )
 
 
 def _git(root: Path, *args: str) -> None:
@@ -137,7 +143,7 @@ def demo_command(
                 f"{root} exists; pass --force to start over, or 'darwin run --repo {root}' to continue"
             )
         shutil.rmtree(root)
-    toml = DEMO_TOML.format(
+    toml = scratch_toml(
         population=population, survivors=survivors, generations=generations, seed=seed, iters=iters
     )
     make_scratch_repo(root, toml)
