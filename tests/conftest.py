@@ -21,7 +21,10 @@ SHARED_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 def require_tool(available: bool, reason: str) -> None:
     if available:
         return
-    if os.environ.get("DARWIN_REQUIRE_TOOLS") == "1" or os.environ.get("DARWIN_REQUIRE_SANDBOX") == "1":
+    if (
+        os.environ.get("DARWIN_REQUIRE_TOOLS") == "1"
+        or os.environ.get("DARWIN_REQUIRE_SANDBOX") == "1"
+    ):
         pytest.fail(f"required tool missing (DARWIN_REQUIRE_TOOLS=1): {reason}")
     pytest.skip(reason)
 
