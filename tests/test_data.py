@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_CORPUS, require_tool
 
 from darwin_bot import data
 from darwin_bot.cli import main
 from darwin_bot.errors import DataError
+from tests.conftest import SHARED_CORPUS, require_tool
 
 FILES = ("train.bin", "val.bin", "meta.json")
 

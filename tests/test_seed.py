@@ -14,9 +14,9 @@ from types import ModuleType
 
 import pytest
 import torch
-from conftest import REPO_ROOT
 
 from darwin_bot import data
+from tests.conftest import REPO_ROOT
 
 SEED = REPO_ROOT / "seed"
 VOCAB = 16

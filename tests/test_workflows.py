@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, require_tool
+
+from tests.conftest import REPO_ROOT, require_tool
 
 ACTION = REPO_ROOT / "action.yml"
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"

@@ -71,6 +71,7 @@ class Engine:
         self.memory = MemoryStore(repo.root / cfg.memory.path)
         self.state = repo.root / cfg.memory.path
         self.evolvable = cfg.evolution.evolvable
+        self.llm_factory = llm_factory
         self.breeder = Breeder(repo, cfg, self.memory, evaluator, llm_factory)
 
     # -- state files ---------------------------------------------------------------

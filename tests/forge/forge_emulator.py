@@ -84,6 +84,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, object] = field(default_factory=dict)
     times: int = 1
+    # Pass the request on first, then answer the fault: the write happened, its answer was lost.
+    forward: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -144,6 +146,9 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in separate writes: with Nagle's algorithm on, each
+            # answer on a kept-alive connection waits out the client's delayed ACK (~40 ms).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass  # quiet: the proxy's own log is proxy.log
@@ -161,20 +166,22 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = self.rfile.read(length) if length else None
                 fault = proxy._take_fault(self.command, self.path)
+                if fault is None or fault.forward:
+                    status, headers, data = self._forward(payload)
                 if fault is not None:
-                    body = json.dumps(fault.body or {"message": "injected"}).encode()
+                    data = json.dumps(fault.body or {"message": "injected"}).encode()
+                    status = fault.status
                     headers = {"Content-Type": "application/json", **fault.headers}
-                    proxy._record(self.command, self.path, fault.status)
-                    self._reply(fault.status, headers, body)
-                    return
+                proxy._record(self.command, self.path, status)
+                self._reply(status, headers, data)
+
+            def _forward(self, payload: bytes | None) -> tuple[int, dict[str, str], bytes]:
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
                 try:
                     fwd = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                     conn.request(self.command, self.path, body=payload, headers=fwd)
                     resp = conn.getresponse()
-                    data = resp.read()
-                    proxy._record(self.command, self.path, resp.status)
-                    self._reply(resp.status, dict(resp.getheaders()), data)
+                    return resp.status, dict(resp.getheaders()), resp.read()
                 finally:
                     conn.close()
 

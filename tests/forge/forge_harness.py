@@ -54,6 +54,9 @@ class Harness(Protocol):
     def human_comment(self, number: int, body: str) -> None: ...
     def human_close(self, number: int, reason: str) -> None: ...
     def human_edit(self, number: int, body: str) -> None: ...
+    def fresh_forge(self) -> Forge:
+        """Another forge on the same repository, remembering nothing: a new process."""
+        ...
 
 
 class _GitBase:
@@ -76,14 +79,18 @@ class LocalHarness(_GitBase):
     def __init__(self, tmp: Path) -> None:
         self.workdir = tmp / "repo"
         init_repo(self.workdir)
-        self.forge = LocalForge(
-            tmp / "forge",
+        self.forge_dir = tmp / "forge"
+        self.forge = self.fresh_forge()
+        self.human = LocalForge(tmp / "forge", user="alice")
+
+    def fresh_forge(self) -> LocalForge:
+        return LocalForge(
+            self.forge_dir,
             user="darwin-bot",
             head_sha_hook=self._head,
             delete_branch_hook=self._delete,
             merge_hook=self._merge,
         )
-        self.human = LocalForge(tmp / "forge", user="alice")
 
     def _head(self, branch: str) -> str | None:
         try:
@@ -148,6 +155,9 @@ class GitHubHarness(_GitBase):
             self.repository, token, base_url=self.emulator.api_url, retry=policy,
             seconds_between_requests=0, seconds_between_writes=0,
         )  # fmt: skip
+
+    def fresh_forge(self) -> GitHubForge:
+        return self.make_forge()
 
     def make_branch(self, branch: str, text: str) -> str:
         self._commit_branch(branch, text)

@@ -13,6 +13,7 @@ from darwin_bot.forge import DRAFT_LABEL, FITNESS_CONTEXT, agent_marker_key, has
 pytestmark = pytest.mark.timeout(60)
 
 BRANCH = "darwin/g001-000"
+CHAMPION = "darwin:champion"
 
 
 def test_upsert_pr_twice_gives_one_pr(harness: Harness) -> None:
@@ -31,6 +32,11 @@ def test_upsert_pr_twice_gives_one_pr(harness: Harness) -> None:
     assert second.state == "open" and second.branch == BRANCH
     assert forge.get_pr(BRANCH) == second
     assert forge.get_pr("darwin/none") is None
+    # A new process, remembering nothing, finds the same PR and changes nothing.
+    rerun = harness.fresh_forge().upsert_pr(
+        BRANCH, "g001-000: lower lr", "ppl 3.05", labels=("darwin:gen-1",)
+    )
+    assert rerun == second
     assert [p.number for p in forge.list_prs(label="darwin:gen-1")] == [first.number]
     assert forge.list_prs(label="darwin:other") == []
 
@@ -143,6 +149,37 @@ def test_mark_ready_and_merge(harness: Harness) -> None:
     assert merged is not None and merged.state == "merged"
     assert [p.number for p in forge.list_prs(state="merged")] == [merged.number]
     assert forge.list_prs(state="open") == []
+
+
+def test_a_champion_pr_is_marked_ready_labelled_and_commented(harness: Harness) -> None:
+    harness.make_branch(BRANCH, "lr = 6e-4\n")
+    forge = harness.forge
+    pr = forge.upsert_pr(BRANCH, "g001-000", "better", labels=("darwin:agent",), draft=True)
+    assert [p.number for p in forge.list_prs(label="darwin:agent")] == [pr.number]
+
+    ready = forge.mark_ready(BRANCH)  # what the publisher does to a new champion
+    labels = forge.set_labels(pr.number, add=(CHAMPION,))
+    note = forge.upsert_comment(pr.number, "champion", "Champion of generation 1: ppl 3.02.")
+
+    assert not ready.draft and DRAFT_LABEL not in ready.labels
+    assert labels == ("darwin:agent", CHAMPION)
+    assert forge.set_labels(pr.number, remove=("darwin:agent", "not-there")) == (CHAMPION,)
+    for view in (forge, harness.fresh_forge()):  # this process, then one remembering nothing
+        got = view.get_pr(BRANCH)
+        assert got is not None
+        assert (got.number, got.state, got.draft, got.labels) == (
+            pr.number,
+            "open",
+            False,
+            (CHAMPION,),
+        )
+        assert [p.labels for p in view.list_prs()] == [(CHAMPION,)]
+        # Promoting it again changes nothing.
+        assert not view.mark_ready(BRANCH).draft
+        assert view.set_labels(pr.number, add=(CHAMPION,)) == (CHAMPION,)
+        again = view.upsert_comment(pr.number, "champion", "Champion of generation 1: ppl 3.02.")
+        assert again.id == note.id
+    assert [c.id for c in forge.list_comments(pr.number)] == [note.id]
 
 
 def test_request_approved_by_label_is_read_back(harness: Harness) -> None:

@@ -6,11 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import FakeSmoke
-
 from darwin_bot.config import Config
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.mutation import MutationContext, mutate_tree
+from tests.mutation.conftest import FakeSmoke
 
 CASES = Path(__file__).resolve().parent.parent / "data" / "faulty_replies" / "cases.jsonl"
 

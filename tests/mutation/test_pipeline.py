@@ -7,13 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FakeSmoke
 
 from darwin_bot.config import Config
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.mutation import Attempt, MutationContext, MutationOutcome, mutate_tree, repair_tree
 from darwin_bot.mutation.chunks import chunk_source, find_chunk
 from darwin_bot.mutation.smoke import run_smoke
+from tests.mutation.conftest import FakeSmoke
 
 CTX = MutationContext(
     "g001-000",
