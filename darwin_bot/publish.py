@@ -108,7 +108,13 @@ class ForgePublisher:
                     )
 
     def offspring(self, record: dict[str, Any]) -> None:
-        """Open (or update) the draft PR of a new offspring and mark it pending."""
+        """Open (or update) the draft PR of a new offspring.
+
+        No "pending" fitness status is set here: nothing reads it, the PR body
+        already says the agent awaits evaluation, and on servers without commit
+        statuses (check runs instead) it would cost two requests per agent.
+        ``selected`` sets the one status an agent gets.
+        """
         branch = self.repo.branch(record["agent"])
         open_prs = self._open_prs(("offspring", record["generation"]))
         if branch not in open_prs and len(open_prs) >= self.cfg.forge.max_open_prs:
@@ -119,7 +125,6 @@ class ForgePublisher:
             )
             return
         self._upsert_pr(record, None, open_prs=open_prs)
-        self.forge.set_status(record["head"], FITNESS_CONTEXT, "pending", "awaiting evaluation")
 
     def _upsert_pr(
         self,

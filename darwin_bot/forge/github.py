@@ -20,6 +20,20 @@ test server, private repositories on free plans):
 * ready-for-review via GraphQL missing (404) -> ``PATCH {"draft": false}``;
 * commit statuses missing (404) -> a check run named after the context, the
   exact state kept in its ``external_id``.
+
+Request economy (a generation touches every agent's PR; GitHub meters requests):
+
+* writes use the object the server answered with, never a re-read;
+* the open PRs under the prefix, once listed by :meth:`GitHubForge.list_prs`,
+  are kept current by every write, so later lookups by branch cost nothing;
+* a PR opened by this process has no comments but the ones it posts, and a
+  check run it created or found keeps its id: those are remembered too.
+
+What is remembered only saves lookups: a process without it (a fresh CI step)
+asks the server, and every write is still an upsert. After any failure, a retry
+included, everything remembered is dropped, since the failed attempt may have
+written. Requests stay sequential on purpose: GitHub asks integrations not to
+make concurrent requests (secondary rate limits).
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import requests
@@ -170,6 +185,10 @@ class GitHubForge:
         self._repo = self._gh.get_repo(repository)
         self._labels: set[str] | None = None
         self._status_api: str | None = None  # "statuses" or "checks", found on first use
+        # What this process knows (see "Request economy"); ``_forget`` drops it.
+        self._open_prs: dict[str, PullRequest] | None = None  # complete once listed
+        self._bot_comments: dict[int, dict[str, Comment]] = {}  # by number, then marker key
+        self._check_runs: dict[tuple[str, str], int] = {}  # (sha, context) -> check run id
 
     @classmethod
     def from_env(
@@ -208,10 +227,33 @@ class GitHubForge:
 
     # -- the boundary -------------------------------------------------------------------
 
+    def _forget(self) -> None:
+        """Drop what this process remembers about PRs, comments and check runs."""
+        self._open_prs = None
+        self._bot_comments.clear()
+        self._check_runs.clear()
+
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` under the retry policy; map every library error to a ForgeError."""
+        """Run ``fn`` under the retry policy; map every library error to a ForgeError.
+
+        A retry, and the caller after a failure, start from what the server says:
+        the failed attempt may have written before it failed.
+        """
+        tries = 0
+
+        def attempt() -> T:
+            nonlocal tries
+            if tries:
+                self._forget()
+            tries += 1
+            return fn()
+
         try:
-            return self._retry.run(fn, classify)
+            try:
+                return self._retry.run(attempt, classify)
+            except BaseException:
+                self._forget()
+                raise
         except GaveUp as exc:
             raise ForgeTransientError(f"{what}: {exc}") from exc.__cause__
         except GithubException as exc:
@@ -235,6 +277,21 @@ class GitHubForge:
             url=pr.html_url,
             head_sha=pr.head.sha,
         )
+
+    def _pr_from(self, data: Any) -> PullRequest:
+        """A PR from the JSON the server answered a write with."""
+        return self._pr(self._gh.create_from_raw_data(GhPull, data))
+
+    @staticmethod
+    def _label_names(data: Any) -> tuple[str, ...]:
+        return tuple(sorted(label["name"] for label in data))
+
+    def _rest(self, verb: str, path: str, body: Any = None) -> Any:
+        """One request on this repository's API (``path`` under ``/repos/o/r/``); its JSON."""
+        _, data = self._gh.requester.requestJsonAndCheck(
+            verb, f"{self._repo.url}/{path}", input=body
+        )
+        return data
 
     @staticmethod
     def _comments(issue: GhIssue) -> tuple[Comment, ...]:
@@ -294,26 +351,54 @@ class GitHubForge:
 
         self._call(f"ensure label {name!r}", op)
 
+    def _add_labels(self, number: int, names: list[str]) -> tuple[str, ...]:
+        """Add ``names`` to issue or PR ``number``; its labels after, from the answer."""
+        self._ensure_labels(names)
+        return self._label_names(self._rest("POST", f"issues/{number}/labels", names))
+
+    def _remove_label(self, number: int, name: str) -> tuple[str, ...] | None:
+        """Remove ``name``; the labels left, or None if it was not there (the wanted state)."""
+        try:
+            left = self._rest(
+                "DELETE", f"issues/{number}/labels/{urllib.parse.quote(name, safe='')}"
+            )
+        except GithubException as exc:
+            if exc.status != 404:
+                raise
+            return None
+        return self._label_names(left)
+
+    def _known_pr(self, number: int) -> PullRequest | None:
+        if self._open_prs is None:
+            return None
+        return next((pr for pr in self._open_prs.values() if pr.number == number), None)
+
     def set_labels(
         self, number: int, add: Iterable[str] = (), remove: Iterable[str] = ()
     ) -> tuple[str, ...]:
         add, remove = tuple(add), tuple(remove)
 
         def op() -> tuple[str, ...]:
-            self._ensure_labels(add)
-            issue = self._repo.get_issue(number)
-            have = {label.name for label in issue.labels}
-            missing = [name for name in add if name not in have]
+            # Straight to the labels endpoints: they serve issues and PRs alike
+            # (``GET /issues/N`` of a PR is not served everywhere).
+            known = self._known_pr(number)
+            labels = None if known is None else known.labels
+            missing = [name for name in add if labels is None or name not in labels]
             if missing:
-                issue.add_to_labels(*missing)
+                labels = self._add_labels(number, missing)
             for name in remove:
-                if name in have:
-                    try:
-                        issue.remove_from_labels(name)
-                    except GithubException as exc:
-                        if exc.status != 404:  # removed meanwhile: the wanted state
-                            raise
-            return tuple(sorted(label.name for label in issue.get_labels()))
+                if labels is not None and name not in labels:
+                    continue
+                left = self._remove_label(number, name)
+                if left is not None:
+                    labels = left
+                elif labels is not None:  # not there after all: what was known is stale
+                    labels = tuple(n for n in labels if n != name)
+            if labels is None:
+                labels = self._label_names(self._rest("GET", f"issues/{number}/labels"))
+            if known is not None:
+                self._remember(replace(known, labels=labels))
+            return labels
 
         return self._call(f"set labels on #{number}", op)
 
@@ -334,6 +419,22 @@ class GitHubForge:
         # Servers that ignore ``head`` would hand back every PR: check it.
         return [p for p in pulls if p.head.ref == branch]
 
+    def _open_pr(self, branch: str) -> PullRequest | None:
+        """The open PR of ``branch``: from the listing this process keeps, else asked."""
+        if self._open_prs is not None:
+            return self._open_prs.get(branch)
+        pulls = self._pulls(branch, "open")
+        return self._pr(pulls[0]) if pulls else None
+
+    def _remember(self, pr: PullRequest) -> PullRequest:
+        """Keep the listing of open PRs current after a write that answered ``pr``."""
+        if self._open_prs is not None:
+            if pr.state == "open":
+                self._open_prs[pr.branch] = pr
+            else:
+                self._open_prs.pop(pr.branch, None)
+        return pr
+
     def upsert_pr(
         self,
         branch: str,
@@ -347,36 +448,45 @@ class GitHubForge:
         _check_body(body)
         labels = tuple(labels)
         base = self.default_branch()
+        fields = {"title": title, "body": body}
 
-        def op() -> PullRequest:
+        def op(relisted: bool = False) -> PullRequest:
             wanted = list(labels)
-            open_prs = self._pulls(branch, "open")
-            if open_prs:
-                pr = open_prs[0]
-                if pr.title != title or (pr.body or "") != body:
-                    pr.edit(title=title, body=body)
-            else:
+            pr = self._open_pr(branch)
+            if pr is None:
                 try:
-                    pr = self._repo.create_pull(
-                        base=base, head=branch, title=title, body=body, draft=draft
+                    made = self._rest(
+                        "POST", "pulls", {**fields, "head": branch, "base": base, "draft": draft}
                     )
                 except GithubException as exc:
-                    if not (draft and exc.status == 422 and "draft" in _message(exc).lower()):
+                    msg = _message(exc).lower()
+                    if exc.status == 422 and "already exists" in msg and not relisted:
+                        self._open_prs = None  # opened since this process listed: ask
+                        return op(relisted=True)
+                    if not (draft and exc.status == 422 and "draft" in msg):
                         raise
                     # Drafts are not available here: open it ready, labelled as a draft.
-                    pr = self._repo.create_pull(base=base, head=branch, title=title, body=body)
+                    made = self._rest("POST", "pulls", {**fields, "head": branch, "base": base})
                     wanted.append(DRAFT_LABEL)
-            have = {label.name for label in pr.labels}
-            missing = [name for name in wanted if name not in have]
+                pr = self._pr_from(made)
+                self._bot_comments[pr.number] = {}  # a new PR has no comments yet
+            elif (pr.title, pr.body) != (title, body):
+                pr = self._pr_from(self._rest("PATCH", f"pulls/{pr.number}", fields))
+                if pr.state != "open" and not relisted:
+                    self._open_prs = None  # closed since this process listed: ask
+                    return op(relisted=True)
+            missing = [name for name in wanted if name not in pr.labels]
             if missing:
-                self._ensure_labels(missing)
-                pr.add_to_labels(*missing)
-            return self._pr(self._repo.get_pull(pr.number))
+                pr = replace(pr, labels=self._add_labels(pr.number, missing))
+            return self._remember(pr)
 
         return self._call(f"open or update the PR of {branch}", op)
 
     def get_pr(self, branch: str) -> PullRequest | None:
         def op() -> PullRequest | None:
+            # An open PR is its branch's newest: the bot opens one PR per agent branch.
+            if self._open_prs is not None and branch in self._open_prs:
+                return self._open_prs[branch]
             pulls = self._pulls(branch, "all")
             return self._pr(pulls[0]) if pulls else None
 
@@ -387,28 +497,31 @@ class GitHubForge:
         api_state = "closed" if state == "merged" else state
 
         def op() -> list[PullRequest]:
-            out = []
-            for pr in self._repo.get_pulls(state=api_state, sort="created", direction="asc"):
-                if not pr.head.ref.startswith(self.branch_prefix):
-                    continue
-                item = self._pr(pr)
-                if state in ("all", item.state) and (label is None or label in item.labels):
-                    out.append(item)
-            return sorted(out, key=lambda p: p.number)
+            pulls = self._repo.get_pulls(state=api_state, sort="created", direction="asc")
+            listed = sorted(
+                (self._pr(pr) for pr in pulls if pr.head.ref.startswith(self.branch_prefix)),
+                key=lambda p: p.number,
+            )
+            if api_state != "closed":  # every open PR was listed: keep them for lookups
+                self._open_prs = {pr.branch: pr for pr in listed if pr.state == "open"}
+            return [
+                pr
+                for pr in listed
+                if state in ("all", pr.state) and (label is None or label in pr.labels)
+            ]
 
         return self._call("list PRs", op)
 
     def close_pr(self, branch: str, comment: str = "") -> PullRequest | None:
         def op() -> PullRequest | None:
-            open_prs = self._pulls(branch, "open")
-            if not open_prs:
+            pr = self._open_pr(branch)
+            if pr is None:
                 done = self._pulls(branch, "all")
                 return self._pr(done[0]) if done else None
-            pr = open_prs[0]
             if comment:
                 self._upsert_comment(pr.number, "closed", comment)
-            pr.edit(state="closed")
-            return self._pr(self._repo.get_pull(pr.number))
+            closed = self._pr_from(self._rest("PATCH", f"pulls/{pr.number}", {"state": "closed"}))
+            return self._remember(closed)
 
         return self._call(f"close the PR of {branch}", op)
 
@@ -429,9 +542,12 @@ class GitHubForge:
             pr = pulls[0]
             if pr.draft:
                 self._ready(pr)
-            if DRAFT_LABEL in {label.name for label in pr.labels}:
-                pr.remove_from_labels(DRAFT_LABEL)
-            return self._pr(self._repo.get_pull(pr.number))
+            ready = replace(self._pr(pr), draft=False)
+            if DRAFT_LABEL in ready.labels:
+                left = self._remove_label(pr.number, DRAFT_LABEL)
+                labels = left if left is not None else ready.labels
+                ready = replace(ready, labels=tuple(n for n in labels if n != DRAFT_LABEL))
+            return self._remember(ready)
 
         return self._call(f"mark the PR of {branch} ready", op)
 
@@ -450,6 +566,8 @@ class GitHubForge:
             status = pr.merge(commit_message=message, merge_method="merge")
             if not status.merged:
                 raise ForgeError(f"pull request #{pr.number} was not merged: {status.message}")
+            if self._open_prs is not None:
+                self._open_prs.pop(branch, None)
             return str(status.sha)
 
         return self._call(f"merge the PR of {branch}", op)
@@ -488,11 +606,17 @@ class GitHubForge:
         else:
             fields["status"] = "completed"
             fields["conclusion"] = "success" if state == "success" else "failure"
-        runs = list(self._repo.get_commit(sha).get_check_runs(check_name=context))
-        if runs:
-            runs[0].edit(**fields)
+        key = (sha, context)
+        run_id = self._check_runs.get(key)
+        if run_id is None:
+            runs = list(self._repo.get_commit(sha).get_check_runs(check_name=context))
+            run_id = runs[0].id if runs else None
+        if run_id is None:
+            made = self._rest("POST", "check-runs", {"name": context, "head_sha": sha, **fields})
+            run_id = int(made["id"])
         else:
-            self._repo.create_check_run(context, sha, **fields)
+            self._rest("PATCH", f"check-runs/{run_id}", fields)
+        self._check_runs[key] = run_id
 
     def get_statuses(self, sha: str) -> list[Status]:
         def op() -> list[Status]:
@@ -527,7 +651,29 @@ class GitHubForge:
     def _upsert_comment(self, number: int, key: str, body: str) -> Comment:
         body = with_marker(body, key)
         _check_body(body)
-        issue = self._repo.get_issue(number)
+        known = self._bot_comments.get(number)
+        if known is not None and key in known:
+            have = known[key]
+            if have.body != body:
+                try:
+                    self._rest("PATCH", f"issues/comments/{have.id}", {"body": body})
+                except GithubException as exc:
+                    if exc.status != 404:
+                        raise
+                    del self._bot_comments[number]  # deleted by a human: look again
+                    return self._upsert_comment(number, key, body)
+            made = Comment(have.id, body, have.author)
+        elif known is not None:  # all the bot's comments on it are known: none has the key
+            data = self._rest("POST", f"issues/{number}/comments", {"body": body})
+            made = Comment(int(data["id"]), data.get("body") or body, _login(data))
+        else:
+            made = self._find_or_post_comment(number, key, body)
+        if known is not None:
+            known[key] = made
+        return made
+
+    def _find_or_post_comment(self, number: int, key: str, body: str) -> Comment:
+        issue = self._repo.get_issue(number)  # lazy: no request of its own
         for existing in issue.get_comments():
             if has_marker(existing.body, key):
                 if existing.body != body:
@@ -644,6 +790,11 @@ class GitHubForge:
             return True
 
         return self._call(f"delete branch {branch}", op)
+
+
+def _login(data: Mapping[str, Any]) -> str:
+    user = data.get("user") or {}
+    return str(user.get("login") or "")
 
 
 def _check_body(body: str) -> None:
