@@ -321,10 +321,19 @@ class MemoryStore:
         Returns the paths rewritten; an empty list when the agent has no records
         there (a survivor or the seed), which the caller may treat as it likes.
         """
+        return self.update_generation_metrics(generation, {agent: (metrics_after, fitness_delta)})
+
+    def update_generation_metrics(
+        self,
+        generation: int,
+        updates: Mapping[str, tuple[Metrics | Mapping[str, float] | None, float | None]],
+    ) -> list[Path]:
+        """The same for many agents at once: the generation's records are read once."""
         paths = []
         for record in self.mutations(generation):
-            if record["agent"] != agent:
+            if record["agent"] not in updates:
                 continue
+            metrics_after, fitness_delta = updates[record["agent"]]
             record["metrics_after"] = _metrics_dict(metrics_after)
             record["fitness_delta"] = fitness_delta
             paths.append(self.write_mutation(record))

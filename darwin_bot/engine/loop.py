@@ -453,13 +453,14 @@ class Engine:
         for agent in culled:
             self.repo.delete_branch(self.repo.branch(agent), archive_as=agent)
         records = self.offspring_records(g)
+        updates = {}
         for r in ranked:
             rec = records.get(r["agent"])
             if rec is not None and rec["status"] == "ok":
                 parent_fit = self._fitness_of(rec["parents"][0])
                 ok = parent_fit is not None and r["status"] == "ok"
-                delta = r["fitness"] - parent_fit if ok else None
-                self.memory.update_mutation_metrics(r["agent"], g, r["metrics"], delta)
+                updates[r["agent"]] = (r["metrics"], r["fitness"] - parent_fit if ok else None)
+        self.memory.update_generation_metrics(g, updates)
         summary = {
             "generation": g,
             "ranking": ranked,
