@@ -272,9 +272,11 @@ def _bwrap_argv(mounts: Sequence[Mount], device: str, drop_uid: int | None) -> l
         ]
     argv += ["--hostname", "darwin-sandbox"]
     argv += _system_binds()
+    # /tmp first: a later bind may live under it (a virtualenv in /tmp), and a later
+    # mount shadows an earlier one.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     for p in _python_paths():
         argv += _parents(p) + ["--ro-bind", str(p), str(p)]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     argv += _gpu_binds(device)
     argv += ["--perms", "0755", "--dir", SANDBOX_ROOT]
     argv += ["--ro-bind", str(LAUNCHER.parent), f"{SANDBOX_ROOT}/darwin"]
