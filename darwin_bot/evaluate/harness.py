@@ -466,7 +466,7 @@ def _finish(ctx: _Context, train: SandboxRun, scorer: Scorer, shape: dict[str, i
     shape_params = 12 * L * d * d + vocab * d
     n_params = min(scorer.num_params, 2 * shape_params)
     flops_per_token = 6 * n_params + 12 * L * H * (d // max(H, 1)) * T
-    device_peak = peak_mod.peak(ctx.device)
+    device_peak = peak_mod.peak(ctx.device, threads=ctx.opts.threads)
     mfu = flops_per_token * tokens_per_s / device_peak.flops
     metrics = Metrics(
         val_loss=scorer.val_loss,

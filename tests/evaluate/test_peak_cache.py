@@ -1,0 +1,31 @@
+"""The measured CPU peak never goes down, so MFU stays comparable between evaluations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from darwin_bot.evaluate import peak
+
+
+def test_the_best_probe_is_kept_per_device_and_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert peak._remember("cpu x|threads=1", 5e9) == 5e9
+    assert peak._remember("cpu x|threads=1", 3e9) == 5e9  # a probe under load reads low
+    assert peak._remember("cpu x|threads=2", 2e9) == 2e9  # another thread count is its own key
+    assert peak._remember("cpu x|threads=1", 7e9) == 7e9
+    stored = json.loads((tmp_path / "darwin-bot" / "peak_flops.json").read_text())
+    assert stored == {"cpu x|threads=1": 7e9, "cpu x|threads=2": 2e9}
+
+
+def test_an_unwritable_cache_does_not_fail_the_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert peak._remember("cpu y|threads=1", 4e9) == 4e9
