@@ -117,7 +117,9 @@ def prepare_corpus(out: Path, corpus: Path | None, synthetic: bool, seed: int) -
     help="Training iterations per evaluation (tiny preset).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--force", is_flag=True, help="Delete --dir first if it exists.")
+@click.option(
+    "--force", is_flag=True, help="Delete --dir first; without it an existing demo continues."
+)
 def demo_command(
     root: Path,
     corpus: Path | None,
@@ -137,25 +139,27 @@ def demo_command(
 
     if survivors >= population:
         raise ConfigError("--survivors must be smaller than --population")
-    if root.exists():
-        if not force:
-            raise ConfigError(
-                f"{root} exists; pass --force to start over, or 'darwin run --repo {root}' to continue"
-            )
+    if root.exists() and force:
         shutil.rmtree(root)
-    # On a CPU shared with other work, measured throughput (and so MFU) swings by 2-3x
-    # between identical runs; the demo ranks on held-out perplexity alone.
-    toml = scratch_toml(
-        population=population,
-        survivors=survivors,
-        generations=generations,
-        seed=seed,
-        iters=iters,
-        mfu_weight=0.0,
-    )
-    make_scratch_repo(root, toml)
-    what = prepare_corpus(root / "data" / "corpus", corpus, synthetic, seed)
-    click.echo(f"darwin demo: scratch repository {root} (corpus: {what})", err=True)
+    if (root / "darwin.toml").is_file() and (root / "data" / "corpus" / "train.bin").is_file():
+        # The same command again: finish an interrupted demo, or evolve a finished one further.
+        click.echo(f"darwin demo: continuing {root} (pass --force to start over)", err=True)
+    elif root.exists():
+        raise ConfigError(f"{root} exists and is not a demo repository; pass --force to replace it")
+    else:
+        # On a CPU shared with other work, measured throughput (and so MFU) swings by 2-3x
+        # between identical runs; the demo ranks on held-out perplexity alone.
+        toml = scratch_toml(
+            population=population,
+            survivors=survivors,
+            generations=generations,
+            seed=seed,
+            iters=iters,
+            mfu_weight=0.0,
+        )
+        make_scratch_repo(root, toml)
+        what = prepare_corpus(root / "data" / "corpus", corpus, synthetic, seed)
+        click.echo(f"darwin demo: scratch repository {root} (corpus: {what})", err=True)
     cfg = load(root / "darwin.toml")
     engine = build_engine(root, cfg, publisher=make_publisher(root, cfg))
     for summary in engine.run(generations):
