@@ -168,9 +168,13 @@ class ForgePublisher:
             "### What changed and why",
             "",
         ]
-        lines += [f"- {m.summary} ({m.kind}, `{m.sha[:8]}`)" for m in reversed(commits)] or [
-            "- (no commits)"
-        ]
+        for m in reversed(commits):
+            lines.append(f"**{m.summary}** ({m.kind}, `{m.sha[:8]}`)")
+            body = self.repo.git("log", "-1", "--format=%b", m.sha)
+            lines += [ln for ln in body.splitlines() if ln.strip() and not ln.startswith("Darwin-")]
+            lines.append("")
+        if not commits:
+            lines.append("- (no commits)")
         if parent_head:
             stat = self.repo.diffstat(parent_head, record["head"])
             lines += ["", "### Diff stat against the parent", "", "```", stat, "```"]

@@ -62,7 +62,11 @@ class Breeder:
                 prompt_tokens=attempt.prompt_tokens,
                 completion_tokens=attempt.completion_tokens,
             ).trailers()
-            body = "\n".join(f"- {c.file}::{c.chunk}: {c.summary}" for c in attempt.changes)
+            body = "\n".join(
+                f"- {c.file}::{c.chunk}: {c.summary}"
+                + (f"\n  Why: {c.rationale}" if c.rationale else "")
+                for c in attempt.changes
+            )
             message = format_message(
                 attempt.summary, "\n\n".join(filter(None, [body, note])), trailers
             )

@@ -64,6 +64,7 @@ class ChunkChange:
     file: str
     chunk: str
     summary: str
+    rationale: str = ""  # the LLM's stated reason, kept in the commit body for review
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,9 @@ class _Session:
             return False
         outcome = "applied" if kind == "mutate" else "repaired"
         self.record(chunk.file, chunk.name, kind, outcome, reply.rationale, reply.summary, c)
-        self.pending_changes.append(ChunkChange(chunk.file, chunk.name, reply.summary))
+        self.pending_changes.append(
+            ChunkChange(chunk.file, chunk.name, reply.summary, reply.rationale)
+        )
         return True
 
     def commit(self, kind: Literal["mutate", "repair"], commit: Commit) -> None:
