@@ -222,3 +222,31 @@ def test_the_ci_evaluator_never_runs_agent_code(scratch) -> None:
         engine.baseline()
     jobs = engine.matrix(0)
     assert [(j["agent"], j["seed"]) for j in jobs] == [("seed", 3), ("seed", 4), ("seed", 5)]
+
+
+def test_ci_steps_confirm_the_leader_in_the_same_generation_as_darwin_run(scratch) -> None:
+    cfg = _cfg()
+    local = _engine(scratch("local"), cfg, FakeEvaluator())
+    local.baseline()
+    expected = local.generation(1)
+
+    # CI: propose and evaluate as the jobs would, then select without running anything.
+    root = scratch("ci")
+    jobs_engine = _engine(root, cfg, FakeEvaluator())  # stands for the sandboxed evaluate jobs
+    jobs_engine.baseline()
+    jobs_engine.propose(1)
+    jobs_engine.evaluate(1)
+    ci = Engine(
+        GitRepo(root), cfg, evaluator=DeferredEvaluator("fake-1"), llm_factory=lambda s: None
+    )
+    jobs = ci.confirm_jobs(1)
+    lead = ci.provisional_leader(1)
+    assert lead is not None, "with this seed an offspring leads; the test needs that case"
+    assert {j["agent"] for j in jobs} == {lead}
+    assert sorted(j["seed"] for j in jobs) == [4, 5]  # seed 3 ran in the first round
+    for job in jobs:  # the reevaluate jobs
+        jobs_engine.evaluate_ref(job["head"], job["seed"])
+    summary = ci.select(1, confirm=False)
+    assert summary["ranking"] == expected["ranking"]
+    assert summary["gate"] == expected["gate"]
+    assert summary["survivors"] == expected["survivors"]
