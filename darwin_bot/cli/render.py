@@ -25,7 +25,7 @@ def print_generation(summary: dict[str, Any]) -> None:
 def population(engine: Any) -> dict[str, Agent]:
     """Every agent that ever ranked, rebuilt from git (branches or archived heads)."""
     agents: dict[str, Agent] = {}
-    for rec in engine.memory.generations():
+    for rec in engine.generations():
         for row in rec["ranking"]:
             aid = row["agent"]
             if aid in agents:
@@ -46,7 +46,7 @@ def population(engine: Any) -> dict[str, Agent]:
 
 def print_final(engine: Any) -> None:
     """The best agent, its lineage, its diff against the seed, and the fitness plot."""
-    gens = engine.memory.generations()
+    gens = engine.generations()
     if not gens:
         return
     last = gens[-1]

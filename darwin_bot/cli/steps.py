@@ -203,7 +203,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     _finish(engine, f"darwin: select generation {g}")
     markdown = report.generation_summary_markdown(summary)
     actions.append_summary(markdown)
-    out = write_report(engine.repo.root, engine.memory.generations(), markdown)
+    out = write_report(engine.repo.root, engine.generations(), markdown)
     actions.set_output("champion", summary.get("champion") or "")
     actions.set_output("generation", str(g))
     actions.set_output("report", str(out))

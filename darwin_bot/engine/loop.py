@@ -73,6 +73,17 @@ class Engine:
         self.evolvable = cfg.evolution.evolvable
         self.llm_factory = llm_factory
         self.breeder = Breeder(repo, cfg, self.memory, evaluator, llm_factory)
+        self._gens: list[dict[str, Any]] | None = None  # summaries, read once per write
+
+    def generations(self) -> list[dict[str, Any]]:
+        """The generation summaries, oldest first (read from disk once, until the next write)."""
+        if self._gens is None:
+            self._gens = self.memory.generations()
+        return self._gens
+
+    def _write_generation(self, summary: dict[str, Any]) -> None:
+        self.memory.write_generation(summary)
+        self._gens = None
 
     # -- state files ---------------------------------------------------------------
     def _gdir(self, g: int) -> Path:
@@ -88,7 +99,7 @@ class Engine:
         return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))}
 
     def summary(self, g: int) -> dict[str, Any] | None:
-        return next((rec for rec in self.memory.generations() if rec["generation"] == g), None)
+        return next((rec for rec in self.generations() if rec["generation"] == g), None)
 
     def completed(self) -> int | None:
         """The last generation whose summary was written (None: not even the baseline)."""
@@ -178,10 +189,7 @@ class Engine:
     def _ranked_rows(self, agent: str) -> list[dict[str, Any]]:
         """Every recorded row of ``agent``, oldest generation first."""
         return [
-            row
-            for rec in self.memory.generations()
-            for row in rec["ranking"]
-            if row["agent"] == agent
+            row for rec in self.generations() for row in rec["ranking"] if row["agent"] == agent
         ]
 
     def _metrics_of(self, agent: str) -> Metrics | None:
@@ -195,7 +203,7 @@ class Engine:
     def _children(self, agent: str) -> int:
         return sum(
             1
-            for rec in self.memory.generations()
+            for rec in self.generations()
             for row in rec["ranking"]
             if row["generation"] == rec["generation"] and agent in row.get("parents", [])
         )
@@ -246,7 +254,7 @@ class Engine:
             "tokens": {"prompt": 0, "completion": 0},
             "cost_usd": 0.0,
         }
-        self.memory.write_generation(summary)
+        self._write_generation(summary)
         return summary
 
     def baseline_runs(self) -> list[EvalResult]:
@@ -478,7 +486,7 @@ class Engine:
             },
             "cost_usd": round(sum(r.get("cost_usd", 0.0) for r in records.values()), 6),
         }
-        self.memory.write_generation(summary)
+        self._write_generation(summary)
         if self.publisher is not None:
             self.publisher.selected(summary, records)
         return summary
