@@ -178,13 +178,6 @@ class GitRepo:
                 mutations.append(m)
         return mutations
 
-    def changed_paths(self, base: str, head: str) -> list[str]:
-        out = self.git("diff", "--name-only", f"{base}..{head}")
-        return [line for line in out.splitlines() if line]
-
-    def diff(self, base: str, head: str, paths: Sequence[str] = ()) -> str:
-        return self.git("diff", f"{base}..{head}", "--", *paths)
-
     def diffstat(self, base: str, head: str) -> str:
         return self.git("diff", "--stat", f"{base}..{head}")
 
