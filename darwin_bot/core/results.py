@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-Status = Literal["ok", "failed", "timeout", "rejected"]
-STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "rejected")
+
+class Status(StrEnum):
+    """How one evaluation ended. Only ``OK`` ranks; every other value ranks last.
+
+    A ``StrEnum``, so the JSON form is the plain value; it is parsed back with
+    ``Status(text)``, which rejects unknown values at the boundary.
+    """
+
+    OK = "ok"
+    FAILED = "failed"  # the program crashed, wrote no model, or its model failed to score
+    TIMEOUT = "timeout"  # the harness stopped it at the wall-clock limit
+    REJECTED = "rejected"  # it broke a rule: peeked ahead, lied in a report, touched a frozen path
+    OVER_BUDGET = "over_budget"  # it trained for longer than the budget allows (measured cost)
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 
 
 @dataclass(frozen=True)
@@ -72,16 +87,20 @@ class EvalResult:
     preset: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Callers may pass the plain value; the record always holds the enum.
+        object.__setattr__(self, "status", Status(self.status))
+
     @property
     def ok(self) -> bool:
         """The run worked. A smoke test is ok without metrics; a scored run needs finite ones."""
-        if self.status != "ok":
+        if self.status is not Status.OK:
             return False
         return self.metrics is None or math.isfinite(self.metrics.perplexity)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status,
+            "status": self.status.value,
             "reason": self.reason,
             "metrics": self.metrics.to_dict() if self.metrics else None,
             "device": self.device,
@@ -96,9 +115,7 @@ class EvalResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalResult:
-        status = data["status"]
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
+        status = Status(data["status"])  # ValueError on an unknown status
         metrics = data.get("metrics")
         return cls(
             status=status,
