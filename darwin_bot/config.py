@@ -55,12 +55,13 @@ class BudgetConfig:
     significance: float = 0.05
     smoke_iters: int = 12
     data: str = "data/shakespeare_char"
+    max_cost_ratio: float = 1.5
 
 
 @dataclass(frozen=True)
 class FitnessConfig:
     perplexity_weight: float = 1.0
-    mfu_weight: float = 0.25
+    mfu_weight: float = 0.0  # MFU rests on the program's own token count: opt in
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class SandboxConfig:
     backend: str = "auto"
     timeout_s: float = 900.0
     smoke_timeout_s: float = 120.0
+    allowance_s: float = 15.0
     memory_mb: int = 8192
     max_procs: int = 256
 
@@ -242,6 +244,7 @@ def _check(cfg: Config) -> None:
     need(bu.repeats >= 1, "budget.repeats must be at least 1")
     need(0.0 < bu.significance < 1.0, "budget.significance must be in (0, 1)")
     need(bu.smoke_iters >= 1, "budget.smoke_iters must be at least 1")
+    need(bu.max_cost_ratio >= 1.0, "budget.max_cost_ratio must be at least 1")
     need(
         cfg.fitness.perplexity_weight >= 0 and cfg.fitness.mfu_weight >= 0,
         "fitness weights must be 0 or more",
@@ -253,8 +256,9 @@ def _check(cfg: Config) -> None:
     )
     need(sb.backend in SANDBOXES, f"sandbox.backend must be one of {', '.join(SANDBOXES)}")
     need(
-        sb.timeout_s > 0 and sb.smoke_timeout_s > 0 and sb.memory_mb >= 64,
-        "sandbox timeouts must be positive and sandbox.memory_mb at least 64",
+        sb.timeout_s > 0 and sb.smoke_timeout_s > 0 and sb.memory_mb >= 64 and sb.allowance_s >= 0,
+        "sandbox timeouts must be positive, sandbox.allowance_s 0 or more "
+        "and sandbox.memory_mb at least 64",
     )
     need(fo.kind in FORGES, f"forge.kind must be one of {', '.join(FORGES)}")
     need(fo.max_open_prs >= 1, "forge.max_open_prs must be at least 1")
@@ -315,10 +319,12 @@ repeats = 3              # runs of the baseline and of a champion candidate
 significance = 0.05      # one-sided test a champion must pass against the baseline
 smoke_iters = 12         # smoke-test iterations: past the warmup, so the decay branch runs too
 data = "data/shakespeare_char"
+max_cost_ratio = 1.5     # a run may take this many times the seed's mean training wall time
+                         # under the same budget; past it, it is over_budget (ranks last)
 
 [fitness]                # fitness = -w_ppl * rel. perplexity change + w_mfu * rel. MFU change
 perplexity_weight = 1.0
-mfu_weight = 0.25
+mfu_weight = 0.0         # MFU counts the program's own reported tokens: opt in to rank on it
 
 [llm]
 backend = "auto"         # auto: openai when OPENAI_API_KEY or base_url is set, else heuristic
@@ -334,8 +340,9 @@ script = ""              # JSONL replies for backend = "scripted"
 
 [sandbox]
 backend = "auto"         # auto | bwrap | unshare | none (none runs agent code unconfined)
-timeout_s = 900.0
+timeout_s = 900.0        # the wall limit when nothing tighter applies
 smoke_timeout_s = 120.0
+allowance_s = 15.0       # start-up and saving: a seconds budget is killed at seconds + this
 memory_mb = 8192
 max_procs = 256
 

@@ -7,6 +7,7 @@ and what the CI evaluate job uploads as an artifact.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -32,7 +33,7 @@ STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 
 @dataclass(frozen=True)
 class Metrics:
-    """Scores of one successful run; all measured by the trusted side."""
+    """Scores of one successful run. :data:`METRIC_SOURCES` says who vouches for each."""
 
     val_loss: float
     perplexity: float
@@ -40,13 +41,32 @@ class Metrics:
     tokens_per_s: float
     train_seconds: float
     peak_mem_mb: float
+    train_wall_s: float = 0.0  # 0: not measured (a result from before evaluator version 2)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metrics:
-        return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__})
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        return cls(**{k: float(data.get(k, defaults[k])) for k in cls.__dataclass_fields__})
+
+
+# Who vouches for each number of a result. "measured": the trusted side measured or
+# computed it itself. "reported": it comes from the program's train.json, and is only
+# bounded by what was measured (see the README's threat model).
+METRIC_SOURCES: dict[str, str] = {
+    "val_loss": "measured: held-out loss computed by the harness from the returned logits",
+    "perplexity": "measured: exp(val_loss)",
+    "train_wall_s": "measured: wall time of the sandboxed training process",
+    "cost_ratio": "measured: train_wall_s over the baseline's mean under the same budget",
+    "peak_mem_mb": "measured: peak resident memory of the training process tree",
+    "flops_per_token": "measured: 6 x the parameters of the saved weights (read by the harness)",
+    "tokens_per_s": "reported: train.json's tokens_seen over its train_seconds, "
+    "clamped to the measured wall time",
+    "train_seconds": "reported: train.json's train_seconds, clamped to the measured wall time",
+    "mfu": "reported: flops_per_token x tokens_per_s / device peak; a claim over 100% is rejected",
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,37 @@ class Budget:
 
     def key(self) -> str:
         return f"iters={self.iters}" if self.iters is not None else f"seconds={self.seconds}"
+
+
+def apply_cost_limit(
+    result: EvalResult, baseline_wall_s: float | None, max_cost_ratio: float
+) -> EvalResult:
+    """``result`` with its measured cost against the baseline; ``over_budget`` past the limit.
+
+    The harness cannot count another program's iterations, so a budget is held
+    by wall time: a run that took more than ``max_cost_ratio`` times the
+    baseline's mean training wall time (same budget, same device) is
+    ``over_budget``, which ranks with the failures; its metrics stay for the
+    record. A missing baseline (``None`` or 0) leaves the result as it is.
+    """
+    wall = result.extra.get("train_wall_s")
+    if not baseline_wall_s or baseline_wall_s <= 0 or not isinstance(wall, (int, float)):
+        return result
+    ratio = float(wall) / baseline_wall_s
+    extra = {
+        **result.extra,
+        "cost_ratio": round(ratio, 4),
+        "baseline_train_wall_s": round(baseline_wall_s, 3),
+        "max_cost_ratio": max_cost_ratio,
+    }
+    if result.status is Status.OK and result.metrics is not None and ratio > max_cost_ratio:
+        reason = (
+            f"training took {ratio:.2f}x the baseline's mean wall time ({float(wall):.1f} s vs "
+            f"{baseline_wall_s:.1f} s), {100 * (ratio / max_cost_ratio - 1):.0f}% over the "
+            f"{max_cost_ratio:g}x the budget allows"
+        )
+        return dataclasses.replace(result, status=Status.OVER_BUDGET, reason=reason, extra=extra)
+    return dataclasses.replace(result, extra=extra)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The trusted evaluation harness: train in the sandbox, score in a second one.
+"""The trusted evaluation harness: train in a sandbox, score in two more.
 
 Flow of :func:`evaluate_tree`:
 
@@ -6,29 +6,29 @@ Flow of :func:`evaluate_tree`:
    data folder without ``train.bin``/``val.bin``/``meta.json``, are the user's
    errors (``ConfigError``/``DataError``). Everything the agent's code does
    wrong from here on is a value: an ``EvalResult`` with status ``failed``,
-   ``timeout`` or ``rejected``.
+   ``timeout``, ``rejected`` or ``over_budget``.
 2. Copy the evolvable paths of the tree (only those: a repository checkout may
    hold the held-out split) and ``train.bin`` + ``meta.json`` into a scratch
-   folder. ``val.bin`` is never mounted into the training sandbox.
-3. Run ``python seed/train.py`` in the sandbox under the budget.
-4. Score in a second sandbox: the worker gets the model and a file of input
-   windows, and streams logits back; the loss is computed here.
-5. MFU and throughput from the run's report, checked against what was measured.
+   folder. ``val.bin`` is never mounted into any sandbox.
+3. Run ``python seed/train.py`` in the sandbox. The harness holds the budget:
+   the process is killed at ``seconds + allowance`` (a seconds budget), or at
+   ``max_cost_ratio`` x the baseline's training wall time (an iteration budget
+   with a known baseline), and always at ``timeout_s``.
+4. Score in two sandboxes with twin windows (:mod:`scoring`, :mod:`score_run`):
+   the loss is computed here, from logits, against targets that never leave.
+5. Cost from the measured wall time; MFU from the weights' size and the
+   report's token count, rejected when the measurements rule the claim out
+   (:mod:`claims`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
-import os
-import shutil
-import stat
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,17 @@ from typing import Any
 import numpy as np
 
 from darwin_bot.config import Config
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core.results import (
+    METRIC_SOURCES,
+    Budget,
+    EvalResult,
+    Metrics,
+    Status,
+    apply_cost_limit,
+)
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
+from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
 from darwin_bot.evaluate.sandbox import (
     Limits,
     Mount,
@@ -48,19 +56,24 @@ from darwin_bot.evaluate.sandbox import (
     run_sandboxed,
     scrub_env,
 )
-from darwin_bot.evaluate.scoring import Scorer, ScoreRejected, plan_windows
+from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_sides
+from darwin_bot.evaluate.scoring import CAUSAL_TOL, detection_probability, plan_twins
+from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash, world_readable
 
 # Bump when anything that changes a score changes: it is half of the cache key.
-EVALUATOR_VERSION = "1"
+# 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
+EVALUATOR_VERSION = "2"
 
 # The scoring context per preset (seed/train.py's block_size). It is fixed by the
 # trusted side, not read from the agent's report, so every agent of a preset is
 # scored on the same windows; a model must accept windows of this length.
 EVAL_CONTEXT: dict[str, int] = {"tiny": 64, "paper": 256, "nanogpt": 256}
-SMOKE_TRAIN_TOKENS = 50_000  # the slice of train.bin a smoke test trains on
 SMOKE_WINDOWS = 4
-MAX_REPORT_BYTES = 1 << 20  # train.json larger than this is not a report
-WORKER = Path(__file__).with_name("score_worker.py")
+SMOKE_PAIRS = 16
+# For the 1-token peeker that looks at one position in a window's T-1.
+REPORTED_Q = 1 / 63
+
+__all__ = ["EVALUATOR_VERSION", "EvalOptions", "evaluate_repeats", "evaluate_tree", "tree_hash"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,9 @@ class EvalOptions:
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
+    allowance_s: float = 15.0  # start-up and saving, on top of a seconds budget
+    max_cost_ratio: float = 1.5  # of the baseline's training wall time
+    baseline_train_wall_s: float | None = None  # the baseline's mean, when known
 
     @classmethod
     def from_config(
@@ -99,51 +115,12 @@ class EvalOptions:
             timeout_s=cfg.sandbox.smoke_timeout_s if smoke else cfg.sandbox.timeout_s,
             memory_mb=cfg.sandbox.memory_mb,
             max_procs=cfg.sandbox.max_procs,
+            allowance_s=cfg.sandbox.allowance_s,
+            max_cost_ratio=cfg.budget.max_cost_ratio,
             smoke=smoke,
             paths=cfg.evolution.evolvable,
         )
         return dataclasses.replace(opts, **changes)
-
-
-# ----------------------------------------------------------------------- hashing
-
-
-def tree_hash(tree: Path, paths: Sequence[str] = ("seed/",)) -> str:
-    """A content hash of the files under ``paths`` of ``tree``: the evaluation cache key.
-
-    Covers relative paths, file bytes and symlink targets; ignores bytecode.
-    """
-    h = hashlib.sha256()
-    for rel, path in _evolvable_files(tree, paths):
-        h.update(rel.encode() + b"\0")
-        if path.is_symlink():
-            h.update(b"L" + os.readlink(path).encode())
-        else:
-            h.update(b"F" + hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()[:16]
-
-
-def _evolvable_files(tree: Path, paths: Sequence[str]) -> list[tuple[str, Path]]:
-    found: dict[str, Path] = {}
-    for spec in paths:
-        root = tree / spec
-        if root.is_symlink() or root.is_file():
-            found[spec.rstrip("/")] = root
-            continue
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(root):  # does not follow links
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in filenames:
-                if name.endswith((".pyc", ".pyo")):
-                    continue
-                path = Path(dirpath) / name
-                found[path.relative_to(tree).as_posix()] = path
-            for name in dirnames:
-                if (Path(dirpath) / name).is_symlink():
-                    path = Path(dirpath) / name
-                    found[path.relative_to(tree).as_posix()] = path
-    return sorted(found.items())
 
 
 # ----------------------------------------------------------------------- inputs
@@ -184,6 +161,40 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError("the evaluation timeout must be positive")
     if opts.eval_windows < 1:
         raise ConfigError("eval_windows must be at least 1")
+    if opts.baseline_train_wall_s is not None and not opts.baseline_train_wall_s > 0:
+        raise ConfigError("the baseline's training wall time must be a positive number of seconds")
+
+
+@dataclass(frozen=True)
+class WallLimit:
+    """When the harness kills the training process, and what that means."""
+
+    seconds: float
+    status: Status  # the status of a run killed at this limit
+    reason: str
+
+
+def wall_limit(opts: EvalOptions) -> WallLimit:
+    """The tightest limit that applies: the budget's own, else ``timeout_s``."""
+    limits = [
+        WallLimit(opts.timeout_s, Status.TIMEOUT,
+                  f"training ran past the {opts.timeout_s:g} s limit and was killed"),
+    ]  # fmt: skip
+    b = opts.budget
+    if b.seconds is not None:
+        limits.append(WallLimit(
+            b.seconds + opts.allowance_s, Status.TIMEOUT,
+            f"training ran past its budget of {b.seconds:g} s + {opts.allowance_s:g} s "
+            "allowance (start-up, saving) and was killed",
+        ))  # fmt: skip
+    if opts.baseline_train_wall_s and not opts.smoke:
+        cap = opts.max_cost_ratio * opts.baseline_train_wall_s
+        limits.append(WallLimit(
+            cap + opts.allowance_s, Status.OVER_BUDGET,
+            f"training ran past {opts.max_cost_ratio:g}x the baseline's mean wall time "
+            f"({cap:.1f} s) + {opts.allowance_s:g} s and was killed",
+        ))  # fmt: skip
+    return min(limits, key=lambda w: w.seconds)
 
 
 def resolve_device(device: str) -> str:
@@ -193,78 +204,6 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-# ------------------------------------------------------------------- scratch dirs
-
-
-def _world_readable(root: Path) -> None:
-    """a+rX on a tree we made, so a sandbox running under another uid can read it."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath) / name
-            st = path.lstat()
-            if stat.S_ISLNK(st.st_mode):  # chmod would follow it out of the tree
-                continue
-            extra = 0o555 if stat.S_ISDIR(st.st_mode) or st.st_mode & 0o111 else 0o444
-            path.chmod(stat.S_IMODE(st.st_mode) | extra)
-    root.chmod(0o755)
-
-
-def _copy_tree(tree: Path, paths: Sequence[str], dest: Path) -> None:
-    dest.mkdir()
-    for rel, src in _evolvable_files(tree, paths):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():  # kept as a link: its target is not in the sandbox
-            target.symlink_to(os.readlink(src))
-        else:
-            shutil.copyfile(src, target)
-    _world_readable(dest)
-
-
-def _make_train_data(data_dir: Path, dest: Path, smoke: bool) -> None:
-    dest.mkdir()
-    shutil.copyfile(data_dir / "meta.json", dest / "meta.json")
-    if smoke:
-        tokens = np.fromfile(data_dir / "train.bin", dtype=np.uint16, count=SMOKE_TRAIN_TOKENS)
-        tokens.tofile(dest / "train.bin")
-    else:
-        try:
-            os.link(data_dir / "train.bin", dest / "train.bin")  # no copy of a large file
-        except OSError:
-            shutil.copyfile(data_dir / "train.bin", dest / "train.bin")
-        if not (dest / "train.bin").stat().st_mode & 0o004:  # a link shares the original's mode
-            (dest / "train.bin").unlink()
-            shutil.copyfile(data_dir / "train.bin", dest / "train.bin")
-    _world_readable(dest)
-
-
-def _read_report(out: Path) -> dict[str, Any]:
-    """The agent's train.json, read without following links and with a size cap."""
-    try:
-        fd = os.open(out / "train.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise ValueError("train.py wrote no train.json (or it is not a regular file)") from exc
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise ValueError("train.json is not a regular file")
-        raw = f.read(MAX_REPORT_BYTES + 1)
-    if len(raw) > MAX_REPORT_BYTES:
-        raise ValueError("train.json is larger than 1 MiB")
-    report = json.loads(raw)
-    if not isinstance(report, dict):
-        raise ValueError("train.json is not a JSON object")
-    return report
-
-
-def _number(report: dict[str, Any], *keys: str) -> float:
-    value: Any = report
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"train.json: {'.'.join(keys)} must be a finite number, got {value!r}")
-    return float(value)
 
 
 # --------------------------------------------------------------------- evaluation
@@ -327,7 +266,9 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
     device = resolve_device(opts.device)
     with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
         ctx = _Context(tree, opts, backend, device, tree_hash(tree, opts.paths), Path(tmp), meta)
-        return _evaluate(ctx, data_dir)
+        result = _evaluate(ctx, data_dir)
+    return apply_cost_limit(result, None if opts.smoke else opts.baseline_train_wall_s,
+                            opts.max_cost_ratio)  # fmt: skip
 
 
 def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalResult]:
@@ -339,10 +280,13 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
     ]
 
 
-def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
+# --------------------------------------------------------------------- training
+
+
+def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     opts, scratch = ctx.opts, ctx.scratch
-    _copy_tree(ctx.tree, opts.paths, scratch / "tree")
-    _make_train_data(data_dir, scratch / "data", opts.smoke)
+    copy_tree(ctx.tree, opts.paths, scratch / "tree")
+    make_train_data(data_dir, scratch / "data", opts.smoke)
     (scratch / "out").mkdir()
     (scratch / "home").mkdir()
     tree_m = Mount("tree", scratch / "tree")
@@ -366,119 +310,91 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
         },
         home=home,
     )
-    limits = Limits(opts.timeout_s, opts.memory_mb, opts.max_procs)
+    limit = wall_limit(opts)
     train = run_sandboxed(
         [sys.executable, "seed/train.py"],
         backend=ctx.backend, mounts=[tree_m, data_m, out_m], cwd=tree_m.inside(ctx.backend),
-        env=env, limits=limits, device=ctx.device,
+        env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs), device=ctx.device,
     )  # fmt: skip
+    return train, limit
+
+
+def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
+    train, limit = _train(ctx, data_dir)
     extra: dict[str, Any] = {
         "train_wall_s": round(train.wall_s, 3),
+        "train_wall_limit_s": round(limit.seconds, 3),
         "train_max_rss_mb": round(train.max_rss_mb, 1),
+        "sources": METRIC_SOURCES,
     }
     if train.timed_out:
-        return ctx.result("timeout", f"training ran past the {opts.timeout_s:g} s limit and was killed",
-                          log_tail=train.log_tail, **extra)  # fmt: skip
+        return ctx.result(limit.status, limit.reason, log_tail=train.log_tail, **extra)
     if train.returncode != 0:
         return ctx.result("failed", f"train.py exited with code {train.returncode}",
                           log_tail=train.log_tail, **extra)  # fmt: skip
     try:
-        report = _read_report(scratch / "out")
-        iterations = _number(report, "iterations")
-        tokens_seen = _number(report, "tokens_seen")
-        train_seconds = _number(report, "train_seconds")
-        shape = {
-            k: int(_number(report, "config", k))
-            for k in ("n_layer", "n_head", "n_embd", "block_size")
-        }
+        report = read_report(ctx.scratch / "out")
     except ValueError as exc:
         return ctx.result("failed", f"bad training report: {exc}", log_tail=train.log_tail, **extra)
-    extra.update(
-        iterations=int(iterations),
-        tokens_seen=int(tokens_seen),
-        reported_train_seconds=train_seconds,
-    )
-    return _score(ctx, data_dir, train, report, shape, extra)
+    extra.update(iterations=report.iterations, tokens_seen=int(report.tokens_seen),
+                 reported_train_seconds=report.train_seconds)  # fmt: skip
+    return _score(ctx, data_dir, train, report, extra)
 
 
-def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: dict[str, Any],
-           shape: dict[str, int], extra: dict[str, Any]) -> EvalResult:  # fmt: skip
-    opts, scratch = ctx.opts, ctx.scratch
+# ---------------------------------------------------------------------- scoring
+
+
+def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
+           extra: dict[str, Any]) -> EvalResult:  # fmt: skip
+    opts = ctx.opts
     vocab = int(ctx.meta["vocab_size"])
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
-    plan = plan_windows(
-        val, EVAL_CONTEXT[opts.preset], vocab, n_windows, n_probes=2 if opts.smoke else 4
+    spare = np.fromfile(ctx.scratch / "data" / "train.bin", dtype=np.uint16)
+    plan = plan_twins(val, EVAL_CONTEXT[opts.preset], vocab, n_windows, spare_text=spare,
+                      **({"min_pairs": SMOKE_PAIRS} if opts.smoke else {}))  # fmt: skip
+    world_readable(ctx.scratch / "out")  # the scoring sandboxes may run under another uid
+    limits = Limits(opts.timeout_s, opts.memory_mb, opts.max_procs)
+    outcome = score_sides(ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits), plan, vocab)
+    extra.update(
+        score_wall_s=round(outcome.elapsed_s, 3),
+        score_walls_s=[round(w, 3) for w in outcome.wall_s],
+        twin_pairs=plan.pairs,
+        twin_suffixes=plan.suffix_source,
+        twin_max_logprob_diff=float(f"{outcome.scorer.max_diff:.3g}"),
+        twin_tolerance=CAUSAL_TOL,
+        p_detect_one_peek=round(detection_probability(REPORTED_Q, plan.pairs), 4),
     )
-    (scratch / "inputs").mkdir()
-    np.save(scratch / "inputs" / "inputs.npy", plan.inputs)
-    _world_readable(scratch / "inputs")
-    _world_readable(scratch / "out")  # the scoring sandbox may run under another uid
-    tree_m, inputs_m = Mount("tree", scratch / "tree"), Mount("inputs", scratch / "inputs")
-    model_m = Mount("model", scratch / "out")  # read-only now
-    worker = f"/sandbox/darwin/{WORKER.name}" if ctx.backend == "bwrap" else str(WORKER)
-    command = [
-        sys.executable, worker, "--tree", tree_m.inside(ctx.backend),
-        "--model", f"{model_m.inside(ctx.backend)}/model.pt",
-        "--inputs", f"{inputs_m.inside(ctx.backend)}/inputs.npy",
-        "--device", ctx.device, "--batch", str(plan.batch),
-    ]  # fmt: skip
-    home = "/tmp" if ctx.backend == "bwrap" else str(scratch / "home")
-    scorer = Scorer(plan, vocab)
-    run = run_sandboxed(
-        command, backend=ctx.backend, mounts=[tree_m, inputs_m, model_m], cwd=tree_m.inside(ctx.backend),
-        env=scrub_env({"DARWIN_DEVICE": ctx.device}, home=home),
-        limits=Limits(opts.timeout_s, opts.memory_mb, opts.max_procs), device=ctx.device,
-        stdout_consumer=scorer.consume,
-    )  # fmt: skip
-    extra["score_wall_s"] = round(run.wall_s, 3)
-    log = train.log_tail + ("\n--- scoring ---\n" + run.log_tail if run.log_tail else "")
-    if run.timed_out:
-        return ctx.result(
-            "timeout", f"scoring ran past the {opts.timeout_s:g} s limit", log_tail=log, **extra
-        )
-    if isinstance(run.consumer_error, ScoreRejected):
-        return ctx.result("rejected", str(run.consumer_error), log_tail=log, **extra)
-    if run.returncode != 0 or run.consumer_error is not None:
-        why = f"exit code {run.returncode}" if run.returncode else str(run.consumer_error)
-        return ctx.result("failed", f"scoring failed: loading or running the model crashed ({why})",
-                          log_tail=log, **extra)  # fmt: skip
-    return _finish(ctx, train, scorer, shape, extra, log)
+    log = train.log_tail + outcome.log
+    if outcome.status is not Status.OK:
+        return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
+    return _finish(ctx, train, report, outcome, extra, log)
 
 
-def _finish(ctx: _Context, train: SandboxRun, scorer: Scorer, shape: dict[str, int],
+def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutcome,
             extra: dict[str, Any], log: str) -> EvalResult:  # fmt: skip
-    tokens_seen = float(extra["tokens_seen"])
-    # Throughput is the run's own (it knows when its loop started), but its
-    # seconds are clamped to what we measured: never more than the sandboxed
-    # process's wall time, and never less than half of it. A run cannot claim
-    # more than 2x the throughput its wall time allows; a very short run whose
-    # start-up (imports, data, save) exceeds half its wall time is under-rated,
-    # equally for every agent.
-    seconds = min(max(float(extra["reported_train_seconds"]), 0.5 * train.wall_s), train.wall_s)
-    tokens_per_s = tokens_seen / seconds if seconds > 0 else 0.0
-    # FLOPs per token (PaLM appendix B): 6N + 12*L*H*Q*T, N from the loaded model,
-    # L/H/Q/T from the report's config. The parameter count is taken only up to
-    # twice what that shape implies (12*L*d^2 + V*d), so unused parameters cannot
-    # buy MFU.
-    L, H, d, T = shape["n_layer"], shape["n_head"], shape["n_embd"], shape["block_size"]
-    vocab = int(ctx.meta["vocab_size"])
-    shape_params = 12 * L * d * d + vocab * d
-    n_params = min(scorer.num_params, 2 * shape_params)
-    flops_per_token = 6 * n_params + 12 * L * H * (d // max(H, 1)) * T
+    scorer = outcome.scorer
+    weights = scorer.weights[0]
     device_peak = peak_mod.peak(ctx.device, threads=ctx.opts.threads)
-    mfu = flops_per_token * tokens_per_s / device_peak.flops
+    try:
+        vouched = throughput(report, train.wall_s, weights.params, device_peak.flops)
+    except ClaimRejected as exc:
+        return ctx.result("rejected", f"lying report: {exc}", log_tail=log, **extra)
     metrics = Metrics(
         val_loss=scorer.val_loss,
         perplexity=math.exp(min(scorer.val_loss, 700.0)),
-        mfu=mfu,
-        tokens_per_s=tokens_per_s,
-        train_seconds=seconds,
+        mfu=vouched.mfu,
+        tokens_per_s=vouched.tokens_per_s,
+        train_seconds=vouched.train_seconds,
         peak_mem_mb=train.max_rss_mb,
+        train_wall_s=train.wall_s,
     )
     extra.update(
-        num_params=scorer.num_params, flops_per_token=flops_per_token, peak_flops=device_peak.flops,
-        peak_source=device_peak.source, eval_windows=int(scorer.plan.scored.sum()),
-        eval_tokens=scorer.tokens, causality_probes=len(scorer.plan.probes), timestamp=time.time(),
+        num_params=weights.params, matrix_params=weights.matrix_params,
+        flops_per_token=vouched.flops_per_token, peak_flops=device_peak.flops,
+        peak_source=device_peak.source, eval_windows=scorer.plan.scored_windows,
+        eval_tokens=scorer.tokens, cost_ratio=None, timestamp=time.time(),
     )  # fmt: skip
+    if not weights.params:
+        extra["mfu_unavailable"] = "model.pt is not a torch checkpoint the harness can read"
     return ctx.result("ok", "", metrics, log_tail=log, device_name=device_peak.device, **extra)

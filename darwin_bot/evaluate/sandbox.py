@@ -373,6 +373,30 @@ def resolve_backend(name: str) -> str:
 # ----------------------------------------------------------------------- running
 
 
+class Gate:
+    """Holds a sandboxed program at its start until the caller says go (or stop).
+
+    The program reads one line from stdin: ``go`` when :meth:`release` is
+    called with ``go=True``; end of file otherwise.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._go = False
+
+    def release(self, go: bool) -> None:
+        self._go = go
+        self._event.set()
+
+    def feed(self, stdin: IO[bytes]) -> None:
+        self._event.wait()
+        with contextlib.suppress(OSError):  # it may have died already
+            if self._go:
+                stdin.write(b"go\n")
+                stdin.flush()
+            stdin.close()
+
+
 class _Tail:
     """Reads a pipe to its end, keeping only the last ``limit`` bytes."""
 
@@ -440,6 +464,7 @@ def run_sandboxed(
     limits: Limits,
     device: str = "cpu",
     stdout_consumer: Callable[[IO[bytes]], None] | None = None,
+    gate: Gate | None = None,
 ) -> SandboxRun:
     """Run ``command`` (paths as seen inside) in ``backend``; never raises for the program's faults.
 
@@ -447,6 +472,7 @@ def run_sandboxed(
     With ``stdout_consumer``, stdout is a separate pipe handed to it on a
     thread (the scorer reads logits from it) and only stderr goes to the tail;
     if the consumer raises, the program is killed and the error returned.
+    With ``gate``, the program's stdin is a pipe that :class:`Gate` feeds.
     ``backend`` must come from :func:`resolve_backend`.
     """
     if backend == "none":
@@ -474,7 +500,7 @@ def run_sandboxed(
     start = time.monotonic()
     proc = subprocess.Popen(
         argv,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE if stdout_consumer else subprocess.STDOUT,
         env=dict(env),
@@ -497,6 +523,8 @@ def run_sandboxed(
 
         consumer_thread = threading.Thread(target=consume, daemon=True)
         consumer_thread.start()
+    if gate is not None:
+        threading.Thread(target=gate.feed, args=(proc.stdin,), daemon=True).start()
     returncode, max_rss_kb = _wait(proc, start + limits.timeout_s)
     timed_out = returncode is None
     wall = time.monotonic() - start

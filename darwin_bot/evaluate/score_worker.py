@@ -6,7 +6,19 @@ the trusted side keeps them and computes the loss. It is a script run by file
 path (standard library, numpy and torch only, never darwin_bot), because it
 shares a process with the agent's code and so is no more trusted than it.
 
-Protocol: first ``b"NPAR"`` and the model's parameter count (uint64). Then: the inputs are an ``.npy`` file of int64 token ids ``[N, T]``, sent
+Before any of the agent's code is imported, it reads ``--model`` with
+``torch.load(weights_only=True)`` (no pickled code runs) and counts the
+distinct tensor elements there: that count, not anything the agent reports,
+is what FLOPs per token are computed from. A file that is not a checkpoint
+counts 0 (the MFU is then unavailable, not the run failed).
+
+With ``--gate`` it waits, after importing torch and before reading or running
+anything of the agent's, for a line ``go`` on stdin: the harness starts the
+second scoring run early, so that its start-up overlaps the first run, but lets
+it reach the agent's code only once the first has ended.
+
+Protocol: first ``b"NPAR"``, then two uint64: the weights' elements, and those
+of tensors with 2 or more dimensions. Then: the inputs are an ``.npy`` file of int64 token ids ``[N, T]``, sent
 in order in batches of ``--batch`` rows. For each batch one frame goes to the
 original stdout: ``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims``, then
 the logits as little-endian float32 in C order. Anything the agent prints goes
@@ -25,6 +37,30 @@ MAGIC = b"DLGT"
 PARAMS_MAGIC = b"NPAR"
 
 
+def count_weights(path: str) -> tuple[int, int]:
+    """(elements, elements of tensors with ndim >= 2) of the distinct tensors saved at ``path``."""
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a checkpoint: nothing to vouch for
+        return 0, 0
+    seen: dict[tuple[int, int, tuple[int, ...]], torch.Tensor] = {}
+    stack, visited = [(obj, 0)], 0
+    while stack and visited < 1_000_000:
+        item, depth = stack.pop()
+        visited += 1
+        if isinstance(item, torch.Tensor):
+            key = (item.untyped_storage().data_ptr(), item.storage_offset(), tuple(item.shape))
+            seen[key] = item  # tied weights share storage, offset and shape: counted once
+        elif depth < 32 and isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif depth < 32 and isinstance(item, (list, tuple)):
+            stack += [(v, depth + 1) for v in item]
+    total = sum(t.numel() for t in seen.values())
+    return total, sum(t.numel() for t in seen.values() if t.dim() >= 2)
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="score_worker.py")
     parser.add_argument("--tree", required=True)
@@ -32,6 +68,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--gate", action="store_true", help="wait for 'go' on stdin first")
     args = parser.parse_args(argv)
 
     frames = os.fdopen(os.dup(1), "wb")
@@ -40,6 +77,12 @@ def main(argv: list[str]) -> None:
 
     import numpy as np
     import torch
+
+    if args.gate and sys.stdin.readline() != "go\n":
+        sys.exit(0)  # the other scoring run failed: nothing to do
+    params, matrix_params = count_weights(args.model)  # before any agent code is imported
+    frames.write(PARAMS_MAGIC + struct.pack("<QQ", params, matrix_params))
+    frames.flush()
 
     seed_dir = os.path.join(args.tree, "seed")
     sys.path[:0] = [seed_dir, args.tree]  # model.py may import its siblings
@@ -54,8 +97,6 @@ def main(argv: list[str]) -> None:
     model = module.load(args.model, args.device)
     if not isinstance(model, torch.nn.Module):
         sys.exit(f"score_worker: load() returned {type(model).__name__}, not a torch.nn.Module")
-    n_params = sum(p.numel() for p in model.parameters())  # shared (tied) tensors once
-    frames.write(PARAMS_MAGIC + struct.pack("<Q", n_params))
 
     inputs = np.load(args.inputs, allow_pickle=False)
     with torch.no_grad():
