@@ -8,6 +8,7 @@ environment) are one line on stderr and exit 2.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -72,7 +73,6 @@ def _evaluate_branch(
     path: Path, branch: str, cfg: Config, opts: Any, repeats: int
 ) -> list[EvalResult]:
     """Evaluate an agent checkout, failing closed when its commits reach outside the evolvable paths."""
-    import dataclasses
     import subprocess
 
     from darwin_bot.evaluate import EVALUATOR_VERSION, evaluate_repeats
@@ -102,8 +102,30 @@ def _evaluate_branch(
     return [dataclasses.replace(r, extra={**r.extra, **extra}) for r in results]
 
 
+def baseline_wall(path: Path, preset: str, budget: Budget) -> float:
+    """The mean training wall time of the ok runs in a ``darwin evaluate --json`` file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        runs = data.get("runs", [data])
+        results = [EvalResult.from_dict(r) for r in runs]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"--baseline {path}: not a result of 'darwin evaluate --json' ({exc})"
+        ) from exc
+    walls = [float(r.extra["train_wall_s"]) for r in results if r.ok and "train_wall_s" in r.extra]
+    if not walls:
+        raise ConfigError(f"--baseline {path}: no ok run with a measured train_wall_s in it")
+    first = results[0]
+    if first.preset != preset or first.budget != budget:
+        raise ConfigError(
+            f"--baseline {path} was measured under preset {first.preset!r}, budget "
+            f"{first.budget.key()}; evaluate under the same (here: {preset!r}, {budget.key()})"
+        )
+    return statistics.fmean(walls)
+
+
 def _worst(results: list[EvalResult]) -> str:
-    for status in ("rejected", "timeout", "failed"):
+    for status in ("rejected", "over_budget", "timeout", "failed"):
         if any(r.status == status for r in results):
             return status
     return "failed"
@@ -117,8 +139,12 @@ def _human(result: EvalResult) -> str:
             f"perplexity {m.perplexity:.4f}  (val loss {m.val_loss:.4f})",
             f"mfu        {100 * m.mfu:.2f}%",
             f"tokens/s   {m.tokens_per_s:,.0f}",
-            f"train      {m.train_seconds:.2f} s, peak {m.peak_mem_mb:.0f} MiB",
+            f"train      {m.train_seconds:.2f} s reported, peak {m.peak_mem_mb:.0f} MiB",
         ]
+    if "train_wall_s" in result.extra:
+        ratio = result.extra.get("cost_ratio")
+        cost = f"{ratio:.2f}x the baseline" if ratio is not None else "no baseline given"
+        lines.append(f"cost       {result.extra['train_wall_s']:.2f} s measured ({cost})")
     lines += [f"device     {result.device}", f"tree       {result.tree_hash} (seed {result.seed})"]
     if result.status != "ok" and result.log_tail:
         lines += ["--- log tail ---", result.log_tail.rstrip()]
@@ -152,6 +178,11 @@ def _human(result: EvalResult) -> str:
               help="CI: the agent branch PATH is a checkout of. The agent's commits must change "
                    "only the evolvable paths (else: rejected, nothing runs); the result records "
                    "extra.head, extra.agent and extra.branch.")  # fmt: skip
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="A 'darwin evaluate --json' result of the baseline (same preset, budget and "
+                   "device): adds cost_ratio, and an iteration budget is held to "
+                   "budget.max_cost_ratio x its training wall time (else: over_budget).")  # fmt: skip
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON result to FILE.")  # fmt: skip
 @config_option
@@ -159,7 +190,7 @@ def evaluate_command(
     path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
     seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
     full: bool, smoke: bool, branch: str | None, as_json: bool, out_file: Path | None,
-    config_path: Path | None,
+    baseline_file: Path | None, config_path: Path | None,
 ) -> None:  # fmt: skip
     """Train and score the agent in PATH (default: .) in the sandbox."""
     from darwin_bot.evaluate import EvalOptions, evaluate_repeats
@@ -178,6 +209,9 @@ def evaluate_command(
         if value is not None:
             changes[name] = value
     opts = EvalOptions.from_config(cfg, path, smoke=smoke, **changes)
+    if baseline_file is not None:
+        wall = baseline_wall(baseline_file, opts.preset, opts.budget)
+        opts = dataclasses.replace(opts, baseline_train_wall_s=wall)
     if branch is None:
         results = evaluate_repeats(path, opts, repeats)
     else:

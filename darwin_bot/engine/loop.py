@@ -38,7 +38,7 @@ from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import selection as sel
 from darwin_bot.core.agent import HumanRequest, agent_id
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core.results import Budget, EvalResult, Metrics, apply_cost_limit
 from darwin_bot.engine import rows
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import SEED_AGENT, Evaluator, Progress, Publisher, derive_seed
@@ -391,7 +391,10 @@ class Engine:
             rec = records.get(agent)
             born = rec["generation"] if rec else self._ranked_rows(agent)[0]["generation"]
             parents = rec["parents"] if rec else self._ranked_rows(agent)[0]["parents"]
-            runs = self.known_runs(self._head(agent))
+            runs = [  # the harness measured each run's wall time; the budget is held here
+                apply_cost_limit(r, baseline.train_wall_s, self.cfg.budget.max_cost_ratio)
+                for r in self.known_runs(self._head(agent))
+            ]
             out.append(rows.scored_row(agent, born, parents, runs, baseline, self.cfg.fitness))
         for agent, rec in records.items():
             if rec["status"] != "ok":

@@ -63,7 +63,7 @@ def scored_row(
             n_runs=len(runs),
             reason=failed.reason if failed else "not evaluated",
         )
-    return row(
+    out = row(
         agent,
         generation,
         parents,
@@ -71,6 +71,9 @@ def scored_row(
         mean=mean,
         n_runs=len(runs),
     )
+    if baseline.train_wall_s > 0 and mean.train_wall_s > 0:  # the cost of the gain, measured
+        out["metrics"]["cost_ratio"] = mean.train_wall_s / baseline.train_wall_s
+    return out
 
 
 def scored(r: dict[str, Any]) -> sel.Scored:

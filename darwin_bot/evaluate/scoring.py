@@ -141,7 +141,9 @@ def plan_twins(
         chosen = np.sort(fixed.choice(available, size=n_windows, replace=False))
     rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
     rest = rng.permutation(np.setdiff1d(np.arange(available), chosen))
-    n_decoys = min(max(0, min_pairs - len(chosen)), len(rest) // 2)
+    n_decoys = min(
+        max(0, min_pairs - len(chosen)), max(0, (len(rest) - len(chosen)) // 2)
+    )  # leave a suffix window per pair
     decoys, pool = rest[:n_decoys], rest[n_decoys:]
     windows = np.concatenate([chosen, decoys])
     n_pairs = len(windows)

@@ -55,6 +55,7 @@ def make_tree(tmp_path: Path) -> Callable[..., Path]:
         memory_mb: int = 2048,
         max_procs: int = 64,
         timeout_s: float = 40.0,
+        allowance_s: float = 15.0,
     ) -> Path:
         tree = tmp_path / f"agent{len(list(tmp_path.glob('agent*')))}"
         shutil.copytree(PROGRAMS / "honest", tree)
@@ -69,6 +70,7 @@ def make_tree(tmp_path: Path) -> Callable[..., Path]:
         (tree / "darwin.toml").write_text(
             f"[sandbox]\nmemory_mb = {memory_mb}\nmax_procs = {max_procs}\n"
             f"timeout_s = {timeout_s}\nsmoke_timeout_s = {timeout_s}\n"
+            f"allowance_s = {allowance_s}\n"
         )
         return tree
 
