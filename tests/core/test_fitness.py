@@ -235,3 +235,41 @@ def test_zero_variance_gate_is_honest_about_small_samples() -> None:
     four = fit.champion_test([9.0] * 4, [10.0] * 4, 0.05)
     assert four.passed and four.method.startswith("permutation")
     assert four.cohens_d is None
+
+
+# ---------------------------------------------------------------- measured cost
+
+
+def costly(wall: float | None, status: str = "ok") -> EvalResult:
+    r = result(12.0, status=status)
+    extra = {} if wall is None else {"train_wall_s": wall}
+    return EvalResult(**{**r.__dict__, "extra": extra})
+
+
+def test_a_run_past_the_cost_ratio_is_over_budget_and_says_by_how_much():
+    from darwin_bot.core.results import Status, apply_cost_limit
+
+    over = apply_cost_limit(costly(31.0), baseline_wall_s=10.0, max_cost_ratio=1.5)
+    assert over.status is Status.OVER_BUDGET and not over.ok
+    assert "3.10x the baseline's mean wall time (31.0 s vs 10.0 s)" in over.reason
+    assert "107% over the 1.5x" in over.reason
+    assert over.extra["cost_ratio"] == 3.1 and over.metrics is not None  # kept for the record
+    assert fit.summarize([over]).failed  # ranks with the failures
+    within = apply_cost_limit(costly(14.9), baseline_wall_s=10.0, max_cost_ratio=1.5)
+    assert within.status is Status.OK and within.extra["cost_ratio"] == 1.49
+
+
+def test_without_a_baseline_or_a_measurement_the_result_is_unchanged():
+    from darwin_bot.core.results import Status, apply_cost_limit
+
+    for r, base in ((costly(31.0), None), (costly(31.0), 0.0), (costly(None), 10.0)):
+        assert apply_cost_limit(r, base, 1.5) == r
+    failed = apply_cost_limit(costly(31.0, status="failed"), 10.0, 1.5)
+    assert failed.status is Status.FAILED and failed.extra["cost_ratio"] == 3.1
+
+
+def test_metrics_from_before_the_wall_time_was_measured_still_load():
+    old = {k: 1.0 for k in ("val_loss", "perplexity", "mfu", "tokens_per_s", "train_seconds",
+                            "peak_mem_mb")}  # fmt: skip
+    assert Metrics.from_dict(old).train_wall_s == 0.0
+    assert FitnessConfig().mfu_weight == 0.0  # MFU is reported: ranking on it is opt-in

@@ -53,6 +53,11 @@ def test_real_seed_evaluates_ok_in_under_a_minute(tmp_path: Path):
     assert 0 < m["mfu"] < 1 and m["tokens_per_s"] > 0 and m["peak_mem_mb"] > 0
     assert result["device"].startswith("cpu")
     assert result["extra"]["iterations"] == 20 and result["extra"]["sandbox"] == "bwrap"
+    extra = result["extra"]
+    assert m["train_wall_s"] == pytest.approx(extra["train_wall_s"], abs=1e-3) > 0  # measured
+    assert "cost_ratio" in extra and result["evaluator_version"] == "2"
+    assert extra["flops_per_token"] == 6 * extra["num_params"]  # from the weights, not train.json
+    assert extra["twin_max_logprob_diff"] <= extra["twin_tolerance"]
     assert len(result["tree_hash"]) == 16 and result["evaluator_version"]
     assert seconds < 60
 
@@ -83,7 +88,7 @@ def test_smoke_mode_trains_on_a_slice_and_scores_a_few_windows(make_tree, evalua
     assert result["status"] == "ok", result
     assert result["budget"]["iters"] == Config().budget.smoke_iters
     assert result["extra"]["smoke"] is True
-    assert result["extra"]["eval_windows"] == 4 and result["extra"]["causality_probes"] == 2
+    assert result["extra"]["eval_windows"] == 4 and result["extra"]["twin_pairs"] == 16
     full_tokens = (corpus / "train.bin").stat().st_size // 2
     assert "train.bin has 50000 tokens" in result["log_tail"] and full_tokens > 50000
 

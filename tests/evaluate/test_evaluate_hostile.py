@@ -32,7 +32,7 @@ def _marked_processes(marker: bytes) -> list[int]:
 def test_model_that_peeks_at_later_tokens_is_rejected(make_tree, evaluate):
     honest = evaluate(make_tree(train="train_fake.py", model="model_table.py")).result
     assert honest["status"] == "ok", honest
-    assert honest["extra"]["causality_probes"] == 4
+    assert honest["extra"]["twin_pairs"] >= 128
     cheat = evaluate(make_tree(train="train_fake.py", model="model_peek.py")).result
     assert cheat["status"] == "rejected"
     assert "not causal" in cheat["reason"]
@@ -118,7 +118,7 @@ def test_fork_bomb_is_bounded_by_the_process_limit(make_tree, evaluate):
 def test_endless_program_times_out_and_everything_it_started_dies(make_tree, evaluate):
     tree = make_tree(train="train_loop.py")
     run = evaluate(tree, "--timeout", "4", "--seed", "90418")
-    assert run.result["status"] == "timeout"
+    assert run.result["status"] == "timeout" and "4 s limit" in run.result["reason"]
     assert "LOOP: started" in run.result["log_tail"]
     assert run.seconds < 4 + 3 + 10  # timeout + grace + start-up, not forever
     assert _marked_processes(b"DARWIN_SEED=90418") == []  # the child in its own session too

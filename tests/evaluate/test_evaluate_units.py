@@ -70,3 +70,36 @@ def test_cpu_peak_is_measured_and_named():
     p = peak.peak("cpu")
     assert p.source == "measured" and p.flops > 1e8
     assert p.device.startswith("cpu")
+
+
+def test_the_wall_limit_follows_the_budget():
+    from darwin_bot.core.results import Budget, Status
+    from darwin_bot.evaluate.harness import EvalOptions, wall_limit
+
+    seconds = wall_limit(EvalOptions(budget=Budget(seconds=10), allowance_s=15, timeout_s=900))
+    assert seconds.seconds == 25 and seconds.status is Status.TIMEOUT
+    iters = EvalOptions(budget=Budget(iters=100), timeout_s=900)
+    assert wall_limit(iters).seconds == 900  # no baseline: only the sandbox's limit
+    capped = wall_limit(EvalOptions(budget=Budget(iters=100), baseline_train_wall_s=60,
+                                    max_cost_ratio=1.5, allowance_s=15))  # fmt: skip
+    assert capped.seconds == 105 and capped.status is Status.OVER_BUDGET
+    assert wall_limit(EvalOptions(budget=Budget(seconds=9000), timeout_s=900)).seconds == 900
+
+
+def test_claims_the_measurements_rule_out_are_rejected():
+    from darwin_bot.evaluate.claims import ClaimRejected, Report, throughput
+
+    honest = Report(iterations=100, tokens_seen=76_800, train_seconds=60.0, num_params=795_904)
+    t = throughput(honest, wall_s=67.0, weight_params=804_096, peak_flops=1e11)
+    assert t.flops_per_token == 6 * 804_096 and t.tokens_per_s == pytest.approx(1280.0)
+    assert t.mfu == pytest.approx(6 * 804_096 * 1280 / 1e11)
+    with pytest.raises(ClaimRejected, match="peak FLOP/s"):
+        throughput(Report(100, 76_800e6, 60.0, None), 67.0, 804_096, 1e11)
+    with pytest.raises(ClaimRejected, match="saved weights hold"):
+        throughput(Report(100, 76_800, 60.0, 8e6), 67.0, 804_096, 1e11)
+    with pytest.raises(ClaimRejected, match="process ran"):
+        throughput(Report(100, 76_800, 600.0, None), 67.0, 804_096, 1e11)
+    fast = throughput(Report(100, 76_800, 1.0, None), 67.0, 804_096, 1e11)
+    assert fast.train_seconds == 33.5  # a claimed loop time under half the wall is not believed
+    unreadable = throughput(Report(100, 76_800e6, 60.0, None), 67.0, 0, 1e11)
+    assert unreadable.mfu == 0.0  # no weights to count: no MFU, not a rejection

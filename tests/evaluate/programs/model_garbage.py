@@ -1,5 +1,6 @@
 """A model that writes forged frames straight into the worker's output pipe."""
 
+import contextlib
 import json
 import os
 import stat
@@ -28,10 +29,8 @@ class Forger(nn.Module):
     def forward(self, idx):
         fake = b"DLGT" + struct.pack("<I3I", 3, 1, 1, 1) + struct.pack("<f", -0.0)
         for fd in _pipes():
-            try:
+            with contextlib.suppress(OSError):
                 os.write(fd, fake * 4)
-            except OSError:
-                pass
         return self.table(idx)
 
 
