@@ -1,0 +1,224 @@
+"""Hostile programs against the evaluator; prints one JSON object.
+
+    python benchmarks/tamper.py --data data/shakespeare_char --seed-iters 100
+    python benchmarks/tamper.py --before-ref 3b32c4a   # also the scoring cost of that version
+
+Every program goes through ``darwin evaluate --json --sandbox bwrap`` as a
+user would run it. For each: its status, reason and perplexity next to the
+honest program it is built on (and the seed's), and whether it gained anything
+it should not have (``gained``: status ok and a lower perplexity than its
+honest twin). The hostile programs are the test suite's
+(``tests/evaluate/programs``) plus two edits of the real seed: one that trains
+three times its iteration budget and reports the budget, one that never stops.
+
+Scoring cost: ``score_wall_s`` of the same honest model under this evaluator
+and, with ``--before-ref``, under the evaluator of that git ref (exported with
+``git archive``, nothing in the repository changes), alternated ``--cost-repeats``
+times so both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = REPO_ROOT / "tests" / "evaluate" / "programs"
+
+# name -> (train program, model program, target.txt, honest counterpart, extra CLI args)
+HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...]]] = {
+    "peek_everywhere": (None, "model_peek.py", None, "fake_table", ()),
+    "peek_unless_rows_share_a_prefix": ("train_counts.py", "model_peek_smart.py",
+                                        "compare\n", "counts", ()),
+    "peek_unless_prefix_seen_before": ("train_counts.py", "model_peek_smart.py",
+                                       "stateful\n", "counts", ()),
+    "peek_except_at_likely_splice": ("train_counts.py", "model_peek_smart.py",
+                                     "splice\n", "counts", ()),
+    "peek_on_every_other_row": ("train_counts.py", "model_peek_smart.py", "count\n", "counts", ()),
+    "peek_at_1_of_63_positions": ("train_counts.py", "model_peek_smart.py",
+                                  "fraction\n31", "counts", ()),
+    "peek_at_4_of_63_positions": ("train_counts.py", "model_peek_smart.py",
+                                  "fraction\n5 21 40 58", "counts", ()),
+    "note_for_the_other_sandbox": ("train_counts.py", "model_leave.py", None, "counts", ()),
+    "nan_logits": ("train_counts.py", "model_nan.py", "nan", "counts", ()),
+    "forged_worker_frames": ("train_counts.py", "model_garbage.py", None, "counts", ()),
+    "report_inflates_tokens": ("train_lie.py", None, "tokens", "bigram", ()),
+    "report_inflates_params": ("train_lie.py", None, "params", "bigram", ()),
+    "report_inflates_seconds": ("train_lie.py", None, "seconds", "bigram", ()),
+}  # fmt: skip
+HONEST: dict[str, tuple[str | None, str | None]] = {
+    "fake_table": ("train_fake.py", "model_table.py"),
+    "counts": ("train_counts.py", "model_table.py"),
+    "bigram": (None, None),
+}
+
+
+def make_tree(root: Path, name: str, train: str | None, model: str | None,
+              target: str | None) -> Path:  # fmt: skip
+    tree = root / name
+    shutil.copytree(PROGRAMS / "honest", tree)
+    seed = tree / "seed"
+    if train is not None:
+        (seed / "train.py").rename(seed / "honest_train.py")
+        shutil.copyfile(PROGRAMS / train, seed / "train.py")
+    if model is not None:
+        shutil.copyfile(PROGRAMS / model, seed / "model.py")
+    if target is not None:
+        (seed / "target.txt").write_text(target)
+    (tree / "darwin.toml").write_text("[sandbox]\ntimeout_s = 300.0\nallowance_s = 15.0\n")
+    return tree
+
+
+def seed_tree(root: Path, name: str, edit: tuple[str, str] | None) -> Path | None:
+    """A copy of the real seed, optionally with one source edit (None if it no longer applies)."""
+    tree = root / name
+    shutil.copytree(REPO_ROOT / "seed", tree / "seed")
+    if edit is not None:
+        train = tree / "seed" / "train.py"
+        src = train.read_text()
+        if edit[0] not in src:
+            return None
+        train.write_text(src.replace(edit[0], edit[1], 1))
+    return tree
+
+
+def evaluate(tree: Path, data: Path, args: list[str], code: Path = REPO_ROOT) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "OPENAI_API_KEY")}
+    env["PYTHONPATH"] = str(code)
+    cmd = [sys.executable, "-m", "darwin_bot", "evaluate", str(tree), "--json", "--data",
+           str(data), "--sandbox", "bwrap", *args]  # fmt: skip
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code, check=False)
+    if proc.returncode != 0:
+        return {"status": "error", "reason": proc.stderr.strip()[-300:], "seconds": 0.0}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["seconds"] = round(time.monotonic() - start, 1)
+    return result
+
+
+def brief(result: dict[str, Any]) -> dict[str, Any]:
+    m, extra = result.get("metrics") or {}, result.get("extra") or {}
+    return {
+        "status": result["status"],
+        "reason": result.get("reason", "")[:240],
+        "perplexity": round(m["perplexity"], 4) if m else None,
+        "mfu": m.get("mfu"),
+        "train_wall_s": extra.get("train_wall_s"),
+        "cost_ratio": extra.get("cost_ratio"),
+        "score_wall_s": extra.get("score_wall_s"),
+        "seconds": result.get("seconds"),
+    }
+
+
+def gained(hostile: dict[str, Any], honest: dict[str, Any]) -> bool:
+    """Did the hostile program come out ahead of its honest counterpart?"""
+    if hostile["status"] != "ok" or hostile["perplexity"] is None:
+        return False
+    return honest["status"] != "ok" or hostile["perplexity"] < honest["perplexity"] - 1e-6
+
+
+def hostile_rows(root: Path, data: Path) -> list[dict[str, Any]]:
+    honest = {
+        name: brief(evaluate(make_tree(root, f"honest_{name}", t, m, None), data, ["--iters", "5"]))
+        for name, (t, m) in HONEST.items()
+    }
+    rows = []
+    for name, (train, model, target, twin, extra) in HOSTILE.items():
+        got = brief(evaluate(make_tree(root, name, train, model, target), data,
+                             ["--iters", "5", *extra]))  # fmt: skip
+        rows.append({"program": name, **got, "honest": twin,
+                     "honest_perplexity": honest[twin]["perplexity"],
+                     "gained": gained(got, honest[twin])})  # fmt: skip
+    return rows
+
+
+CHEAT_ITERS = (
+    'max_iters = int(os.environ.get("DARWIN_MAX_ITERS", P["max_iters"]))',
+    'max_iters = 3 * int(os.environ.get("DARWIN_MAX_ITERS", P["max_iters"]))',
+)
+CHEAT_REPORT = ('    "iterations": it,', '    "iterations": it // 3,')
+NEVER_STOP = ("if time_budget_s > 0 and elapsed >= time_budget_s:", "if False:")
+
+
+def seed_rows(root: Path, data: Path, iters: int, seconds: float) -> dict[str, Any]:
+    """The seed, a seed that ignores its iteration budget, and one that ignores its seconds."""
+    seed = evaluate(seed_tree(root, "seed", None), data, ["--iters", str(iters)])  # type: ignore[arg-type]
+    out: dict[str, Any] = {"seed": brief(seed)}
+    baseline = root / "seed.json"
+    baseline.write_text(json.dumps(seed))
+    cheat = seed_tree(root, "seed_3x_iters", CHEAT_ITERS)
+    if cheat is not None:
+        report = cheat / "seed" / "train.py"
+        report.write_text(report.read_text().replace(*CHEAT_REPORT))
+        got = brief(evaluate(cheat, data, ["--iters", str(iters), "--baseline", str(baseline)]))
+        out["seed_trains_3x_its_iteration_budget"] = {**got, "gained": gained(got, out["seed"])}
+    loop = seed_tree(root, "seed_never_stops", NEVER_STOP)
+    if loop is not None:
+        got = brief(evaluate(loop, data, ["--seconds", str(seconds)]))
+        out[f"seed_ignores_a_{seconds:g}_s_budget"] = {**got, "gained": False}
+    return out
+
+
+def scoring_cost(root: Path, data: Path, before_ref: str | None, repeats: int) -> dict[str, Any]:
+    tree = make_tree(root, "cost_bigram", None, None, None)
+    codes = {"after": REPO_ROOT}
+    if before_ref:
+        old = root / "before"
+        old.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", before_ref, "darwin_bot"],
+                                 capture_output=True, check=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        codes["before"] = old
+    walls: dict[str, list[float]] = {k: [] for k in codes}
+    for _ in range(repeats):
+        for name, code in codes.items():
+            r = evaluate(tree, data, ["--iters", "5"], code=code)
+            if r["status"] == "ok":
+                walls[name].append(r["extra"]["score_wall_s"])
+    out: dict[str, Any] = {k: {"score_wall_s": v, "median": statistics.median(v) if v else None}
+                           for k, v in walls.items()}  # fmt: skip
+    if before_ref and out["before"]["median"] and out["after"]["median"]:
+        out["ratio"] = round(out["after"]["median"] / out["before"]["median"], 3)
+        out["before_ref"] = before_ref
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "shakespeare_char")
+    parser.add_argument("--seed-iters", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10.0, help="the never-stopping seed's")
+    parser.add_argument("--before-ref", default=None, help="git ref of the evaluator to compare")
+    parser.add_argument("--cost-repeats", type=int, default=3)
+    parser.add_argument("--skip-seed", action="store_true", help="only the small programs")
+    args = parser.parse_args(argv)
+    if not (args.data / "val.bin").is_file():
+        print(f"tamper: no val.bin in {args.data}; run 'darwin data prepare'", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="darwin-tamper-") as tmp:
+        root = Path(tmp)
+        out: dict[str, Any] = {"note": "2-core CPU shared with other work: timings are loaded"}
+        out["scoring_cost"] = scoring_cost(root, args.data, args.before_ref, args.cost_repeats)
+        out["hostile"] = hostile_rows(root, args.data)
+        if not args.skip_seed:
+            out["seed"] = seed_rows(root, args.data, args.seed_iters, args.seconds)
+    out["any_gained"] = any(r["gained"] for r in out["hostile"]) or any(
+        v.get("gained") for k, v in out.get("seed", {}).items() if k != "seed"
+    )
+    out["wall_s"] = round(time.monotonic() - started, 1)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
