@@ -199,7 +199,14 @@ class ForgePublisher:
                 f"| baseline (seed, mean of {baseline.get('n', '?')}) | {_fmt(base.get('perplexity'), '.4f')} "
                 f"| {_fmt(base.get('mfu'), '.4f')} | +0.0000 |"
             )
+            cost = (row.get("metrics") or {}).get("cost_ratio")
+            wall = (row.get("metrics") or {}).get("train_wall_s")
             lines.append("")
+            if cost is not None and wall is not None:
+                lines.append(
+                    f"Training cost (measured by the harness): {wall:.1f} s, "
+                    f"{cost:.2f}x the baseline's under the same budget."
+                )
             lines.append(
                 f"Perplexity vs baseline: {_pct(row.get('perplexity'), base.get('perplexity'))}; "
                 f"status: {row.get('status')}"

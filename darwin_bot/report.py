@@ -30,6 +30,7 @@ class LeaderRow:
     mfu: float | None = None
     baseline_perplexity: float | None = None
     p_value: float | None = None
+    cost_ratio: float | None = None  # measured training wall time over the baseline's
 
     @property
     def delta_ppl_pct(self) -> float | None:
@@ -52,6 +53,7 @@ def rows_from_summary(summary: Mapping[str, Any]) -> list[LeaderRow]:
             mfu=entry.get("mfu"),
             baseline_perplexity=baseline,
             p_value=entry.get("p_value"),
+            cost_ratio=(entry.get("metrics") or {}).get("cost_ratio"),
         )
         for i, entry in enumerate(summary.get("ranking", []), start=1)
     ]
@@ -81,6 +83,7 @@ def _cells(row: LeaderRow) -> list[str]:
         row.status,
         _num(row.perplexity, ".3f"),
         "—" if delta is None else f"{delta:+.2f}%",
+        "—" if row.cost_ratio is None else f"{row.cost_ratio:.2f}x",
         _pct(row.mfu),
         "failed"
         if row.fitness is None or not math.isfinite(row.fitness)
@@ -89,7 +92,7 @@ def _cells(row: LeaderRow) -> list[str]:
     ]
 
 
-_HEADERS = ["#", "agent", "status", "perplexity", "Δppl", "MFU", "fitness", "p"]
+_HEADERS = ["#", "agent", "status", "perplexity", "Δppl", "cost", "MFU", "fitness", "p"]
 
 
 def leaderboard_markdown(rows: Sequence[LeaderRow]) -> str:

@@ -80,7 +80,9 @@ def test_markdown_escapes_pipes() -> None:
 
 def test_leaderboard_text_is_aligned() -> None:
     lines = leaderboard_text(ROWS).splitlines()
-    assert lines[0].split() == ["#", "agent", "status", "perplexity", "Δppl", "MFU", "fitness", "p"]
+    assert lines[0].split() == [
+        "#", "agent", "status", "perplexity", "Δppl", "cost", "MFU", "fitness", "p"
+    ]  # fmt: skip
     # the right-aligned fitness column ends at the same place on every data row
     ends = {
         line.index(token) + len(token)
