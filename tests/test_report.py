@@ -65,11 +65,11 @@ def test_leaderboard_markdown() -> None:
     md = leaderboard_markdown(ROWS)
     lines = md.strip().splitlines()
     assert len(lines) == 2 + len(ROWS)
-    assert all(line.count("|") == 9 for line in lines)
+    assert all(line.count("|") == 10 for line in lines)
     first = [c.strip() for c in lines[2].strip("|").split("|")]
-    assert first == ["1", "g002-001", "ok", "9.500", "-5.00%", "1.23%", "+0.0512", "0.012"]
+    assert first == ["1", "g002-001", "ok", "9.500", "-5.00%", "—", "1.23%", "+0.0512", "0.012"]
     last = [c.strip() for c in lines[4].strip("|").split("|")]
-    assert last[2] == "timeout" and last[6] == "failed" and last[3] == "—"
+    assert last[2] == "timeout" and last[7] == "failed" and last[3] == "—"
     assert leaderboard_markdown([]).startswith("_No agents")
 
 
@@ -175,3 +175,12 @@ def test_generation_summary_markdown() -> None:
     assert "**New champion:** `g005-000` passed" in generation_summary_markdown(new)
     kept = {**summary(6, [0.1], [9.0]), "champion": "g005-000"}
     assert "**Champion:** `g005-000` (unchanged)" in generation_summary_markdown(kept)
+
+
+def test_the_measured_cost_shows_next_to_the_perplexity() -> None:
+    record = summary(1, [0.1], [9.0])
+    record["ranking"][0]["metrics"] = {"perplexity": 9.0, "cost_ratio": 1.8, "train_wall_s": 90.0}
+    rows = rows_from_summary(record)
+    assert rows[0].cost_ratio == 1.8
+    cells = [c.strip() for c in leaderboard_markdown(rows).splitlines()[2].strip("|").split("|")]
+    assert cells[3:6] == ["9.000", "-10.00%", "1.80x"]
