@@ -18,7 +18,8 @@ The protocol (why it holds is in the README's threat model):
 * Here, the log-softmax at positions ``<= t`` of the two versions of every pair
   are compared: a causal model gives the same values; any difference over
   :data:`CAUSAL_TOL` rejects the run. The loss is computed here, from the
-  original windows' logits, against targets that never leave this process.
+  original windows' logits at positions ``0..T-2`` (whose targets are the
+  window's own next tokens), against targets that never leave this process.
 
 A model that reads one token ahead at position ``p`` changes its output at
 ``p`` only when token ``p + 1`` differs between the versions, that is at
@@ -228,7 +229,11 @@ class Scorer:
         top = x.max(axis=-1, keepdims=True)
         logp = x - (np.log(np.exp(x - top).sum(axis=-1, keepdims=True)) + top)  # [T, V]
         if side.original[row] and self.plan.scored[pair]:
-            targets = self.plan.targets[pair]
+            # Positions 0..T-2 only: their targets are tokens of the window itself. The
+            # last position's target is the next window's first token, which another
+            # row sent to the same sandbox may hold (the window after it), and no twin
+            # cut can cover it.
+            targets = self.plan.targets[pair, :-1]
             self.nll_sum -= float(logp[np.arange(len(targets)), targets].sum())
             self.tokens += len(targets)
         other = self._kept.pop(pair, None)

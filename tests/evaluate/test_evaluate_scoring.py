@@ -101,10 +101,11 @@ def test_twin_suffixes_are_held_out_text_that_no_side_receives(val):
 def test_loss_is_the_cross_entropy_of_the_scored_originals(val):
     plan = plan_twins(val, T, VOCAB, n_windows=12, min_pairs=20)
     scorer = score(plan, bigram)
-    x = torch.from_numpy(bigram(plan.originals[plan.scored])).reshape(-1, VOCAB)
-    y = torch.from_numpy(plan.targets[plan.scored]).reshape(-1)
+    x = torch.from_numpy(bigram(plan.originals[plan.scored])[:, :-1]).reshape(-1, VOCAB)
+    y = torch.from_numpy(plan.targets[plan.scored][:, :-1]).reshape(-1)
+    assert np.array_equal(plan.targets[:, :-1], plan.originals[:, 1:])  # the window's own tokens
     assert scorer.val_loss == pytest.approx(F.cross_entropy(x.double(), y).item(), rel=1e-9)
-    assert scorer.tokens == 12 * T and scorer.max_diff == 0.0
+    assert scorer.tokens == 12 * (T - 1) and scorer.max_diff == 0.0
     assert math.isfinite(scorer.val_loss)
 
 
@@ -181,3 +182,15 @@ def test_detection_probability_formula():
     assert detection_probability(0.0, 128) == 0.0
     assert detection_probability(1 / 63, 128) == pytest.approx(1 - (62 / 63) ** 128)
     assert detection_probability(1.0, 1) == 1.0
+
+
+def test_the_last_position_whose_target_lies_in_the_next_window_is_not_scored(val):
+    """Another row may hold the next window: knowing its first token must buy nothing."""
+    plan = plan_twins(val, T, VOCAB, n_windows=12)
+
+    def last_position_oracle(inputs: np.ndarray) -> np.ndarray:
+        out = bigram(inputs).copy()
+        out[:, -1, :] = 50.0 * np.random.default_rng(0).random((len(inputs), VOCAB))
+        return out
+
+    assert score(plan, last_position_oracle).val_loss == score(plan, bigram).val_loss
