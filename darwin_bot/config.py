@@ -56,6 +56,7 @@ class BudgetConfig:
     smoke_iters: int = 12
     data: str = "data/shakespeare_char"
     max_cost_ratio: float = 1.5
+    seconds_cost_ratio: float = 1.05
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class SandboxConfig:
     backend: str = "auto"
     timeout_s: float = 900.0
     smoke_timeout_s: float = 120.0
-    allowance_s: float = 15.0
+    allowance_s: float = 5.0
     memory_mb: int = 8192
     max_procs: int = 256
 
@@ -244,7 +245,10 @@ def _check(cfg: Config) -> None:
     need(bu.repeats >= 1, "budget.repeats must be at least 1")
     need(0.0 < bu.significance < 1.0, "budget.significance must be in (0, 1)")
     need(bu.smoke_iters >= 1, "budget.smoke_iters must be at least 1")
-    need(bu.max_cost_ratio >= 1.0, "budget.max_cost_ratio must be at least 1")
+    need(
+        bu.max_cost_ratio >= 1.0 and bu.seconds_cost_ratio >= 1.0,
+        "budget.max_cost_ratio and budget.seconds_cost_ratio must be at least 1",
+    )
     need(
         cfg.fitness.perplexity_weight >= 0 and cfg.fitness.mfu_weight >= 0,
         "fitness weights must be 0 or more",
@@ -319,8 +323,9 @@ repeats = 3              # runs of the baseline and of a champion candidate
 significance = 0.05      # one-sided test a champion must pass against the baseline
 smoke_iters = 12         # smoke-test iterations: past the warmup, so the decay branch runs too
 data = "data/shakespeare_char"
-max_cost_ratio = 1.5     # a run may take this many times the seed's mean training wall time
-                         # under the same budget; past it, it is over_budget (ranks last)
+max_cost_ratio = 1.5     # an iteration budget's run may take this many times the seed's mean
+                         # training wall time; past it, it is over_budget (ranks last)
+seconds_cost_ratio = 1.05  # the same for a seconds budget (its wall time varies far less)
 
 [fitness]                # fitness = -w_ppl * rel. perplexity change + w_mfu * rel. MFU change
 perplexity_weight = 1.0
@@ -342,7 +347,8 @@ script = ""              # JSONL replies for backend = "scripted"
 backend = "auto"         # auto | bwrap | unshare | none (none runs agent code unconfined)
 timeout_s = 900.0        # the wall limit when nothing tighter applies
 smoke_timeout_s = 120.0
-allowance_s = 15.0       # start-up and saving: a seconds budget is killed at seconds + this
+allowance_s = 5.0        # a seconds budget counts from the process start (start-up included);
+                         # the process is killed at seconds + this (saving, the kill's slack)
 memory_mb = 8192
 max_procs = 256
 

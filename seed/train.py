@@ -8,7 +8,7 @@ sets these environment variables:
   DARWIN_DATA          folder with train.bin (uint16 ids) and meta.json; no held-out data
   DARWIN_OUT           the only writable folder: model.pt and train.json go there
   DARWIN_MAX_ITERS     stop after this many iterations
-  DARWIN_TIME_BUDGET_S stop when the training loop has run this many seconds
+  DARWIN_TIME_BUDGET_S finish (saved) this many seconds after the process started
   DARWIN_SEED          seed for init and batch sampling (runs are deterministic on CPU)
   DARWIN_DEVICE        cpu | cuda | auto
   DARWIN_PRESET        tiny | paper | nanogpt (rows of PRESETS below)
@@ -26,6 +26,8 @@ import sys
 import time
 from collections import deque
 from contextlib import nullcontext
+
+t_process = time.perf_counter()  # a wall budget counts from here: the harness clocks the process
 
 # bitwise-reproducible CPU matmuls: MKL otherwise may pick code paths by memory alignment
 # and drop threads under load. Set before torch loads MKL; an explicit setting wins.
@@ -160,12 +162,14 @@ X, Y = get_batch()
 t0 = time.perf_counter()
 t_log = t0
 it = 0
+t_stop = t_process + time_budget_s - 1.0  # leave a second to save; the harness kills late runs
+t_step = 0.0  # the last iteration's time: stop before one more would pass t_stop
 while it < max_iters:
-    elapsed = time.perf_counter() - t0
-    if time_budget_s > 0 and elapsed >= time_budget_s:
+    now = time.perf_counter()
+    if time_budget_s > 0 and it > 0 and now + t_step >= t_stop:
         break
     if time_budget_s > 0:
-        progress = elapsed / time_budget_s
+        progress = (now - t0) / max(t_stop - t0, 1e-9)
     else:
         progress = (it - warmup_iters) / max(1, max_iters - warmup_iters)
     lr = get_lr(it, progress)
@@ -183,6 +187,7 @@ while it < max_iters:
     optimizer.zero_grad(set_to_none=True)
     recent_losses.append(loss.detach() * gradient_accumulation_steps)
     it += 1
+    t_step = time.perf_counter() - now
     if it % log_interval == 0 or it == max_iters:
         now = time.perf_counter()
         loss_now = recent_losses[-1].item()  # .item() waits for the device

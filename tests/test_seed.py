@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -139,12 +140,17 @@ def test_same_seed_same_weights_other_seed_differs(
 
 @pytest.mark.timeout(RUN_TIMEOUT_S)
 def test_time_budget_stops_training(agent_data: Path, tmp_path: Path) -> None:
-    budget = 1.0
+    budget = 8.0
+    start = time.monotonic()
     out, report = train(tmp_path, agent_data, DARWIN_TIME_BUDGET_S=str(budget))
+    wall = time.monotonic() - start
     assert (out / "model.pt").is_file()
     assert report["iterations"] >= 1
     assert report["config"]["max_iters"] > report["iterations"]  # the budget stopped it
-    assert budget <= report["train_seconds"] < budget + 10  # at most one iteration over
+    # The budget counts from the process start, as the harness clocks it: the seed is done
+    # (saved) within the harness's allowance (5 s) after it, unless start-up alone took
+    # longer and it did the one iteration it always does.
+    assert wall < budget + 5.0 or report["iterations"] == 1
 
 
 def test_model_is_causal(seed_model: ModuleType) -> None:

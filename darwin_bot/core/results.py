@@ -91,20 +91,29 @@ class Budget:
         return f"iters={self.iters}" if self.iters is not None else f"seconds={self.seconds}"
 
 
+SECONDS_COST_RATIO = 1.05  # a wall-clock budget's runs all stop by the clock: little spread
+
+
 def apply_cost_limit(
-    result: EvalResult, baseline_wall_s: float | None, max_cost_ratio: float
+    result: EvalResult,
+    baseline_wall_s: float | None,
+    max_cost_ratio: float,
+    seconds_cost_ratio: float = SECONDS_COST_RATIO,
 ) -> EvalResult:
     """``result`` with its measured cost against the baseline; ``over_budget`` past the limit.
 
     The harness cannot count another program's iterations, so a budget is held
-    by wall time: a run that took more than ``max_cost_ratio`` times the
-    baseline's mean training wall time (same budget, same device) is
-    ``over_budget``, which ranks with the failures; its metrics stay for the
-    record. A missing baseline (``None`` or 0) leaves the result as it is.
+    by wall time: a run that took more than ``max_cost_ratio`` (an iteration
+    budget) or ``seconds_cost_ratio`` (a seconds budget) times the baseline's
+    mean training wall time (same budget, same device) is ``over_budget``,
+    which ranks with the failures; its metrics stay for the record. A missing
+    baseline (``None`` or 0) leaves the result as it is.
     """
     wall = result.extra.get("train_wall_s")
     if not baseline_wall_s or baseline_wall_s <= 0 or not isinstance(wall, (int, float)):
         return result
+    if result.budget.seconds is not None:
+        max_cost_ratio = seconds_cost_ratio
     ratio = float(wall) / baseline_wall_s
     extra = {
         **result.extra,

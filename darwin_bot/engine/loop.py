@@ -392,7 +392,12 @@ class Engine:
             born = rec["generation"] if rec else self._ranked_rows(agent)[0]["generation"]
             parents = rec["parents"] if rec else self._ranked_rows(agent)[0]["parents"]
             runs = [  # the harness measured each run's wall time; the budget is held here
-                apply_cost_limit(r, baseline.train_wall_s, self.cfg.budget.max_cost_ratio)
+                apply_cost_limit(
+                    r,
+                    baseline.train_wall_s,
+                    self.cfg.budget.max_cost_ratio,
+                    self.cfg.budget.seconds_cost_ratio,
+                )  # fmt: skip
                 for r in self.known_runs(self._head(agent))
             ]
             out.append(rows.scored_row(agent, born, parents, runs, baseline, self.cfg.fitness))

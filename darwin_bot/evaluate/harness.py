@@ -94,8 +94,9 @@ class EvalOptions:
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
-    allowance_s: float = 15.0  # start-up and saving, on top of a seconds budget
-    max_cost_ratio: float = 1.5  # of the baseline's training wall time
+    allowance_s: float = 5.0  # saving and the kill's slack, on top of a seconds budget
+    max_cost_ratio: float = 1.5  # of the baseline's training wall time (iteration budgets)
+    seconds_cost_ratio: float = 1.05  # the same, for seconds budgets
     baseline_train_wall_s: float | None = None  # the baseline's mean, when known
 
     @classmethod
@@ -117,6 +118,7 @@ class EvalOptions:
             max_procs=cfg.sandbox.max_procs,
             allowance_s=cfg.sandbox.allowance_s,
             max_cost_ratio=cfg.budget.max_cost_ratio,
+            seconds_cost_ratio=cfg.budget.seconds_cost_ratio,
             smoke=smoke,
             paths=cfg.evolution.evolvable,
         )
@@ -185,9 +187,9 @@ def wall_limit(opts: EvalOptions) -> WallLimit:
         limits.append(WallLimit(
             b.seconds + opts.allowance_s, Status.TIMEOUT,
             f"training ran past its budget of {b.seconds:g} s + {opts.allowance_s:g} s "
-            "allowance (start-up, saving) and was killed",
+            "allowance (saving) and was killed",
         ))  # fmt: skip
-    if opts.baseline_train_wall_s and not opts.smoke:
+    if opts.baseline_train_wall_s and not opts.smoke and b.iters is not None:
         cap = opts.max_cost_ratio * opts.baseline_train_wall_s
         limits.append(WallLimit(
             cap + opts.allowance_s, Status.OVER_BUDGET,
@@ -268,7 +270,7 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
         ctx = _Context(tree, opts, backend, device, tree_hash(tree, opts.paths), Path(tmp), meta)
         result = _evaluate(ctx, data_dir)
     return apply_cost_limit(result, None if opts.smoke else opts.baseline_train_wall_s,
-                            opts.max_cost_ratio)  # fmt: skip
+                            opts.max_cost_ratio, opts.seconds_cost_ratio)  # fmt: skip
 
 
 def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalResult]:

@@ -273,3 +273,13 @@ def test_metrics_from_before_the_wall_time_was_measured_still_load():
                             "peak_mem_mb")}  # fmt: skip
     assert Metrics.from_dict(old).train_wall_s == 0.0
     assert FitnessConfig().mfu_weight == 0.0  # MFU is reported: ranking on it is opt-in
+
+
+def test_a_seconds_budget_is_held_to_the_tighter_ratio():
+    from darwin_bot.core.results import Status, apply_cost_limit
+
+    r = costly(11.0)
+    timed = EvalResult(**{**r.__dict__, "budget": Budget(seconds=10.0)})
+    assert apply_cost_limit(timed, 10.0, 1.5).status is Status.OVER_BUDGET  # 1.10 > 1.05
+    assert apply_cost_limit(r, 10.0, 1.5).status is Status.OK  # an iteration budget: 1.5
+    assert apply_cost_limit(timed, 10.0, 1.5, seconds_cost_ratio=1.2).status is Status.OK
