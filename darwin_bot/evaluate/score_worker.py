@@ -4,7 +4,8 @@ It loads the agent's model with ``seed/model.py``'s ``load(path, device)`` and
 writes the logits for every input window it is given. It never sees a target:
 the trusted side keeps them and computes the loss. It is a script run by file
 path (standard library, numpy and torch only, never darwin_bot), because it
-shares a process with the agent's code and so is no more trusted than it.
+shares a process with the agent's code and so is no more trusted than it,
+except for what it sends before that code is imported.
 
 Before any of the agent's code is imported, it reads ``--model`` with
 ``torch.load(weights_only=True)`` (no pickled code runs) and counts the
@@ -18,9 +19,9 @@ second scoring run early, so that its start-up overlaps the first run, but lets
 it reach the agent's code only once the first has ended.
 
 Protocol: first ``b"NPAR"``, then two uint64: the weights' elements, and those
-of tensors with 2 or more dimensions. Then: the inputs are an ``.npy`` file of int64 token ids ``[N, T]``, sent
-in order in batches of ``--batch`` rows. For each batch one frame goes to the
-original stdout: ``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims``, then
+of tensors with 2 or more dimensions. Then: the inputs are an ``.npy`` file of
+int64 token ids ``[N, T]``, sent in order in batches of ``--batch`` rows. For
+each batch one frame goes to the original stdout: ``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims``, then
 the logits as little-endian float32 in C order. Anything the agent prints goes
 to stderr (fd 1 is pointed there), so it cannot be mistaken for a frame.
 """
