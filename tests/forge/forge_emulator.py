@@ -13,6 +13,7 @@ Binary lookup: ``$DARWIN_EMULATE_BIN``, ``<repo>/node_modules/.bin/emulate``,
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -223,10 +224,13 @@ class FaultProxy:
         finally:
             conn.close()
 
+    # Whether a number is a PR, and a comment's issue, never change: asked once each.
+    @functools.cache  # noqa: B019 - one proxy per emulator, for the whole session
     def _is_pull(self, owner: str, name: str, number: int) -> bool:
         status, _ = self._upstream_json(f"/repos/{owner}/{name}/pulls/{number}")
         return status == 200
 
+    @functools.cache  # noqa: B019
     def _comment_number(self, owner: str, name: str, comment: int) -> int:
         status, data = self._upstream_json(f"/repos/{owner}/{name}/issues/comments/{comment}")
         assert status == 200, f"comment {comment}: {status}"

@@ -48,7 +48,9 @@ from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore
 from darwin_bot.publish import AGENT_LABEL
 
-pytestmark = pytest.mark.slow
+# Two generations with real training, every job's requests checked by the proxy: more
+# than the suite's default 300 s on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TOML = """\
 [evolution]
