@@ -29,6 +29,10 @@ LLM_BACKENDS: tuple[str, ...] = ("auto", "openai", "heuristic", "scripted")
 FORGES: tuple[str, ...] = ("local", "github")
 SELECTIONS: tuple[str, ...] = ("tournament", "dgm")
 
+# GitHub Actions: "A matrix can generate a maximum of 256 jobs per workflow run"
+# (docs.github.com, Running variations of jobs in a workflow).
+MAX_MATRIX_JOBS = 256
+
 
 @dataclass(frozen=True)
 class EvolutionConfig:
@@ -243,6 +247,14 @@ def _check(cfg: Config) -> None:
     need(bu.iters is None or bu.iters >= 1, "budget.iters must be at least 1")
     need(bu.seconds is None or bu.seconds > 0, "budget.seconds must be positive")
     need(bu.repeats >= 1, "budget.repeats must be at least 1")
+    # In CI each (agent, seed) is one leg of a job matrix, and GitHub refuses a
+    # matrix of more than 256 jobs per workflow run; population x repeats is the
+    # most one evaluation matrix can need (every agent with all its repeats).
+    need(
+        ev.population * bu.repeats <= MAX_MATRIX_JOBS,
+        f"evolution.population x budget.repeats is {ev.population * bu.repeats}, over GitHub's "
+        f"{MAX_MATRIX_JOBS}-job matrix limit; lower one of them",
+    )
     need(0.0 < bu.significance < 1.0, "budget.significance must be in (0, 1)")
     need(bu.smoke_iters >= 1, "budget.smoke_iters must be at least 1")
     need(

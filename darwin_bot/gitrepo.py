@@ -5,6 +5,13 @@ anything else is refused with ``GitError``. A culled agent's head is kept under
 ``refs/darwin/archive/<agent>`` before its branch is deleted, so its lineage
 (commits and trailers) survives culling and can always be read back.
 
+In CI the memory lives on a branch of its own, ``<prefix>memory`` (reserved: no
+agent has that id), whose tree holds only the memory folder. The bot never
+pushes to the default branch, so a protected default branch needs no bypass,
+and :meth:`GitRepo.push_generation` sends the agent branches, the archive refs
+and the memory in one ``git push --atomic``: the remote takes all of them or
+none, so no branch is ever published without its record.
+
 GitPython is the only git library used; its exceptions are mapped to
 ``GitError`` here and nowhere else.
 """
@@ -30,6 +37,7 @@ BOT_NAME = "darwin-bot"
 BOT_EMAIL = "darwin-bot@users.noreply.github.com"
 ARCHIVE_NS = "refs/darwin/archive/"
 _WT_PREFIX = "darwin-wt-"
+MEMORY_AGENT = "memory"  # <prefix>memory is the memory branch, never an agent
 _TRAILER_LINE = re.compile(r"^(Darwin-[A-Za-z-]+):\s*(.*)$")
 
 
@@ -138,13 +146,24 @@ class GitRepo:
         except TypeError:  # detached HEAD (CI checkouts)
             return os.environ.get("GITHUB_BASE_REF") or "main"
 
+    @property
+    def memory_branch(self) -> str:
+        """The branch the CI steps keep the memory on (see the module docstring)."""
+        return f"{self.prefix}{MEMORY_AGENT}"
+
     def agents(self) -> list[str]:
-        """Agent ids of the local branches under the prefix, sorted."""
+        """Agent ids of the local branches under the prefix (not the memory branch), sorted."""
         out = self.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{self.prefix}")
-        return sorted(line[len(self.prefix) :] for line in out.splitlines() if line)
+        return sorted(
+            line[len(self.prefix) :]
+            for line in out.splitlines()
+            if line and line != self.memory_branch
+        )
 
     def set_branch(self, agent: str, sha: str) -> str:
         """Point ``<prefix><agent>`` at ``sha`` (create or move): idempotent."""
+        if agent == MEMORY_AGENT:
+            raise GitError(f"agent id {agent!r} is reserved for the memory branch")
         name = self.branch(agent)
         self._own(name)
         self.git("update-ref", f"refs/heads/{name}", sha)
@@ -281,6 +300,50 @@ class GitRepo:
         except git.GitCommandError as exc:
             raise _git_error("commit", exc) from exc
 
+    # -- the memory branch ---------------------------------------------------
+    def restore_memory(self, path: str) -> bool:
+        """Replace the working ``path`` folder by the memory branch's; False if there is none.
+
+        The branch is the record (the default branch's copy, if any, is older); a
+        checkout of the default branch plus this is the state the engine reads.
+        """
+        tip = self.rev(f"refs/heads/{self.memory_branch}")
+        if tip is None:
+            return False
+        folder = self.root / path
+        shutil.rmtree(folder, ignore_errors=True)
+        if self.tree_id(tip, [path]) != "-":
+            self.export(tip, [path], self.root)
+        return True
+
+    def commit_memory(self, path: str, message: str) -> str | None:
+        """Commit the working ``path`` folder on the memory branch; None when nothing changed.
+
+        The commit's tree is the branch's tree with ``path`` replaced, built in a
+        private index: the checked-out branch, its index and its files are untouched.
+        """
+        ref = f"refs/heads/{self.memory_branch}"
+        tip = self.rev(ref)
+        fd, index = tempfile.mkstemp(prefix="darwin-index-")
+        os.close(fd)
+        os.unlink(index)  # git wants to create it
+        env = {**_bot_env(), "GIT_INDEX_FILE": index}
+        try:
+            self.git("read-tree", *([tip] if tip else ["--empty"]), env=env)
+            self.git("rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", path, env=env)
+            if (self.root / path).exists():
+                self.git("add", "-A", "-f", "--", path, env=env)
+            tree = self.git("write-tree", env=env)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(index)
+        if tip is not None and self.git("rev-parse", f"{tip}^{{tree}}") == tree:
+            return None
+        parents = ["-p", tip] if tip else []
+        sha = self.git("commit-tree", tree, *parents, "-m", message, env=_bot_env())
+        self.git("update-ref", ref, sha, *([tip] if tip else []))
+        return sha
+
     # -- remote -------------------------------------------------------------
     def push(self, branches: Sequence[str], *, delete: Sequence[str] = ()) -> None:
         """Push agent branches (force: a rerun may rewrite an unreviewed offspring) and deletions."""
@@ -297,22 +360,35 @@ class GitRepo:
             self.git("push", "--quiet", self.remote, *specs)
 
     def remote_branches(self) -> set[str]:
-        """Agent branches that exist on the remote."""
+        """Agent branches that exist on the remote (not the memory branch)."""
         if not self.remote:
             return set()
         out = self.git("ls-remote", "--heads", self.remote, f"refs/heads/{self.prefix}*")
-        return {
+        found = {
             line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line
         }
+        return found - {self.memory_branch}
 
-    def push_current(self, branch: str) -> None:
-        """Push the checked-out commit to ``branch`` on the remote (the memory commit)."""
-        if self.remote:
-            self.git("push", "--quiet", self.remote, f"HEAD:refs/heads/{branch}")
+    def push_generation(self, branches: Sequence[str], *, delete: Sequence[str] = ()) -> None:
+        """One atomic push: agent branches (forced), deletions, archive refs, the memory branch.
 
-    def push_archive(self) -> None:
-        if self.remote:
-            self.git("push", "--quiet", self.remote, f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*")
+        ``--atomic``: if the remote refuses any ref (a rule on a branch, a memory
+        branch someone else moved), it updates none, and the error says which.
+        The memory branch is pushed without force: it only ever moves forward.
+        """
+        if not self.remote:
+            return
+        specs = []
+        for b in branches:
+            self._own(b)
+            specs.append(f"+refs/heads/{b}:refs/heads/{b}")
+        for b in delete:
+            self._own(b)
+            specs.append(f":refs/heads/{b}")
+        specs.append(f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*")
+        if self.rev(f"refs/heads/{self.memory_branch}") is not None:
+            specs.append(f"refs/heads/{self.memory_branch}:refs/heads/{self.memory_branch}")
+        self.git("push", "--atomic", "--quiet", self.remote, *specs)
 
     def fetch(self) -> None:
         """Fetch agent branches from the remote into local branches (CI jobs start fresh)."""

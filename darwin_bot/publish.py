@@ -14,6 +14,7 @@ from typing import Any
 from darwin_bot import dashboard, hitl, report
 from darwin_bot.config import Config
 from darwin_bot.core.agent import HumanRequest
+from darwin_bot.errors import ForgeAuthError, ForgeError
 from darwin_bot.forge import open_forge
 from darwin_bot.forge.base import (
     FITNESS_CONTEXT,
@@ -291,7 +292,30 @@ class ForgePublisher:
             f"Champion of generation {summary['generation']}: {gate.get('reason', 'promoted from the dashboard')}.",
         )
         if self.cfg.forge.automerge and gate.get("passed") and gate.get("agent") == agent:
+            self._automerge(pr.number, branch, agent)
+
+    def _automerge(self, number: int, branch: str, agent: str) -> None:
+        """Merge the champion's PR through the API; a merge the repository refuses is a comment.
+
+        The merge lands on the default branch on the server, which the CI steps never
+        push to (the memory has its own branch), so nothing a step pushes later can
+        conflict with it. A repository may refuse the merge (required checks that a
+        GITHUB_TOKEN's PR never starts, required reviews, a merge queue): the champion
+        stays promoted and ready for a human, the PR says why, and the generation goes on.
+        A missing permission is still an error: the workflow, not the repository, is wrong.
+        """
+        try:
             self.forge.merge_pr(branch, f"darwin: promote champion {agent}")
+        except ForgeAuthError:
+            raise
+        except ForgeError as exc:
+            print(f"darwin: automerge of {agent} refused: {exc}", file=sys.stderr)
+            self.forge.upsert_comment(
+                number,
+                "automerge",
+                f"Automerge was refused by the repository: {exc}. "
+                "Merge it yourself, or see README, 'Run it on your repository'.",
+            )
 
     def _dashboard(self, summary: dict[str, Any]) -> None:
         table = report.leaderboard_markdown(report.rows_from_summary(summary))

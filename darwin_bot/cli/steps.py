@@ -5,7 +5,9 @@ and repair, the LLM key), so none of them ever runs agent code: smoke tests
 and full evaluations happen in the ``evaluate`` job on the sandboxed GPU
 runner, whose result files come back through ``--results``. State travels
 between the jobs in git: agent branches, archived heads, and the memory
-folder committed on the default branch.
+folder, committed on a branch of its own (``darwin/memory``): the jobs read
+the default branch and push only under the prefix, so a protected default
+branch and a champion merged through the API never conflict with a step.
 """
 
 from __future__ import annotations
@@ -59,8 +61,14 @@ def _engine(root: Path, cfg: Config, remote: str):
     from darwin_bot.app import build_engine
     from darwin_bot.engine import DeferredEvaluator
     from darwin_bot.evaluate import EVALUATOR_VERSION
+    from darwin_bot.gitrepo import GitRepo
     from darwin_bot.publish import make_publisher
 
+    # Agent branches, archive refs and the memory branch first, then the memory
+    # folder from that branch: the engine starts from the recorded state.
+    repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote or None)
+    repo.fetch()
+    repo.restore_memory(cfg.memory.path)
     engine = build_engine(
         root,
         cfg,
@@ -69,7 +77,6 @@ def _engine(root: Path, cfg: Config, remote: str):
         evaluator=DeferredEvaluator(EVALUATOR_VERSION),
         workers=1,
     )
-    engine.repo.fetch()
     return engine
 
 
@@ -90,19 +97,20 @@ def load_results(folder: Path) -> list[dict[str, Any]]:
 
 
 def _finish(engine: Any, message: str) -> None:
-    """Commit the memory on the default branch and push it with the agent branches."""
+    """Commit the memory on the memory branch; push it with the agent branches, atomically.
+
+    This is the step's commit point: the forge writes before it are upserts a
+    rerun repeats harmlessly, and if the push is refused nothing of it lands.
+    """
     repo = engine.repo
-    default = repo.default_branch()
     if (repo.root / engine.cfg.memory.path).exists():  # not yet on a new repository's first propose
-        repo.commit_paths_on_current([engine.cfg.memory.path], message)
+        repo.commit_memory(engine.cfg.memory.path, message)
     remote_has = repo.remote_branches()
     local = set(repo.agents())
-    repo.push(
+    repo.push_generation(
         [repo.branch(a) for a in sorted(local)],
         delete=sorted(b for b in remote_has if b[len(repo.prefix) :] not in local),
     )
-    repo.push_archive()
-    repo.push_current(default)
 
 
 @click.command("propose")

@@ -13,20 +13,25 @@ Binary lookup: ``$DARWIN_EMULATE_BIN``, ``<repo>/node_modules/.bin/emulate``,
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from permissions import DOCS_URL, NOT_ACCESSIBLE, Enforcer, Level, accepted_header
 
 BOT_LOGIN = "darwin-bot"
 BOT_TOKEN = "darwin_bot_test_token"
@@ -95,6 +100,62 @@ class Fault:
         )
 
 
+class CommitStatuses:
+    """GitHub's commit statuses API, which the emulator lacks (it has check runs only).
+
+    On GitHub ``POST /repos/{o}/{r}/statuses/{sha}`` exists, so GitHubForge never
+    falls back to check runs there; serving statuses here keeps the tests on the
+    path (and the permission, ``statuses: write``) that GitHub takes.
+    """
+
+    _POST = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
+    _GET = re.compile(
+        r"^/repos/(?P<repo>[^/]+/[^/]+)/(?:commits/(?P<sha>[0-9a-f]{40})/(?P<kind>status|statuses)"
+        r"|statuses/(?P<sha2>[0-9a-f]{40}))$"
+    )
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.by_sha: dict[tuple[str, str], list[dict[str, Any]]] = {}  # newest first
+        self._next = 1
+
+    def handle(self, method: str, path: str, payload: bytes | None) -> tuple[int, Any] | None:
+        """The answer for a statuses request, or None when ``path`` is something else."""
+        bare = path.split("?", 1)[0]
+        if method == "POST" and (m := self._POST.match(bare)):
+            body = json.loads(payload or b"{}")
+            if body.get("state") not in ("error", "failure", "pending", "success"):
+                return 422, {"message": "Validation Failed"}
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            status = {
+                "id": self._next, "state": body["state"], "context": body.get("context", "default"),
+                "description": body.get("description"), "target_url": body.get("target_url"),
+                "created_at": now, "updated_at": now,
+                "url": f"{self.base_url}/repos/{m['repo']}/statuses/{m['sha']}",
+            }  # fmt: skip
+            self._next += 1
+            self.by_sha.setdefault((m["repo"], m["sha"]), []).insert(0, status)
+            return 201, status
+        if method == "GET" and (m := self._GET.match(bare)):
+            sha = m["sha"] or m["sha2"]
+            every = self.by_sha.get((m["repo"], sha), [])
+            if m["kind"] != "status":
+                return 200, every
+            latest: dict[str, dict[str, Any]] = {}
+            for status in every:
+                latest.setdefault(status["context"], status)
+            states = {s["state"] for s in latest.values()}
+            state = next(
+                (s for s in ("error", "failure", "pending") if s in states), "success"
+            ) if latest else "pending"  # fmt: skip
+            return 200, {
+                "state": state, "sha": sha, "total_count": len(latest),
+                "statuses": list(latest.values()),
+                "url": f"{self.base_url}/repos/{m['repo']}/commits/{sha}/status",
+            }  # fmt: skip
+        return None
+
+
 class FaultProxy:
     """Forwards HTTP to ``127.0.0.1:<upstream>``; serves armed faults instead when they match."""
 
@@ -102,6 +163,13 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int]] = []  # (method, path, status answered)
+        # Job tokens (see grant()): token -> (job, its enforcer); each is sent on as BOT_TOKEN.
+        self.jobs: dict[str, tuple[str, Enforcer]] = {}
+        # (job, method, path, status, the permission the request needed)
+        self.job_log: list[tuple[str, str, str, int, str]] = []
+        # Called after each forwarded request: (method, path, status, answer body).
+        self.after: list[Callable[[str, str, int, bytes], None]] = []
+        self.statuses: CommitStatuses | None = None  # serve_statuses() turns them on
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -128,6 +196,45 @@ class FaultProxy:
         with self._lock:
             self.faults.clear()
             self.log.clear()
+            self.jobs.clear()
+            self.job_log.clear()
+            self.after.clear()
+            self.statuses = None
+
+    def serve_statuses(self) -> CommitStatuses:
+        """Answer the commit statuses API here, as GitHub would (until :meth:`clear`)."""
+        with self._lock:
+            self.statuses = CommitStatuses(self.url)
+            return self.statuses
+
+    def grant(self, job: str, grants: dict[str, Level]) -> str:
+        """A token for ``job`` holding ``grants``: the proxy answers 403 where GitHub would."""
+        token = f"ghs_job_{job}_{secrets.token_hex(4)}"
+        enforcer = Enforcer(grants, self._is_pull, self._comment_number)
+        with self._lock:
+            self.jobs[token] = (job, enforcer)
+        return token
+
+    def _upstream_json(self, path: str) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
+        try:
+            conn.request("GET", path, headers={"Authorization": f"token {BOT_TOKEN}"})
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read() or b"null")
+        finally:
+            conn.close()
+
+    # Whether a number is a PR, and a comment's issue, never change: asked once each.
+    @functools.cache  # noqa: B019 - one proxy per emulator, for the whole session
+    def _is_pull(self, owner: str, name: str, number: int) -> bool:
+        status, _ = self._upstream_json(f"/repos/{owner}/{name}/pulls/{number}")
+        return status == 200
+
+    @functools.cache  # noqa: B019
+    def _comment_number(self, owner: str, name: str, comment: int) -> int:
+        status, data = self._upstream_json(f"/repos/{owner}/{name}/issues/comments/{comment}")
+        assert status == 200, f"comment {comment}: {status}"
+        return int(str(data["issue_url"]).rstrip("/").rsplit("/", 1)[1])
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -162,12 +269,48 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _authorize(self) -> bool:
+                """A job token: 403 unless its permissions cover the request (then as the bot)."""
+                auth = self.headers.get("Authorization", "")
+                token = auth.split(" ", 1)[1] if " " in auth else ""
+                if token not in proxy.jobs:
+                    return True
+                job, enforcer = proxy.jobs[token]
+                verdict = enforcer.check(self.command, self.path)
+                status = 200 if verdict.allowed else 403
+                with proxy._lock:
+                    proxy.job_log.append((job, self.command, self.path, status, verdict.why))
+                if verdict.allowed:
+                    del self.headers["Authorization"]
+                    self.headers["Authorization"] = f"token {BOT_TOKEN}"
+                    return True
+                body = json.dumps({"message": NOT_ACCESSIBLE, "documentation_url": DOCS_URL})
+                headers = {"Content-Type": "application/json"}
+                if accepted := accepted_header(verdict):
+                    headers["X-Accepted-GitHub-Permissions"] = accepted
+                proxy._record(self.command, self.path, 403)
+                self._reply(403, headers, body.encode())
+                return False
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = self.rfile.read(length) if length else None
+                if not self._authorize():
+                    return
                 fault = proxy._take_fault(self.command, self.path)
+                served = None
+                if fault is None and proxy.statuses is not None:
+                    with proxy._lock:
+                        served = proxy.statuses.handle(self.command, self.path, payload)
+                if served is not None:
+                    proxy._record(self.command, self.path, served[0])
+                    body = json.dumps(served[1]).encode()
+                    self._reply(served[0], {"Content-Type": "application/json"}, body)
+                    return
                 if fault is None or fault.forward:
                     status, headers, data = self._forward(payload)
+                    for hook in list(proxy.after):
+                        hook(self.command, self.path, status, data)
                 if fault is not None:
                     data = json.dumps(fault.body or {"message": "injected"}).encode()
                     status = fault.status

@@ -16,6 +16,7 @@ Usage (the lead's end-to-end test reuses this)::
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import urllib.parse
 from datetime import datetime, timedelta, timezone
@@ -150,6 +151,86 @@ class Mirror:
     def ref_url(self, branch: str) -> str:
         """The REST url that updates and deletes ``branch``."""
         return f"{self.repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
+
+
+class Pull:
+    """The other way: copy a branch from the API server into a local repository.
+
+    On GitHub a PR merged through the API is a commit on the base branch of the
+    same repository that ``git fetch`` then sees. The emulator keeps it to
+    itself, so tests call :meth:`branch` after such a merge to give the bare
+    origin what GitHub's git side would hold: every missing object is rebuilt
+    from the git data API and must hash to the id the server reported.
+    """
+
+    def __init__(self, api_url: str, token: str, repository: str, workdir: Path) -> None:
+        gh = Github(
+            auth=Auth.Token(token), base_url=api_url.rstrip("/"), retry=None,
+            seconds_between_requests=None, seconds_between_writes=None,
+        )  # fmt: skip
+        self.repo: Repository = gh.get_repo(repository)
+        self.workdir = Path(workdir)
+
+    def _has(self, sha: str) -> bool:
+        return (
+            subprocess.run(
+                ["git", "cat-file", "-e", sha], cwd=self.workdir, capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
+
+    def _write(self, args: list[str], data: bytes, env: dict[str, str] | None = None) -> str:
+        out = subprocess.run(
+            ["git", *args], cwd=self.workdir, input=data, check=True, capture_output=True,
+            timeout=30, env=env,
+        )  # fmt: skip
+        return out.stdout.decode().strip()
+
+    def _tree(self, sha: str) -> None:
+        if self._has(sha):
+            return
+        lines = []
+        for entry in self.repo.get_git_tree(sha).tree:
+            if entry.type == "tree":
+                self._tree(entry.sha)
+            elif not self._has(entry.sha):
+                blob = base64.b64decode(self.repo.get_git_blob(entry.sha).content)
+                made = self._write(["hash-object", "-w", "--stdin"], blob)
+                if made != entry.sha:
+                    raise MirrorError(f"blob {entry.sha} became {made}")
+            lines.append(f"{entry.mode} {entry.type} {entry.sha}\t{entry.path}")
+        made = self._write(["mktree"], ("\n".join(lines) + "\n").encode())
+        if made != sha:
+            raise MirrorError(f"tree {sha} became {made}")
+
+    def _commit(self, sha: str) -> None:
+        if self._has(sha):
+            return
+        commit = self.repo.get_git_commit(sha)
+        for parent in commit.parents:
+            self._commit(parent.sha)
+        self._tree(commit.tree.sha)
+        env = dict(os.environ)
+        for role, who in (("AUTHOR", commit.author), ("COMMITTER", commit.committer)):
+            env[f"GIT_{role}_NAME"] = who.name
+            env[f"GIT_{role}_EMAIL"] = who.email
+            env[f"GIT_{role}_DATE"] = who.date.isoformat() if who.date.tzinfo else (
+                who.date.replace(tzinfo=timezone.utc).isoformat())  # fmt: skip
+        args = ["commit-tree", commit.tree.sha]
+        for parent in commit.parents:
+            args += ["-p", parent.sha]
+        message = commit.message if commit.message.endswith("\n") else commit.message + "\n"
+        made = self._write([*args, "-F", "-"], message.encode(), env=env)
+        if made != sha:
+            raise MirrorError(f"commit {sha} became {made}: cannot rebuild it exactly")
+
+    def branch(self, name: str) -> str:
+        """Set ``refs/heads/<name>`` here to the server's head of ``name``; return it."""
+        head = self.repo.get_git_ref(f"heads/{name}").object.sha
+        self._commit(head)
+        # Directly, not by a push: this is GitHub's own side, which no hook guards.
+        self._write(["update-ref", f"refs/heads/{name}", head], b"")
+        return head
 
 
 def _person(value: str) -> InputGitAuthor:

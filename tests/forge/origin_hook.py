@@ -10,6 +10,11 @@ emulator, as it would on GitHub.
 
 A hook's exit status cannot fail a push, so failures are appended to
 ``<bare>/mirror-errors.log``; a test asserts that file stays empty.
+
+:func:`protect` adds what GitHub's branch protection and rulesets do to a push:
+a ``pre-receive`` hook that refuses the whole push (git's ``--atomic`` contract,
+and GitHub's: one refused ref fails them all) when it updates a protected
+branch, with GitHub's own message (``GH006: Protected branch update failed``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,27 @@ def install(bare: Path, api_url: str, token: str, repository: str) -> None:
     args = " ".join(shlex.quote(a) for a in (sys.executable, __file__, api_url, token, repository))
     hook = bare / "hooks" / "post-receive"
     hook.write_text(f"#!/bin/sh\nexec {args}\n", encoding="utf-8")
+    hook.chmod(0o755)
+
+
+def protect(bare: Path, *patterns: str) -> None:
+    """Refuse pushes that create, move or delete a branch matching a shell ``pattern``."""
+    cases = " | ".join(f"refs/heads/{p}" for p in patterns)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "status=0\n"
+        "while read -r old new ref; do\n"
+        '  case "$ref" in\n'
+        f"    {cases})\n"
+        '      echo "error: GH006: Protected branch update failed for $ref." >&2\n'
+        '      echo "error: Changes must be made through a pull request." >&2\n'
+        "      status=1 ;;\n"
+        "  esac\n"
+        "done\n"
+        'exit "$status"\n',
+        encoding="utf-8",
+    )
     hook.chmod(0o755)
 
 

@@ -36,6 +36,8 @@ from github import Auth, Github, GithubException
 from mirror import Mirror
 from origin_hook import errors as hook_errors
 from origin_hook import install as install_hook
+from origin_hook import protect
+from permissions import job_permissions, unused_grants
 
 from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.dashboard import DASHBOARD_KEY, DASHBOARD_LABEL
@@ -46,7 +48,9 @@ from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore
 from darwin_bot.publish import AGENT_LABEL
 
-pytestmark = pytest.mark.slow
+# Two generations with real training, every job's requests checked by the proxy: more
+# than the suite's default 300 s on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TOML = """\
 [evolution]
@@ -83,6 +87,7 @@ SECRETS = (
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
 )
 STEP_TIMEOUT_S = 240
+DARWIN_YML = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "darwin.yml"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -125,6 +130,8 @@ class Workflow:
     api_url: str
     repository: str
     corpus: Path
+    emulator: Emulator | None = None
+    workflow: Path = DARWIN_YML  # whose jobs' `permissions:` the tokens get
     jobs: int = 0
     log: list[str] = field(default_factory=list)
 
@@ -142,14 +149,19 @@ class Workflow:
     def command(self, args: list[str]) -> list[str]:
         return [sys.executable, "-m", "darwin_bot", *args]
 
-    def run(self, args: list[str], cwd: Path, *, secrets: bool) -> dict[str, str]:
-        """One ``darwin`` step; returns its outputs. ``secrets``: the write token is given."""
+    def token(self, job: str) -> str:
+        """The job's GITHUB_TOKEN: the proxy gives it exactly the job's declared permissions."""
+        assert self.emulator is not None
+        return self.emulator.proxy.grant(job, job_permissions(self.workflow, job))
+
+    def run(self, args: list[str], cwd: Path, *, secrets: bool, job: str = "") -> dict[str, str]:
+        """One ``darwin`` step of ``job``; returns its outputs. ``secrets``: the token is given."""
         env = clean_env()
         outputs = cwd.parent / f"{cwd.name}.outputs"
         env["GITHUB_OUTPUT"] = str(outputs)
         if secrets:
             env.update(
-                GITHUB_TOKEN=BOT_TOKEN,
+                GITHUB_TOKEN=self.token(job or args[0]),
                 GITHUB_API_URL=self.api_url,
                 GITHUB_REPOSITORY=self.repository,
                 DARWIN_GITHUB_THROTTLE="0",  # loopback emulator: no need to space requests
@@ -163,7 +175,10 @@ class Workflow:
             timeout=STEP_TIMEOUT_S,
         )
         self.log.append(f"$ darwin {' '.join(args)}\n{proc.stderr[-2000:]}")
-        assert proc.returncode == 0, f"darwin {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
+        refused = [e for e in self.emulator.proxy.job_log if e[3] == 403] if self.emulator else []
+        assert proc.returncode == 0, (
+            f"darwin {args[0]} failed:\n{proc.stdout}\n{proc.stderr}\nrefused: {refused}"
+        )
         assert not hook_errors(self.origin), hook_errors(self.origin)
         return read_outputs(outputs)
 
@@ -237,9 +252,14 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
     git(base, "clone", "-q", "--bare", str(seed_repo), str(origin))
     Mirror(emulator.api_url, BOT_TOKEN, repository, origin).push("main")
     install_hook(origin, emulator.api_url, BOT_TOKEN, repository)
+    # The default branch is protected, as a team's usually is: every step must get by
+    # with pushes under the prefix (agents, and the memory on darwin/memory).
+    protect(origin, "main")
+    main_before = git(origin, "rev-parse", "main")
     corpus = base / "corpus"
     prepare_synthetic(corpus, seed=0, tokens=60_000)
-    flow = Workflow(base, origin, emulator.api_url, repository, corpus)
+    emulator.proxy.serve_statuses()  # GitHub has commit statuses; the emulator does not
+    flow = Workflow(base, origin, emulator.api_url, repository, corpus, emulator)
 
     assert flow.generation() == 0
     g, jobs, trusted_sha = flow.propose()
@@ -268,7 +288,10 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
     final = flow.checkout("inspect")
     git(final, "fetch", "-q", "origin", "+refs/heads/darwin/*:refs/heads/darwin/*",
         "+refs/darwin/archive/*:refs/darwin/archive/*")  # fmt: skip
+    assert GitRepo(final).restore_memory("memory"), "the memory branch exists on origin"
+    assert git(origin, "rev-parse", "main") == main_before, "nothing was pushed to main"
     return {
+        "job_log": list(emulator.proxy.job_log),
         "flow": flow, "forge": forge, "gh": gh, "origin": origin, "root": final,
         "seed_repo": seed_repo, "jobs": jobs, "jobs_again": (g_again, jobs_again),
         "proposed": proposed, "reproposed": reproposed,
@@ -348,9 +371,22 @@ def test_forge_matches_the_memory_records(ci: dict[str, Any]) -> None:
     assert "Generation 1" in dashboard.body
     for agent in rows:
         assert f"{agent}" in dashboard.body
-    # Memory is committed on origin's main, generation 0 and 1 alike.
-    tracked = git(origin, "ls-tree", "-r", "--name-only", "main")
+    # Memory is committed on its own branch, generation 0 and 1 alike; main is as it was.
+    tracked = git(origin, "ls-tree", "-r", "--name-only", "darwin/memory")
     assert "memory/g000/summary.json" in tracked and "memory/g001/summary.json" in tracked
+    assert all(path.startswith("memory/") for path in tracked.splitlines())
+    assert "memory/" not in git(origin, "ls-tree", "-r", "--name-only", "main")
+
+
+def test_every_job_ran_with_exactly_its_declared_token(ci: dict[str, Any]) -> None:
+    """Each step's requests went through the proxy with its job's `permissions:` from
+    darwin.yml: none was refused, and each REST permission a job declares was needed."""
+    log = ci["job_log"]
+    refused = [entry for entry in log if entry[3] == 403]
+    assert not refused, refused
+    assert {job for job, *_ in log} == {"propose", "select"}  # this flow has no repair
+    for job in ("propose", "select"):
+        assert unused_grants(log, DARWIN_YML, job) == [], job
 
 
 def _state(root: Path) -> dict[str, Any]:

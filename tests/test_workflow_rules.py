@@ -1,0 +1,335 @@
+"""darwin.yml held to the rules GitHub runs it by.
+
+* The concurrency group, the event filter and the dispatch chain are evaluated
+  (tests/gh_expr.py) on every kind of event: no generation can be dropped.
+* Third-party actions are pinned to commit SHAs with version comments, and
+  Dependabot keeps them current.
+* The optional GitHub App token has each job's own permissions; no step hides a
+  failure (`continue-on-error`); the evaluate jobs sandbox with bubblewrap.
+* The GPU runner's pre-job hook refuses every job that is not darwin.yml on the
+  default branch (fork PRs included).
+* The config refuses a matrix over GitHub's 256 jobs.
+
+Each token's permissions against each REST endpoint are enforced in tests/forge/
+(permissions.py), on the jobs as they run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gh_expr import evaluate, truthy
+from tests.workflow_files import (
+    ACTION,
+    DARWIN_YML,
+    DEPENDABOT,
+    RUNNER_HOOK,
+    WORKFLOWS,
+    WRITE,
+    is_checkout,
+    is_self_hosted,
+    load,
+    permissions,
+    texts,
+)
+
+
+@pytest.fixture(scope="module")
+def darwin() -> dict[str, Any]:
+    return load(DARWIN_YML)
+
+
+@pytest.fixture(scope="module")
+def action() -> dict[str, Any]:
+    return load(ACTION)
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+REPO = "octo/evo"
+GENERATION_GROUP = f"darwin-generation-{REPO}"
+
+
+def event(name: str, run_id: int = 7, ref: str = "refs/heads/main", actor: str = "alice",
+          sender: str = "User", **payload: Any) -> dict[str, Any]:  # fmt: skip
+    """The contexts of a run started by ``name`` (only what the expressions read)."""
+    body = {"repository": {"default_branch": "main"}, "sender": {"type": sender}, **payload}
+    github = {
+        "event_name": name, "repository": REPO, "run_id": run_id, "ref": ref,
+        "actor": actor, "event": body,
+    }  # fmt: skip
+    inputs = {"generations": 3, "population": ""} if name == "workflow_dispatch" else {}
+    return {"github": github, "inputs": inputs}
+
+
+def issue_event(action: str, labels: list[str], label: str = "", **kw: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {"action": action, "issue": {"labels": [{"name": n} for n in labels]}}
+    if label:
+        payload["label"] = {"name": label}
+    return event("issues", **payload, **kw)
+
+
+REQUEST = "darwin:request"
+EVENTS = {
+    "schedule": (event("schedule"), True),
+    "dispatch on the default branch": (event("workflow_dispatch"), True),
+    "dispatch on another branch": (event("workflow_dispatch", ref="refs/heads/x"), False),
+    "a human approves a request": (
+        issue_event("labeled", [REQUEST, "darwin:approved"], "darwin:approved"), True),
+    "a human declines a request": (
+        issue_event("labeled", [REQUEST, "darwin:declined"], "darwin:declined"), True),
+    "a human closes a request": (issue_event("closed", [REQUEST]), True),
+    "another label on a request": (issue_event("labeled", [REQUEST, "bug"], "bug"), False),
+    "approved on an unrelated issue": (
+        issue_event("labeled", ["darwin:approved"], "darwin:approved"), False),
+    "an unrelated issue closed": (issue_event("closed", ["bug"]), False),
+    "the bot labels its own request": (
+        issue_event("labeled", [REQUEST, "darwin:approved"], "darwin:approved",
+                    actor="github-actions[bot]", sender="Bot"), False),
+    "an App bot closes a request": (
+        issue_event("closed", [REQUEST], actor="darwin-app[bot]", sender="Bot"), False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_only_generations_join_the_generation_group(darwin: dict[str, Any], name: str) -> None:
+    """The group expression and propose's `if` agree on every kind of event."""
+    ctx, runs = EVENTS[name]
+    group = evaluate(darwin["concurrency"]["group"], ctx)
+    assert truthy(evaluate(darwin["jobs"]["propose"]["if"], ctx)) is runs, name
+    if runs:
+        assert group == GENERATION_GROUP
+    else:
+        # A group of its own (its run id): it cannot wait behind, nor displace, a generation.
+        assert group == f"darwin-skip-{ctx['github']['run_id']}"
+        other = dict(ctx, github={**ctx["github"], "run_id": 8})
+        assert evaluate(darwin["concurrency"]["group"], other) != group
+
+
+def test_concurrency_and_the_chain_cannot_drop_a_generation(darwin: dict[str, Any]) -> None:
+    """Reasoned from the file: every run that joins the group runs, in order, and the chain
+    always hands on to a run that joins it.
+
+    1. A pending run is cancelled only by `cancel-in-progress` (off) or, with the default
+       `queue: single`, by a newer pending run; `queue: max` keeps up to 100 pending.
+    2. Only generations join the group (test above), so issue traffic cannot fill it.
+    3. The chain keeps at most one run pending: select dispatches one run, once, at its end.
+    4. That run is a dispatch on the default branch, which (2) puts in the group.
+    """
+    conc = darwin["concurrency"]
+    assert conc["cancel-in-progress"] is False
+    assert conc["queue"] == "max"
+    assert all("concurrency" not in job for job in darwin["jobs"].values())
+
+    dispatchers = [
+        (name, step)
+        for name, job in darwin["jobs"].items()
+        for step in job["steps"]
+        if "gh workflow run" in step.get("run", "")
+    ]
+    assert [name for name, _ in dispatchers] == ["select"], "one dispatch, in select"
+    ((_, step),) = dispatchers
+    steps = darwin["jobs"]["select"]["steps"]
+    at = steps.index(step)
+    assert steps[at - 1].get("id") == "select", "dispatch right after the select step"
+    assert step["run"].count("gh workflow run") == 1
+    # The dispatch goes to the default branch: the new run joins the generation group.
+    assert step["env"]["REF"] == "${{ needs.propose.outputs.default-branch }}"
+    chained = event("workflow_dispatch", run_id=99, ref="refs/heads/main")
+    assert evaluate(darwin["concurrency"]["group"], chained) == GENERATION_GROUP
+    # It fires for every chained run but the last, and never for other events.
+    for remaining, fires in ((3, True), (2, True), (1, False)):
+        ctx = event("workflow_dispatch")
+        ctx["inputs"]["generations"] = remaining
+        assert truthy(evaluate(step["if"], ctx)) is fires
+    assert not truthy(evaluate(step["if"], event("schedule")))
+    # A GITHUB_TOKEN may start a run by dispatch only (docs: "events triggered by the
+    # GITHUB_TOKEN, with the exception of workflow_dispatch and repository_dispatch,
+    # will not create a new workflow run"), which needs actions: write.
+    assert step["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert permissions(darwin["jobs"]["select"])["actions"] == WRITE
+
+
+# ----------------------------------------------------------------------------- pins
+
+
+# What each pin was when it was made: `git rev-parse <tag>` in a fetch of the action's
+# repository. Dependabot moves SHA and comment together; this test then wants both here too.
+PINNED = {
+    "actions/checkout": ("11d5960a326750d5838078e36cf38b85af677262", "v4.4.0"),
+    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "actions/setup-node": ("49933ea5288caeca8642d1e84afbd3f7d6820020", "v4.4.0"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+    "actions/create-github-app-token": ("fee1f7d63c2ff003460e3d139729b119787bc349", "v2.2.2"),
+}
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
+
+
+def uses_lines(path: Path) -> list[tuple[str, str]]:
+    """(``owner/repo@ref``, what follows it on the line) for every `uses:` in the file."""
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _USES.match(line)
+        if m and not m.group("ref").startswith("./"):
+            found.append((m.group("ref"), m.group("rest").strip()))
+    return found
+
+
+@pytest.mark.parametrize("path", [*sorted(WORKFLOWS.glob("*.yml")), ACTION], ids=lambda p: p.name)
+def test_third_party_actions_are_pinned_to_a_commit_with_its_version(path: Path) -> None:
+    """Organisations can require SHA pins; a tag can be moved, a commit cannot."""
+    lines = uses_lines(path)
+    assert lines, path.name
+    for ref, rest in lines:
+        action, _, sha = ref.partition("@")
+        assert action in PINNED, f"{path.name}: {action} is not a known, pinned action"
+        want_sha, version = PINNED[action]
+        assert re.fullmatch(r"[0-9a-f]{40}", sha), f"{path.name}: {ref} is not pinned to a SHA"
+        assert (sha, rest) == (want_sha, f"# {version}"), f"{path.name}: {ref} {rest}"
+    # Every pin the parsed YAML sees is one of the lines checked above.
+    parsed = {t for t in texts(load(path)) if re.fullmatch(r"[\w.-]+/[\w.-]+@\S+", t)}
+    assert parsed == {ref for ref, _ in lines}
+
+
+def test_dependabot_updates_the_pinned_actions() -> None:
+    config = load(DEPENDABOT)
+    assert config["version"] == 2
+    (update,) = [u for u in config["updates"] if u["package-ecosystem"] == "github-actions"]
+    assert update["directory"] == "/"  # .github/workflows and the root action.yml
+    assert update["schedule"]["interval"] in ("daily", "weekly")
+
+
+def test_ci_evaluates_in_bubblewrap_or_not_at_all(
+    darwin: dict[str, Any], action: dict[str, Any]
+) -> None:
+    """`--sandbox bwrap` (no fallback to a weaker backend) unless an input says otherwise."""
+    assert action["inputs"]["sandbox"]["default"] == "bwrap"
+    evaluate_step = next(s for s in action["runs"]["steps"] if s.get("id") == "evaluate")
+    assert '--sandbox "$SANDBOX"' in evaluate_step["run"]
+    for name in ("evaluate", "reevaluate"):
+        (step,) = [s for s in darwin["jobs"][name]["steps"] if s.get("uses") == "./trusted"]
+        assert step["with"]["sandbox"] == "bwrap", name
+
+
+# ----------------------------------------------------------------------------- tokens
+
+
+APP_STEP = "app"
+TOKEN = "${{ steps.app.outputs.token || secrets.GITHUB_TOKEN }}"
+
+
+def test_app_token_is_optional_and_scoped_to_the_jobs_permissions(darwin: dict[str, Any]) -> None:
+    """With an App, its token replaces the GITHUB_TOKEN: the same permissions, no more."""
+    for name, job in darwin["jobs"].items():
+        apps = [s for s in job["steps"] if s.get("id") == APP_STEP]
+        if is_self_hosted(job):
+            assert apps == [], f"{name}: no App token on the GPU runner"
+            continue
+        (app,) = apps
+        assert app["if"] == "vars.DARWIN_APP_ID != ''"
+        assert str(app["uses"]).startswith("actions/create-github-app-token@")
+        scoped = {
+            k.removeprefix("permission-"): v
+            for k, v in app["with"].items()
+            if k.startswith("permission-")
+        }
+        # actions: write is for the dispatch, which uses the GITHUB_TOKEN (see select).
+        wanted = {k: v for k, v in permissions(job).items() if k != "actions"}
+        assert scoped == wanted, name
+        steps = job["steps"]
+        repo = next(s for s in steps if is_checkout(s) and s["with"].get("path") == "repo")
+        assert steps.index(app) < steps.index(repo)
+        assert repo["with"]["token"] == TOKEN, f"{name}: the push uses the same token"
+        (darwin_step,) = [s for s in steps if s.get("uses") == "./trusted"]
+        assert darwin_step["with"]["github-token"] == TOKEN
+
+
+def test_downloads_fail_loudly(darwin: dict[str, Any]) -> None:
+    for name, job in darwin["jobs"].items():
+        for step in job["steps"]:
+            assert "continue-on-error" not in step, f"{name}: {step.get('name')}"
+    assert all("continue-on-error" not in job for job in darwin["jobs"].values())
+
+
+def test_select_may_set_the_fitness_status(darwin: dict[str, Any]) -> None:
+    # POST /repos/{o}/{r}/statuses/{sha} needs statuses: write (tests/forge/permissions.py).
+    assert permissions(darwin["jobs"]["select"])["statuses"] == WRITE
+
+
+# ----------------------------------------------------------------------------- the GPU runner
+
+
+def run_hook(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    payload = tmp_path / "event.json"
+    payload.write_text(json.dumps({"repository": {"default_branch": "main"}}), encoding="utf-8")
+    base = {
+        "PATH": os.environ["PATH"],
+        "DARWIN_RUNNER_REPOSITORY": "octo/evo",
+        "GITHUB_REPOSITORY": "octo/evo",
+        "GITHUB_EVENT_NAME": "workflow_dispatch",
+        "GITHUB_EVENT_PATH": str(payload),
+        "GITHUB_WORKFLOW_REF": "octo/evo/.github/workflows/darwin.yml@refs/heads/main",
+    }
+    base.update(env)
+    return subprocess.run(
+        ["bash", "-e", str(RUNNER_HOOK)], env=base, capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.mark.parametrize("event_name", ["workflow_dispatch", "schedule", "issues"])
+def test_runner_hook_accepts_darwin_on_the_default_branch(tmp_path: Path, event_name: str) -> None:
+    proc = run_hook(tmp_path, GITHUB_EVENT_NAME=event_name)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "why"),
+    [
+        # A fork's PR runs its own workflow files from the merge ref.
+        (
+            {"GITHUB_EVENT_NAME": "pull_request",
+             "GITHUB_WORKFLOW_REF": "octo/evo/.github/workflows/evil.yml@refs/pull/3/merge"},
+            "event pull_request",
+        ),
+        ({"GITHUB_EVENT_NAME": "pull_request_target"}, "event pull_request_target"),
+        (
+            {"GITHUB_WORKFLOW_REF": "octo/evo/.github/workflows/darwin.yml@refs/heads/x"},
+            "is not octo/evo/.github/workflows/darwin.yml@refs/heads/main",
+        ),
+        (
+            {"GITHUB_WORKFLOW_REF": "octo/evo/.github/workflows/other.yml@refs/heads/main"},
+            "is not octo/evo/.github/workflows/darwin.yml@refs/heads/main",
+        ),
+        ({"GITHUB_REPOSITORY": "mallory/evo"}, "repository mallory/evo is not octo/evo"),
+        ({"DARWIN_RUNNER_REPOSITORY": ""}, "DARWIN_RUNNER_REPOSITORY is not set"),
+    ],
+)  # fmt: skip
+def test_runner_hook_refuses_everything_else(tmp_path: Path, env: dict[str, str], why: str) -> None:
+    proc = run_hook(tmp_path, **env)
+    assert proc.returncode != 0
+    assert (
+        proc.stdout.startswith("::error title=darwin runner::refusing this job")
+        and why in proc.stdout
+    )
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_refuses_a_matrix_over_githubs_limit() -> None:
+    from darwin_bot.config import MAX_MATRIX_JOBS, Config
+    from darwin_bot.errors import ConfigError
+
+    ok = Config().replace("evolution", population=64, survivors=2).replace("budget", repeats=4)
+    assert ok.evolution.population * ok.budget.repeats == MAX_MATRIX_JOBS == 256
+    with pytest.raises(ConfigError, match="256-job matrix limit"):
+        ok.replace("budget", repeats=5)
