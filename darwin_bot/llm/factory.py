@@ -35,7 +35,7 @@ def make_llm(cfg: LLMConfig, *, seed: int = 0) -> LLM:
 
         return OpenAIBackend(cfg)
     if backend == "heuristic":
-        from darwin_bot.llm.heuristic import HeuristicLLM
+        from darwin_bot.llm.offline import HeuristicLLM
 
         return HeuristicLLM(seed=seed)
     if backend == "scripted":

@@ -5,6 +5,7 @@ The reply format (spelled out for the model in ``templates/reply_format.md``)::
     SUMMARY: one line, the commit subject
     RATIONALE: why this should lower perplexity or raise MFU   (optional)
     CHUNK: seed/model.py::MLP                                   (optional; default: the chunk asked for)
+    EDIT: rmsnorm                                               (optional: a tag naming the kind of edit)
 
     ```python
     <the whole new chunk>
@@ -56,9 +57,11 @@ class Reply:
     requests: tuple[HumanRequest, ...]
     no_change: bool
     truncated: bool  # an opening fence was never closed
+    edit: str = ""  # the EDIT tag ("rmsnorm", "hparam:learning_rate:up=0.002"), or ""
+    explore: bool = False  # the EDIT line says the edit is exploring on purpose
 
 
-_FIELD = re.compile(r"^\s*\**(summary|rationale|chunk|request|no change)\**\s*:\s*(.*)$", re.I)
+_FIELD = re.compile(r"^\s*\**(summary|rationale|chunk|edit|request|no change)\**\s*:\s*(.*)$", re.I)
 _FENCE_OPEN = re.compile(r"^\s*```+\s*([\w+-]*)\s*$")
 _FENCE_CLOSE = re.compile(r"^\s*```+\s*$")
 _SEARCH = re.compile(r"^\s*<{5,}\s*SEARCH\s*$", re.I)
@@ -128,7 +131,10 @@ def parse_reply(text: str, *, agent: str = "", generation: int = 0) -> Reply:
             "reply has no code: expected a fenced ```python block with the whole chunk, "
             "or SEARCH/REPLACE blocks, or 'NO CHANGE: <reason>'"
         )
+    edit_words = fields.get("edit", "").split()
     return Reply(
+        edit=edit_words[0][:120] if edit_words else "",
+        explore="explore" in edit_words[1:],
         summary=summary[:200] or "LLM edit",
         rationale=fields.get("rationale", ""),
         target=fields.get("chunk", "").strip().strip("`"),

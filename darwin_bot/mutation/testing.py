@@ -1,6 +1,6 @@
-"""A local smoke test: a few training iterations of a tree on tiny synthetic data.
+"""Testing helpers: a local smoke test (a few training iterations of a tree on tiny data).
 
-For tests, benchmarks and a trusted local run only: it runs the tree's code in
+Not used by darwin-bot itself; for tests and benchmarks only: it runs the tree's code in
 a plain subprocess, *not* in the sandbox (the evaluator owns the sandboxed
 smoke test). It checks what the evaluator will rely on: ``train.py`` exits 0,
 writes ``model.pt`` and ``train.json``, and ``model.load(path, device)`` gives
@@ -120,18 +120,7 @@ def run_smoke(
             return EvalResult(
                 "failed", reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log
             )
-        return EvalResult(
-            "ok", "", _dummy_metrics(), "cpu", seed, budget, "smoke", "", log_tail=log
-        )
-
-
-def _dummy_metrics():  # type: ignore[no-untyped-def]
-    """A smoke test scores nothing; ``EvalResult.ok`` needs metrics, so they are all zero but finite."""
-    from darwin_bot.core.results import Metrics
-
-    return Metrics(
-        val_loss=0.0, perplexity=1.0, mfu=0.0, tokens_per_s=0.0, train_seconds=0.0, peak_mem_mb=0.0
-    )
+        return EvalResult("ok", "", None, "cpu", seed, budget, "smoke", "", log_tail=log)
 
 
 # A zygote: imports torch once (and the optimizer machinery that torch imports
@@ -269,7 +258,7 @@ class ForkSmoke:
                 "failed", reason, None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
             )
         return EvalResult(
-            "ok", "", _dummy_metrics(), "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
+            "ok", "", None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
         )
 
     def close(self) -> None:
