@@ -189,7 +189,11 @@ def requests_context(states: Sequence[RequestState], max_chars: int = 2000) -> s
     }
     lines = ["Requests to humans and their answers:"]
     for s in states:
-        lines.append(f"- [{s.status}] {s.request.kind}: {s.request.title} ({advice[s.status]})")
+        granted = dependency_name(s.request.title) if s.request.kind == "dependency" else None
+        said = advice[s.status]
+        if s.status == "approved" and granted:
+            said += f"; `{granted}` is now an allowed import"
+        lines.append(f"- [{s.status}] {s.request.kind}: {s.request.title} ({said})")
         for said in s.human_comments:
             lines.append(f"  human: {' '.join(said.split())[:300]}")
     text = "\n".join(lines)

@@ -114,7 +114,8 @@ class ChunkEditor:
             chunk.file, chunk.name, reply.summary, reply.rationale, reply.edit, reply.explore
         )
         if reply.no_change:
-            self.ledger.record(where, kind, EventOutcome.DECLINED, reply.summary, c, change)
+            why = reply.declined_because or "the LLM proposed no change"
+            self.ledger.record(where, kind, EventOutcome.DECLINED, why, c, change)
             return EditResult(EditStatus.DECLINED)
         outcome = EventOutcome.APPLIED if kind == "mutate" else EventOutcome.REPAIRED
         self.ledger.record(where, kind, outcome, reply.rationale, c, change)

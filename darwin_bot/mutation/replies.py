@@ -59,6 +59,7 @@ class Reply:
     truncated: bool  # an opening fence was never closed
     edit: str = ""  # the EDIT tag ("rmsnorm", "hparam:learning_rate:up=0.002"), or ""
     explore: bool = False  # the EDIT line says the edit is exploring on purpose
+    declined_because: str = ""  # the reason after NO CHANGE:
 
 
 _FIELD = re.compile(r"^\s*\**(summary|rationale|chunk|edit|request|no change)\**\s*:\s*(.*)$", re.I)
@@ -135,6 +136,7 @@ def parse_reply(text: str, *, agent: str = "", generation: int = 0) -> Reply:
     return Reply(
         edit=edit_words[0][:120] if edit_words else "",
         explore="explore" in edit_words[1:],
+        declined_because=fields.get("no change", ""),
         summary=summary[:200] or "LLM edit",
         rationale=fields.get("rationale", ""),
         target=fields.get("chunk", "").strip().strip("`"),
