@@ -180,32 +180,7 @@ class Breeder:
                 self._seen.setdefault(outcome.change, agent)
         if outcome.status is not OutcomeStatus.DUPLICATE:
             self._record(agent, g, parents, outcome, head, parent_metrics, prefix="")
-        return {
-            "agent": agent,
-            "generation": g,
-            "kind": item["kind"],
-            "parents": list(parents),
-            "status": "ok" if head is not None else "rejected",
-            "reason": outcome.reason,
-            "head": head,
-            "commits": heads if head else [],
-            "summary": outcome.attempts[0].summary if outcome.attempts else "",
-            "model": outcome.attempts[-1].model if outcome.attempts else "",
-            "prompt_tokens": sum(a.prompt_tokens for a in outcome.attempts),
-            "completion_tokens": sum(a.completion_tokens for a in outcome.attempts),
-            "cost_usd": round(sum(a.cost_usd for a in outcome.attempts), 6),
-            "requests": [
-                {
-                    "kind": r.kind,
-                    "title": r.title,
-                    "rationale": r.rationale,
-                    "agent": agent,
-                    "generation": g,
-                }
-                for a in outcome.attempts
-                for r in a.requests
-            ],
-        }
+        return _offspring_record(item, g, outcome, head, heads)
 
     def _draw(
         self, g: int, item: dict[str, Any], ctx: MutationContext
@@ -338,3 +313,36 @@ class Breeder:
         if head is not None:
             self.repo.set_branch(agent, head)
         return head
+
+
+def _offspring_record(
+    item: dict[str, Any], g: int, outcome: MutationOutcome, head: str | None, heads: list[str]
+) -> dict[str, Any]:
+    """What the engine keeps of one offspring (its ``gNNN/offspring/<agent>.json``)."""
+    agent = item["agent"]
+    return {
+        "agent": agent,
+        "generation": g,
+        "kind": item["kind"],
+        "parents": list(item["parents"]),
+        "status": "ok" if head is not None else "rejected",
+        "reason": outcome.reason,
+        "head": head,
+        "commits": heads if head else [],
+        "summary": outcome.attempts[0].summary if outcome.attempts else "",
+        "model": outcome.attempts[-1].model if outcome.attempts else "",
+        "prompt_tokens": sum(a.prompt_tokens for a in outcome.attempts),
+        "completion_tokens": sum(a.completion_tokens for a in outcome.attempts),
+        "cost_usd": round(sum(a.cost_usd for a in outcome.attempts), 6),
+        "requests": [
+            {
+                "kind": r.kind,
+                "title": r.title,
+                "rationale": r.rationale,
+                "agent": agent,
+                "generation": g,
+            }
+            for a in outcome.attempts
+            for r in a.requests
+        ],
+    }

@@ -54,6 +54,28 @@ def write_tiny_data(out: Path, tokens: int = 20_000, seed: int = 0) -> Path:
     return out
 
 
+def _smoke_env(
+    out: str, data_dir: Path, iters: int, seed: int, preset: str, seed_dir: Path
+) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": out,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "DARWIN_THREADS": "1",
+        "DARWIN_DATA": str(Path(data_dir).resolve()),
+        "DARWIN_OUT": out,
+        "DARWIN_MAX_ITERS": str(iters),
+        "DARWIN_SEED": str(seed),
+        "DARWIN_DEVICE": "cpu",
+        "DARWIN_PRESET": preset,
+        "DARWIN_SMOKE_SEED_DIR": str(seed_dir),
+        "DARWIN_SMOKE_VOCAB": str(
+            json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]
+        ),
+    }
+
+
 def run_smoke(
     tree: Path,
     data_dir: Path,
@@ -68,23 +90,7 @@ def run_smoke(
     seed_dir = (Path(tree) / train_path).parent.resolve()
     budget = Budget(iters=iters)
     with tempfile.TemporaryDirectory(prefix="darwin-smoke-") as out:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": out,
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": "1",
-            "DARWIN_THREADS": "1",
-            "DARWIN_DATA": str(Path(data_dir).resolve()),
-            "DARWIN_OUT": out,
-            "DARWIN_MAX_ITERS": str(iters),
-            "DARWIN_SEED": str(seed),
-            "DARWIN_DEVICE": "cpu",
-            "DARWIN_PRESET": preset,
-            "DARWIN_SMOKE_SEED_DIR": str(seed_dir),
-            "DARWIN_SMOKE_VOCAB": str(
-                json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]
-            ),
-        }
+        env = _smoke_env(out, data_dir, iters, seed, preset, seed_dir)
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", _CHECK],
