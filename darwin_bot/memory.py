@@ -134,11 +134,13 @@ MUTATION_SCHEMA: dict[str, _Field] = {
     # the edit's tag, whether it explored on purpose, the offspring's change signature
     "edit": _Field(
         _opt(
-            lambda v: isinstance(v, dict)
-            and set(v) <= {"tag", "explore", "change"}
-            and _is_str(v.get("tag", ""))
-            and isinstance(v.get("explore", False), bool)
-            and _is_str(v.get("change", ""))
+            lambda v: (
+                isinstance(v, dict)
+                and set(v) <= {"tag", "explore", "change"}
+                and _is_str(v.get("tag", ""))
+                and isinstance(v.get("explore", False), bool)
+                and _is_str(v.get("change", ""))
+            )
         ),
         "null or {tag: string, explore: bool, change: string}",
         None,

@@ -20,10 +20,3 @@ def proposals(chunk_text: str, names: set[str], rng: random.Random) -> list[Edit
     (the offline mutator asks the humans for it).
     """
     return code_edits(chunk_text, names, rng) + hparam_edits(chunk_text, rng)
-
-
-def title(kind: str) -> str:
-    """A human name for ``kind`` in evidence lines ("RMSNorm", "learning_rate up")."""
-    if kind in REGISTRY:
-        return REGISTRY[kind].title
-    return kind.removeprefix("hparam:")
