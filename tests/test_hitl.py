@@ -172,3 +172,12 @@ def test_approval_reaches_prompt_memory_and_mutator_and_a_decline_is_not_asked_a
     said: set[str] = set()
     again = HumanRequest("data", stall.title, "still stalled: 1.19", "g003-000", 3)
     assert asks.wanted([again], Guidance("g003-000", "seed", 3, evidence), said) == []
+
+
+def test_pending_lines_show_the_reason_and_how_to_answer(tmp_path: Path) -> None:
+    forge = LocalForge(tmp_path)
+    [issue] = hitl.open_requests(forge, [DEP])
+    lines = hitl.pending_lines(hitl.read_requests(forge, acknowledge=False))
+    assert lines[0] == f"#{issue.number} dependency: Add dependency: einops (asked by g001-002)"
+    assert lines[1] == "    why: clearer reshapes"
+    assert f"darwin requests approve {issue.number}" in lines[2]
