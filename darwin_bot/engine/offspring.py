@@ -152,7 +152,14 @@ class Breeder:
         """Mutate ``item``'s parent into ``<prefix><agent>``; return the offspring record."""
         agent, parents = item["agent"], tuple(item["parents"])
         seed = derive_seed(self.cfg.evolution.seed, "mutate", agent)
-        guidance = Guidance(agent, parents[0], g, self.evidence(g), use_memory=self.use_memory)
+        guidance = Guidance(
+            agent,
+            parents[0],
+            g,
+            self.evidence(g),
+            use_memory=self.use_memory,
+            other_parents=parents[1:],
+        )
         ctx = MutationContext(
             agent=agent,
             generation=g,

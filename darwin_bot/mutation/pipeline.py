@@ -49,6 +49,7 @@ from darwin_bot.mutation.editor import ChunkEditor, EditStatus, Problem
 from darwin_bot.mutation.events import (
     EventOutcome,
     MutationContext,
+    MutationEvent,
     MutationOutcome,
     OutcomeStatus,
 )
@@ -69,10 +70,10 @@ class _Call:
     smoke: Smoke
 
     def outcome(
-        self, status: OutcomeStatus, reason: str, smoke: EvalResult | None
+        self, status: OutcomeStatus, reason: str, smoke: EvalResult | None, change: str = ""
     ) -> MutationOutcome:
         self.files.restore()
-        sig = signature(self.files.parent, self.files.committed) if self.ledger.attempts else ""
+        sig = signature(self.files.parent, self.files.committed) if self.ledger.attempts else change
         return MutationOutcome(
             status, reason, tuple(self.ledger.attempts), tuple(self.ledger.events), smoke, sig
         )
@@ -188,21 +189,22 @@ def mutate_tree(
     if not s.ledger.pending:
         return s.outcome(OutcomeStatus.REJECTED, s.reason("no chunk was changed"), None)
     if screen is not None:
-        why = screen(signature(s.files.parent, s.files.now()))
+        change = signature(s.files.parent, s.files.now())
+        why = screen(change)
         if why:
-            for change in s.ledger.pending:
-                s.ledger.record(
-                    (change.file, change.chunk),
-                    "mutate",
-                    EventOutcome.DUPLICATE,
-                    why,
-                    change=change,
-                )
-            return s.outcome(OutcomeStatus.DUPLICATE, why, None)
+            s.ledger.events = [_as_duplicate(e, why) for e in s.ledger.events]
+            return s.outcome(OutcomeStatus.DUPLICATE, why, None, change)
     kind: Literal["mutate", "repair"] = "repair" if rounds else "mutate"
     s.ledger.commit(kind, s.commit)
     s.files.snapshot()
     return _smoke_and_repair(s, rounds)
+
+
+def _as_duplicate(e: MutationEvent, why: str) -> MutationEvent:
+    """An applied edit of a dropped draw: recorded, but never credited as a trial."""
+    if e.outcome is not EventOutcome.APPLIED:
+        return e
+    return dataclasses.replace(e, outcome=EventOutcome.DUPLICATE, reason=f"{why}. {e.reason}")
 
 
 def repair_tree(

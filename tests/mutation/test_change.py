@@ -38,9 +38,14 @@ def test_a_known_change_is_dropped_before_the_smoke_test(tree: Path, repo_root: 
 
     out = mutate_tree(tree, CTX, ScriptedLLM.from_texts([good_reply(tree)]), Config(),
                       commit=commits.append, smoke=smoke, only=(MLP,), screen=screen)  # type: ignore[arg-type]  # fmt: skip
-    assert out.status is OutcomeStatus.DUPLICATE and "g001-003" in out.reason
+    assert (
+        out.status is OutcomeStatus.DUPLICATE and "g001-003" in out.reason and out.change == seen[0]
+    )
     assert smoke.calls == 0 and commits == [] and len(seen[0]) == 16
-    assert [e.outcome for e in out.events] == [EventOutcome.APPLIED, EventOutcome.DUPLICATE]
+    assert [e.outcome for e in out.events] == [EventOutcome.DUPLICATE]
+    assert out.events[0].reason.startswith(
+        "duplicate: the same normalised change as g001-003. Primer"
+    )
     assert (tree / "seed/model.py").read_text() == (repo_root / "seed/model.py").read_text()
 
 

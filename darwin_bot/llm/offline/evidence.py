@@ -134,9 +134,9 @@ class Evidence:
             todo.extend(self.parents.get(a, ()))
         return seen
 
-    def lineage_effects(self, agent: str) -> dict[str, str]:
-        """Effect -> the ancestor that made it, for every edit the lineage of ``agent`` has."""
-        line = set(self.lineage(agent))
+    def lineage_effects(self, *agents: str) -> dict[str, str]:
+        """Effect -> the ancestor that made it, for every edit the lineage of ``agents`` has."""
+        line = {a for agent in agents for a in self.lineage(agent)}
         return {t.tag.effect: t.agent for t in self.trials if t.agent in line}
 
     def hurt_under(self, parent: str) -> dict[str, float]:
@@ -213,6 +213,7 @@ class Guidance:
     max_file_lines: int = 800
     file_lines: Mapping[str, int] = field(default_factory=dict)
     use_memory: bool = True  # False: the memory is withheld (the ablation's control arm)
+    other_parents: tuple[str, ...] = ()  # a crossover's second parent: its lineage counts too
 
 
 def digest(evidence: Evidence, max_chars: int) -> str:

@@ -59,7 +59,7 @@ def _allowed(edit: Edit, imports: tuple[str, ...]) -> bool:
 
 
 def _excluded(edit: Edit, g: Guidance) -> str:
-    has = g.evidence.lineage_effects(g.parent)
+    has = g.evidence.lineage_effects(g.parent, *g.other_parents)
     if edit.tag.effect in has:
         return f"the lineage already has it ({has[edit.tag.effect]})"
     hurt = g.evidence.hurt_under(g.parent)
