@@ -180,6 +180,12 @@ class Breeder:
             if outcome.status is not OutcomeStatus.DUPLICATE:
                 break
             self._record(agent, g, parents, outcome, None, parent_metrics, prefix=f"d{draw}")
+        if outcome.status is OutcomeStatus.OK and not outcome.change:
+            outcome = dataclasses.replace(
+                outcome,
+                status=OutcomeStatus.REJECTED,
+                reason="the repairs went back to the parent: nothing new to train",
+            )
         head = heads[-1] if heads and outcome.status is OutcomeStatus.OK else None
         if head is not None:
             self.repo.set_branch(agent, head)

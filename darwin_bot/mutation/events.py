@@ -90,3 +90,6 @@ class MutationOutcome:
     events: tuple[MutationEvent, ...]
     smoke: EvalResult | None
     change: str = ""  # the normalised change signature of the final tree ('' if none)
+    changed: tuple[
+        tuple[str, str], ...
+    ] = ()  # (file, chunk) that differ from the parent at the end

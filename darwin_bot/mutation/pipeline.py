@@ -75,7 +75,13 @@ class _Call:
         self.files.restore()
         sig = signature(self.files.parent, self.files.committed) if self.ledger.attempts else change
         return MutationOutcome(
-            status, reason, tuple(self.ledger.attempts), tuple(self.ledger.events), smoke, sig
+            status,
+            reason,
+            tuple(self.ledger.attempts),
+            tuple(self.ledger.events),
+            smoke,
+            sig,
+            tuple(self.files.changed()),
         )
 
     def reason(self, default: str) -> str:
@@ -276,8 +282,10 @@ def _problems(
 def _smoke_failed(s: _Call, result: EvalResult) -> list[Problem]:
     kind = s.ledger.attempts[-1].kind if s.ledger.attempts else "mutate"
     changed = s.files.changed()
-    for where in changed:
-        s.ledger.record(where, kind, EventOutcome.SMOKE_FAILED, f"smoke test: {result.reason}")
+    made = {(c.file, c.chunk): c for a in s.ledger.attempts for c in a.changes}
+    for where in changed:  # each changed chunk shares the blame, under its edit's tag
+        why = f"smoke test: {result.reason}"
+        s.ledger.record(where, kind, EventOutcome.SMOKE_FAILED, why, change=made.get(where))
     return _problems(s.files, result.reason, result.log_tail, changed)
 
 

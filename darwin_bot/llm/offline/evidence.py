@@ -55,6 +55,7 @@ class Trial:
     tag: EditTag
     delta: float | None
     explore: bool = False
+    kept: bool = True  # in the agent's tree (False: the edit failed its smoke test)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class Evidence:
     def lineage_effects(self, *agents: str) -> dict[str, str]:
         """Effect -> the ancestor that made it, for every edit the lineage of ``agents`` has."""
         line = {a for agent in agents for a in self.lineage(agent)}
-        return {t.tag.effect: t.agent for t in self.trials if t.agent in line}
+        return {t.tag.effect: t.agent for t in self.trials if t.agent in line and t.kept}
 
     def hurt_under(self, parent: str) -> dict[str, float]:
         """Effect -> measured change, for edits that failed or hurt as children of ``parent``."""
@@ -173,7 +174,8 @@ def _trial(rec: Mapping[str, Any], selected: int | None) -> Trial | None:
     if rec.get("outcome") in _FAILED_OUTCOMES or (delta is None and done):
         delta = FAILED_DELTA
     parents = rec.get("parents") or [""]
-    return Trial(rec["agent"], rec["generation"], parents[0], got[0], delta, got[1])
+    kept = rec.get("outcome") in ("applied", "repaired")
+    return Trial(rec["agent"], rec["generation"], parents[0], got[0], delta, got[1], kept)
 
 
 def from_memory(memory: MemoryReader) -> Evidence:

@@ -81,8 +81,7 @@ def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choic
     """Pick one of ``options`` (see the module docstring)."""
     imports = g.allowed_imports if g is not None else ()
     if g is None or not g.use_memory:
-        usable = [e for e in options if _allowed(e, imports)] if g is not None else options
-        usable = [e for e in usable if not e.needs] if g is None else usable
+        usable = [e for e in options if _allowed(e, imports)]
         if not usable:
             return Choice(None, "no known edit applies")
         e = rng.choice(usable)
