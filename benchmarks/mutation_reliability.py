@@ -37,9 +37,9 @@ from pathlib import Path
 from darwin_bot.config import Config
 from darwin_bot.core.results import EvalResult
 from darwin_bot.llm.base import Completion, Message
-from darwin_bot.llm.heuristic import HeuristicLLM
+from darwin_bot.llm.offline import HeuristicLLM
 from darwin_bot.mutation import Attempt, MutationContext, mutate_tree
-from darwin_bot.mutation.smoke import ForkSmoke, write_tiny_data
+from darwin_bot.mutation.testing import ForkSmoke, write_tiny_data
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "data" / "faulty_replies" / "cases.jsonl"

@@ -61,13 +61,9 @@ def default_workers() -> int:
 def llm_factory(cfg: Config):
     """A function seed -> LLM, so each offspring's heuristic mutator is seeded on its own."""
     from darwin_bot.llm import make_llm
+    from darwin_bot.llm.factory import shared_client
 
-    shared = None
-    if cfg.llm.backend in ("openai", "scripted") or (
-        cfg.llm.backend == "auto" and (os.environ.get("OPENAI_API_KEY") or cfg.llm.base_url)
-    ):
-        # One client (and one scripted reply cursor) for the whole run.
-        shared = make_llm(cfg.llm, seed=cfg.evolution.seed)
+    shared = make_llm(cfg.llm, seed=cfg.evolution.seed) if shared_client(cfg.llm) else None
 
     def make(seed: int):
         return shared if shared is not None else make_llm(cfg.llm, seed=seed)

@@ -189,7 +189,11 @@ def requests_context(states: Sequence[RequestState], max_chars: int = 2000) -> s
     }
     lines = ["Requests to humans and their answers:"]
     for s in states:
-        lines.append(f"- [{s.status}] {s.request.kind}: {s.request.title} ({advice[s.status]})")
+        granted = dependency_name(s.request.title) if s.request.kind == "dependency" else None
+        said = advice[s.status]
+        if s.status == "approved" and granted:
+            said += f"; `{granted}` is now an allowed import"
+        lines.append(f"- [{s.status}] {s.request.kind}: {s.request.title} ({said})")
         for said in s.human_comments:
             lines.append(f"  human: {' '.join(said.split())[:300]}")
     text = "\n".join(lines)
@@ -215,3 +219,15 @@ def approved_imports(states: Sequence[RequestState]) -> tuple[str, ...]:
         if s.status == "approved" and s.request.kind == "dependency"
     }
     return tuple(sorted(n for n in names if n))
+
+
+def pending_lines(states: Sequence[RequestState], width: int = 300) -> list[str]:
+    """The pending requests as lines for a terminal: number, kind, title, the reason, how to answer."""
+    out = []
+    for s in pending(states):
+        why = " ".join(s.request.rationale.split())
+        why = why if len(why) <= width else why[: width - 3] + "..."
+        out.append(f"#{s.number} {s.request.kind}: {s.request.title} (asked by {s.request.agent})")
+        out.append(f"    why: {why}")
+        out.append(f"    answer: darwin requests approve {s.number}  (or: decline {s.number})")
+    return out

@@ -131,6 +131,20 @@ MUTATION_SCHEMA: dict[str, _Field] = {
     "metrics_before": _Field(_metrics, "a table of metric -> number, or null", None),
     "metrics_after": _Field(_metrics, "a table of metric -> number, or null", None),
     "fitness_delta": _Field(_opt(_is_num), "a number or null", None),
+    # the edit's tag, whether it explored on purpose, the offspring's change signature
+    "edit": _Field(
+        _opt(
+            lambda v: (
+                isinstance(v, dict)
+                and set(v) <= {"tag", "explore", "change"}
+                and _is_str(v.get("tag", ""))
+                and isinstance(v.get("explore", False), bool)
+                and _is_str(v.get("change", ""))
+            )
+        ),
+        "null or {tag: string, explore: bool, change: string}",
+        None,
+    ),
 }
 
 RANKING_SCHEMA: dict[str, _Field] = {

@@ -85,7 +85,7 @@ class ForgePublisher:
     def _record_request(self, req: HumanRequest, state: str, issue: int | None) -> None:
         self.memory.write_request(
             {
-                "key": hitl.request_key(req),
+                "key": req.key,  # the record's file name; the forge marker is request_key()
                 "kind": req.kind,
                 "title": req.title,
                 "agent": req.agent,
@@ -103,10 +103,8 @@ class ForgePublisher:
         issues = {hitl.request_key(r): r for r in requests}
         for issue in hitl.open_requests(self.forge, requests):
             for key, req in issues.items():
-                if f"darwin:request={key}" in issue.body:
-                    self._record_request(
-                        req, "pending" if issue.state == "open" else "closed", issue.number
-                    )
+                if f"darwin:{key}" in issue.body:
+                    self._record_request(req, hitl.decide(issue), issue.number)
 
     def offspring(self, record: dict[str, Any]) -> None:
         """Open (or update) the draft PR of a new offspring.

@@ -132,3 +132,52 @@ def test_cli_refuses_what_is_not_a_local_request(
     monkeypatch.setenv("GITHUB_TOKEN", "t")
     result = CliRunner().invoke(cli, ["requests", "decline", "1"])
     assert result.exit_code != 0 and "label the issue" in str(result.exception)
+
+
+def test_approval_reaches_prompt_memory_and_mutator_and_a_decline_is_not_asked_again(
+    tmp_path: Path,
+) -> None:
+    from darwin_bot.config import Config
+    from darwin_bot.llm.offline import requests as asks
+    from darwin_bot.llm.offline.evidence import Guidance, from_memory
+    from darwin_bot.memory import MemoryStore
+    from darwin_bot.publish import ForgePublisher
+
+    forge, memory = LocalForge(tmp_path / "forge"), MemoryStore(tmp_path / "memory")
+    pub = ForgePublisher(forge, None, Config(), memory)  # type: ignore[arg-type]
+    lion = HumanRequest("dependency", "Add dependency: lion_pytorch", "ranked first", "g001-000", 1)
+    stall = HumanRequest(
+        "data", "More training data: the held-out loss has stalled", "1.2", "g002-000", 2
+    )
+    pub.requests([lion, stall])
+    assert {r["key"]: r["state"] for r in memory.requests()} == {
+        lion.key: "pending",
+        stall.key: "pending",
+    }
+    [li, st] = sorted(
+        forge.list_issues(label=hitl.REQUEST_LABEL, state="all"), key=lambda i: i.number
+    )
+    forge.set_labels(li.number, add=(hitl.APPROVED_LABEL,))
+    forge.close_issue(st.number, reason="not_planned")
+
+    context, imports = pub.request_context()
+    assert imports == ("lion_pytorch",)
+    assert "`lion_pytorch` is now an allowed import" in context
+    assert {r["key"]: r["state"] for r in memory.requests()} == {
+        lion.key: "approved",
+        stall.key: "declined",
+    }
+    evidence = from_memory(memory)
+    assert stall.key in evidence.declined
+    said: set[str] = set()
+    again = HumanRequest("data", stall.title, "still stalled: 1.19", "g003-000", 3)
+    assert asks.wanted([again], Guidance("g003-000", "seed", 3, evidence), said) == []
+
+
+def test_pending_lines_show_the_reason_and_how_to_answer(tmp_path: Path) -> None:
+    forge = LocalForge(tmp_path)
+    [issue] = hitl.open_requests(forge, [DEP])
+    lines = hitl.pending_lines(hitl.read_requests(forge, acknowledge=False))
+    assert lines[0] == f"#{issue.number} dependency: Add dependency: einops (asked by g001-002)"
+    assert lines[1] == "    why: clearer reshapes"
+    assert f"darwin requests approve {issue.number}" in lines[2]

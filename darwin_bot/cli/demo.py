@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from darwin_bot.errors import ConfigError, DataError
+from darwin_bot.forge.base import Forge
 
 
 def scratch_toml(
@@ -161,7 +162,19 @@ def demo_command(
         what = prepare_corpus(root / "data" / "corpus", corpus, synthetic, seed)
         click.echo(f"darwin demo: scratch repository {root} (corpus: {what})", err=True)
     cfg = load(root / "darwin.toml")
-    engine = build_engine(root, cfg, publisher=make_publisher(root, cfg))
+    publisher = make_publisher(root, cfg)
+    engine = build_engine(root, cfg, publisher=publisher)
     for summary in engine.run(generations):
         print_generation(summary)
     print_final(engine)
+    _print_requests(publisher.forge)
+
+
+def _print_requests(forge: Forge) -> None:
+    """The agents' pending requests to the humans, with their measured reasons."""
+    from darwin_bot import hitl
+
+    lines = hitl.pending_lines(hitl.read_requests(forge, acknowledge=False))
+    if lines:
+        click.echo("\n== requests to the humans (see 'darwin requests')")
+        click.echo("\n".join(lines))

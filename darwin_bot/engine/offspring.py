@@ -3,10 +3,19 @@
 The :class:`Breeder` turns one planned offspring into commits on its branch
 and mutation records in memory; it never decides who breeds (that is
 ``core.selection``) and never scores (that is the evaluator).
+
+It also hands the mutator the memory: as typed evidence
+(:func:`darwin_bot.llm.offline.evidence.from_memory`, read once per
+generation) for the offline mutator, and as a digest that leads with the same
+evidence for an LLM. And it refuses duplicate work: an offspring whose
+normalised change equals a sibling's or a known agent's is re-drawn (with
+another seed, :data:`REDRAWS` times) before anything is smoke-tested or
+trained, and the memory records each dropped draw as ``duplicate``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tempfile
 from collections.abc import Callable
@@ -18,7 +27,19 @@ from darwin_bot.core.agent import Mutation
 from darwin_bot.core.results import EvalResult, Metrics
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.gitrepo import GitRepo, format_message
-from darwin_bot.memory import MemoryStore, utc_now
+from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
+from darwin_bot.memory import CHARS_PER_TOKEN, MemoryStore, utc_now
+from darwin_bot.mutation import (
+    EventOutcome,
+    MutationContext,
+    MutationOutcome,
+    OutcomeStatus,
+    mutate_tree,
+    repair_tree,
+)
+
+REDRAWS = 2  # new draws for an offspring whose change is a duplicate
+EVIDENCE_SHARE = 0.5  # of memory.digest_tokens, for the evidence table at the digest's head
 
 
 class Breeder:
@@ -38,6 +59,9 @@ class Breeder:
         self.evaluator = evaluator
         self.llm_factory = llm_factory
         self.evolvable = cfg.evolution.evolvable
+        self.use_memory = True  # False withholds the memory from the mutator (the ablation)
+        self._evidence: tuple[int, Evidence] | None = None  # (generation, evidence)
+        self._seen: dict[str, str] = {}  # change signature -> agent, this generation's
 
     def _committer(
         self,
@@ -79,6 +103,41 @@ class Breeder:
     def _smoke(self, seed: int) -> Callable[[Path], EvalResult]:
         return lambda tree: self.evaluator(tree, seed=seed, smoke=True)
 
+    def evidence(self, g: int) -> Evidence:
+        """The memory as evidence, read once per generation (siblings are tracked in memory here)."""
+        if self._evidence is None or self._evidence[0] != g:
+            self._evidence = (g, from_memory(self.memory))
+            self._seen = {}
+        return self._evidence[1]
+
+    def _digest(self, g: int, records: str) -> str:
+        """The LLM's digest: the evidence table first, then the per-mutation lines, in budget."""
+        if not self.use_memory:
+            return ""
+        budget = self.cfg.memory.digest_tokens * CHARS_PER_TOKEN
+        table = digest(self.evidence(g), int(budget * EVIDENCE_SHARE))
+        room = budget - len(table) - 2
+        kept: list[str] = []
+        for line in records.splitlines():
+            if sum(len(x) + 1 for x in kept) + len(line) > room:
+                break
+            kept.append(line)
+        return "\n\n".join(x for x in (table, "\n".join(kept)) if x)
+
+    def _screen(self, g: int, agent: str) -> Callable[[str], str]:
+        """The pipeline's duplicate check: why ``agent``'s change is known already ('' if new)."""
+        known = self.evidence(g).changes
+
+        def screen(change: str) -> str:
+            other = self._seen.get(change) or known.get(change)
+            if not change or other is None or other == agent:
+                return ""
+            return (
+                f"duplicate: the same normalised change as {other} (change {change}); not trained"
+            )
+
+        return screen
+
     def make(
         self,
         g: int,
@@ -91,22 +150,57 @@ class Breeder:
         parent_metrics: Metrics | None,
     ) -> dict[str, Any]:
         """Mutate ``item``'s parent into ``<prefix><agent>``; return the offspring record."""
-        from darwin_bot.mutation import MutationContext, mutate_tree
-
         agent, parents = item["agent"], tuple(item["parents"])
-        # A rerun after a crash mid-offspring starts this offspring over.
-        self.repo.delete_branch(self.repo.branch(agent))
+        seed = derive_seed(self.cfg.evolution.seed, "mutate", agent)
+        guidance = Guidance(
+            agent,
+            parents[0],
+            g,
+            self.evidence(g),
+            use_memory=self.use_memory,
+            other_parents=parents[1:],
+        )
         ctx = MutationContext(
             agent=agent,
             generation=g,
             parents=parents,
             parent_metrics=parent_metrics,
             baseline_metrics=baseline,
-            memory_digest=digest,
+            memory_digest=self._digest(g, digest),
             requests_context=context,
             extra_imports=extra_imports,
-            seed=derive_seed(self.cfg.evolution.seed, "mutate", agent),
+            seed=seed,
+            guidance=guidance if self.use_memory else None,
         )
+        for draw in range(REDRAWS + 1):
+            ctx = dataclasses.replace(
+                ctx, seed=seed if draw == 0 else derive_seed(seed, "redraw", draw)
+            )
+            outcome, heads = self._draw(g, item, ctx)
+            if outcome.status is not OutcomeStatus.DUPLICATE:
+                break
+            self._record(agent, g, parents, outcome, None, parent_metrics, prefix=f"d{draw}")
+        if outcome.status is OutcomeStatus.OK and not outcome.change:
+            outcome = dataclasses.replace(
+                outcome,
+                status=OutcomeStatus.REJECTED,
+                reason="the repairs went back to the parent: nothing new to train",
+            )
+        head = heads[-1] if heads and outcome.status is OutcomeStatus.OK else None
+        if head is not None:
+            self.repo.set_branch(agent, head)
+            if outcome.change:
+                self._seen.setdefault(outcome.change, agent)
+        if outcome.status is not OutcomeStatus.DUPLICATE:
+            self._record(agent, g, parents, outcome, head, parent_metrics, prefix="")
+        return _offspring_record(item, g, outcome, head, heads)
+
+    def _draw(
+        self, g: int, item: dict[str, Any], ctx: MutationContext
+    ) -> tuple[MutationOutcome, list[str]]:
+        """One try at the offspring in a fresh worktree of its parent: (outcome, commits made)."""
+        # A rerun after a crash mid-offspring (or a re-draw) starts this offspring over.
+        self.repo.delete_branch(self.repo.branch(ctx.agent))
         heads: list[str] = []
         with self.repo.worktree(item["parent_heads"][0]) as wt:
             if item["kind"] == "crossover":
@@ -116,51 +210,33 @@ class Breeder:
                 ctx,
                 self.llm_factory(ctx.seed),
                 self.cfg,
-                commit=self._committer(wt, agent, g, parents, heads),
+                commit=self._committer(wt, ctx.agent, g, ctx.parents, heads),
                 smoke=self._smoke(ctx.seed),
+                screen=self._screen(g, ctx.agent),
             )
-        head = heads[-1] if heads and outcome.status == "ok" else None
-        if head is not None:
-            self.repo.set_branch(agent, head)
-        self._record(agent, g, parents, outcome.events, head, parent_metrics, prefix="")
-        return {
-            "agent": agent,
-            "generation": g,
-            "kind": item["kind"],
-            "parents": list(parents),
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "head": head,
-            "commits": heads if head else [],
-            "summary": outcome.attempts[0].summary if outcome.attempts else "",
-            "model": outcome.attempts[-1].model if outcome.attempts else "",
-            "prompt_tokens": sum(a.prompt_tokens for a in outcome.attempts),
-            "completion_tokens": sum(a.completion_tokens for a in outcome.attempts),
-            "cost_usd": round(sum(a.cost_usd for a in outcome.attempts), 6),
-            "requests": [
-                {
-                    "kind": r.kind,
-                    "title": r.title,
-                    "rationale": r.rationale,
-                    "agent": agent,
-                    "generation": g,
-                }
-                for a in outcome.attempts
-                for r in a.requests
-            ],
-        }
+        return outcome, heads
 
     def _record(
         self,
         agent: str,
         g: int,
         parents: tuple[str, ...],
-        events: Any,
+        outcome: MutationOutcome,
         head: str | None,
         parent_metrics: Metrics | None,
         prefix: str,
     ) -> None:
-        for n, ev in enumerate(events):
+        for n, ev in enumerate(outcome.events):
+            kept = ev.outcome in (
+                EventOutcome.APPLIED,
+                EventOutcome.REPAIRED,
+                EventOutcome.DUPLICATE,
+            )
+            edit = (
+                {"tag": ev.edit, "explore": ev.explore, "change": outcome.change}
+                if kept and (ev.edit or outcome.change)
+                else None
+            )
             self.memory.write_mutation(
                 {
                     "id": f"{agent}-{prefix}{n:02d}",
@@ -177,11 +253,12 @@ class Breeder:
                     "cost_usd": ev.cost_usd,
                     "commit": head or "",
                     "kind": ev.kind,
-                    "outcome": ev.outcome,
+                    "outcome": ev.outcome.value,
                     "reason": ev.reason,
                     "metrics_before": parent_metrics.to_dict() if parent_metrics else None,
                     "metrics_after": None,
                     "fitness_delta": None,
+                    "edit": edit,
                 }
             )
 
@@ -207,12 +284,20 @@ class Breeder:
         self.repo.git("-C", str(wt), "reset", "-q", "--soft", sha)
         return sha
 
+    def _files_at(self, ref: str) -> dict[str, str]:
+        """The evolvable Python files at ``ref`` (read through the git adapter)."""
+        with tempfile.TemporaryDirectory(prefix="darwin-parent-") as tmp:
+            root = self.repo.export(ref, self.evolvable, Path(tmp))
+            return {
+                p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+                for p in sorted(root.rglob("*.py"))
+                if "__pycache__" not in p.parts
+            }
+
     def repair(
         self, g: int, rec: dict[str, Any], result: EvalResult, parent_metrics: Metrics | None
     ) -> str | None:
         """Ask the LLM to fix an offspring whose full evaluation failed; the new head, or None."""
-        from darwin_bot.mutation import MutationContext, repair_tree
-
         agent, parents = rec["agent"], tuple(rec["parents"])
         ctx = MutationContext(
             agent=agent,
@@ -222,6 +307,8 @@ class Breeder:
             baseline_metrics=None,
             seed=derive_seed(self.cfg.evolution.seed, "repair", agent),
         )
+        # The first commit of the offspring sits on its (first) parent's head.
+        base = self.repo.rev(f"{rec['commits'][0]}^1") if rec.get("commits") else None
         heads: list[str] = []
         with self.repo.worktree(rec["head"]) as wt:
             outcome = repair_tree(
@@ -232,9 +319,43 @@ class Breeder:
                 f"{result.status}: {result.reason}\n{result.log_tail[-3000:]}",
                 commit=self._committer(wt, agent, g, parents, heads, note=result.reason),
                 smoke=self._smoke(ctx.seed),
+                parent_files=self._files_at(base) if base else None,
             )
-        head = heads[-1] if heads and outcome.status == "ok" else None
-        self._record(agent, g, parents, outcome.events, head, parent_metrics, prefix="r")
+        head = heads[-1] if heads and outcome.status is OutcomeStatus.OK else None
+        self._record(agent, g, parents, outcome, head, parent_metrics, prefix="r")
         if head is not None:
             self.repo.set_branch(agent, head)
         return head
+
+
+def _offspring_record(
+    item: dict[str, Any], g: int, outcome: MutationOutcome, head: str | None, heads: list[str]
+) -> dict[str, Any]:
+    """What the engine keeps of one offspring (its ``gNNN/offspring/<agent>.json``)."""
+    agent = item["agent"]
+    return {
+        "agent": agent,
+        "generation": g,
+        "kind": item["kind"],
+        "parents": list(item["parents"]),
+        "status": "ok" if head is not None else "rejected",
+        "reason": outcome.reason,
+        "head": head,
+        "commits": heads if head else [],
+        "summary": outcome.attempts[0].summary if outcome.attempts else "",
+        "model": outcome.attempts[-1].model if outcome.attempts else "",
+        "prompt_tokens": sum(a.prompt_tokens for a in outcome.attempts),
+        "completion_tokens": sum(a.completion_tokens for a in outcome.attempts),
+        "cost_usd": round(sum(a.cost_usd for a in outcome.attempts), 6),
+        "requests": [
+            {
+                "kind": r.kind,
+                "title": r.title,
+                "rationale": r.rationale,
+                "agent": agent,
+                "generation": g,
+            }
+            for a in outcome.attempts
+            for r in a.requests
+        ],
+    }

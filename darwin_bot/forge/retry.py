@@ -1,5 +1,18 @@
 """The one retry policy for forge calls: exponential backoff that honours the server.
 
+Where retries live. The LLM backend uses the openai client's own retries
+(``max_retries``, ``Retry-After`` up to two minutes; see
+``llm.openai_backend``): nothing of ours is needed there. GitHub is the one
+place with code of our own, because PyGithub's ``GithubRetry`` retries single
+HTTP requests, POST included (its default ``allowed_methods`` adds POST): a
+POST whose answer is lost (a 502 after the write) is sent again and opens a
+second issue, PR or comment. This policy retries a whole ``GitHubForge``
+method instead, and every method is an upsert that first reads what the
+server has (by hidden marker), so a retry converges instead of duplicating.
+What it adds beyond urllib3's ``Retry``: that method-level unit, and giving up
+at once (with the time to come back) when the server asks for a wait over
+``max_wait_s``.
+
 The adapter classifies each failure (see ``forge.github``): not transient
 (re-raised at once), transient with no advice (backoff), or transient with a
 server-given wait (``Retry-After``, or the primary rate limit's reset time).

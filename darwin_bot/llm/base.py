@@ -9,7 +9,10 @@ rule-based mutator that answers mutation prompts in the same reply format),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
+
+if TYPE_CHECKING:
+    from darwin_bot.llm.offline.evidence import Guidance
 
 
 class Message(TypedDict):
@@ -33,5 +36,25 @@ class LLM(Protocol):
     name: str
 
     def complete(self, messages: list[Message]) -> Completion:
-        """Return the reply to ``messages``; raise ``LLMError`` on failure."""
+        """Return the reply to ``messages``.
+
+        ``messages`` are chat turns (``system`` first, then ``user``; an
+        ``assistant`` turn only in a multi-turn exchange). The reply's text is
+        parsed by ``darwin_bot.mutation.replies``; token counts are what the
+        backend reports (``usage_reported`` False when it reports none).
+        Raises only ``LLMError`` (``LLMTransientError`` when a retry later may
+        work, ``LLMReplyError`` for an unusable reply), after the backend's own
+        retries; a client library's exception never escapes.
+        """
         ...
+
+
+@runtime_checkable
+class Guided(Protocol):
+    """A backend that also reads typed guidance (the memory's evidence) besides the prompt.
+
+    The pipeline calls ``guide`` once per offspring, before the first prompt;
+    ``None`` means no guidance (the memory withheld).
+    """
+
+    def guide(self, guidance: Guidance | None) -> None: ...

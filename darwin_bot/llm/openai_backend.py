@@ -1,10 +1,12 @@
 """The ``openai`` backend: any OpenAI-compatible chat-completions server.
 
-The client's own retries are off (``max_retries=0``); this module retries 429,
-5xx, timeouts and dropped connections ``max_retries`` times with exponential
-backoff (``backoff_s * 2**n``, or the server's ``Retry-After`` when it sends
-one, capped at ``max_backoff_s``), then raises ``LLMTransientError``. Any other
-API error is an ``LLMError``. openai's exceptions never leave this module.
+Retries are the openai client's own (``max_retries = llm.max_retries``): it
+retries 408, 409, 429, 5xx, timeouts and dropped connections with exponential
+backoff and jitter, honours ``Retry-After`` / ``retry-after-ms`` up to two
+minutes, and gives up at once when the server asks for a longer wait. This
+module adds no retry loop; it only maps what is left when the client gives up:
+a transient failure becomes ``LLMTransientError``, any other API error an
+``LLMError``. openai's exceptions never leave this module.
 
 The key is read from ``OPENAI_API_KEY`` and never logged; a local ``base_url``
 (vLLM, Ollama, llama.cpp) works with a dummy key.
@@ -12,11 +14,8 @@ The key is read from ``OPENAI_API_KEY`` and never logged; a local ``base_url``
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
-import time
-from collections.abc import Callable
 
 import openai
 
@@ -44,40 +43,10 @@ def price_for(prices: dict[str, tuple[float, float]], *models: str) -> tuple[flo
     return (0.0, 0.0)
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    headers = exc.response.headers
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class OpenAIBackend:
     """``LLM`` over the openai client; see the module docstring for retries."""
 
-    def __init__(
-        self,
-        cfg: LLMConfig,
-        *,
-        api_key: str | None = None,
-        backoff_s: float = 1.0,
-        max_backoff_s: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, cfg: LLMConfig, *, api_key: str | None = None) -> None:
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
         if not key and not cfg.base_url:
             raise ConfigError(
@@ -86,55 +55,37 @@ class OpenAIBackend:
             )
         self.cfg = cfg
         self.name = f"openai:{cfg.model}"
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self._sleep = sleep
         self._warned_usage = False
         self._client = openai.OpenAI(
             base_url=cfg.base_url or None,
             api_key=key or DUMMY_KEY,
             timeout=cfg.timeout_s,
-            max_retries=0,
+            max_retries=cfg.max_retries,
         )
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend(model={self.cfg.model!r}, base_url={self.cfg.base_url!r})"
 
     def complete(self, messages: list[Message]) -> Completion:
-        attempt = 0
-        while True:
-            try:
-                resp = self._client.chat.completions.create(
-                    model=self.cfg.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    temperature=self.cfg.temperature,
-                    max_tokens=self.cfg.max_tokens,
-                )
-                return self._completion(resp)
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                # APITimeoutError is a subclass of APIConnectionError
-                what = (
-                    "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
-                )
-                wait = None
-                err: Exception = exc
-            except openai.APIStatusError as exc:
-                code = exc.status_code
-                if code != 429 and code < 500:
-                    raise LLMError(
-                        f"LLM server refused the request: HTTP {code}: {_brief(exc)}"
-                    ) from exc
-                what = f"HTTP {code}"
-                wait = _retry_after(exc)
-                err = exc
-            if attempt >= self.cfg.max_retries:
-                raise LLMTransientError(
-                    f"LLM request {what} after {attempt + 1} tries ({self.cfg.base_url or 'api.openai.com'})"
-                ) from err
-            delay = wait if wait is not None else self.backoff_s * (2**attempt)
-            log.info("LLM request %s; retrying in %.2f s", what, delay)
-            self._sleep(min(delay, self.max_backoff_s))
-            attempt += 1
+        where = self.cfg.base_url or "api.openai.com"
+        tries = f"after up to {self.cfg.max_retries + 1} tries ({where})"
+        try:
+            resp = self._client.chat.completions.create(
+                model=self.cfg.model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=self.cfg.temperature,
+                max_tokens=self.cfg.max_tokens,
+            )
+        except openai.APITimeoutError as exc:  # a subclass of APIConnectionError: first
+            raise LLMTransientError(f"LLM request timed out {tries}") from exc
+        except openai.APIConnectionError as exc:
+            raise LLMTransientError(f"LLM request connection failed {tries}") from exc
+        except openai.APIStatusError as exc:
+            code = exc.status_code
+            if code in (408, 409, 429) or code >= 500:
+                raise LLMTransientError(f"LLM request HTTP {code} {tries}: {_brief(exc)}") from exc
+            raise LLMError(f"LLM server refused the request: HTTP {code}: {_brief(exc)}") from exc
+        return self._completion(resp)
 
     def _completion(self, resp: object) -> Completion:
         choices = getattr(resp, "choices", None) or []

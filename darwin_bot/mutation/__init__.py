@@ -1,23 +1,26 @@
 """Chunking, prompts, reply parsing, validation and the mutate/repair pipeline."""
 
 from darwin_bot.mutation.chunks import Chunk, chunk_source
-from darwin_bot.mutation.pipeline import (
+from darwin_bot.mutation.events import (
     Attempt,
     ChunkChange,
+    EventOutcome,
     MutationContext,
     MutationEvent,
     MutationOutcome,
-    mutate_tree,
-    repair_tree,
+    OutcomeStatus,
 )
+from darwin_bot.mutation.pipeline import mutate_tree, repair_tree
 
 __all__ = [
     "Attempt",
     "Chunk",
     "ChunkChange",
+    "EventOutcome",
     "MutationContext",
     "MutationEvent",
     "MutationOutcome",
+    "OutcomeStatus",
     "chunk_source",
     "mutate_tree",
     "repair_tree",

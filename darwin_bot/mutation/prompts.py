@@ -1,15 +1,14 @@
 """Build mutation and repair prompts from the templates in ``templates/``.
 
-The templates are data files (``string.Template``, ``$name`` placeholders) so
-the wording can change without touching code. Sections start with a header
-line ``### NAME <argument>``; the chunk under mutation is always the fenced
-block after ``### CHUNK <file>::<chunk>``, which is how the offline heuristic
-backend finds what it was given (see :func:`section`).
+The templates are data files (``string.Template``, ``$name`` placeholders)
+holding the prose; every section header (``### NAME <argument>``) and fenced
+block is written by :func:`darwin_bot.llm.sections.render`, the one module that
+also reads them back (the offline mutator finds its chunk that way). So the
+templates' wording can change without touching code.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -17,6 +16,7 @@ from string import Template
 
 from darwin_bot.core.results import Metrics
 from darwin_bot.llm.base import Message
+from darwin_bot.llm.sections import Section, Task, render
 from darwin_bot.mutation.chunks import Chunk
 
 LOG_TAIL_CHARS = 3000
@@ -95,17 +95,23 @@ def mutation_prompt(
 ) -> list[Message]:
     user = _render(
         "mutate",
+        task_section=render(Section.TASK, Task.MUTATE),
         chunk_id=chunk.id,
         file=view.file,
         rules=_rules(allowed_imports, max_file_lines),
+        file_section=render(Section.FILE, view.file),
         structure=view.structure(),
-        imports=view.imports(),
-        globals=view.globals(),
+        imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
+        globals_section=render(Section.GLOBALS, view.file, view.globals(), fence="python"),
+        changed_section=render(Section.CHANGED),
         running_memory="\n".join(f"- {s}" for s in running_memory) or "(nothing yet)",
+        memory_section=render(Section.MEMORY),
         memory_digest=_cap(memory_digest.strip(), MEMORY_DIGEST_CHARS) or "(no records yet)",
+        parent_metrics_section=render(Section.PARENT_METRICS),
         parent_metrics=format_metrics(parent_metrics, baseline_metrics),
+        requests_section=render(Section.REQUESTS),
         requests_context=requests_context.strip() or "(none)",
-        chunk=chunk.text.rstrip("\n"),
+        chunk_section=render(Section.CHUNK, chunk.id, chunk.text, fence="python"),
         reply_format=template("reply_format").rstrip("\n"),
     )
     return [
@@ -127,44 +133,20 @@ def repair_prompt(
 ) -> list[Message]:
     user = _render(
         "repair",
+        task_section=render(Section.TASK, Task.REPAIR),
         chunk_id=chunk_id,
-        file=view.file,
+        error_section=render(Section.ERROR),
         error=error.strip() or "(no message)",
-        log_tail=log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)",
+        log_tail_section=render(
+            Section.LOG_TAIL, "", log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)", fence="text"
+        ),
         rules=_rules(allowed_imports, max_file_lines),
-        imports=view.imports(),
-        original=original.rstrip("\n"),
-        chunk=current.rstrip("\n"),
+        imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
+        original_section=render(Section.ORIGINAL, chunk_id, original, fence="python"),
+        chunk_section=render(Section.CHUNK, chunk_id, current, fence="python"),
         reply_format=template("reply_format").rstrip("\n"),
     )
     return [
         {"role": "system", "content": template("system").strip()},
         {"role": "user", "content": user},
     ]
-
-
-_HEADER = re.compile(r"^### (\w+)(?: (\S+))?.*$", re.MULTILINE)
-_FENCED = re.compile(r"^```[\w-]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-
-
-def section(prompt: str, name: str) -> tuple[str, str] | None:
-    """``(argument, fenced body)`` of the first ``### NAME argument`` section, or None.
-
-    The body is the first fenced block inside the section, without the fences.
-    """
-    for m in _HEADER.finditer(prompt):
-        if m.group(1) != name:
-            continue
-        rest = prompt[m.end() :]
-        nxt = _HEADER.search(rest)
-        fence = _FENCED.search(rest)
-        if fence and (nxt is None or fence.start() < nxt.start()):
-            return (m.group(2) or "", fence.group(1))
-        return (m.group(2) or "", (rest[: nxt.start()] if nxt else rest).strip())
-    return None
-
-
-def task(prompt: str) -> str:
-    """``mutate`` or ``repair`` (or '' if the prompt is not one of ours)."""
-    m = re.search(r"^### TASK (\w+)", prompt, re.MULTILINE)
-    return m.group(1) if m else ""

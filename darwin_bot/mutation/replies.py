@@ -5,6 +5,7 @@ The reply format (spelled out for the model in ``templates/reply_format.md``)::
     SUMMARY: one line, the commit subject
     RATIONALE: why this should lower perplexity or raise MFU   (optional)
     CHUNK: seed/model.py::MLP                                   (optional; default: the chunk asked for)
+    EDIT: rmsnorm                                               (optional: a tag naming the kind of edit)
 
     ```python
     <the whole new chunk>
@@ -56,9 +57,12 @@ class Reply:
     requests: tuple[HumanRequest, ...]
     no_change: bool
     truncated: bool  # an opening fence was never closed
+    edit: str = ""  # the EDIT tag ("rmsnorm", "hparam:learning_rate:up=0.002"), or ""
+    explore: bool = False  # the EDIT line says the edit is exploring on purpose
+    declined_because: str = ""  # the reason after NO CHANGE:
 
 
-_FIELD = re.compile(r"^\s*\**(summary|rationale|chunk|request|no change)\**\s*:\s*(.*)$", re.I)
+_FIELD = re.compile(r"^\s*\**(summary|rationale|chunk|edit|request|no change)\**\s*:\s*(.*)$", re.I)
 _FENCE_OPEN = re.compile(r"^\s*```+\s*([\w+-]*)\s*$")
 _FENCE_CLOSE = re.compile(r"^\s*```+\s*$")
 _SEARCH = re.compile(r"^\s*<{5,}\s*SEARCH\s*$", re.I)
@@ -66,55 +70,71 @@ _DIVIDER = re.compile(r"^\s*={5,}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,}\s*REPLACE\s*$", re.I)
 
 
-def parse_reply(text: str, *, agent: str = "", generation: int = 0) -> Reply:
-    """Parse ``text``; raises MutationRejected when it holds no usable edit at all."""
-    lines = text.splitlines()
-    fields: dict[str, str] = {}
-    requests: list[HumanRequest] = []
+@dataclass
+class _Scan:
+    """The parts of a reply, read line by line."""
+
+    fields: dict[str, str]
+    requests: list[HumanRequest]
+    blocks: list[SearchReplace]
+    prose: list[str]
     code_lines: list[str] | None = None
-    truncated = False
-    blocks: list[SearchReplace] = []
-    prose: list[str] = []
+    truncated: bool = False
+
+
+def _fenced(lines: list[str], i: int, scan: _Scan) -> int:
+    """Read the fence opening at ``i``; the index after it."""
+    j = i + 1
+    inner: list[str] = []
+    while j < len(lines) and not _FENCE_CLOSE.match(lines[j]):
+        inner.append(lines[j])
+        j += 1
+    if j >= len(lines):
+        scan.truncated = True
+    if any(_SEARCH.match(x) for x in inner):
+        # SEARCH/REPLACE blocks wrapped in a fence: read them, not the fence
+        k = 0
+        while k < len(inner):
+            if _SEARCH.match(inner[k]):
+                block, k = _read_block(inner, k + 1)
+                scan.blocks.append(block)
+            else:
+                k += 1
+    elif scan.code_lines is None:
+        scan.code_lines = inner
+    return j + 1
+
+
+def _scan(lines: list[str], agent: str, generation: int) -> _Scan:
+    scan = _Scan({}, [], [], [])
     i = 0
     while i < len(lines):
         line = lines[i]
         if _SEARCH.match(line):
             block, i = _read_block(lines, i + 1)
-            blocks.append(block)
+            scan.blocks.append(block)
             continue
-        m = _FENCE_OPEN.match(line)
-        if m:
-            j = i + 1
-            inner: list[str] = []
-            while j < len(lines) and not _FENCE_CLOSE.match(lines[j]):
-                inner.append(lines[j])
-                j += 1
-            if j >= len(lines):
-                truncated = True
-            if any(_SEARCH.match(x) for x in inner):
-                # SEARCH/REPLACE blocks wrapped in a fence: read them, not the fence
-                k = 0
-                while k < len(inner):
-                    if _SEARCH.match(inner[k]):
-                        block, k = _read_block(inner, k + 1)
-                        blocks.append(block)
-                    else:
-                        k += 1
-            elif code_lines is None:
-                code_lines = inner
-            i = j + 1
+        if _FENCE_OPEN.match(line):
+            i = _fenced(lines, i, scan)
             continue
         fm = _FIELD.match(line)
         if fm:
             key, value = fm.group(1).lower(), fm.group(2).strip()
             if key == "request":
-                requests.append(_parse_request(value, agent, generation))
+                scan.requests.append(_parse_request(value, agent, generation))
             else:
-                fields.setdefault(key, value)
+                scan.fields.setdefault(key, value)
         else:
-            prose.append(line)
+            scan.prose.append(line)
         i += 1
+    return scan
 
+
+def parse_reply(text: str, *, agent: str = "", generation: int = 0) -> Reply:
+    """Parse ``text``; raises MutationRejected when it holds no usable edit at all."""
+    scan = _scan(text.splitlines(), agent, generation)
+    fields, requests, blocks, prose = scan.fields, scan.requests, scan.blocks, scan.prose
+    code_lines, truncated = scan.code_lines, scan.truncated
     code = "\n".join(code_lines) + "\n" if code_lines is not None else None
     if code is None and not blocks and "no change" not in fields:
         code = _bare_code("\n".join(prose))
@@ -128,7 +148,11 @@ def parse_reply(text: str, *, agent: str = "", generation: int = 0) -> Reply:
             "reply has no code: expected a fenced ```python block with the whole chunk, "
             "or SEARCH/REPLACE blocks, or 'NO CHANGE: <reason>'"
         )
+    edit_words = fields.get("edit", "").split()
     return Reply(
+        edit=edit_words[0][:120] if edit_words else "",
+        explore="explore" in edit_words[1:],
+        declined_because=fields.get("no change", ""),
         summary=summary[:200] or "LLM edit",
         rationale=fields.get("rationale", ""),
         target=fields.get("chunk", "").strip().strip("`"),

@@ -10,11 +10,11 @@ import pytest
 
 from darwin_bot.config import Config
 from darwin_bot.core.results import EvalResult
-from darwin_bot.llm.heuristic import HeuristicLLM, imported_names, proposals
-from darwin_bot.mutation import MutationContext, mutate_tree
+from darwin_bot.llm.offline import HeuristicLLM, imported_names, proposals
+from darwin_bot.mutation import EventOutcome, MutationContext, mutate_tree
 from darwin_bot.mutation.chunks import chunk_source
 from darwin_bot.mutation.prompts import FileView, mutation_prompt, repair_prompt
-from darwin_bot.mutation.smoke import ForkSmoke, write_tiny_data
+from darwin_bot.mutation.testing import ForkSmoke, write_tiny_data
 from darwin_bot.mutation.validate import validate_files
 
 RUNS = 50
@@ -46,14 +46,10 @@ def test_fifty_offspring_validate_vary_and_train(tmp_path: Path, repo_root: Path
                 return results[-1]
 
             out = mutate_tree(tree, ctx, llm, cfg, commit=lambda a: "sha", smoke=smoke_once)
-            edits = [h.kind for h in llm.history if h.task == "mutate" and h.kind != "none"]
+            edits = [h.kind for h in llm.history if h.task == "mutate" and h.kind]
             assert edits, f"run {i}: the heuristic proposed nothing"
             # every edit the heuristic proposed was accepted by validation
-            rejected = [
-                e.reason
-                for e in out.events
-                if e.outcome == "rejected" and e.reason != "no change proposed"
-            ]
+            rejected = [e.reason for e in out.events if e.outcome is EventOutcome.REJECTED]
             assert rejected == [], f"run {i}: {rejected}"
             edited = {p: (tree / p).read_text() for p in originals}
             validate_files(
@@ -80,7 +76,7 @@ def test_every_known_edit_fits_somewhere_in_seed(repo_root: Path) -> None:
         names = imported_names(chunks[0].text)
         for c in chunks[1:]:
             for _ in range(4):
-                found |= {e.kind for e in proposals(c.text, names, random.Random(len(found)))}
+                found |= {e.tag.kind for e in proposals(c.text, names, random.Random(len(found)))}
     assert {
         "relu2_mlp",
         "swiglu_mlp",

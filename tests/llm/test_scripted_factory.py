@@ -11,7 +11,7 @@ from darwin_bot.config import LLMConfig
 from darwin_bot.errors import ConfigError, LLMError
 from darwin_bot.llm import factory as factory_mod
 from darwin_bot.llm import make_llm
-from darwin_bot.llm.heuristic import HeuristicLLM
+from darwin_bot.llm.offline import HeuristicLLM
 from darwin_bot.llm.openai_backend import OpenAIBackend
 from darwin_bot.llm.scripted import ScriptedLLM
 

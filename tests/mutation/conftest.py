@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.core.results import Budget, EvalResult
-from darwin_bot.mutation.smoke import _dummy_metrics, write_tiny_data
+from darwin_bot.mutation.testing import write_tiny_data
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ class FakeSmoke:
             compile(p.read_text(), str(p), "exec")  # a broken file must never reach a smoke test
         ok = self.results.pop(0) if self.results else True
         if ok:
-            return EvalResult("ok", "", _dummy_metrics(), "cpu", 0, Budget(iters=2), "fake", "")
+            return EvalResult("ok", "", None, "cpu", 0, Budget(iters=2), "fake", "")
         return EvalResult(
             "failed",
             "RuntimeError: boom",

@@ -12,7 +12,7 @@ from darwin_bot.config import Config
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.mutation import Attempt, MutationContext, MutationOutcome, mutate_tree, repair_tree
 from darwin_bot.mutation.chunks import chunk_source, find_chunk
-from darwin_bot.mutation.smoke import run_smoke
+from darwin_bot.mutation.testing import run_smoke
 from tests.mutation.conftest import FakeSmoke
 
 CTX = MutationContext(

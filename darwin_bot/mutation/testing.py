@@ -1,6 +1,6 @@
-"""A local smoke test: a few training iterations of a tree on tiny synthetic data.
+"""Testing helpers: a local smoke test (a few training iterations of a tree on tiny data).
 
-For tests, benchmarks and a trusted local run only: it runs the tree's code in
+Not used by darwin-bot itself; for tests and benchmarks only: it runs the tree's code in
 a plain subprocess, *not* in the sandbox (the evaluator owns the sandboxed
 smoke test). It checks what the evaluator will rely on: ``train.py`` exits 0,
 writes ``model.pt`` and ``train.json``, and ``model.load(path, device)`` gives
@@ -54,6 +54,28 @@ def write_tiny_data(out: Path, tokens: int = 20_000, seed: int = 0) -> Path:
     return out
 
 
+def _smoke_env(
+    out: str, data_dir: Path, iters: int, seed: int, preset: str, seed_dir: Path
+) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": out,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "DARWIN_THREADS": "1",
+        "DARWIN_DATA": str(Path(data_dir).resolve()),
+        "DARWIN_OUT": out,
+        "DARWIN_MAX_ITERS": str(iters),
+        "DARWIN_SEED": str(seed),
+        "DARWIN_DEVICE": "cpu",
+        "DARWIN_PRESET": preset,
+        "DARWIN_SMOKE_SEED_DIR": str(seed_dir),
+        "DARWIN_SMOKE_VOCAB": str(
+            json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]
+        ),
+    }
+
+
 def run_smoke(
     tree: Path,
     data_dir: Path,
@@ -68,23 +90,7 @@ def run_smoke(
     seed_dir = (Path(tree) / train_path).parent.resolve()
     budget = Budget(iters=iters)
     with tempfile.TemporaryDirectory(prefix="darwin-smoke-") as out:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": out,
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": "1",
-            "DARWIN_THREADS": "1",
-            "DARWIN_DATA": str(Path(data_dir).resolve()),
-            "DARWIN_OUT": out,
-            "DARWIN_MAX_ITERS": str(iters),
-            "DARWIN_SEED": str(seed),
-            "DARWIN_DEVICE": "cpu",
-            "DARWIN_PRESET": preset,
-            "DARWIN_SMOKE_SEED_DIR": str(seed_dir),
-            "DARWIN_SMOKE_VOCAB": str(
-                json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]
-            ),
-        }
+        env = _smoke_env(out, data_dir, iters, seed, preset, seed_dir)
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", _CHECK],
@@ -120,18 +126,7 @@ def run_smoke(
             return EvalResult(
                 "failed", reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log
             )
-        return EvalResult(
-            "ok", "", _dummy_metrics(), "cpu", seed, budget, "smoke", "", log_tail=log
-        )
-
-
-def _dummy_metrics():  # type: ignore[no-untyped-def]
-    """A smoke test scores nothing; ``EvalResult.ok`` needs metrics, so they are all zero but finite."""
-    from darwin_bot.core.results import Metrics
-
-    return Metrics(
-        val_loss=0.0, perplexity=1.0, mfu=0.0, tokens_per_s=0.0, train_seconds=0.0, peak_mem_mb=0.0
-    )
+        return EvalResult("ok", "", None, "cpu", seed, budget, "smoke", "", log_tail=log)
 
 
 # A zygote: imports torch once (and the optimizer machinery that torch imports
@@ -269,7 +264,7 @@ class ForkSmoke:
                 "failed", reason, None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
             )
         return EvalResult(
-            "ok", "", _dummy_metrics(), "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
+            "ok", "", None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
         )
 
     def close(self) -> None:

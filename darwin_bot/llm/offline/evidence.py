@@ -1,0 +1,234 @@
+"""The memory as typed evidence for the mutators: trials, credit per edit, lineage.
+
+Built once per generation from the memory store's public reading API
+(``mutations()``, ``generations()``, ``requests()``, ``last_generation()``);
+nothing here parses digest text. What it reads of a mutation record:
+``agent``, ``generation``, ``parents``, ``outcome``, ``fitness_delta`` and
+``edit`` (``{"tag", "explore", "change"}``, written by the engine's Breeder
+from the reply's ``EDIT:`` line). Of a generation summary: each ranking row's
+``metrics.val_loss``. Of a request record: ``key`` and ``state``.
+
+Credit. Every evaluated edit adds its agent's measured fitness change against
+its parent (a fraction: +0.018 is +1.8 %) to its *arm* (kind, and direction
+for a hyperparameter). An offspring with several edits gives each the whole
+change (shared credit: the memory cannot tell them apart). An edit whose
+offspring failed (smoke test, or an evaluated generation with no measured
+change) counts as :data:`FAILED_DELTA`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from darwin_bot.llm.offline.registry import EditTag
+
+FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
+PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
+NOISE_FLOOR = 0.01  # the per-trial noise is never taken below 1 %
+_FAILED_OUTCOMES = frozenset({"smoke_failed", "failed", "timeout"})
+_DECLINED = frozenset({"declined", "closed"})
+
+
+class MemoryReader(Protocol):
+    """The part of ``darwin_bot.memory.MemoryStore`` this module reads."""
+
+    def mutations(self, generation: int | None = None) -> list[dict[str, Any]]: ...
+
+    def generations(self) -> list[dict[str, Any]]: ...
+
+    def requests(self) -> list[dict[str, Any]]: ...
+
+    def last_generation(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One edit an agent made, and what it did (``delta`` None: not measured yet)."""
+
+    agent: str
+    generation: int
+    parent: str
+    tag: EditTag
+    delta: float | None
+    explore: bool = False
+    kept: bool = True  # in the agent's tree (False: the edit failed its smoke test)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """What the memory says about one arm."""
+
+    arm: str
+    deltas: tuple[float, ...]
+    agents: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.deltas)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.deltas) / self.n if self.deltas else 0.0
+
+    def line(self) -> str:
+        """``3 earlier rmsnorm edits: +1.8 % mean (g001-002, g002-001, g002-003)``."""
+        if not self.deltas:
+            return f"no earlier {self.arm} edits in memory (untried: drawn from the prior)"
+        who = ", ".join(self.agents[-4:]) + (", ..." if self.n > 4 else "")
+        many = "edit" if self.n == 1 else "edits"
+        return f"{self.n} earlier {self.arm} {many}: {100 * self.mean:+.1f} % mean ({who})"
+
+
+def _tag(record: Mapping[str, Any]) -> tuple[EditTag, bool] | None:
+    edit = record.get("edit")
+    if not isinstance(edit, Mapping) or not edit.get("tag"):
+        return None
+    return EditTag.parse(str(edit["tag"])), bool(edit.get("explore", False))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the memory says that a mutator can act on."""
+
+    trials: tuple[Trial, ...] = ()
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    changes: Mapping[str, str] = field(default_factory=dict)  # change signature -> agent
+    best_val_loss: tuple[tuple[int, float], ...] = ()  # (generation, best so far), measured
+    declined: frozenset[str] = frozenset()  # request keys the humans declined
+    asked: frozenset[str] = frozenset()  # request keys already on the forge
+
+    # -- credit ----------------------------------------------------------------------
+    def credit(self, arm: str) -> Credit:
+        got = [t for t in self.trials if t.tag.arm == arm and t.delta is not None]
+        return Credit(arm, tuple(t.delta for t in got), tuple(t.agent for t in got))  # type: ignore[misc]
+
+    def noise(self) -> float:
+        """The spread of measured changes, the per-trial noise of the posterior."""
+        ds = [t.delta for t in self.trials if t.delta is not None and t.delta != FAILED_DELTA]
+        if len(ds) < 3:
+            return max(NOISE_FLOOR, PRIOR_STD)
+        m = sum(ds) / len(ds)
+        return max(NOISE_FLOOR, math.sqrt(sum((d - m) ** 2 for d in ds) / (len(ds) - 1)))
+
+    def draw(self, arm: str, rng: random.Random) -> float:
+        """A Thompson draw of ``arm``'s fitness change: normal prior, normal trials."""
+        c = self.credit(arm)
+        sigma = self.noise()
+        precision = 1 / PRIOR_STD**2 + c.n / sigma**2
+        mean = (sum(c.deltas) / sigma**2) / precision
+        return rng.gauss(mean, 1 / math.sqrt(precision))
+
+    # -- lineage -----------------------------------------------------------------------
+    def lineage(self, agent: str) -> list[str]:
+        """``agent`` and all its ancestors (both parents of a crossover)."""
+        seen: list[str] = []
+        todo = [agent]
+        while todo:
+            a = todo.pop()
+            if a in seen:
+                continue
+            seen.append(a)
+            todo.extend(self.parents.get(a, ()))
+        return seen
+
+    def lineage_effects(self, *agents: str) -> dict[str, str]:
+        """Effect -> the ancestor that made it, for every edit the lineage of ``agents`` has."""
+        line = {a for agent in agents for a in self.lineage(agent)}
+        return {t.tag.effect: t.agent for t in self.trials if t.agent in line and t.kept}
+
+    def hurt_under(self, parent: str) -> dict[str, float]:
+        """Effect -> measured change, for edits that failed or hurt as children of ``parent``."""
+        return {
+            t.tag.effect: t.delta
+            for t in self.trials
+            if t.parent == parent and t.delta is not None and t.delta < 0
+        }
+
+
+def _best_losses(generations: Iterable[Mapping[str, Any]]) -> tuple[tuple[int, float], ...]:
+    out: list[tuple[int, float]] = []
+    best = math.inf
+    for summary in generations:
+        losses = [
+            float(row["metrics"]["val_loss"])
+            for row in summary.get("ranking", [])
+            if row.get("metrics") and row["metrics"].get("val_loss") is not None
+        ]
+        if losses:
+            best = min(best, min(losses))
+        if math.isfinite(best):
+            out.append((int(summary["generation"]), best))
+    return tuple(out)
+
+
+def _trial(rec: Mapping[str, Any], selected: int | None) -> Trial | None:
+    got = _tag(rec)
+    if got is None or rec.get("outcome") in ("rejected", "duplicate"):
+        return None
+    delta = rec.get("fitness_delta")
+    done = selected is not None and rec["generation"] <= selected
+    if rec.get("outcome") in _FAILED_OUTCOMES or (delta is None and done):
+        delta = FAILED_DELTA
+    parents = rec.get("parents") or [""]
+    kept = rec.get("outcome") in ("applied", "repaired")
+    return Trial(rec["agent"], rec["generation"], parents[0], got[0], delta, got[1], kept)
+
+
+def from_memory(memory: MemoryReader) -> Evidence:
+    """The evidence in ``memory`` (see the module docstring for what is read)."""
+    selected = memory.last_generation()
+    trials: list[Trial] = []
+    parents: dict[str, tuple[str, ...]] = {}
+    changes: dict[str, str] = {}
+    for rec in memory.mutations():
+        parents.setdefault(rec["agent"], tuple(rec.get("parents") or ()))
+        t = _trial(rec, selected)
+        if t is not None:
+            trials.append(t)
+        edit = rec.get("edit")
+        if isinstance(edit, Mapping) and edit.get("change") and rec.get("outcome") != "duplicate":
+            changes.setdefault(str(edit["change"]), rec["agent"])
+    requests = memory.requests()
+    return Evidence(
+        trials=tuple(trials),
+        parents=parents,
+        changes=changes,
+        best_val_loss=_best_losses(memory.generations()),
+        declined=frozenset(r["key"] for r in requests if r.get("state") in _DECLINED),
+        asked=frozenset(r["key"] for r in requests),
+    )
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """What the offline mutator is told about one offspring besides the prompt."""
+
+    agent: str
+    parent: str
+    generation: int
+    evidence: Evidence
+    allowed_imports: tuple[str, ...] = ()
+    max_file_lines: int = 800
+    file_lines: Mapping[str, int] = field(default_factory=dict)
+    use_memory: bool = True  # False: the memory is withheld (the ablation's control arm)
+    other_parents: tuple[str, ...] = ()  # a crossover's second parent: its lineage counts too
+
+
+def digest(evidence: Evidence, max_chars: int) -> str:
+    """Credit per arm for an LLM: kind, effect, count and agent ids, best first, within ``max_chars``."""
+    arms = sorted({t.tag.arm for t in evidence.trials})
+    credits = [c for c in (evidence.credit(a) for a in arms) if c.n]
+    if not credits or max_chars <= 0:
+        return ""
+    credits.sort(key=lambda c: -c.mean)
+    text = "Measured effect of each kind of edit (fitness change vs parent, + is better):"
+    for c in credits:
+        line = f"- {c.line()}"
+        if len(text) + 1 + len(line) > max_chars:
+            break
+        text += "\n" + line
+    return text if len(text) <= max_chars else ""

@@ -1,0 +1,107 @@
+"""Which known edit to make: Thompson sampling over the memory's credit, lineage-aware.
+
+Why Thompson sampling and not UCB: the offspring of one generation are all
+planned from the same memory. UCB is deterministic given the memory, so every
+sibling would pick the same top arm (duplicate work); a Thompson draw is
+random, so siblings spread over the arms in proportion to how likely each is
+to be best. Every arm keeps a normal posterior with non-zero spread, so no
+kind of edit is ever dropped, and an untried one is drawn from a prior centred
+on "no change" that is as wide as a typical measured effect.
+
+Rules, in order:
+
+1. An edit whose ``needs`` are not allowed imports is never made; if it would
+   have ranked first, the mutator says so (a dependency request).
+2. An edit whose effect the lineage already has (a transform applied, a value
+   set by an ancestor), or that hurt or failed as a child of the same parent,
+   is excluded.
+3. Among the rest, the highest Thompson draw wins.
+4. When everything left is excluded, the best excluded edit is made with
+   probability :data:`EXPLORE_RATE`, and its rationale says it is exploring on
+   purpose (the reply's ``EDIT:`` line carries ``explore``, and so does the
+   memory record); otherwise no change.
+
+Without memory (``Guidance.use_memory`` False) the edit is drawn uniformly.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from darwin_bot.llm.offline.evidence import Guidance
+from darwin_bot.llm.offline.registry import Edit
+
+EXPLORE_RATE = 0.25
+
+
+@dataclass(frozen=True)
+class Ranked:
+    edit: Edit
+    draw: float
+    evidence: str  # the credit line the draw came from
+    excluded: str  # why rule 2 excludes it ('' if it does not)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The edit to make (None: none), why, and what was wanted but not allowed."""
+
+    edit: Edit | None
+    rationale: str
+    explore: bool = False
+    ranking: tuple[Ranked, ...] = ()
+    blocked: Ranked | None = None  # ranked first but needs an import that is not allowed
+
+
+def _allowed(edit: Edit, imports: tuple[str, ...]) -> bool:
+    return all(n in imports for n in edit.needs)
+
+
+def _excluded(edit: Edit, g: Guidance) -> str:
+    has = g.evidence.lineage_effects(g.parent, *g.other_parents)
+    if edit.tag.effect in has:
+        return f"the lineage already has it ({has[edit.tag.effect]})"
+    hurt = g.evidence.hurt_under(g.parent)
+    if edit.tag.effect in hurt:
+        return f"it hurt as a child of {g.parent} ({100 * hurt[edit.tag.effect]:+.1f} %)"
+    return ""
+
+
+def rank(options: list[Edit], g: Guidance, rng: random.Random) -> list[Ranked]:
+    """Every option with its Thompson draw, best first."""
+    out = []
+    for e in options:
+        credit = g.evidence.credit(e.tag.arm)
+        out.append(Ranked(e, g.evidence.draw(e.tag.arm, rng), credit.line(), _excluded(e, g)))
+    return sorted(out, key=lambda r: -r.draw)
+
+
+def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choice:
+    """Pick one of ``options`` (see the module docstring)."""
+    imports = g.allowed_imports if g is not None else ()
+    if g is None or not g.use_memory:
+        usable = [e for e in options if _allowed(e, imports)]
+        if not usable:
+            return Choice(None, "no known edit applies")
+        e = rng.choice(usable)
+        return Choice(e, e.rationale)
+    ranking = rank(options, g, rng)
+    blocked = ranking[0] if ranking and not _allowed(ranking[0].edit, imports) else None
+    usable = [r for r in ranking if _allowed(r.edit, imports)]
+    fresh = [r for r in usable if not r.excluded]
+    if fresh:
+        r = fresh[0]
+        why = f"{r.edit.rationale} Evidence: {r.evidence}; Thompson draw {100 * r.draw:+.2f} % (best of {len(usable)})."
+        return Choice(r.edit, why, False, tuple(ranking), blocked)
+    if usable and rng.random() < EXPLORE_RATE:
+        r = usable[0]
+        why = (
+            f"{r.edit.rationale} Exploring on purpose: every applicable edit is excluded "
+            f"and this one drew best, although {r.excluded}. Evidence: {r.evidence}."
+        )
+        return Choice(r.edit, why, True, tuple(ranking), blocked)
+    reasons = "; ".join(f"{r.edit.tag.effect}: {r.excluded}" for r in usable) or "none is allowed"
+    return Choice(
+        None, f"every applicable edit is excluded ({reasons})", False, tuple(ranking), blocked
+    )

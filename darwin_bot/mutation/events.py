@@ -1,0 +1,95 @@
+"""What the mutation pipeline produces: typed events, attempts and the outcome of one call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.results import EvalResult, Metrics
+from darwin_bot.llm.offline.evidence import Guidance
+
+
+class EventOutcome(StrEnum):
+    """What became of one chunk edit (the ``outcome`` of its memory record)."""
+
+    APPLIED = "applied"  # valid, kept, committed with the offspring
+    REPAIRED = "repaired"  # a repair of it was applied
+    DECLINED = "declined"  # the LLM proposed no change
+    REJECTED = "rejected"  # invalid (validation, parsing) or the LLM failed
+    SMOKE_FAILED = "smoke_failed"  # committed, then the smoke test failed
+    DUPLICATE = "duplicate"  # the same change as a sibling's or a known agent's: not tested
+
+
+class OutcomeStatus(StrEnum):
+    OK = "ok"  # the last committed state passed the smoke test
+    REJECTED = "rejected"  # nothing usable (see the reason)
+    DUPLICATE = "duplicate"  # the change is known already: neither smoke-tested nor trained
+
+
+@dataclass(frozen=True)
+class MutationContext:
+    agent: str
+    generation: int
+    parents: tuple[str, ...]
+    parent_metrics: Metrics | None
+    baseline_metrics: Metrics | None
+    memory_digest: str = ""  # for an LLM, already capped
+    requests_context: str = ""  # approved/declined human requests, as text
+    extra_imports: tuple[str, ...] = ()  # approved dependency requests
+    seed: int = 0
+    guidance: Guidance | None = None  # the memory as typed evidence (offline mutator)
+
+
+@dataclass(frozen=True)
+class ChunkChange:
+    file: str
+    chunk: str
+    summary: str
+    rationale: str = ""  # the LLM's stated reason, kept in the commit body for review
+    edit: str = ""  # the reply's EDIT tag
+    explore: bool = False
+
+
+@dataclass(frozen=True)
+class Attempt:
+    kind: Literal["mutate", "repair"]
+    summary: str  # the commit subject
+    changes: tuple[ChunkChange, ...]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    requests: tuple[HumanRequest, ...] = ()
+
+
+@dataclass(frozen=True)
+class MutationEvent:
+    """One record for memory, rejected edits included."""
+
+    file: str
+    chunk: str
+    kind: str  # mutate | repair
+    outcome: EventOutcome
+    reason: str
+    summary: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    edit: str = ""
+    explore: bool = False
+
+
+@dataclass(frozen=True)
+class MutationOutcome:
+    status: OutcomeStatus
+    reason: str
+    attempts: tuple[Attempt, ...]  # those that were committed, in order
+    events: tuple[MutationEvent, ...]
+    smoke: EvalResult | None
+    change: str = ""  # the normalised change signature of the final tree ('' if none)
+    changed: tuple[
+        tuple[str, str], ...
+    ] = ()  # (file, chunk) that differ from the parent at the end

@@ -1,0 +1,58 @@
+"""The Breeder and the offline mutator over a real git repository (training faked by a hash).
+
+Three generations: every edit is tagged in memory, no offspring repeats an
+edit its lineage already has unless its record says it explored, and no two
+trained offspring carry the same normalised change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.llm.offline.registry import EditTag
+from tests.test_engine import FakeEvaluator, _cfg, _engine
+
+
+def test_three_generations_learn_without_repeats(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    make_scratch_repo(root, "")
+    cfg = _cfg(population=5, survivors=2, generations=3)
+    engine = _engine(root, cfg, FakeEvaluator())
+    engine.run(3)
+    records = engine.memory.mutations()
+    tagged = [r for r in records if r["edit"] and r["edit"]["tag"]]
+    assert tagged and all(r["outcome"] in ("applied", "repaired", "duplicate") for r in tagged)
+    parents = {r["agent"]: r["parents"] for r in records}
+    kept = {}
+    for r in tagged:
+        if r["outcome"] != "duplicate":
+            kept.setdefault(r["agent"], []).append(r)
+
+    def ancestors(agent: str) -> set[str]:
+        out, todo = set(), list(parents.get(agent, []))
+        while todo:
+            a = todo.pop()
+            if a not in out:
+                out.add(a)
+                todo += parents.get(a, [])
+        return out
+
+    for agent, recs in kept.items():
+        had = {
+            EditTag.parse(x["edit"]["tag"]).effect
+            for a in ancestors(agent)
+            for x in kept.get(a, [])
+        }
+        for r in recs:
+            if EditTag.parse(r["edit"]["tag"]).effect in had:
+                assert r["edit"]["explore"] and "Exploring on purpose" in r["reason"], r
+    evaluated = [r for r in tagged if r["fitness_delta"] is not None]
+    assert evaluated, "no edit was credited with a measured fitness change"
+    later = [r for r in tagged if r["generation"] >= 2]
+    assert any("earlier" in r["reason"] and "% mean" in r["reason"] for r in later)
+    trained = {}
+    for r in records:
+        change = (r["edit"] or {}).get("change")
+        if change and r["outcome"] != "duplicate" and r["commit"]:
+            assert trained.setdefault(change, r["agent"]) == r["agent"], "two offspring, one change"
