@@ -95,12 +95,18 @@ def build_engine(
         )
     n = workers or default_workers()
     threads = max(1, (os.cpu_count() or 2) // n)
-    return Engine(
+    from darwin_bot.spend import build_factory
+
+    # Every mutation's LLM goes through the spend caps, the price table and the model bandit.
+    factory = build_factory(cfg, repo.root / cfg.memory.path, llm_factory(cfg))
+    engine = Engine(
         repo,
         cfg,
         evaluator=evaluator or TrustedEvaluator(cfg, repo.root, threads=threads),
-        llm_factory=llm_factory(cfg),
+        llm_factory=factory,
         publisher=publisher,
         workers=n,
         progress=Progress(enabled=not quiet),
     )
+    factory.generation = engine.next_generation  # bill each call to the generation being made
+    return engine
