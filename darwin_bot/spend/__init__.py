@@ -85,8 +85,9 @@ def spend_markdown(ledger: Ledger, caps: Caps | None = None) -> str:
     text = f"LLM spend: {spend_text(t.usd, t.calls, t.unknown_calls)} over {t.calls} calls"
     if caps is not None and caps.total is not None:
         text += f" (cap llm.max_usd = ${caps.total:.2f})"
-    stops = ledger.stops()
-    if stops:
+    stops, calls = ledger.stops(), ledger.calls()
+    last_call = max((c.timestamp for c in calls), default="")
+    if stops and stops[-1].timestamp >= last_call:  # a later call means a higher cap continued
         text += f".\n\n**Stopped mutating:** {stops[-1].reason} (generation {stops[-1].generation})"
     return text + "."
 
@@ -114,5 +115,23 @@ __all__ = [
     "model_table",
     "shipped_date",
     "spend_markdown",
+    "spend_report",
     "spend_text",
 ]
+
+
+def spend_report(cfg: Config, memory: Any) -> str:
+    """Markdown for the dashboard and job summary: total spend, any stop, and the per-model table.
+
+    ``memory`` is a ``MemoryStore``. The models are the configured ones and any
+    other the ledger has billed (a server may answer under a longer name).
+    """
+    ledger = Ledger(Path(memory.root) / LEDGER_DIR)
+    caps = Caps(cfg.llm.max_usd, cfg.llm.max_usd_per_generation)
+    configured = [s["model"] for s in cfg.llm.models] or [cfg.llm.model]
+    calls = ledger.calls()
+    billed = [c.arm or c.model for c in calls]
+    models = list(dict.fromkeys([*configured, *billed]))
+    stats = arm_stats(models, memory.mutations(), calls)
+    shown = {m: s for m, s in stats.items() if s.calls or s.offspring or m in configured}
+    return spend_markdown(ledger, caps) + "\n\n" + model_table(shown)

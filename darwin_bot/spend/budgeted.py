@@ -112,6 +112,8 @@ class BudgetedLLM:
         """The backend's own figure when it gives one, else the price table's, else unknown."""
         if reply.cost_usd > 0:
             return reply.cost_usd
+        if not (reply.prompt_tokens or reply.completion_tokens) and reply.usage_reported:
+            return 0.0  # nothing billed: the offline mutator, a scripted reply without a price
         price = self.state.prices.price(reply.model, self.model)
         if price is None:
             return None
