@@ -55,6 +55,12 @@ class BudgetConfig:
     significance: float = 0.05
     smoke_iters: int = 12
     data: str = "data/shakespeare_char"
+    # confirmation at a longer budget before promotion (darwin_bot/core/confirm.py); set one
+    # of confirm_iters / confirm_seconds to turn it on
+    confirm_iters: int | None = None
+    confirm_seconds: float | None = None
+    confirm_repeats: int | None = None  # default: repeats
+    confirm_preset: str = ""  # default: preset
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,20 @@ def _check(cfg: Config) -> None:
     need(0.0 < bu.significance < 1.0, "budget.significance must be in (0, 1)")
     need(bu.smoke_iters >= 1, "budget.smoke_iters must be at least 1")
     need(
+        bu.confirm_iters is None or bu.confirm_seconds is None,
+        "set at most one of budget.confirm_iters and budget.confirm_seconds",
+    )
+    need(
+        (bu.confirm_iters is None or bu.confirm_iters >= 1)
+        and (bu.confirm_seconds is None or bu.confirm_seconds > 0)
+        and (bu.confirm_repeats is None or bu.confirm_repeats >= 2),
+        "budget.confirm_iters must be at least 1, confirm_seconds positive, confirm_repeats 2+",
+    )
+    need(
+        bu.confirm_preset in ("", *PRESETS),
+        f"budget.confirm_preset must be empty or one of {', '.join(PRESETS)}",
+    )
+    need(
         cfg.fitness.perplexity_weight >= 0 and cfg.fitness.mfu_weight >= 0,
         "fitness weights must be 0 or more",
     )
@@ -336,6 +356,10 @@ repeats = 3              # runs of the baseline and of a champion candidate
 significance = 0.05      # one-sided test a champion must pass against the baseline
 smoke_iters = 12         # smoke-test iterations: past the warmup, so the decay branch runs too
 data = "data/shakespeare_char"
+# confirm_iters = 500    # promote only if the gain also holds at this longer budget ...
+# confirm_seconds = 300.0  # ... or this one (set at most one)
+# confirm_repeats = 3    # seeds at the confirmation budget (default: repeats)
+# confirm_preset = ""    # default: preset
 
 [fitness]                # fitness = -w_ppl * rel. perplexity change + w_mfu * rel. MFU change
 perplexity_weight = 1.0

@@ -26,7 +26,9 @@ def test_not_a_terminal_prints_timestamped_lines_with_time_left() -> None:
         clock.now += 10
         t.advance(label="g001-001")
     lines = out.getvalue().splitlines()
-    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[\s+0\.0s\] generation 1: planning$", lines[0])
+    assert re.match(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[\s+0\.0s\] generation 1: planning$", lines[0]
+    )
     assert lines[1].endswith("generation 1 offspring: 1/4 agent g001-000, ~30s left")
     assert lines[2].endswith("generation 1 offspring: 2/4 agent g001-001, ~20s left")
     assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue(), "no bar codes in a log"
