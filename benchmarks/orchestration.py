@@ -15,7 +15,9 @@ function of the tree's content), and ``git push`` (the emulator cannot receive
 one, so agent branches are mirrored through its API between propose and
 publish; that time and those requests are not counted).
 
-Reported per run: ``wall_s`` (propose + publish + evaluate + select),
+Reported per run: ``wall_s`` (propose + publish + evaluate + select), ``cpu_s``
+(the same steps' CPU time, this process and its git subprocesses: comparable
+across machines under different load, which ``load_avg_1m`` records),
 ``requests`` (every HTTP request the bot sent to the API, counted by the
 loopback proxy in front of the emulator) and ``requests_per_agent`` (over the
 N - survivors offspring, the agents that get a PR), with the requests broken
@@ -30,7 +32,9 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -101,6 +105,15 @@ class FakeEvaluator:
         )  # fmt: skip
 
 
+def _cpu() -> float:
+    """User + system CPU seconds of this process and its finished children (git)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _endpoint(method: str, path: str) -> str:
     """``GET /repos/o/r/pulls/12/comments?x`` -> ``GET pulls/N/comments`` (for the breakdown)."""
     path = re.sub(r"^/repos/[^/]+/[^/]+/?", "", path.split("?", 1)[0])
@@ -158,19 +171,24 @@ def run_once(
         mirror.push(repo.branch("seed"))
 
     log = emulator.proxy.log if mirror is not None else []
+    load = os.getloadavg()[0]
+    cpu0 = _cpu()
     started = time.monotonic()
     records = engine.propose(1)
     propose_s = time.monotonic() - started
+    propose_cpu = _cpu() - cpu0
     if mirror is not None:  # stands in for git push: neither timed nor counted
         for rec in records:
             if rec["status"] == "ok":
                 mirror.push(repo.branch(rec["agent"]))
     mark = len(log)
+    cpu1 = _cpu()
     started = time.monotonic()
     engine.publish(1)
     engine.evaluate(1)
     summary = engine.select(1)
     rest_s = time.monotonic() - started
+    rest_cpu = _cpu() - cpu1
     sent = log[mark:]
     offspring = len(records)
     out: dict[str, Any] = {
@@ -182,6 +200,11 @@ def run_once(
         "wall_s": round(propose_s + rest_s, 2),
         "propose_s": round(propose_s, 2),
         "publish_evaluate_select_s": round(rest_s, 2),
+        # CPU seconds of the bot and its git subprocesses (not the emulator): what wall_s
+        # would be on an idle machine with one core, minus waiting on the API
+        "cpu_s": round(propose_cpu + rest_cpu, 2),
+        "propose_cpu_s": round(propose_cpu, 2),
+        "load_avg_1m": round(load, 2),
     }
     if mirror is not None:
         out["requests"] = len(sent)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from darwin_bot.config import Config
 from darwin_bot.core.results import EvalResult
-from darwin_bot.engine import Engine, Progress
+from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
 from darwin_bot.gitrepo import GitRepo
+from darwin_bot.jsonio import read_json
 
 
 @dataclass
@@ -25,6 +27,7 @@ class TrustedEvaluator:
     cfg: Config
     root: Path
     threads: int | None = None
+    counter: Any = None  # a darwin_bot.progress.Counter: one step per full evaluation
 
     @property
     def version(self) -> str:
@@ -38,7 +41,10 @@ class TrustedEvaluator:
         opts = EvalOptions.from_config(
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads
         )
-        return evaluate_tree(tree, opts)
+        result = evaluate_tree(tree, opts)
+        if self.counter is not None and not smoke:
+            self.counter.step(label=f"seed {seed}: {result.status}")
+        return result
 
 
 def data_dir_for(root: Path, cfg: Config) -> Path:
@@ -91,12 +97,31 @@ def build_engine(
         )
     n = workers or default_workers()
     threads = max(1, (os.cpu_count() or 2) // n)
-    return Engine(
+    from darwin_bot.progress import Counter, Reporter
+    from darwin_bot.spend import build_factory
+
+    say = Reporter(enabled=not quiet)  # bars on a terminal, timestamped lines in CI
+    evaluations, offspring = Counter(say, unit="run"), Counter(say, unit="agent")
+    # Every mutation's LLM goes through the spend caps, the price table and the model bandit.
+    factory = build_factory(cfg, repo.root / cfg.memory.path, llm_factory(cfg))
+    engine = Engine(
         repo,
         cfg,
-        evaluator=evaluator or TrustedEvaluator(cfg, repo.root, threads=threads),
-        llm_factory=llm_factory(cfg),
+        evaluator=evaluator
+        or TrustedEvaluator(cfg, repo.root, threads=threads, counter=evaluations),
+        llm_factory=factory,
         publisher=publisher,
         workers=n,
-        progress=Progress(enabled=not quiet),
+        progress=say,  # type: ignore[arg-type]  # a Progress: callable with .started
     )
+    factory.generation = engine.next_generation  # bill each call to the generation being made
+
+    def made(g: int) -> None:
+        plan = engine.state / f"g{g:03d}" / "plan.json"
+        total = len(read_json(plan).get("offspring", [])) if plan.exists() else None
+        offspring.begin(g, f"generation {g} offspring", total)
+        evaluations.begin(g, f"generation {g} training runs", None)
+        offspring.step()
+
+    factory.on_make = made
+    return engine

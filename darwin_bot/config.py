@@ -61,6 +61,12 @@ class BudgetConfig:
     data: str = "data/shakespeare_char"
     max_cost_ratio: float = 1.5
     seconds_cost_ratio: float = 1.05
+    # confirmation at a longer budget before promotion (darwin_bot/core/confirm.py); set one
+    # of confirm_iters / confirm_seconds to turn it on
+    confirm_iters: int | None = None
+    confirm_seconds: float | None = None
+    confirm_repeats: int | None = None  # default: repeats
+    confirm_preset: str = ""  # default: preset
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,15 @@ class LLMConfig:
     max_retries: int = 4
     max_reply_chars: int = 60000
     script: str = ""
-    # model name -> [USD per 1k prompt tokens, USD per 1k completion tokens]
+    # model name -> [USD per 1k prompt tokens, USD per 1k completion tokens]; over the
+    # shipped table (darwin_bot/spend/prices.json)
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # spend caps in USD (darwin_bot/spend): the whole evolution's ledger, and one generation's
+    max_usd: float | None = None
+    max_usd_per_generation: float | None = None
+    # several OpenAI-compatible endpoints, picked per mutation by a bandit (darwin_bot/spend):
+    # each {model = "...", base_url = "...", api_key_env = "NAME_OF_ENV_VAR"} (model required)
+    models: tuple[dict[str, str], ...] = ()
     allowed_imports: tuple[str, ...] = (
         "math",
         "os",
@@ -262,6 +275,20 @@ def _check(cfg: Config) -> None:
         "budget.max_cost_ratio and budget.seconds_cost_ratio must be at least 1",
     )
     need(
+        bu.confirm_iters is None or bu.confirm_seconds is None,
+        "set at most one of budget.confirm_iters and budget.confirm_seconds",
+    )
+    need(
+        (bu.confirm_iters is None or bu.confirm_iters >= 1)
+        and (bu.confirm_seconds is None or bu.confirm_seconds > 0)
+        and (bu.confirm_repeats is None or bu.confirm_repeats >= 2),
+        "budget.confirm_iters must be at least 1, confirm_seconds positive, confirm_repeats 2+",
+    )
+    need(
+        bu.confirm_preset in ("", *PRESETS),
+        f"budget.confirm_preset must be empty or one of {', '.join(PRESETS)}",
+    )
+    need(
         cfg.fitness.perplexity_weight >= 0 and cfg.fitness.mfu_weight >= 0,
         "fitness weights must be 0 or more",
     )
@@ -270,6 +297,20 @@ def _check(cfg: Config) -> None:
         llm.max_tokens >= 1 and llm.timeout_s > 0 and llm.max_retries >= 0,
         "llm.max_tokens, llm.timeout_s must be positive and llm.max_retries 0 or more",
     )
+    need(
+        all(v is None or v > 0 for v in (llm.max_usd, llm.max_usd_per_generation)),
+        "llm.max_usd and llm.max_usd_per_generation must be positive (leave them out for no cap)",
+    )
+    for i, spec in enumerate(llm.models):
+        bad = sorted(set(spec) - {"model", "base_url", "api_key_env"})
+        need(
+            not bad,
+            f"llm.models[{i}]: unknown key {', '.join(bad)}; use model, base_url, api_key_env",
+        )
+        need(
+            bool(spec.get("model")),
+            f'llm.models[{i}] needs a model name, e.g. model = "gpt-4o-mini"',
+        )
     need(sb.backend in SANDBOXES, f"sandbox.backend must be one of {', '.join(SANDBOXES)}")
     need(
         sb.timeout_s > 0 and sb.smoke_timeout_s > 0 and sb.memory_mb >= 64 and sb.allowance_s >= 0,
@@ -338,6 +379,10 @@ data = "data/shakespeare_char"
 max_cost_ratio = 1.5     # an iteration budget's run may take this many times the seed's mean
                          # training wall time; past it, it is over_budget (ranks last)
 seconds_cost_ratio = 1.05  # the same for a seconds budget (its wall time varies far less)
+# confirm_iters = 500    # promote only if the gain also holds at this longer budget ...
+# confirm_seconds = 300.0  # ... or this one (set at most one)
+# confirm_repeats = 3    # seeds at the confirmation budget (default: repeats)
+# confirm_preset = ""    # default: preset
 
 [fitness]                # fitness = -w_ppl * rel. perplexity change + w_mfu * rel. MFU change
 perplexity_weight = 1.0
@@ -354,6 +399,12 @@ max_retries = 4
 max_reply_chars = 60000
 script = ""              # JSONL replies for backend = "scripted"
 # prices = { "gpt-4o-mini" = [0.00015, 0.0006] }   # USD per 1k prompt, completion tokens
+# max_usd = 5.0          # stop mutating before the LLM spend of this evolution passes $5
+# max_usd_per_generation = 0.5
+# models = [             # several endpoints; each mutation's model is picked by UCB1 on gain per $
+#   { model = "gpt-4o-mini" },
+#   { model = "qwen2.5-coder", base_url = "http://localhost:8000/v1", api_key_env = "VLLM_KEY" },
+# ]
 
 [sandbox]
 backend = "auto"         # auto | bwrap | unshare | none (none runs agent code unconfined)

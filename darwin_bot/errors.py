@@ -18,7 +18,8 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     │   └── ForgeTransientError      5xx, timeouts, rate limits: retried, then raised
     ├── LLMError                     the LLM backend failed
     │   ├── LLMTransientError        429, 5xx, timeouts: retried, then raised
-    │   └── LLMReplyError            the reply cannot be used (garbage, too long)
+    │   ├── LLMReplyError            the reply cannot be used (garbage, too long)
+    │   └── SpendCapReached          the next call would pass llm.max_usd(_per_generation)
     ├── MutationRejected             an edit failed validation (reason in the message)
     ├── SecretInEnvironment          evaluate refused: a token is in its environment (exit 2)
     └── StateError                   the repository's darwin state is inconsistent
@@ -79,6 +80,10 @@ class LLMTransientError(LLMError):
 
 class LLMReplyError(LLMError):
     """The LLM replied with something that cannot be used."""
+
+
+class SpendCapReached(LLMError):
+    """The next LLM call would pass a spend cap: the bot stops mutating (not a failure)."""
 
 
 class MutationRejected(DarwinError):

@@ -25,6 +25,8 @@ from darwin_bot.forge.base import (
 )
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore, utc_now
+from darwin_bot.review import Reviewer
+from darwin_bot.spend import spend_report
 
 AGENT_LABEL = "darwin:agent"
 CHAMPION_LABEL = "darwin:champion"
@@ -58,6 +60,9 @@ class ForgePublisher:
         # request instead of a lookup per agent); ``_prs_of`` says for which step.
         self._prs: dict[str, PullRequest] = {}
         self._prs_of: object = None
+        # seam (issue 13): the review section and plots of scored agents (darwin_bot/review.py)
+        self.reviewer = Reviewer(repo, cfg, memory)
+        self._plots: dict[str, str] = {}
 
     def _open_prs(self, step: object) -> dict[str, PullRequest]:
         """The open agent PRs, listed on the first call for ``step`` and kept current after."""
@@ -132,8 +137,11 @@ class ForgePublisher:
         baseline: dict | None = None,
         *,
         open_prs: dict[str, PullRequest],
-    ) -> None:
-        """Write the PR unless its open PR already reads the same (a rerun sends nothing)."""
+    ) -> bool:
+        """Write the PR unless its open PR already reads the same (a rerun sends nothing).
+
+        True when it wrote: the PR did not read this before.
+        """
         agent = record["agent"]
         branch = self.repo.branch(agent)
         summary = " ".join((record.get("summary") or record["kind"]).split())
@@ -149,8 +157,9 @@ class ForgePublisher:
             and have.body == with_marker(body, agent_marker_key(branch))
             and set(labels) <= set(have.labels)
         ):
-            return
+            return False
         open_prs[branch] = self.forge.upsert_pr(branch, title, body, labels=labels, draft=True)
+        return True
 
     def _body(
         self, record: dict[str, Any], row: dict[str, Any] | None, baseline: dict | None
@@ -180,43 +189,11 @@ class ForgePublisher:
         lines += ["", "### Metrics", ""]
         if row is None or baseline is None:
             lines.append("Awaiting evaluation by the sandboxed evaluator.")
-        else:
-            base = baseline.get("mean", {})
-            parent_row = self._row_of(parent)
-            lines += [
-                "| | perplexity | MFU | fitness |",
-                "|---|---:|---:|---:|",
-                f"| this agent (rank {row.get('rank', '?')}) | {_fmt(row.get('perplexity'), '.4f')} "
-                f"| {_fmt(row.get('mfu'), '.4f')} | {_fmt(row.get('fitness'), '+.4f')} |",
-            ]
-            if parent_row:
-                lines.append(
-                    f"| parent `{parent}` | {_fmt(parent_row.get('perplexity'), '.4f')} "
-                    f"| {_fmt(parent_row.get('mfu'), '.4f')} | {_fmt(parent_row.get('fitness'), '+.4f')} |"
-                )
-            lines.append(
-                f"| baseline (seed, mean of {baseline.get('n', '?')}) | {_fmt(base.get('perplexity'), '.4f')} "
-                f"| {_fmt(base.get('mfu'), '.4f')} | +0.0000 |"
-            )
-            cost = (row.get("metrics") or {}).get("cost_ratio")
-            wall = (row.get("metrics") or {}).get("train_wall_s")
-            lines.append("")
-            if cost is not None and wall is not None:
-                lines.append(
-                    f"Training cost (measured by the harness): {wall:.1f} s, "
-                    f"{cost:.2f}x the baseline's under the same budget."
-                )
-            lines.append(
-                f"Perplexity vs baseline: {_pct(row.get('perplexity'), base.get('perplexity'))}; "
-                f"status: {row.get('status')}"
-                + (f" ({row['reason']})" if row.get("reason") else "")
-            )
-        tokens = record.get("prompt_tokens", 0) + record.get("completion_tokens", 0)
+        else:  # seam (issue 13): mean ± sd, p-values, trusted cost, the plot
+            lines += self.reviewer.section(record, row, self._plots.get(record["agent"]))
         lines += [
             "",
-            f"LLM: {record.get('model') or 'n/a'}, {record.get('prompt_tokens', 0)} prompt + "
-            f"{record.get('completion_tokens', 0)} completion tokens ({tokens}), "
-            f"${record.get('cost_usd', 0.0):.4f}",
+            self.reviewer.llm_line(record),  # seam (issue 13): an unpriced model costs "unknown"
             "",
             "_Opened by darwin-bot. Review the diff like any PR; the bot updates this body after "
             "each evaluation and closes it if the agent is culled._",
@@ -236,6 +213,9 @@ class ForgePublisher:
         base_ppl = (baseline.get("mean") or {}).get("perplexity")
         total = len(summary["ranking"])
         open_prs = self._open_prs(("selected", summary["generation"]))
+        # seam (issue 13): plots of the generation's top agents, committed once, pinned URLs
+        kept = {a: r["head"] for a, r in records.items() if r.get("head")}
+        self._plots = self.reviewer.plots(summary, kept)
         for row in summary["ranking"]:
             rec = records.get(row["agent"])
             if rec is None or rec.get("head") is None:
@@ -247,18 +227,24 @@ class ForgePublisher:
                 if ok
                 else f"{row['status']}: {row.get('reason', '')}"
             )
-            self.forge.set_status(
-                rec["head"], FITNESS_CONTEXT, "success" if ok else "failure", desc[:140]
-            )
             branch = self.repo.branch(row["agent"])
+            # The fitness status goes last: when this call is the one that moved the PR
+            # from "awaiting evaluation" (closed it, or wrote its metrics), no earlier run
+            # of this step set the status, so the forge need not look one up (``new``).
+            moved = False
             if row["agent"] in summary["culled"]:
                 if open_prs.pop(branch, None) is not None:
                     self.forge.close_pr(
                         branch, f"Culled in generation {summary['generation']}: {desc}."
                     )
-                self.forge.delete_branch(branch)
+                    moved = True
             elif branch in open_prs:
-                self._upsert_pr(rec, row, baseline, open_prs=open_prs)
+                moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
+            self.forge.set_status(
+                rec["head"], FITNESS_CONTEXT, "success" if ok else "failure", desc[:140], new=moved
+            )
+            if row["agent"] in summary["culled"]:
+                self.forge.delete_branch(branch)
         champion = summary.get("new_champion")
         promote = self._handled_promotion(summary)
         for agent in filter(None, {champion, promote}):
@@ -325,9 +311,10 @@ class ForgePublisher:
             else f"none yet; leader `{summary.get('leader')}`"
         )
         pending = hitl.pending(hitl.read_requests(self.forge, acknowledge=False))
+        spend = spend_report(self.cfg, self.memory)  # seam (issue 13): spend, per-model table
         dashboard.write_dashboard(
             self.forge,
-            f"Generation {summary['generation']} ({utc_now()})\n\n{table}",
+            f"Generation {summary['generation']} ({utc_now()})\n\n{table}\n\n### LLM spend\n\n{spend}",
             champion_md,
             pending,
             handled=tuple(dict.fromkeys(self._handled)),

@@ -209,7 +209,10 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     engine.ingest_files(load_results(results_dir))
     summary = engine.baseline() if g == 0 else engine.select(g, confirm=False)
     _finish(engine, f"darwin: select generation {g}")
-    markdown = report.generation_summary_markdown(summary)
+    from darwin_bot.review import job_summary_extras  # seam (issue 13): plot and LLM spend
+
+    markdown = report.generation_summary_markdown(summary) + "\n\n"
+    markdown += job_summary_extras(engine.repo, cfg, engine.memory, summary)
     actions.append_summary(markdown)
     out = write_report(engine.repo.root, engine.generations(), markdown)
     actions.set_output("champion", summary.get("champion") or "")

@@ -539,6 +539,11 @@ class Engine:
             if self.publisher is not None and self.publisher.controls().get("pause"):
                 self.say("paused from the dashboard; nothing to do")
                 break
+            # seam (issue 13, darwin_bot/spend): past llm.max_usd no generation starts;
+            # the factory has said why (once) and recorded it in the ledger.
+            spend_stop = getattr(self.llm_factory, "stop_reason", None)
+            if spend_stop is not None and spend_stop():
+                break
             out.append(self.generation(g))
             self.commit_memory(f"darwin: record generation {g}")
         return out

@@ -199,10 +199,15 @@ class Forge(Protocol):
         """Create the label ``name`` unless it exists (an existing label is left as is)."""
         ...
 
-    def set_status(self, sha: str, context: str, state: str, description: str) -> None:
+    def set_status(
+        self, sha: str, context: str, state: str, description: str, *, new: bool = False
+    ) -> None:
         """Set the status ``context`` (e.g. ``darwin/fitness``) of commit ``sha``.
 
         ``state`` is pending|success|failure|error; the latest write per context wins.
+        ``new``: the caller knows no status ``context`` was ever set on ``sha``, so a
+        forge that must look an existing one up to update it (check runs) may skip
+        the look-up; a wrong ``True`` may leave a duplicate, never lose a status.
         """
         ...
 

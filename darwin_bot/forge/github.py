@@ -574,7 +574,9 @@ class GitHubForge:
 
     # -- statuses -----------------------------------------------------------------------------
 
-    def set_status(self, sha: str, context: str, state: str, description: str) -> None:
+    def set_status(
+        self, sha: str, context: str, state: str, description: str, *, new: bool = False
+    ) -> None:
         check_choice("status state", state, STATUS_STATES)
         description = description[:140]  # GitHub's limit
 
@@ -592,11 +594,13 @@ class GitHubForge:
                     if exc.status != 404 or self._status_api == "statuses":
                         raise
                     self._status_api = "checks"
-            self._set_check_run(sha, context, state, description)
+            self._set_check_run(sha, context, state, description, new=new)
 
         self._call(f"set status {context} on {sha[:12]}", op)
 
-    def _set_check_run(self, sha: str, context: str, state: str, description: str) -> None:
+    def _set_check_run(
+        self, sha: str, context: str, state: str, description: str, *, new: bool = False
+    ) -> None:
         fields: dict[str, Any] = {
             "external_id": f"{_STATE_PREFIX}{state}",
             "output": {"title": description or state, "summary": description or state},
@@ -608,7 +612,7 @@ class GitHubForge:
             fields["conclusion"] = "success" if state == "success" else "failure"
         key = (sha, context)
         run_id = self._check_runs.get(key)
-        if run_id is None:
+        if run_id is None and not new:  # new: the caller vouches there is none to find
             runs = list(self._repo.get_commit(sha).get_check_runs(check_name=context))
             run_id = runs[0].id if runs else None
         if run_id is None:

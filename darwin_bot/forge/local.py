@@ -291,7 +291,9 @@ class LocalForge:
             self._save(kind, rec)
         return tuple(rec["labels"])
 
-    def set_status(self, sha: str, context: str, state: str, description: str) -> None:
+    def set_status(
+        self, sha: str, context: str, state: str, description: str, *, new: bool = False
+    ) -> None:
         check_choice("status state", state, STATUS_STATES)
         with self._locked():
             path = self.root / "statuses" / f"{sha}.json"

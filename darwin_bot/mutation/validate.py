@@ -114,12 +114,28 @@ def surface(tree: ast.Module) -> Surface:
     return Surface(functions, classes, frozenset(names))
 
 
+# seam (issue 13, bot time): one ast.walk per tree per validate_files call instead of one per
+# check (four checks walk every tree): the nodes are listed once and kept, with the tree, until
+# validate_files returns. Keyed by id() with the tree held, so an id is never reused meanwhile.
+_NODES: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
+
+
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    hit = _NODES.get(id(tree))
+    if hit is not None and hit[0] is tree:
+        return hit[1]
+    nodes = list(ast.walk(tree))
+    if len(_NODES) < 256:  # a bound, should a caller outside validate_files use these
+        _NODES[id(tree)] = (tree, nodes)
+    return nodes
+
+
 def used_names(trees: Iterable[ast.Module]) -> tuple[set[str], set[str]]:
     """Bare names read and attribute names read anywhere in ``trees``."""
     bare: set[str] = set()
     attrs: set[str] = set()
     for tree in trees:
-        for n in ast.walk(tree):
+        for n in _nodes(tree):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
                 bare.add(n.id)
             elif isinstance(n, ast.Attribute):
@@ -209,7 +225,7 @@ def _root(module: str) -> str:
 
 def imported_modules(tree: ast.Module) -> set[str]:
     mods: set[str] = set()
-    for n in ast.walk(tree):
+    for n in _nodes(tree):
         if isinstance(n, ast.Import):
             mods.update(a.name for a in n.names)
         elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
@@ -249,7 +265,7 @@ def _dotted(node: ast.expr) -> str:
 def _aliases(tree: ast.Module) -> dict[str, str]:
     """Local name -> full dotted name for imports (``import os as o``, ``from os import system``)."""
     out: dict[str, str] = {}
-    for n in ast.walk(tree):
+    for n in _nodes(tree):
         if isinstance(n, ast.Import):
             for a in n.names:
                 out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
@@ -286,7 +302,7 @@ def _denied_calls(path: str, tree: ast.Module) -> list[str]:
     """Reasons, one per denied call in ``tree`` (``path:line: what``)."""
     found: list[str] = []
     aliases = _aliases(tree)
-    for n in ast.walk(tree):
+    for n in _nodes(tree):
         if not isinstance(n, ast.Call):
             continue
         name = _dotted(n.func)
@@ -352,6 +368,19 @@ def validate_files(
     ``old`` holds every evolvable Python file of the tree (the context for
     cross-file uses); ``new`` only the files an edit touched.
     """
+    try:
+        _validate(old, new, evolvable, allowed_imports, max_file_lines)
+    finally:
+        _NODES.clear()  # the node lists live for one call (seam, issue 13)
+
+
+def _validate(
+    old: Mapping[str, str],
+    new: Mapping[str, str],
+    evolvable: Iterable[str],
+    allowed_imports: Iterable[str],
+    max_file_lines: int,
+) -> None:
     check_paths(new, evolvable)
     trees_old = {p: parse_file(p, t) for p, t in old.items()}
     trees_new = dict(trees_old)

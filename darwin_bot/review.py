@@ -1,0 +1,347 @@
+"""The PR as the place to review: metrics with spread and p-values, trusted cost, curves.
+
+What this module adds to an agent's PR body (``publish.ForgePublisher._body``
+calls :func:`review_section`):
+
+- perplexity and MFU of the agent, its parent and the baseline as mean ± sd
+  over the repeat runs, and one-sided p-values (Welch, ``core.fitness``) of
+  "the agent's perplexity is lower" against the parent and the baseline;
+- the trusted cost: training wall time as the harness measured it, and the
+  cost ratio against the baseline's (read tolerantly from each result's
+  ``extra``/metrics: the scoring side names them ``train_wall_s`` and
+  ``cost_ratio``; absent keys show "—");
+- one picture, committed by the bot under ``memory/plots/`` and linked by a
+  commit-pinned URL: held-out perplexity over generations along the agent's
+  lineage, and the training-loss curves of the agent, its parent and the seed.
+  The loss curves are what the program printed (``iter N: loss X``): a claim,
+  labelled "reported by the program", never a score.
+
+Everything is read from the memory folder (generation summaries, the
+evaluation cache ``memory/evals/<tree>/``), so rendering twice gives the same
+bytes and a rerun of the step changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from darwin_bot.core import fitness as fit
+from darwin_bot.jsonio import read_json
+
+PLOTS_DIR = "plots"
+_ITER_LOSS = re.compile(r"^iter (\d+): loss ([0-9.eE+-]+|nan|inf)", re.MULTILINE)
+WALL_KEYS = ("train_wall_s", "wall_s", "train_seconds")  # extra first, then Metrics
+COST_KEYS = ("cost_ratio",)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean ± sample sd over ``n`` runs (sd None with one run)."""
+
+    mean: float | None
+    sd: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        vals = [v for v in values if v is not None and math.isfinite(v)]
+        if not vals:
+            return cls(None, None, 0)
+        m = sum(vals) / len(vals)
+        sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else None
+        return cls(m, sd, len(vals))
+
+    def text(self, spec: str) -> str:
+        if self.mean is None:
+            return "—"
+        sd = f" ± {format(self.sd, spec)}" if self.sd is not None else ""
+        return f"{format(self.mean, spec)}{sd} (n={self.n})"
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The cached evaluation results of one tree at the search budget (plain dicts)."""
+
+    results: tuple[dict[str, Any], ...]
+
+    def ok(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if r.get("status") == "ok" and r.get("metrics")]
+
+    def metric(self, name: str) -> list[float]:
+        return [float(r["metrics"][name]) for r in self.ok() if name in r["metrics"]]
+
+    def trusted(self, keys: Sequence[str]) -> list[float]:
+        """A measured number under any of ``keys`` in ``extra`` or ``metrics`` (tolerant read)."""
+        out = []
+        for r in self.ok():
+            for where in (r.get("extra") or {}, r.get("metrics") or {}):
+                hit = next((where[k] for k in keys if isinstance(where.get(k), (int, float))), None)
+                if hit is not None:
+                    out.append(float(hit))
+                    break
+        return out
+
+    def loss_curve(self) -> list[tuple[int, float]]:
+        """The training loss the program printed in its first ok run (a claim, not a score)."""
+        for r in self.ok():
+            curve = (r.get("extra") or {}).get("reported_loss_curve")
+            if isinstance(curve, list) and curve:
+                return [(int(i), float(v)) for i, v in curve]
+            found = [(int(i), float(v)) for i, v in _ITER_LOSS.findall(r.get("log_tail") or "")]
+            if found:
+                return found
+        return []
+
+
+def load_runs(memory_root: Path, tree: str | None, budget_prefix: str) -> Runs:
+    """The results in ``memory/evals/<tree>/`` whose cache key starts with ``budget_prefix``."""
+    if not tree:
+        return Runs(())
+    folder = memory_root / "evals" / tree.replace("+", "_")
+    if not folder.is_dir():
+        return Runs(())
+    files = sorted(p for p in folder.glob(f"{budget_prefix}*.json"))
+    return Runs(tuple(read_json(p) for p in files))
+
+
+def p_lower(candidate: Sequence[float], reference: Sequence[float]) -> float | None:
+    """One-sided p-value that the candidate's perplexity is lower (None: too few runs)."""
+    if len(candidate) < 2 or len(reference) < 2:
+        return None
+    return fit.champion_test(candidate, reference, 0.5).p_value
+
+
+def _p(value: float | None) -> str:
+    return "— (needs 2+ runs each)" if value is None else f"{value:.3g}"
+
+
+def metrics_table(agent: Runs, parent: Runs | None, baseline: Runs) -> list[str]:
+    """Markdown lines: the three rows, mean ± sd, and the p-values."""
+    lines = [
+        "| | perplexity (held-out) | MFU | training wall time (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    named = [("this agent", agent), ("parent", parent), ("baseline (seed)", baseline)]
+    for name, runs in named:
+        if runs is None:
+            continue
+        lines.append(
+            f"| {name} | {Spread.of(runs.metric('perplexity')).text('.4f')} "
+            f"| {Spread.of(runs.metric('mfu')).text('.4f')} "
+            f"| {Spread.of(runs.trusted(WALL_KEYS)).text('.1f')} |"
+        )
+    ppl = agent.metric("perplexity")
+    lines.append("")
+    vs_parent = p_lower(ppl, parent.metric("perplexity")) if parent is not None else None
+    lines.append(
+        f"p-value (perplexity lower, one-sided Welch): vs parent {_p(vs_parent)}; "
+        f"vs baseline {_p(p_lower(ppl, baseline.metric('perplexity')))}"
+    )
+    return lines
+
+
+def cost_line(agent: Runs, baseline: Runs) -> str:
+    """The trusted cost: measured training wall time and its ratio to the baseline's."""
+    wall = Spread.of(agent.trusted(WALL_KEYS))
+    ratio = Spread.of(agent.trusted(COST_KEYS))
+    if ratio.mean is None:
+        base = Spread.of(baseline.trusted(WALL_KEYS))
+        if wall.mean is not None and base.mean:
+            ratio = Spread(wall.mean / base.mean, None, wall.n)
+    return (
+        f"**Trusted cost** (measured by the harness): training wall time {wall.text('.1f')} s, "
+        f"cost ratio vs baseline {ratio.text('.3f') if ratio.mean is not None else '—'}"
+    )
+
+
+def lineage_points(
+    generations: Sequence[Mapping[str, Any]], agent: str, limit: int = 50
+) -> list[tuple[str, int, float]]:
+    """(agent, generation scored, mean perplexity) along ``agent``'s first-parent lineage."""
+    latest: dict[str, dict[str, Any]] = {}
+    for summary in generations:
+        for row in summary.get("ranking") or []:
+            if row.get("status") == "ok" and row.get("perplexity") is not None:
+                latest[row["agent"]] = {**row, "_scored": summary.get("generation", 0)}
+    chain: list[tuple[str, int, float]] = []
+    seen: set[str] = set()
+    current: str | None = agent
+    while current and current not in seen and len(chain) < limit:
+        seen.add(current)
+        row = latest.get(current)
+        if row is None:
+            break
+        chain.append(
+            (current, int(row.get("generation", row["_scored"])), float(row["perplexity"]))
+        )
+        parents = row.get("parents") or []
+        current = parents[0] if parents else None
+    return list(reversed(chain))
+
+
+def review_plot(
+    path: Path,
+    lineage: Sequence[tuple[str, int, float]],
+    curves: Mapping[str, Sequence[tuple[int, float]]],
+    baseline_ppl: float | None,
+) -> Path:
+    """Two panels: lineage perplexity over generations; reported training-loss curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4), dpi=90)
+    if lineage:
+        left.plot([g for _, g, _ in lineage], [p for _, _, p in lineage], "o-", color="C0")
+        for name, g, p in lineage:
+            left.annotate(name, (g, p), fontsize=7, textcoords="offset points", xytext=(3, 3))
+    if baseline_ppl is not None:
+        left.axhline(baseline_ppl, color="grey", linestyle="--", label="baseline (seed)")
+        left.legend(fontsize=7)
+    left.set(
+        title="held-out perplexity along the lineage", xlabel="generation", ylabel="perplexity"
+    )
+    for n, (label, pts) in enumerate(curves.items()):
+        if pts:
+            right.plot([i for i, _ in pts], [v for _, v in pts], label=label, color=f"C{n + 1}")
+    right.set(title="training loss (reported by the program)", xlabel="iteration", ylabel="loss")
+    if any(curves.values()):
+        right.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No metadata: the same data gives the same bytes, so a rerun commits nothing.
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def image_url(repository: str, sha: str, rel_path: str, server: str | None = None) -> str:
+    """A commit-pinned URL GitHub renders in a PR body (a relative link without a repository)."""
+    if not repository:
+        return f"{rel_path}@{sha[:12]}"
+    base = (server or os.environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    return f"{base}/{repository}/raw/{sha}/{rel_path}"
+
+
+class Reviewer:
+    """The review section of agents' PR bodies, and their plots, for one repository.
+
+    ``repo`` is a ``GitRepo``; ``cfg`` the ``Config``. Plots are made for the
+    ``top`` agents of a generation (and its champion) only: a picture per
+    agent of a population of 100 would cost more bot time than it saves
+    reviewers, and a reviewer looks at the leaders.
+    """
+
+    def __init__(self, repo: Any, cfg: Any, memory: Any, top: int = 5) -> None:
+        from darwin_bot.core.results import Budget
+
+        self.repo = repo
+        self.cfg = cfg
+        self.memory = memory
+        self.root = Path(memory.root)
+        self.top = top
+        budget = Budget(iters=cfg.budget.iters, seconds=cfg.budget.seconds)
+        self.prefix = f"{cfg.budget.preset}-{budget.key()}-"
+
+    def _head(self, agent: str) -> str | None:
+        return self.repo.rev(self.repo.branch(agent)) or self.repo.archived(agent)
+
+    def runs(self, agent: str, head: str | None = None) -> Runs:
+        head = head or self._head(agent)
+        tree = self.repo.tree_id(head, self.cfg.evolution.evolvable) if head else None
+        return load_runs(self.root, tree, self.prefix)
+
+    def plots(self, summary: Mapping[str, Any], heads: Mapping[str, str]) -> dict[str, str]:
+        """Draw and commit the plots of the generation's top agents; agent -> image URL."""
+        ranked = [r for r in summary.get("ranking") or [] if r.get("status") == "ok"]
+        chosen = [r["agent"] for r in ranked[: self.top] if r["agent"] in heads]
+        champion = summary.get("new_champion")
+        if champion in heads and champion not in chosen:
+            chosen.append(champion)
+        if not chosen:
+            return {}
+        gens = self.memory.generations()
+        base = (summary.get("baseline") or {}).get("mean", {}).get("perplexity")
+        seed = self.runs("seed")
+        paths = {}
+        for agent in chosen:
+            parent = next(
+                (r["parents"][0] for r in ranked if r["agent"] == agent and r["parents"]), None
+            )
+            curves = {f"{agent} (this agent)": self.runs(agent, heads[agent]).loss_curve()}
+            if parent and parent != "seed":
+                curves[f"{parent} (parent)"] = self.runs(parent).loss_curve()
+            curves["seed"] = seed.loss_curve()
+            rel = f"{self.cfg.memory.path}/{PLOTS_DIR}/{agent}.png"
+            review_plot(self.repo.root / rel, lineage_points(gens, agent), curves, base)
+            paths[agent] = rel
+        g = summary.get("generation")
+        self.repo.commit_paths_on_current(
+            sorted(paths.values()), f"darwin: review plots of generation {g}"
+        )
+        repository = self.cfg.forge.repository or os.environ.get("GITHUB_REPOSITORY", "")
+        if self.cfg.forge.kind != "github":
+            repository = ""
+        out = {}
+        for agent, rel in paths.items():
+            sha = self.repo.git("log", "-1", "--format=%H", "--", rel).strip()
+            out[agent] = image_url(repository, sha, rel) if sha else rel
+        return out
+
+    def section(
+        self, record: Mapping[str, Any], row: Mapping[str, Any], plot_url: str | None
+    ) -> list[str]:
+        """Markdown lines for the PR body of a scored agent."""
+        parent = (record.get("parents") or [None])[0]
+        agent_runs = self.runs(record["agent"], record.get("head"))
+        parent_runs = self.runs(parent) if parent and parent != "seed" else None
+        base_runs = self.runs("seed")
+        fitness = row.get("fitness")
+        fit_text = f"{fitness:+.4f}" if isinstance(fitness, (int, float)) else "—"
+        lines = [f"Rank {row.get('rank', '?')}, fitness {fit_text}; status {row.get('status')}", ""]
+        lines += metrics_table(agent_runs, parent_runs, base_runs)
+        lines += ["", cost_line(agent_runs, base_runs), ""]
+        if plot_url:
+            lines.append(
+                f"![held-out perplexity along the lineage; training loss reported by the program]({plot_url})"
+            )
+        else:
+            lines.append(f"_Plots are drawn for the top {self.top} agents of each generation._")
+        return lines
+
+    def llm_line(self, record: Mapping[str, Any]) -> str:
+        """Model, tokens and cost of the agent's mutation; a model without a price costs 'unknown'."""
+        from darwin_bot.spend import PriceTable, format_usd
+
+        model = record.get("model") or ""
+        pt, ct = record.get("prompt_tokens", 0), record.get("completion_tokens", 0)
+        cost = record.get("cost_usd") or 0.0
+        unpriced = PriceTable.load(self.cfg.llm.prices).price(model) is None
+        if not cost and (pt or ct) and unpriced:  # no tokens (the offline mutator) costs nothing
+            shown = "cost unknown (no price for this model: set llm.prices)"
+        else:
+            shown = format_usd(cost)
+        return f"LLM: {model or 'n/a'}, {pt} prompt + {ct} completion tokens ({pt + ct}), {shown}"
+
+
+def job_summary_extras(repo: Any, cfg: Any, memory: Any, summary: Mapping[str, Any]) -> str:
+    """What the generation's job summary adds to the leaderboard: the leader's plot, the spend."""
+    from darwin_bot.spend import spend_report
+
+    out = []
+    leader = summary.get("leader")
+    rel = f"{cfg.memory.path}/{PLOTS_DIR}/{leader}.png"
+    if leader and (repo.root / rel).exists():
+        sha = repo.git("log", "-1", "--format=%H", "--", rel).strip()
+        repository = cfg.forge.repository or os.environ.get("GITHUB_REPOSITORY", "")
+        url = image_url(repository if cfg.forge.kind == "github" else "", sha, rel) if sha else rel
+        out += [f"### Leader `{leader}`", "", f"![lineage perplexity and training loss]({url})", ""]
+    out += ["### LLM spend", "", spend_report(cfg, memory)]
+    return "\n".join(out)

@@ -1,0 +1,148 @@
+"""The PR review section: mean ± sd, p-values, trusted cost, reported loss curves, the plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from darwin_bot.review import Runs, Spread, cost_line, lineage_points, metrics_table, review_plot
+
+LOG = "preset tiny: 0.1M parameters\niter 10: loss 3.5000, lr 1e-3\niter 20: loss 2.9000, lr 1e-3\n"
+
+
+def _run(ppl: float, seed: int, wall: float | None = None, log: str = LOG) -> dict:
+    extra = {"train_wall_s": wall} if wall is not None else {}
+    return {
+        "status": "ok",
+        "seed": seed,
+        "metrics": {"perplexity": ppl, "mfu": 0.1, "val_loss": 1.0},
+        "extra": extra,
+        "log_tail": log,
+    }
+
+
+def test_spread_is_mean_and_sample_sd() -> None:
+    s = Spread.of([1.0, 2.0, 3.0])
+    assert (s.mean, s.sd, s.n) == (2.0, 1.0, 3)
+    assert s.text(".2f") == "2.00 ± 1.00 (n=3)"
+    assert Spread.of([5.0]).text(".1f") == "5.0 (n=1)"
+    assert Spread.of([]).text(".1f") == "—"
+
+
+def test_metrics_table_has_three_rows_and_p_values() -> None:
+    agent = Runs((_run(9.0, 0, 10.0), _run(9.1, 1, 11.0), _run(9.05, 2, 10.5)))
+    parent = Runs((_run(9.5, 0), _run(9.6, 1), _run(9.55, 2)))
+    base = Runs((_run(10.0, 0, 10.0), _run(10.1, 1, 10.0), _run(10.05, 2, 10.0)))
+    text = "\n".join(metrics_table(agent, parent, base))
+    assert "| this agent | 9.0500 ± 0.0500 (n=3)" in text
+    assert "| parent | 9.5500 ± 0.0500 (n=3)" in text
+    assert "| baseline (seed) | 10.0500 ± 0.0500 (n=3)" in text
+    p_parent = float(text.split("vs parent ")[1].split(";")[0])
+    assert 0 < p_parent < 0.01, text
+    # One run on a side: no p-value, and it says why.
+    single = "\n".join(metrics_table(Runs((_run(9.0, 0),)), None, base))
+    assert "vs baseline — (needs 2+ runs each)" in single
+
+
+def test_cost_reads_measured_wall_time_and_derives_the_ratio() -> None:
+    agent = Runs((_run(9.0, 0, 12.0), _run(9.1, 1, 12.0)))
+    base = Runs((_run(10.0, 0, 10.0), _run(10.1, 1, 10.0)))
+    line = cost_line(agent, base)
+    assert "12.0 ± 0.0 (n=2) s" in line and "cost ratio vs baseline 1.200" in line
+    with_ratio = Runs(
+        tuple({**r, "extra": {**r["extra"], "cost_ratio": 0.8}} for r in agent.results)
+    )
+    assert "cost ratio vs baseline 0.800 ± 0.000 (n=2)" in cost_line(with_ratio, base)
+    assert "—" in cost_line(Runs((_run(9.0, 0),)), base)
+
+
+def test_the_loss_curve_is_what_the_program_printed() -> None:
+    assert Runs((_run(9.0, 0),)).loss_curve() == [(10, 3.5), (20, 2.9)]
+    failed = {**_run(9.0, 0), "status": "failed"}
+    assert Runs((failed,)).loss_curve() == []
+
+
+def test_lineage_walks_first_parents_through_the_summaries() -> None:
+    gens = [
+        {"generation": 0, "ranking": [{"agent": "seed", "generation": 0, "status": "ok",
+                                         "perplexity": 10.0, "parents": []}]},
+        {"generation": 1, "ranking": [{"agent": "a1", "generation": 1, "status": "ok",
+                                         "perplexity": 9.5, "parents": ["seed"]}]},
+        {"generation": 2, "ranking": [{"agent": "b2", "generation": 2, "status": "ok",
+                                         "perplexity": 9.0, "parents": ["a1", "x"]}]},
+    ]  # fmt: skip
+    assert lineage_points(gens, "b2") == [("seed", 0, 10.0), ("a1", 1, 9.5), ("b2", 2, 9.0)]
+
+
+def test_the_plot_is_the_same_bytes_when_drawn_twice(tmp_path: Path) -> None:
+    lineage = [("seed", 0, 10.0), ("a1", 1, 9.5)]
+    curves = {"a1 (this agent)": [(10, 3.5), (20, 2.9)], "seed": [(10, 3.6), (20, 3.1)]}
+    a = review_plot(tmp_path / "a.png", lineage, curves, 10.0).read_bytes()
+    b = review_plot(tmp_path / "b.png", lineage, curves, 10.0).read_bytes()
+    assert a[:8] == b"\x89PNG\r\n\x1a\n" and a == b
+
+
+@pytest.mark.parametrize("key", ["train_wall_s", "wall_s"])
+def test_wall_time_keys_are_read_tolerantly(key: str) -> None:
+    run = {**_run(9.0, 0), "extra": {key: 7.0}}
+    assert Runs((run,)).trusted(("train_wall_s", "wall_s")) == [7.0]
+    assert json.dumps(run)  # plain data: what the evaluation cache holds
+
+
+def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.config import from_dict
+    from darwin_bot.engine import Engine
+    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.llm import make_llm
+    from darwin_bot.publish import make_publisher
+    from tests.test_engine import FakeEvaluator
+
+    root = tmp_path / "repo"
+    make_scratch_repo(root, "")
+    cfg = from_dict(
+        {
+            "evolution": {"population": 4, "survivors": 2, "seed": 3},
+            "budget": {"iters": 10, "repeats": 3},
+            "fitness": {"mfu_weight": 0.0},
+            "llm": {"backend": "heuristic"},
+        }
+    )
+    publisher = make_publisher(root, cfg)
+    engine = Engine(
+        GitRepo(root, prefix=cfg.evolution.branch_prefix),
+        cfg,
+        evaluator=FakeEvaluator(),
+        llm_factory=lambda s: make_llm(cfg.llm, seed=s),
+        publisher=publisher,
+    )
+    engine.run(1)
+    summary = engine.summary(1)
+    leader = summary["leader"]
+    assert leader and leader != "seed", summary["ranking"]
+    prs = {p.branch: p for p in publisher.forge.list_prs(state="all")}
+    body = prs[engine.repo.branch(leader)].body
+    sha = engine.repo.git("log", "-1", "--format=%H", "--", f"memory/plots/{leader}.png").strip()
+    assert sha, "the plot was committed by the bot"
+    assert f"](memory/plots/{leader}.png@{sha[:12]})" in body
+    assert "p-value (perplexity lower, one-sided Welch): vs parent" in body
+    import re
+
+    assert re.search(r"vs baseline \d[0-9.e+-]*\n", body), "a number: 3 runs a side"
+    assert (
+        "**Trusted cost** (measured by the harness): training wall time 1.0 ± 0.0 (n=3) s" in body
+    )
+    assert "cost ratio vs baseline 1.000" in body
+    dash = publisher.forge.find_issue("dashboard", label="darwin:dashboard")
+    assert dash is not None and "### LLM spend" in dash.body and "| model | calls |" in dash.body
+
+    # The step again: same bodies, no new commit.
+    head = engine.repo.git("rev-parse", "HEAD").strip()
+    publisher.selected(summary, engine.offspring_records(1))
+    again = {p.branch: p.body for p in publisher.forge.list_prs(state="all")}
+    assert again == {b: p.body for b, p in prs.items()}
+    assert engine.repo.git("rev-parse", "HEAD").strip() == head
