@@ -107,7 +107,8 @@ def test_ignoring_the_iteration_budget_is_over_budget_against_the_baseline(
     assert cheat["extra"]["baseline_train_wall_s"] == pytest.approx(wall, abs=1e-3)
     assert cheat["extra"]["cost_ratio"] > 1.5
     same = evaluate(make_tree(timeout_s=120.0), "--iters", "5", "--baseline", str(baseline)).result
-    assert same["status"] == "ok" and same["extra"]["cost_ratio"] is not None
+    # the honest program again: ok unless the machine's load alone moved it past 1.5x
+    assert (same["status"] == "ok") == (same["extra"]["cost_ratio"] <= 1.5), same["reason"]
 
 
 def test_a_baseline_from_another_budget_is_a_caller_error(make_tree, evaluate, tmp_path, corpus):
