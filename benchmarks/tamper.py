@@ -36,7 +36,7 @@ PROGRAMS = REPO_ROOT / "tests" / "evaluate" / "programs"
 
 # name -> (train program, model program, target.txt, honest counterpart, extra CLI args)
 HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...]]] = {
-    "peek_everywhere": (None, "model_peek.py", None, "fake_table", ()),
+    "peek_everywhere": ("train_fake.py", "model_peek.py", None, "fake_table", ()),
     "peek_unless_rows_share_a_prefix": ("train_counts.py", "model_peek_smart.py",
                                         "compare\n", "counts", ()),
     "peek_unless_prefix_seen_before": ("train_counts.py", "model_peek_smart.py",
@@ -63,7 +63,7 @@ HONEST: dict[str, tuple[str | None, str | None]] = {
 
 
 def make_tree(root: Path, name: str, train: str | None, model: str | None,
-              target: str | None) -> Path:  # fmt: skip
+              target: str | None, toml: str = "allowance_s = 15.0\n") -> Path:  # fmt: skip
     tree = root / name
     shutil.copytree(PROGRAMS / "honest", tree)
     seed = tree / "seed"
@@ -74,7 +74,7 @@ def make_tree(root: Path, name: str, train: str | None, model: str | None,
         shutil.copyfile(PROGRAMS / model, seed / "model.py")
     if target is not None:
         (seed / "target.txt").write_text(target)
-    (tree / "darwin.toml").write_text("[sandbox]\ntimeout_s = 300.0\nallowance_s = 15.0\n")
+    (tree / "darwin.toml").write_text("[sandbox]\ntimeout_s = 900.0\n" + toml)
     return tree
 
 
@@ -146,7 +146,7 @@ CHEAT_ITERS = (
     'max_iters = 3 * int(os.environ.get("DARWIN_MAX_ITERS", P["max_iters"]))',
 )
 CHEAT_REPORT = ('    "iterations": it,', '    "iterations": it // 3,')
-NEVER_STOP = ("if time_budget_s > 0 and elapsed >= time_budget_s:", "if False:")
+NEVER_STOP = ("if time_budget_s > 0 and it > 0 and now + t_step >= t_stop:", "if False:")
 
 
 def seed_rows(root: Path, data: Path, iters: int, seconds: float) -> dict[str, Any]:
@@ -162,14 +162,17 @@ def seed_rows(root: Path, data: Path, iters: int, seconds: float) -> dict[str, A
         got = brief(evaluate(cheat, data, ["--iters", str(iters), "--baseline", str(baseline)]))
         out["seed_trains_3x_its_iteration_budget"] = {**got, "gained": gained(got, out["seed"])}
     loop = seed_tree(root, "seed_never_stops", NEVER_STOP)
+    key = f"seed_ignores_a_{seconds:g}_s_budget"
     if loop is not None:
         got = brief(evaluate(loop, data, ["--seconds", str(seconds)]))
-        out[f"seed_ignores_a_{seconds:g}_s_budget"] = {**got, "gained": False}
+        out[key] = {**got, "gained": False}
+    else:
+        out[key] = {"status": "skipped: the seed's stop condition is not the one this edits"}
     return out
 
 
 def scoring_cost(root: Path, data: Path, before_ref: str | None, repeats: int) -> dict[str, Any]:
-    tree = make_tree(root, "cost_bigram", None, None, None)
+    tree = make_tree(root, "cost_bigram", None, None, None, toml="")  # keys both versions know
     codes = {"after": REPO_ROOT}
     if before_ref:
         old = root / "before"
@@ -199,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="the never-stopping seed's")
     parser.add_argument("--before-ref", default=None, help="git ref of the evaluator to compare")
     parser.add_argument("--cost-repeats", type=int, default=3)
-    parser.add_argument("--skip-seed", action="store_true", help="only the small programs")
+    parser.add_argument("--parts", default="cost,hostile,seed",
+                        help="comma-separated: cost, hostile, seed")  # fmt: skip
     args = parser.parse_args(argv)
     if not (args.data / "val.bin").is_file():
         print(f"tamper: no val.bin in {args.data}; run 'darwin data prepare'", file=sys.stderr)
@@ -208,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="darwin-tamper-") as tmp:
         root = Path(tmp)
         out: dict[str, Any] = {"note": "2-core CPU shared with other work: timings are loaded"}
-        out["scoring_cost"] = scoring_cost(root, args.data, args.before_ref, args.cost_repeats)
-        out["hostile"] = hostile_rows(root, args.data)
-        if not args.skip_seed:
+        parts = set(args.parts.split(","))
+        if "cost" in parts:
+            out["scoring_cost"] = scoring_cost(root, args.data, args.before_ref, args.cost_repeats)
+        if "hostile" in parts:
+            out["hostile"] = hostile_rows(root, args.data)
+        if "seed" in parts:
             out["seed"] = seed_rows(root, args.data, args.seed_iters, args.seconds)
-    out["any_gained"] = any(r["gained"] for r in out["hostile"]) or any(
+    out["any_gained"] = any(r["gained"] for r in out.get("hostile", [])) or any(
         v.get("gained") for k, v in out.get("seed", {}).items() if k != "seed"
     )
     out["wall_s"] = round(time.monotonic() - started, 1)

@@ -370,8 +370,8 @@ branch_prefix = "darwin/"
 
 [budget]
 preset = "tiny"          # tiny | paper | nanogpt (see seed/train.py)
-iters = 100              # fixed training iterations per evaluation ...
-# seconds = 60.0         # ... or a wall-clock budget instead (set one)
+iters = 100              # fixed training iterations per evaluation (tiny, on CPU) ...
+# seconds = 300.0        # ... or wall-clock seconds from process start (paper/nanogpt on a GPU)
 repeats = 3              # runs of the baseline and of a champion candidate
 significance = 0.05      # one-sided test a champion must pass against the baseline
 smoke_iters = 12         # smoke-test iterations: past the warmup, so the decay branch runs too

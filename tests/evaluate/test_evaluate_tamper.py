@@ -11,7 +11,9 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("bwrap")]
+# Generous: each evaluation starts three sandboxes that import torch, which takes
+# half a minute on a loaded 2-core machine.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("bwrap")]
 
 
 def _smart(make_tree, evaluate, strategy: str, positions: str = "") -> dict:
@@ -75,13 +77,13 @@ def test_forged_frames_from_inside_the_worker_rank_as_failures(make_tree, evalua
     [("tokens", "peak FLOP/s"), ("params", "saved weights hold"), ("seconds", "process ran")],
 )
 def test_a_lying_training_report_is_rejected(make_tree, evaluate, lie, message):
-    result = evaluate(make_tree(train="train_lie.py", target=lie)).result
+    result = evaluate(make_tree(train="train_lie.py", target=lie, timeout_s=120.0)).result
     assert result["status"] == "rejected", result["reason"]
     assert "lying report" in result["reason"] and message in result["reason"]
 
 
 def test_an_honest_report_gives_mfu_from_the_weights(make_tree, evaluate):
-    result = evaluate(make_tree()).result
+    result = evaluate(make_tree(timeout_s=120.0)).result
     assert result["status"] == "ok", result["reason"]
     extra = result["extra"]
     assert extra["num_params"] == extra["matrix_params"] == 65 * 65  # the bigram's table
@@ -89,22 +91,24 @@ def test_an_honest_report_gives_mfu_from_the_weights(make_tree, evaluate):
     assert 0 < result["metrics"]["mfu"] < 1
 
 
+@pytest.mark.timeout(900)
 def test_ignoring_the_iteration_budget_is_over_budget_against_the_baseline(
     make_tree, evaluate, tmp_path
 ):
-    honest = evaluate(make_tree(), "--iters", "5")
+    honest = evaluate(make_tree(timeout_s=120.0), "--iters", "5")
     assert honest.result["status"] == "ok", honest.result["reason"]
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(honest.result))
-    tree = make_tree(train="train_ignore_iters.py", allowance_s=2.0, timeout_s=120.0)
+    tree = make_tree(train="train_ignore_iters.py", allowance_s=2.0, timeout_s=600.0)
     cheat = evaluate(tree, "--iters", "5", "--baseline", str(baseline)).result
     assert cheat["status"] == "over_budget", cheat["reason"]
     assert "baseline's mean wall time" in cheat["reason"]
     wall = honest.result["extra"]["train_wall_s"]
     assert cheat["extra"]["baseline_train_wall_s"] == pytest.approx(wall, abs=1e-3)
     assert cheat["extra"]["cost_ratio"] > 1.5
-    same = evaluate(make_tree(), "--iters", "5", "--baseline", str(baseline)).result
-    assert same["status"] == "ok" and same["extra"]["cost_ratio"] is not None
+    same = evaluate(make_tree(timeout_s=120.0), "--iters", "5", "--baseline", str(baseline)).result
+    # the honest program again: ok unless the machine's load alone moved it past 1.5x
+    assert (same["status"] == "ok") == (same["extra"]["cost_ratio"] <= 1.5), same["reason"]
 
 
 def test_a_baseline_from_another_budget_is_a_caller_error(make_tree, evaluate, tmp_path, corpus):
