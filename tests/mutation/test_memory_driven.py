@@ -56,3 +56,26 @@ def test_three_generations_learn_without_repeats(tmp_path: Path) -> None:
         change = (r["edit"] or {}).get("change")
         if change and r["outcome"] != "duplicate" and r["commit"]:
             assert trained.setdefault(change, r["agent"]) == r["agent"], "two offspring, one change"
+
+
+def test_the_llm_digest_leads_with_the_evidence_within_digest_tokens(tmp_path: Path) -> None:
+    from darwin_bot.config import from_dict
+    from darwin_bot.engine.offspring import Breeder
+    from darwin_bot.memory import MemoryStore
+
+    memory = MemoryStore(tmp_path / "memory")
+    for i in range(3):
+        memory.write_mutation(
+            {"id": f"g001-00{i}-00", "timestamp": "t", "agent": f"g001-00{i}", "generation": 1,
+             "parents": ["seed"], "kind": "mutate", "outcome": "applied", "summary": "RMSNorm",
+             "fitness_delta": 0.018, "edit": {"tag": "rmsnorm", "explore": False, "change": f"c{i}"}}
+        )  # fmt: skip
+    cfg = from_dict({"memory": {"digest_tokens": 100}})
+    breeder = Breeder(None, cfg, memory, None, lambda seed: None)  # type: ignore[arg-type]
+    records = "Past mutations:\n" + "\n".join(f"- line {i} " + "x" * 40 for i in range(20))
+    text = breeder._digest(2, records)
+    assert text.startswith("Measured effect per kind of edit")
+    assert "3 earlier rmsnorm edits: +1.8 % mean (g001-000, g001-001, g001-002)" in text
+    assert len(text) <= 100 * 4 and "Past mutations:" in text
+    breeder.use_memory = False
+    assert breeder._digest(2, records) == ""

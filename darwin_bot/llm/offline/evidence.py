@@ -225,10 +225,12 @@ def digest(evidence: Evidence, max_chars: int) -> str:
     if not credits or max_chars <= 0:
         return ""
     credits.sort(key=lambda c: -c.mean)
-    text = "Measured effect of each kind of edit (fitness change vs parent, + is better):"
+    text = "Measured effect per kind of edit (fitness vs parent, + is better):"
+    shown = 0
     for c in credits:
         line = f"- {c.line()}"
         if len(text) + 1 + len(line) > max_chars:
             break
         text += "\n" + line
-    return text if len(text) <= max_chars else ""
+        shown += 1
+    return text if shown else ""
