@@ -114,6 +114,13 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _timed(step: Any) -> tuple[Any, float, float]:
+    """``step()``'s result, wall seconds and CPU seconds."""
+    cpu, started = _cpu(), time.monotonic()
+    out = step()
+    return out, time.monotonic() - started, _cpu() - cpu
+
+
 def _endpoint(method: str, path: str) -> str:
     """``GET /repos/o/r/pulls/12/comments?x`` -> ``GET pulls/N/comments`` (for the breakdown)."""
     path = re.sub(r"^/repos/[^/]+/[^/]+/?", "", path.split("?", 1)[0])
@@ -172,23 +179,15 @@ def run_once(
 
     log = emulator.proxy.log if mirror is not None else []
     load = os.getloadavg()[0]
-    cpu0 = _cpu()
-    started = time.monotonic()
-    records = engine.propose(1)
-    propose_s = time.monotonic() - started
-    propose_cpu = _cpu() - cpu0
+    records, propose_s, propose_cpu = _timed(lambda: engine.propose(1))
     if mirror is not None:  # stands in for git push: neither timed nor counted
         for rec in records:
             if rec["status"] == "ok":
                 mirror.push(repo.branch(rec["agent"]))
     mark = len(log)
-    cpu1 = _cpu()
-    started = time.monotonic()
-    engine.publish(1)
-    engine.evaluate(1)
-    summary = engine.select(1)
-    rest_s = time.monotonic() - started
-    rest_cpu = _cpu() - cpu1
+    summary, rest_s, rest_cpu = _timed(
+        lambda: (engine.publish(1), engine.evaluate(1), engine.select(1))[-1]
+    )
     sent = log[mark:]
     offspring = len(records)
     out: dict[str, Any] = {

@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                 for s in range(args.repeats):
                     runs[name][b].append(evaluate(tree, cfg, iters, s))
                     print(f"{name} {b} seed {s}: {runs[name][b][-1]}", file=sys.stderr, flush=True)
+                    if args.out:  # what ran so far survives a run cut short
+                        args.out.write_text(json.dumps({"partial": True, "runs": runs}, indent=2))
     report = {
         "benchmark": "transfer",
         "config": {

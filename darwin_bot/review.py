@@ -249,17 +249,23 @@ class Reviewer:
         self.top = top
         budget = Budget(iters=cfg.budget.iters, seconds=cfg.budget.seconds)
         self.prefix = f"{cfg.budget.preset}-{budget.key()}-"
+        self._runs: dict[tuple[str, str | None], Runs] = {}
 
     def _head(self, agent: str) -> str | None:
         return self.repo.rev(self.repo.branch(agent)) or self.repo.archived(agent)
 
     def runs(self, agent: str, head: str | None = None) -> Runs:
-        head = head or self._head(agent)
-        tree = self.repo.tree_id(head, self.cfg.evolution.evolvable) if head else None
-        return load_runs(self.root, tree, self.prefix)
+        """The agent's cached results, looked up once per publishing step (``plots`` resets)."""
+        key = (agent, head)
+        if key not in self._runs:
+            head = head or self._head(agent)
+            tree = self.repo.tree_id(head, self.cfg.evolution.evolvable) if head else None
+            self._runs[key] = load_runs(self.root, tree, self.prefix)
+        return self._runs[key]
 
     def plots(self, summary: Mapping[str, Any], heads: Mapping[str, str]) -> dict[str, str]:
         """Draw and commit the plots of the generation's top agents; agent -> image URL."""
+        self._runs.clear()  # a new step: results may have been added since the last
         ranked = [r for r in summary.get("ranking") or [] if r.get("status") == "ok"]
         chosen = [r["agent"] for r in ranked[: self.top] if r["agent"] in heads]
         champion = summary.get("new_champion")

@@ -79,3 +79,28 @@ def test_quiet_prints_nothing_and_the_counter_reopens_per_key() -> None:
 def test_iteration_lines_are_parsed_from_the_programs_log() -> None:
     assert iteration_of("iter 40: loss 2.5134, lr 1.00e-03") == 40
     assert iteration_of("preset tiny: 0.1M parameters") is None
+
+
+def test_darwin_run_wiring_prints_offspring_progress_and_bills_the_ledger(tmp_path, capsys) -> None:
+    from darwin_bot.app import build_engine
+    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.config import from_dict
+    from darwin_bot.spend import Ledger
+    from tests.test_engine import FakeEvaluator
+
+    root = tmp_path / "repo"
+    make_scratch_repo(root, "")
+    cfg = from_dict(
+        {
+            "evolution": {"population": 3, "survivors": 1, "seed": 3},
+            "budget": {"iters": 10, "repeats": 2},
+            "llm": {"backend": "heuristic", "max_usd": 1.0},
+        }
+    )
+    engine = build_engine(root, cfg, evaluator=FakeEvaluator())
+    engine.run(1)
+    err = capsys.readouterr().err
+    assert re.search(r"Z \[\s*[0-9.]+s\] generation 1 offspring: 1/2 agent", err), err
+    assert "generation 1 offspring: 2/2 agent" in err
+    calls = Ledger(root / "memory" / "spend").calls()
+    assert calls and all(c.cost_usd == 0.0 and c.generation == 1 for c in calls)  # offline: free
