@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from darwin_bot.config import Config
+from darwin_bot.config import Config, ProgramConfig
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
@@ -49,6 +49,7 @@ from darwin_bot.evaluate.sandbox import (
     scrub_env,
 )
 from darwin_bot.evaluate.scoring import Scorer, ScoreRejected, plan_windows
+from darwin_bot.program import LaunchRequest, contract_for, require_files
 
 # Bump when anything that changes a score changes: it is half of the cache key.
 EVALUATOR_VERSION = "1"
@@ -81,6 +82,8 @@ class EvalOptions:
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
+    # darwin:contract seam: which program contract (darwin_bot/program)
+    program: ProgramConfig = ProgramConfig()
 
     @classmethod
     def from_config(
@@ -101,6 +104,7 @@ class EvalOptions:
             max_procs=cfg.sandbox.max_procs,
             smoke=smoke,
             paths=cfg.evolution.evolvable,
+            program=cfg.program,  # darwin:contract seam
         )
         return dataclasses.replace(opts, **changes)
 
@@ -149,14 +153,6 @@ def _evolvable_files(tree: Path, paths: Sequence[str]) -> list[tuple[str, Path]]
 # ----------------------------------------------------------------------- inputs
 
 
-def _check_tree(tree: Path) -> None:
-    for rel in ("seed/train.py", "seed/model.py"):
-        if not (tree / rel).is_file():
-            raise ConfigError(
-                f"{tree} has no {rel}; pass the root of a darwin tree (the folder holding seed/)"
-            )
-
-
 def _read_meta(data_dir: Path) -> dict[str, Any]:
     for name in ("train.bin", "val.bin", "meta.json"):
         if not (data_dir / name).is_file():
@@ -176,10 +172,8 @@ def _read_meta(data_dir: Path) -> dict[str, Any]:
 
 
 def _check_options(opts: EvalOptions) -> None:
-    if opts.preset not in EVAL_CONTEXT:
-        raise ConfigError(
-            f"unknown preset {opts.preset!r}; choose one of {', '.join(EVAL_CONTEXT)}"
-        )
+    # darwin:contract seam: ConfigError on a preset the contract has no scoring context for
+    contract_for(opts.program).eval_context(opts.preset)
     if opts.timeout_s <= 0:
         raise ConfigError("the evaluation timeout must be positive")
     if opts.eval_windows < 1:
@@ -313,7 +307,8 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
     options), DataError (corpus missing) and SandboxError (backend unusable).
     """
     tree = Path(tree).resolve()
-    _check_tree(tree)
+    contract = contract_for(opts.program)  # darwin:contract seam
+    require_files(contract, tree)  # darwin:contract seam (was _check_tree: ConfigError)
     _check_options(opts)
     data_dir = Path(opts.data_dir).resolve()
     meta = _read_meta(data_dir)
@@ -326,7 +321,9 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
         )
     device = resolve_device(opts.device)
     with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
-        ctx = _Context(tree, opts, backend, device, tree_hash(tree, opts.paths), Path(tmp), meta)
+        # darwin:contract seam: the evolvable paths + the program's support files
+        paths = contract.copy_paths(opts.paths)
+        ctx = _Context(tree, opts, backend, device, tree_hash(tree, paths), Path(tmp), meta)
         return _evaluate(ctx, data_dir)
 
 
@@ -341,8 +338,13 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
 
 def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     opts, scratch = ctx.opts, ctx.scratch
-    _copy_tree(ctx.tree, opts.paths, scratch / "tree")
+    contract = contract_for(opts.program)  # darwin:contract seam
+    misses = [p.line() for p in contract.static_parts(ctx.tree, opts.preset) if not p.ok]
+    if misses:  # darwin:contract seam: what darwin check would print, as the reason
+        return ctx.result("failed", "the program breaks its contract: " + "; ".join(misses))
+    _copy_tree(ctx.tree, contract.copy_paths(opts.paths), scratch / "tree")
     _make_train_data(data_dir, scratch / "data", opts.smoke)
+    contract.stage_data(scratch / "data")  # darwin:contract seam: meta.pkl, stand-in val.bin
     (scratch / "out").mkdir()
     (scratch / "home").mkdir()
     tree_m = Mount("tree", scratch / "tree")
@@ -367,9 +369,13 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
         home=home,
     )
     limits = Limits(opts.timeout_s, opts.memory_mb, opts.max_procs)
+    launch = contract.launch(LaunchRequest(  # darwin:contract seam: argv, cwd, env of training
+        opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
+        out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
+    env.update(launch.env)
     train = run_sandboxed(
-        [sys.executable, "seed/train.py"],
-        backend=ctx.backend, mounts=[tree_m, data_m, out_m], cwd=tree_m.inside(ctx.backend),
+        [sys.executable, *launch.argv],
+        backend=ctx.backend, mounts=[tree_m, data_m, out_m], cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
         env=env, limits=limits, device=ctx.device,
     )  # fmt: skip
     extra: dict[str, Any] = {
@@ -382,15 +388,24 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     if train.returncode != 0:
         return ctx.result("failed", f"train.py exited with code {train.returncode}",
                           log_tail=train.log_tail, **extra)  # fmt: skip
+    problem = contract.output_problem(scratch / "out")  # darwin:contract seam: model.pt / ckpt.pt
+    if problem:
+        return ctx.result("failed", problem, log_tail=train.log_tail, **extra)
     try:
-        report = _read_report(scratch / "out")
-        iterations = _number(report, "iterations")
-        tokens_seen = _number(report, "tokens_seen")
-        train_seconds = _number(report, "train_seconds")
-        shape = {
-            k: int(_number(report, "config", k))
-            for k in ("n_layer", "n_head", "n_embd", "block_size")
-        }
+        claimed = contract.read_report(scratch / "out", train.wall_s)  # darwin:contract seam
+        if claimed is not None:  # a contract with no train.json (nanogpt: from ckpt.pt)
+            report: dict[str, Any] = {}
+            iterations, tokens_seen = claimed.iterations, claimed.tokens_seen
+            train_seconds, shape = claimed.train_seconds, claimed.shape
+        else:
+            report = _read_report(scratch / "out")
+            iterations = _number(report, "iterations")
+            tokens_seen = _number(report, "tokens_seen")
+            train_seconds = _number(report, "train_seconds")
+            shape = {
+                k: int(_number(report, "config", k))
+                for k in ("n_layer", "n_head", "n_embd", "block_size")
+            }
     except ValueError as exc:
         return ctx.result("failed", f"bad training report: {exc}", log_tail=train.log_tail, **extra)
     extra.update(
@@ -407,8 +422,9 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: dict[str, A
     vocab = int(ctx.meta["vocab_size"])
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
+    contract = contract_for(opts.program)  # darwin:contract seam
     plan = plan_windows(
-        val, EVAL_CONTEXT[opts.preset], vocab, n_windows, n_probes=2 if opts.smoke else 4
+        val, contract.eval_context(opts.preset), vocab, n_windows, n_probes=2 if opts.smoke else 4
     )
     (scratch / "inputs").mkdir()
     np.save(scratch / "inputs" / "inputs.npy", plan.inputs)
@@ -419,9 +435,9 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: dict[str, A
     worker = f"/sandbox/darwin/{WORKER.name}" if ctx.backend == "bwrap" else str(WORKER)
     command = [
         sys.executable, worker, "--tree", tree_m.inside(ctx.backend),
-        "--model", f"{model_m.inside(ctx.backend)}/model.pt",
+        "--model", f"{model_m.inside(ctx.backend)}/{contract.model_file}",  # darwin:contract seam
         "--inputs", f"{inputs_m.inside(ctx.backend)}/inputs.npy",
-        "--device", ctx.device, "--batch", str(plan.batch),
+        "--device", ctx.device, "--batch", str(plan.batch), *contract.worker_args(),
     ]  # fmt: skip
     home = "/tmp" if ctx.backend == "bwrap" else str(scratch / "home")
     scorer = Scorer(plan, vocab)

@@ -20,6 +20,7 @@ import importlib.util
 import os
 import struct
 import sys
+from typing import Any
 
 MAGIC = b"DLGT"
 PARAMS_MAGIC = b"NPAR"
@@ -32,6 +33,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=16)
+    # darwin:contract seam: the program contract (darwin_bot/program) and its model file
+    parser.add_argument("--contract", default="darwin")
+    parser.add_argument("--model-file", default="seed/model.py")
     args = parser.parse_args(argv)
 
     frames = os.fdopen(os.dup(1), "wb")
@@ -41,17 +45,10 @@ def main(argv: list[str]) -> None:
     import numpy as np
     import torch
 
-    seed_dir = os.path.join(args.tree, "seed")
-    sys.path[:0] = [seed_dir, args.tree]  # model.py may import its siblings
-    spec = importlib.util.spec_from_file_location("model", os.path.join(seed_dir, "model.py"))
-    if spec is None or spec.loader is None:
-        sys.exit("score_worker: seed/model.py cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["model"] = module
-    spec.loader.exec_module(module)
-    if not callable(getattr(module, "load", None)):
-        sys.exit("score_worker: seed/model.py has no load(path, device)")
-    model = module.load(args.model, args.device)
+    if args.contract != "darwin":  # darwin:contract seam: <contract>_adapter.py builds the model
+        model = _adapter(args.contract).load(args.tree, args.model_file, args.model, args.device)
+    else:
+        model = _load_darwin(args.tree, args.model, args.device)
     if not isinstance(model, torch.nn.Module):
         sys.exit(f"score_worker: load() returned {type(model).__name__}, not a torch.nn.Module")
     n_params = sum(p.numel() for p in model.parameters())  # shared (tied) tensors once
@@ -71,6 +68,34 @@ def main(argv: list[str]) -> None:
             frames.write(arr.astype("<f4", copy=False).tobytes())
             frames.flush()
     frames.close()
+
+
+def _load_darwin(tree: str, model_path: str, device: str) -> object:
+    seed_dir = os.path.join(tree, "seed")
+    sys.path[:0] = [seed_dir, tree]  # model.py may import its siblings
+    spec = importlib.util.spec_from_file_location("model", os.path.join(seed_dir, "model.py"))
+    if spec is None or spec.loader is None:
+        sys.exit("score_worker: seed/model.py cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["model"] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "load", None)):
+        sys.exit("score_worker: seed/model.py has no load(path, device)")
+    return module.load(model_path, device)
+
+
+def _adapter(contract: str) -> Any:
+    """darwin:contract seam: ``<contract>_adapter.py`` next to this file, loaded by path
+    (before any of the agent's folders is on sys.path, so it cannot be shadowed)."""
+    if not contract.isidentifier():
+        sys.exit(f"score_worker: bad contract {contract!r}")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{contract}_adapter.py")
+    spec = importlib.util.spec_from_file_location(f"darwin_{contract}_adapter", path)
+    if spec is None or spec.loader is None:
+        sys.exit(f"score_worker: no adapter for contract {contract!r}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":
