@@ -261,6 +261,21 @@ def _check(cfg: Config) -> None:
         pr.contract in CONTRACT_PRESETS,
         f"program.contract must be one of {', '.join(CONTRACT_PRESETS)}",
     )
+    if pr.contract == "nanogpt":
+        under = [
+            f
+            for f in (pr.train or "train.py", pr.model or "model.py")
+            if not any(
+                f == e.rstrip("/") or f.startswith(e)
+                for e in ev.evolvable
+                if e.endswith("/") or f == e
+            )
+        ]
+        need(
+            not under,
+            f"evolution.evolvable must hold {', '.join(under)} under the nanogpt contract "
+            '(e.g. evolvable = ["model.py", "train.py"]; darwin init --contract nanogpt writes it)',
+        )
     presets = tuple(dict.fromkeys([*CONTRACT_PRESETS[pr.contract], *pr.args]))
     need(
         bu.preset in presets,
