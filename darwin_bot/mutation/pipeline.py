@@ -237,6 +237,7 @@ class _Session:
                 evolvable=self.cfg.evolution.evolvable,
                 allowed_imports=self.allowed_imports,
                 max_file_lines=self.cfg.evolution.max_file_lines,
+                program=self.cfg.program,  # darwin:contract seam
             )
         except MutationRejected:
             self.restore()
@@ -261,6 +262,7 @@ class _Session:
             requests_context=self.ctx.requests_context,
             allowed_imports=self.allowed_imports,
             max_file_lines=self.cfg.evolution.max_file_lines,
+            program=self.cfg.program,  # darwin:contract seam
         )
         return self._edit(chunk, messages, "mutate", chunk.text)
 
@@ -279,6 +281,7 @@ class _Session:
             log_tail=p.log_tail,
             allowed_imports=self.allowed_imports,
             max_file_lines=self.cfg.evolution.max_file_lines,
+            program=self.cfg.program,  # darwin:contract seam
         )
         return self._edit(chunk, messages, "repair", p.current) is True
 

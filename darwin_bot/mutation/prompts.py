@@ -15,9 +15,11 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+from darwin_bot.config import ProgramConfig
 from darwin_bot.core.results import Metrics
 from darwin_bot.llm.base import Message
 from darwin_bot.mutation.chunks import Chunk
+from darwin_bot.program import contract_for
 
 LOG_TAIL_CHARS = 3000
 MEMORY_DIGEST_CHARS = 6000
@@ -69,9 +71,12 @@ def format_metrics(m: Metrics | None, baseline: Metrics | None) -> str:
     return line
 
 
-def _rules(allowed_imports: tuple[str, ...], max_file_lines: int) -> str:
+def _rules(
+    allowed_imports: tuple[str, ...], max_file_lines: int, program: ProgramConfig | None = None
+) -> str:
     return _render(
         "rules",
+        contract_rules=contract_for(program).rules(),  # darwin:contract seam
         allowed_imports=", ".join(allowed_imports) or "(none)",
         max_file_lines=str(max_file_lines),
     ).rstrip("\n")
@@ -92,12 +97,13 @@ def mutation_prompt(
     requests_context: str,
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
+    program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
 ) -> list[Message]:
     user = _render(
         "mutate",
         chunk_id=chunk.id,
         file=view.file,
-        rules=_rules(allowed_imports, max_file_lines),
+        rules=_rules(allowed_imports, max_file_lines, program),
         structure=view.structure(),
         imports=view.imports(),
         globals=view.globals(),
@@ -124,6 +130,7 @@ def repair_prompt(
     log_tail: str,
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
+    program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
 ) -> list[Message]:
     user = _render(
         "repair",
@@ -131,7 +138,7 @@ def repair_prompt(
         file=view.file,
         error=error.strip() or "(no message)",
         log_tail=log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)",
-        rules=_rules(allowed_imports, max_file_lines),
+        rules=_rules(allowed_imports, max_file_lines, program),
         imports=view.imports(),
         original=original.rstrip("\n"),
         chunk=current.rstrip("\n"),

@@ -25,7 +25,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from darwin_bot.config import ProgramConfig
 from darwin_bot.errors import MutationRejected
+from darwin_bot.program import contract_for
 
 DENIED_MODULES: frozenset[str] = frozenset(
     {
@@ -346,6 +348,7 @@ def validate_files(
     evolvable: Iterable[str],
     allowed_imports: Iterable[str],
     max_file_lines: int,
+    program: ProgramConfig | None = None,  # darwin:contract seam: what the contract keeps
 ) -> None:
     """Check the edited files ``new`` against their originals ``old`` (path -> text).
 
@@ -369,3 +372,8 @@ def validate_files(
         check_surface(p, trees_old[p], trees_new[p], others)
         check_imports(p, trees_old[p], trees_new[p], allowed, siblings)
         check_calls(p, trees_old[p], trees_new[p])
+        why = contract_for(program).check_edit(
+            p, trees_old[p], trees_new[p]
+        )  # darwin:contract seam
+        if why:
+            raise MutationRejected(why)

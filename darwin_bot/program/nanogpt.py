@@ -78,15 +78,15 @@ CONFIGURATOR = "configurator.py"
 MODEL_CLASSES = ("GPT", "GPTConfig")
 NANOGPT_RULES = """\
 - Keep the contract of karpathy/nanoGPT: `python {train} [config] --key=value ...` runs from
-  its folder and executes configurator.py, which overrides train.py's globals
-  {keys} (keep them as plain top-level globals, and keep the exec of configurator.py);
-  train.py saves `ckpt.pt` in out_dir with 'model_args' and 'model' (the state dict) at each
-  eval point with iter_num > 0. {model} keeps GPTConfig(**model_args) and GPT(config) whose
-  forward(idx[B, T], targets=None) gives logits that depend only on positions <= t (causal);
-  with targets it returns (logits [B, T, vocab], loss).
-- The preset's config file and arguments ({args}) override these globals at run time, so
-  editing their values in train.py changes nothing: change the code (model, optimizer,
-  schedule, loop) instead."""
+  its folder and executes configurator.py, which overrides train.py's globals {keys}: keep
+  them plain top-level globals, and keep the exec of configurator.py. train.py saves ckpt.pt in
+  out_dir with 'model_args' and 'model' (the state dict) at each eval point with iter_num > 0.
+  {model} keeps GPTConfig(**model_args) and GPT(config) whose forward(idx[B, T], targets=None)
+  gives logits that depend only on positions <= t (causal); with targets it returns
+  (logits [B, T, vocab], loss).
+- At run time {configs} and the arguments {args} override train.py's globals of those names,
+  so editing their values in train.py changes nothing: change the code (model, optimizer,
+  schedule, training loop) instead."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +185,15 @@ class NanoGPTContract:
         return self.context[preset]
 
     def rules(self) -> str:
-        keys = ", ".join([*REQUIRED_KEYS, *OPTIONAL_KEYS])
-        args = " ".join(a for args in self.args.values() for a in args[:1]) or "none"
+        argv = [a for args in self.args.values() for a in args]
+        configs = sorted({a for a in argv if not a.startswith("--")})
+        keys = sorted({a[2:].partition("=")[0] for a in argv if a.startswith("--")})
         return NANOGPT_RULES.format(
-            train=self.train_path, model=self.model_path, keys=keys, args=args
+            train=self.train_path,
+            model=self.model_path,
+            keys=", ".join([*REQUIRED_KEYS, *OPTIONAL_KEYS]),
+            configs=", ".join(configs) or "no config file",
+            args=", ".join(f"--{k}" for k in keys) or "(none)",
         )
 
     def check_edit(self, path: str, old: ast.Module, new: ast.Module) -> str | None:
