@@ -80,3 +80,13 @@ def guidance(contract: Contract, tree: Path, preset: str, result: EvalResult) ->
     """Every part of the contract for ``tree``, given the result of evaluating it."""
     static = contract.static_parts(tree, preset)
     return [*static, *dynamic_parts(contract, result)]
+
+
+def guidance_text(contract: Contract, tree: Path, preset: str, result: EvalResult) -> str:
+    """The missing parts as ``darwin check`` prints them ('' when the result shows none)."""
+    if result.status == Status.OK:
+        return ""
+    misses = [p.line() for p in guidance(contract, tree, preset, result) if not p.ok]
+    if not misses:
+        return ""
+    return "\n".join(["--- contract (see 'darwin check') ---", *misses])
