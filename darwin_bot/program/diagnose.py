@@ -90,3 +90,13 @@ def guidance_text(contract: Contract, tree: Path, preset: str, result: EvalResul
     if not misses:
         return ""
     return "\n".join(["--- contract (see 'darwin check') ---", *misses])
+
+
+def preflight(contract: Contract, tree: Path, preset: str) -> None:
+    """ConfigError listing the static parts ``tree`` misses (``darwin run`` calls it first)."""
+    from darwin_bot.errors import ConfigError
+
+    misses = [p.line() for p in contract.static_parts(tree, preset) if not p.ok]
+    if misses:
+        raise ConfigError(f"the program in {tree} breaks the {contract.kind} contract: "
+                          f"{'; '.join(misses)}; run 'darwin check {tree}'")  # fmt: skip
