@@ -43,7 +43,10 @@ def darwin(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
                           capture_output=True, text=True, check=False)  # fmt: skip
 
 
-def make_repo(nanogpt: Path, workdir: Path, *, data: Path, iters: int, population: int) -> Path:
+def make_repo(
+    nanogpt: Path, workdir: Path, *, data: Path, iters: int, population: int,
+    repeats: int = 3, smoke_iters: int = 12,
+) -> Path:  # fmt: skip
     """A git repository holding nanoGPT's files as they are and the nanogpt darwin.toml."""
     from darwin_bot.program.init_toml import toml_for
 
@@ -58,6 +61,8 @@ def make_repo(nanogpt: Path, workdir: Path, *, data: Path, iters: int, populatio
         ("population = 10 ", f"population = {population} "),
         ("survivors = 4  ", "survivors = 2  "),
         ("iters = 100 ", f"iters = {iters} "),
+        ("repeats = 3 ", f"repeats = {repeats} "),
+        ("smoke_iters = 12 ", f"smoke_iters = {smoke_iters} "),
         ('data = "data/shakespeare_char"', f"data = {json.dumps(str(data.resolve()))}"),
         ("mfu_weight = 0.25", "mfu_weight = 0.0"),
         ('backend = "auto"         # auto:', 'backend = "heuristic"    # auto:'),
@@ -110,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iters", type=int, default=60)
     parser.add_argument("--generations", type=int, default=2)
     parser.add_argument("--population", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke-iters", type=int, default=12)
     args = parser.parse_args(argv)
     if args.nanogpt is None or not (args.nanogpt / "train.py").is_file():
         parser.error(
@@ -118,8 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     commit = subprocess.run(["git", "-C", str(args.nanogpt), "rev-parse", "HEAD"],
                             capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
     repo = make_repo(args.nanogpt, args.workdir, data=args.data, iters=args.iters,
-                     population=args.population)  # fmt: skip
-    out: dict[str, object] = {"nanogpt_commit": commit, "preset": "tiny", "iters": args.iters}
+                     population=args.population, repeats=args.repeats,
+                     smoke_iters=args.smoke_iters)  # fmt: skip
+    out: dict[str, object] = {"nanogpt_commit": commit, "preset": "tiny", "iters": args.iters,
+                              "population": args.population, "repeats": args.repeats}  # fmt: skip
     t0 = time.monotonic()
     check = darwin("check", str(repo), cwd=repo)
     out["check"] = {"exit": check.returncode, "seconds": round(time.monotonic() - t0, 1),
