@@ -162,8 +162,7 @@ class NanoGPTContract:
             (dest / name).chmod(0o644)
 
     def output_problem(self, out: Path) -> str | None:
-        path = out / self.model_file
-        if path.is_file() and not path.is_symlink():
+        if regular_file(out / self.model_file):
             return None
         found = ", ".join(sorted(p.name for p in out.iterdir())[:8]) or "nothing"
         return (f"train.py wrote no ckpt.pt in out_dir (it wrote: {found}); nanoGPT saves it only at "
