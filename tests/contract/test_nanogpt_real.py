@@ -44,7 +44,8 @@ def _bench():  # the benchmark's repository builder, so both run the same thing
 def test_nanogpt_as_it_is_checks_evaluates_and_evolves(tmp_path: Path, corpus: Path):
     assert SHARED_CORPUS.exists() or corpus.exists()
     bench = _bench()
-    repo = bench.make_repo(Path(NANOGPT), tmp_path / "repo", data=corpus, iters=20, population=3)
+    repo = bench.make_repo(Path(NANOGPT), tmp_path / "repo", data=corpus, iters=10,
+                           population=3, repeats=2, smoke_iters=2)  # fmt: skip
     for name in ("model.py", "train.py", "configurator.py"):  # copied byte for byte
         assert (repo / name).read_bytes() == (Path(NANOGPT) / name).read_bytes()
 
@@ -57,7 +58,7 @@ def test_nanogpt_as_it_is_checks_evaluates_and_evolves(tmp_path: Path, corpus: P
     result = json.loads(ev.stdout.strip().splitlines()[-1])
     assert result["status"] == "ok", result["reason"] + result["log_tail"][-2000:]
     assert 1.0 < result["metrics"]["perplexity"] < 65.0  # below a uniform guess over 65 chars
-    assert result["extra"]["iterations"] == 20 and result["extra"]["causality_probes"] == 4
+    assert result["extra"]["iterations"] == 10 and result["extra"]["causality_probes"] == 4
 
     run = bench.darwin("run", "-g", "2", "--repo", str(repo), "--quiet", cwd=repo)
     assert run.returncode == 0, run.stderr[-3000:]
