@@ -110,6 +110,7 @@ def evolution_summary(repo: Path) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nanogpt", type=Path, default=os.environ.get("DARWIN_NANOGPT"))
+    parser.add_argument("--nanogpt-commit", default="", help="the commit, when PATH has no .git")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/darwin-bench-nanogpt"))
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "shakespeare_char")
     parser.add_argument("--iters", type=int, default=60)
@@ -122,8 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             "pass --nanogpt PATH (or set DARWIN_NANOGPT) to a checkout of karpathy/nanoGPT"
         )
-    commit = subprocess.run(["git", "-C", str(args.nanogpt), "rev-parse", "HEAD"],
-                            capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    commit = args.nanogpt_commit or subprocess.run(
+        ["git", "-C", str(args.nanogpt), "rev-parse", "HEAD"], capture_output=True, text=True,
+        check=False).stdout.strip() or "unknown (not a git checkout; pass --nanogpt-commit)"  # fmt: skip
     repo = make_repo(args.nanogpt, args.workdir, data=args.data, iters=args.iters,
                      population=args.population, repeats=args.repeats,
                      smoke_iters=args.smoke_iters)  # fmt: skip
