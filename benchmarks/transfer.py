@@ -63,7 +63,7 @@ def spearman(x: list[float], y: list[float]) -> float | None:
 def make_candidates(workdir: Path, cfg: Any, n: int, max_tries: int) -> dict[str, Path]:
     """``n`` trees, each the seed mutated once by the offline mutator (distinct mutator seeds)."""
     from darwin_bot.core.results import Budget, EvalResult
-    from darwin_bot.llm.heuristic import HeuristicLLM
+    from darwin_bot.llm.offline import HeuristicLLM
     from darwin_bot.mutation import MutationContext, mutate_tree
     from darwin_bot.paths import seed_source
 

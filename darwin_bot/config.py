@@ -23,7 +23,13 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from darwin_bot.errors import ConfigError
 
-PRESETS: tuple[str, ...] = ("tiny", "paper", "nanogpt")
+PRESETS: tuple[str, ...] = ("tiny", "paper", "nanogpt", "shakespeare-char")
+# The presets each program contract knows (see darwin_bot.program): the seed's own
+# scales, and nanoGPT's configs (tiny = its README's CPU example).
+CONTRACT_PRESETS: dict[str, tuple[str, ...]] = {
+    "darwin": ("tiny", "paper", "nanogpt"),
+    "nanogpt": ("tiny", "shakespeare-char"),
+}
 SANDBOXES: tuple[str, ...] = ("auto", "bwrap", "unshare", "none")
 LLM_BACKENDS: tuple[str, ...] = ("auto", "openai", "heuristic", "scripted")
 FORGES: tuple[str, ...] = ("local", "github")
@@ -139,6 +145,23 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True)
+class ProgramConfig:
+    """How the program under evolution is run and scored (``darwin_bot.program``).
+
+    Empty values take the contract's defaults: ``darwin`` runs ``seed/train.py``;
+    ``nanogpt`` runs ``train.py`` from its own folder with ``files`` =
+    ``configurator.py`` and ``config/`` and the per-preset ``args`` of its README.
+    """
+
+    contract: str = "darwin"
+    train: str = ""
+    model: str = ""
+    files: tuple[str, ...] = ()  # files the program reads but a mutation may not change
+    args: dict[str, tuple[str, ...]] = field(default_factory=dict)  # preset -> argv
+    context: dict[str, int] = field(default_factory=dict)  # preset -> scoring window length
+
+
+@dataclass(frozen=True)
 class Config:
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
@@ -147,6 +170,7 @@ class Config:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     forge: ForgeConfig = field(default_factory=ForgeConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    program: ProgramConfig = field(default_factory=ProgramConfig)
 
     def replace(self, section: str, **changes: Any) -> Config:
         """A copy with some keys of one section changed (validated like the file)."""
@@ -252,7 +276,32 @@ def _check(cfg: Config) -> None:
         ev.branch_prefix.endswith("/") and len(ev.branch_prefix) > 1,
         "evolution.branch_prefix must end with '/', e.g. 'darwin/'",
     )
-    need(bu.preset in PRESETS, f"unknown preset {bu.preset!r}; choose one of {', '.join(PRESETS)}")
+    pr = cfg.program
+    need(
+        pr.contract in CONTRACT_PRESETS,
+        f"program.contract must be one of {', '.join(CONTRACT_PRESETS)}",
+    )
+    if pr.contract == "nanogpt":
+        under = [
+            f
+            for f in (pr.train or "train.py", pr.model or "model.py")
+            if not any(
+                f == e.rstrip("/") or f.startswith(e)
+                for e in ev.evolvable
+                if e.endswith("/") or f == e
+            )
+        ]
+        need(
+            not under,
+            f"evolution.evolvable must hold {', '.join(under)} under the nanogpt contract "
+            '(e.g. evolvable = ["model.py", "train.py"]; darwin init --contract nanogpt writes it)',
+        )
+    presets = tuple(dict.fromkeys([*CONTRACT_PRESETS[pr.contract], *pr.args]))
+    need(
+        bu.preset in presets,
+        f"unknown preset {bu.preset!r} for the {pr.contract} contract; choose one of "
+        f"{', '.join(presets)} (or add it under [program.args])",
+    )
     need(
         (bu.iters is None) != (bu.seconds is None),
         "set exactly one of budget.iters and budget.seconds",
@@ -427,4 +476,7 @@ automerge = false        # merge the champion's PR when it passes the statistica
 [memory]
 path = "memory"
 digest_tokens = 1500
+
+[program]                # the program under evolution; see `darwin check`
+contract = "darwin"      # darwin (seed/, DARWIN_* variables) | nanogpt (karpathy/nanoGPT as it is)
 """

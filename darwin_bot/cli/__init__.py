@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init", "Write a commented darwin.toml."),
     "data": ("data", "Prepare the corpus (tiny Shakespeare or synthetic)."),
     "evaluate": ("evaluate", "Train and score one agent's tree in the sandbox."),
+    "check": ("check", "Check that a training program keeps its contract (one line per part)."),
     "run": ("run", "Run the evolution locally for N generations."),
     "demo": ("demo", "Make a scratch repository and evolve it offline for 3 generations."),
     "status": ("status", "Print the population and the leaderboard."),

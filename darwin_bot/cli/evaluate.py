@@ -151,6 +151,16 @@ def _human(result: EvalResult) -> str:
     return "\n".join(lines)
 
 
+def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
+    """darwin:contract seam: what part of the program's contract a failed run broke."""
+    from darwin_bot.program import contract_for
+    from darwin_bot.program.diagnose import guidance_text
+
+    text = guidance_text(contract_for(cfg.program), path.resolve(), result.preset, result)
+    if text:
+        click.echo(text)
+
+
 @click.command("evaluate")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option(
@@ -224,6 +234,7 @@ def evaluate_command(
     else:
         for r in results:
             click.echo(_human(r))
+            _contract_guidance(cfg, path, r)  # darwin:contract seam
         if repeats > 1 and payload["mean"]:
             mean, std = payload["mean"], payload["std"]
             click.echo(f"mean perplexity {mean['perplexity']:.4f} +- {std['perplexity']:.4f} "

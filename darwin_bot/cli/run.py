@@ -8,6 +8,15 @@ import click
 
 from darwin_bot.cli.options import config_option, load_config, repo_option
 from darwin_bot.cli.render import print_final, print_generation
+from darwin_bot.config import Config
+
+
+def _preflight(root: Path, cfg: Config) -> None:
+    """darwin:contract seam: a tree that breaks its contract stops here, with what to fix."""
+    from darwin_bot.program import contract_for
+    from darwin_bot.program.diagnose import preflight
+
+    preflight(contract_for(cfg.program), root.resolve(), cfg.budget.preset)
 
 
 @click.command("run")
@@ -35,6 +44,7 @@ def run_command(
     from darwin_bot.publish import make_publisher
 
     cfg = load_config(config_path, root)
+    _preflight(root, cfg)  # darwin:contract seam
     engine = build_engine(
         root, cfg, workers=workers, quiet=quiet, publisher=make_publisher(root, cfg)
     )

@@ -46,6 +46,7 @@ from darwin_bot.errors import StateError
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.jsonio import read_json, write_json
 from darwin_bot.memory import MemoryStore
+from darwin_bot.program import contract_for
 
 
 class Engine:
@@ -70,7 +71,9 @@ class Engine:
         self.say = progress or Progress(enabled=False)
         self.memory = MemoryStore(repo.root / cfg.memory.path)
         self.state = repo.root / cfg.memory.path
-        self.evolvable = cfg.evolution.evolvable
+        # darwin:contract seam: what an evaluation exports (and its cache key): the evolvable
+        # paths and the files the program reads but never changes (nanogpt: configurator.py)
+        self.evolvable = contract_for(cfg.program).copy_paths(cfg.evolution.evolvable)
         self.llm_factory = llm_factory
         self.breeder = Breeder(repo, cfg, self.memory, evaluator, llm_factory)
         self._gens: list[dict[str, Any]] | None = None  # summaries, read once per write

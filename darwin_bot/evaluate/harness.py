@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from darwin_bot.config import Config
+from darwin_bot.config import Config, ProgramConfig
 from darwin_bot.core.results import (
     METRIC_SOURCES,
     Budget,
@@ -59,15 +59,13 @@ from darwin_bot.evaluate.sandbox import (
 from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_sides
 from darwin_bot.evaluate.scoring import CAUSAL_TOL, detection_probability, plan_twins
 from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash, world_readable
+from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
+from darwin_bot.program.darwin import EVAL_CONTEXT  # noqa: F401 (re-exported)
 
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
 EVALUATOR_VERSION = "2"
 
-# The scoring context per preset (seed/train.py's block_size). It is fixed by the
-# trusted side, not read from the agent's report, so every agent of a preset is
-# scored on the same windows; a model must accept windows of this length.
-EVAL_CONTEXT: dict[str, int] = {"tiny": 64, "paper": 256, "nanogpt": 256}
 SMOKE_WINDOWS = 4
 SMOKE_PAIRS = 16
 # For the 1-token peeker that looks at one position in a window's T-1.
@@ -98,6 +96,8 @@ class EvalOptions:
     max_cost_ratio: float = 1.5  # of the baseline's training wall time (iteration budgets)
     seconds_cost_ratio: float = 1.05  # the same, for seconds budgets
     baseline_train_wall_s: float | None = None  # the baseline's mean, when known
+    # darwin:contract seam: which program contract (darwin_bot/program)
+    program: ProgramConfig = ProgramConfig()
 
     @classmethod
     def from_config(
@@ -121,19 +121,12 @@ class EvalOptions:
             seconds_cost_ratio=cfg.budget.seconds_cost_ratio,
             smoke=smoke,
             paths=cfg.evolution.evolvable,
+            program=cfg.program,  # darwin:contract seam
         )
         return dataclasses.replace(opts, **changes)
 
 
 # ----------------------------------------------------------------------- inputs
-
-
-def _check_tree(tree: Path) -> None:
-    for rel in ("seed/train.py", "seed/model.py"):
-        if not (tree / rel).is_file():
-            raise ConfigError(
-                f"{tree} has no {rel}; pass the root of a darwin tree (the folder holding seed/)"
-            )
 
 
 def _read_meta(data_dir: Path) -> dict[str, Any]:
@@ -155,10 +148,8 @@ def _read_meta(data_dir: Path) -> dict[str, Any]:
 
 
 def _check_options(opts: EvalOptions) -> None:
-    if opts.preset not in EVAL_CONTEXT:
-        raise ConfigError(
-            f"unknown preset {opts.preset!r}; choose one of {', '.join(EVAL_CONTEXT)}"
-        )
+    # darwin:contract seam: ConfigError on a preset the contract has no scoring context for
+    contract_for(opts.program).eval_context(opts.preset)
     if opts.timeout_s <= 0:
         raise ConfigError("the evaluation timeout must be positive")
     if opts.eval_windows < 1:
@@ -254,7 +245,8 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
     options), DataError (corpus missing) and SandboxError (backend unusable).
     """
     tree = Path(tree).resolve()
-    _check_tree(tree)
+    contract = contract_for(opts.program)  # darwin:contract seam
+    require_files(contract, tree)  # ConfigError: the caller passed the wrong folder
     _check_options(opts)
     data_dir = Path(opts.data_dir).resolve()
     meta = _read_meta(data_dir)
@@ -267,7 +259,9 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
         )
     device = resolve_device(opts.device)
     with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
-        ctx = _Context(tree, opts, backend, device, tree_hash(tree, opts.paths), Path(tmp), meta)
+        # darwin:contract seam: the evolvable paths + the program's support files
+        paths = contract.copy_paths(opts.paths)
+        ctx = _Context(tree, opts, backend, device, tree_hash(tree, paths), Path(tmp), meta)
         result = _evaluate(ctx, data_dir)
     return apply_cost_limit(result, None if opts.smoke else opts.baseline_train_wall_s,
                             opts.max_cost_ratio, opts.seconds_cost_ratio)  # fmt: skip
@@ -287,8 +281,10 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
 
 def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     opts, scratch = ctx.opts, ctx.scratch
-    copy_tree(ctx.tree, opts.paths, scratch / "tree")
+    contract = contract_for(opts.program)  # darwin:contract seam
+    copy_tree(ctx.tree, contract.copy_paths(opts.paths), scratch / "tree")
     make_train_data(data_dir, scratch / "data", opts.smoke)
+    contract.stage_data(scratch / "data")  # darwin:contract seam: meta.pkl, stand-in val.bin
     (scratch / "out").mkdir()
     (scratch / "home").mkdir()
     tree_m = Mount("tree", scratch / "tree")
@@ -313,15 +309,24 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         home=home,
     )
     limit = wall_limit(opts)
+    launch = contract.launch(LaunchRequest(  # darwin:contract seam: argv, cwd, env of training
+        opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
+        out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
+    env.update(launch.env)
     train = run_sandboxed(
-        [sys.executable, "seed/train.py"],
-        backend=ctx.backend, mounts=[tree_m, data_m, out_m], cwd=tree_m.inside(ctx.backend),
+        [sys.executable, *launch.argv],
+        backend=ctx.backend, mounts=[tree_m, data_m, out_m],
+        cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
         env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs), device=ctx.device,
     )  # fmt: skip
     return train, limit
 
 
 def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
+    contract = contract_for(ctx.opts.program)  # darwin:contract seam
+    misses = [p.line() for p in contract.static_parts(ctx.tree, ctx.opts.preset) if not p.ok]
+    if misses:  # what darwin check would print, as the reason
+        return ctx.result("failed", "the program breaks its contract: " + "; ".join(misses))
     train, limit = _train(ctx, data_dir)
     extra: dict[str, Any] = {
         "train_wall_s": round(train.wall_s, 3),
@@ -334,13 +339,23 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     if train.returncode != 0:
         return ctx.result("failed", f"train.py exited with code {train.returncode}",
                           log_tail=train.log_tail, **extra)  # fmt: skip
+    problem = contract.output_problem(ctx.scratch / "out")  # darwin:contract seam
+    if problem:
+        return ctx.result("failed", problem, log_tail=train.log_tail, **extra)
     try:
-        report = read_report(ctx.scratch / "out")
+        report = _report(contract.read_report(ctx.scratch / "out", train.wall_s), ctx.scratch)
     except ValueError as exc:
         return ctx.result("failed", f"bad training report: {exc}", log_tail=train.log_tail, **extra)
     extra.update(iterations=report.iterations, tokens_seen=int(report.tokens_seen),
                  reported_train_seconds=report.train_seconds)  # fmt: skip
     return _score(ctx, data_dir, train, report, extra)
+
+
+def _report(claimed: TrainReport | None, scratch: Path) -> Report:
+    """The contract's claims (nanogpt: from ckpt.pt), else the program's train.json."""
+    if claimed is None:
+        return read_report(scratch / "out")
+    return Report(claimed.iterations, float(claimed.tokens_seen), claimed.train_seconds, None)
 
 
 # ---------------------------------------------------------------------- scoring
@@ -353,11 +368,15 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
     spare = np.fromfile(ctx.scratch / "data" / "train.bin", dtype=np.uint16)
-    plan = plan_twins(val, EVAL_CONTEXT[opts.preset], vocab, n_windows, spare_text=spare,
+    context = contract_for(opts.program).eval_context(opts.preset)  # darwin:contract seam
+    plan = plan_twins(val, context, vocab, n_windows, spare_text=spare,
                       **({"min_pairs": SMOKE_PAIRS} if opts.smoke else {}))  # fmt: skip
     world_readable(ctx.scratch / "out")  # the scoring sandboxes may run under another uid
     limits = Limits(opts.timeout_s, opts.memory_mb, opts.max_procs)
-    outcome = score_sides(ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits), plan, vocab)
+    contract = contract_for(opts.program)
+    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits,
+                   contract.model_file, tuple(contract.worker_args()))  # fmt: skip
+    outcome = score_sides(job, plan, vocab)
     extra.update(
         score_wall_s=round(outcome.elapsed_s, 3),
         score_walls_s=[round(w, 3) for w in outcome.wall_s],

@@ -38,6 +38,8 @@ class ScoreJob:
     device: str
     scratch: Path  # holds tree/ and out/ (the weights); score-a/, score-b/ are made here
     limits: Limits
+    model_file: str = "model.pt"  # the weights' file name in out/ (the program contract's)
+    worker_args: tuple[str, ...] = ()  # the contract's own worker arguments
 
 
 @dataclass
@@ -66,8 +68,10 @@ def _run_side(
     worker = f"/sandbox/darwin/{WORKER.name}" if b == "bwrap" else str(WORKER)
     command = [
         sys.executable, worker, "--tree", tree_m.inside(b),
-        "--model", f"{model_m.inside(b)}/model.pt", "--inputs", f"{inputs_m.inside(b)}/inputs.npy",
+        "--model", f"{model_m.inside(b)}/{job.model_file}",
+        "--inputs", f"{inputs_m.inside(b)}/inputs.npy",
         "--device", job.device, "--batch", str(plan.batch), *(["--gate"] if gate else []),
+        *job.worker_args,
     ]  # fmt: skip
     limits = job.limits
     if gate is not None:  # it waits for the first run: give it that long too

@@ -33,19 +33,25 @@ import importlib.util
 import os
 import struct
 import sys
+from typing import Any
 
 MAGIC = b"DLGT"
 PARAMS_MAGIC = b"NPAR"
 
 
-def count_weights(path: str) -> tuple[int, int]:
-    """(elements, elements of tensors with ndim >= 2) of the distinct tensors saved at ``path``."""
+def count_weights(path: str, key: str = "") -> tuple[int, int]:
+    """(elements, elements of tensors with ndim >= 2) of the distinct tensors saved at ``path``.
+
+    ``key``: count only ``obj[key]`` (nanoGPT's ckpt.pt also holds the optimizer's moments).
+    """
     import torch
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # not a checkpoint: nothing to vouch for
         return 0, 0
+    if key:
+        obj = obj.get(key) if isinstance(obj, dict) else None
     seen: dict[tuple[int, int, tuple[int, ...]], torch.Tensor] = {}
     stack, visited = [(obj, 0)], 0
     while stack and visited < 1_000_000:
@@ -70,6 +76,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--gate", action="store_true", help="wait for 'go' on stdin first")
+    # darwin:contract seam: the program contract (darwin_bot/program) and its model file
+    parser.add_argument("--contract", default="darwin")
+    parser.add_argument("--model-file", default="seed/model.py")
     args = parser.parse_args(argv)
 
     frames = os.fdopen(os.dup(1), "wb")
@@ -81,21 +90,16 @@ def main(argv: list[str]) -> None:
 
     if args.gate and sys.stdin.readline() != "go\n":
         sys.exit(0)  # the other scoring run failed: nothing to do
-    params, matrix_params = count_weights(args.model)  # before any agent code is imported
+    darwin = args.contract == "darwin"
+    # before any agent code is imported
+    params, matrix_params = count_weights(args.model, "" if darwin else "model")
     frames.write(PARAMS_MAGIC + struct.pack("<QQ", params, matrix_params))
     frames.flush()
 
-    seed_dir = os.path.join(args.tree, "seed")
-    sys.path[:0] = [seed_dir, args.tree]  # model.py may import its siblings
-    spec = importlib.util.spec_from_file_location("model", os.path.join(seed_dir, "model.py"))
-    if spec is None or spec.loader is None:
-        sys.exit("score_worker: seed/model.py cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["model"] = module
-    spec.loader.exec_module(module)
-    if not callable(getattr(module, "load", None)):
-        sys.exit("score_worker: seed/model.py has no load(path, device)")
-    model = module.load(args.model, args.device)
+    if darwin:
+        model = _load_darwin(args.tree, args.model, args.device)
+    else:  # darwin:contract seam: <contract>_adapter.py builds the model
+        model = _adapter(args.contract).load(args.tree, args.model_file, args.model, args.device)
     if not isinstance(model, torch.nn.Module):
         sys.exit(f"score_worker: load() returned {type(model).__name__}, not a torch.nn.Module")
 
@@ -113,6 +117,34 @@ def main(argv: list[str]) -> None:
             frames.write(arr.astype("<f4", copy=False).tobytes())
             frames.flush()
     frames.close()
+
+
+def _load_darwin(tree: str, model_path: str, device: str) -> object:
+    seed_dir = os.path.join(tree, "seed")
+    sys.path[:0] = [seed_dir, tree]  # model.py may import its siblings
+    spec = importlib.util.spec_from_file_location("model", os.path.join(seed_dir, "model.py"))
+    if spec is None or spec.loader is None:
+        sys.exit("score_worker: seed/model.py cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["model"] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "load", None)):
+        sys.exit("score_worker: seed/model.py has no load(path, device)")
+    return module.load(model_path, device)
+
+
+def _adapter(contract: str) -> Any:
+    """darwin:contract seam: ``<contract>_adapter.py`` next to this file, loaded by path
+    (before any of the agent's folders is on sys.path, so it cannot be shadowed)."""
+    if not contract.isidentifier():
+        sys.exit(f"score_worker: bad contract {contract!r}")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{contract}_adapter.py")
+    spec = importlib.util.spec_from_file_location(f"darwin_{contract}_adapter", path)
+    if spec is None or spec.loader is None:
+        sys.exit(f"score_worker: no adapter for contract {contract!r}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ class ChunkEditor:
             requests_context=self.ctx.requests_context,
             allowed_imports=self.allowed_imports,
             max_file_lines=self.cfg.evolution.max_file_lines,
+            program=self.cfg.program,  # darwin:contract seam
         )
         return self._edit(chunk, messages, "mutate", chunk.text)
 
@@ -90,6 +91,7 @@ class ChunkEditor:
             log_tail=p.log_tail,
             allowed_imports=self.allowed_imports,
             max_file_lines=self.cfg.evolution.max_file_lines,
+            program=self.cfg.program,  # darwin:contract seam
         )
         return self._edit(chunk, messages, "repair", p.current)
 
@@ -154,6 +156,7 @@ class ChunkEditor:
                 evolvable=self.cfg.evolution.evolvable,
                 allowed_imports=self.allowed_imports,
                 max_file_lines=self.cfg.evolution.max_file_lines,
+                program=self.cfg.program,  # darwin:contract seam
             )
         except MutationRejected:
             self.files.restore()

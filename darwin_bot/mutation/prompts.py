@@ -14,10 +14,12 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+from darwin_bot.config import ProgramConfig
 from darwin_bot.core.results import Metrics
 from darwin_bot.llm.base import Message
 from darwin_bot.llm.sections import Section, Task, render
 from darwin_bot.mutation.chunks import Chunk
+from darwin_bot.program import contract_for
 
 LOG_TAIL_CHARS = 3000
 MEMORY_DIGEST_CHARS = 6000
@@ -69,9 +71,12 @@ def format_metrics(m: Metrics | None, baseline: Metrics | None) -> str:
     return line
 
 
-def _rules(allowed_imports: tuple[str, ...], max_file_lines: int) -> str:
+def _rules(
+    allowed_imports: tuple[str, ...], max_file_lines: int, program: ProgramConfig | None = None
+) -> str:
     return _render(
         "rules",
+        contract_rules=contract_for(program).rules(),  # darwin:contract seam
         allowed_imports=", ".join(allowed_imports) or "(none)",
         max_file_lines=str(max_file_lines),
     ).rstrip("\n")
@@ -92,13 +97,14 @@ def mutation_prompt(
     requests_context: str,
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
+    program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
 ) -> list[Message]:
     user = _render(
         "mutate",
         task_section=render(Section.TASK, Task.MUTATE),
         chunk_id=chunk.id,
         file=view.file,
-        rules=_rules(allowed_imports, max_file_lines),
+        rules=_rules(allowed_imports, max_file_lines, program),
         file_section=render(Section.FILE, view.file),
         structure=view.structure(),
         imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
@@ -130,6 +136,7 @@ def repair_prompt(
     log_tail: str,
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
+    program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
 ) -> list[Message]:
     user = _render(
         "repair",
@@ -140,7 +147,7 @@ def repair_prompt(
         log_tail_section=render(
             Section.LOG_TAIL, "", log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)", fence="text"
         ),
-        rules=_rules(allowed_imports, max_file_lines),
+        rules=_rules(allowed_imports, max_file_lines, program),
         imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
         original_section=render(Section.ORIGINAL, chunk_id, original, fence="python"),
         chunk_section=render(Section.CHUNK, chunk_id, current, fence="python"),

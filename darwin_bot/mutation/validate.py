@@ -25,7 +25,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from darwin_bot.config import ProgramConfig
 from darwin_bot.errors import MutationRejected
+from darwin_bot.program import contract_for
 
 DENIED_MODULES: frozenset[str] = frozenset(
     {
@@ -362,6 +364,7 @@ def validate_files(
     evolvable: Iterable[str],
     allowed_imports: Iterable[str],
     max_file_lines: int,
+    program: ProgramConfig | None = None,  # darwin:contract seam: what the contract keeps
 ) -> None:
     """Check the edited files ``new`` against their originals ``old`` (path -> text).
 
@@ -369,7 +372,7 @@ def validate_files(
     cross-file uses); ``new`` only the files an edit touched.
     """
     try:
-        _validate(old, new, evolvable, allowed_imports, max_file_lines)
+        _validate(old, new, evolvable, allowed_imports, max_file_lines, program)
     finally:
         _NODES.clear()  # the node lists live for one call (seam, issue 13)
 
@@ -380,6 +383,7 @@ def _validate(
     evolvable: Iterable[str],
     allowed_imports: Iterable[str],
     max_file_lines: int,
+    program: ProgramConfig | None,
 ) -> None:
     check_paths(new, evolvable)
     trees_old = {p: parse_file(p, t) for p, t in old.items()}
@@ -398,3 +402,8 @@ def _validate(
         check_surface(p, trees_old[p], trees_new[p], others)
         check_imports(p, trees_old[p], trees_new[p], allowed, siblings)
         check_calls(p, trees_old[p], trees_new[p])
+        why = contract_for(program).check_edit(
+            p, trees_old[p], trees_new[p]
+        )  # darwin:contract seam
+        if why:
+            raise MutationRejected(why)

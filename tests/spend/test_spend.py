@@ -14,7 +14,7 @@ from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError, SpendCapReached
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.llm.base import Completion
-from darwin_bot.llm.heuristic import HeuristicLLM
+from darwin_bot.llm.offline import HeuristicLLM
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.spend import (
     UCB1,
