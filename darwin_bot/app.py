@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from darwin_bot import lock
 from darwin_bot.config import Config
 from darwin_bot.core.results import EvalResult
 from darwin_bot.engine import Engine, Progress
@@ -39,6 +40,12 @@ class TrustedEvaluator:
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads
         )
         return evaluate_tree(tree, opts)
+
+
+def git_dir(repo: GitRepo) -> Path:
+    """The folder shared by all worktrees of ``repo`` (where the run lock lives)."""
+    path = Path(repo.git("rev-parse", "--git-common-dir"))
+    return path if path.is_absolute() else repo.root / path
 
 
 def data_dir_for(root: Path, cfg: Config) -> Path:
@@ -84,9 +91,16 @@ def build_engine(
     quiet: bool = False,
     remote: str | None = None,
     evaluator=None,
+    wait: bool = False,
 ) -> Engine:
-    """The engine for ``root``; ``evaluator`` overrides the sandboxed one (CI steps with secrets)."""
+    """The engine for ``root``, with the repository's run lock held for this process.
+
+    ``evaluator`` overrides the sandboxed one (CI steps with secrets);
+    ``wait``: block until another darwin process releases the lock instead of
+    failing (``RunLocked``, exit 2).
+    """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
+    lock.hold(git_dir(repo), wait=wait, what="darwin run")
     data = data_dir_for(repo.root, cfg)
     if evaluator is None and not (data / "train.bin").exists():
         raise ConfigError(

@@ -81,7 +81,9 @@ class ForgePublisher:
         self._handled.append(action)
 
     # -- writing ---------------------------------------------------------------------
-    def _record_request(self, req: HumanRequest, state: str, issue: int | None) -> None:
+    def _record_request(
+        self, req: HumanRequest, state: hitl.RequestStatus, issue: int | None
+    ) -> None:
         self.memory.write_request(
             {
                 "key": hitl.request_key(req),
@@ -103,9 +105,7 @@ class ForgePublisher:
         for issue in hitl.open_requests(self.forge, requests):
             for key, req in issues.items():
                 if f"darwin:request={key}" in issue.body:
-                    self._record_request(
-                        req, "pending" if issue.state == "open" else "closed", issue.number
-                    )
+                    self._record_request(req, hitl.decide(issue), issue.number)
 
     def offspring(self, record: dict[str, Any]) -> None:
         """Open (or update) the draft PR of a new offspring.

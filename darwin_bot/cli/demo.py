@@ -163,5 +163,5 @@ def demo_command(
     cfg = load(root / "darwin.toml")
     engine = build_engine(root, cfg, publisher=make_publisher(root, cfg))
     for summary in engine.run(generations):
-        print_generation(summary)
+        print_generation(summary.to_json())
     print_final(engine)

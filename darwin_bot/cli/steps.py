@@ -94,7 +94,7 @@ def _finish(engine: Any, message: str) -> None:
     repo = engine.repo
     default = repo.default_branch()
     if (repo.root / engine.cfg.memory.path).exists():  # not yet on a new repository's first propose
-        repo.commit_paths_on_current([engine.cfg.memory.path], message)
+        engine.commit_memory(message)  # darwin's own files only; the body says what it carries
     remote_has = repo.remote_branches()
     local = set(repo.agents())
     repo.push(
@@ -135,7 +135,7 @@ def propose_command(
         engine.ensure_seed()
     else:
         for rec in engine.propose(g):
-            line = f"{rec['agent']}: {rec['status']} {rec['summary'] or rec['reason']}"
+            line = f"{rec.agent}: {rec.status} {rec.summary or rec.reason}"
             actions.untrusted_block(line)
     _finish(engine, f"darwin: propose generation {g}")
     if g > 0:
@@ -199,7 +199,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
         # proposed): the recorded summary is the answer, and the forge is left alone.
         g -= 1
     engine.ingest_files(load_results(results_dir))
-    summary = engine.baseline() if g == 0 else engine.select(g, confirm=False)
+    summary = (engine.baseline() if g == 0 else engine.select(g, confirm=False)).to_json()
     _finish(engine, f"darwin: select generation {g}")
     markdown = report.generation_summary_markdown(summary)
     actions.append_summary(markdown)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 MutationKind = Literal["seed", "mutate", "crossover", "repair"]
@@ -25,6 +26,19 @@ TRAILER_KEYS: tuple[str, ...] = (
     "Darwin-Prompt-Tokens",
     "Darwin-Completion-Tokens",
 )
+
+SEED_AGENT = "seed"  # the id of generation 0's agent: the default branch's tree
+
+
+class Outcome(StrEnum):
+    """What became of one mutation event (``outcome`` of a mutation record)."""
+
+    PENDING = "pending"  # committed, not evaluated yet
+    APPLIED = "applied"  # the edit was applied and committed
+    REPAIRED = "repaired"  # a repair edit was applied and committed
+    REJECTED = "rejected"  # validation refused the edit; the files are the last commit's
+    SMOKE_FAILED = "smoke_failed"  # committed, but the smoke test failed
+
 
 _AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
