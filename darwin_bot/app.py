@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from darwin_bot import lock
+from darwin_bot import faults, lock
 from darwin_bot.config import Config
 from darwin_bot.core.results import EvalResult
 from darwin_bot.engine import Engine, Progress
@@ -101,6 +101,9 @@ def build_engine(
     """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
     lock.hold(git_dir(repo), wait=wait, what="darwin run")
+    repo = faults.watch(repo, "git", faults.GIT_WRITES)  # the repo itself unless testing faults
+    if publisher is not None and hasattr(publisher, "forge"):
+        publisher.forge = faults.watch(publisher.forge, "forge", faults.FORGE_WRITES)
     data = data_dir_for(repo.root, cfg)
     if evaluator is None and not (data / "train.bin").exists():
         raise ConfigError(

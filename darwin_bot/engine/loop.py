@@ -56,7 +56,7 @@ from darwin_bot.engine.records import (
     OffspringRecord,
     PlanItem,
 )
-from darwin_bot.engine.state import EvalCache, RunState
+from darwin_bot.engine.state import EvalCache, RunState, remove_stale_temps
 from darwin_bot.engine.verify import verify_state
 from darwin_bot.errors import StateError
 from darwin_bot.memory import MemoryStore
@@ -137,17 +137,21 @@ class Engine:
         nothing is committed until one is among the changes; the body counts
         what the commit carries. None when nothing was committed.
         """
-        root = self.repo.root
-        files = [p.relative_to(root).as_posix() for p in self.memory.record_files()]
-        files += [p.relative_to(root).as_posix() for p in self.run_state.own_files()]
-        if not files:
-            return None
-        out = self.repo.git("status", "--porcelain", "--untracked-files=all", "--", *files)
-        changed = [line[3:].strip('"') for line in out.splitlines() if line.strip()]
+        files, changed = self._memory_changes()
         subject = message or commits.subject(changed)
         if not changed or subject is None:
             return None
         return self.repo.commit_paths_on_current(files, f"{subject}\n\n{commits.body(changed)}")
+
+    def _memory_changes(self) -> tuple[list[str], list[str]]:
+        """(darwin's files under the memory folder, those of them not committed as they are)."""
+        root = self.repo.root
+        files = [p.relative_to(root).as_posix() for p in self.memory.record_files()]
+        files += [p.relative_to(root).as_posix() for p in self.run_state.own_files()]
+        if not files:
+            return [], []
+        out = self.repo.git("status", "--porcelain", "--untracked-files=all", "--", *files)
+        return files, [line[3:].strip('"') for line in out.splitlines() if line.strip()]
 
     # -- evaluation --------------------------------------------------------------------
     @property
@@ -375,16 +379,23 @@ class Engine:
 
         The target is written to ``memory/run.json`` first: a run killed part-way
         and started again with the same command finishes the interrupted run
-        instead of adding ``generations`` more. Call it with the run lock held
-        (``darwin_bot.lock``): it removes the worktrees a killed run left.
+        instead of adding ``generations`` more. A run is finished when it reached
+        its target and its memory is committed; until then it is resumed. Call
+        it with the run lock held (``darwin_bot.lock``): it removes the
+        worktrees and temporary files a killed run left.
         """
         self.verify()
         self.repo.cleanup_worktrees()
+        remove_stale_temps(self.state)
+        remove_stale_temps(self.repo.root / self.cfg.forge.path)
         self.baseline()
-        self.commit_memory()
         last = self.completed() or 0
         target = self.run_state.target()
-        if target <= last:
+        unfinished = target is not None and (target > last or bool(self._memory_changes()[1]))
+        if last > 0:
+            self.select(last)  # finish a selection a kill interrupted (its journal says where)
+        self.commit_memory()
+        if target is None or not unfinished:
             target = last + generations
             self.run_state.set_target(target)
         out = []

@@ -57,9 +57,10 @@ class RunState:
         return self.root / gen_dir_name(g)
 
     # -- run target ---------------------------------------------------------------
-    def target(self) -> int:
+    def target(self) -> int | None:
+        """The generation the current ``darwin run`` goes to; None before the first run."""
         path = self.root / "run.json"
-        return int(load("run", path)["target"]) if path.exists() else 0
+        return int(load("run", path)["target"]) if path.exists() else None
 
     def set_target(self, target: int) -> None:
         write_json(self.root / "run.json", {"target": target})
@@ -130,6 +131,23 @@ class RunState:
         for path in self.own_files():
             kind = _kind_of(self.root, path)
             load(kind, path)
+
+
+# jsonio.write_json's temporary files: ".<name>.<8 random chars>" next to the target.
+_TEMP = re.compile(r"^\..+\.json\.[a-z0-9_]{8}$")
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete the temporary files of writes a killed run left under ``folder``; how many.
+
+    Call with the run lock held: then no live writer can own one.
+    """
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.rglob(".*") if p.is_file() and _TEMP.match(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def _kind_of(root: Path, path: Path) -> str:
