@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from darwin_bot.core.agent import SEED_AGENT, HumanRequest
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.errors import StateError
 
 __all__ = ["SEED_AGENT", "DeferredEvaluator", "Evaluator", "Memory", "Progress", "Publisher"]
@@ -200,7 +200,7 @@ class DeferredEvaluator:
     def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
         if smoke:
             return EvalResult(
-                status="ok",
+                status=Status.OK,  # deferred, not run: the sandboxed evaluate job runs it
                 reason="smoke test deferred to the sandboxed evaluate job",
                 metrics=None,
                 device="",
