@@ -71,7 +71,12 @@ def _evolve(root: Path) -> None:
 
     cfg = load(root / "darwin.toml")
     engine = build_engine(
-        root, cfg, publisher=make_publisher(root, cfg), evaluator=FakeEvaluator(), quiet=True
+        root,
+        cfg,
+        publisher=make_publisher(root, cfg),
+        evaluator=FakeEvaluator(),
+        quiet=True,
+        workers=1,  # the default asks torch for GPUs: seconds of import in every child
     )
     engine.run(2)
 

@@ -8,7 +8,6 @@ alone is enough to recover the population after a crash.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -40,16 +39,9 @@ class Outcome(StrEnum):
     SMOKE_FAILED = "smoke_failed"  # committed, but the smoke test failed
 
 
-_AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
 def agent_id(generation: int, index: int) -> str:
     """The id of the ``index``-th offspring of ``generation``: stable across reruns."""
     return f"g{generation:03d}-{index:03d}"
-
-
-def valid_agent_id(value: str) -> bool:
-    return bool(_AGENT_ID.match(value))
 
 
 @dataclass(frozen=True)
