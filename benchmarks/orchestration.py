@@ -163,8 +163,8 @@ def run_once(
     propose_s = time.monotonic() - started
     if mirror is not None:  # stands in for git push: neither timed nor counted
         for rec in records:
-            if rec["status"] == "ok":
-                mirror.push(repo.branch(rec["agent"]))
+            if rec.ok:
+                mirror.push(repo.branch(rec.agent))
     mark = len(log)
     started = time.monotonic()
     engine.publish(1)
@@ -177,8 +177,8 @@ def run_once(
         "forge": forge_kind,
         "population": population,
         "offspring": offspring,
-        "proposed_ok": sum(r["status"] == "ok" for r in records),
-        "culled": len(summary["culled"]),
+        "proposed_ok": sum(r.ok for r in records),
+        "culled": len(summary.culled),
         "wall_s": round(propose_s + rest_s, 2),
         "propose_s": round(propose_s, 2),
         "publish_evaluate_select_s": round(rest_s, 2),
