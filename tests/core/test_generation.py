@@ -12,6 +12,7 @@ from darwin_bot.core.generation import Previous, Row, Rules
 from darwin_bot.core.results import Metrics, Status
 
 RULES = Rules(population=4, survivors=2, significance=0.05)
+SEED_ONLY = Previous(("seed",))
 
 
 def _m(ppl: float) -> Metrics:
@@ -31,9 +32,7 @@ def row(agent: str, fitness: float, status: Status = Status.OK, generation: int 
     )
 
 
-def _select(
-    rows, *, samples=None, previous=Previous(("seed",)), alive=None, base=(10.0, 10.1, 9.9)
-):
+def _select(rows, *, samples=None, previous=SEED_ONLY, alive=None, base=(10.0, 10.1, 9.9)):
     alive = frozenset(r.agent for r in rows) if alive is None else alive
     return gen.select(
         rows, baseline=base, samples=samples or {}, previous=previous, alive=alive, rules=RULES
