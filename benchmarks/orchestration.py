@@ -182,8 +182,8 @@ def run_once(
     records, propose_s, propose_cpu = _timed(lambda: engine.propose(1))
     if mirror is not None:  # stands in for git push: neither timed nor counted
         for rec in records:
-            if rec["status"] == "ok":
-                mirror.push(repo.branch(rec["agent"]))
+            if rec.ok:
+                mirror.push(repo.branch(rec.agent))
     mark = len(log)
     summary, rest_s, rest_cpu = _timed(
         lambda: (engine.publish(1), engine.evaluate(1), engine.select(1))[-1]
@@ -194,8 +194,8 @@ def run_once(
         "forge": forge_kind,
         "population": population,
         "offspring": offspring,
-        "proposed_ok": sum(r["status"] == "ok" for r in records),
-        "culled": len(summary["culled"]),
+        "proposed_ok": sum(r.ok for r in records),
+        "culled": len(summary.culled),
         "wall_s": round(propose_s + rest_s, 2),
         "propose_s": round(propose_s, 2),
         "publish_evaluate_select_s": round(rest_s, 2),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from darwin_bot import faults, lock
 from darwin_bot.config import Config
 from darwin_bot.core.results import EvalResult
 from darwin_bot.engine import Engine
@@ -45,6 +46,12 @@ class TrustedEvaluator:
         if self.counter is not None and not smoke:
             self.counter.step(label=f"seed {seed}: {result.status}")
         return result
+
+
+def git_dir(repo: GitRepo) -> Path:
+    """The folder shared by all worktrees of ``repo`` (where the run lock lives)."""
+    path = Path(repo.git("rev-parse", "--git-common-dir"))
+    return path if path.is_absolute() else repo.root / path
 
 
 def data_dir_for(root: Path, cfg: Config) -> Path:
@@ -86,9 +93,19 @@ def build_engine(
     quiet: bool = False,
     remote: str | None = None,
     evaluator=None,
+    wait: bool = False,
 ) -> Engine:
-    """The engine for ``root``; ``evaluator`` overrides the sandboxed one (CI steps with secrets)."""
+    """The engine for ``root``, with the repository's run lock held for this process.
+
+    ``evaluator`` overrides the sandboxed one (CI steps with secrets);
+    ``wait``: block until another darwin process releases the lock instead of
+    failing (``RunLocked``, exit 2).
+    """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
+    lock.hold(git_dir(repo), wait=wait, what="darwin run")
+    repo = faults.watch(repo, "git", faults.GIT_WRITES)  # the repo itself unless testing faults
+    if publisher is not None and hasattr(publisher, "forge"):
+        publisher.forge = faults.watch(publisher.forge, "forge", faults.FORGE_WRITES)
     data = data_dir_for(repo.root, cfg)
     if evaluator is None and not (data / "train.bin").exists():
         raise ConfigError(

@@ -392,8 +392,17 @@ def load(path: str | Path | None) -> Config:
         raise ConfigError(f"config file {p} does not exist; run 'darwin init' to write one")
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r}); "
+            "save it as UTF-8"
+        ) from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{p} is a folder; point --config at darwin.toml") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{p}: not valid TOML: {exc}; fix that line") from exc
     try:
         return from_dict(raw)
     except ConfigError as exc:

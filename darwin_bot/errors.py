@@ -22,7 +22,10 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     │   └── SpendCapReached          the next call would pass llm.max_usd(_per_generation)
     ├── MutationRejected             an edit failed validation (reason in the message)
     ├── SecretInEnvironment          evaluate refused: a token is in its environment (exit 2)
-    └── StateError                   the repository's darwin state is inconsistent
+    ├── StateError                   the repository's darwin state is inconsistent
+    │   └── BrokenState              a memory file or an agent's branch is broken or gone,
+    │                                found before any work (exit 2)
+    └── RunLocked                    another darwin process holds the repository's lock (exit 2)
 """
 
 from __future__ import annotations
@@ -98,3 +101,19 @@ class SecretInEnvironment(DarwinError):
 
 class StateError(DarwinError):
     """The population, memory and git disagree in a way that cannot be reconciled."""
+
+
+class BrokenState(StateError):
+    """A memory file is unreadable or breaks its schema, or an agent the memory names is gone.
+
+    Found when state is read, before any work; the message names the file or
+    the agent and the fix.
+    """
+
+    exit_code = 2
+
+
+class RunLocked(DarwinError):
+    """Another darwin process holds the repository's run lock; the message says who."""
+
+    exit_code = 2

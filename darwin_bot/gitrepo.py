@@ -316,11 +316,15 @@ class GitRepo:
             self.export(tip, [path], self.root)
         return True
 
-    def commit_memory(self, path: str, message: str) -> str | None:
+    def commit_memory(
+        self, path: str, message: str, files: Sequence[str] | None = None
+    ) -> str | None:
         """Commit the working ``path`` folder on the memory branch; None when nothing changed.
 
         The commit's tree is the branch's tree with ``path`` replaced, built in a
         private index: the checked-out branch, its index and its files are untouched.
+        ``files`` (repository-relative, under ``path``): commit only these of the
+        folder (darwin's own records), never anything else a human left there.
         """
         ref = f"refs/heads/{self.memory_branch}"
         tip = self.rev(ref)
@@ -331,7 +335,11 @@ class GitRepo:
         try:
             self.git("read-tree", *([tip] if tip else ["--empty"]), env=env)
             self.git("rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", path, env=env)
-            if (self.root / path).exists():
+            if files is not None:
+                present = [f for f in files if (self.root / f).is_file()]
+                if present:
+                    self.git("add", "-f", "--", *present, env=env)
+            elif (self.root / path).exists():
                 self.git("add", "-A", "-f", "--", path, env=env)
             tree = self.git("write-tree", env=env)
         finally:

@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from darwin_bot.core.agent import REQUEST_KINDS, HumanRequest
 from darwin_bot.forge.base import Forge, Issue, has_marker
@@ -32,7 +32,14 @@ APPROVED_LABEL = "darwin:approved"
 DECLINED_LABEL = "darwin:declined"
 ACK_KEY = "ack"
 
-RequestStatus = Literal["pending", "approved", "declined"]
+
+class RequestStatus(StrEnum):
+    """Where a request stands (``state`` of a request record); a StrEnum, so JSON holds the value."""
+
+    PENDING = "pending"  # open, no decision yet
+    APPROVED = "approved"  # labelled darwin:approved and not declined
+    DECLINED = "declined"  # labelled darwin:declined, or closed without approval
+
 
 # The request as the bot wrote it, kept in the body so it can be read back.
 _DATA = re.compile(r"<!-- darwin-request: (\{.*?\}) -->")
@@ -54,6 +61,9 @@ class RequestState:
     request: HumanRequest
     status: RequestStatus
     human_comments: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RequestStatus(self.status))  # rejects unknown states
 
 
 def issue_title(req: HumanRequest) -> str:
@@ -141,14 +151,14 @@ def decide(issue: Issue) -> RequestStatus:
     """Declined wins over approved: a grant needs an explicit, uncontested approval."""
     declined_by_close = issue.state == "closed" and issue.state_reason == "not_planned"
     if DECLINED_LABEL in issue.labels or declined_by_close:
-        return "declined"
+        return RequestStatus.DECLINED
     if APPROVED_LABEL in issue.labels:
-        return "approved"
-    return "declined" if issue.state == "closed" else "pending"
+        return RequestStatus.APPROVED
+    return RequestStatus.DECLINED if issue.state == "closed" else RequestStatus.PENDING
 
 
 def _ack_text(status: RequestStatus) -> str:
-    if status == "approved":
+    if status is RequestStatus.APPROVED:
         return "darwin-bot saw the approval; the next generations are told about it."
     return "darwin-bot saw that this request was declined; the agents are told not to rely on it."
 
@@ -166,7 +176,7 @@ def read_requests(forge: Forge, acknowledge: bool = True) -> list[RequestState]:
             continue
         status = decide(issue)
         humans = tuple(c.body.strip() for c in issue.comments if _ANY_MARKER not in c.body)
-        if acknowledge and status != "pending":
+        if acknowledge and status is not RequestStatus.PENDING:
             acked = any(has_marker(c.body, ACK_KEY) for c in issue.comments)
             if not acked:
                 forge.upsert_comment(issue.number, ACK_KEY, _ack_text(status))
@@ -175,7 +185,7 @@ def read_requests(forge: Forge, acknowledge: bool = True) -> list[RequestState]:
 
 
 def pending(states: Sequence[RequestState]) -> list[RequestState]:
-    return [s for s in states if s.status == "pending"]
+    return [s for s in states if s.status is RequestStatus.PENDING]
 
 
 def requests_context(states: Sequence[RequestState], max_chars: int = 2000) -> str:
@@ -183,9 +193,9 @@ def requests_context(states: Sequence[RequestState], max_chars: int = 2000) -> s
     if not states:
         return ""
     advice = {
-        "approved": "approved; you may rely on it",
-        "declined": "declined; do not rely on it or ask again",
-        "pending": "waiting for a human; do not rely on it yet",
+        RequestStatus.APPROVED: "approved; you may rely on it",
+        RequestStatus.DECLINED: "declined; do not rely on it or ask again",
+        RequestStatus.PENDING: "waiting for a human; do not rely on it yet",
     }
     lines = ["Requests to humans and their answers:"]
     for s in states:
@@ -216,7 +226,7 @@ def approved_imports(states: Sequence[RequestState]) -> tuple[str, ...]:
     names = {
         dependency_name(s.request.title)
         for s in states
-        if s.status == "approved" and s.request.kind == "dependency"
+        if s.status is RequestStatus.APPROVED and s.request.kind == "dependency"
     }
     return tuple(sorted(n for n in names if n))
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from darwin_bot import faults
 from darwin_bot.errors import StateError
 
 
@@ -36,6 +37,7 @@ def write_json(path: Path, data: Any, *, allow_nan: bool = True) -> Path:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
+            faults.point("state", path.name)  # tests kill here: a temp file, no target
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -11,41 +11,37 @@ keeps its plans and evaluation cache there).
 A file's name comes from its record's id, so re-running a step rewrites the
 same file (idempotent) and parallel writers never share a file. Writes are
 atomic (temporary file + ``os.replace``) and skipped when the content is
-unchanged. Every record is checked against a hand-written schema on write and
-on read: a missing or mistyped field raises ``StateError`` naming the field.
-Unknown keys are errors too, so a typo cannot silently drop data.
+unchanged. Every record is checked against its JSON Schema (``memory/schemas/``,
+via :mod:`darwin_bot.schema`) on write and on read: a missing or mistyped field
+raises ``StateError`` naming the file and the field. Unknown keys and unknown
+values (an outcome, a state) are errors too, so a typo cannot silently drop data.
 
 Floats are stored as strict JSON: a non-finite number (a failed candidate's
 ``-inf`` fitness, say) is written as ``null``.
 
-Suggested ``outcome`` words for mutation records: ``pending`` (committed, not
-yet evaluated), ``evaluated``, ``survived``, ``culled``, ``rejected``
-(validation failed), ``smoke_failed``, ``failed``, ``timeout``. The digest
-treats ``pending`` as "not known yet" and any other outcome without
+A mutation record's ``outcome`` is a :class:`~darwin_bot.core.agent.Outcome`.
+The digest treats ``pending`` as "not known yet" and any other outcome without
 ``metrics_after`` as a failure.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from darwin_bot.core.agent import REQUEST_KINDS, MutationKind
+from darwin_bot import schema
+from darwin_bot.core.agent import Outcome
 from darwin_bot.core.results import Metrics
-from darwin_bot.errors import StateError
+from darwin_bot.errors import BrokenState
 from darwin_bot.jsonio import write_json
 
 CHARS_PER_TOKEN = 4
-MUTATION_KINDS: tuple[str, ...] = get_args(MutationKind)
-PENDING_OUTCOMES: frozenset[str] = frozenset({"pending"})
+PENDING_OUTCOMES: frozenset[str] = frozenset({Outcome.PENDING})
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _GEN_DIR = re.compile(r"^g(\d{3,})$")
 
 
@@ -61,210 +57,18 @@ def utc_now() -> str:
 
 # ---------------------------------------------------------------- schema
 
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class _Field:
-    check: Callable[[Any], bool]
-    expect: str
-    default: Any = _REQUIRED
-
-
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _is_id(v: Any) -> bool:
-    return isinstance(v, str) and bool(_ID.match(v))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_count(v: Any) -> bool:
-    return _is_int(v) and v >= 0
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _opt(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: v is None or check(v)
-
-
-def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, list) and all(check(x) for x in v)
-
-
-def _dict_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: (
-        isinstance(v, dict) and all(isinstance(k, str) and check(x) for k, x in v.items())
-    )
-
-
-def _one_of(options: tuple[str, ...]) -> Callable[[Any], bool]:
-    return lambda v: v in options
-
-
-_metrics = _opt(_dict_of(_opt(_is_num)))
-
-MUTATION_SCHEMA: dict[str, _Field] = {
-    "id": _Field(_is_id, "an id of letters, digits, '.', '_' or '-'"),
-    "timestamp": _Field(_is_str, "an ISO-8601 string"),
-    "agent": _Field(_is_id, "an agent id"),
-    "generation": _Field(_is_count, "an integer >= 0"),
-    "parents": _Field(_list_of(_is_str), "a list of agent ids"),
-    "kind": _Field(_one_of(MUTATION_KINDS), f"one of {', '.join(MUTATION_KINDS)}"),
-    "outcome": _Field(lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-    "summary": _Field(_is_str, "a string"),
-    "file": _Field(_is_str, "a path string", ""),
-    "chunk": _Field(_opt(lambda v: _is_int(v) or _is_str(v)), "a chunk index, label or null", None),
-    "model": _Field(_is_str, "a string", ""),
-    "prompt_tokens": _Field(_is_count, "an integer >= 0", 0),
-    "completion_tokens": _Field(_is_count, "an integer >= 0", 0),
-    "cost_usd": _Field(_is_num, "a number", 0.0),
-    "commit": _Field(_is_str, "a commit sha or ''", ""),
-    "reason": _Field(_is_str, "a string", ""),
-    "metrics_before": _Field(_metrics, "a table of metric -> number, or null", None),
-    "metrics_after": _Field(_metrics, "a table of metric -> number, or null", None),
-    "fitness_delta": _Field(_opt(_is_num), "a number or null", None),
-    # the edit's tag, whether it explored on purpose, the offspring's change signature
-    "edit": _Field(
-        _opt(
-            lambda v: (
-                isinstance(v, dict)
-                and set(v) <= {"tag", "explore", "change"}
-                and _is_str(v.get("tag", ""))
-                and isinstance(v.get("explore", False), bool)
-                and _is_str(v.get("change", ""))
-            )
-        ),
-        "null or {tag: string, explore: bool, change: string}",
-        None,
-    ),
-}
-
-RANKING_SCHEMA: dict[str, _Field] = {
-    "agent": _Field(_is_id, "an agent id"),
-    "fitness": _Field(_opt(_is_num), "a number, or null for a failed agent"),
-    "status": _Field(_is_str, "a status string"),
-    "perplexity": _Field(_opt(_is_num), "a number or null", None),
-    "mfu": _Field(_opt(_is_num), "a number or null", None),
-    "p_value": _Field(_opt(_is_num), "a number or null", None),
-    "parents": _Field(_list_of(_is_str), "a list of agent ids", []),
-    "summary": _Field(_is_str, "a string", ""),
-    "rank": _Field(_opt(_is_count), "a rank (1 is best) or null", None),
-    "generation": _Field(_is_count, "the generation the agent was born in", 0),
-    "metrics": _Field(_metrics, "a table of metric -> mean value, or null", None),
-    "n_runs": _Field(_is_count, "an integer >= 0", 0),
-    "reason": _Field(_is_str, "a string", ""),
-}
-
-BASELINE_SCHEMA: dict[str, _Field] = {
-    "mean": _Field(_dict_of(_opt(_is_num)), "a table of metric -> mean value"),
-    "std": _Field(_dict_of(_opt(_is_num)), "a table of metric -> standard deviation", {}),
-    "n": _Field(_is_count, "the number of baseline runs", 0),
-}
-
-GATE_SCHEMA: dict[str, _Field] = {
-    "p_value": _Field(_opt(_is_num), "a number or null"),
-    "effect_size": _Field(_opt(_is_num), "a number or null"),
-    "passed": _Field(lambda v: isinstance(v, bool), "true or false", False),
-    "cohens_d": _Field(_opt(_is_num), "a number or null", None),
-    "method": _Field(_is_str, "a string", ""),
-    "n_candidate": _Field(_is_count, "an integer >= 0", 0),
-    "n_baseline": _Field(_is_count, "an integer >= 0", 0),
-    "reason": _Field(_is_str, "a string", ""),
-    "agent": _Field(_is_str, "an agent id or ''", ""),
-}
-
-GENERATION_SCHEMA: dict[str, _Field] = {
-    "generation": _Field(_is_count, "an integer >= 0"),
-    "ranking": _Field(lambda v: isinstance(v, list), "a list of ranking entries"),
-    "survivors": _Field(_list_of(_is_str), "a list of agent ids"),
-    "culled": _Field(_list_of(_is_str), "a list of agent ids"),
-    "champion": _Field(_opt(_is_str), "an agent id or null (the current champion)", None),
-    "new_champion": _Field(_opt(_is_str), "an agent id or null (promoted this generation)", None),
-    "leader": _Field(_opt(_is_str), "an agent id or null", None),
-    "gate": _Field(lambda v: v is None or isinstance(v, dict), "a gate table or null", None),
-    "baseline": _Field(
-        lambda v: v is None or isinstance(v, dict), "a baseline table or null", None
-    ),
-    "timings": _Field(_dict_of(_is_num), "a table of step -> seconds", {}),
-    "tokens": _Field(_dict_of(_is_count), "a table of name -> token count", {}),
-    "cost_usd": _Field(_is_num, "a number", 0.0),
-    "timestamp": _Field(_is_str, "an ISO-8601 string", ""),
-}
-
-REQUEST_SCHEMA: dict[str, _Field] = {
-    "key": _Field(_is_id, "a request key"),
-    "kind": _Field(_one_of(REQUEST_KINDS), f"one of {', '.join(REQUEST_KINDS)}"),
-    "title": _Field(lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-    "agent": _Field(_is_str, "an agent id or ''"),
-    "state": _Field(lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-    "issue": _Field(_opt(lambda v: _is_int(v) or _is_str(v)), "an issue number, URL or null", None),
-    "generation": _Field(_is_count, "an integer >= 0", 0),
-    "rationale": _Field(_is_str, "a string", ""),
-    "timestamp": _Field(_is_str, "an ISO-8601 string", ""),
-}
-
-
-def _finite_or_none(value: Any) -> Any:
-    """Replace non-finite floats by None, recursively (strict JSON has no inf/NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
-def _validate(what: str, record: Any, schema: Mapping[str, _Field]) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise StateError(f"{what}: expected a JSON object, got {type(record).__name__}")
-    unknown = sorted(set(record) - set(schema))
-    if unknown:
-        raise StateError(
-            f"{what}: unknown field {unknown[0]!r}; allowed fields: {', '.join(schema)}"
-        )
-    out: dict[str, Any] = {}
-    for name, spec in schema.items():
-        if name not in record:
-            if spec.default is _REQUIRED:
-                raise StateError(f"{what}: missing required field {name!r} ({spec.expect})")
-            out[name] = json.loads(json.dumps(spec.default))  # a fresh copy of mutable defaults
-            continue
-        value = record[name]
-        if not spec.check(value):
-            raise StateError(f"{what}: field {name!r} must be {spec.expect}, got {value!r}")
-        out[name] = value
-    return out
-
 
 def validate_mutation(record: Any, what: str = "mutation record") -> dict[str, Any]:
     """The record with defaults filled in; ``StateError`` naming the first bad field."""
-    return _validate(what, _finite_or_none(record), MUTATION_SCHEMA)
+    return schema.validate("mutation", record, what)
 
 
 def validate_generation(record: Any, what: str = "generation summary") -> dict[str, Any]:
-    rec = _validate(what, _finite_or_none(record), GENERATION_SCHEMA)
-    rec["ranking"] = [
-        _validate(f"{what}: ranking[{i}]", entry, RANKING_SCHEMA)
-        for i, entry in enumerate(rec["ranking"])
-    ]
-    if rec["gate"] is not None:
-        rec["gate"] = _validate(f"{what}: gate", rec["gate"], GATE_SCHEMA)
-    if rec["baseline"] is not None:
-        rec["baseline"] = _validate(f"{what}: baseline", rec["baseline"], BASELINE_SCHEMA)
-    return rec
+    return schema.validate("generation", record, what)
 
 
 def validate_request(record: Any, what: str = "request record") -> dict[str, Any]:
-    return _validate(what, _finite_or_none(record), REQUEST_SCHEMA)
+    return schema.validate("request", record, what)
 
 
 def _metrics_dict(metrics: Metrics | Mapping[str, float] | None) -> dict[str, float] | None:
@@ -367,7 +171,9 @@ class MemoryStore:
         if not self.root.exists():
             return
         if not self.root.is_dir():
-            raise StateError(f"memory path {self.root} is not a folder; move it or set memory.path")
+            raise BrokenState(
+                f"memory path {self.root} is not a folder; move it or set memory.path"
+            )
         folders: list[tuple[str, Path, int | None]] = [("request", self.root / "requests", None)]
         for child in sorted(self.root.iterdir()):
             gen = _GEN_DIR.match(child.name)
@@ -384,7 +190,7 @@ class MemoryStore:
                 if path.name.startswith("."):
                     continue  # a temporary file of an interrupted write
                 if path.suffix != ".json" or not path.is_file():
-                    raise StateError(
+                    raise BrokenState(
                         f"{path}: unexpected entry in the memory record folder {folder}; "
                         "records are <id>.json files: move it out of the memory folder"
                     )
@@ -394,7 +200,7 @@ class MemoryStore:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StateError(
+            raise BrokenState(
                 f"{path}: not a readable JSON record ({exc}); restore it from git "
                 "(git checkout -- <file>) or delete it and rerun the step"
             ) from exc
@@ -407,7 +213,7 @@ class MemoryStore:
                 continue
             record = validate_mutation(self._load(path), what=str(path))
             if record["id"] != path.stem or record["generation"] != gen:
-                raise StateError(
+                raise BrokenState(
                     f"{path}: record id {record['id']!r} / generation {record['generation']} "
                     "does not match its file name; restore it from git or delete it"
                 )
@@ -422,7 +228,7 @@ class MemoryStore:
                 continue
             record = validate_generation(self._load(path), what=str(path))
             if record["generation"] != gen:
-                raise StateError(
+                raise BrokenState(
                     f"{path}: holds generation {record['generation']}, not {gen}; "
                     "restore it from git or delete it"
                 )
@@ -437,12 +243,19 @@ class MemoryStore:
                 continue
             record = validate_request(self._load(path), what=str(path))
             if record["key"] != path.stem:
-                raise StateError(
+                raise BrokenState(
                     f"{path}: request key {record['key']!r} does not match its file name; "
                     "restore it from git or delete it"
                 )
             out.append(record)
         return sorted(out, key=lambda r: r["key"])
+
+    def record_files(self) -> list[Path]:
+        """Every record file, each read and validated first (a broken one is a StateError)."""
+        self.generations()
+        self.mutations()
+        self.requests()
+        return [path for _, path, _ in self._scan()]
 
     def last_generation(self) -> int | None:
         """The newest generation with a summary (a generation without one is incomplete)."""

@@ -87,7 +87,9 @@ class ForgePublisher:
         self._handled.append(action)
 
     # -- writing ---------------------------------------------------------------------
-    def _record_request(self, req: HumanRequest, state: str, issue: int | None) -> None:
+    def _record_request(
+        self, req: HumanRequest, state: hitl.RequestStatus, issue: int | None
+    ) -> None:
         self.memory.write_request(
             {
                 "key": req.key,  # the record's file name; the forge marker is request_key()

@@ -122,7 +122,7 @@ def test_a_scored_tree_is_never_trained_again(scratch) -> None:
     assert ev.calls, "something was evaluated"
     assert max(ev.calls.values()) == 1, [k for k, v in ev.calls.items() if v > 1]
     # The baseline got its repeats, every proposed offspring at least one run.
-    seed_tree = _files_hash_of_ref(engine, engine._head(SEED_AGENT))  # may be culled by now
+    seed_tree = _files_hash_of_ref(engine, engine.head(SEED_AGENT))  # may be culled by now
     assert {s for (h, s) in ev.calls if h == seed_tree} == {3, 4, 5}
 
 
@@ -151,19 +151,19 @@ def test_failed_offspring_never_survive_and_keep_their_lineage(scratch) -> None:
     probe.baseline()
     probe.propose(1)
     failing = {
-        _files_hash_of_ref(probe, r["head"])[:16]
+        _files_hash_of_ref(probe, r.head)[:16]
         for r in probe.offspring_records(1).values()
-        if r["head"]
+        if r.head
     }
     assert failing
     engine = _engine(root, _cfg(), FakeEvaluator(fail_when=failing))
     summary = engine.select(1)
-    assert summary["survivors"] == [SEED_AGENT]
-    for row in summary["ranking"]:
-        if row["agent"] != SEED_AGENT:
-            assert row["status"] == "failed"
-            assert row["agent"] in summary["culled"]
-            assert engine.repo.archived(row["agent"]) is not None
+    assert list(summary.survivors) == [SEED_AGENT]
+    for row in summary.ranking:
+        if row.agent != SEED_AGENT:
+            assert row.status == "failed"
+            assert row.agent in summary.culled
+            assert engine.repo.archived(row.agent) is not None
 
 
 def test_a_run_killed_mid_generation_resumes_to_the_same_state(scratch) -> None:
@@ -199,15 +199,15 @@ def test_crossover_offspring_are_two_parent_merge_commits(scratch) -> None:
     )
     engine.run(2)
     plan = engine.plan(2)
-    crosses = [p for p in plan if p["kind"] == "crossover"]
+    crosses = [p for p in plan if p.kind == "crossover"]
     assert crosses, plan
     for p in crosses:
-        rec = engine.offspring_records(2)[p["agent"]]
-        if rec["status"] != "ok":
+        rec = engine.offspring_records(2)[p.agent]
+        if rec.status != "ok":
             continue
-        merge = rec["commits"][0]
+        merge = rec.commits[0]
         parents = engine.repo.git("rev-list", "--parents", "-n", "1", merge).split()[1:]
-        assert parents == p["parent_heads"]
+        assert parents == list(p.parent_heads)
 
 
 def test_the_ci_evaluator_never_runs_agent_code(scratch) -> None:
@@ -247,6 +247,6 @@ def test_ci_steps_confirm_the_leader_in_the_same_generation_as_darwin_run(scratc
     for job in jobs:  # the reevaluate jobs
         jobs_engine.evaluate_ref(job["head"], job["seed"])
     summary = ci.select(1, confirm=False)
-    assert summary["ranking"] == expected["ranking"]
-    assert summary["gate"] == expected["gate"]
-    assert summary["survivors"] == expected["survivors"]
+    assert summary.ranking == expected.ranking
+    assert summary.gate == expected.gate
+    assert summary.survivors == expected.survivors

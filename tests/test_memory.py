@@ -229,7 +229,7 @@ def test_requests(tmp_path: Path) -> None:
         "kind": "data",
         "title": "More text",
         "agent": "g001-000",
-        "state": "open",
+        "state": "pending",
         "issue": 7,
     }
     path = store.write_request(rec)
@@ -246,7 +246,7 @@ def _filled_store(tmp_path: Path) -> MemoryStore:
         store.write_mutation(
             mutation(
                 agent,
-                outcome="evaluated" if delta is not None else "smoke_failed",
+                outcome="applied" if delta is not None else "smoke_failed",
                 reason="" if delta is not None else "NameError: x",
                 metrics_after={"perplexity": 9.0} if delta is not None else None,
                 fitness_delta=delta,

@@ -165,7 +165,7 @@ def demo_command(
     publisher = make_publisher(root, cfg)
     engine = build_engine(root, cfg, publisher=publisher)
     for summary in engine.run(generations):
-        print_generation(summary)
+        print_generation(summary.to_json())
     print_final(engine)
     _print_requests(publisher.forge)
 

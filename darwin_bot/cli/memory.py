@@ -12,11 +12,14 @@ from darwin_bot.cli.options import config_option, load_config, repo_option
 
 
 def _store(root: Path, path: Path | None, config_path: Path | None) -> Any:
+    """The memory at ``path``; its engine files (plans, offspring, evals) are checked first."""
+    from darwin_bot.engine.state import RunState
     from darwin_bot.memory import MemoryStore
 
     if path is None:
         cfg = load_config(config_path, root)
         path = root / cfg.memory.path
+    RunState(path).verify()  # a truncated or foreign engine file: one line naming it, exit 2
     return MemoryStore(path)
 
 

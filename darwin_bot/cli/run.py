@@ -35,9 +35,17 @@ def _preflight(root: Path, cfg: Config) -> None:
     help="Parallel evaluations (default: one per GPU, or one per 2 CPU cores).",
 )
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option(
+    "--wait", is_flag=True, help="If another darwin run holds the repository, wait for it."
+)
 @config_option
 def run_command(
-    generations: int | None, root: Path, workers: int | None, quiet: bool, config_path: Path | None
+    generations: int | None,
+    root: Path,
+    workers: int | None,
+    quiet: bool,
+    wait: bool,
+    config_path: Path | None,
 ) -> None:
     """Evolve the repository's seed/ locally. Killed and started again, it resumes."""
     from darwin_bot.app import build_engine
@@ -46,9 +54,9 @@ def run_command(
     cfg = load_config(config_path, root)
     _preflight(root, cfg)  # darwin:contract seam
     engine = build_engine(
-        root, cfg, workers=workers, quiet=quiet, publisher=make_publisher(root, cfg)
+        root, cfg, workers=workers, quiet=quiet, publisher=make_publisher(root, cfg), wait=wait
     )
     summaries = engine.run(generations or cfg.evolution.generations)
     for summary in summaries:
-        print_generation(summary)
+        print_generation(summary.to_json())
     print_final(engine)

@@ -13,17 +13,22 @@ from darwin_bot.cli.options import config_option, load_config, repo_option
 @repo_option()
 @config_option
 def status_command(root: Path, config_path: Path | None) -> None:
-    """Print the agents (branches), the last generation's leaderboard and the champion."""
+    """Print the agents (branches), the last generation's leaderboard and the champion.
+
+    Checks the state first: every memory file against its schema, and every agent the
+    memory names against git.
+    """
     from darwin_bot.cli.render import print_generation
+    from darwin_bot.engine import DeferredEvaluator, Engine
     from darwin_bot.gitrepo import GitRepo
-    from darwin_bot.memory import MemoryStore
 
     cfg = load_config(config_path, root)
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
-    memory = MemoryStore(repo.root / cfg.memory.path)
+    engine = Engine(repo, cfg, evaluator=DeferredEvaluator("status"), llm_factory=lambda _: None)
+    engine.verify()  # a broken file or a missing agent branch: one line, exit 2
     agents = repo.agents()
     click.echo(f"agents ({len(agents)}): {', '.join(agents) or 'none'}")
-    gens = memory.generations()
+    gens = engine.generations()
     if not gens:
         click.echo("no generation recorded yet; run 'darwin run'")
         return

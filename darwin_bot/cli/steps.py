@@ -104,7 +104,8 @@ def _finish(engine: Any, message: str) -> None:
     """
     repo = engine.repo
     if (repo.root / engine.cfg.memory.path).exists():  # not yet on a new repository's first propose
-        repo.commit_memory(engine.cfg.memory.path, message)
+        # darwin's own files only: what a human put under memory/ is never committed
+        repo.commit_memory(engine.cfg.memory.path, message, files=engine.memory_files())
     remote_has = repo.remote_branches()
     local = set(repo.agents())
     repo.push_generation(
@@ -143,7 +144,7 @@ def propose_command(
         engine.ensure_seed()
     else:
         for rec in engine.propose(g):
-            line = f"{rec['agent']}: {rec['status']} {rec['summary'] or rec['reason']}"
+            line = f"{rec.agent}: {rec.status} {rec.summary or rec.reason}"
             actions.untrusted_block(line)
     _finish(engine, f"darwin: propose generation {g}")
     if g > 0:
@@ -207,7 +208,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
         # proposed): the recorded summary is the answer, and the forge is left alone.
         g -= 1
     engine.ingest_files(load_results(results_dir))
-    summary = engine.baseline() if g == 0 else engine.select(g, confirm=False)
+    summary = (engine.baseline() if g == 0 else engine.select(g, confirm=False)).to_json()
     _finish(engine, f"darwin: select generation {g}")
     from darwin_bot.review import job_summary_extras  # seam (issue 13): plot and LLM spend
 

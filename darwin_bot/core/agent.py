@@ -8,8 +8,8 @@ alone is enough to recover the population after a crash.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 MutationKind = Literal["seed", "mutate", "crossover", "repair"]
@@ -26,16 +26,24 @@ TRAILER_KEYS: tuple[str, ...] = (
     "Darwin-Completion-Tokens",
 )
 
-_AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+SEED_AGENT = "seed"  # the id of generation 0's agent: the default branch's tree
+
+
+class Outcome(StrEnum):
+    """What became of one mutation event (``outcome`` of a mutation record)."""
+
+    PENDING = "pending"  # committed, not evaluated yet
+    APPLIED = "applied"  # the edit was applied and committed
+    REPAIRED = "repaired"  # a repair edit was applied and committed
+    REJECTED = "rejected"  # invalid (validation, parsing) or the LLM failed; files as committed
+    SMOKE_FAILED = "smoke_failed"  # committed, but the smoke test failed
+    DECLINED = "declined"  # the LLM proposed no change
+    DUPLICATE = "duplicate"  # the same change as a sibling's or a known agent's: not tested
 
 
 def agent_id(generation: int, index: int) -> str:
     """The id of the ``index``-th offspring of ``generation``: stable across reruns."""
     return f"g{generation:03d}-{index:03d}"
-
-
-def valid_agent_id(value: str) -> bool:
-    return bool(_AGENT_ID.match(value))
 
 
 @dataclass(frozen=True)

@@ -4,24 +4,23 @@ One generation is three idempotent steps, each of which the CI workflow runs
 as its own job and ``darwin run`` runs in a row:
 
 ``propose(g)``
-    plan the offspring (persisted as ``memory/gNNN/plan.json`` so a rerun plans
-    the same), then for each offspring without a recorded outcome: mutate a
-    worktree of its parent, commit with trailers, smoke-test, repair, and point
-    ``<prefix><agent>`` at the result. The outcome is written last, so a crash
-    mid-offspring redoes only that offspring.
+    plan the offspring (``core.generation.plan``, persisted as
+    ``memory/gNNN/plan.json`` so a rerun plans the same), then for each
+    offspring without a recorded outcome: mutate a worktree of its parent,
+    commit with trailers, smoke-test, repair, and point ``<prefix><agent>`` at
+    the result (``offspring.Breeder``). The outcome is written last, so a
+    crash mid-offspring redoes only that offspring.
 ``evaluate(g)``
     score every proposed offspring that has no cached result for its tree
-    (results are cached by git tree id, budget and evaluator version under
-    ``memory/evals/``, so a tree already scored is never trained again).
+    (``state.EvalCache``: by tree id, budget and evaluator version).
 ``select(g)``
-    rank survivors and offspring against the baseline, confirm the leader with
-    repeated runs and the statistical gate, cull (archive + delete branches),
-    write the generation summary and the mutation records' metrics.
+    decide keep, cull and champion (``core.generation.select``), write the
+    decision as a journal, then carry it out (``selecting``).
 
 Generation 0 is the baseline: the seed (the default branch's tree) evaluated
-``budget.repeats`` times. In CI the steps that hold secrets never evaluate:
-``matrix`` and ``confirm_jobs`` list the runs the sandboxed evaluate jobs must
-make, and ``ingest_files`` takes their results back.
+``budget.repeats`` times. The CI side (matrix, repeat jobs, ingest) is
+``engine.ci``. The engine reaches git, memory, the evaluator and the forge
+only through the ports of ``engine.ports``.
 """
 
 from __future__ import annotations
@@ -36,15 +35,30 @@ from typing import Any
 
 from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
-from darwin_bot.core import selection as sel
-from darwin_bot.core.agent import HumanRequest, agent_id
-from darwin_bot.core.results import Budget, EvalResult, Metrics, apply_cost_limit
-from darwin_bot.engine import rows
+from darwin_bot.core import generation as gen
+from darwin_bot.core.agent import agent_id
+from darwin_bot.core.generation import Row
+from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.engine import ci, commits, selecting
+from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
-from darwin_bot.engine.ports import SEED_AGENT, Evaluator, Progress, Publisher, derive_seed
+from darwin_bot.engine.ports import (
+    SEED_AGENT,
+    Evaluator,
+    Progress,
+    Publisher,
+    Repository,
+    derive_seed,
+)
+from darwin_bot.engine.records import (
+    Baseline,
+    GenerationSummary,
+    OffspringRecord,
+    PlanItem,
+)
+from darwin_bot.engine.state import EvalCache, RunState, remove_stale_temps
+from darwin_bot.engine.verify import verify_state
 from darwin_bot.errors import StateError
-from darwin_bot.gitrepo import GitRepo
-from darwin_bot.jsonio import read_json, write_json
 from darwin_bot.memory import MemoryStore
 from darwin_bot.program import contract_for
 
@@ -54,7 +68,7 @@ class Engine:
 
     def __init__(
         self,
-        repo: GitRepo,
+        repo: Repository,
         cfg: Config,
         *,
         evaluator: Evaluator,
@@ -69,40 +83,35 @@ class Engine:
         self.publisher = publisher
         self.workers = max(1, workers)
         self.say = progress or Progress(enabled=False)
-        self.memory = MemoryStore(repo.root / cfg.memory.path)
         self.state = repo.root / cfg.memory.path
+        self.memory = MemoryStore(self.state)
+        self.run_state = RunState(self.state)
+        self.history = History(self.memory)
         # darwin:contract seam: what an evaluation exports (and its cache key): the evolvable
         # paths and the files the program reads but never changes (nanogpt: configurator.py)
         self.evolvable = contract_for(cfg.program).copy_paths(cfg.evolution.evolvable)
         self.llm_factory = llm_factory
-        self.breeder = Breeder(repo, cfg, self.memory, evaluator, llm_factory)
-        self._gens: list[dict[str, Any]] | None = None  # summaries, read once per write
+        self.breeder = Breeder(repo, cfg, self.memory, evaluator, llm_factory)  # type: ignore[arg-type]
+        ev = cfg.evolution
+        self.rules = gen.Rules(
+            population=ev.population,
+            survivors=ev.survivors,
+            crossover_rate=ev.crossover_rate,
+            method=ev.selection,  # type: ignore[arg-type]
+            tournament_size=ev.tournament_size,
+            significance=cfg.budget.significance,
+        )
 
+    # -- what is recorded ----------------------------------------------------------
     def generations(self) -> list[dict[str, Any]]:
-        """The generation summaries, oldest first (read from disk once, until the next write)."""
-        if self._gens is None:
-            self._gens = self.memory.generations()
-        return self._gens
+        """The generation summaries in their stored JSON form, oldest first (for renderers)."""
+        return [s.to_json() for s in self.history.summaries()]
 
-    def _write_generation(self, summary: dict[str, Any]) -> None:
-        self.memory.write_generation(summary)
-        self._gens = None
+    def summary(self, g: int) -> GenerationSummary | None:
+        return self.history.summary(g)
 
-    # -- state files ---------------------------------------------------------------
-    def _gdir(self, g: int) -> Path:
-        return self.state / f"g{g:03d}"
-
-    def _offspring_path(self, g: int, agent: str) -> Path:
-        return self._gdir(g) / "offspring" / f"{agent}.json"
-
-    def offspring_records(self, g: int) -> dict[str, dict[str, Any]]:
-        folder = self._gdir(g) / "offspring"
-        if not folder.is_dir():
-            return {}
-        return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))}
-
-    def summary(self, g: int) -> dict[str, Any] | None:
-        return next((rec for rec in self.generations() if rec["generation"] == g), None)
+    def offspring_records(self, g: int) -> dict[str, OffspringRecord]:
+        return self.run_state.offspring(g)
 
     def completed(self) -> int | None:
         """The last generation whose summary was written (None: not even the baseline)."""
@@ -117,40 +126,59 @@ class Engine:
         """Whether generation ``g`` was planned (``g`` > 0) or its seed branch made (``g`` = 0)."""
         if g == 0:
             return self.repo.rev(self.repo.branch(SEED_AGENT)) is not None
-        return (self._gdir(g) / "plan.json").exists()
+        return self.run_state.plan_path(g).exists()
 
-    def commit_memory(self, message: str) -> str | None:
-        """Commit the memory folder on the checked-out branch (None when nothing changed)."""
-        if not self.state.exists():
+    def verify(self) -> None:
+        """Check the memory files and the agents they name before any work (see ``verify``)."""
+        verify_state(self)
+
+    def commit_memory(self, message: str | None = None) -> str | None:
+        """Commit darwin's own files under the memory folder on the checked-out branch.
+
+        Files darwin did not write are never staged. Without ``message`` the
+        subject names the generation summaries the commit records, and
+        nothing is committed until one is among the changes; the body counts
+        what the commit carries. None when nothing was committed.
+        """
+        files, changed = self._memory_changes()
+        subject = message or commits.subject(changed)
+        if not changed or subject is None:
             return None
-        return self.repo.commit_paths_on_current([self.cfg.memory.path], message)
+        return self.repo.commit_paths_on_current(files, f"{subject}\n\n{commits.body(changed)}")
 
-    # -- evaluation cache -----------------------------------------------------------
+    def memory_files(self) -> list[str]:
+        """darwin's own files under the memory folder (repository-relative): all it commits."""
+        root = self.repo.root
+        files = [p.relative_to(root).as_posix() for p in self.memory.record_files()]
+        return files + [p.relative_to(root).as_posix() for p in self.run_state.own_files()]
+
+    def _memory_changes(self) -> tuple[list[str], list[str]]:
+        """(darwin's files under the memory folder, those of them not committed as they are)."""
+        files = self.memory_files()
+        if not files:
+            return [], []
+        out = self.repo.git("status", "--porcelain", "--untracked-files=all", "--", *files)
+        return files, [line[3:].strip('"') for line in out.splitlines() if line.strip()]
+
+    # -- evaluation --------------------------------------------------------------------
     @property
     def budget(self) -> Budget:
         return Budget(iters=self.cfg.budget.iters, seconds=self.cfg.budget.seconds)
 
-    def _cache_path(self, tree: str, seed: int) -> Path:
-        key = f"{self.cfg.budget.preset}-{self.budget.key()}-v{self.evaluator.version}-s{seed}"
-        return self.state / "evals" / tree.replace("+", "_") / f"{key}.json"
-
-    def cached(self, tree: str, seed: int) -> EvalResult | None:
-        path = self._cache_path(tree, seed)
-        return EvalResult.from_dict(read_json(path)) if path.exists() else None
-
-    def store_result(self, tree: str, seed: int, result: EvalResult) -> None:
-        write_json(self._cache_path(tree, seed), result.to_dict())
+    @property
+    def cache(self) -> EvalCache:
+        return EvalCache(self.state, self.cfg.budget.preset, self.budget, self.evaluator.version)
 
     def evaluate_ref(self, ref: str, seed: int) -> EvalResult:
         """Evaluate the evolvable tree at ``ref`` (cached by tree id)."""
         tree = self.repo.tree_id(ref, self.evolvable)
-        hit = self.cached(tree, seed)
+        hit = self.cache.get(tree, seed)
         if hit is not None:
             return hit
         with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
             self.repo.export(ref, self.evolvable, Path(tmp))
             result = self.evaluator(Path(tmp), seed=seed)
-        self.store_result(tree, seed, result)
+        self.cache.put(tree, seed, result)
         return result
 
     def runs(self, ref: str, seeds: range) -> list[EvalResult]:
@@ -159,13 +187,14 @@ class Engine:
     def known_runs(self, head: str) -> list[EvalResult]:
         """The cached runs of ``head`` among the repeat seeds; never trains."""
         tree = self.repo.tree_id(head, self.evolvable)
-        found = (self.cached(tree, s) for s in self._seeds(self.cfg.budget.repeats))
+        found = (self.cache.get(tree, s) for s in self.seeds(self.cfg.budget.repeats))
         return [r for r in found if r is not None]
 
-    def _parallel(self, jobs: list[tuple[str, int]]) -> None:
+    def evaluate_all(self, jobs: list[tuple[str, int]]) -> None:
         """Evaluate (ref, seed) pairs, ``workers`` at a time; results land in the cache."""
+        cache = self.cache
         todo = [
-            (r, s) for r, s in jobs if self.cached(self.repo.tree_id(r, self.evolvable), s) is None
+            (r, s) for r, s in jobs if cache.get(self.repo.tree_id(r, self.evolvable), s) is None
         ]
         if self.workers == 1 or len(todo) < 2:
             for ref, seed in todo:
@@ -174,42 +203,24 @@ class Engine:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             list(pool.map(lambda job: self.evaluate_ref(*job), todo))
 
-    def _seeds(self, n: int) -> range:
+    def seeds(self, n: int) -> range:
         s0 = self.cfg.evolution.seed
         return range(s0, s0 + n)
 
     # -- agents -----------------------------------------------------------------------
-    def _head(self, agent: str) -> str:
+    def head(self, agent: str) -> str:
+        """The agent's commit: its branch, or the archived head of a culled agent."""
         sha = self.repo.rev(self.repo.branch(agent)) or self.repo.archived(agent)
         if sha is None:
-            raise StateError(f"agent {agent!r} has no branch and no archived head")
+            raise StateError(
+                f"agent {agent!r} has no branch and no archived head; run 'darwin status' "
+                "for how to restore it"
+            )
         return sha
 
     def seed_head(self) -> str:
         """The seed's commit, whether its branch survived or was culled (archived)."""
-        return self._head(SEED_AGENT)
-
-    def _ranked_rows(self, agent: str) -> list[dict[str, Any]]:
-        """Every recorded row of ``agent``, oldest generation first."""
-        return [
-            row for rec in self.generations() for row in rec["ranking"] if row["agent"] == agent
-        ]
-
-    def _metrics_of(self, agent: str) -> Metrics | None:
-        found = [r for r in self._ranked_rows(agent) if r.get("metrics")]
-        return Metrics.from_dict(found[-1]["metrics"]) if found else None
-
-    def _fitness_of(self, agent: str) -> float | None:
-        found = [r for r in self._ranked_rows(agent) if r["status"] == "ok"]
-        return float(found[-1]["fitness"]) if found else None
-
-    def _children(self, agent: str) -> int:
-        return sum(
-            1
-            for rec in self.generations()
-            for row in rec["ranking"]
-            if row["generation"] == rec["generation"] and agent in row.get("parents", [])
-        )
+        return self.head(SEED_AGENT)
 
     # -- generation 0 -------------------------------------------------------------------
     def ensure_seed(self, base_ref: str | None = None) -> str:
@@ -223,45 +234,37 @@ class Engine:
             self.repo.set_branch(SEED_AGENT, head)
         return name
 
-    def baseline(self, base_ref: str | None = None) -> dict[str, Any]:
+    def baseline(self, base_ref: str | None = None) -> GenerationSummary:
         """Evaluate the seed ``repeats`` times and record generation 0 (idempotent)."""
         done = self.summary(0)
         if done is not None:
             return done
         seed_ref = self.ensure_seed(base_ref)
-        seeds = self._seeds(self.cfg.budget.repeats)
+        seeds = self.seeds(self.cfg.budget.repeats)
         self.say(f"generation 0: evaluating the seed {len(seeds)}x to measure the noise floor")
-        self._parallel([(seed_ref, s) for s in seeds])
+        self.evaluate_all([(seed_ref, s) for s in seeds])
         runs = self.runs(seed_ref, seeds)
         base = fit.summarize(runs)
         mean = base.mean_metrics()
         if mean is None:
             reasons = "; ".join(f"{r.status}: {r.reason}" for r in runs if not r.ok)
             raise StateError(f"the seed itself does not train: {reasons}")
-        summary = {
-            "generation": 0,
-            "ranking": rows.rank(
-                [rows.row(SEED_AGENT, 0, [], fitness=0.0, mean=mean, n_runs=len(runs))]
-            ),
-            "survivors": [SEED_AGENT],
-            "culled": [],
-            "champion": None,
-            "leader": SEED_AGENT,
-            "gate": None,
-            "baseline": {
-                "mean": mean.to_dict(),
-                "std": {k: v.std for k, v in base.metrics.items()},
-                "n": base.n,
-            },
-            "timings": {"wall_s": round(time.monotonic() - self.say.started, 3)},
-            "tokens": {"prompt": 0, "completion": 0},
-            "cost_usd": 0.0,
-        }
-        self._write_generation(summary)
+        row = Row(SEED_AGENT, 0, (), fitness=0.0, metrics=mean, n_runs=len(runs))
+        summary = GenerationSummary(
+            generation=0,
+            ranking=tuple(gen.rank([row])),
+            survivors=(SEED_AGENT,),
+            culled=(),
+            leader=SEED_AGENT,
+            baseline=Baseline(mean, {k: v.std for k, v in base.metrics.items()}, base.n),
+            timings={"wall_s": round(time.monotonic() - self.say.started, 3)},
+            tokens={"prompt": 0, "completion": 0},
+        )
+        self.history.write(summary)
         return summary
 
     def baseline_runs(self) -> list[EvalResult]:
-        return self.runs(self.seed_head(), self._seeds(self.cfg.budget.repeats))
+        return self.runs(self.seed_head(), self.seeds(self.cfg.budget.repeats))
 
     def baseline_metrics(self) -> Metrics:
         mean = fit.summarize(self.baseline_runs()).mean_metrics()
@@ -270,44 +273,29 @@ class Engine:
         return mean
 
     # -- propose ------------------------------------------------------------------------
-    def plan(self, g: int) -> list[dict[str, Any]]:
-        """The offspring of generation ``g``: persisted on first call, read back after."""
-        path = self._gdir(g) / "plan.json"
-        if path.exists():
-            return read_json(path)["offspring"]
-        prev = self.summary(g - 1)
-        if prev is None:
-            raise StateError(f"generation {g - 1} has no summary; run it (or 'darwin run') first")
-        pool = [
-            sel.Scored(
-                agent=r["agent"],
-                fitness=rows.scored(r).fitness,
-                ok=r["status"] == "ok",
-                generation=r["generation"],
-                children=self._children(r["agent"]),
+    def plan(self, g: int) -> list[PlanItem]:
+        """The offspring of generation ``g``: decided and written on first call, read back after."""
+        known = self.run_state.plan(g)
+        if known is not None:
+            return known
+        prev = selecting.previous(self, g)
+        pool = [r for r in prev.ranking if r.agent in prev.survivors]
+        children = {r.agent: self.history.children(r.agent) for r in pool}
+        rng = random.Random(derive_seed(self.cfg.evolution.seed, "plan", g))
+        items = [
+            PlanItem(
+                agent=agent_id(g, p.index),
+                index=p.index,
+                kind=p.kind,
+                parents=tuple(p.parents),
+                parent_heads=tuple(self.head(a) for a in p.parents),
             )
-            for r in prev["ranking"]
-            if r["agent"] in prev["survivors"]
+            for p in gen.plan(pool, children, self.rules, rng)
         ]
-        ev = self.cfg.evolution
-        rng = random.Random(derive_seed(ev.seed, "plan", g))
-        plans = sel.plan_offspring(
-            pool, ev.population, ev.crossover_rate, rng, ev.selection, ev.tournament_size
-        )
-        offspring = [
-            {
-                "agent": agent_id(g, p.index),
-                "index": p.index,
-                "kind": p.kind,
-                "parents": list(p.parents),
-                "parent_heads": [self._head(a) for a in p.parents],
-            }
-            for p in plans
-        ]
-        write_json(path, {"generation": g, "offspring": offspring})
-        return offspring
+        self.run_state.write_plan(g, items)
+        return items
 
-    def propose(self, g: int) -> list[dict[str, Any]]:
+    def propose(self, g: int) -> list[OffspringRecord]:
         """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
         context, extra_imports = ("", ())
         if self.publisher is not None:
@@ -315,24 +303,21 @@ class Engine:
         digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.baseline_metrics()
         for item in self.plan(g):
-            path = self._offspring_path(g, item["agent"])
-            if path.exists():
+            if self.run_state.offspring_path(g, item.agent).exists():
                 continue
-            self.say(
-                f"generation {g}: {item['kind']} {item['agent']} <- {', '.join(item['parents'])}"
-            )
-            record = self.breeder.make(
+            self.say(f"generation {g}: {item.kind} {item.agent} <- {', '.join(item.parents)}")
+            made = self.breeder.make(
                 g,
-                item,
+                item.to_json(),
                 digest=digest,
                 context=context,
                 extra_imports=extra_imports,
                 baseline=baseline,
-                parent_metrics=self._metrics_of(item["parents"][0]),
+                parent_metrics=self.history.metrics_of(item.parents[0]),
             )
-            write_json(path, record)
+            self.run_state.write_offspring(OffspringRecord.from_json(made))
         records = self.offspring_records(g)
-        return [records[a["agent"]] for a in self.plan(g)]
+        return [records[a.agent] for a in self.plan(g)]
 
     def publish(self, g: int) -> None:
         """Open or update the offspring's PRs and the agents' requests (after the push in CI)."""
@@ -340,20 +325,18 @@ class Engine:
             return
         records = self.offspring_records(g)
         for rec in records.values():
-            if rec["status"] == "ok":
-                self.publisher.offspring(rec)
-        self.publisher.requests(
-            [HumanRequest(**r) for rec in records.values() for r in rec.get("requests", [])]
-        )
+            if rec.ok:
+                self.publisher.offspring(rec.to_json())
+        self.publisher.requests([r for rec in records.values() for r in rec.requests])
 
     # -- evaluate -----------------------------------------------------------------------
     def evaluate(self, g: int) -> dict[str, EvalResult]:
         """Score every offspring of ``g`` that passed its smoke test (cached by tree)."""
-        ok = [r for r in self.offspring_records(g).values() if r["status"] == "ok"]
+        ok = [r for r in self.offspring_records(g).values() if r.ok and r.head]
         seed = self.cfg.evolution.seed
         self.say(f"generation {g}: evaluating {len(ok)} offspring ({self.workers} at a time)")
-        self._parallel([(r["head"], seed) for r in ok])
-        return {r["agent"]: self.evaluate_ref(r["head"], seed) for r in ok}
+        self.evaluate_all([(r.head, seed) for r in ok])  # type: ignore[misc]
+        return {r.agent: self.evaluate_ref(r.head, seed) for r in ok}  # type: ignore[arg-type]
 
     def repair(self, g: int, failures: dict[str, EvalResult]) -> list[str]:
         """Ask the LLM to fix offspring whose full evaluation failed; return the repaired agents."""
@@ -361,182 +344,67 @@ class Engine:
         repaired = []
         for agent, result in sorted(failures.items()):
             rec = records.get(agent)
-            if rec is None or rec["status"] != "ok" or rec.get("repaired_from"):
+            if rec is None or not rec.ok or rec.repaired_from or rec.head is None:
                 continue  # one repair per offspring per generation
-            head = self.breeder.repair(g, rec, result, self._metrics_of(rec["parents"][0]))
+            parent_metrics = self.history.metrics_of(rec.parents[0])
+            head = self.breeder.repair(g, rec.to_json(), result, parent_metrics)
             if head is not None:
-                new = {
-                    **rec,
-                    "head": head,
-                    "commits": rec["commits"] + [head],
-                    "repaired_from": rec["head"],
-                }
-                write_json(self._offspring_path(g, agent), new)
+                fixed = OffspringRecord.from_json(
+                    {
+                        **rec.to_json(),
+                        "head": head,
+                        "commits": [*rec.commits, head],
+                        "repaired_from": rec.head,
+                    }
+                )
+                self.run_state.write_offspring(fixed)
                 repaired.append(agent)
         return repaired
 
     # -- select -------------------------------------------------------------------------
-    def _candidates(self, g: int, baseline: Metrics, *, train: bool) -> list[dict[str, Any]]:
-        """Rows of the previous survivors and this generation's offspring, ranked.
-
-        ``train``: evaluate (seed 0) a candidate that has no run yet; otherwise
-        it ranks as "not evaluated". Offspring rejected at mutation rank last.
-        """
-        prev = self.summary(g - 1)
-        if prev is None:
-            raise StateError(f"generation {g - 1} has no summary")
-        records = self.offspring_records(g)
-        out = []
-        alive = list(prev["survivors"]) + [a for a, r in records.items() if r["status"] == "ok"]
-        if train:
-            self._parallel([(self._head(a), self.cfg.evolution.seed) for a in alive])
-        for agent in alive:
-            rec = records.get(agent)
-            born = rec["generation"] if rec else self._ranked_rows(agent)[0]["generation"]
-            parents = rec["parents"] if rec else self._ranked_rows(agent)[0]["parents"]
-            runs = [  # the harness measured each run's wall time; the budget is held here
-                apply_cost_limit(
-                    r,
-                    baseline.train_wall_s,
-                    self.cfg.budget.max_cost_ratio,
-                    self.cfg.budget.seconds_cost_ratio,
-                )  # fmt: skip
-                for r in self.known_runs(self._head(agent))
-            ]
-            out.append(rows.scored_row(agent, born, parents, runs, baseline, self.cfg.fitness))
-        for agent, rec in records.items():
-            if rec["status"] != "ok":
-                out.append(
-                    rows.row(agent, g, rec["parents"], status="rejected", reason=rec["reason"])
-                )
-        return rows.rank(out)
-
     def provisional_leader(self, g: int) -> str | None:
         """The agent that would lead ``g`` on the runs known now (None: the seed or nobody)."""
-        ranked = self._candidates(g, self.baseline_metrics(), train=False)
-        lead = next((r for r in ranked if r["status"] == "ok"), None)
-        return lead["agent"] if lead and lead["agent"] != SEED_AGENT else None
+        return selecting.provisional_leader(self, g)
 
-    def confirm_jobs(self, g: int) -> list[dict[str, Any]]:
-        """CI: the repeat runs the provisional leader still needs for the statistical gate."""
-        if g == 0:
-            return []
-        lead = self.provisional_leader(g)
-        return (
-            self._jobs(lead, self._head(lead), self._seeds(self.cfg.budget.repeats)) if lead else []
-        )
-
-    def select(self, g: int, *, confirm: bool = True) -> dict[str, Any]:
-        """Rank, gate, cull and record generation ``g`` (idempotent).
+    def select(self, g: int, *, confirm: bool = True) -> GenerationSummary:
+        """Rank, gate, cull and record generation ``g`` (idempotent; see ``selecting``).
 
         ``confirm``: run what is missing here (``darwin run``); without it (the
         CI select step) only results already ingested are used.
         """
-        done = self.summary(g)
-        if done is not None:
-            return done
-        started = time.monotonic()
-        prev = self.summary(g - 1)
-        if prev is None:
-            raise StateError(f"generation {g - 1} has no summary")
-        baseline = self.baseline_metrics()
-        if confirm and self.publisher is not None and self.publisher.controls().get("reevaluate"):
-            # The dashboard asked to re-evaluate the top agents: give every survivor full repeats.
-            reps = self._seeds(self.cfg.budget.repeats)
-            self._parallel([(self._head(a), s) for a in prev["survivors"] for s in reps])
-            self.publisher.handled("reevaluate")
-        ranked = self._candidates(g, baseline, train=confirm)
-        lead = next((r for r in ranked if r["status"] == "ok"), None)
-        if confirm and lead is not None and lead["agent"] != SEED_AGENT:
-            self.say(f"generation {g}: confirming leader {lead['agent']} with repeated runs")
-            head = self._head(lead["agent"])
-            self._parallel([(head, s) for s in self._seeds(self.cfg.budget.repeats)])
-            ranked = self._candidates(g, baseline, train=False)
-            lead = next((r for r in ranked if r["status"] == "ok"), None)
-        gate = self._gate(lead) if lead is not None and lead["agent"] != SEED_AGENT else None
-        champion = lead["agent"] if gate and gate["passed"] else None
-
-        keep = [
-            s.agent
-            for s in sel.survivors([rows.scored(r) for r in ranked], self.cfg.evolution.survivors)
-        ]
-        if champion is None and prev.get("champion") and prev["champion"] not in keep:
-            keep.append(prev["champion"])  # a confirmed champion stays until something beats it
-        keep = keep or list(prev["survivors"])
-        # Everything not kept that still has a branch goes: the outranked and the failed.
-        culled = [
-            r["agent"]
-            for r in ranked
-            if r["agent"] not in keep and self.repo.rev(self.repo.branch(r["agent"])) is not None
-        ]
-        for agent in culled:
-            self.repo.delete_branch(self.repo.branch(agent), archive_as=agent)
-        records = self.offspring_records(g)
-        updates = {}
-        for r in ranked:
-            rec = records.get(r["agent"])
-            if rec is not None and rec["status"] == "ok":
-                parent_fit = self._fitness_of(rec["parents"][0])
-                ok = parent_fit is not None and r["status"] == "ok"
-                updates[r["agent"]] = (r["metrics"], r["fitness"] - parent_fit if ok else None)
-        self.memory.update_generation_metrics(g, updates)
-        summary = {
-            "generation": g,
-            "ranking": ranked,
-            "survivors": keep,
-            "culled": culled,
-            "champion": champion or prev.get("champion"),
-            "new_champion": champion,
-            "leader": lead["agent"] if lead else None,
-            "gate": gate,
-            "baseline": prev.get("baseline"),
-            "timings": {"select_s": round(time.monotonic() - started, 3)},
-            "tokens": {
-                "prompt": sum(r.get("prompt_tokens", 0) for r in records.values()),
-                "completion": sum(r.get("completion_tokens", 0) for r in records.values()),
-            },
-            "cost_usd": round(sum(r.get("cost_usd", 0.0) for r in records.values()), 6),
-        }
-        self._write_generation(summary)
-        if self.publisher is not None:
-            self.publisher.selected(summary, records)
-        return summary
-
-    def _gate(self, lead: dict[str, Any]) -> dict[str, Any]:
-        """The statistical gate for the leader; writes its p-value into its row."""
-        lead_runs = [r for r in self.known_runs(self._head(lead["agent"])) if r.ok and r.metrics]
-        base_runs = [r for r in self.baseline_runs() if r.ok and r.metrics]
-        result = fit.champion_test(
-            [r.metrics.perplexity for r in lead_runs if r.metrics],
-            [r.metrics.perplexity for r in base_runs if r.metrics],
-            self.cfg.budget.significance,
-        )
-        lead["p_value"] = result.p_value
-        return {"agent": lead["agent"], **result.to_dict()}
+        return selecting.select(self, g, confirm=confirm)
 
     # -- the loop -----------------------------------------------------------------------
-    def generation(self, g: int) -> dict[str, Any]:
+    def generation(self, g: int) -> GenerationSummary:
         self.propose(g)
         self.publish(g)
         self.evaluate(g)
         return self.select(g)
 
-    def run(self, generations: int) -> list[dict[str, Any]]:
+    def run(self, generations: int) -> list[GenerationSummary]:
         """Baseline if needed, then ``generations`` more generations.
 
         The target is written to ``memory/run.json`` first: a run killed part-way
         and started again with the same command finishes the interrupted run
-        instead of adding ``generations`` more.
+        instead of adding ``generations`` more. A run is finished when it reached
+        its target and its memory is committed; until then it is resumed. Call
+        it with the run lock held (``darwin_bot.lock``): it removes the
+        worktrees and temporary files a killed run left.
         """
+        self.verify()
         self.repo.cleanup_worktrees()
+        remove_stale_temps(self.state)
+        remove_stale_temps(self.repo.root / self.cfg.forge.path)
         self.baseline()
-        self.commit_memory("darwin: record the baseline (generation 0)")
         last = self.completed() or 0
-        run_file = self.state / "run.json"
-        target = read_json(run_file).get("target", 0) if run_file.exists() else 0
-        if target <= last:
+        target = self.run_state.target()
+        unfinished = target is not None and (target > last or bool(self._memory_changes()[1]))
+        if last > 0:
+            self.select(last)  # finish a selection a kill interrupted (its journal says where)
+        self.commit_memory()
+        if target is None or not unfinished:
             target = last + generations
-            write_json(run_file, {"target": target})
+            self.run_state.set_target(target)
         out = []
         for g in range(last + 1, target + 1):
             if self.publisher is not None and self.publisher.controls().get("pause"):
@@ -548,39 +416,18 @@ class Engine:
             if spend_stop is not None and spend_stop():
                 break
             out.append(self.generation(g))
-            self.commit_memory(f"darwin: record generation {g}")
+            self.commit_memory()
         return out
 
-    # -- CI support -----------------------------------------------------------------------
-    def _jobs(self, agent: str, head: str, seeds: range) -> list[dict[str, Any]]:
-        tree = self.repo.tree_id(head, self.evolvable)
-        return [
-            {"agent": agent, "branch": self.repo.branch(agent), "head": head, "seed": s}
-            for s in seeds
-            if self.cached(tree, s) is None
-        ]
-
+    # -- CI support (engine.ci) -------------------------------------------------------------
     def matrix(self, g: int) -> list[dict[str, Any]]:
-        """Evaluation jobs for generation ``g`` that have no cached result yet.
+        """Evaluation jobs for generation ``g`` that have no cached result yet (``ci.matrix``)."""
+        return ci.matrix(self, g)
 
-        Generation 0: the seed, ``repeats`` seeds. Later: each proposed
-        offspring once (the leader's repeats come from ``confirm_jobs``).
-        """
-        if g == 0:
-            return self._jobs(SEED_AGENT, self.seed_head(), self._seeds(self.cfg.budget.repeats))
-        jobs: list[dict[str, Any]] = []
-        for rec in self.offspring_records(g).values():
-            if rec["status"] == "ok":
-                jobs += self._jobs(rec["agent"], rec["head"], self._seeds(1))
-        return jobs
+    def confirm_jobs(self, g: int) -> list[dict[str, Any]]:
+        """The repeat runs the provisional leader still needs (``ci.confirm_jobs``)."""
+        return ci.confirm_jobs(self, g)
 
     def ingest_files(self, results: list[dict[str, Any]]) -> None:
-        """Store CI evaluation results (``EvalResult`` dicts with ``extra.head``) in the cache."""
-        for data in results:
-            result = EvalResult.from_dict(data)
-            head = result.extra.get("head")
-            if not head:
-                raise StateError(
-                    "an evaluation result has no extra.head; was it made by 'darwin evaluate --branch'?"
-                )
-            self.store_result(self.repo.tree_id(head, self.evolvable), result.seed, result)
+        """Store CI evaluation results in the cache (``ci.ingest``)."""
+        ci.ingest(self, results)

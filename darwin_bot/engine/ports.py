@@ -1,19 +1,28 @@
-"""What the engine talks to: the Evaluator and Publisher ports, progress, seeds."""
+"""What the engine talks to: the Repository, Memory, Evaluator and Publisher ports; progress; seeds.
+
+Each port is a Protocol whose docstrings are the contract. The shipped
+implementations are ``gitrepo.GitRepo`` (Repository), ``memory.MemoryStore``
+(Memory), ``app.TrustedEvaluator`` and :class:`DeferredEvaluator` (Evaluator)
+and ``publish.ForgePublisher`` (Publisher); the engine tests use a fake
+evaluator over a real repository.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from darwin_bot.core.agent import HumanRequest
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core.agent import SEED_AGENT, HumanRequest
+from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.errors import StateError
 
-SEED_AGENT = "seed"
+__all__ = ["SEED_AGENT", "DeferredEvaluator", "Evaluator", "Memory", "Progress", "Publisher"]
 
 
 def derive_seed(*parts: object) -> int:
@@ -22,8 +31,110 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+class Repository(Protocol):
+    """The git repository as a population of agent branches ``<prefix><agent>``.
+
+    Every write is idempotent: setting a branch to where it is, or deleting a
+    branch that is gone, changes nothing. Branches outside the prefix are
+    never touched (a ``GitError``).
+    """
+
+    root: Path
+    prefix: str
+
+    def branch(self, agent: str) -> str:
+        """The branch name of ``agent``."""
+        ...
+
+    def rev(self, ref: str) -> str | None:
+        """The commit ``ref`` points at, or None when it does not exist."""
+        ...
+
+    def archived(self, agent: str) -> str | None:
+        """The head a culled agent had when its branch was deleted, or None."""
+        ...
+
+    def agents(self) -> list[str]:
+        """The agent ids that have a branch now, sorted."""
+        ...
+
+    def tree_id(self, ref: str, paths: Sequence[str]) -> str:
+        """A stable id of the content of ``paths`` at ``ref`` (the evaluation cache key)."""
+        ...
+
+    def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
+        """Write the files of ``paths`` at ``ref`` into ``dest``: what the evaluator receives."""
+        ...
+
+    def set_branch(self, agent: str, sha: str) -> str:
+        """Point the agent's branch at ``sha`` (create or move)."""
+        ...
+
+    def delete_branch(self, branch: str, *, archive_as: str | None = None) -> None:
+        """Delete an agent branch, keeping its head as ``archive_as``'s archived head."""
+        ...
+
+    def default_branch(self) -> str:
+        """The branch the seed is taken from and the memory is committed on."""
+        ...
+
+    def worktree(self, ref: str) -> AbstractContextManager[Path]:
+        """A scratch checkout of ``ref``, removed on exit."""
+        ...
+
+    def cleanup_worktrees(self) -> int:
+        """Remove the scratch checkouts a killed run left behind (call with the run lock held)."""
+        ...
+
+    def commit_paths_on_current(self, paths: Sequence[str], message: str) -> str | None:
+        """Commit exactly ``paths`` on the checked-out branch; None when nothing changed."""
+        ...
+
+    def git(self, *args: str) -> str:
+        """Run a git command and return its output (the engine only reads with it: status)."""
+        ...
+
+
+class Memory(Protocol):
+    """The JSON memory records (``memory.MemoryStore``): validated on write and on read."""
+
+    root: Path
+
+    def generations(self) -> list[dict[str, Any]]:
+        """Every generation summary in its stored JSON form, oldest first."""
+        ...
+
+    def write_generation(self, rec: Mapping[str, Any]) -> Path:
+        """Write one generation summary (validated; atomic; unchanged content rewrites nothing)."""
+        ...
+
+    def last_generation(self) -> int | None:
+        """The newest generation with a summary, or None."""
+        ...
+
+    def update_generation_metrics(
+        self, generation: int, updates: Mapping[str, tuple[Metrics | None, float | None]]
+    ) -> list[Path]:
+        """Record each agent's measured metrics and fitness change on its mutation records."""
+        ...
+
+    def digest(self, max_tokens: int) -> str:
+        """What helped and what hurt, as prompt text of at most ``max_tokens`` tokens."""
+        ...
+
+    def record_files(self) -> Iterator[Path]:
+        """Every memory record file (validated), for the memory commit."""
+        ...
+
+
 class Evaluator(Protocol):
-    """Scores one tree (a folder holding the evolvable paths) under one seed."""
+    """Scores one tree (a folder holding the evolvable paths) under one seed.
+
+    A failed run is a value (``EvalResult.status`` is not ``ok``), never an
+    exception; an exception means the evaluator itself broke. ``smoke``: a
+    few steps on tiny data, no metrics, to catch code that does not run.
+    ``version`` is part of the cache key: bump it when scores change meaning.
+    """
 
     version: str
 
@@ -31,19 +142,36 @@ class Evaluator(Protocol):
 
 
 class Publisher(Protocol):
-    """Where the evolution is shown and steered (the forge); every call is an upsert."""
+    """Where the evolution is shown and steered (the forge); every write is an upsert.
 
-    def controls(self) -> dict[str, bool]: ...
+    Records arrive in their stored JSON form (as ``memory/`` holds them),
+    since that is what the publisher renders. Calling any method twice with
+    the same arguments leaves the forge as one call did.
+    """
 
-    def request_context(self) -> tuple[str, tuple[str, ...]]: ...
+    def controls(self) -> dict[str, bool]:
+        """The dashboard's boxes: ``pause``, ``promote_leader``, ``reevaluate``."""
+        ...
 
-    def offspring(self, record: dict[str, Any]) -> None: ...
+    def request_context(self) -> tuple[str, tuple[str, ...]]:
+        """The humans' answers as prompt text, and the imports approved requests allow."""
+        ...
 
-    def requests(self, requests: list[HumanRequest]) -> None: ...
+    def offspring(self, record: dict[str, Any]) -> None:
+        """Open or update the draft PR of a new offspring (its branch is pushed)."""
+        ...
 
-    def selected(self, summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> None: ...
+    def requests(self, requests: list[HumanRequest]) -> None:
+        """Open (or find) one issue per distinct request; record their states in memory."""
+        ...
 
-    def handled(self, action: str) -> None: ...
+    def selected(self, summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+        """Show a generation's selection: statuses, PR bodies, close the culled, the champion."""
+        ...
+
+    def handled(self, action: str) -> None:
+        """The engine carried out a one-shot dashboard action; clear its box on the next write."""
+        ...
 
 
 @dataclass
@@ -72,7 +200,7 @@ class DeferredEvaluator:
     def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
         if smoke:
             return EvalResult(
-                status="ok",
+                status=Status.OK,  # deferred, not run: the sandboxed evaluate job runs it
                 reason="smoke test deferred to the sandboxed evaluate job",
                 metrics=None,
                 device="",

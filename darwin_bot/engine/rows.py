@@ -1,45 +1,19 @@
-"""Leaderboard rows: one dict per agent in a generation summary, and their ranking.
+"""Leaderboard rows from evaluation runs: one typed :class:`~darwin_bot.core.generation.Row` per agent.
 
-A row is what ``memory/gNNN/summary.json`` keeps in ``ranking``; the memory
-schema validates it. A failed or rejected agent has fitness ``-inf`` (stored
-as null), so it always ranks last.
+A failed or rejected agent has fitness ``-inf`` (stored as null), so it
+always ranks last; ranking itself is ``core.generation.rank``. To add a
+column, add the field to ``Row`` (and its JSON form), fill it here, and add
+it to the row schema in ``memory/schemas/generation.schema.json``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from darwin_bot.config import FitnessConfig
 from darwin_bot.core import fitness as fit
-from darwin_bot.core import selection as sel
-from darwin_bot.core.results import EvalResult, Metrics
-
-
-def row(
-    agent: str,
-    generation: int,
-    parents: Sequence[str],
-    *,
-    status: str = "ok",
-    fitness: float = fit.FAILED,
-    mean: Metrics | None = None,
-    n_runs: int = 0,
-    reason: str = "",
-) -> dict[str, Any]:
-    return {
-        "agent": agent,
-        "generation": generation,
-        "status": status,
-        "fitness": fitness,
-        "metrics": mean.to_dict() if mean else None,
-        "n_runs": n_runs,
-        "perplexity": mean.perplexity if mean else None,
-        "mfu": mean.mfu if mean else None,
-        "parents": list(parents),
-        "reason": reason,
-        "p_value": None,
-    }
+from darwin_bot.core.generation import Row
+from darwin_bot.core.results import EvalResult, Metrics, Status
 
 
 def scored_row(
@@ -49,44 +23,36 @@ def scored_row(
     runs: Sequence[EvalResult],
     baseline: Metrics,
     weights: FitnessConfig,
-) -> dict[str, Any]:
+) -> Row:
     """The row of an agent from its runs: failed if it has none or any run failed."""
     summary = fit.summarize(runs) if runs else None
     mean = summary.mean_metrics() if summary else None
     if mean is None:
         failed = next((r for r in runs if not r.ok), None)
-        return row(
+        return Row(
             agent,
             generation,
-            parents,
-            status=failed.status if failed else "failed",
+            tuple(parents),
+            status=failed.status if failed else Status.FAILED,
             n_runs=len(runs),
             reason=failed.reason if failed else "not evaluated",
         )
-    out = row(
+    return Row(
         agent,
         generation,
-        parents,
+        tuple(parents),
         fitness=fit.fitness(mean, baseline, weights),
-        mean=mean,
+        metrics=mean,
         n_runs=len(runs),
-    )
-    if baseline.train_wall_s > 0 and mean.train_wall_s > 0:  # the cost of the gain, measured
-        out["metrics"]["cost_ratio"] = mean.train_wall_s / baseline.train_wall_s
-    return out
-
-
-def scored(r: dict[str, Any]) -> sel.Scored:
-    fitness = fit.FAILED if r["fitness"] is None else r["fitness"]
-    return sel.Scored(
-        agent=r["agent"], fitness=fitness, ok=r["status"] == "ok", generation=r["generation"]
+        # the cost of the gain, measured by the harness: wall time over the baseline's
+        cost_ratio=(
+            mean.train_wall_s / baseline.train_wall_s
+            if baseline.train_wall_s > 0 and mean.train_wall_s > 0
+            else None
+        ),
     )
 
 
-def rank(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows best first (failures last, ties by agent id), each with its 1-based ``rank``."""
-    by_agent = {r["agent"]: r for r in rows}
-    ranked = [by_agent[s.agent] for s in sel.rank([scored(r) for r in rows])]
-    for i, r in enumerate(ranked, 1):
-        r["rank"] = i
-    return ranked
+def perplexities(runs: Sequence[EvalResult]) -> list[float]:
+    """The held-out perplexity of each working run (what the statistical gate compares)."""
+    return [r.metrics.perplexity for r in runs if r.ok and r.metrics]

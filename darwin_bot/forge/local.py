@@ -89,8 +89,16 @@ class LocalForge:
     def _meta(self) -> dict[str, Any]:
         path = self.root / "meta.json"
         meta = read_json(path) if path.exists() else {}
-        meta.setdefault("next_number", 1)
-        meta.setdefault("next_comment_id", 1)
+        # Numbers come from the saved records, not a counter: a record is saved before
+        # meta.json, and a kill between the two must not hand its number out again.
+        saved = [
+            int(p.stem)
+            for kind in ("issues", "pulls")
+            for p in (self.root / kind).glob("*.json")
+            if p.stem.isdigit()
+        ]
+        meta["next_number"] = max(saved, default=0) + 1
+        meta.pop("next_comment_id", None)  # derived from the saved comments (_new_comment)
         meta.setdefault("labels", {})
         return meta
 
@@ -129,15 +137,22 @@ class LocalForge:
 
     def _new_comment(self, meta: dict[str, Any], body: str) -> dict[str, Any]:
         self._check_body(body)
-        cid = meta["next_comment_id"]
-        meta["next_comment_id"] = cid + 1
+        # Past every saved comment: no counter that a kill could leave behind the records.
+        used = [
+            c["id"] for kind in ("issues", "pulls") for r in self._all(kind) for c in r["comments"]
+        ]
+        cid = max(used, default=0) + 1
         return {"id": cid, "body": body, "author": self.user}
 
     def _add_labels(
         self, meta: dict[str, Any], record: dict[str, Any], names: Iterable[str]
     ) -> None:
+        new = [n for n in names if n not in meta["labels"]]
+        for name in new:
+            meta["labels"][name] = {"color": "ededed", "description": ""}
+        if new:  # the registry before the record: a kill between leaves no unknown label
+            write_json(self.root / "meta.json", meta)
         for name in names:
-            meta["labels"].setdefault(name, {"color": "ededed", "description": ""})
             if name not in record["labels"]:
                 record["labels"].append(name)
         record["labels"].sort()

@@ -6,20 +6,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.agent import HumanRequest, Outcome
 from darwin_bot.core.results import EvalResult, Metrics
 from darwin_bot.llm.offline.evidence import Guidance
 
-
-class EventOutcome(StrEnum):
-    """What became of one chunk edit (the ``outcome`` of its memory record)."""
-
-    APPLIED = "applied"  # valid, kept, committed with the offspring
-    REPAIRED = "repaired"  # a repair of it was applied
-    DECLINED = "declined"  # the LLM proposed no change
-    REJECTED = "rejected"  # invalid (validation, parsing) or the LLM failed
-    SMOKE_FAILED = "smoke_failed"  # committed, then the smoke test failed
-    DUPLICATE = "duplicate"  # the same change as a sibling's or a known agent's: not tested
+EventOutcome = Outcome  # one enum: the outcome a mutation record carries (core.agent)
 
 
 class OutcomeStatus(StrEnum):

@@ -1,0 +1,220 @@
+"""One generation's decisions as pure functions: who breeds (:func:`plan`), who stays (:func:`select`).
+
+Nothing here touches git, files or the forge: the engine gathers typed
+:class:`Row` values (one per agent, built from the evaluation cache) and the
+run samples the gate needs, calls these, and carries out what they return.
+
+The rules of selection, all of them:
+
+1. Rank: fitness descending; every row whose status is not ``ok`` (or whose
+   fitness is not finite) ranks after every working one; ties by agent id.
+2. The leader is the best working row. The gate is run for it only when it
+   is not the seed: a one-sided test of its perplexity runs against the
+   baseline's (``core.fitness.champion_test``); its p-value goes into its row.
+3. The new champion is the leader if the gate passed, else nobody.
+4. Keep the top ``survivors`` working rows (never a failed one). Without a
+   new champion, a previous champion that fell out of the top stays until
+   something beats it. If nothing works, the previous survivors stay.
+5. Cull every ranked agent that is not kept and still has a branch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from darwin_bot.core import fitness as fit
+from darwin_bot.core import selection as sel
+from darwin_bot.core.agent import SEED_AGENT
+from darwin_bot.core.results import Metrics, Status
+
+
+@dataclass(frozen=True)
+class Row:
+    """One agent in one generation's ranking (``ranking[i]`` of the generation summary)."""
+
+    agent: str
+    generation: int
+    parents: tuple[str, ...]
+    status: Status = Status.OK
+    fitness: float = fit.FAILED
+    metrics: Metrics | None = None
+    n_runs: int = 0
+    reason: str = ""
+    p_value: float | None = None
+    rank: int | None = None
+    cost_ratio: float | None = None  # measured training wall time over the baseline's
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "parents", tuple(self.parents))
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK and math.isfinite(self.fitness)
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.metrics
+        metrics = m.to_dict() if m else None
+        if metrics is not None and self.cost_ratio is not None:
+            metrics["cost_ratio"] = self.cost_ratio  # read as metrics.cost_ratio by the reports
+        return {
+            "agent": self.agent,
+            "generation": self.generation,
+            "status": self.status.value,
+            "fitness": self.fitness if math.isfinite(self.fitness) else None,
+            "metrics": metrics,
+            "n_runs": self.n_runs,
+            "perplexity": m.perplexity if m else None,
+            "mfu": m.mfu if m else None,
+            "parents": list(self.parents),
+            "reason": self.reason,
+            "p_value": self.p_value,
+            "rank": self.rank,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Row:
+        fitness = data.get("fitness")
+        metrics = data.get("metrics")
+        return cls(
+            agent=data["agent"],
+            generation=int(data.get("generation", 0)),
+            parents=tuple(data.get("parents", ())),
+            status=Status(data["status"]),
+            fitness=fit.FAILED if fitness is None else float(fitness),
+            metrics=Metrics.from_dict(metrics) if metrics else None,
+            n_runs=int(data.get("n_runs", 0)),
+            reason=str(data.get("reason", "")),
+            p_value=data.get("p_value"),
+            rank=data.get("rank"),
+            cost_ratio=(metrics or {}).get("cost_ratio"),
+        )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The statistical gate's verdict on one leader (``gate`` of the generation summary)."""
+
+    agent: str
+    result: fit.GateResult
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, **self.result.to_dict()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Gate:
+        keys = fit.GateResult.__dataclass_fields__
+        return cls(str(data.get("agent", "")), fit.GateResult(**{k: data[k] for k in keys}))
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configuration the decisions depend on (from ``[evolution]`` and ``[budget]``)."""
+
+    population: int
+    survivors: int
+    crossover_rate: float = 0.0
+    method: sel.Method = "tournament"
+    tournament_size: int = 3
+    significance: float = 0.05
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What the generation before decided: its survivors and its current champion."""
+
+    survivors: tuple[str, ...]
+    champion: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The whole outcome of one generation, decided before anything is carried out."""
+
+    ranking: tuple[Row, ...]
+    keep: tuple[str, ...]
+    cull: tuple[str, ...]
+    champion: str | None  # promoted this generation (passed the gate)
+    leader: str | None
+    gate: Gate | None
+
+
+def _scored(row: Row, children: int = 0) -> sel.Scored:
+    return sel.Scored(
+        agent=row.agent,
+        fitness=row.fitness,
+        ok=row.ok,
+        generation=row.generation,
+        children=children,
+    )
+
+
+def rank(rows: Sequence[Row]) -> list[Row]:
+    """Rows best first (rule 1), each with its 1-based ``rank``."""
+    by_agent = {r.agent: r for r in rows}
+    ordered = [by_agent[s.agent] for s in sel.rank([_scored(r) for r in rows])]
+    return [replace(r, rank=i) for i, r in enumerate(ordered, 1)]
+
+
+def leader(ranked: Sequence[Row]) -> Row | None:
+    """The best working row of a ranking (rule 2), or None when nothing works."""
+    return next((r for r in ranked if r.ok), None)
+
+
+def plan(
+    pool: Sequence[Row], children: Mapping[str, int], rules: Rules, rng: random.Random
+) -> list[sel.OffspringPlan]:
+    """The offspring that fill the population from the survivors' rows ``pool``.
+
+    ``children``: how many children each agent already has (the memory's
+    view), which the ``dgm`` method uses to favour less explored parents.
+    """
+    scored = [_scored(r, children.get(r.agent, 0)) for r in pool]
+    return sel.plan_offspring(
+        scored, rules.population, rules.crossover_rate, rng, rules.method, rules.tournament_size
+    )
+
+
+def select(
+    rows: Sequence[Row],
+    *,
+    baseline: Sequence[float],
+    samples: Mapping[str, Sequence[float]],
+    previous: Previous,
+    alive: frozenset[str],
+    rules: Rules,
+) -> Selection:
+    """Decide keep, cull and champion for one generation (rules 1-5 of the module docstring).
+
+    ``baseline``: the seed's perplexity per run; ``samples``: each agent's
+    perplexity per working run; ``alive``: the agents that have a branch now.
+    """
+    ranked = rank(rows)
+    lead = leader(ranked)
+    gate = None
+    if lead is not None and lead.agent != SEED_AGENT:
+        result = fit.champion_test(samples.get(lead.agent, ()), baseline, rules.significance)
+        gate = Gate(lead.agent, result)
+        ranked = [replace(r, p_value=result.p_value) if r is lead else r for r in ranked]
+    champion = lead.agent if gate is not None and gate.passed else None
+    keep = [s.agent for s in sel.survivors([_scored(r) for r in ranked], rules.survivors)]
+    if champion is None and previous.champion and previous.champion not in keep:
+        keep.append(previous.champion)
+    keep = keep or list(previous.survivors)
+    cull = [r.agent for r in ranked if r.agent not in keep and r.agent in alive]
+    return Selection(
+        ranking=tuple(ranked),
+        keep=tuple(keep),
+        cull=tuple(cull),
+        champion=champion,
+        leader=lead.agent if lead else None,
+        gate=gate,
+    )

@@ -1,0 +1,67 @@
+"""The CI side of a generation: the evaluation matrix, the leader's repeat jobs, and ingest.
+
+In CI the jobs that hold secrets never run agent code: they list the
+evaluations the sandboxed ``evaluate`` jobs must make (one JSON object per
+job: ``agent``, ``branch``, ``head``, ``seed``, the workflow's matrix format)
+and store the results those jobs upload in the evaluation cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from darwin_bot.core.results import EvalResult
+from darwin_bot.engine import selecting
+from darwin_bot.engine.ports import SEED_AGENT
+from darwin_bot.errors import StateError
+
+if TYPE_CHECKING:
+    from darwin_bot.engine.loop import Engine
+
+
+def jobs(engine: Engine, agent: str, head: str, seeds: range) -> list[dict[str, Any]]:
+    """The matrix entries of ``agent`` at ``head`` for the ``seeds`` that have no result yet."""
+    tree = engine.repo.tree_id(head, engine.evolvable)
+    return [
+        {"agent": agent, "branch": engine.repo.branch(agent), "head": head, "seed": s}
+        for s in seeds
+        if engine.cache.get(tree, s) is None
+    ]
+
+
+def matrix(engine: Engine, g: int) -> list[dict[str, Any]]:
+    """Evaluation jobs for generation ``g`` that have no cached result yet.
+
+    Generation 0: the seed, ``repeats`` seeds. Later: each proposed
+    offspring once (the leader's repeats come from :func:`confirm_jobs`).
+    """
+    if g == 0:
+        return jobs(engine, SEED_AGENT, engine.seed_head(), engine.seeds(engine.cfg.budget.repeats))
+    out: list[dict[str, Any]] = []
+    for rec in engine.offspring_records(g).values():
+        if rec.ok and rec.head:
+            out += jobs(engine, rec.agent, rec.head, engine.seeds(1))
+    return out
+
+
+def confirm_jobs(engine: Engine, g: int) -> list[dict[str, Any]]:
+    """The repeat runs the provisional leader still needs for the statistical gate."""
+    if g == 0:
+        return []
+    lead = selecting.provisional_leader(engine, g)
+    if lead is None:
+        return []
+    return jobs(engine, lead, engine.head(lead), engine.seeds(engine.cfg.budget.repeats))
+
+
+def ingest(engine: Engine, results: list[Mapping[str, Any]]) -> None:
+    """Store CI evaluation results (``EvalResult`` JSON with ``extra.head``) in the cache."""
+    for data in results:
+        result = EvalResult.from_dict(dict(data))
+        head = result.extra.get("head")
+        if not head:
+            raise StateError(
+                "an evaluation result has no extra.head; was it made by 'darwin evaluate --branch'?"
+            )
+        engine.cache.put(engine.repo.tree_id(head, engine.evolvable), result.seed, result)

@@ -1,0 +1,51 @@
+"""What the recorded generations say about agents: their rows, metrics, fitness and children.
+
+Read from the generation summaries once, until the next summary is written.
+"""
+
+from __future__ import annotations
+
+from darwin_bot.core.generation import Row
+from darwin_bot.core.results import Metrics
+from darwin_bot.engine.ports import Memory
+from darwin_bot.engine.records import GenerationSummary
+
+
+class History:
+    """The typed generation summaries of one memory, oldest first."""
+
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self._gens: list[GenerationSummary] | None = None
+
+    def summaries(self) -> list[GenerationSummary]:
+        if self._gens is None:
+            self._gens = [GenerationSummary.from_json(g) for g in self.memory.generations()]
+        return self._gens
+
+    def write(self, summary: GenerationSummary) -> None:
+        self.memory.write_generation(summary.to_json())
+        self._gens = None
+
+    def summary(self, g: int) -> GenerationSummary | None:
+        return next((s for s in self.summaries() if s.generation == g), None)
+
+    def rows(self, agent: str) -> list[Row]:
+        """Every recorded row of ``agent``, oldest generation first."""
+        return [r for s in self.summaries() for r in s.ranking if r.agent == agent]
+
+    def metrics_of(self, agent: str) -> Metrics | None:
+        found = [r for r in self.rows(agent) if r.metrics]
+        return found[-1].metrics if found else None
+
+    def fitness_of(self, agent: str) -> float | None:
+        found = [r for r in self.rows(agent) if r.ok]
+        return float(found[-1].fitness) if found else None
+
+    def children(self, agent: str) -> int:
+        return sum(
+            1
+            for s in self.summaries()
+            for r in s.ranking
+            if r.generation == s.generation and agent in r.parents
+        )

@@ -1,0 +1,239 @@
+"""The engine's typed records, converted to and from JSON only here and at the memory boundary.
+
+Each record kind has a JSON Schema under ``memory/schemas/`` (see
+:mod:`darwin_bot.schema`); ``from_json`` is only ever called on data that
+passed it, so it trusts the shape and converts (statuses become enums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.generation import Gate, Row
+from darwin_bot.core.results import Metrics, Status
+
+OffspringKind = Literal["mutate", "crossover"]
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One planned offspring (``offspring[i]`` of ``memory/gNNN/plan.json``)."""
+
+    agent: str
+    index: int
+    kind: OffspringKind
+    parents: tuple[str, ...]
+    parent_heads: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "index": self.index,
+            "kind": self.kind,
+            "parents": list(self.parents),
+            "parent_heads": list(self.parent_heads),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanItem:
+        return cls(
+            data["agent"],
+            int(data["index"]),
+            data["kind"],
+            tuple(data["parents"]),
+            tuple(data["parent_heads"]),
+        )
+
+
+@dataclass(frozen=True)
+class OffspringRecord:
+    """What making one offspring produced (``memory/gNNN/offspring/<agent>.json``).
+
+    ``status`` is ``ok`` (its last commit passed the smoke test; ``head`` is
+    its branch) or ``rejected`` (no usable commit; ``head`` is None).
+    """
+
+    agent: str
+    generation: int
+    kind: OffspringKind
+    parents: tuple[str, ...]
+    status: Status
+    reason: str
+    head: str | None
+    commits: tuple[str, ...] = ()
+    summary: str = ""
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    requests: tuple[HumanRequest, ...] = ()
+    repaired_from: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "generation": self.generation,
+            "kind": self.kind,
+            "parents": list(self.parents),
+            "status": self.status.value,
+            "reason": self.reason,
+            "head": self.head,
+            "commits": list(self.commits),
+            "summary": self.summary,
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "requests": [
+                {
+                    "kind": r.kind,
+                    "title": r.title,
+                    "rationale": r.rationale,
+                    "agent": r.agent,
+                    "generation": r.generation,
+                }
+                for r in self.requests
+            ],
+            "repaired_from": self.repaired_from,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OffspringRecord:
+        return cls(
+            agent=data["agent"],
+            generation=int(data["generation"]),
+            kind=data["kind"],
+            parents=tuple(data["parents"]),
+            status=Status(data["status"]),
+            reason=data["reason"],
+            head=data["head"],
+            commits=tuple(data["commits"]),
+            summary=data["summary"],
+            model=data["model"],
+            prompt_tokens=int(data["prompt_tokens"]),
+            completion_tokens=int(data["completion_tokens"]),
+            cost_usd=float(data["cost_usd"]),
+            requests=tuple(HumanRequest(**r) for r in data["requests"]),
+            repaired_from=data.get("repaired_from"),
+        )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The seed's measured noise floor (``baseline`` of every generation summary)."""
+
+    mean: Metrics
+    std: dict[str, float]
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": self.mean.to_dict(), "std": dict(self.std), "n": self.n}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Baseline:
+        return cls(Metrics.from_dict(data["mean"]), dict(data["std"]), int(data["n"]))
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    """One generation as recorded in ``memory/gNNN/summary.json``."""
+
+    generation: int
+    ranking: tuple[Row, ...]
+    survivors: tuple[str, ...]
+    culled: tuple[str, ...]
+    champion: str | None = None  # the current champion (promoted now or earlier)
+    new_champion: str | None = None  # promoted in this generation
+    leader: str | None = None
+    gate: Gate | None = None
+    baseline: Baseline | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    cost_usd: float = 0.0
+
+    def row(self, agent: str) -> Row | None:
+        return next((r for r in self.ranking if r.agent == agent), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "ranking": [r.to_json() for r in self.ranking],
+            "survivors": list(self.survivors),
+            "culled": list(self.culled),
+            "champion": self.champion,
+            "new_champion": self.new_champion,
+            "leader": self.leader,
+            "gate": self.gate.to_json() if self.gate else None,
+            "baseline": self.baseline.to_json() if self.baseline else None,
+            "timings": dict(self.timings),
+            "tokens": dict(self.tokens),
+            "cost_usd": self.cost_usd,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GenerationSummary:
+        gate, base = data.get("gate"), data.get("baseline")
+        return cls(
+            generation=int(data["generation"]),
+            ranking=tuple(Row.from_json(r) for r in data["ranking"]),
+            survivors=tuple(data["survivors"]),
+            culled=tuple(data["culled"]),
+            champion=data.get("champion"),
+            new_champion=data.get("new_champion"),
+            leader=data.get("leader"),
+            gate=Gate.from_json(gate) if gate else None,
+            baseline=Baseline.from_json(base) if base else None,
+            timings=dict(data.get("timings") or {}),
+            tokens=dict(data.get("tokens") or {}),
+            cost_usd=float(data.get("cost_usd", 0.0)),
+        )
+
+
+class JournalState(StrEnum):
+    """How far a generation's selection was carried out (``state`` of ``selection.json``)."""
+
+    DECIDED = "decided"  # the outcome is written; nothing carried out yet (or part of it)
+    RECORDED = "recorded"  # branches culled, mutation metrics and the summary written
+    PUBLISHED = "published"  # the forge shows it too: nothing left to do
+
+
+@dataclass(frozen=True)
+class SelectionJournal:
+    """The decided outcome of one generation, written before it is carried out.
+
+    ``handled``: the one-shot dashboard actions the decision consumed, replayed
+    to the publisher when a rerun finishes the plan.
+    """
+
+    generation: int
+    state: JournalState
+    summary: GenerationSummary
+    handled: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "state": JournalState(self.state).value,
+            "summary": self.summary.to_json(),
+            "handled": list(self.handled),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SelectionJournal:
+        return cls(
+            int(data["generation"]),
+            JournalState(data["state"]),
+            GenerationSummary.from_json(data["summary"]),
+            tuple(data.get("handled", ())),
+        )

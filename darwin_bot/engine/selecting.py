@@ -1,0 +1,174 @@
+"""Selection of one generation as a journal: decide the whole outcome, write it, then carry it out.
+
+``decide`` gathers the rows (training what ``darwin run`` may still train),
+confirms the leader, and asks ``core.generation.select`` for keep, cull and
+champion. The outcome goes to ``memory/gNNN/selection.json`` (state
+``decided``) before anything changes; ``carry_out`` then archives and deletes
+the culled branches, records the mutation metrics and the summary (state
+``recorded``) and publishes (state ``published``). A run killed anywhere in
+between finishes the written plan on its rerun instead of deciding again from
+whatever branches are left.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from darwin_bot.core import generation as gen
+from darwin_bot.core.generation import Row
+from darwin_bot.core.results import EvalResult, Metrics, Status, apply_cost_limit
+from darwin_bot.engine import rows
+from darwin_bot.engine.ports import SEED_AGENT
+from darwin_bot.engine.records import GenerationSummary, JournalState, SelectionJournal
+from darwin_bot.errors import StateError
+
+if TYPE_CHECKING:
+    from darwin_bot.engine.loop import Engine
+
+
+def previous(engine: Engine, g: int) -> GenerationSummary:
+    prev = engine.summary(g - 1)
+    if prev is None:
+        raise StateError(f"generation {g - 1} has no summary; run it (or 'darwin run') first")
+    return prev
+
+
+def held_runs(engine: Engine, agent: str, baseline: Metrics) -> list[EvalResult]:
+    """The agent's known runs with the budget held: ``over_budget`` past the cost limit.
+
+    The harness measured each run's training wall time; the limit is relative to
+    the baseline's mean under the same budget, so it is applied here, where the
+    baseline is known (a run over it ranks with the failures and never counts
+    towards the gate).
+    """
+    bu = engine.cfg.budget
+    return [
+        apply_cost_limit(r, baseline.train_wall_s, bu.max_cost_ratio, bu.seconds_cost_ratio)
+        for r in engine.known_runs(engine.head(agent))
+    ]
+
+
+def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> list[Row]:
+    """Rows of the previous survivors and this generation's offspring, ranked.
+
+    ``train``: evaluate (first seed) a candidate that has no run yet; otherwise
+    it ranks as "not evaluated". Offspring rejected at mutation rank last.
+    """
+    prev = previous(engine, g)
+    records = engine.offspring_records(g)
+    alive = list(prev.survivors) + [a for a, r in records.items() if r.ok]
+    if train:
+        engine.evaluate_all([(engine.head(a), engine.cfg.evolution.seed) for a in alive])
+    out = []
+    for agent in alive:
+        rec = records.get(agent)
+        first = None if rec else engine.history.rows(agent)[0]
+        born = rec.generation if rec else first.generation  # type: ignore[union-attr]
+        parents = rec.parents if rec else first.parents  # type: ignore[union-attr]
+        runs = held_runs(engine, agent, baseline)
+        out.append(rows.scored_row(agent, born, parents, runs, baseline, engine.cfg.fitness))
+    for agent, rec in records.items():
+        if not rec.ok:
+            out.append(Row(agent, g, rec.parents, status=Status.REJECTED, reason=rec.reason))
+    return gen.rank(out)
+
+
+def provisional_leader(engine: Engine, g: int) -> str | None:
+    """The agent that would lead ``g`` on the runs known now (None: the seed or nobody)."""
+    lead = gen.leader(candidates(engine, g, engine.baseline_metrics(), train=False))
+    return lead.agent if lead and lead.agent != SEED_AGENT else None
+
+
+def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
+    """The whole outcome of ``g``: trains what is missing when ``confirm``, changes no state."""
+    started = time.monotonic()
+    prev = previous(engine, g)
+    baseline = engine.baseline_metrics()
+    repeats = engine.seeds(engine.cfg.budget.repeats)
+    handled: list[str] = []
+    pub = engine.publisher
+    if confirm and pub is not None and pub.controls().get("reevaluate"):
+        # The dashboard asked to re-evaluate the top agents: give every survivor full repeats.
+        engine.evaluate_all([(engine.head(a), s) for a in prev.survivors for s in repeats])
+        pub.handled("reevaluate")
+        handled.append("reevaluate")
+    ranked = candidates(engine, g, baseline, train=confirm)
+    lead = gen.leader(ranked)
+    if confirm and lead is not None and lead.agent != SEED_AGENT:
+        engine.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
+        engine.evaluate_all([(engine.head(lead.agent), s) for s in repeats])
+        ranked = candidates(engine, g, baseline, train=False)
+    samples = {
+        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
+    }
+    alive = frozenset(r.agent for r in ranked if engine.repo.rev(engine.repo.branch(r.agent)))
+    outcome = gen.select(
+        ranked,
+        baseline=rows.perplexities(engine.baseline_runs()),
+        samples=samples,
+        previous=gen.Previous(prev.survivors, prev.champion),
+        alive=alive,
+        rules=engine.rules,
+    )
+    records = engine.offspring_records(g).values()
+    summary = GenerationSummary(
+        generation=g,
+        ranking=outcome.ranking,
+        survivors=outcome.keep,
+        culled=outcome.cull,
+        champion=outcome.champion or prev.champion,
+        new_champion=outcome.champion,
+        leader=outcome.leader,
+        gate=outcome.gate,
+        baseline=prev.baseline,
+        timings={"select_s": round(time.monotonic() - started, 3)},
+        tokens={
+            "prompt": sum(r.prompt_tokens for r in records),
+            "completion": sum(r.completion_tokens for r in records),
+        },
+        cost_usd=round(sum(r.cost_usd for r in records), 6),
+    )
+    return SelectionJournal(g, JournalState.DECIDED, summary, tuple(handled))
+
+
+def carry_out(engine: Engine, journal: SelectionJournal) -> GenerationSummary:
+    """Do what ``journal`` decided, from the step it reached; each step is idempotent."""
+    summary, g = journal.summary, journal.generation
+    records = engine.offspring_records(g)
+    if journal.state is JournalState.DECIDED:
+        for agent in summary.culled:
+            engine.repo.delete_branch(engine.repo.branch(agent), archive_as=agent)
+        updates = {}
+        for r in summary.ranking:
+            rec = records.get(r.agent)
+            if rec is not None and rec.ok:
+                parent_fit = engine.history.fitness_of(rec.parents[0])
+                ok = parent_fit is not None and r.status is Status.OK
+                updates[r.agent] = (r.metrics, r.fitness - parent_fit if ok else None)  # type: ignore[operator]
+        engine.memory.update_generation_metrics(g, updates)
+        engine.history.write(summary)
+        journal = replace(journal, state=JournalState.RECORDED)
+        engine.run_state.write_journal(journal)
+    if journal.state is JournalState.RECORDED:
+        if engine.publisher is not None:
+            for action in journal.handled:
+                engine.publisher.handled(action)
+            engine.publisher.selected(
+                summary.to_json(), {a: rec.to_json() for a, rec in records.items()}
+            )
+        engine.run_state.write_journal(replace(journal, state=JournalState.PUBLISHED))
+    return summary
+
+
+def select(engine: Engine, g: int, *, confirm: bool) -> GenerationSummary:
+    """Decide (once) and carry out the selection of ``g``; a finished one is returned as is."""
+    done = engine.summary(g)
+    journal = engine.run_state.journal(g)
+    if done is not None and (journal is None or journal.state is JournalState.PUBLISHED):
+        return done
+    if journal is None:
+        journal = decide(engine, g, confirm=confirm)
+        engine.run_state.write_journal(journal)
+    return carry_out(engine, journal)

@@ -1,0 +1,55 @@
+"""The JSON Schemas under memory/schemas: valid, and in step with the enums the code uses."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from darwin_bot import schema
+from darwin_bot.core.agent import Outcome
+from darwin_bot.core.results import STATUSES
+from darwin_bot.engine.records import JournalState
+from darwin_bot.errors import BrokenState
+from darwin_bot.hitl import RequestStatus
+
+
+@pytest.mark.parametrize("kind", schema.KINDS)
+def test_every_schema_file_is_a_valid_draft_2020_12_schema(kind: str) -> None:
+    path = schema.schema_dir() / f"{kind}.schema.json"
+    jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text("utf-8")))
+
+
+def test_the_enums_in_the_schemas_are_the_code_enums() -> None:
+    gen = schema.schema("generation")
+    assert gen["$defs"]["row"]["properties"]["status"]["enum"] == list(STATUSES)
+    assert schema.schema("eval")["properties"]["status"]["enum"] == list(STATUSES)
+    outcomes = schema.schema("mutation")["properties"]["outcome"]["enum"]
+    assert outcomes == [o.value for o in Outcome]
+    states = schema.schema("request")["properties"]["state"]["enum"]
+    assert states == [s.value for s in RequestStatus]
+    journal = schema.schema("selection")["properties"]["state"]["enum"]
+    assert journal == [s.value for s in JournalState]
+
+
+def test_an_unknown_status_in_a_row_names_the_field() -> None:
+    summary = {
+        "generation": 1,
+        "ranking": [{"agent": "a", "fitness": None, "status": "great"}],
+        "survivors": [],
+        "culled": [],
+    }
+    with pytest.raises(BrokenState, match=r"x.json: ranking\[0\]: field 'status'"):
+        schema.validate("generation", summary, "x.json")
+
+
+def test_defaults_are_filled_in_nested_rows() -> None:
+    summary = {
+        "generation": 1,
+        "ranking": [{"agent": "a", "fitness": 0.1, "status": "ok"}],
+        "survivors": ["a"],
+        "culled": [],
+    }
+    out = schema.validate("generation", summary, "x")
+    assert out["ranking"][0]["n_runs"] == 0 and out["champion"] is None
