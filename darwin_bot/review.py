@@ -36,7 +36,7 @@ from darwin_bot.jsonio import read_json
 
 PLOTS_DIR = "plots"
 _ITER_LOSS = re.compile(r"^iter (\d+): loss ([0-9.eE+-]+|nan|inf)", re.MULTILINE)
-WALL_KEYS = ("train_wall_s", "wall_s", "train_seconds")  # extra first, then Metrics
+WALL_KEYS = ("train_wall_s",)  # measured by the harness (train_seconds is the program's claim)
 COST_KEYS = ("cost_ratio",)
 
 
@@ -81,7 +81,15 @@ class Runs:
         out = []
         for r in self.ok():
             for where in (r.get("extra") or {}, r.get("metrics") or {}):
-                hit = next((where[k] for k in keys if isinstance(where.get(k), (int, float))), None)
+                # 0 means "not measured" (a result from before the harness measured it)
+                hit = next(
+                    (
+                        where[k]
+                        for k in keys
+                        if isinstance(where.get(k), (int, float)) and where[k] > 0
+                    ),
+                    None,
+                )
                 if hit is not None:
                     out.append(float(hit))
                     break

@@ -61,6 +61,7 @@ class FakeEvaluator:
             tokens_per_s=1000.0,
             train_seconds=1.0,
             peak_mem_mb=10.0,
+            train_wall_s=1.0,
         )
         return EvalResult("ok", "", m, "cpu", seed, Budget(iters=10), self.version, digest[:16])
 

@@ -122,8 +122,9 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
     )
     engine.run(1)
     summary = engine.summary(1)
-    leader = summary["leader"]
-    assert leader and leader != "seed", summary["ranking"]
+    assert summary is not None
+    leader = summary.leader
+    assert leader and leader != "seed", summary.to_json()["ranking"]
     prs = {p.branch: p for p in publisher.forge.list_prs(state="all")}
     body = prs[engine.repo.branch(leader)].body
     sha = engine.repo.git("log", "-1", "--format=%H", "--", f"memory/plots/{leader}.png").strip()
@@ -142,7 +143,8 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
 
     # The step again: same bodies, no new commit.
     head = engine.repo.git("rev-parse", "HEAD").strip()
-    publisher.selected(summary, engine.offspring_records(1))
+    records = {a: r.to_json() for a, r in engine.offspring_records(1).items()}
+    publisher.selected(summary.to_json(), records)
     again = {p.branch: p.body for p in publisher.forge.list_prs(state="all")}
     assert again == {b: p.body for b, p in prs.items()}
     assert engine.repo.git("rev-parse", "HEAD").strip() == head
