@@ -68,8 +68,6 @@ EVALUATOR_VERSION = "2"
 
 SMOKE_WINDOWS = 4
 SMOKE_PAIRS = 16
-# For the 1-token peeker that looks at one position in a window's T-1.
-REPORTED_Q = 1 / 63
 
 __all__ = ["EVALUATOR_VERSION", "EvalOptions", "evaluate_repeats", "evaluate_tree", "tree_hash"]
 
@@ -384,7 +382,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
         twin_suffixes=plan.suffix_source,
         twin_max_logprob_diff=float(f"{outcome.scorer.max_diff:.3g}"),
         twin_tolerance=CAUSAL_TOL,
-        p_detect_one_peek=round(detection_probability(REPORTED_Q, plan.pairs), 4),
+        # a model that reads ahead at one position per window (q = 1/(T-1)) is caught with:
+        p_detect_one_peek=round(detection_probability(1 / (plan.context - 1), plan.pairs), 4),
     )
     log = train.log_tail + outcome.log
     if outcome.status is not Status.OK:
