@@ -319,7 +319,10 @@ class Reviewer:
         base_runs = self.runs("seed")
         fitness = row.get("fitness")
         fit_text = f"{fitness:+.4f}" if isinstance(fitness, (int, float)) else "—"
-        lines = [f"Rank {row.get('rank', '?')}, fitness {fit_text}; status {row.get('status')}", ""]
+        lines = [
+            f"Leaderboard rank {row.get('rank', '?')}, fitness {fit_text}; status {row.get('status')}",
+            "",
+        ]
         lines += metrics_table(agent_runs, parent_runs, base_runs)
         lines += ["", cost_line(agent_runs, base_runs), ""]
         if plot_url:
