@@ -14,6 +14,7 @@ sets these environment variables:
   DARWIN_PRESET        tiny | paper | nanogpt (rows of PRESETS below)
   DARWIN_THREADS       torch CPU threads (torch's default when unset)
   DARWIN_COMPILE       1 to torch.compile the model
+  DARWIN_LOG_INTERVAL  print a log line every this many iterations (default 10)
 
 It imports only torch, numpy and the standard library, never darwin_bot.
 """
@@ -59,7 +60,9 @@ P = PRESETS[preset]
 # I/O
 data_dir = os.environ.get("DARWIN_DATA", os.path.join("data", "shakespeare_char"))
 out_dir = os.environ.get("DARWIN_OUT", "out")
-log_interval = 10  # print a log line every this many iterations
+log_interval = int(os.environ.get("DARWIN_LOG_INTERVAL", "10"))  # iterations per log line
+if log_interval < 1:
+    sys.exit(f"train.py: DARWIN_LOG_INTERVAL must be at least 1, got {log_interval}")
 # model
 n_layer = P["n_layer"]  # transformer blocks
 n_head = P["n_head"]  # attention heads
@@ -184,13 +187,14 @@ while it < max_iters:
     recent_losses.append(loss.detach() * gradient_accumulation_steps)
     it += 1
     if it % log_interval == 0 or it == max_iters:
-        now = time.perf_counter()
         loss_now = recent_losses[-1].item()  # .item() waits for the device
+        now = time.perf_counter()
         iters_done = log_interval if it % log_interval == 0 else it % log_interval
-        tok_s = iters_done * tokens_per_iter / max(now - t_log, 1e-9)
+        dt = max(now - t_log, 1e-9) / iters_done  # seconds per iteration since the last line
+        tok_s = tokens_per_iter / dt
         mfu = tok_s * flops_per_token / peak_flops()
-        print(f"iter {it}: loss {loss_now:.4f}, lr {lr:.2e}, {tok_s:,.0f} tok/s, "
-              f"mfu {100 * mfu:.2f}%", flush=True)  # fmt: skip
+        print(f"iter {it}: loss {loss_now:.4f}, time {1000 * dt:.2f}ms, lr {lr:.2e}, "
+              f"{tok_s:,.0f} tok/s, mfu {100 * mfu:.2f}%", flush=True)  # fmt: skip
         t_log = now
 if device_type == "cuda":
     torch.cuda.synchronize()
