@@ -6,6 +6,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,15 @@ def train(workdir: Path, data_dir: Path, **env: str) -> tuple[Path, dict]:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert list(cwd.iterdir()) == [], "train.py wrote into its working directory"
+    (workdir / "stdout.txt").write_text(proc.stdout)  # beside out/, for the log tests
     return out, json.loads((out / "train.json").read_text())
+
+
+def iter_lines(out: Path) -> list[tuple[int, float]]:
+    """(iteration, milliseconds) of each 'iter N: loss L, time T ms' line of a run's log."""
+    log = (out.parent / "stdout.txt").read_text()
+    pattern = r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms"
+    return [(int(n), float(ms)) for n, ms in re.findall(pattern, log, re.M)]
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +149,44 @@ def test_same_seed_same_weights_other_seed_differs(
 @pytest.mark.timeout(RUN_TIMEOUT_S)
 def test_time_budget_stops_training(agent_data: Path, tmp_path: Path) -> None:
     budget = 1.0
-    out, report = train(tmp_path, agent_data, DARWIN_TIME_BUDGET_S=str(budget))
+    out, report = train(
+        tmp_path, agent_data, DARWIN_TIME_BUDGET_S=str(budget), DARWIN_LOG_INTERVAL="1"
+    )
     assert (out / "model.pt").is_file()
     assert report["iterations"] >= 1
     assert report["config"]["max_iters"] > report["iterations"]  # the budget stopped it
     assert budget <= report["train_seconds"] < budget + 10  # at most one iteration over
+    # it saved after stopping by its own clock, and logged every iteration it ran
+    checkpoint = torch.load(out / "model.pt", weights_only=True)
+    assert checkpoint["model_args"]["n_embd"] == report["config"]["n_embd"]
+    assert [n for n, _ in iter_lines(out)] == list(range(1, report["iterations"] + 1))
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_log_lines_carry_per_iteration_time(trained: tuple[Path, dict], tmp_path: Path,
+                                            agent_data: Path) -> None:  # fmt: skip
+    out, _ = trained  # 3 iterations at the default interval of 10: one line, at the end
+    assert [n for n, _ in iter_lines(out)] == [3]
+    out1, report = train(tmp_path, agent_data, DARWIN_MAX_ITERS="4", DARWIN_LOG_INTERVAL="1")
+    lines = iter_lines(out1)
+    assert [n for n, _ in lines] == [1, 2, 3, 4]
+    assert all(ms > 0 for _, ms in lines)
+    # the per-iteration times add up to the loop's own clock
+    assert sum(ms for _, ms in lines) / 1000 == pytest.approx(report["train_seconds"], rel=0.05)
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_bad_log_interval_is_one_clear_line(agent_data: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARWIN_")}
+    env.update(DARWIN_DATA=str(agent_data), DARWIN_OUT=str(tmp_path / "out"),
+               DARWIN_DEVICE="cpu", DARWIN_LOG_INTERVAL="0")  # fmt: skip
+    proc = subprocess.run([sys.executable, str(SEED / "train.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "train.py: DARWIN_LOG_INTERVAL must be at least 1, got 0"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_model_is_causal(seed_model: ModuleType) -> None:
