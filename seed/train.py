@@ -28,16 +28,11 @@ import time
 from collections import deque
 from contextlib import nullcontext
 
-# bitwise-reproducible CPU matmuls: MKL otherwise may pick code paths by memory alignment
-# and drop threads under load. Set before torch loads MKL; an explicit setting wins.
-os.environ.setdefault("MKL_CBWR", "AUTO")
-os.environ.setdefault("MKL_DYNAMIC", "FALSE")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 sys.dont_write_bytecode = True  # importing model.py must not write seed/__pycache__
-from model import GPT, GPTConfig  # noqa: E402
+from model import GPT, GPTConfig  # noqa: E402 (after the line above)
 
 # -----------------------------------------------------------------------------
 # presets: the scale of a run. Change a model's shape by editing its row.

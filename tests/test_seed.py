@@ -21,7 +21,7 @@ from tests.conftest import REPO_ROOT
 
 SEED = REPO_ROOT / "seed"
 VOCAB = 16
-RUN_TIMEOUT_S = 120
+RUN_TIMEOUT_S = 300  # a 3-iteration run took over 120 s with 20 jobs on 2 shared cores
 
 
 def _import_seed_model() -> ModuleType:
@@ -144,6 +144,20 @@ def test_same_seed_same_weights_other_seed_differs(
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
     assert report1["final_train_loss"] == report2["final_train_loss"]
     assert not all(torch.equal(w1[k], w3[k]) for k in w1)
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT_S)
+def test_same_seed_same_weights_on_two_threads(agent_data: Path, tmp_path: Path) -> None:
+    # reproducible without MKL's CNR mode (MKL_CBWR), which train.py no longer sets
+    runs = [
+        train(
+            tmp_path / name, agent_data, DARWIN_SEED="1", DARWIN_MAX_ITERS="3", DARWIN_THREADS="2"
+        )  # fmt: skip
+        for name in ("a", "b")
+    ]
+    w1, w2 = (torch.load(out / "model.pt", weights_only=True)["model"] for out, _ in runs)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert runs[0][1]["config"]["threads"] == 2
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S)
