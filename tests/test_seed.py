@@ -64,8 +64,8 @@ def train(workdir: Path, data_dir: Path, **env: str) -> tuple[Path, dict]:
         DARWIN_DEVICE="cpu",
         DARWIN_PRESET="tiny",
         DARWIN_THREADS="1",  # the test machine is shared; one thread is also the most repeatable
-        **env,
     )
+    base.update(env)
     proc = subprocess.run(
         [sys.executable, str(SEED / "train.py")],
         cwd=cwd,
