@@ -14,6 +14,7 @@ sets these environment variables:
   DARWIN_PRESET        tiny | paper | nanogpt (rows of PRESETS below)
   DARWIN_THREADS       torch CPU threads (torch's default when unset)
   DARWIN_COMPILE       1 to torch.compile the model
+  DARWIN_LOG_INTERVAL  print a log line every this many iterations (default 10)
 
 It imports only torch, numpy and the standard library, never darwin_bot.
 """
@@ -29,16 +30,11 @@ from contextlib import nullcontext
 
 t_process = time.perf_counter()  # a wall budget counts from here: the harness clocks the process
 
-# bitwise-reproducible CPU matmuls: MKL otherwise may pick code paths by memory alignment
-# and drop threads under load. Set before torch loads MKL; an explicit setting wins.
-os.environ.setdefault("MKL_CBWR", "AUTO")
-os.environ.setdefault("MKL_DYNAMIC", "FALSE")
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.dont_write_bytecode = True  # importing model.py must not write seed/__pycache__
-from model import GPT, GPTConfig  # noqa: E402
+from model import GPT, GPTConfig  # noqa: E402 (after the line above)
 
 # -----------------------------------------------------------------------------
 # presets: the scale of a run. Change a model's shape by editing its row.
@@ -61,7 +57,9 @@ P = PRESETS[preset]
 # I/O
 data_dir = os.environ.get("DARWIN_DATA", os.path.join("data", "shakespeare_char"))
 out_dir = os.environ.get("DARWIN_OUT", "out")
-log_interval = 10  # print a log line every this many iterations
+log_interval = int(os.environ.get("DARWIN_LOG_INTERVAL", "10"))  # iterations per log line
+if log_interval < 1:
+    sys.exit(f"train.py: DARWIN_LOG_INTERVAL must be at least 1, got {log_interval}")
 # model
 n_layer = P["n_layer"]  # transformer blocks
 n_head = P["n_head"]  # attention heads
@@ -189,13 +187,14 @@ while it < max_iters:
     it += 1
     t_step = time.perf_counter() - now
     if it % log_interval == 0 or it == max_iters:
-        now = time.perf_counter()
         loss_now = recent_losses[-1].item()  # .item() waits for the device
+        now = time.perf_counter()
         iters_done = log_interval if it % log_interval == 0 else it % log_interval
-        tok_s = iters_done * tokens_per_iter / max(now - t_log, 1e-9)
+        dt = max(now - t_log, 1e-9) / iters_done  # seconds per iteration since the last line
+        tok_s = tokens_per_iter / dt
         mfu = tok_s * flops_per_token / peak_flops()
-        print(f"iter {it}: loss {loss_now:.4f}, lr {lr:.2e}, {tok_s:,.0f} tok/s, "
-              f"mfu {100 * mfu:.2f}%", flush=True)  # fmt: skip
+        print(f"iter {it}: loss {loss_now:.4f}, time {1000 * dt:.2f}ms, lr {lr:.2e}, "
+              f"{tok_s:,.0f} tok/s, mfu {100 * mfu:.2f}%", flush=True)  # fmt: skip
         t_log = now
 if device_type == "cuda":
     torch.cuda.synchronize()

@@ -6,6 +6,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from tests.conftest import REPO_ROOT
 
 SEED = REPO_ROOT / "seed"
 VOCAB = 16
-RUN_TIMEOUT_S = 120
+RUN_TIMEOUT_S = 300  # a 3-iteration run took over 120 s with 20 jobs on 2 shared cores
 
 
 def _import_seed_model() -> ModuleType:
@@ -64,8 +65,8 @@ def train(workdir: Path, data_dir: Path, **env: str) -> tuple[Path, dict]:
         DARWIN_DEVICE="cpu",
         DARWIN_PRESET="tiny",
         DARWIN_THREADS="1",  # the test machine is shared; one thread is also the most repeatable
-        **env,
     )
+    base.update(env)
     proc = subprocess.run(
         [sys.executable, str(SEED / "train.py")],
         cwd=cwd,
@@ -76,7 +77,15 @@ def train(workdir: Path, data_dir: Path, **env: str) -> tuple[Path, dict]:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert list(cwd.iterdir()) == [], "train.py wrote into its working directory"
+    (workdir / "stdout.txt").write_text(proc.stdout)  # beside out/, for the log tests
     return out, json.loads((out / "train.json").read_text())
+
+
+def iter_lines(out: Path) -> list[tuple[int, float]]:
+    """(iteration, milliseconds) of each 'iter N: loss L, time T ms' line of a run's log."""
+    log = (out.parent / "stdout.txt").read_text()
+    pattern = r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms"
+    return [(int(n), float(ms)) for n, ms in re.findall(pattern, log, re.M)]
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +147,20 @@ def test_same_seed_same_weights_other_seed_differs(
     assert not all(torch.equal(w1[k], w3[k]) for k in w1)
 
 
+@pytest.mark.timeout(2 * RUN_TIMEOUT_S)
+def test_same_seed_same_weights_on_two_threads(agent_data: Path, tmp_path: Path) -> None:
+    # reproducible without MKL's CNR mode (MKL_CBWR), which train.py no longer sets
+    runs = [
+        train(
+            tmp_path / name, agent_data, DARWIN_SEED="1", DARWIN_MAX_ITERS="3", DARWIN_THREADS="2"
+        )  # fmt: skip
+        for name in ("a", "b")
+    ]
+    w1, w2 = (torch.load(out / "model.pt", weights_only=True)["model"] for out, _ in runs)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert runs[0][1]["config"]["threads"] == 2
+
+
 @pytest.mark.timeout(RUN_TIMEOUT_S)
 def test_time_budget_stops_training(agent_data: Path, tmp_path: Path) -> None:
     budget = 8.0
@@ -151,6 +174,33 @@ def test_time_budget_stops_training(agent_data: Path, tmp_path: Path) -> None:
     # (saved) within the harness's allowance (5 s) after it, unless start-up alone took
     # longer and it did the one iteration it always does.
     assert wall < budget + 5.0 or report["iterations"] == 1
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_log_lines_carry_per_iteration_time(trained: tuple[Path, dict], tmp_path: Path,
+                                            agent_data: Path) -> None:  # fmt: skip
+    out, _ = trained  # 3 iterations at the default interval of 10: one line, at the end
+    assert [n for n, _ in iter_lines(out)] == [3]
+    out1, report = train(tmp_path, agent_data, DARWIN_MAX_ITERS="4", DARWIN_LOG_INTERVAL="1")
+    lines = iter_lines(out1)
+    assert [n for n, _ in lines] == [1, 2, 3, 4]
+    assert all(ms > 0 for _, ms in lines)
+    # the per-iteration times add up to the loop's own clock
+    assert sum(ms for _, ms in lines) / 1000 == pytest.approx(report["train_seconds"], rel=0.05)
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_bad_log_interval_is_one_clear_line(agent_data: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARWIN_")}
+    env.update(DARWIN_DATA=str(agent_data), DARWIN_OUT=str(tmp_path / "out"),
+               DARWIN_DEVICE="cpu", DARWIN_LOG_INTERVAL="0")  # fmt: skip
+    proc = subprocess.run([sys.executable, str(SEED / "train.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "train.py: DARWIN_LOG_INTERVAL must be at least 1, got 0"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_model_is_causal(seed_model: ModuleType) -> None:

@@ -1,0 +1,226 @@
+"""The evaluator's overhead over bare training, and where its fixed part goes; prints JSON.
+
+    python benchmarks/eval_overhead.py --repeats 5                 # tiny preset, bwrap
+    python benchmarks/eval_overhead.py --repeats 3 --iters 200 --sandbox none
+
+Alternates, ``--repeats`` times: the bare ``python seed/train.py`` under the same
+``DARWIN_*`` environment the evaluator sets (its default budget unless ``--iters``),
+then the whole ``python -m darwin_bot evaluate . --preset P --json --sandbox S``.
+The ratio whole / bare is the figure the issue's 1.10 target is about.
+
+The fixed part is then taken apart with probes, each its own fresh process, each
+timed ``--repeats`` times: Python start, ``import torch``, the CLI's start, a
+sandbox start (the evaluator's own ``run_sandboxed`` running ``python -c pass``),
+the CPU peak probe (``evaluate/peak.py``, with its torch import), and the model
+load of the scoring worker. The evaluator's own ``train_wall_s`` and
+``score*_wall_s`` split the whole run into training, scoring and the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+PEAK_PROBE = (
+    "import time; t = time.perf_counter(); from darwin_bot.evaluate import peak; "
+    "peak.measure('cpu', threads={threads}); print(time.perf_counter() - t)"
+)
+LOAD_PROBE = (
+    "import sys, time, importlib.util; import torch; t = time.perf_counter(); "
+    "spec = importlib.util.spec_from_file_location('model', sys.argv[1]); "
+    "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+    "m.load(sys.argv[2], 'cpu'); print(time.perf_counter() - t)"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "paper", "nanogpt"])
+    parser.add_argument("--iters", type=int, default=None, help="default: the evaluator's budget")
+    parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "shakespeare_char")
+    parser.add_argument("--sandbox", default="bwrap", choices=["auto", "bwrap", "unshare", "none"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="DARWIN_SEED (evaluate's default 0)")
+    args = parser.parse_args(argv)
+    for name in ("train.bin", "val.bin", "meta.json"):
+        if not (args.data / name).is_file():
+            print(f"eval_overhead: no {name} in {args.data}; run 'darwin data prepare'",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    if args.repeats < 1:
+        print("eval_overhead: --repeats must be at least 1", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="darwin-overhead-") as tmp:
+        report = measure(args, Path(tmp))
+    print(json.dumps(report, indent=2))
+    return 0 if report["status"] == "ok" else 1
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT):
+    """(wall seconds, stdout) of one run of cmd; raises with its stderr when it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd[:4])} ... exited {proc.returncode}: {proc.stderr[-800:]}"
+        )
+    return wall, proc.stdout
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARWIN_")}
+    return env | {"PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def bare_train(args: argparse.Namespace, tmp: Path, iters: int | None, i: int) -> float:
+    """Wall seconds of python seed/train.py as the evaluator would run it, unsandboxed."""
+    data = tmp / "bare-data"
+    if not data.exists():
+        data.mkdir()
+        for name in ("train.bin", "meta.json"):
+            shutil.copyfile(args.data / name, data / name)
+    env = base_env() | {
+        "DARWIN_DATA": str(data),
+        "DARWIN_OUT": str(tmp / f"bare-out-{i}"),
+        "DARWIN_SEED": str(args.seed),
+        "DARWIN_DEVICE": "cpu",
+        "DARWIN_PRESET": args.preset,
+    }
+    if iters is not None:
+        env["DARWIN_MAX_ITERS"] = str(iters)
+    wall, _ = timed([PY, "seed/train.py"], env)
+    return wall
+
+
+def whole_evaluation(args: argparse.Namespace) -> tuple[float, dict[str, Any]]:
+    """Wall seconds of darwin evaluate, and its result's extra (train_wall_s, ...)."""
+    cmd = [PY, "-m", "darwin_bot", "evaluate", ".", "--preset", args.preset, "--json",
+           "--sandbox", args.sandbox, "--device", "cpu", "--data", str(args.data)]  # fmt: skip
+    if args.iters is not None:
+        cmd += ["--iters", str(args.iters)]
+    wall, out = timed(cmd, base_env())
+    result = json.loads(out)
+    run = result["runs"][0] if "runs" in result else result
+    if run.get("status") != "ok":
+        raise RuntimeError(f"darwin evaluate: {run.get('status')}: {run.get('reason')}")
+    return wall, run.get("extra", {})
+
+
+def sandbox_start(backend: str) -> float:
+    """Wall seconds of the evaluator's sandbox running python -c pass (no torch)."""
+    from darwin_bot.evaluate import sandbox
+
+    resolved = sandbox.resolve_backend(backend)
+    with tempfile.TemporaryDirectory(prefix="darwin-sbx-") as tmp:
+        os.chmod(tmp, 0o755)  # the sandbox may run under another uid, as the evaluator's does
+        mount = sandbox.Mount("tree", Path(tmp))
+        run = sandbox.run_sandboxed(
+            [PY, "-c", "pass"], backend=resolved, mounts=[mount], cwd=mount.inside(resolved),
+            env=sandbox.scrub_env({}), limits=sandbox.Limits(60.0, 8192, 256),
+        )  # fmt: skip
+    if run.returncode != 0:
+        raise RuntimeError(f"sandbox start probe exited {run.returncode}: {run.log_tail}")
+    return run.wall_s
+
+
+def probes(args: argparse.Namespace, tmp: Path, model_pt: Path) -> dict[str, float]:
+    """One timing of each fixed part, each in a fresh process."""
+    env = base_env() | {"XDG_CACHE_HOME": str(tmp / "cache")}  # the probe's cache stays here
+    threads = len(os.sched_getaffinity(0))
+    peak_wall, peak_inner = timed([PY, "-c", PEAK_PROBE.format(threads=threads)], env)
+    load_wall, load_inner = timed([PY, "-c", LOAD_PROBE, "seed/model.py", str(model_pt)], env)
+    return {
+        "python_start_s": timed([PY, "-c", "pass"], env)[0],
+        "torch_import_s": timed([PY, "-c", "import torch"], env)[0],
+        "cli_start_s": timed([PY, "-m", "darwin_bot", "--help"], env)[0],
+        "sandbox_start_s": sandbox_start(args.sandbox),
+        "peak_probe_s": float(peak_inner),  # its own torch import included
+        "model_load_s": float(load_inner),  # import model.py + load(), torch already in
+    }
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """The alternated bare / whole runs, the probes, and their summary."""
+    load_before = os.getloadavg()[0]
+    rows: list[dict[str, Any]] = []
+    try:
+        timed([PY, "-c", "import torch"])  # page cache warm for the first bare run
+        for i in range(args.repeats):
+            bare = bare_train(args, tmp, args.iters, i)
+            whole, extra = whole_evaluation(args)
+            rows.append({"bare_s": bare, "whole_s": whole, **parts_of(extra)})
+            rows[-1].update(probes(args, tmp, tmp / f"bare-out-{i}" / "model.pt"))
+            print(f"repeat {i}: bare {bare:.2f} s, whole {whole:.2f} s", file=sys.stderr)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        return {"status": "failed", "error": str(exc), "rows": rows}
+    return summarise(args, rows, (load_before, os.getloadavg()[0]))
+
+
+def parts_of(extra: dict[str, Any]) -> dict[str, float]:
+    """The evaluator's own split: training, scoring (every scoring process), the rest."""
+    score = sum(
+        float(v) for k, v in extra.items() if k.startswith("score") and k.endswith("wall_s")
+    )
+    return {"eval_train_wall_s": float(extra["train_wall_s"]), "eval_score_wall_s": score}
+
+
+def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> dict[str, Any]:
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    ratios = [r["whole_s"] / r["bare_s"] for r in rows]
+    fixed = med["whole_s"] - med["bare_s"]
+    harness = med["whole_s"] - med["eval_train_wall_s"] - med["eval_score_wall_s"]
+    score_known = med["sandbox_start_s"] + med["torch_import_s"] - med["python_start_s"]
+    return {
+        "status": "ok",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "preset": args.preset,
+        "iters": args.iters or "evaluator default",
+        "sandbox": args.sandbox,
+        "repeats": len(rows),
+        "load_avg_1m_before_after": list(loads),
+        "bare_s": med["bare_s"],
+        "whole_s": med["whole_s"],
+        "ratio_whole_over_bare": {
+            "median": statistics.median(ratios),
+            "min": min(ratios),
+            "max": max(ratios),
+            "values": ratios,
+        },
+        "fixed_s": fixed,
+        "breakdown_s": {
+            # the training sandbox: bwrap + launcher on top of the same training
+            "train_sandbox": med["eval_train_wall_s"] - med["bare_s"],
+            "scoring_process": med["eval_score_wall_s"],
+            "  of which sandbox start (python -c pass inside)": med["sandbox_start_s"],
+            "  of which torch import": med["torch_import_s"],
+            "  of which model load": med["model_load_s"],
+            "  of which the rest (numpy, forward, frames)": med["eval_score_wall_s"]
+            - score_known
+            - med["model_load_s"],
+            "harness outside both sandboxes": harness,
+            "  of which CLI start (python -m darwin_bot --help)": med["cli_start_s"],
+            "  of which CPU peak probe, with its torch import": med["peak_probe_s"],
+            "  of which the rest (copies, hashing, windows, loss)": harness
+            - med["cli_start_s"]
+            - med["peak_probe_s"],
+        },  # fmt: skip
+        "probes_median_s": {k: med[k] for k in rows[0] if k.endswith("_s")},
+        "rows": rows,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
