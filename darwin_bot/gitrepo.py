@@ -353,18 +353,18 @@ class GitRepo:
         return sha
 
     # -- remote -------------------------------------------------------------
+    def _agent_specs(self, branches: Sequence[str], delete: Sequence[str]) -> list[str]:
+        """Refspecs for agent branches (forced: a rerun may rewrite an unreviewed offspring)."""
+        for b in (*branches, *delete):
+            self._own(b)
+        return [f"+refs/heads/{b}:refs/heads/{b}" for b in branches] + [
+            f":refs/heads/{b}" for b in delete
+        ]
+
     def push(self, branches: Sequence[str], *, delete: Sequence[str] = ()) -> None:
         """Push agent branches (force: a rerun may rewrite an unreviewed offspring) and deletions."""
-        if not self.remote:
-            return
-        specs = []
-        for b in branches:
-            self._own(b)
-            specs.append(f"+refs/heads/{b}:refs/heads/{b}")
-        for b in delete:
-            self._own(b)
-            specs.append(f":refs/heads/{b}")
-        if specs:
+        specs = self._agent_specs(branches, delete)
+        if self.remote and specs:
             self.git("push", "--quiet", self.remote, *specs)
 
     def remote_branches(self) -> set[str]:
@@ -386,13 +386,7 @@ class GitRepo:
         """
         if not self.remote:
             return
-        specs = []
-        for b in branches:
-            self._own(b)
-            specs.append(f"+refs/heads/{b}:refs/heads/{b}")
-        for b in delete:
-            self._own(b)
-            specs.append(f":refs/heads/{b}")
+        specs = self._agent_specs(branches, delete)
         specs.append(f"+{ARCHIVE_NS}*:{ARCHIVE_NS}*")
         if self.rev(f"refs/heads/{self.memory_branch}") is not None:
             specs.append(f"refs/heads/{self.memory_branch}:refs/heads/{self.memory_branch}")
