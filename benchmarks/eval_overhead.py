@@ -108,7 +108,7 @@ def bare_train(args: argparse.Namespace, tmp: Path, iters: int | None, i: int) -
 def whole_evaluation(args: argparse.Namespace) -> tuple[float, dict[str, Any]]:
     """Wall seconds of darwin evaluate, and its result's extra (train_wall_s, ...)."""
     cmd = [PY, "-m", "darwin_bot", "evaluate", ".", "--preset", args.preset, "--json",
-           "--sandbox", args.sandbox, "--device", "cpu", "--data", str(args.data)]  # fmt: skip
+           "--sandbox", args.sandbox, "--data", str(args.data)]  # fmt: skip
     if args.iters is not None:
         cmd += ["--iters", str(args.iters)]
     wall, out = timed(cmd, base_env())
