@@ -15,7 +15,7 @@ import pytest
 from darwin_bot import data
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-NANOGPT = os.environ.get("NANOGPT_CHECKOUT")  # a karpathy/nanoGPT checkout, for the slow test
+NANOGPT = os.environ.get("DARWIN_NANOGPT")  # a karpathy/nanoGPT checkout, for the opt-in test
 
 
 def _load(name: str) -> ModuleType:
@@ -111,7 +111,7 @@ def test_not_a_checkout_is_one_line_and_exit_2(
     assert len(err.splitlines()) == 1
 
 
-@pytest.mark.skipif(not NANOGPT, reason="set NANOGPT_CHECKOUT to a karpathy/nanoGPT checkout")
+@pytest.mark.nanogpt_checkout  # opt-in: deselected unless DARWIN_NANOGPT is set (tests/conftest.py)
 @pytest.mark.timeout(900)
 def test_side_by_side_against_real_nanogpt(
     bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]

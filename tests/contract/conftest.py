@@ -9,7 +9,6 @@ holds no code of nanoGPT's. The real checkout is used only by the opt-in
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +21,6 @@ from darwin_bot import data as data_mod
 from darwin_bot.cli import cli
 from darwin_bot.evaluate import sandbox
 from tests.conftest import SHARED_CORPUS, require_tool
-
-# Opt-in (a checkout of karpathy/nanoGPT is not something CI has): collected only when set.
-collect_ignore = [] if os.environ.get("DARWIN_NANOGPT") else ["test_nanogpt_real.py"]
 
 LAYOUT = Path(__file__).parent / "nanogpt_layout"
 HONEST_DARWIN = Path(__file__).parents[1] / "evaluate" / "programs" / "honest"

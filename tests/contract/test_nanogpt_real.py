@@ -1,8 +1,8 @@
 """Opt-in, end to end: a real checkout of karpathy/nanoGPT, its files unchanged.
 
 Set ``DARWIN_NANOGPT=/path/to/nanoGPT`` to run it. CI has no checkout of the
-public repository, so without the variable this file is not collected at all
-(``tests/contract/conftest.py``): an opt-in test, not a skip. It copies ``model.py``,
+public repository, so without the variable the test is deselected (``tests/conftest.py``):
+an opt-in test, not a skip. It copies ``model.py``,
 ``train.py``, ``configurator.py`` and ``config/`` into a scratch repository,
 writes ``darwin init --contract nanogpt``'s darwin.toml with a short budget,
 and checks the issue's acceptance: ``darwin check`` passes, ``darwin evaluate``
@@ -25,6 +25,7 @@ from tests.conftest import SHARED_CORPUS
 NANOGPT = os.environ.get("DARWIN_NANOGPT")
 BENCH = Path(__file__).parents[2] / "benchmarks" / "nanogpt_contract.py"
 pytestmark = [
+    pytest.mark.nanogpt_checkout,
     pytest.mark.slow,
     pytest.mark.timeout(3600),
     pytest.mark.usefixtures("bwrap"),
