@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
 def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT):
     """(wall seconds, stdout) of one run of cmd; raises with its stderr when it fails."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    # its own session, as the evaluator starts its sandboxes: with the kernel's autogroup
+    # scheduling a session shares the CPU as one, so a bare run in ours would get less
+    proc = subprocess.run(
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, start_new_session=True
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(
