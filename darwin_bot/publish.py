@@ -14,6 +14,7 @@ from typing import Any
 from darwin_bot import dashboard, hitl, report
 from darwin_bot.config import Config
 from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.results import Status
 from darwin_bot.errors import ForgeAuthError, ForgeError
 from darwin_bot.forge import open_forge
 from darwin_bot.forge.base import (
@@ -205,7 +206,7 @@ class ForgePublisher:
     def _row_of(self, agent: str) -> dict[str, Any] | None:
         for rec in reversed(self.memory.generations()):
             for row in rec.get("ranking", []):
-                if row["agent"] == agent and row.get("status") == "ok":
+                if row["agent"] == agent and row.get("status") == Status.OK:
                     return row
         return None
 
@@ -222,7 +223,7 @@ class ForgePublisher:
             rec = records.get(row["agent"])
             if rec is None or rec.get("head") is None:
                 continue
-            ok = row["status"] == "ok"
+            ok = row["status"] == Status.OK
             desc = (
                 f"rank {row.get('rank')}/{total}: ppl {_fmt(row.get('perplexity'), '.3f')} "
                 f"({_pct(row.get('perplexity'), base_ppl)}), MFU {_fmt(row.get('mfu'), '.4f')}"

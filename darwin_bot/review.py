@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.core import fitness as fit
+from darwin_bot.core.results import Status
 from darwin_bot.jsonio import read_json
 
 PLOTS_DIR = "plots"
@@ -71,7 +72,7 @@ class Runs:
     results: tuple[dict[str, Any], ...]
 
     def ok(self) -> list[dict[str, Any]]:
-        return [r for r in self.results if r.get("status") == "ok" and r.get("metrics")]
+        return [r for r in self.results if r.get("status") == Status.OK and r.get("metrics")]
 
     def metric(self, name: str) -> list[float]:
         return [float(r["metrics"][name]) for r in self.ok() if name in r["metrics"]]
@@ -175,7 +176,7 @@ def lineage_points(
     latest: dict[str, dict[str, Any]] = {}
     for summary in generations:
         for row in summary.get("ranking") or []:
-            if row.get("status") == "ok" and row.get("perplexity") is not None:
+            if row.get("status") == Status.OK and row.get("perplexity") is not None:
                 latest[row["agent"]] = {**row, "_scored": summary.get("generation", 0)}
     chain: list[tuple[str, int, float]] = []
     seen: set[str] = set()
@@ -274,7 +275,7 @@ class Reviewer:
     def plots(self, summary: Mapping[str, Any], heads: Mapping[str, str]) -> dict[str, str]:
         """Draw and commit the plots of the generation's top agents; agent -> image URL."""
         self._runs.clear()  # a new step: results may have been added since the last
-        ranked = [r for r in summary.get("ranking") or [] if r.get("status") == "ok"]
+        ranked = [r for r in summary.get("ranking") or [] if r.get("status") == Status.OK]
         chosen = [r["agent"] for r in ranked[: self.top] if r["agent"] in heads]
         champion = summary.get("new_champion")
         if champion in heads and champion not in chosen:

@@ -18,6 +18,7 @@ the interpreter's start-up each time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -117,8 +118,10 @@ def _json_files(folder: Path) -> dict[str, Any]:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name != ".lock":
             rel = path.relative_to(folder).as_posix()
-            text = path.read_text(encoding="utf-8")
-            out[rel] = _scrub(json.loads(text)) if path.suffix == ".json" else text
+            if path.suffix != ".json":  # plots and any other file: byte for byte
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+                continue
+            out[rel] = _scrub(json.loads(path.read_text(encoding="utf-8")))
     return out
 
 

@@ -19,7 +19,7 @@ import click
 
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import PRESETS, SANDBOXES, Config
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.errors import ConfigError, SecretInEnvironment
 
 # Agent code must never run in a process that holds one of these, even though
@@ -48,7 +48,7 @@ def summarize(results: list[EvalResult]) -> dict[str, Any]:
     ok = [r for r in results if r.ok and r.metrics is not None]
     first = results[0]
     out: dict[str, Any] = {
-        "status": "ok" if len(ok) == len(results) else _worst(results),
+        "status": Status.OK if len(ok) == len(results) else _worst(results),
         "reason": "; ".join(sorted({r.reason for r in results if r.reason})),
         "tree_hash": first.tree_hash,
         "evaluator_version": first.evaluator_version,
@@ -90,7 +90,7 @@ def _evaluate_branch(
     if reason is not None:
         results = [
             EvalResult(
-                status="rejected", reason=reason, metrics=None, device="", seed=opts.seed + i,
+                status=Status.REJECTED, reason=reason, metrics=None, device="", seed=opts.seed + i,
                 budget=opts.budget, evaluator_version=EVALUATOR_VERSION, tree_hash="",
                 preset=opts.preset,
             )
@@ -125,10 +125,10 @@ def baseline_wall(path: Path, preset: str, budget: Budget) -> float:
 
 
 def _worst(results: list[EvalResult]) -> str:
-    for status in ("rejected", "over_budget", "timeout", "failed"):
+    for status in (Status.REJECTED, Status.OVER_BUDGET, Status.TIMEOUT, Status.FAILED):
         if any(r.status == status for r in results):
             return status
-    return "failed"
+    return Status.FAILED
 
 
 def _human(result: EvalResult) -> str:
@@ -146,7 +146,7 @@ def _human(result: EvalResult) -> str:
         cost = f"{ratio:.2f}x the baseline" if ratio is not None else "no baseline given"
         lines.append(f"cost       {result.extra['train_wall_s']:.2f} s measured ({cost})")
     lines += [f"device     {result.device}", f"tree       {result.tree_hash} (seed {result.seed})"]
-    if result.status != "ok" and result.log_tail:
+    if result.status is not Status.OK and result.log_tail:
         lines += ["--- log tail ---", result.log_tail.rstrip()]
     return "\n".join(lines)
 

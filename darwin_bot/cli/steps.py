@@ -21,6 +21,7 @@ import click
 from darwin_bot import actions
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import Config
+from darwin_bot.core.results import Status
 from darwin_bot.errors import ConfigError
 
 _repo_option = click.option(
@@ -178,7 +179,7 @@ def repair_command(
     failures = {
         r["extra"]["agent"]: EvalResult.from_dict(r)
         for r in results
-        if r["status"] != "ok" and (r.get("extra") or {}).get("agent")
+        if r["status"] != Status.OK and (r.get("extra") or {}).get("agent")
     }
     repaired = engine.repair(g, failures) if g > 0 else []
     for agent in repaired:

@@ -147,10 +147,17 @@ class Engine:
         return self.repo.commit_paths_on_current(files, f"{subject}\n\n{commits.body(changed)}")
 
     def memory_files(self) -> list[str]:
-        """darwin's own files under the memory folder (repository-relative): all it commits."""
+        """darwin's own files under the memory folder (repository-relative): all it commits.
+
+        Records and the engine's state files, plus the two folders only darwin writes:
+        ``spend/`` (the LLM ledger, one ``<session>.json`` per process) and ``plots/``
+        (the PR images, ``<agent>.png``).
+        """
         root = self.repo.root
-        files = [p.relative_to(root).as_posix() for p in self.memory.record_files()]
-        return files + [p.relative_to(root).as_posix() for p in self.run_state.own_files()]
+        own = [*self.memory.record_files(), *self.run_state.own_files()]
+        own += sorted((self.state / "spend").glob("*.json"))
+        own += sorted((self.state / "plots").glob("*.png"))
+        return [p.relative_to(root).as_posix() for p in own]
 
     def _memory_changes(self) -> tuple[list[str], list[str]]:
         """(darwin's files under the memory folder, those of them not committed as they are)."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from darwin_bot.config import Config
 from darwin_bot.core.agent import Mutation
-from darwin_bot.core.results import EvalResult, Metrics
+from darwin_bot.core.results import EvalResult, Metrics, Status
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.gitrepo import GitRepo, format_message
 from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
@@ -338,7 +338,7 @@ def _offspring_record(
         "generation": g,
         "kind": item["kind"],
         "parents": list(item["parents"]),
-        "status": "ok" if head is not None else "rejected",
+        "status": Status.OK.value if head is not None else Status.REJECTED.value,
         "reason": outcome.reason,
         "head": head,
         "commits": heads if head else [],

@@ -324,7 +324,7 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     contract = contract_for(ctx.opts.program)  # darwin:contract seam
     misses = [p.line() for p in contract.static_parts(ctx.tree, ctx.opts.preset) if not p.ok]
     if misses:  # what darwin check would print, as the reason
-        return ctx.result("failed", "the program breaks its contract: " + "; ".join(misses))
+        return ctx.result(Status.FAILED, "the program breaks its contract: " + "; ".join(misses))
     train, limit = _train(ctx, data_dir)
     extra: dict[str, Any] = {
         "train_wall_s": round(train.wall_s, 3),
@@ -335,15 +335,17 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     if train.timed_out:
         return ctx.result(limit.status, limit.reason, log_tail=train.log_tail, **extra)
     if train.returncode != 0:
-        return ctx.result("failed", f"train.py exited with code {train.returncode}",
+        return ctx.result(Status.FAILED, f"train.py exited with code {train.returncode}",
                           log_tail=train.log_tail, **extra)  # fmt: skip
     problem = contract.output_problem(ctx.scratch / "out")  # darwin:contract seam
     if problem:
-        return ctx.result("failed", problem, log_tail=train.log_tail, **extra)
+        return ctx.result(Status.FAILED, problem, log_tail=train.log_tail, **extra)
     try:
         report = _report(contract.read_report(ctx.scratch / "out", train.wall_s), ctx.scratch)
     except ValueError as exc:
-        return ctx.result("failed", f"bad training report: {exc}", log_tail=train.log_tail, **extra)
+        return ctx.result(
+            Status.FAILED, f"bad training report: {exc}", log_tail=train.log_tail, **extra
+        )
     extra.update(iterations=report.iterations, tokens_seen=int(report.tokens_seen),
                  reported_train_seconds=report.train_seconds)  # fmt: skip
     return _score(ctx, data_dir, train, report, extra)
@@ -399,7 +401,7 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
     try:
         vouched = throughput(report, train.wall_s, weights.params, device_peak.flops)
     except ClaimRejected as exc:
-        return ctx.result("rejected", f"lying report: {exc}", log_tail=log, **extra)
+        return ctx.result(Status.REJECTED, f"lying report: {exc}", log_tail=log, **extra)
     metrics = Metrics(
         val_loss=scorer.val_loss,
         perplexity=math.exp(min(scorer.val_loss, 700.0)),
@@ -417,4 +419,4 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
     )  # fmt: skip
     if not weights.params:
         extra["mfu_unavailable"] = "model.pt is not a torch checkpoint the harness can read"
-    return ctx.result("ok", "", metrics, log_tail=log, device_name=device_peak.device, **extra)
+    return ctx.result(Status.OK, "", metrics, log_tail=log, device_name=device_peak.device, **extra)

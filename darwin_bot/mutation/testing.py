@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core.results import Budget, EvalResult, Status
 
 TINY_VOCAB = 16
 _CHECK = """
@@ -109,7 +109,7 @@ def run_smoke(
                 else (exc.stdout or "")[-2000:]
             )
             return EvalResult(
-                "timeout",
+                Status.TIMEOUT,
                 f"smoke test ran over {timeout_s:.0f} s",
                 None,
                 "cpu",
@@ -124,9 +124,9 @@ def run_smoke(
             last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
             reason = last[-1] if last else f"exit code {proc.returncode}"
             return EvalResult(
-                "failed", reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log
+                Status.FAILED, reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log
             )
-        return EvalResult("ok", "", None, "cpu", seed, budget, "smoke", "", log_tail=log)
+        return EvalResult(Status.OK, "", None, "cpu", seed, budget, "smoke", "", log_tail=log)
 
 
 # A zygote: imports torch once (and the optimizer machinery that torch imports
@@ -247,7 +247,7 @@ class ForkSmoke:
         text = log.read_text(errors="replace") if log.exists() else ""
         if answer["timed_out"]:
             return EvalResult(
-                "timeout",
+                Status.TIMEOUT,
                 f"smoke test ran over {self.timeout_s:.0f} s",
                 None,
                 "cpu",
@@ -261,10 +261,18 @@ class ForkSmoke:
             last = [ln for ln in text.strip().splitlines() if ln.strip()]
             reason = last[-1][:300] if last else f"exit code {answer['rc']}"
             return EvalResult(
-                "failed", reason, None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
+                Status.FAILED,
+                reason,
+                None,
+                "cpu",
+                self.seed,
+                budget,
+                "smoke",
+                "",
+                log_tail=text[-4000:],
             )
         return EvalResult(
-            "ok", "", None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
+            Status.OK, "", None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
         )
 
     def close(self) -> None:

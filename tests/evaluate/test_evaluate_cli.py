@@ -54,7 +54,8 @@ def test_real_seed_evaluates_ok_in_under_a_minute(tmp_path: Path):
     assert result["device"].startswith("cpu")
     assert result["extra"]["iterations"] == 20 and result["extra"]["sandbox"] == "bwrap"
     extra = result["extra"]
-    assert m["train_wall_s"] == pytest.approx(extra["train_wall_s"], abs=1e-3) > 0  # measured
+    assert m["train_wall_s"] > 0  # measured by the harness
+    assert m["train_wall_s"] == pytest.approx(extra["train_wall_s"], abs=1e-3)
     assert "cost_ratio" in extra and result["evaluator_version"] == "2"
     assert extra["flops_per_token"] == 6 * extra["num_params"]  # from the weights, not train.json
     assert extra["twin_max_logprob_diff"] <= extra["twin_tolerance"]

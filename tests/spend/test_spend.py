@@ -207,11 +207,11 @@ def test_the_run_stops_at_the_cap_and_a_higher_cap_continues(tmp_path: Path) -> 
     assert len(msgs) == 1 and "llm.max_usd = $0.0450" in msgs[0]
     records = engine.offspring_records(1)
     assert len(records) == 3, "every planned offspring has its outcome: nothing half-made"
-    capped = [r for r in records.values() if "spend cap" in r["reason"]]
+    capped = [r for r in records.values() if "spend cap" in r.reason]
     assert capped, records
     spent = Ledger(root / "memory" / "spend").totals()
     assert spent.usd <= 0.045 + 1e-9
-    assert engine.commit_memory("test: memory") is None or True
+    engine.commit_memory("test: memory")  # whatever is left is committed; nothing may stay out
     assert not engine.repo.git("status", "--porcelain", "memory").strip()
 
     # Same cap again: nothing starts, and it says so once.

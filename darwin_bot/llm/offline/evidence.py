@@ -24,13 +24,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from darwin_bot.core.agent import Outcome
+from darwin_bot.core.results import Status
+from darwin_bot.hitl import RequestStatus
 from darwin_bot.llm.offline.registry import EditTag
 
 FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
 PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
 NOISE_FLOOR = 0.01  # the per-trial noise is never taken below 1 %
-_FAILED_OUTCOMES = frozenset({"smoke_failed", "failed", "timeout"})
-_DECLINED = frozenset({"declined", "closed"})
+# outcomes of a mutation record, and the offspring statuses a failed evaluation leaves
+_FAILED_OUTCOMES = frozenset({Outcome.SMOKE_FAILED, Status.FAILED, Status.TIMEOUT})
+_DECLINED = frozenset({RequestStatus.DECLINED, "closed"})  # "closed": records from before v2
 
 
 class MemoryReader(Protocol):
@@ -167,7 +171,7 @@ def _best_losses(generations: Iterable[Mapping[str, Any]]) -> tuple[tuple[int, f
 
 def _trial(rec: Mapping[str, Any], selected: int | None) -> Trial | None:
     got = _tag(rec)
-    if got is None or rec.get("outcome") in ("rejected", "duplicate"):
+    if got is None or rec.get("outcome") in (Outcome.REJECTED, Outcome.DUPLICATE):
         return None
     delta = rec.get("fitness_delta")
     done = selected is not None and rec["generation"] <= selected
