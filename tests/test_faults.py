@@ -110,7 +110,9 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     if isinstance(value, str):
-        return _ISO.sub("<time>", value)
+        # A PR's plot link is pinned to the memory commit that holds the plot; that commit
+        # also carries the per-process spend ledgers, so its sha differs after a resume.
+        return _PINNED_SHA.sub("<pinned>", _ISO.sub("<time>", value))
     return value
 
 
@@ -118,6 +120,7 @@ def _scrub(value: Any) -> Any:
 # process, so it has one more ledger file by design. Its files are left out of the
 # comparison, and what they add up to is compared instead.
 _PER_PROCESS = "spend/"
+_PINNED_SHA = re.compile(r"(?<=\.png@)[0-9a-f]{7,40}|(?<=/raw/)[0-9a-f]{40}(?=/)")
 
 
 def _json_files(folder: Path) -> dict[str, Any]:
