@@ -112,6 +112,7 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         # A PR's plot link is pinned to the memory commit that holds the plot; that commit
         # also carries the per-process spend ledgers, so its sha differs after a resume.
+        value = _SPEND_TABLE.sub("### LLM spend\n\n<ledger>\n\n", value)
         return _PINNED_SHA.sub("<pinned>", _ISO.sub("<time>", value))
     return value
 
@@ -120,6 +121,9 @@ def _scrub(value: Any) -> Any:
 # process, so it has one more ledger file by design. Its files are left out of the
 # comparison, and what they add up to is compared instead.
 _PER_PROCESS = "spend/"
+# The dashboard's spend table counts every LLM call in the ledger, and the calls a killed
+# process made are real (they were paid for), so a resumed run shows more of them.
+_SPEND_TABLE = re.compile(r"### LLM spend\n\n.*?(?=\n\n#|\n\n<!--|\Z)", re.S)
 _PINNED_SHA = re.compile(r"(?<=\.png@)[0-9a-f]{7,40}|(?<=/raw/)[0-9a-f]{40}(?=/)")
 
 
