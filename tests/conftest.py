@@ -48,6 +48,28 @@ def have(cmd: str) -> bool:
     return shutil.which(cmd) is not None
 
 
+@pytest.fixture
+def bwrap() -> None:
+    """Skip (or, in CI, fail) when bubblewrap cannot run Python here."""
+    from darwin_bot.evaluate import sandbox
+
+    why = sandbox.probe("bwrap")
+    require_tool(why is None, f"bubblewrap sandbox unusable: {why}")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train.bin, val.bin, meta.json: tiny Shakespeare when present, else synthetic."""
+    from darwin_bot import data as data_mod
+
+    out = tmp_path_factory.mktemp("corpus") / "data"
+    if SHARED_CORPUS.exists():
+        data_mod.prepare_shakespeare(out, input_path=SHARED_CORPUS)
+    else:
+        data_mod.prepare_synthetic(out, seed=0, tokens=120_000)
+    return out
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

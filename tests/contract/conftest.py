@@ -17,10 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from darwin_bot import data as data_mod
 from darwin_bot.cli import cli
-from darwin_bot.evaluate import sandbox
-from tests.conftest import SHARED_CORPUS, require_tool
 
 LAYOUT = Path(__file__).parent / "nanogpt_layout"
 HONEST_DARWIN = Path(__file__).parents[1] / "evaluate" / "programs" / "honest"
@@ -31,22 +28,6 @@ NANOGPT_TOML = (
     '[program]\ncontract = "nanogpt"\n[program.args]\ntiny = ["config/train_tiny.py"]\n'
     "[program.context]\ntiny = 16\n" + LIMITS
 )
-
-
-@pytest.fixture
-def bwrap() -> None:
-    why = sandbox.probe("bwrap")
-    require_tool(why is None, f"bubblewrap sandbox unusable: {why}")
-
-
-@pytest.fixture(scope="session")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("corpus") / "data"
-    if SHARED_CORPUS.exists():
-        data_mod.prepare_shakespeare(out, input_path=SHARED_CORPUS)
-    else:
-        data_mod.prepare_synthetic(out, seed=0, tokens=120_000)
-    return out
 
 
 def edit(path: Path, old: str, new: str) -> None:

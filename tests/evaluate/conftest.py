@@ -18,30 +18,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from darwin_bot import data as data_mod
 from darwin_bot.cli import cli
-from darwin_bot.evaluate import sandbox
-from tests.conftest import SHARED_CORPUS, require_tool
 
 PROGRAMS = Path(__file__).parent / "programs"
-
-
-@pytest.fixture
-def bwrap() -> None:
-    """Skip (or, in CI, fail) when bubblewrap cannot run Python here."""
-    why = sandbox.probe("bwrap")
-    require_tool(why is None, f"bubblewrap sandbox unusable: {why}")
-
-
-@pytest.fixture(scope="session")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """train.bin, val.bin, meta.json: tiny Shakespeare when present, else synthetic."""
-    out = tmp_path_factory.mktemp("corpus") / "data"
-    if SHARED_CORPUS.exists():
-        data_mod.prepare_shakespeare(out, input_path=SHARED_CORPUS)
-    else:
-        data_mod.prepare_synthetic(out, seed=0, tokens=120_000)
-    return out
 
 
 @pytest.fixture
