@@ -305,3 +305,41 @@ def test_confirmation_and_search_scores_never_share_a_cache_entry(scratch) -> No
 
 def _raw() -> dict:
     return {"evolution": {"seed": 3}, "llm": {"backend": "heuristic"}}
+
+
+@pytest.mark.parametrize("confirm_ppl", [11.0, 7.0])
+def test_the_dashboard_job_summary_and_champion_comment_show_both_budgets(
+    scratch, confirm_ppl: float
+) -> None:
+    from darwin_bot import report
+    from darwin_bot.publish import make_publisher
+
+    root = scratch()
+    cfg = _cfg()
+    publisher = make_publisher(root, cfg)
+    engine = Engine(
+        GitRepo(root, prefix=cfg.evolution.branch_prefix),
+        cfg,
+        evaluator=BudgetedEvaluator(_seed_hash(root), 9.0, confirm_ppl),  # type: ignore[arg-type]
+        llm_factory=lambda s: make_llm(cfg.llm, seed=s),
+        publisher=publisher,
+    )
+    [summary] = engine.run(1)
+    assert summary.gate is not None
+    lead = summary.gate.agent
+    dash = publisher.forge.find_issue("dashboard", label="darwin:dashboard")
+    assert dash is not None
+    md = report.generation_summary_markdown(summary.to_json())
+    pr = publisher.forge.get_pr(engine.repo.branch(lead))
+    assert pr is not None
+    comments = [c.body for c in publisher.forge.list_comments(pr.number)]
+    if confirm_ppl > 10:
+        why = f"`{lead}` failed_confirmation: not promoted: better at the search budget"
+        assert why in dash.body and why in md
+        assert not any(b.startswith("Champion of generation") for b in comments)
+    else:
+        [note] = [b for b in comments if b.startswith("Champion of generation 1")]
+        assert "passed at both budgets: search budget perplexity" in note
+        assert "confirmation budget perplexity" in note and "(p=" in note
+        assert f"`{lead}` (passed at both budgets" in dash.body
+        assert f"`{lead}` promoted: passed at both budgets" in md
