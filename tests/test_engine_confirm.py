@@ -248,7 +248,9 @@ def test_ci_confirm_jobs_carry_the_confirmation_runs_and_select_decides_as_run_d
     search = sorted((j["agent"], j["seed"]) for j in jobs if "budget" not in j)
     confirm = sorted((j["agent"], j["seed"]) for j in jobs if j.get("budget") == "confirm")
     assert search == [(lead, 4), (lead, 5)]
-    assert confirm == sorted([(lead, s) for s in (3, 4, 5)] + [(SEED_AGENT, s) for s in (3, 4, 5)])
+    # At the confirmation budget: the leader and the seed, on seeds no search run used.
+    seeds = (1003, 1004, 1005)
+    assert confirm == sorted([(lead, s) for s in seeds] + [(SEED_AGENT, s) for s in seeds])
 
     results = _run_jobs(root, ev, cfg, jobs)
     ci.ingest_files(results)

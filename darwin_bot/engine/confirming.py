@@ -48,7 +48,7 @@ def confirmation(engine: Engine, g: int, champion: str | None, *, train: bool) -
     champion is confirmed, so a leader that fails the search gate costs nothing.
     """
     spec = engine.confirm_spec
-    seeds = engine.seeds(spec.repeats)
+    seeds = engine.confirm_seeds()
     if train and champion is not None:
         engine.say(
             f"generation {g}: confirming {champion} against the seed at {spec.preset} "
@@ -86,7 +86,7 @@ def jobs(engine: Engine, lead: str) -> list[dict[str, Any]]:
     out = []
     for agent, at in ((lead, head), (SEED_AGENT, seed_head)):
         tree = engine.repo.tree_id(at, engine.evolvable)
-        for s in engine.seeds(engine.confirm_spec.repeats):
+        for s in engine.confirm_seeds():
             if cache.get(tree, s) is None:
                 out.append(
                     {

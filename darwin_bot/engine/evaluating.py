@@ -18,6 +18,8 @@ from darwin_bot.engine.ports import Evaluator, Repository
 from darwin_bot.engine.state import EvalCache
 from darwin_bot.errors import StateError
 
+CONFIRM_SEED_OFFSET = 1000  # confirmation seeds: evolution.seed + 1000, + 1001, ...
+
 
 class Evaluations:
     """Evaluation of agents' trees for :class:`~darwin_bot.engine.loop.Engine` (a mixin)."""
@@ -74,11 +76,11 @@ class Evaluations:
     def known_runs(self, head: str, *, confirm: bool = False) -> list[EvalResult]:
         """The cached runs of ``head`` among the repeat seeds; never trains.
 
-        ``confirm``: the confirmation budget's runs (``confirm_repeats`` seeds).
+        ``confirm``: the confirmation budget's runs (``confirm_seeds``).
         """
         tree, cache = self.repo.tree_id(head, self.evolvable), self.cache_at(confirm)
-        n = self.confirm_spec.repeats if confirm else self.cfg.budget.repeats
-        found = (cache.get(tree, s) for s in self.seeds(n))
+        seeds = self.confirm_seeds() if confirm else self.seeds(self.cfg.budget.repeats)
+        found = (cache.get(tree, s) for s in seeds)
         return [r for r in found if r is not None]
 
     def evaluate_all(self, jobs: list[tuple[str, int]], *, confirm: bool = False) -> None:
@@ -97,3 +99,13 @@ class Evaluations:
     def seeds(self, n: int) -> range:
         s0 = self.cfg.evolution.seed
         return range(s0, s0 + n)
+
+    def confirm_seeds(self) -> range:
+        """The confirmation runs' seeds: ``confirm_repeats`` of them, none a search seed.
+
+        Independent of the search runs (a longer run with the same seed would
+        share its start), and distinct in CI, where a matrix leg is named by
+        agent and seed.
+        """
+        s0 = self.cfg.evolution.seed + CONFIRM_SEED_OFFSET
+        return range(s0, s0 + self.confirm_spec.repeats)
