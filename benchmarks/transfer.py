@@ -206,7 +206,8 @@ def run_engine(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     summaries = engine.run(args.engine)
     verdicts = {
         s.generation: {
-            "leader": s.gate.agent if s.gate else None,
+            "leader": s.leader,  # the seed (or nobody): no provisional champion, verdict null
+            "gated": s.gate.agent if s.gate else None,
             "verdict": str(s.promotion.verdict) if s.promotion else None,
             "reason": s.promotion.reason if s.promotion else "",
         }
