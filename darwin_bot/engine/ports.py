@@ -134,11 +134,22 @@ class Evaluator(Protocol):
     exception; an exception means the evaluator itself broke. ``smoke``: a
     few steps on tiny data, no metrics, to catch code that does not run.
     ``version`` is part of the cache key: bump it when scores change meaning.
+    ``budget`` and ``preset``: train under these instead of the configured
+    search budget (the confirmation runs of ``budget.confirm_*``); the
+    engine passes them only when confirmation is on.
     """
 
     version: str
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult: ...
+    def __call__(
+        self,
+        tree: Path,
+        *,
+        seed: int,
+        smoke: bool = False,
+        budget: Budget | None = None,
+        preset: str | None = None,
+    ) -> EvalResult: ...
 
 
 class Publisher(Protocol):
@@ -197,7 +208,15 @@ class DeferredEvaluator:
     def __init__(self, version: str) -> None:
         self.version = version
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+    def __call__(
+        self,
+        tree: Path,
+        *,
+        seed: int,
+        smoke: bool = False,
+        budget: Budget | None = None,
+        preset: str | None = None,
+    ) -> EvalResult:
         if smoke:
             return EvalResult(
                 status=Status.OK,  # deferred, not run: the sandboxed evaluate job runs it
