@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -171,21 +172,23 @@ def demo_command(
     for summary in engine.run(generations):
         print_generation(summary.to_json())
     print_final(engine)
-    _print_requests(publisher.forge)
+    _print_requests(publisher.forge, root)
 
 
-def _print_requests(forge: Forge) -> None:
+def _print_requests(forge: Forge, root: Path) -> None:
     """The agents' pending requests with their measured reasons, and what the answered ones changed."""
     from darwin_bot import hitl
 
     states = hitl.read_requests(forge, acknowledge=False)
     answered = [line for s in states for line in _answer_lines(s)]
     if answered:
-        click.echo("\n== the humans' answers (see 'darwin requests --all')")
+        click.echo("\n== the humans' answers")
         click.echo("\n".join(answered))
-    lines = hitl.pending_lines(states)
+    # the demo's forge is the scratch repository's: the commands say so, to work from here
+    command = f"darwin requests --config {shlex.quote(str(root / 'darwin.toml'))}"
+    lines = hitl.pending_lines(states, command=command)
     if lines:
-        click.echo("\n== requests to the humans (see 'darwin requests')")
+        click.echo(f"\n== requests to the humans (see '{command}')")
         click.echo("\n".join(lines))
 
 
