@@ -23,7 +23,8 @@ def _store(root: Path, path: Path | None, config_path: Path | None) -> Any:
     store = MemoryStore(path)
     # Every record is read (and so checked against its schema) before anything is printed,
     # so a bad file is one line, exit 2, whichever subcommand meets it.
-    store.generations(), store.mutations(), store.requests()
+    for read in (store.generations, store.mutations, store.requests):
+        read()
     return store
 
 
