@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # two demo runs on a shared CPU
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # two demo runs on a shared CPU
 
 
 def _demo(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -20,7 +20,7 @@ def _demo(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     args = ["--synthetic", "--generations", "1", "--population", "3", "--survivors", "1"]
     return subprocess.run(
         [sys.executable, "-m", "darwin_bot", "demo", "--dir", "demo", *args, "--iters", "5", *extra],
-        cwd=cwd, capture_output=True, text=True, env=env, timeout=800,
+        cwd=cwd, capture_output=True, text=True, env=env, timeout=1700,
     )  # fmt: skip
 
 
