@@ -221,3 +221,15 @@ def test_the_llm_darwin_run_builds_passes_the_guidance_on(repo_root: Path, tmp_p
         llm.complete(_prompt(repo_root, "GPT.configure_optimizers", g.allowed_imports)).text
     )
     assert [r.title for r in reply.requests] == ["Add dependency: lion_pytorch"]
+
+
+def test_no_change_says_why_none_applies_or_none_is_allowed() -> None:
+    g = Guidance("g001-000", "seed", 1, Evidence(), allowed_imports=("torch",))
+    nothing = choose([], g, random.Random(0))
+    assert nothing.edit is None and nothing.rationale == "no known edit applies"
+    lion = dataclasses.replace(_edit("lion_optimizer"), needs=("lion_pytorch",))
+    blocked = choose([lion], g, random.Random(0))
+    assert blocked.edit is None and blocked.blocked is not None
+    assert "needs an import that is not allowed (lion_optimizer needs lion_pytorch)" in (
+        blocked.rationale
+    )
