@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -189,7 +190,53 @@ def statistics_of(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         out["p_value"] = float(stats.ttest_rel(mem, nomem).pvalue)
         if any(diffs):
             out["p_value_wilcoxon"] = float(stats.wilcoxon(mem, nomem).pvalue)
+    out["memory_ahead"] = out["difference_mean"] > 0
+    out["verdict"] = verdict(diffs, out["p_value"])
     return out
+
+
+ALPHA, POWER = 0.05, 0.8
+
+
+def seeds_needed(diffs: list[float]) -> int | None:
+    """Evolution seeds a paired t-test needs to detect the observed mean difference.
+
+    At ``ALPHA`` (two-sided) with ``POWER``, taking the observed mean and spread of
+    the per-seed differences as the truth (the normal approximation plus 2 for
+    the t-distribution's heavier tails); None when the spread or the mean is 0.
+    """
+    from scipy import stats
+
+    if len(diffs) < 2:
+        return None
+    mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+    if mean == 0 or sd == 0:
+        return None
+    z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    return max(len(diffs), math.ceil((z * sd / abs(mean)) ** 2) + 2)
+
+
+def verdict(diffs: list[float], p: float | None) -> dict[str, Any]:
+    """Whether the run shows a difference at ``ALPHA``, and if not, what would."""
+    if p is not None and p < ALPHA:
+        better = "memory" if statistics.fmean(diffs) > 0 else "no_memory"
+        return {"significant": True, "better_arm": better, "needs": None, "seeds_needed": None}
+    n = seeds_needed(diffs)
+    if n is None:
+        needs = (
+            "the arms did not differ on any seed (or only one seed ran): run more seeds "
+            "(--seeds 5 or more) and longer evolutions (--generations, --iters) so the "
+            "memory has evaluated edits to learn from"
+        )
+    else:
+        needs = (
+            f"about {n} evolution seeds (--seeds {n}) for a {int(100 * POWER)} % chance of "
+            f"p < {ALPHA} if the observed mean difference ({statistics.fmean(diffs):+.4f}) and "
+            f"spread ({statistics.stdev(diffs):.4f}) are real; longer evolutions "
+            "(--generations, --iters) give the memory more evaluated edits to learn from, "
+            "which may change the difference itself"
+        )
+    return {"significant": False, "better_arm": None, "needs": needs, "seeds_needed": n}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -231,13 +231,18 @@ def approved_imports(states: Sequence[RequestState]) -> tuple[str, ...]:
     return tuple(sorted(n for n in names if n))
 
 
-def pending_lines(states: Sequence[RequestState], width: int = 300) -> list[str]:
-    """The pending requests as lines for a terminal: number, kind, title, the reason, how to answer."""
+def pending_lines(
+    states: Sequence[RequestState], width: int = 300, command: str = "darwin requests"
+) -> list[str]:
+    """The pending requests as lines for a terminal: number, kind, title, the reason, how to answer.
+
+    ``command`` is how the user reaches this forge from where they are (with its ``--config``).
+    """
     out = []
     for s in pending(states):
         why = " ".join(s.request.rationale.split())
         why = why if len(why) <= width else why[: width - 3] + "..."
         out.append(f"#{s.number} {s.request.kind}: {s.request.title} (asked by {s.request.agent})")
         out.append(f"    why: {why}")
-        out.append(f"    answer: darwin requests approve {s.number}  (or: decline {s.number})")
+        out.append(f"    answer: {command} approve {s.number}  (or: decline {s.number})")
     return out

@@ -181,3 +181,25 @@ def test_pending_lines_show_the_reason_and_how_to_answer(tmp_path: Path) -> None
     assert lines[0] == f"#{issue.number} dependency: Add dependency: einops (asked by g001-002)"
     assert lines[1] == "    why: clearer reshapes"
     assert f"darwin requests approve {issue.number}" in lines[2]
+
+
+def test_demo_output_says_what_an_approval_unlocks_and_how_to_answer_from_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from darwin_bot.cli.demo import _print_requests
+
+    forge = LocalForge(tmp_path / "demo" / ".darwin" / "forge")
+    lion = HumanRequest("dependency", "Add dependency: lion_pytorch", "ranked first", "g001-001", 1)
+    stall = HumanRequest("data", "More training data: the held-out loss has stalled", "-", "", 2)
+    split = HumanRequest("restructure", "Split seed/model.py: near max_file_lines", "-", "", 2)
+    [li, st, sp] = hitl.open_requests(forge, [lion, stall, split])
+    forge.set_labels(li.number, add=(hitl.APPROVED_LABEL,))
+    forge.close_issue(st.number, reason="not_planned")
+    _print_requests(forge, Path("demo"))
+    out = capsys.readouterr().out
+    assert f"#{li.number} approved: dependency: Add dependency: lion_pytorch" in out
+    assert "`lion_pytorch` is an allowed import for the next generations' mutations" in out
+    assert "edits the offline mutator may now make: lion_optimizer (Train with the Lion" in out
+    assert f"#{st.number} declined: data" in out and "not asked again" in out
+    assert f"answer: darwin requests --config demo/darwin.toml approve {sp.number}" in out
+    assert f"#{li.number} dependency" not in out  # an answered request is not pending

@@ -313,3 +313,54 @@ def test_cli_memory_show(tmp_path: Path) -> None:
 def test_cli_memory_show_empty(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["memory", "show", "--repo", str(tmp_path)])
     assert res.exit_code == 0 and "is empty" in res.output
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    ("rel", "breaks", "needles"),
+    [
+        # a hand edit that breaks the schema: the file and the field
+        ("g001/mutations/g001-000-1.json", "fitness_delta", ("fitness_delta", "'high'")),
+        ("g001/summary.json", "survivors", ("survivors",)),
+        # a truncated file: the file, where it stops, and how to restore it
+        ("g001/summary.json", None, ("line ", "restore it from git")),
+        ("g001/mutations/g001-001-1.json", None, ("restore it from git",)),
+    ],
+)
+def test_cli_bad_memory_is_one_line_exit_2_and_nothing_is_lost(
+    tmp_path: Path, rel: str, breaks: str | None, needles: tuple[str, ...]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path / "memory"
+    store = MemoryStore(root)
+    store.write_generation(generation(1))
+    for agent in ("g001-000", "g001-001"):
+        store.write_mutation(mutation(agent))
+    path = root / rel
+    if breaks is None:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    else:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data[breaks] = "high"
+        path.write_text(json.dumps(data), encoding="utf-8")
+    before = _files(root)
+    for command in ("show", "digest"):
+        res = subprocess.run(
+            [sys.executable, "-m", "darwin_bot", "memory", command, "--path", str(root)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )  # fmt: skip
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and res.stdout == "", res.stderr
+        assert str(path) in lines[0], lines[0]
+        for needle in needles:
+            assert needle in lines[0], lines[0]
+        assert _files(root) == before  # nothing rewritten, moved or deleted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -53,3 +54,49 @@ def test_defaults_are_filled_in_nested_rows() -> None:
     }
     out = schema.validate("generation", summary, "x")
     assert out["ranking"][0]["n_runs"] == 0 and out["champion"] is None
+
+
+MEMORY = Path(__file__).resolve().parents[1] / "memory"  # the repository's top-level memory/
+_KIND_OF = [  # path pattern under memory/ -> the schema of the file
+    (r"(.*/)?g\d{3}/summary\.json", "generation"),
+    (r"(.*/)?g\d{3}/mutations/[^/]+\.json", "mutation"),
+    (r"(.*/)?requests/[^/]+\.json", "request"),
+    (r"(.*/)?g\d{3}/plan\.json", "plan"),
+    (r"(.*/)?g\d{3}/offspring/[^/]+\.json", "offspring"),
+    (r"(.*/)?g\d{3}/selection\.json", "selection"),
+    (r"(.*/)?evals/[0-9a-f]{40}/[^/]+\.json", "eval"),
+    (r"(.*/)?run\.json", "run"),
+]
+
+
+def _kind(rel: str) -> str | None:
+    import re
+
+    return next((k for pattern, k in _KIND_OF if re.fullmatch(pattern, rel)), None)
+
+
+def _records() -> list[str]:
+    return sorted(
+        str(p.relative_to(MEMORY))
+        for p in MEMORY.rglob("*.json")
+        if p.relative_to(MEMORY).parts[0] != "schemas"
+    )
+
+
+def test_the_reference_run_is_in_memory() -> None:
+    kinds = {_kind(rel) for rel in _records()}
+    assert {"generation", "mutation", "request", "plan", "offspring", "eval"} <= kinds
+
+
+@pytest.mark.parametrize("rel", _records())
+def test_every_record_under_memory_validates_against_its_schema(rel: str) -> None:
+    kind = _kind(rel)
+    assert kind is not None, f"memory/{rel} has no schema: every JSON file here must have one"
+    from referencing import Registry, Resource
+
+    data = json.loads((MEMORY / rel).read_text("utf-8"))
+    registry: Registry = Registry().with_resources(
+        (f"{k}.schema.json", Resource.from_contents(schema.schema(k))) for k in schema.KINDS
+    )
+    jsonschema.Draft202012Validator(schema.schema(kind), registry=registry).validate(data)
+    schema.validate(kind, data, rel)  # the code's own check agrees

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.forge.base import Forge
+
+if TYPE_CHECKING:
+    from darwin_bot.hitl import RequestState
 
 
 def scratch_toml(
@@ -167,14 +172,40 @@ def demo_command(
     for summary in engine.run(generations):
         print_generation(summary.to_json())
     print_final(engine)
-    _print_requests(publisher.forge)
+    _print_requests(publisher.forge, root)
 
 
-def _print_requests(forge: Forge) -> None:
-    """The agents' pending requests to the humans, with their measured reasons."""
+def _print_requests(forge: Forge, root: Path) -> None:
+    """The agents' pending requests with their measured reasons, and what the answered ones changed."""
     from darwin_bot import hitl
 
-    lines = hitl.pending_lines(hitl.read_requests(forge, acknowledge=False))
+    states = hitl.read_requests(forge, acknowledge=False)
+    answered = [line for s in states for line in _answer_lines(s)]
+    if answered:
+        click.echo("\n== the humans' answers")
+        click.echo("\n".join(answered))
+    # the demo's forge is the scratch repository's: the commands say so, to work from here
+    command = f"darwin requests --config {shlex.quote(str(root / 'darwin.toml'))}"
+    lines = hitl.pending_lines(states, command=command)
     if lines:
-        click.echo("\n== requests to the humans (see 'darwin requests')")
+        click.echo(f"\n== requests to the humans (see '{command}')")
         click.echo("\n".join(lines))
+
+
+def _answer_lines(s: RequestState) -> list[str]:
+    """An approved or declined request, and what it changed for the next generations."""
+    from darwin_bot import hitl
+    from darwin_bot.llm.offline.catalogue import unlocked_by
+
+    if s.status is hitl.RequestStatus.PENDING:
+        return []
+    out = [f"#{s.number} {s.status}: {s.request.kind}: {s.request.title}"]
+    granted = hitl.dependency_name(s.request.title) if s.request.kind == "dependency" else None
+    if s.status is hitl.RequestStatus.APPROVED and granted:
+        edits = ", ".join(f"{kind} ({title})" for kind, title in unlocked_by(granted))
+        out.append(f"    now: `{granted}` is an allowed import for the next generations' mutations")
+        if edits:
+            out.append(f"    edits the offline mutator may now make: {edits}")
+    elif s.status is hitl.RequestStatus.DECLINED:
+        out.append("    now: not asked again for the same reason")
+    return out

@@ -20,7 +20,12 @@ def _store(root: Path, path: Path | None, config_path: Path | None) -> Any:
         cfg = load_config(config_path, root)
         path = root / cfg.memory.path
     RunState(path).verify()  # a truncated or foreign engine file: one line naming it, exit 2
-    return MemoryStore(path)
+    store = MemoryStore(path)
+    # Every record is read (and so checked against its schema) before anything is printed,
+    # so a bad file is one line, exit 2, whichever subcommand meets it.
+    for read in (store.generations, store.mutations, store.requests):
+        read()
+    return store
 
 
 _repo_option = repo_option("Repository whose memory to read.")

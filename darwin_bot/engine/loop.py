@@ -262,6 +262,11 @@ class Engine(Evaluations):
         context, extra_imports = ("", ())
         if self.publisher is not None:
             context, extra_imports = self.publisher.request_context()
+        if extra_imports:  # what the humans' approvals changed, said where the user looks
+            self.say(
+                f"generation {g}: approved requests allow import {', '.join(extra_imports)} "
+                "beyond llm.allowed_imports"
+            )
         digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.baseline_metrics()
         for item in self.plan(g):

@@ -193,7 +193,10 @@ class Breeder:
                 self._seen.setdefault(outcome.change, agent)
         if outcome.status is not OutcomeStatus.DUPLICATE:
             self._record(agent, g, parents, outcome, head, parent_metrics, prefix="")
-        return _offspring_record(item, g, outcome, head, heads)
+        return {
+            **_offspring_record(item, g, outcome, head, heads),
+            "granted_imports": list(extra_imports),
+        }
 
     def _draw(
         self, g: int, item: dict[str, Any], ctx: MutationContext

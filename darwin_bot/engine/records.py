@@ -73,6 +73,7 @@ class OffspringRecord:
     cost_usd: float = 0.0
     requests: tuple[HumanRequest, ...] = ()
     repaired_from: str | None = None
+    granted_imports: tuple[str, ...] = ()  # allowed by approved dependency requests
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -107,6 +108,7 @@ class OffspringRecord:
                 for r in self.requests
             ],
             "repaired_from": self.repaired_from,
+            "granted_imports": list(self.granted_imports),
         }
 
     @classmethod
@@ -127,6 +129,7 @@ class OffspringRecord:
             cost_usd=float(data["cost_usd"]),
             requests=tuple(HumanRequest(**r) for r in data["requests"]),
             repaired_from=data.get("repaired_from"),
+            granted_imports=tuple(data.get("granted_imports", ())),
         )
 
 

@@ -21,14 +21,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darwin_bot.errors import SpendCapReached
-from darwin_bot.llm.base import LLM, Completion, Message
+from darwin_bot.llm.base import LLM, Completion, Guided, Message
 from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.spend.bandit import UCB1, ArmStats, Choice, arm_stats
 from darwin_bot.spend.ledger import Call, CapHit, Caps, CapScope, Ledger, Stop
 from darwin_bot.spend.prices import PriceTable
+
+if TYPE_CHECKING:
+    from darwin_bot.llm.offline.evidence import Guidance
 
 CHARS_PER_TOKEN = 4  # a rough prompt-size estimate for the first call of a model
 
@@ -86,6 +89,15 @@ class BudgetedLLM:
         self.state = state
         self.generation = generation
         self.name = getattr(inner, "name", model)
+
+    def guide(self, guidance: Guidance | None) -> None:
+        """Pass the memory's typed evidence on to a backend that reads it (the offline mutator).
+
+        Without this the wrapper would hide the inner backend's ``guide`` from the
+        pipeline, and the offline mutator would never see the memory.
+        """
+        if isinstance(self.inner, Guided):
+            self.inner.guide(guidance)
 
     def complete(self, messages: list[Message]) -> Completion:
         st = self.state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from pathlib import Path
@@ -200,3 +201,35 @@ def test_data_request_when_held_out_loss_stalls() -> None:
     big = Guidance("a", "seed", 1, Evidence(), max_file_lines=100, file_lines={"seed/train.py": 90})
     got = asks.restructure(big)
     assert got is not None and "seed/train.py has 90 lines, 90 %" in got.rationale
+
+
+def test_the_llm_darwin_run_builds_passes_the_guidance_on(repo_root: Path, tmp_path: Path) -> None:
+    """The spend wrapper around the offline mutator must not hide its ``guide`` (it did: the
+    demo and the ablation's memory arm ran without the memory, and never opened a request)."""
+    from darwin_bot.app import llm_factory
+    from darwin_bot.config import Config
+    from darwin_bot.llm.base import Guided
+    from darwin_bot.spend import build_factory
+
+    cfg = dataclasses.replace(Config(), llm=dataclasses.replace(Config().llm, backend="heuristic"))
+    llm = build_factory(cfg, tmp_path / "memory", llm_factory(cfg))(7)
+    assert isinstance(llm, Guided) and isinstance(llm.inner, HeuristicLLM)
+    g = Guidance("g001-000", "seed", 1, Evidence(), allowed_imports=("torch", "inspect"))
+    llm.guide(g)
+    assert llm.inner.guidance == g
+    reply = parse_reply(
+        llm.complete(_prompt(repo_root, "GPT.configure_optimizers", g.allowed_imports)).text
+    )
+    assert [r.title for r in reply.requests] == ["Add dependency: lion_pytorch"]
+
+
+def test_no_change_says_why_none_applies_or_none_is_allowed() -> None:
+    g = Guidance("g001-000", "seed", 1, Evidence(), allowed_imports=("torch",))
+    nothing = choose([], g, random.Random(0))
+    assert nothing.edit is None and nothing.rationale == "no known edit applies"
+    lion = dataclasses.replace(_edit("lion_optimizer"), needs=("lion_pytorch",))
+    blocked = choose([lion], g, random.Random(0))
+    assert blocked.edit is None and blocked.blocked is not None
+    assert "needs an import that is not allowed (lion_optimizer needs lion_pytorch)" in (
+        blocked.rationale
+    )

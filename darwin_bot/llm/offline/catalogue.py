@@ -20,3 +20,8 @@ def proposals(chunk_text: str, names: set[str], rng: random.Random) -> list[Edit
     (the offline mutator asks the humans for it).
     """
     return code_edits(chunk_text, names, rng) + hparam_edits(chunk_text, rng)
+
+
+def unlocked_by(module: str) -> list[tuple[str, str]]:
+    """(kind, title) of the known code edits that need ``module`` (an import a human may approve)."""
+    return [(t.kind, t.title) for t in REGISTRY.values() if module in t.needs]

@@ -86,6 +86,8 @@ def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choic
             return Choice(None, "no known edit applies")
         e = rng.choice(usable)
         return Choice(e, e.rationale)
+    if not options:
+        return Choice(None, "no known edit applies")
     ranking = rank(options, g, rng)
     blocked = ranking[0] if ranking and not _allowed(ranking[0].edit, imports) else None
     usable = [r for r in ranking if _allowed(r.edit, imports)]
@@ -101,7 +103,11 @@ def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choic
             f"and this one drew best, although {r.excluded}. Evidence: {r.evidence}."
         )
         return Choice(r.edit, why, True, tuple(ranking), blocked)
-    reasons = "; ".join(f"{r.edit.tag.effect}: {r.excluded}" for r in usable) or "none is allowed"
+    if not usable:
+        needs = "; ".join(f"{r.edit.tag.kind} needs {', '.join(r.edit.needs)}" for r in ranking)
+        why = f"every applicable edit needs an import that is not allowed ({needs})"
+        return Choice(None, why, False, tuple(ranking), blocked)
+    reasons = "; ".join(f"{r.edit.tag.effect}: {r.excluded}" for r in usable)
     return Choice(
         None, f"every applicable edit is excluded ({reasons})", False, tuple(ranking), blocked
     )
