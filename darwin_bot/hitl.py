@@ -201,7 +201,7 @@ def requests_context(states: Sequence[RequestState], max_chars: int = 2000) -> s
     for s in states:
         granted = dependency_name(s.request.title) if s.request.kind == "dependency" else None
         said = advice[s.status]
-        if s.status == "approved" and granted:
+        if s.status is RequestStatus.APPROVED and granted:
             said += f"; `{granted}` is now an allowed import"
         lines.append(f"- [{s.status}] {s.request.kind}: {s.request.title} ({said})")
         for said in s.human_comments:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from darwin_bot.core.agent import SEED_AGENT, HumanRequest
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
+from darwin_bot.core.results import Metrics, SmokeDeferred, SmokeResult
 from darwin_bot.errors import StateError
 
 __all__ = ["SEED_AGENT", "DeferredEvaluator", "Evaluator", "Memory", "Progress", "Publisher"]
@@ -132,13 +132,15 @@ class Evaluator(Protocol):
 
     A failed run is a value (``EvalResult.status`` is not ``ok``), never an
     exception; an exception means the evaluator itself broke. ``smoke``: a
-    few steps on tiny data, no metrics, to catch code that does not run.
+    few steps on tiny data, no metrics, to catch code that does not run; an
+    evaluator that runs no agent code answers a smoke test with
+    :class:`~darwin_bot.core.results.SmokeDeferred`, and only a smoke test.
     ``version`` is part of the cache key: bump it when scores change meaning.
     """
 
     version: str
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult: ...
+    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> SmokeResult: ...
 
 
 class Publisher(Protocol):
@@ -197,17 +199,12 @@ class DeferredEvaluator:
     def __init__(self, version: str) -> None:
         self.version = version
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> SmokeDeferred:
         if smoke:
-            return EvalResult(
-                status=Status.OK,  # deferred, not run: the sandboxed evaluate job runs it
+            return SmokeDeferred(
                 reason="smoke test deferred to the sandboxed evaluate job",
-                metrics=None,
-                device="",
                 seed=seed,
-                budget=Budget(iters=0),
                 evaluator_version=self.version,
-                tree_hash="",
             )
         raise StateError(
             "this step holds secrets and never runs agent code, but a result is missing; "

@@ -4,13 +4,25 @@ repaired or rejected with a clear reason, and none reaches "ok" broken."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from darwin_bot.config import Config
+from darwin_bot.core.agent import Outcome
+from darwin_bot.core.results import EvalResult, SmokeDeferred, SmokeResult
+from darwin_bot.engine.ports import DeferredEvaluator
+from darwin_bot.errors import StateError
 from darwin_bot.llm.scripted import ScriptedLLM
-from darwin_bot.mutation import Attempt, MutationContext, MutationOutcome, mutate_tree, repair_tree
+from darwin_bot.mutation import (
+    Attempt,
+    MutationContext,
+    MutationOutcome,
+    OutcomeStatus,
+    mutate_tree,
+    repair_tree,
+)
 from darwin_bot.mutation.chunks import chunk_source, find_chunk
 from darwin_bot.mutation.testing import run_smoke
 from tests.mutation.conftest import FakeSmoke
@@ -43,7 +55,7 @@ def good_reply(tree: Path) -> str:
 def run(
     tree: Path,
     replies: list[str],
-    smoke: FakeSmoke | None = None,
+    smoke: Callable[[Path], SmokeResult] | None = None,
     cfg: Config | None = None,
 ) -> tuple[MutationOutcome, list[Attempt], ScriptedLLM]:
     commits: list[Attempt] = []
@@ -212,6 +224,21 @@ def test_smoke_still_failing_after_repairs_is_rejected_at_last_commit(tree: Path
     assert out.status == "rejected" and "smoke test failed: RuntimeError: boom" in out.reason
     assert [a.kind for a in commits] == ["mutate", "repair"]
     assert out.smoke is not None and not out.smoke.ok
+
+
+def test_a_deferred_smoke_test_keeps_the_commit_but_is_never_an_ok_result(tree: Path) -> None:
+    """The CI step that holds secrets runs no agent code: its smoke test is deferred, typed
+    as such (no status to read as ok, nothing to score), and the commit stands for the
+    sandboxed evaluate job to run."""
+    deferred = DeferredEvaluator("ci-1")
+    out, commits, _ = run(tree, [good_reply(tree)], lambda t: deferred(t, seed=7, smoke=True))
+    assert out.status is OutcomeStatus.OK and [a.kind for a in commits] == ["mutate"]
+    assert isinstance(out.smoke, SmokeDeferred) and not isinstance(out.smoke, EvalResult)
+    assert (out.smoke.seed, out.smoke.evaluator_version) == (7, "ci-1")
+    assert not hasattr(out.smoke, "status") and not hasattr(out.smoke, "ok")
+    assert [e.outcome for e in out.events] == [Outcome.APPLIED]  # not smoke-tested, not failed
+    with pytest.raises(StateError, match="never runs agent code"):
+        deferred(tree, seed=7)  # a full evaluation is never deferred: it must be in the results
 
 
 def test_real_smoke_catches_a_runtime_break_and_repair_fixes_it(
