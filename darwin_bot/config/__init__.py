@@ -28,12 +28,9 @@ from darwin_bot.config.checks import check_sections
 from darwin_bot.config.coerce import build, closest
 from darwin_bot.config.sections import (
     CONTRACT_PRESETS,
-    FORGES,
-    LLM_BACKENDS,
     MAX_MATRIX_JOBS,
     PRESETS,
     SANDBOXES,
-    SELECTIONS,
     BudgetConfig,
     EvolutionConfig,
     FitnessConfig,
@@ -49,12 +46,9 @@ from darwin_bot.errors import ConfigError
 __all__ = [
     "CONTRACT_PRESETS",
     "DEFAULT_TOML",
-    "FORGES",
-    "LLM_BACKENDS",
     "MAX_MATRIX_JOBS",
     "PRESETS",
     "SANDBOXES",
-    "SELECTIONS",
     "BudgetConfig",
     "Config",
     "EvolutionConfig",
