@@ -19,7 +19,7 @@ from github.Issue import Issue as GhIssue
 from github.PullRequest import PullRequest as GhPull
 
 from darwin_bot.errors import ConfigError, ForgeError, ForgeTransientError
-from darwin_bot.forge.base import MAX_BODY_CHARS, Comment, Issue, PullRequest
+from darwin_bot.forge.base import MAX_BODY_CHARS, Comment, Issue, PRState, PullRequest
 from darwin_bot.forge.github.errors import classify, map_error
 from darwin_bot.forge.retry import GaveUp, RetryPolicy
 
@@ -119,7 +119,7 @@ class GitHubClient:
 
     @staticmethod
     def _pr(pr: GhPull) -> PullRequest:
-        state = "merged" if pr.merged_at is not None else pr.state
+        state = PRState.MERGED if pr.merged_at is not None else pr.state
         return PullRequest(
             number=pr.number,
             branch=pr.head.ref,
@@ -178,7 +178,7 @@ class GitHubClient:
     def _remember(self, pr: PullRequest) -> PullRequest:
         """Keep the listing of open PRs current after a write that answered ``pr``."""
         if self._open_prs is not None:
-            if pr.state == "open":
+            if pr.state == PRState.OPEN:
                 self._open_prs[pr.branch] = pr
             else:
                 self._open_prs.pop(pr.branch, None)

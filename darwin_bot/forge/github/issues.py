@@ -9,8 +9,12 @@ from github.Issue import Issue as GhIssue
 
 from darwin_bot.errors import ForgeNotFound
 from darwin_bot.forge.base import (
+    ANY_STATE,
     CLOSE_REASONS,
+    ISSUE_FILTERS,
+    CloseReason,
     Issue,
+    IssueState,
     check_choice,
     has_marker,
     marker,
@@ -25,7 +29,7 @@ class Issues(Threads):
 
     def _find_issue(self, key: str, label: str | None) -> GhIssue | None:
         scope: dict[str, Any] = {"labels": [label]} if label else {}
-        for issue in self._repo.get_issues(state="all", **scope):
+        for issue in self._repo.get_issues(state=ANY_STATE, **scope):
             if issue.pull_request is None and has_marker(issue.body, key):
                 return issue
         return None
@@ -78,8 +82,8 @@ class Issues(Threads):
 
         return self._call(f"read issue #{number}", op)
 
-    def list_issues(self, label: str | None = None, state: str = "all") -> list[Issue]:
-        check_choice("state", state, ("open", "closed", "all"))
+    def list_issues(self, label: str | None = None, state: str = ANY_STATE) -> list[Issue]:
+        check_choice("state", state, ISSUE_FILTERS)
         scope: dict[str, Any] = {"labels": [label]} if label else {}
 
         def op() -> list[Issue]:
@@ -89,13 +93,13 @@ class Issues(Threads):
 
         return self._call(f"list issues labelled {label!r}", op)
 
-    def close_issue(self, number: int, reason: str = "completed") -> Issue:
+    def close_issue(self, number: int, reason: str = CloseReason.COMPLETED) -> Issue:
         check_choice("close reason", reason, CLOSE_REASONS)
 
         def op() -> Issue:
             issue = self._repo.get_issue(number)
-            if issue.state != "closed":
-                issue.edit(state="closed", state_reason=reason)
+            if issue.state != IssueState.CLOSED:
+                issue.edit(state=IssueState.CLOSED.value, state_reason=str(reason))
             return self._issue(issue)
 
         return self._call(f"close issue #{number}", op)

@@ -10,7 +10,11 @@ from github.PullRequest import PullRequest as GhPull
 
 from darwin_bot.errors import ForgeError, ForgeNotFound
 from darwin_bot.forge.base import (
+    ANY_STATE,
+    CLOSE_COMMENT_KEY,
     DRAFT_LABEL,
+    PR_FILTERS,
+    PRState,
     PullRequest,
     agent_marker_key,
     check_choice,
@@ -46,7 +50,7 @@ class PullRequests(Threads):
         """The open PR of ``branch``: from the listing this process keeps, else asked."""
         if self._open_prs is not None:
             return self._open_prs.get(branch)
-        pulls = self._pulls(branch, "open")
+        pulls = self._pulls(branch, PRState.OPEN)
         return self._pr(pulls[0]) if pulls else None
 
     def upsert_pr(
@@ -86,7 +90,7 @@ class PullRequests(Threads):
                 self._bot_comments[pr.number] = {}  # a new PR has no comments yet
             elif (pr.title, pr.body) != (title, body):
                 pr = self._pr_from(self._rest("PATCH", f"pulls/{pr.number}", fields))
-                if pr.state != "open" and not relisted:
+                if pr.state != PRState.OPEN and not relisted:
                     self._open_prs = None  # closed since this process listed: ask
                     return op(relisted=True)
             missing = [name for name in wanted if name not in pr.labels]
@@ -101,14 +105,14 @@ class PullRequests(Threads):
             # An open PR is its branch's newest: the bot opens one PR per agent branch.
             if self._open_prs is not None and branch in self._open_prs:
                 return self._open_prs[branch]
-            pulls = self._pulls(branch, "all")
+            pulls = self._pulls(branch, ANY_STATE)
             return self._pr(pulls[0]) if pulls else None
 
         return self._call(f"read the PR of {branch}", op)
 
-    def list_prs(self, label: str | None = None, state: str = "open") -> list[PullRequest]:
-        check_choice("state", state, ("open", "closed", "merged", "all"))
-        api_state = "closed" if state == "merged" else state
+    def list_prs(self, label: str | None = None, state: str = PRState.OPEN) -> list[PullRequest]:
+        check_choice("state", state, PR_FILTERS)
+        api_state = PRState.CLOSED if state == PRState.MERGED else state
 
         def op() -> list[PullRequest]:
             pulls = self._repo.get_pulls(state=api_state, sort="created", direction="asc")
@@ -116,12 +120,12 @@ class PullRequests(Threads):
                 (self._pr(pr) for pr in pulls if pr.head.ref.startswith(self.branch_prefix)),
                 key=lambda p: p.number,
             )
-            if api_state != "closed":  # every open PR was listed: keep them for lookups
-                self._open_prs = {pr.branch: pr for pr in listed if pr.state == "open"}
+            if api_state != PRState.CLOSED:  # every open PR was listed: keep them for lookups
+                self._open_prs = {pr.branch: pr for pr in listed if pr.state == PRState.OPEN}
             return [
                 pr
                 for pr in listed
-                if state in ("all", pr.state) and (label is None or label in pr.labels)
+                if state in (ANY_STATE, pr.state) and (label is None or label in pr.labels)
             ]
 
         return self._call("list PRs", op)
@@ -130,11 +134,13 @@ class PullRequests(Threads):
         def op() -> PullRequest | None:
             pr = self._open_pr(branch)
             if pr is None:
-                done = self._pulls(branch, "all")
+                done = self._pulls(branch, ANY_STATE)
                 return self._pr(done[0]) if done else None
             if comment:
-                self._upsert_comment(pr.number, "closed", comment)
-            closed = self._pr_from(self._rest("PATCH", f"pulls/{pr.number}", {"state": "closed"}))
+                self._upsert_comment(pr.number, CLOSE_COMMENT_KEY, comment)
+            closed = self._pr_from(
+                self._rest("PATCH", f"pulls/{pr.number}", {"state": PRState.CLOSED.value})
+            )
             return self._remember(closed)
 
         return self._call(f"close the PR of {branch}", op)
@@ -150,7 +156,7 @@ class PullRequests(Threads):
 
     def mark_ready(self, branch: str) -> PullRequest:
         def op() -> PullRequest:
-            pulls = self._pulls(branch, "all")
+            pulls = self._pulls(branch, ANY_STATE)
             if not pulls:
                 raise ForgeNotFound(f"no pull request for branch {branch!r}")
             pr = pulls[0]
@@ -167,13 +173,13 @@ class PullRequests(Threads):
 
     def merge_pr(self, branch: str, message: str) -> str:
         def op() -> str:
-            pulls = self._pulls(branch, "all")
+            pulls = self._pulls(branch, ANY_STATE)
             if not pulls:
                 raise ForgeNotFound(f"no pull request for branch {branch!r}")
             pr = pulls[0]
             if pr.merged_at is not None:
                 return str(pr.merge_commit_sha)
-            if pr.state != "open":
+            if pr.state != PRState.OPEN:
                 raise ForgeError(f"pull request #{pr.number} is closed; reopen it to merge")
             if pr.draft:
                 self._ready(pr)

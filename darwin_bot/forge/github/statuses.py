@@ -6,7 +6,7 @@ from typing import Any
 
 from github import GithubException
 
-from darwin_bot.forge.base import STATUS_STATES, Status, check_choice
+from darwin_bot.forge.base import STATUS_STATES, Status, StatusState, check_choice
 from darwin_bot.forge.github.client import GitHubClient
 
 _STATE_PREFIX = "darwin-state:"
@@ -48,11 +48,11 @@ class Statuses(GitHubClient):
             "external_id": f"{_STATE_PREFIX}{state}",
             "output": {"title": description or state, "summary": description or state},
         }
-        if state == "pending":
+        if state == StatusState.PENDING:
             fields["status"] = "in_progress"
         else:
             fields["status"] = "completed"
-            fields["conclusion"] = "success" if state == "success" else "failure"
+            fields["conclusion"] = "success" if state == StatusState.SUCCESS else "failure"
         key = (sha, context)
         run_id = self._check_runs.get(key)
         if run_id is None and not new:  # new: the caller vouches there is none to find
@@ -85,9 +85,11 @@ class Statuses(GitHubClient):
                 if ext.startswith(_STATE_PREFIX):
                     state = ext[len(_STATE_PREFIX) :]
                 elif run.status != "completed":
-                    state = "pending"
+                    state = StatusState.PENDING
                 else:
-                    state = "success" if run.conclusion == "success" else "failure"
+                    state = (
+                        StatusState.SUCCESS if run.conclusion == "success" else StatusState.FAILURE
+                    )
                 found.setdefault(run.name, Status(run.name, state, run.output.title or ""))
             return [found[c] for c in sorted(found)]
 
