@@ -211,17 +211,28 @@ def nanogpt_commit(checkout: Path, given: str | None) -> str | None:
 
 
 def alternate(args, tmp: Path, seed: Seed, scratch: Path) -> tuple[list, str | None]:
-    """seed, nanoGPT, seed, nanoGPT, ...: (the pairs, or the first failure)."""
-    pairs = []
+    """Pairs in ABBA order (seed first in even pairs, nanoGPT first in odd ones), so a
+    machine that speeds up or slows down during the benchmark favours neither side:
+    (the pairs, or the first failure). nanoGPT is given the config and device the
+    seed's first run reports, so that run always comes first."""
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    first_seed: dict[str, Any] | None = None
     for i in range(args.pairs):
-        s = seed.run(tmp / f"seed-{i}")
-        if s["status"] != "ok":
-            return pairs, f"seed run {i}: {s['status']}: {s.get('log_tail', '')[-400:]}"
-        n = run_nanogpt(args, scratch, s["config"], s["device"], tmp / f"nanogpt-{i}")
-        if n["status"] != "ok":
-            return pairs, f"nanoGPT run {i}: {n['status']}: {n.get('log_tail', '')[-400:]}"
-        pairs.append((s, n))
-        print(f"pair {i}: done", file=sys.stderr, flush=True)
+        order = ("seed", "nanogpt") if i % 2 == 0 or first_seed is None else ("nanogpt", "seed")
+        got: dict[str, dict[str, Any]] = {}
+        for side in order:
+            if side == "seed":
+                got[side] = seed.run(tmp / f"seed-{i}")
+                first_seed = first_seed or got[side]
+            else:
+                assert first_seed is not None
+                got[side] = run_nanogpt(args, scratch, first_seed["config"],
+                                        first_seed["device"], tmp / f"nanogpt-{i}")  # fmt: skip
+            if got[side]["status"] != "ok":
+                tail = got[side].get("log_tail", "")[-400:]
+                return pairs, f"{side} run {i}: {got[side]['status']}: {tail}"
+        pairs.append((got["seed"], got["nanogpt"]))
+        print(f"pair {i} ({' then '.join(order)}): done", file=sys.stderr, flush=True)
     return pairs, None
 
 
@@ -286,7 +297,7 @@ def summarise(args, rows, s0, window, tokens_per_iter, loads) -> dict[str, Any]:
         "timed_iterations": list(window),  # 0-based, inclusive, the same for both
         "tokens_per_iter": tokens_per_iter,
         "pairs": len(rows),
-        "order": "seed, nanoGPT, seed, nanoGPT, ...",
+        "order": "ABBA: seed then nanoGPT in even pairs, nanoGPT then seed in odd ones",
         "config": {k: s0["config"][k] for k in SHARED_KEYS},
         "load_avg_1m_before_after": [loads[0][0], loads[1][0]],
         "seed": seed_sum,

@@ -10,7 +10,7 @@ tokens. This is a benchmark, not the trusted evaluator: it imports the seed's ow
 ``load()``.
 
 With ``--nanogpt PATH`` (a checkout of karpathy/nanoGPT), the seed and nanoGPT's own
-``train.py`` run alternately (seed, nanoGPT, seed, nanoGPT, ...) at the same model,
+``train.py`` run in ABBA pairs (seed, nanoGPT, nanoGPT, seed, ...) at the same model,
 batch, schedule and thread count; nanoGPT runs from a scratch copy of PATH whose
 ``data/shakespeare_char/`` is prepared from our corpus (PATH is never written to).
 Both are timed the same way: each logs every iteration's wall time

@@ -2,6 +2,8 @@
 
     python benchmarks/transfer.py                                  # 8 candidates, 100 -> 500 iters, 3 seeds
     python benchmarks/transfer.py --candidates 3 --iters 20 --repeats 1   # a quick look
+    python benchmarks/transfer.py --engine 5                       # also: 5 generations of darwin run
+    python benchmarks/transfer.py --quick                          # the smallest run that checks it works
 
 Candidates are independent mutations of the seed by the offline mutator
 (``llm.backend = heuristic``, as ``darwin run`` makes them without an API key;
@@ -15,8 +17,18 @@ evaluator on the tiny preset at the search budget (``--iters``) and at
   longer budget; ``share_still_beat`` = still_beat / beat_search;
 - ``spearman``: rank correlation of mean perplexity at the two budgets over
   the seed and every candidate that ran at both;
+- ``search_only``: how often a candidate is better at the search budget but
+  not at the longer one (beat_search - still_beat), and ``search_only_share``
+  (of beat_search);
 - ``gate``: with 2+ repeats, how many pass the statistical gate at the search
   budget and how many of those also pass at the longer one (``core.confirm``);
+  ``failed_confirmation`` and its share of those past the search gate;
+- ``engine`` (``--engine G``): the wired path itself. ``darwin run`` for G
+  generations in a scratch repository with ``budget.confirm_iters`` = factor x
+  iters (the engine confirms each provisional champion against the seed, as a
+  user's run does); the promotion verdict of every generation and how many
+  provisional champions were better at the search budget but not at the
+  confirmation budget (``failed_confirmation``), as a count and a share;
 - every run's perplexity and the measured training wall time.
 
 Training is real: on a loaded CPU one evaluation takes minutes, so say what
@@ -141,6 +153,9 @@ def summarize(
         "beat_search": len(beat),
         "still_beat": len(still),
         "share_still_beat": round(len(still) / len(beat), 3) if beat else None,
+        # better at the search budget but not at the longer one
+        "search_only": len(beat) - len(still),
+        "search_only_share": round((len(beat) - len(still)) / len(beat), 3) if beat else None,
         "spearman": spearman([means[a]["search"] for a in both], [means[a]["long"] for a in both]),
         "spearman_n": len(both),
         "means": means,
@@ -159,12 +174,56 @@ def summarize(
             )
             for a in cands
         }  # fmt: skip
+        passed = sum(v != "failed_search" for v in verdicts.values())
+        failed = sum(v == "failed_confirmation" for v in verdicts.values())
         out["gate"] = {
             "verdicts": verdicts,
-            "pass_search": sum(v != "failed_search" for v in verdicts.values()),
+            "pass_search": passed,
             "pass_both": sum(v == "promoted" for v in verdicts.values()),
+            "failed_confirmation": failed,
+            "failed_confirmation_share": round(failed / passed, 3) if passed else None,
         }
     return out
+
+
+def run_engine(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """``darwin run`` with confirmation on, in a scratch repository: each generation's verdict."""
+    from darwin_bot.app import build_engine
+    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.config import load
+
+    root = workdir / "engine-repo"
+    data = (REPO_ROOT / "data" / "shakespeare_char").resolve()
+    toml = (
+        f"[evolution]\npopulation = {args.population}\nsurvivors = {max(1, args.population // 2)}\n"
+        f'[budget]\npreset = "tiny"\niters = {args.iters}\nrepeats = {args.repeats}\n'
+        f"confirm_iters = {args.iters * args.factor}\nconfirm_repeats = {args.repeats}\n"
+        f'data = "{data}"\n[fitness]\nmfu_weight = 0.0\n[llm]\nbackend = "heuristic"\n'
+    )
+    make_scratch_repo(root, toml)
+    cfg = load(root / "darwin.toml")
+    engine = build_engine(root, cfg, workers=1, quiet=True)
+    summaries = engine.run(args.engine)
+    verdicts = {
+        s.generation: {
+            "leader": s.leader,  # the seed (or nobody): no provisional champion, verdict null
+            "gated": s.gate.agent if s.gate else None,
+            "verdict": str(s.promotion.verdict) if s.promotion else None,
+            "reason": s.promotion.reason if s.promotion else "",
+        }
+        for s in summaries
+    }
+    provisional = [v for v in verdicts.values() if v["verdict"] not in (None, "failed_search")]
+    failed = sum(v["verdict"] == "failed_confirmation" for v in provisional)
+    return {
+        "generations": args.engine,
+        "population": args.population,
+        "provisional_champions": len(provisional),
+        "promoted": sum(v["verdict"] == "promoted" for v in provisional),
+        "failed_confirmation": failed,
+        "failed_confirmation_share": round(failed / len(provisional), 3) if provisional else None,
+        "verdicts": verdicts,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="seeds per tree and budget")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--engine", type=int, default=0, metavar="G",
+                        help="also run G generations of darwin run with confirmation on")  # fmt: skip
+    parser.add_argument("--population", type=int, default=4, help="--engine: the population")
+    parser.add_argument("--quick", action="store_true",
+                        help="smallest check: 1 candidate, 5 -> 10 iters, 2 seeds, --engine 1, "
+                             "population 2")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.quick:
+        args.candidates, args.iters, args.factor, args.repeats = 1, 5, 2, 2
+        args.engine, args.population = 1, 2
     from darwin_bot.config import from_dict
 
     cfg = from_dict(
@@ -187,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     budgets = {"search": args.iters, "long": args.iters * args.factor}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    engine: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="darwin-transfer-") as tmp:
         trees = make_candidates(Path(tmp), cfg, args.candidates, 4 * args.candidates)
         for name, tree in trees.items():
@@ -197,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name} {b} seed {s}: {runs[name][b][-1]}", file=sys.stderr, flush=True)
                     if args.out:  # what ran so far survives a run cut short
                         args.out.write_text(json.dumps({"partial": True, "runs": runs}, indent=2))
+        if args.engine:
+            engine = run_engine(args, Path(tmp))
     report = {
         "benchmark": "transfer",
         "config": {
@@ -207,8 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             "candidates_asked": args.candidates,
             "mutator": "heuristic (offline), smoke test skipped",
             "alpha": args.alpha,
+            "engine_generations": args.engine,
         },
         **summarize(runs, args.alpha, args.repeats),
+        "engine": engine,
         "runs": runs,
         "wall_s": round(time.monotonic() - started, 1),
     }

@@ -14,7 +14,7 @@ from typing import Any
 
 from darwin_bot import faults, lock
 from darwin_bot.config import Config
-from darwin_bot.core.results import EvalResult
+from darwin_bot.core.results import Budget, EvalResult
 from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
 from darwin_bot.gitrepo import GitRepo
@@ -36,11 +36,20 @@ class TrustedEvaluator:
 
         return EVALUATOR_VERSION
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+    def __call__(
+        self,
+        tree: Path,
+        *,
+        seed: int,
+        smoke: bool = False,
+        budget: Budget | None = None,
+        preset: str | None = None,
+    ) -> EvalResult:
         from darwin_bot.evaluate import EvalOptions, evaluate_tree
 
+        at = {k: v for k, v in (("budget", budget), ("preset", preset)) if v is not None}
         opts = EvalOptions.from_config(
-            self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads
+            self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads, **at
         )
         result = evaluate_tree(tree, opts)
         if self.counter is not None and not smoke:

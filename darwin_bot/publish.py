@@ -278,10 +278,9 @@ class ForgePublisher:
         self.forge.mark_ready(branch)
         self.forge.set_labels(pr.number, add=(CHAMPION_LABEL,))
         gate = summary.get("gate") or {}
+        reason = report.gate_reason(summary, "promoted from the dashboard")
         self.forge.upsert_comment(
-            pr.number,
-            "champion",
-            f"Champion of generation {summary['generation']}: {gate.get('reason', 'promoted from the dashboard')}.",
+            pr.number, "champion", f"Champion of generation {summary['generation']}: {reason}."
         )
         if self.cfg.forge.automerge and gate.get("passed") and gate.get("agent") == agent:
             self._automerge(pr.number, branch, agent)
@@ -312,12 +311,16 @@ class ForgePublisher:
     def _dashboard(self, summary: dict[str, Any]) -> None:
         table = report.leaderboard_markdown(report.rows_from_summary(summary))
         champion = summary.get("champion")
-        gate = summary.get("gate") or {}
         champion_md = (
-            f"`{champion}` ({gate.get('reason', '')})"
+            f"`{champion}` ({report.gate_reason(summary)})"
             if champion
             else f"none yet; leader `{summary.get('leader')}`"
         )
+        promotion = report.promotion_text(summary)
+        if promotion and not (summary.get("promotion") or {}).get("passed"):
+            # budget.confirm_*: the leader was not promoted; say why (not as the champion's reason)
+            kept = f"`{champion}` (unchanged)" if champion else "none yet"
+            champion_md = f"{kept}; {promotion}"
         pending = hitl.pending(hitl.read_requests(self.forge, acknowledge=False))
         spend = spend_report(self.cfg, self.memory)  # seam (issue 13): spend, per-model table
         dashboard.write_dashboard(

@@ -229,6 +229,24 @@ def lineage_text(agents: Sequence[Agent] | Mapping[str, Agent], agent_id: str) -
 # ---------------------------------------------------------------- step summary
 
 
+def promotion_text(summary: Mapping[str, Any]) -> str | None:
+    """The two-budget verdict on the leader (``budget.confirm_*``): both gains, both p-values.
+
+    None when confirmation is off (the summary has no ``promotion``).
+    """
+    promo = summary.get("promotion")
+    if not promo:
+        return None
+    agent = (summary.get("gate") or {}).get("agent") or summary.get("leader")
+    return f"`{agent}` {promo['verdict']}: {promo['reason']}"
+
+
+def gate_reason(summary: Mapping[str, Any], default: str = "") -> str:
+    """Why the champion was promoted: the two-budget reason when confirmation is on."""
+    promo = summary.get("promotion") or {}
+    return str(promo.get("reason") or (summary.get("gate") or {}).get("reason") or default)
+
+
 def generation_summary_markdown(summary: Mapping[str, Any]) -> str:
     """Markdown for the GitHub step summary of one generation summary record."""
     gen = summary.get("generation", "?")
@@ -252,6 +270,9 @@ def generation_summary_markdown(summary: Mapping[str, Any]) -> str:
         if gate.get("reason"):
             parts.append(str(gate["reason"]))
         out.append("- **Gate:** " + "; ".join(parts))
+    promotion = promotion_text(summary)
+    if promotion:
+        out.append(f"- **Promotion (search and confirmation budgets):** {promotion}")
     survivors = summary.get("survivors") or []
     culled = summary.get("culled") or []
     out.append(

@@ -124,6 +124,22 @@ def baseline_wall(path: Path, preset: str, budget: Budget) -> float:
     return statistics.fmean(walls)
 
 
+def _confirm_budget(
+    cfg: Config, iters: int | None, seconds: float | None, preset: str | None
+) -> dict[str, Any]:
+    """The confirmation budget and preset of ``--confirm`` (ConfigError when there is none)."""
+    from darwin_bot.core.confirm import ConfirmSpec
+
+    if iters is not None or seconds is not None or preset is not None:
+        raise ConfigError("--confirm takes its budget and preset from the config; drop "
+                          "--iters, --seconds and --preset")  # fmt: skip
+    spec = ConfirmSpec.from_config(cfg.budget)
+    if spec.budget is None:
+        raise ConfigError("--confirm needs budget.confirm_iters or budget.confirm_seconds in "
+                          "darwin.toml")  # fmt: skip
+    return {"budget": spec.budget, "preset": spec.preset}
+
+
 def _worst(results: list[EvalResult]) -> str:
     for status in (Status.REJECTED, Status.OVER_BUDGET, Status.TIMEOUT, Status.FAILED):
         if any(r.status == status for r in results):
@@ -171,6 +187,9 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations.")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Training seconds instead of iterations.")  # fmt: skip
+@click.option("--confirm", is_flag=True,
+              help="At the confirmation budget: budget.confirm_iters or confirm_seconds, "
+                   "under budget.confirm_preset (CI: the matrix's \"budget\": \"confirm\" legs).")  # fmt: skip
 @click.option("--seed", type=int, default=None, help="Training seed [config evolution.seed].")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs with seeds seed, seed+1, ...; prints mean and std.")  # fmt: skip
@@ -198,7 +217,7 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
 @config_option
 def evaluate_command(
     path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
-    seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
+    confirm: bool, seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
     full: bool, smoke: bool, branch: str | None, as_json: bool, out_file: Path | None,
     baseline_file: Path | None, config_path: Path | None,
 ) -> None:  # fmt: skip
@@ -212,6 +231,8 @@ def evaluate_command(
         raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
     cfg = load_config(config_path, root=path)
     changes: dict[str, Any] = {"device": device, "full": full}
+    if confirm:
+        changes |= _confirm_budget(cfg, iters, seconds, preset)
     if iters is not None or seconds is not None:
         changes["budget"] = Budget(iters=iters, seconds=seconds)
     for name, value in (("preset", preset), ("data_dir", data_dir), ("seed", seed),

@@ -18,6 +18,9 @@ def print_generation(summary: dict[str, Any]) -> None:
     gate = summary.get("gate")
     if gate:
         click.echo(f"gate: {gate.get('reason', '')}")
+    promotion = summary.get("promotion")  # with budget.confirm_*: the two-budget decision
+    if promotion:
+        click.echo(f"promotion: {promotion['verdict']}: {promotion['reason']}")
     if summary.get("champion"):
         click.echo(f"champion: {summary['champion']}")
 

@@ -17,13 +17,14 @@ Config design (``[budget]``)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from darwin_bot.core.fitness import GateResult, champion_test
-from darwin_bot.core.results import Budget
+from darwin_bot.core.results import Budget, EvalResult
 
 
 class Verdict(StrEnum):
@@ -75,6 +76,26 @@ class Promotion:
             "search": self.search.to_dict(),
             "confirm": self.confirm.to_dict() if self.confirm else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Promotion:
+        """From :meth:`to_dict`'s form (as the generation schema validated it)."""
+
+        def gate(d: Mapping[str, Any] | None) -> GateResult | None:
+            return GateResult(**{k: d[k] for k in GateResult.__dataclass_fields__}) if d else None
+
+        search = gate(data["search"])
+        assert search is not None  # the schema requires it
+        return cls(Verdict(data["verdict"]), str(data["reason"]), search, gate(data.get("confirm")))
+
+
+def confirm_samples(runs: Sequence[EvalResult]) -> list[float]:
+    """Perplexity per confirmation run; a run that did not work is ``inf`` (it never passes).
+
+    Unlike the search budget's samples, a failed confirmation run is kept: it
+    counts as run (not "missing"), and :func:`promotion` refuses it.
+    """
+    return [r.metrics.perplexity if r.ok and r.metrics else math.inf for r in runs]
 
 
 def _gain(g: GateResult) -> str:

@@ -11,7 +11,10 @@ The rules of selection, all of them:
 2. The leader is the best working row. The gate is run for it only when it
    is not the seed: a one-sided test of its perplexity runs against the
    baseline's (``core.fitness.champion_test``); its p-value goes into its row.
-3. The new champion is the leader if the gate passed, else nobody.
+3. The new champion is the leader if the gate passed, else nobody. With a
+   confirmation budget (``budget.confirm_*``, :class:`Confirmation`), the gate
+   must also pass there (``core.confirm.promotion``): a leader better at the
+   search budget but not at the confirmation budget is not promoted.
 4. Keep the top ``survivors`` working rows (never a failed one). Without a
    new champion, a previous champion that fell out of the top stays until
    something beats it. If nothing works, the previous survivors stay.
@@ -26,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from darwin_bot.core import confirm as cf
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import selection as sel
 from darwin_bot.core.agent import SEED_AGENT
@@ -136,6 +140,19 @@ class Previous:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """Perplexities at the confirmation budget: the leader's (if run) and the baseline's.
+
+    ``runs``: how many each side needs (``budget.confirm_repeats``); a failed
+    run is ``inf`` (``core.confirm.confirm_samples``).
+    """
+
+    runs: int
+    candidate: Mapping[str, Sequence[float]]
+    baseline: Sequence[float]
+
+
+@dataclass(frozen=True)
 class Selection:
     """The whole outcome of one generation, decided before anything is carried out."""
 
@@ -145,6 +162,7 @@ class Selection:
     champion: str | None  # promoted this generation (passed the gate)
     leader: str | None
     gate: Gate | None
+    promotion: cf.Promotion | None = None  # with a confirmation budget: the two-budget verdict
 
 
 def _scored(row: Row, children: int = 0) -> sel.Scored:
@@ -191,11 +209,13 @@ def select(
     previous: Previous,
     alive: frozenset[str],
     rules: Rules,
+    confirm: Confirmation | None = None,
 ) -> Selection:
     """Decide keep, cull and champion for one generation (rules 1-5 of the module docstring).
 
     ``baseline``: the seed's perplexity per run; ``samples``: each agent's
-    perplexity per working run; ``alive``: the agents that have a branch now.
+    perplexity per working run; ``alive``: the agents that have a branch now;
+    ``confirm``: the confirmation budget's samples (None: confirmation is off).
     """
     ranked = rank(rows)
     lead = leader(ranked)
@@ -205,6 +225,17 @@ def select(
         gate = Gate(lead.agent, result)
         ranked = [replace(r, p_value=result.p_value) if r is lead else r for r in ranked]
     champion = lead.agent if gate is not None and gate.passed else None
+    promotion = None
+    if confirm is not None and gate is not None:
+        promotion = cf.promotion(
+            samples.get(gate.agent, ()),
+            baseline,
+            confirm.candidate.get(gate.agent),
+            confirm.baseline,
+            rules.significance,
+            confirm_runs=confirm.runs,
+        )
+        champion = gate.agent if promotion.promote else None
     keep = [s.agent for s in sel.survivors([_scored(r) for r in ranked], rules.survivors)]
     if champion is None and previous.champion and previous.champion not in keep:
         keep.append(previous.champion)
@@ -217,4 +248,5 @@ def select(
         champion=champion,
         leader=lead.agent if lead else None,
         gate=gate,
+        promotion=promotion,
     )

@@ -2,8 +2,9 @@
 
 In CI the jobs that hold secrets never run agent code: they list the
 evaluations the sandboxed ``evaluate`` jobs must make (one JSON object per
-job: ``agent``, ``branch``, ``head``, ``seed``, the workflow's matrix format)
-and store the results those jobs upload in the evaluation cache.
+job: ``agent``, ``branch``, ``head``, ``seed``, the workflow's matrix format;
+a confirmation run also has ``"budget": "confirm"``) and store the results
+those jobs upload in the evaluation cache of the budget they were measured at.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from darwin_bot.core.results import EvalResult
-from darwin_bot.engine import selecting
+from darwin_bot.engine import confirming, selecting
 from darwin_bot.engine.ports import SEED_AGENT
 from darwin_bot.errors import StateError
 
@@ -46,17 +47,25 @@ def matrix(engine: Engine, g: int) -> list[dict[str, Any]]:
 
 
 def confirm_jobs(engine: Engine, g: int) -> list[dict[str, Any]]:
-    """The repeat runs the provisional leader still needs for the statistical gate."""
+    """The repeat runs the provisional leader still needs for the statistical gate.
+
+    With a confirmation budget, also its and the seed's runs at that budget
+    (``confirming.jobs``), in the same round of jobs.
+    """
     if g == 0:
         return []
     lead = selecting.provisional_leader(engine, g)
     if lead is None:
         return []
-    return jobs(engine, lead, engine.head(lead), engine.seeds(engine.cfg.budget.repeats))
+    out = jobs(engine, lead, engine.head(lead), engine.seeds(engine.cfg.budget.repeats))
+    return out + confirming.jobs(engine, lead)
 
 
 def ingest(engine: Engine, results: list[Mapping[str, Any]]) -> None:
-    """Store CI evaluation results (``EvalResult`` JSON with ``extra.head``) in the cache."""
+    """Store CI evaluation results (``EvalResult`` JSON with ``extra.head``) in the cache.
+
+    A result measured at the confirmation budget and preset goes to that cache.
+    """
     for data in results:
         result = EvalResult.from_dict(dict(data))
         head = result.extra.get("head")
@@ -64,4 +73,5 @@ def ingest(engine: Engine, results: list[Mapping[str, Any]]) -> None:
             raise StateError(
                 "an evaluation result has no extra.head; was it made by 'darwin evaluate --branch'?"
             )
-        engine.cache.put(engine.repo.tree_id(head, engine.evolvable), result.seed, result)
+        cache = confirming.cache_for(engine, result)
+        cache.put(engine.repo.tree_id(head, engine.evolvable), result.seed, result)

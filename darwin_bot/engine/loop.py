@@ -12,10 +12,12 @@ as its own job and ``darwin run`` runs in a row:
     crash mid-offspring redoes only that offspring.
 ``evaluate(g)``
     score every proposed offspring that has no cached result for its tree
-    (``state.EvalCache``: by tree id, budget and evaluator version).
+    (``state.EvalCache``: by tree id, preset, budget and evaluator version).
 ``select(g)``
     decide keep, cull and champion (``core.generation.select``), write the
-    decision as a journal, then carry it out (``selecting``).
+    decision as a journal, then carry it out (``selecting``). With a
+    confirmation budget the provisional champion and the seed are first run
+    there (``confirm=True`` evaluations, a cache of their own; ``confirming``).
 
 Generation 0 is the baseline: the seed (the default branch's tree) evaluated
 ``budget.repeats`` times. The CI side (matrix, repeat jobs, ingest) is
@@ -26,20 +28,19 @@ only through the ports of ``engine.ports``.
 from __future__ import annotations
 
 import random
-import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import generation as gen
 from darwin_bot.core.agent import agent_id
+from darwin_bot.core.confirm import ConfirmSpec
 from darwin_bot.core.generation import Row
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core.results import EvalResult, Metrics
 from darwin_bot.engine import ci, commits, selecting
+from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import (
@@ -56,15 +57,15 @@ from darwin_bot.engine.records import (
     OffspringRecord,
     PlanItem,
 )
-from darwin_bot.engine.state import EvalCache, RunState, remove_stale_temps
+from darwin_bot.engine.state import RunState, remove_stale_temps
 from darwin_bot.engine.verify import verify_state
 from darwin_bot.errors import StateError
 from darwin_bot.memory import MemoryStore
 from darwin_bot.program import contract_for
 
 
-class Engine:
-    """The evolution over one repository."""
+class Engine(Evaluations):
+    """The evolution over one repository (its evaluations and caches: ``Evaluations``)."""
 
     def __init__(
         self,
@@ -90,6 +91,7 @@ class Engine:
         # darwin:contract seam: what an evaluation exports (and its cache key): the evolvable
         # paths and the files the program reads but never changes (nanogpt: configurator.py)
         self.evolvable = contract_for(cfg.program).copy_paths(cfg.evolution.evolvable)
+        self.confirm_spec = ConfirmSpec.from_config(cfg.budget)  # budget None: confirmation off
         self.llm_factory = llm_factory
         self.breeder = Breeder(repo, cfg, self.memory, evaluator, llm_factory)  # type: ignore[arg-type]
         ev = cfg.evolution
@@ -166,53 +168,6 @@ class Engine:
             return [], []
         out = self.repo.git("status", "--porcelain", "--untracked-files=all", "--", *files)
         return files, [line[3:].strip('"') for line in out.splitlines() if line.strip()]
-
-    # -- evaluation --------------------------------------------------------------------
-    @property
-    def budget(self) -> Budget:
-        return Budget(iters=self.cfg.budget.iters, seconds=self.cfg.budget.seconds)
-
-    @property
-    def cache(self) -> EvalCache:
-        return EvalCache(self.state, self.cfg.budget.preset, self.budget, self.evaluator.version)
-
-    def evaluate_ref(self, ref: str, seed: int) -> EvalResult:
-        """Evaluate the evolvable tree at ``ref`` (cached by tree id)."""
-        tree = self.repo.tree_id(ref, self.evolvable)
-        hit = self.cache.get(tree, seed)
-        if hit is not None:
-            return hit
-        with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
-            self.repo.export(ref, self.evolvable, Path(tmp))
-            result = self.evaluator(Path(tmp), seed=seed)
-        self.cache.put(tree, seed, result)
-        return result
-
-    def runs(self, ref: str, seeds: range) -> list[EvalResult]:
-        return [self.evaluate_ref(ref, s) for s in seeds]
-
-    def known_runs(self, head: str) -> list[EvalResult]:
-        """The cached runs of ``head`` among the repeat seeds; never trains."""
-        tree = self.repo.tree_id(head, self.evolvable)
-        found = (self.cache.get(tree, s) for s in self.seeds(self.cfg.budget.repeats))
-        return [r for r in found if r is not None]
-
-    def evaluate_all(self, jobs: list[tuple[str, int]]) -> None:
-        """Evaluate (ref, seed) pairs, ``workers`` at a time; results land in the cache."""
-        cache = self.cache
-        todo = [
-            (r, s) for r, s in jobs if cache.get(self.repo.tree_id(r, self.evolvable), s) is None
-        ]
-        if self.workers == 1 or len(todo) < 2:
-            for ref, seed in todo:
-                self.evaluate_ref(ref, seed)
-            return
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(lambda job: self.evaluate_ref(*job), todo))
-
-    def seeds(self, n: int) -> range:
-        s0 = self.cfg.evolution.seed
-        return range(s0, s0 + n)
 
     # -- agents -----------------------------------------------------------------------
     def head(self, agent: str) -> str:

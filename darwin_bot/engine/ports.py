@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from darwin_bot.core.agent import SEED_AGENT, HumanRequest
-from darwin_bot.core.results import Metrics, SmokeDeferred, SmokeResult
+from darwin_bot.core.results import Budget, Metrics, SmokeDeferred, SmokeResult
 from darwin_bot.errors import StateError
 
 __all__ = ["SEED_AGENT", "DeferredEvaluator", "Evaluator", "Memory", "Progress", "Publisher"]
@@ -136,11 +136,22 @@ class Evaluator(Protocol):
     evaluator that runs no agent code answers a smoke test with
     :class:`~darwin_bot.core.results.SmokeDeferred`, and only a smoke test.
     ``version`` is part of the cache key: bump it when scores change meaning.
+    ``budget`` and ``preset``: train under these instead of the configured
+    search budget (the confirmation runs of ``budget.confirm_*``); the
+    engine passes them only when confirmation is on.
     """
 
     version: str
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> SmokeResult: ...
+    def __call__(
+        self,
+        tree: Path,
+        *,
+        seed: int,
+        smoke: bool = False,
+        budget: Budget | None = None,
+        preset: str | None = None,
+    ) -> SmokeResult: ...
 
 
 class Publisher(Protocol):
@@ -199,7 +210,15 @@ class DeferredEvaluator:
     def __init__(self, version: str) -> None:
         self.version = version
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> SmokeDeferred:
+    def __call__(
+        self,
+        tree: Path,
+        *,
+        seed: int,
+        smoke: bool = False,
+        budget: Budget | None = None,
+        preset: str | None = None,
+    ) -> SmokeDeferred:
         if smoke:
             return SmokeDeferred(
                 reason="smoke test deferred to the sandboxed evaluate job",

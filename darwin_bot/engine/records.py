@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.confirm import Promotion
 from darwin_bot.core.generation import Gate, Row
 from darwin_bot.core.results import Metrics, Status
 
@@ -161,12 +162,15 @@ class GenerationSummary:
     timings: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     cost_usd: float = 0.0
+    # the two-budget decision (search and confirmation gains and p-values); None, and absent
+    # from the JSON, when budget.confirm_* is off
+    promotion: Promotion | None = None
 
     def row(self, agent: str) -> Row | None:
         return next((r for r in self.ranking if r.agent == agent), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "generation": self.generation,
             "ranking": [r.to_json() for r in self.ranking],
             "survivors": list(self.survivors),
@@ -180,10 +184,13 @@ class GenerationSummary:
             "tokens": dict(self.tokens),
             "cost_usd": self.cost_usd,
         }
+        if self.promotion is not None:
+            out["promotion"] = self.promotion.to_dict()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GenerationSummary:
-        gate, base = data.get("gate"), data.get("baseline")
+        gate, base, promo = data.get("gate"), data.get("baseline"), data.get("promotion")
         return cls(
             generation=int(data["generation"]),
             ranking=tuple(Row.from_json(r) for r in data["ranking"]),
@@ -197,6 +204,7 @@ class GenerationSummary:
             timings=dict(data.get("timings") or {}),
             tokens=dict(data.get("tokens") or {}),
             cost_usd=float(data.get("cost_usd", 0.0)),
+            promotion=Promotion.from_dict(promo) if promo else None,
         )
 
 

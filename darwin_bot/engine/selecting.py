@@ -1,8 +1,9 @@
 """Selection of one generation as a journal: decide the whole outcome, write it, then carry it out.
 
 ``decide`` gathers the rows (training what ``darwin run`` may still train),
-confirms the leader, and asks ``core.generation.select`` for keep, cull and
-champion. The outcome goes to ``memory/gNNN/selection.json`` (state
+confirms the leader with repeats (and, with ``budget.confirm_*``, at the
+confirmation budget: ``confirming``), and asks ``core.generation.select`` for
+keep, cull and champion. The outcome goes to ``memory/gNNN/selection.json`` (state
 ``decided``) before anything changes; ``carry_out`` then archives and deletes
 the culled branches, records the mutation metrics and the summary (state
 ``recorded``) and publishes (state ``published``). A run killed anywhere in
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from darwin_bot.core import generation as gen
 from darwin_bot.core.generation import Row
 from darwin_bot.core.results import EvalResult, Metrics, Status, apply_cost_limit
-from darwin_bot.engine import rows
+from darwin_bot.engine import confirming, rows
 from darwin_bot.engine.ports import SEED_AGENT
 from darwin_bot.engine.records import GenerationSummary, JournalState, SelectionJournal
 from darwin_bot.errors import StateError
@@ -100,18 +101,7 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
         engine.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
         engine.evaluate_all([(engine.head(lead.agent), s) for s in repeats])
         ranked = candidates(engine, g, baseline, train=False)
-    samples = {
-        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
-    }
-    alive = frozenset(r.agent for r in ranked if engine.repo.rev(engine.repo.branch(r.agent)))
-    outcome = gen.select(
-        ranked,
-        baseline=rows.perplexities(engine.baseline_runs()),
-        samples=samples,
-        previous=gen.Previous(prev.survivors, prev.champion),
-        alive=alive,
-        rules=engine.rules,
-    )
+    outcome = choose(engine, g, ranked, baseline, prev, train=confirm)
     records = engine.offspring_records(g).values()
     summary = GenerationSummary(
         generation=g,
@@ -129,8 +119,52 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
             "completion": sum(r.completion_tokens for r in records),
         },
         cost_usd=round(sum(r.cost_usd for r in records), 6),
+        promotion=outcome.promotion,
     )
     return SelectionJournal(g, JournalState.DECIDED, summary, tuple(handled))
+
+
+def choose(
+    engine: Engine,
+    g: int,
+    ranked: list[Row],
+    baseline: Metrics,
+    prev: GenerationSummary,
+    *,
+    train: bool,
+) -> gen.Selection:
+    """``core.generation.select`` on the known runs; with a confirmation budget, twice.
+
+    The first pass names the provisional champion (the leader past the search
+    gate); only it and the seed are confirmed (trained when ``train``), and the
+    second pass decides with those samples. A leader not promoted is one line
+    of output saying why.
+    """
+    samples = {
+        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
+    }
+    alive = frozenset(r.agent for r in ranked if engine.repo.rev(engine.repo.branch(r.agent)))
+
+    def pick(confirmation: gen.Confirmation | None = None) -> gen.Selection:
+        return gen.select(
+            ranked,
+            baseline=rows.perplexities(engine.baseline_runs()),
+            samples=samples,
+            previous=gen.Previous(prev.survivors, prev.champion),
+            alive=alive,
+            rules=engine.rules,
+            confirm=confirmation,
+        )
+
+    outcome = pick()
+    if not confirming.enabled(engine) or outcome.gate is None:
+        return outcome
+    lead = outcome.gate.agent
+    outcome = pick(confirming.confirmation(engine, g, outcome.champion, train=train))
+    promo = outcome.promotion
+    if promo is not None and not promo.promote:
+        engine.say(f"generation {g}: {lead} is not promoted: {promo.reason}")
+    return outcome
 
 
 def carry_out(engine: Engine, journal: SelectionJournal) -> GenerationSummary:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -188,10 +189,20 @@ def wall_limit(opts: EvalOptions) -> WallLimit:
     return min(limits, key=lambda w: w.seconds)
 
 
+# A GPU torch can use has one of these (NVIDIA's driver; ROCm's kernel driver).
+GPU_NODES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
+
+
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
+
+    Without a GPU driver on the host the answer is ``cpu`` without importing
+    torch, which would cost the evaluator's process more than a tiny run's scoring.
+    """
     if device != "auto":
         return device
+    if not any(os.path.exists(node) for node in GPU_NODES):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -9,9 +9,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 
 from darwin_bot.llm.offline.ast_tools import normalised
 from darwin_bot.mutation.chunks import chunk_source
+
+
+@lru_cache(maxsize=4096)
+def _normalised(text: str) -> str:
+    return normalised(text)
+
+
+# Why cached (issue 13, bot time): a generation's offspring share a few parents, and an
+# offspring changes a few chunks, so the same file and chunk texts are chunked, parsed and
+# unparsed once per offspring otherwise. Pure functions of the text: the cache changes no result.
+@lru_cache(maxsize=256)
+def _normalised_chunks(path: str, source: str) -> tuple[tuple[str, str], ...]:
+    """(chunk name, normalised text) of ``source``, in order."""
+    return tuple((c.name, _normalised(c.text)) for c in chunk_source(path, source))
 
 
 def changed_chunks(
@@ -20,11 +35,10 @@ def changed_chunks(
     """(file, chunk, normalised before, normalised after) of every chunk that really changed."""
     out = []
     for path in sorted(now):
-        before = {c.name: normalised(c.text) for c in chunk_source(path, parent.get(path, ""))}
-        for c in chunk_source(path, now[path]):
-            after = normalised(c.text)
-            if before.get(c.name) != after:
-                out.append((path, c.name, before.get(c.name, ""), after))
+        before = dict(_normalised_chunks(path, parent.get(path, "")))
+        for name, after in _normalised_chunks(path, now[path]):
+            if before.get(name) != after:
+                out.append((path, name, before.get(name, ""), after))
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import textwrap
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from darwin_bot.errors import MutationRejected
@@ -111,6 +112,14 @@ def _is_header(st: ast.stmt, index: int) -> bool:
 
 def chunk_source(file: str, source: str) -> list[Chunk]:
     """The chunks of ``source`` (the text of ``file``); raises MutationRejected on a syntax error."""
+    return list(_chunk_source(file, source))
+
+
+# Why cached (issue 13, bot time): every offspring of a generation chunks its parent's files
+# again (the session, the change signature, the mutator). A pure function of its arguments
+# returning frozen chunks; a syntax error is raised again each time (lru_cache keeps no errors).
+@lru_cache(maxsize=256)
+def _chunk_source(file: str, source: str) -> tuple[Chunk, ...]:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -159,7 +168,7 @@ def chunk_source(file: str, source: str) -> list[Chunk]:
             add(name, "globals", start, end, ", ".join(_assigned_names(stmts)))
             i = j
         prev_end = chunks[-1].end
-    return chunks
+    return tuple(chunks)
 
 
 def _split_class(node: ast.ClassDef, lines: list[str], start: int, add) -> None:  # type: ignore[no-untyped-def]

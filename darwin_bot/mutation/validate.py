@@ -24,6 +24,7 @@ import ast
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from darwin_bot.config import ProgramConfig
 from darwin_bot.errors import MutationRejected
@@ -86,14 +87,34 @@ class Surface:
 
 
 def parse_file(path: str, text: str) -> ast.Module:
+    """The tree of ``text``; MutationRejected (naming ``path``) on a syntax error.
+
+    Shared: the same text gives the same tree object while it is cached, so
+    every check reads trees and none may change one.
+    """
+    return _parsed(path, text)
+
+
+# seam (issue 13, bot time): a generation's offspring are validated against the same few
+# parent files, so their trees (and node lists, _KEPT) are kept across calls, keyed by the
+# text. A syntax error is raised again each time (lru_cache keeps no exceptions).
+_KEPT: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: str, text: str) -> ast.Module:
     try:
-        return ast.parse(text)
+        tree = ast.parse(text)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "?"
         bad = (exc.text or "").strip()
         raise MutationRejected(
             f"{path}: {type(exc).__name__} at {where}: {exc.msg}" + (f" ({bad!r})" if bad else "")
         ) from exc
+    if len(_KEPT) >= 128:  # a bound: trees evicted from the parse cache are dropped here too
+        _KEPT.clear()
+    _KEPT[id(tree)] = (tree, list(ast.walk(tree)))
+    return tree
 
 
 def surface(tree: ast.Module) -> Surface:
@@ -123,9 +144,10 @@ _NODES: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
 
 
 def _nodes(tree: ast.AST) -> list[ast.AST]:
-    hit = _NODES.get(id(tree))
-    if hit is not None and hit[0] is tree:
-        return hit[1]
+    for store in (_KEPT, _NODES):
+        hit = store.get(id(tree))
+        if hit is not None and hit[0] is tree:  # the value holds the tree: its id is its own
+            return hit[1]
     nodes = list(ast.walk(tree))
     if len(_NODES) < 256:  # a bound, should a caller outside validate_files use these
         _NODES[id(tree)] = (tree, nodes)

@@ -59,3 +59,30 @@ def test_confirm_spec_from_the_config() -> None:
         from_dict({"budget": {"confirm_iters": 5, "confirm_seconds": 1.0}})
     with pytest.raises(ConfigError, match="confirm_repeats 2"):
         from_dict({"budget": {"confirm_iters": 5, "confirm_repeats": 1}})
+
+
+def test_select_with_a_confirmation_keeps_the_previous_champion_when_it_fails() -> None:
+    from darwin_bot.core import generation as gen
+    from darwin_bot.core.generation import Confirmation, Previous, Row, Rules
+    from darwin_bot.core.results import Metrics
+
+    def row(agent: str, fitness: float) -> Row:
+        return Row(
+            agent, 1, ("seed",), fitness=fitness, metrics=Metrics(2.0, 9.5, 0.1, 1e3, 1.0, 1.0)
+        )
+
+    rows = [row("new", 0.05), row("old", 0.01), row("other", 0.0)]
+    rules = Rules(population=4, survivors=1, significance=0.05)
+    kwargs = dict(
+        baseline=BASE, samples={"new": BETTER}, previous=Previous(("old",), "old"),
+        alive=frozenset({"new", "old", "other"}), rules=rules,
+    )  # fmt: skip
+    plain = gen.select(rows, **kwargs)  # type: ignore[arg-type]
+    assert plain.champion == "new" and plain.promotion is None  # confirmation off: as before
+    worse = Confirmation(3, {"new": [8.0, 8.02, 7.98]}, [7.9, 7.92, 7.88])
+    out = gen.select(rows, **kwargs, confirm=worse)  # type: ignore[arg-type]
+    assert out.champion is None and out.gate is not None and out.gate.passed
+    assert out.promotion is not None and out.promotion.verdict is Verdict.FAILED_CONFIRMATION
+    assert out.keep == ("new", "old")  # the old champion stays: nothing beat it at both budgets
+    better = Confirmation(3, {"new": [7.5, 7.52, 7.48]}, [7.9, 7.92, 7.88])
+    assert gen.select(rows, **kwargs, confirm=better).champion == "new"  # type: ignore[arg-type]

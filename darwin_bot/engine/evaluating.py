@@ -1,0 +1,111 @@
+"""The engine's evaluations: the search budget's and the confirmation budget's, each cached.
+
+A tree is scored once per (preset, budget, evaluator version, seed): the
+cache key (``state.EvalCache``) holds all four, so a confirmation run never
+reuses a search-budget score, nor the other way round.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from darwin_bot.config import Config
+from darwin_bot.core.confirm import ConfirmSpec
+from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.engine.ports import Evaluator, Repository
+from darwin_bot.engine.state import EvalCache
+from darwin_bot.errors import StateError
+
+CONFIRM_SEED_OFFSET = 1000  # confirmation seeds: evolution.seed + 1000, + 1001, ...
+
+
+class Evaluations:
+    """Evaluation of agents' trees for :class:`~darwin_bot.engine.loop.Engine` (a mixin)."""
+
+    repo: Repository
+    cfg: Config
+    evaluator: Evaluator
+    evolvable: tuple[str, ...]
+    state: Path
+    workers: int
+    confirm_spec: ConfirmSpec
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(iters=self.cfg.budget.iters, seconds=self.cfg.budget.seconds)
+
+    @property
+    def cache(self) -> EvalCache:
+        return EvalCache(self.state, self.cfg.budget.preset, self.budget, self.evaluator.version)
+
+    def cache_at(self, confirm: bool) -> EvalCache:
+        """The search budget's cache, or the confirmation budget's (its key differs)."""
+        spec = self.confirm_spec
+        if not confirm:
+            return self.cache
+        if spec.budget is None:
+            raise StateError("no confirmation budget: set budget.confirm_iters or confirm_seconds")
+        return EvalCache(self.state, spec.preset, spec.budget, self.evaluator.version)
+
+    def evaluate_ref(self, ref: str, seed: int, *, confirm: bool = False) -> EvalResult:
+        """Evaluate the evolvable tree at ``ref`` (cached by tree id).
+
+        ``confirm``: at the confirmation budget and preset (``budget.confirm_*``).
+        """
+        tree, cache = self.repo.tree_id(ref, self.evolvable), self.cache_at(confirm)
+        hit = cache.get(tree, seed)
+        if hit is not None:
+            return hit
+        spec = self.confirm_spec
+        with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
+            self.repo.export(ref, self.evolvable, Path(tmp))
+            if confirm:
+                result = self.evaluator(
+                    Path(tmp), seed=seed, budget=spec.budget, preset=spec.preset
+                )
+            else:  # exactly the call of a search-budget run (confirmation off: as it always was)
+                result = self.evaluator(Path(tmp), seed=seed)
+        cache.put(tree, seed, result)
+        return result
+
+    def runs(self, ref: str, seeds: range) -> list[EvalResult]:
+        return [self.evaluate_ref(ref, s) for s in seeds]
+
+    def known_runs(self, head: str, *, confirm: bool = False) -> list[EvalResult]:
+        """The cached runs of ``head`` among the repeat seeds; never trains.
+
+        ``confirm``: the confirmation budget's runs (``confirm_seeds``).
+        """
+        tree, cache = self.repo.tree_id(head, self.evolvable), self.cache_at(confirm)
+        seeds = self.confirm_seeds() if confirm else self.seeds(self.cfg.budget.repeats)
+        found = (cache.get(tree, s) for s in seeds)
+        return [r for r in found if r is not None]
+
+    def evaluate_all(self, jobs: list[tuple[str, int]], *, confirm: bool = False) -> None:
+        """Evaluate (ref, seed) pairs, ``workers`` at a time; results land in the cache."""
+        cache = self.cache_at(confirm)
+        todo = [
+            (r, s) for r, s in jobs if cache.get(self.repo.tree_id(r, self.evolvable), s) is None
+        ]
+        if self.workers == 1 or len(todo) < 2:
+            for ref, seed in todo:
+                self.evaluate_ref(ref, seed, confirm=confirm)
+            return
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(lambda job: self.evaluate_ref(*job, confirm=confirm), todo))
+
+    def seeds(self, n: int) -> range:
+        s0 = self.cfg.evolution.seed
+        return range(s0, s0 + n)
+
+    def confirm_seeds(self) -> range:
+        """The confirmation runs' seeds: ``confirm_repeats`` of them, none a search seed.
+
+        Independent of the search runs (a longer run with the same seed would
+        share its start), and distinct in CI, where a matrix leg is named by
+        agent and seed.
+        """
+        s0 = self.cfg.evolution.seed + CONFIRM_SEED_OFFSET
+        return range(s0, s0 + self.confirm_spec.repeats)
