@@ -20,6 +20,8 @@ times so both see the same machine load.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = REPO_ROOT / "tests" / "evaluate" / "programs"
+AGENT_TREE = REPO_ROOT / "tests" / "evaluate" / "agent_tree.py"  # the hostile programs' builder
 
 # name -> (train program, model program, target.txt, honest counterpart, extra CLI args)
 HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...]]] = {
@@ -62,18 +64,19 @@ HONEST: dict[str, tuple[str | None, str | None]] = {
 }
 
 
+@functools.cache
+def _agent_tree() -> Any:
+    """tests/evaluate/agent_tree.py, loaded by path (the benchmark runs as a script)."""
+    spec = importlib.util.spec_from_file_location("agent_tree", AGENT_TREE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_tree(root: Path, name: str, train: str | None, model: str | None,
               target: str | None, toml: str = "allowance_s = 15.0\n") -> Path:  # fmt: skip
-    tree = root / name
-    shutil.copytree(PROGRAMS / "honest", tree)
-    seed = tree / "seed"
-    if train is not None:
-        (seed / "train.py").rename(seed / "honest_train.py")
-        shutil.copyfile(PROGRAMS / train, seed / "train.py")
-    if model is not None:
-        shutil.copyfile(PROGRAMS / model, seed / "model.py")
-    if target is not None:
-        (seed / "target.txt").write_text(target)
+    tree = _agent_tree().build_agent_tree(root / name, train, model, target)
     (tree / "darwin.toml").write_text("[sandbox]\ntimeout_s = 900.0\n" + toml)
     return tree
 

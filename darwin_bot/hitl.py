@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from darwin_bot.core.agent import REQUEST_KINDS, HumanRequest
-from darwin_bot.forge.base import Forge, Issue, has_marker
+from darwin_bot.forge.base import ANY_STATE, CloseReason, Forge, Issue, IssueState, has_marker
 
 REQUEST_LABEL = "darwin:request"
 APPROVED_LABEL = "darwin:approved"
@@ -149,12 +149,14 @@ def _decode(issue: Issue) -> HumanRequest | None:
 
 def decide(issue: Issue) -> RequestStatus:
     """Declined wins over approved: a grant needs an explicit, uncontested approval."""
-    declined_by_close = issue.state == "closed" and issue.state_reason == "not_planned"
+    declined_by_close = (
+        issue.state is IssueState.CLOSED and issue.state_reason == CloseReason.NOT_PLANNED
+    )
     if DECLINED_LABEL in issue.labels or declined_by_close:
         return RequestStatus.DECLINED
     if APPROVED_LABEL in issue.labels:
         return RequestStatus.APPROVED
-    return RequestStatus.DECLINED if issue.state == "closed" else RequestStatus.PENDING
+    return RequestStatus.DECLINED if issue.state is IssueState.CLOSED else RequestStatus.PENDING
 
 
 def _ack_text(status: RequestStatus) -> str:
@@ -170,7 +172,7 @@ def read_requests(forge: Forge, acknowledge: bool = True) -> list[RequestState]:
     (marker ``ack``) saying so; later reads find it and post nothing.
     """
     states = []
-    for issue in forge.list_issues(label=REQUEST_LABEL, state="all"):
+    for issue in forge.list_issues(label=REQUEST_LABEL, state=ANY_STATE):
         req = _decode(issue)
         if req is None:
             continue
@@ -201,7 +203,7 @@ def requests_context(states: Sequence[RequestState], max_chars: int = 2000) -> s
     for s in states:
         granted = dependency_name(s.request.title) if s.request.kind == "dependency" else None
         said = advice[s.status]
-        if s.status == "approved" and granted:
+        if s.status is RequestStatus.APPROVED and granted:
             said += f"; `{granted}` is now an allowed import"
         lines.append(f"- [{s.status}] {s.request.kind}: {s.request.title} ({said})")
         for said in s.human_comments:

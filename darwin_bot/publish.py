@@ -21,6 +21,7 @@ from darwin_bot.forge.base import (
     FITNESS_CONTEXT,
     Forge,
     PullRequest,
+    StatusState,
     agent_marker_key,
     with_marker,
 )
@@ -244,7 +245,11 @@ class ForgePublisher:
             elif branch in open_prs:
                 moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
             self.forge.set_status(
-                rec["head"], FITNESS_CONTEXT, "success" if ok else "failure", desc[:140], new=moved
+                rec["head"],
+                FITNESS_CONTEXT,
+                StatusState.SUCCESS if ok else StatusState.FAILURE,
+                desc[:140],
+                new=moved,
             )
             if row["agent"] in summary["culled"]:
                 self.forge.delete_branch(branch)

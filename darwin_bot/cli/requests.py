@@ -15,6 +15,7 @@ from darwin_bot import hitl
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.errors import ConfigError
 from darwin_bot.forge import Forge, LocalForge, open_forge
+from darwin_bot.forge.base import CloseReason
 
 
 def _forge(config_path: Path | None) -> Forge:
@@ -78,5 +79,5 @@ def decline(config_path: Path | None, number: int, comment: str) -> None:
     forge.set_labels(number, add=(hitl.DECLINED_LABEL,), remove=(hitl.APPROVED_LABEL,))
     if comment:
         forge.add_comment(number, comment)
-    forge.close_issue(number, reason="not_planned")
+    forge.close_issue(number, reason=CloseReason.NOT_PLANNED)
     click.echo(f"declined #{number}")

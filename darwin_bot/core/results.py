@@ -190,3 +190,24 @@ class EvalResult:
             preset=str(data.get("preset", "")),
             extra=dict(data.get("extra") or {}),
         )
+
+
+@dataclass(frozen=True)
+class SmokeDeferred:
+    """A smoke test that this process does not run: nothing ran, so nothing passed.
+
+    Returned only by an evaluator that never runs agent code (the CI steps that
+    hold secrets; ``engine.ports.DeferredEvaluator``). It is not an
+    :class:`EvalResult`: it has no status, so it can never be read as ``ok``,
+    scored or cached. The mutation pipeline keeps the offspring as it stands;
+    the first run of its code is the sandboxed evaluate job's, and a failure
+    there goes to the repair job.
+    """
+
+    reason: str
+    seed: int
+    evaluator_version: str
+
+
+# What a smoke test gives back: a result, or word that the evaluate job will run it.
+SmokeResult = EvalResult | SmokeDeferred

@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Mutation
-from darwin_bot.core.results import EvalResult, Metrics, Status
+from darwin_bot.core.agent import Mutation, Outcome
+from darwin_bot.core.results import EvalResult, Metrics, SmokeResult, Status
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.gitrepo import GitRepo, format_message
 from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
 from darwin_bot.memory import CHARS_PER_TOKEN, MemoryStore, utc_now
 from darwin_bot.mutation import (
-    EventOutcome,
     MutationContext,
     MutationOutcome,
     OutcomeStatus,
@@ -100,7 +99,7 @@ class Breeder:
 
         return commit
 
-    def _smoke(self, seed: int) -> Callable[[Path], EvalResult]:
+    def _smoke(self, seed: int) -> Callable[[Path], SmokeResult]:
         return lambda tree: self.evaluator(tree, seed=seed, smoke=True)
 
     def evidence(self, g: int) -> Evidence:
@@ -231,9 +230,9 @@ class Breeder:
     ) -> None:
         for n, ev in enumerate(outcome.events):
             kept = ev.outcome in (
-                EventOutcome.APPLIED,
-                EventOutcome.REPAIRED,
-                EventOutcome.DUPLICATE,
+                Outcome.APPLIED,
+                Outcome.REPAIRED,
+                Outcome.DUPLICATE,
             )
             edit = (
                 {"tag": ev.edit, "explore": ev.explore, "change": outcome.change}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from darwin_bot.core.agent import SEED_AGENT, HumanRequest
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
+from darwin_bot.core.results import Budget, Metrics, SmokeDeferred, SmokeResult
 from darwin_bot.errors import StateError
 
 __all__ = ["SEED_AGENT", "DeferredEvaluator", "Evaluator", "Memory", "Progress", "Publisher"]
@@ -132,7 +132,9 @@ class Evaluator(Protocol):
 
     A failed run is a value (``EvalResult.status`` is not ``ok``), never an
     exception; an exception means the evaluator itself broke. ``smoke``: a
-    few steps on tiny data, no metrics, to catch code that does not run.
+    few steps on tiny data, no metrics, to catch code that does not run; an
+    evaluator that runs no agent code answers a smoke test with
+    :class:`~darwin_bot.core.results.SmokeDeferred`, and only a smoke test.
     ``version`` is part of the cache key: bump it when scores change meaning.
     ``budget`` and ``preset``: train under these instead of the configured
     search budget (the confirmation runs of ``budget.confirm_*``); the
@@ -149,7 +151,7 @@ class Evaluator(Protocol):
         smoke: bool = False,
         budget: Budget | None = None,
         preset: str | None = None,
-    ) -> EvalResult: ...
+    ) -> SmokeResult: ...
 
 
 class Publisher(Protocol):
@@ -216,17 +218,12 @@ class DeferredEvaluator:
         smoke: bool = False,
         budget: Budget | None = None,
         preset: str | None = None,
-    ) -> EvalResult:
+    ) -> SmokeDeferred:
         if smoke:
-            return EvalResult(
-                status=Status.OK,  # deferred, not run: the sandboxed evaluate job runs it
+            return SmokeDeferred(
                 reason="smoke test deferred to the sandboxed evaluate job",
-                metrics=None,
-                device="",
                 seed=seed,
-                budget=Budget(iters=0),
                 evaluator_version=self.version,
-                tree_hash="",
             )
         raise StateError(
             "this step holds secrets and never runs agent code, but a result is missing; "

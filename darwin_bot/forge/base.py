@@ -21,17 +21,47 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from darwin_bot.errors import GitError
 
-PRState = Literal["open", "closed", "merged"]
-IssueState = Literal["open", "closed"]
-StatusState = Literal["pending", "success", "failure", "error"]
-CloseReason = Literal["completed", "not_planned"]
 
-STATUS_STATES: tuple[str, ...] = ("pending", "success", "failure", "error")
-CLOSE_REASONS: tuple[str, ...] = ("completed", "not_planned")
+class PRState(StrEnum):
+    """A pull request's state (GitHub's two, and ``merged`` for a closed PR that was merged)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    MERGED = "merged"
+
+
+class IssueState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class StatusState(StrEnum):
+    """A commit status's state, as GitHub names them."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+class CloseReason(StrEnum):
+    """Why an issue was closed (GitHub's ``state_reason`` when closing)."""
+
+    COMPLETED = "completed"
+    NOT_PLANNED = "not_planned"
+
+
+ANY_STATE = "all"  # the list filter that takes every state
+CLOSE_COMMENT_KEY = "closed"  # marker key of the comment a PR is closed with
+STATUS_STATES: tuple[str, ...] = tuple(s.value for s in StatusState)
+CLOSE_REASONS: tuple[str, ...] = tuple(r.value for r in CloseReason)
+PR_FILTERS: tuple[str, ...] = (*(s.value for s in PRState), ANY_STATE)
+ISSUE_FILTERS: tuple[str, ...] = (*(s.value for s in IssueState), ANY_STATE)
 FITNESS_CONTEXT = "darwin/fitness"
 # Where a forge cannot open draft PRs, a PR opened as a draft carries this label instead.
 DRAFT_LABEL = "darwin:draft"
@@ -101,6 +131,9 @@ class PullRequest:
     url: str
     head_sha: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", PRState(self.state))  # rejects an unknown state
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -115,6 +148,9 @@ class Issue:
     url: str
     comments: tuple[Comment, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", IssueState(self.state))
+
 
 @dataclass(frozen=True)
 class Status:
@@ -123,6 +159,9 @@ class Status:
     context: str
     state: StatusState
     description: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", StatusState(self.state))
 
 
 @runtime_checkable
@@ -163,7 +202,7 @@ class Forge(Protocol):
         """The newest PR (any state) whose head is ``branch``, or None."""
         ...
 
-    def list_prs(self, label: str | None = None, state: str = "open") -> list[PullRequest]:
+    def list_prs(self, label: str | None = None, state: str = PRState.OPEN) -> list[PullRequest]:
         """The bot's PRs (head under the prefix), ``state`` open|closed|merged|all, by number."""
         ...
 
@@ -240,11 +279,11 @@ class Forge(Protocol):
         """Issue ``number`` with its comments; ``ForgeNotFound`` if there is none."""
         ...
 
-    def list_issues(self, label: str | None = None, state: str = "all") -> list[Issue]:
+    def list_issues(self, label: str | None = None, state: str = ANY_STATE) -> list[Issue]:
         """Issues (never PRs) with ``label``, ``state`` open|closed|all, by number, with comments."""
         ...
 
-    def close_issue(self, number: int, reason: str = "completed") -> Issue:
+    def close_issue(self, number: int, reason: str = CloseReason.COMPLETED) -> Issue:
         """Close issue ``number`` as ``completed`` or ``not_planned``; idempotent."""
         ...
 

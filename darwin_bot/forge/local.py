@@ -24,12 +24,19 @@ from typing import Any
 
 from darwin_bot.errors import ForgeError, ForgeNotFound
 from darwin_bot.forge.base import (
+    ANY_STATE,
+    CLOSE_COMMENT_KEY,
     CLOSE_REASONS,
     DRAFT_LABEL,
+    ISSUE_FILTERS,
     MAX_BODY_CHARS,
+    PR_FILTERS,
     STATUS_STATES,
+    CloseReason,
     Comment,
     Issue,
+    IssueState,
+    PRState,
     PullRequest,
     Status,
     agent_marker_key,
@@ -161,7 +168,7 @@ class LocalForge:
 
     def _pr(self, rec: dict[str, Any]) -> PullRequest:
         sha = rec["head_sha"]
-        if rec["state"] == "open" and self._head_sha is not None:
+        if rec["state"] == PRState.OPEN and self._head_sha is not None:
             sha = self._head_sha(rec["branch"]) or sha
         return PullRequest(
             number=rec["number"],
@@ -208,7 +215,7 @@ class LocalForge:
         body = with_marker(body, agent_marker_key(branch))
         self._check_body(body)
         with self._locked() as meta:
-            rec = self._find_pr(branch, ("open",))
+            rec = self._find_pr(branch, (PRState.OPEN,))
             if rec is None:
                 number = meta["next_number"]
                 meta["next_number"] = number + 1
@@ -216,7 +223,7 @@ class LocalForge:
                     "number": number,
                     "branch": branch,
                     "base": self._default_branch,
-                    "state": "open",
+                    "state": PRState.OPEN,
                     "draft": draft,
                     "labels": [],
                     "comments": [],
@@ -232,34 +239,34 @@ class LocalForge:
         return self._pr(rec)
 
     def get_pr(self, branch: str) -> PullRequest | None:
-        rec = self._find_pr(branch, ("open", "closed", "merged"))
+        rec = self._find_pr(branch, tuple(PRState))
         return None if rec is None else self._pr(rec)
 
-    def list_prs(self, label: str | None = None, state: str = "open") -> list[PullRequest]:
-        check_choice("state", state, ("open", "closed", "merged", "all"))
+    def list_prs(self, label: str | None = None, state: str = PRState.OPEN) -> list[PullRequest]:
+        check_choice("state", state, PR_FILTERS)
         return [
             self._pr(p)
             for p in self._all("pulls")
             if p["branch"].startswith(self.branch_prefix)
-            and (state == "all" or p["state"] == state)
+            and state in (ANY_STATE, p["state"])
             and (label is None or label in p["labels"])
         ]
 
     def close_pr(self, branch: str, comment: str = "") -> PullRequest | None:
         with self._locked() as meta:
-            rec = self._find_pr(branch, ("open",))
+            rec = self._find_pr(branch, (PRState.OPEN,))
             if rec is None:
-                done = self._find_pr(branch, ("closed", "merged"))
+                done = self._find_pr(branch, (PRState.CLOSED, PRState.MERGED))
                 return None if done is None else self._pr(done)
             if comment:
-                self._upsert_comment_in(meta, rec, "closed", comment)
-            rec["state"] = "closed"
+                self._upsert_comment_in(meta, rec, CLOSE_COMMENT_KEY, comment)
+            rec["state"] = PRState.CLOSED
             self._save("pulls", rec)
         return self._pr(rec)
 
     def mark_ready(self, branch: str) -> PullRequest:
         with self._locked():
-            rec = self._find_pr(branch, ("open", "closed", "merged"))
+            rec = self._find_pr(branch, tuple(PRState))
             if rec is None:
                 raise ForgeNotFound(f"no pull request for branch {branch!r}")
             rec["draft"] = False
@@ -270,29 +277,25 @@ class LocalForge:
 
     def merge_pr(self, branch: str, message: str) -> str:
         with self._locked():
-            rec = self._find_pr(branch, ("open", "closed", "merged"))
+            rec = self._find_pr(branch, tuple(PRState))
             if rec is None:
                 raise ForgeNotFound(f"no pull request for branch {branch!r}")
-            if rec["state"] == "merged":
+            if rec["state"] == PRState.MERGED:
                 return rec["merge_sha"]
-            if rec["state"] != "open":
+            if rec["state"] != PRState.OPEN:
                 raise ForgeError(f"pull request #{rec['number']} is closed; reopen it to merge")
             if self._merge is None:
                 raise ForgeError(
                     "this LocalForge has no merge hook; merge the branch with git instead"
                 )
             sha = self._merge(branch, rec["base"], message)
-            rec.update(state="merged", draft=False, merge_sha=sha)
+            rec.update(state=PRState.MERGED, draft=False, merge_sha=sha)
             self._save("pulls", rec)
         return sha
 
     def ensure_label(self, name: str, color: str = "ededed", description: str = "") -> None:
         with self._locked() as meta:
             meta["labels"].setdefault(name, {"color": color, "description": description})
-
-    def labels(self) -> dict[str, dict[str, str]]:
-        """Every label known to this forge (name -> color, description)."""
-        return dict(self._meta()["labels"])
 
     def set_labels(
         self, number: int, add: Iterable[str] = (), remove: Iterable[str] = ()
@@ -375,7 +378,7 @@ class LocalForge:
                 meta["next_number"] = number + 1
                 rec = {
                     "number": number,
-                    "state": "open",
+                    "state": PRState.OPEN,
                     "state_reason": None,
                     "labels": [],
                     "comments": [],
@@ -402,29 +405,20 @@ class LocalForge:
     def get_issue(self, number: int) -> Issue:
         return self._issue(self._load("issues", number))
 
-    def list_issues(self, label: str | None = None, state: str = "all") -> list[Issue]:
-        check_choice("state", state, ("open", "closed", "all"))
+    def list_issues(self, label: str | None = None, state: str = ANY_STATE) -> list[Issue]:
+        check_choice("state", state, ISSUE_FILTERS)
         return [
             self._issue(rec)
             for rec in self._all("issues")
-            if (label is None or label in rec["labels"]) and state in ("all", rec["state"])
+            if (label is None or label in rec["labels"]) and state in (ANY_STATE, rec["state"])
         ]
 
-    def close_issue(self, number: int, reason: str = "completed") -> Issue:
+    def close_issue(self, number: int, reason: str = CloseReason.COMPLETED) -> Issue:
         check_choice("close reason", reason, CLOSE_REASONS)
         with self._locked():
             rec = self._load("issues", number)
-            if rec["state"] != "closed":
-                rec.update(state="closed", state_reason=reason)
-                self._save("issues", rec)
-        return self._issue(rec)
-
-    def reopen_issue(self, number: int) -> Issue:
-        """Reopen issue ``number`` (state_reason becomes ``reopened``, as on GitHub)."""
-        with self._locked():
-            rec = self._load("issues", number)
-            if rec["state"] != "open":
-                rec.update(state="open", state_reason="reopened")
+            if rec["state"] != IssueState.CLOSED:
+                rec.update(state=IssueState.CLOSED, state_reason=reason)
                 self._save("issues", rec)
         return self._issue(rec)
 

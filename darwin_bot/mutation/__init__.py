@@ -4,7 +4,6 @@ from darwin_bot.mutation.chunks import Chunk, chunk_source
 from darwin_bot.mutation.events import (
     Attempt,
     ChunkChange,
-    EventOutcome,
     MutationContext,
     MutationEvent,
     MutationOutcome,
@@ -16,7 +15,6 @@ __all__ = [
     "Attempt",
     "Chunk",
     "ChunkChange",
-    "EventOutcome",
     "MutationContext",
     "MutationEvent",
     "MutationOutcome",

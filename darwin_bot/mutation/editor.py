@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from darwin_bot.config import Config
+from darwin_bot.core.agent import Outcome
 from darwin_bot.errors import LLMError, MutationRejected
 from darwin_bot.llm.base import LLM, Message
 from darwin_bot.mutation.chunks import Chunk, chunk_source, find_chunk, reindent, replace_chunk
-from darwin_bot.mutation.events import ChunkChange, EventOutcome, MutationContext
+from darwin_bot.mutation.events import ChunkChange, MutationContext
 from darwin_bot.mutation.prompts import FileView, mutation_prompt, repair_prompt
 from darwin_bot.mutation.replies import Reply, apply_blocks, parse_reply
 from darwin_bot.mutation.session import Ledger, TreeFiles
@@ -101,13 +102,13 @@ class ChunkEditor:
             c = self.llm.complete(messages)
         except LLMError as exc:
             self.stopped = f"LLM failed: {exc}"
-            self.ledger.record(where, kind, EventOutcome.REJECTED, self.stopped)
+            self.ledger.record(where, kind, Outcome.REJECTED, self.stopped)
             return EditResult(EditStatus.SKIPPED)
         self.ledger.calls.append(c)
         try:
             reply = self._apply(chunk, c.text)
         except MutationRejected as exc:
-            self.ledger.record(where, kind, EventOutcome.REJECTED, str(exc), c)
+            self.ledger.record(where, kind, Outcome.REJECTED, str(exc), c)
             proposed = _proposed_text(c.text) or shown
             return EditResult(
                 EditStatus.INVALID, Problem(chunk.file, chunk.name, proposed, str(exc))
@@ -117,9 +118,9 @@ class ChunkEditor:
         )
         if reply.no_change:
             why = reply.declined_because or "the LLM proposed no change"
-            self.ledger.record(where, kind, EventOutcome.DECLINED, why, c, change)
+            self.ledger.record(where, kind, Outcome.DECLINED, why, c, change)
             return EditResult(EditStatus.DECLINED)
-        outcome = EventOutcome.APPLIED if kind == "mutate" else EventOutcome.REPAIRED
+        outcome = Outcome.APPLIED if kind == "mutate" else Outcome.REPAIRED
         self.ledger.record(where, kind, outcome, reply.rationale, c, change)
         self.ledger.pending.append(change)
         return EditResult(EditStatus.APPLIED)

@@ -7,14 +7,12 @@ from enum import StrEnum
 from typing import Literal
 
 from darwin_bot.core.agent import HumanRequest, Outcome
-from darwin_bot.core.results import EvalResult, Metrics
+from darwin_bot.core.results import Metrics, SmokeResult
 from darwin_bot.llm.offline.evidence import Guidance
-
-EventOutcome = Outcome  # one enum: the outcome a mutation record carries (core.agent)
 
 
 class OutcomeStatus(StrEnum):
-    OK = "ok"  # the last committed state passed the smoke test
+    OK = "ok"  # the last committed state passed the smoke test, or its smoke test is deferred
     REJECTED = "rejected"  # nothing usable (see the reason)
     DUPLICATE = "duplicate"  # the change is known already: neither smoke-tested nor trained
 
@@ -62,7 +60,7 @@ class MutationEvent:
     file: str
     chunk: str
     kind: str  # mutate | repair
-    outcome: EventOutcome
+    outcome: Outcome  # core.agent: the one enum a mutation record carries
     reason: str
     summary: str
     model: str
@@ -79,7 +77,7 @@ class MutationOutcome:
     reason: str
     attempts: tuple[Attempt, ...]  # those that were committed, in order
     events: tuple[MutationEvent, ...]
-    smoke: EvalResult | None
+    smoke: SmokeResult | None  # SmokeDeferred: the sandboxed evaluate job runs it
     change: str = ""  # the normalised change signature of the final tree ('' if none)
     changed: tuple[
         tuple[str, str], ...

@@ -40,14 +40,14 @@ from pathlib import Path
 from typing import Literal
 
 from darwin_bot.config import Config
-from darwin_bot.core.results import EvalResult
+from darwin_bot.core.agent import Outcome
+from darwin_bot.core.results import EvalResult, SmokeDeferred, SmokeResult
 from darwin_bot.errors import MutationRejected
 from darwin_bot.llm.base import LLM, Guided
 from darwin_bot.mutation.change import signature
 from darwin_bot.mutation.chunks import chunk_source
 from darwin_bot.mutation.editor import ChunkEditor, EditStatus, Problem
 from darwin_bot.mutation.events import (
-    EventOutcome,
     MutationContext,
     MutationEvent,
     MutationOutcome,
@@ -57,7 +57,7 @@ from darwin_bot.mutation.session import Commit, Ledger, TreeFiles
 
 FALLBACK_CHUNKS = 3  # extra chunks tried when the LLM declined every picked one
 
-Smoke = Callable[[Path], EvalResult]
+Smoke = Callable[[Path], SmokeResult]
 Screen = Callable[[str], str]  # change signature -> why it is a duplicate ('' if new)
 
 
@@ -70,7 +70,7 @@ class _Call:
     smoke: Smoke
 
     def outcome(
-        self, status: OutcomeStatus, reason: str, smoke: EvalResult | None, change: str = ""
+        self, status: OutcomeStatus, reason: str, smoke: SmokeResult | None, change: str = ""
     ) -> MutationOutcome:
         self.files.restore()
         sig = signature(self.files.parent, self.files.committed) if self.ledger.attempts else change
@@ -208,9 +208,9 @@ def mutate_tree(
 
 def _as_duplicate(e: MutationEvent, why: str) -> MutationEvent:
     """An applied edit of a dropped draw: recorded, but never credited as a trial."""
-    if e.outcome is not EventOutcome.APPLIED:
+    if e.outcome is not Outcome.APPLIED:
         return e
-    return dataclasses.replace(e, outcome=EventOutcome.DUPLICATE, reason=f"{why}. {e.reason}")
+    return dataclasses.replace(e, outcome=Outcome.DUPLICATE, reason=f"{why}. {e.reason}")
 
 
 def repair_tree(
@@ -280,18 +280,25 @@ def _problems(
 
 
 def _smoke_failed(s: _Call, result: EvalResult) -> list[Problem]:
+    """Blame a failed smoke test (never a deferred one: see :func:`_passed`) on the changed chunks."""
     kind = s.ledger.attempts[-1].kind if s.ledger.attempts else "mutate"
     changed = s.files.changed()
     made = {(c.file, c.chunk): c for a in s.ledger.attempts for c in a.changes}
     for where in changed:  # each changed chunk shares the blame, under its edit's tag
         why = f"smoke test: {result.reason}"
-        s.ledger.record(where, kind, EventOutcome.SMOKE_FAILED, why, change=made.get(where))
+        s.ledger.record(where, kind, Outcome.SMOKE_FAILED, why, change=made.get(where))
     return _problems(s.files, result.reason, result.log_tail, changed)
+
+
+def _passed(result: SmokeResult) -> bool:
+    """A smoke test that passed, or one deferred to the sandboxed evaluate job (see
+    :class:`~darwin_bot.core.results.SmokeDeferred`): either way the commit stands."""
+    return isinstance(result, SmokeDeferred) or result.ok
 
 
 def _smoke_and_repair(s: _Call, used: int) -> MutationOutcome:
     result = s.smoke(s.files.tree)
-    if result.ok:
+    if _passed(result):
         return s.outcome(OutcomeStatus.OK, "", result)
     return _repair_rounds(
         s, _smoke_failed(s, result), used, f"smoke test failed: {result.reason}", result
@@ -299,7 +306,7 @@ def _smoke_and_repair(s: _Call, used: int) -> MutationOutcome:
 
 
 def _repair_rounds(
-    s: _Call, problems: list[Problem], used: int, failure: str, result: EvalResult | None
+    s: _Call, problems: list[Problem], used: int, failure: str, result: SmokeResult | None
 ) -> MutationOutcome:
     cfg = s.editor.cfg
     while used < cfg.evolution.repair_attempts and problems:
@@ -311,12 +318,12 @@ def _repair_rounds(
         s.ledger.commit("repair", s.commit)
         s.files.snapshot()
         result = s.smoke(s.files.tree)
-        if result.ok:
+        if _passed(result):
             return s.outcome(OutcomeStatus.OK, "", result)
         failure = f"smoke test failed: {result.reason}"
         problems = _smoke_failed(s, result)
     reason = s.editor.stopped or failure
     last = s.ledger.events[-1] if s.ledger.events else None
-    if last is not None and last.outcome is EventOutcome.REJECTED and not s.editor.stopped:
+    if last is not None and last.outcome is Outcome.REJECTED and not s.editor.stopped:
         reason += f"; repair rejected: {last.reason}"
     return s.outcome(OutcomeStatus.REJECTED, reason, result)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.agent import HumanRequest, Outcome
 from darwin_bot.errors import MutationRejected
 from darwin_bot.llm.base import Completion
 from darwin_bot.mutation.chunks import Chunk, chunk_source
-from darwin_bot.mutation.events import Attempt, ChunkChange, EventOutcome, MutationEvent
+from darwin_bot.mutation.events import Attempt, ChunkChange, MutationEvent
 
 Commit = Callable[[Attempt], str]
 
@@ -103,7 +103,7 @@ class Ledger:
         self,
         chunk: tuple[str, str],
         kind: str,
-        outcome: EventOutcome,
+        outcome: Outcome,
         reason: str,
         c: Completion | None = None,
         change: ChunkChange | None = None,
@@ -151,6 +151,6 @@ class Ledger:
     def last_problem(self) -> str:
         """The newest rejection's reason, as ``file::chunk: reason`` ('' if none)."""
         for e in reversed(self.events):
-            if e.outcome is EventOutcome.REJECTED:
+            if e.outcome is Outcome.REJECTED:
                 return f"{e.file}::{e.chunk}: {e.reason}"
         return ""

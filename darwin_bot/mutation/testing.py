@@ -54,26 +54,52 @@ def write_tiny_data(out: Path, tokens: int = 20_000, seed: int = 0) -> Path:
     return out
 
 
-def _smoke_env(
-    out: str, data_dir: Path, iters: int, seed: int, preset: str, seed_dir: Path
-) -> dict[str, str]:
+def _base_env(home: str) -> dict[str, str]:
+    """What a smoke test's Python needs of the host's environment: nothing else passes."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": out,
+        "HOME": home,
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": "1",
+    }
+
+
+def _contract_env(
+    out: str, data_dir: Path, iters: int, seed: int, preset: str, seed_dir: Path, vocab: int
+) -> dict[str, str]:
+    """The ``DARWIN_*`` variables of one smoke test: the contract's, and what the check reads."""
+    return {
         "DARWIN_THREADS": "1",
-        "DARWIN_DATA": str(Path(data_dir).resolve()),
+        "DARWIN_DATA": str(data_dir),
         "DARWIN_OUT": out,
         "DARWIN_MAX_ITERS": str(iters),
         "DARWIN_SEED": str(seed),
         "DARWIN_DEVICE": "cpu",
         "DARWIN_PRESET": preset,
         "DARWIN_SMOKE_SEED_DIR": str(seed_dir),
-        "DARWIN_SMOKE_VOCAB": str(
-            json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"]
-        ),
+        "DARWIN_SMOKE_VOCAB": str(vocab),
     }
+
+
+def _vocab(data_dir: Path) -> int:
+    return int(json.loads((Path(data_dir) / "meta.json").read_text())["vocab_size"])
+
+
+def _result(
+    seed: int, iters: int, timeout_s: float, timed_out: bool, rc: int, log: str, errors: str
+) -> EvalResult:
+    """A smoke test's EvalResult: timeout, failed (the last line of ``errors``) or ok."""
+
+    def made(status: Status, reason: str = "") -> EvalResult:
+        budget = Budget(iters=iters)
+        return EvalResult(status, reason, None, "cpu", seed, budget, "smoke", "", log_tail=log)
+
+    if timed_out:
+        return made(Status.TIMEOUT, f"smoke test ran over {timeout_s:.0f} s")
+    if rc != 0:
+        last = [ln for ln in errors.strip().splitlines() if ln.strip()]
+        return made(Status.FAILED, (last[-1] if last else f"exit code {rc}")[:300])
+    return made(Status.OK)
 
 
 def run_smoke(
@@ -88,9 +114,12 @@ def run_smoke(
 ) -> EvalResult:
     """Train ``tree`` for ``iters`` iterations on ``data_dir`` in a subprocess (unsandboxed)."""
     seed_dir = (Path(tree) / train_path).parent.resolve()
-    budget = Budget(iters=iters)
+    data_dir = Path(data_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="darwin-smoke-") as out:
-        env = _smoke_env(out, data_dir, iters, seed, preset, seed_dir)
+        env = {
+            **_base_env(out),
+            **_contract_env(out, data_dir, iters, seed, preset, seed_dir, _vocab(data_dir)),
+        }
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", _CHECK],
@@ -103,30 +132,11 @@ def run_smoke(
                 start_new_session=True,
             )
         except subprocess.TimeoutExpired as exc:
-            tail = (
-                (exc.stdout or b"")[-2000:]
-                if isinstance(exc.stdout, bytes)
-                else (exc.stdout or "")[-2000:]
-            )
-            return EvalResult(
-                Status.TIMEOUT,
-                f"smoke test ran over {timeout_s:.0f} s",
-                None,
-                "cpu",
-                seed,
-                budget,
-                "smoke",
-                "",
-                log_tail=str(tail),
-            )
+            tail = exc.stdout or ""
+            tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
+            return _result(seed, iters, timeout_s, True, -1, tail[-2000:], "")
         log = (proc.stdout + proc.stderr)[-4000:]
-        if proc.returncode != 0:
-            last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-            reason = last[-1] if last else f"exit code {proc.returncode}"
-            return EvalResult(
-                Status.FAILED, reason[:300], None, "cpu", seed, budget, "smoke", "", log_tail=log
-            )
-        return EvalResult(Status.OK, "", None, "cpu", seed, budget, "smoke", "", log_tail=log)
+        return _result(seed, iters, timeout_s, False, proc.returncode, log, proc.stderr)
 
 
 # A zygote: imports torch once (and the optimizer machinery that torch imports
@@ -203,14 +213,9 @@ class ForkSmoke:
         self.iters, self.timeout_s, self.seed = iters, timeout_s, seed
         self.preset, self.train_path = preset, train_path
         self.runs = 0
-        self.vocab = json.loads((self.data_dir / "meta.json").read_text())["vocab_size"]
+        self.vocab = _vocab(self.data_dir)
         self._tmp = tempfile.TemporaryDirectory(prefix="darwin-smoke-")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "OMP_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": self._tmp.name,
-        }
+        env = _base_env(self._tmp.name)
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _ZYGOTE, _CHECK],
             stdin=subprocess.PIPE,
@@ -222,20 +227,12 @@ class ForkSmoke:
 
     def __call__(self, tree: Path) -> EvalResult:
         self.runs += 1
-        budget = Budget(iters=self.iters)
         out = Path(tempfile.mkdtemp(dir=self._tmp.name))
         log = out.with_suffix(".log")
-        env = {
-            "DARWIN_DATA": str(self.data_dir),
-            "DARWIN_OUT": str(out),
-            "DARWIN_MAX_ITERS": str(self.iters),
-            "DARWIN_SEED": str(self.seed),
-            "DARWIN_DEVICE": "cpu",
-            "DARWIN_THREADS": "1",
-            "DARWIN_PRESET": self.preset,
-            "DARWIN_SMOKE_SEED_DIR": str((Path(tree) / self.train_path).parent.resolve()),
-            "DARWIN_SMOKE_VOCAB": str(self.vocab),
-        }
+        seed_dir = (Path(tree) / self.train_path).parent.resolve()
+        env = _contract_env(
+            str(out), self.data_dir, self.iters, self.seed, self.preset, seed_dir, self.vocab
+        )
         req = {"env": env, "log": str(log), "timeout": self.timeout_s}
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(json.dumps(req) + "\n")
@@ -245,35 +242,8 @@ class ForkSmoke:
             raise RuntimeError("the smoke zygote died; see its stderr")
         answer = json.loads(line)
         text = log.read_text(errors="replace") if log.exists() else ""
-        if answer["timed_out"]:
-            return EvalResult(
-                Status.TIMEOUT,
-                f"smoke test ran over {self.timeout_s:.0f} s",
-                None,
-                "cpu",
-                self.seed,
-                budget,
-                "smoke",
-                "",
-                log_tail=text[-4000:],
-            )
-        if answer["rc"] != 0:
-            last = [ln for ln in text.strip().splitlines() if ln.strip()]
-            reason = last[-1][:300] if last else f"exit code {answer['rc']}"
-            return EvalResult(
-                Status.FAILED,
-                reason,
-                None,
-                "cpu",
-                self.seed,
-                budget,
-                "smoke",
-                "",
-                log_tail=text[-4000:],
-            )
-        return EvalResult(
-            Status.OK, "", None, "cpu", self.seed, budget, "smoke", "", log_tail=text[-4000:]
-        )
+        timed_out, rc = bool(answer["timed_out"]), int(answer["rc"])
+        return _result(self.seed, self.iters, self.timeout_s, timed_out, rc, text[-4000:], text)
 
     def close(self) -> None:
         if self._proc.poll() is None:

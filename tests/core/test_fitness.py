@@ -9,7 +9,7 @@ import pytest
 
 from darwin_bot.config import FitnessConfig
 from darwin_bot.core import fitness as fit
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.errors import StateError
 
 
@@ -24,7 +24,9 @@ def metrics(ppl: float, mfu: float = 0.1) -> Metrics:
     )
 
 
-def result(ppl: float | None, seed: int = 0, status: str = "ok", reason: str = "") -> EvalResult:
+def result(
+    ppl: float | None, seed: int = 0, status: Status = Status.OK, reason: str = ""
+) -> EvalResult:
     return EvalResult(
         status=status,  # type: ignore[arg-type]
         reason=reason,
@@ -89,7 +91,7 @@ def test_summarize_means_and_sample_std() -> None:
 
 
 def test_one_failed_repeat_fails_the_candidate() -> None:
-    summary = fit.summarize([result(9.0, 0), result(None, 1, "timeout", "ran out of time")])
+    summary = fit.summarize([result(9.0, 0), result(None, 1, Status.TIMEOUT, "ran out of time")])
     assert summary.failed
     assert summary.mean_metrics() is None
     assert "seed 1" in summary.reason and "ran out of time" in summary.reason
@@ -240,7 +242,7 @@ def test_zero_variance_gate_is_honest_about_small_samples() -> None:
 # ---------------------------------------------------------------- measured cost
 
 
-def costly(wall: float | None, status: str = "ok") -> EvalResult:
+def costly(wall: float | None, status: Status = Status.OK) -> EvalResult:
     r = result(12.0, status=status)
     extra = {} if wall is None else {"train_wall_s": wall}
     return EvalResult(**{**r.__dict__, "extra": extra})
@@ -264,7 +266,7 @@ def test_without_a_baseline_or_a_measurement_the_result_is_unchanged():
 
     for r, base in ((costly(31.0), None), (costly(31.0), 0.0), (costly(None), 10.0)):
         assert apply_cost_limit(r, base, 1.5) == r
-    failed = apply_cost_limit(costly(31.0, status="failed"), 10.0, 1.5)
+    failed = apply_cost_limit(costly(31.0, status=Status.FAILED), 10.0, 1.5)
     assert failed.status is Status.FAILED and failed.extra["cost_ratio"] == 3.1
 
 

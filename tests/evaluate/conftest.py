@@ -8,7 +8,6 @@ processes, a short timeout. The programs bound themselves too.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from darwin_bot.cli import cli
-
-PROGRAMS = Path(__file__).parent / "programs"
+from tests.evaluate.agent_tree import build_agent_tree
 
 
 @pytest.fixture
@@ -37,15 +35,7 @@ def make_tree(tmp_path: Path) -> Callable[..., Path]:
         allowance_s: float = 15.0,
     ) -> Path:
         tree = tmp_path / f"agent{len(list(tmp_path.glob('agent*')))}"
-        shutil.copytree(PROGRAMS / "honest", tree)
-        seed = tree / "seed"
-        if train is not None:
-            (seed / "train.py").rename(seed / "honest_train.py")
-            shutil.copyfile(PROGRAMS / train, seed / "train.py")
-        if model is not None:
-            shutil.copyfile(PROGRAMS / model, seed / "model.py")
-        if target is not None:
-            (seed / "target.txt").write_text(target)
+        build_agent_tree(tree, train, model, target)
         (tree / "darwin.toml").write_text(
             f"[sandbox]\nmemory_mb = {memory_mb}\nmax_procs = {max_procs}\n"
             f"timeout_s = {timeout_s}\nsmoke_timeout_s = {timeout_s}\n"

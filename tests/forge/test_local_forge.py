@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,16 @@ import pytest
 from darwin_bot.config import Config
 from darwin_bot.errors import ForgeError, ForgeNotFound
 from darwin_bot.forge import LocalForge, open_forge
-from darwin_bot.forge.base import MAX_BODY_CHARS, marker, with_marker
+from darwin_bot.forge.base import (
+    MAX_BODY_CHARS,
+    CloseReason,
+    IssueState,
+    PRState,
+    Status,
+    StatusState,
+    marker,
+    with_marker,
+)
 
 
 def test_parallel_writers_never_lose_a_write(tmp_path: Path) -> None:
@@ -60,3 +70,20 @@ def test_open_forge_builds_the_configured_forge(tmp_path: Path, monkeypatch) -> 
     monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
     gh = open_forge(Config().replace("forge", kind="github"), tmp_path)
     assert type(gh).__name__ == "GitHubForge" and gh.branch_prefix == "darwin/"
+
+
+def test_states_read_back_as_enums_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    forge = LocalForge(tmp_path)
+    pr = forge.upsert_pr("darwin/a", "a", "b")
+    assert pr.state is PRState.OPEN
+    closed = forge.close_pr("darwin/a", "culled")
+    assert closed is not None and closed.state is PRState.CLOSED
+    assert LocalForge(tmp_path).get_pr("darwin/a").state is PRState.CLOSED  # from the JSON file
+    issue = forge.close_issue(forge.upsert_issue("k=1", "t", "b").number, CloseReason.NOT_PLANNED)
+    assert (issue.state, issue.state_reason) == (IssueState.CLOSED, "not_planned")
+    forge.set_status("abc123", "ctx", StatusState.SUCCESS, "fine")
+    assert forge.get_statuses("abc123")[0].state is StatusState.SUCCESS
+    with pytest.raises(ValueError):
+        replace(pr, state="reopened")
+    with pytest.raises(ValueError):
+        Status("ctx", "green", "")

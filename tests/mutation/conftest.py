@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core.results import Budget, EvalResult, Status
 from darwin_bot.mutation.testing import write_tiny_data
 
 
@@ -37,9 +37,9 @@ class FakeSmoke:
             compile(p.read_text(), str(p), "exec")  # a broken file must never reach a smoke test
         ok = self.results.pop(0) if self.results else True
         if ok:
-            return EvalResult("ok", "", None, "cpu", 0, Budget(iters=2), "fake", "")
+            return EvalResult(Status.OK, "", None, "cpu", 0, Budget(iters=2), "fake", "")
         return EvalResult(
-            "failed",
+            Status.FAILED,
             "RuntimeError: boom",
             None,
             "cpu",

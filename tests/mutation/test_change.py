@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from darwin_bot.config import Config
+from darwin_bot.core.agent import Outcome
 from darwin_bot.llm.scripted import ScriptedLLM
-from darwin_bot.mutation import Attempt, EventOutcome, OutcomeStatus, mutate_tree
+from darwin_bot.mutation import Attempt, OutcomeStatus, mutate_tree
 from darwin_bot.mutation.change import signature
 from tests.mutation.conftest import FakeSmoke
 from tests.mutation.test_pipeline import CTX, MLP, good_reply
@@ -42,7 +43,7 @@ def test_a_known_change_is_dropped_before_the_smoke_test(tree: Path, repo_root: 
         out.status is OutcomeStatus.DUPLICATE and "g001-003" in out.reason and out.change == seen[0]
     )
     assert smoke.calls == 0 and commits == [] and len(seen[0]) == 16
-    assert [e.outcome for e in out.events] == [EventOutcome.DUPLICATE]
+    assert [e.outcome for e in out.events] == [Outcome.DUPLICATE]
     assert out.events[0].reason.startswith(
         "duplicate: the same normalised change as g001-003. Primer"
     )

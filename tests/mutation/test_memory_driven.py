@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.core.agent import Outcome
 from darwin_bot.llm.offline.registry import EditTag
 from tests.test_engine import FakeEvaluator, _cfg, _engine
 
@@ -22,11 +23,13 @@ def test_three_generations_learn_without_repeats(tmp_path: Path) -> None:
     engine.run(3)
     records = engine.memory.mutations()
     tagged = [r for r in records if r["edit"] and r["edit"]["tag"]]
-    assert tagged and all(r["outcome"] in ("applied", "repaired", "duplicate") for r in tagged)
+    assert tagged and all(
+        r["outcome"] in (Outcome.APPLIED, Outcome.REPAIRED, Outcome.DUPLICATE) for r in tagged
+    )
     parents = {r["agent"]: r["parents"] for r in records}
     kept = {}
     for r in tagged:
-        if r["outcome"] != "duplicate":
+        if r["outcome"] != Outcome.DUPLICATE:
             kept.setdefault(r["agent"], []).append(r)
 
     def ancestors(agent: str) -> set[str]:
@@ -54,7 +57,7 @@ def test_three_generations_learn_without_repeats(tmp_path: Path) -> None:
     trained = {}
     for r in records:
         change = (r["edit"] or {}).get("change")
-        if change and r["outcome"] != "duplicate" and r["commit"]:
+        if change and r["outcome"] != Outcome.DUPLICATE and r["commit"]:
             assert trained.setdefault(change, r["agent"]) == r["agent"], "two offspring, one change"
 
 

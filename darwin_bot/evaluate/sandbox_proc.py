@@ -1,0 +1,172 @@
+"""Running the sandbox's process: its output tail, its start gate, its wall-clock limit, its end.
+
+The process leads its own process group; at the end, normal or not, the whole
+group is sent SIGTERM, then SIGKILL after :data:`KILL_GRACE_S`, so nothing it
+started outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO
+
+from darwin_bot.evaluate.sandbox_types import SandboxRun
+
+LOG_TAIL_BYTES = 4096
+KILL_GRACE_S = 3.0
+
+
+class Gate:
+    """Holds a sandboxed program at its start until the caller says go (or stop).
+
+    The program reads one line from stdin: ``go`` when :meth:`release` is
+    called with ``go=True``; end of file otherwise.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._go = False
+
+    def release(self, go: bool) -> None:
+        self._go = go
+        self._event.set()
+
+    def feed(self, stdin: IO[bytes]) -> None:
+        self._event.wait()
+        with contextlib.suppress(OSError):  # it may have died already
+            if self._go:
+                stdin.write(b"go\n")
+                stdin.flush()
+            stdin.close()
+
+
+class _Tail:
+    """Reads a pipe to its end, keeping only the last ``limit`` bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int = LOG_TAIL_BYTES) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._buf = bytearray()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while chunk := self._stream.read1(65536):  # type: ignore[attr-defined]
+            self._buf += chunk
+            if len(self._buf) > 2 * self._limit:
+                del self._buf[: -self._limit]
+
+    def text(self) -> str:
+        return bytes(self._buf[-self._limit :]).decode("utf-8", errors="replace")
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> tuple[int | None, int]:
+    """Reap ``proc`` by ``deadline`` (monotonic; None: block): (exit code or None, max RSS in KiB).
+
+    ``os.wait4`` instead of ``Popen.wait`` because its rusage includes the
+    peak memory of the program and of everything it reaped.
+    """
+    while True:
+        pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, usage.ru_maxrss
+        if deadline is not None and time.monotonic() >= deadline:
+            return None, 0
+        time.sleep(0.02)
+
+
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the leader has exited, without reaping it (its rusage is still wanted)."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, give the leader a grace period, then SIGKILL the group."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + KILL_GRACE_S
+    while time.monotonic() < deadline and not _exited(proc):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _consume(
+    proc: subprocess.Popen[bytes],
+    consumer: Callable[[IO[bytes]], None],
+    errors: list[BaseException],
+) -> threading.Thread:
+    """Hand stdout to ``consumer`` on a thread; if it raises, kill the group, keep the error."""
+
+    def consume() -> None:
+        try:
+            consumer(proc.stdout)  # type: ignore[arg-type]
+        except Exception as exc:  # handed back to the caller as a value
+            errors.append(exc)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    return thread
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    backend: str,
+    env: Mapping[str, str],
+    timeout_s: float,
+    stdout_consumer: Callable[[IO[bytes]], None] | None = None,
+    gate: Gate | None = None,
+) -> SandboxRun:
+    """Run ``argv`` (the whole sandbox command line) to its end or ``timeout_s``; see
+    :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stdout_consumer else subprocess.STDOUT,
+        env=dict(env),
+        start_new_session=True,  # its own process group, killed as one
+        close_fds=True,
+    )
+    assert proc.stdout is not None
+    tail = _Tail(proc.stderr if stdout_consumer else proc.stdout)  # type: ignore[arg-type]
+    consumer_error: list[BaseException] = []
+    consumer_thread = None
+    if stdout_consumer is not None:
+        consumer_thread = _consume(proc, stdout_consumer, consumer_error)
+    if gate is not None:
+        threading.Thread(target=gate.feed, args=(proc.stdin,), daemon=True).start()
+    returncode, max_rss_kb = _wait(proc, start + timeout_s)
+    timed_out = returncode is None
+    wall = time.monotonic() - start
+    _kill_group(proc)  # also after a normal exit: nothing it started may outlive it
+    if timed_out:
+        returncode, max_rss_kb = _wait(proc, None)
+    for thread in (tail.thread, consumer_thread):
+        if thread is not None:
+            thread.join(timeout=5.0)
+    return SandboxRun(
+        backend=backend,
+        returncode=None if timed_out else returncode,
+        timed_out=timed_out,
+        max_rss_mb=max_rss_kb / 1024.0,
+        wall_s=wall,
+        log_tail=tail.text(),
+        consumer_error=consumer_error[0] if consumer_error else None,
+    )

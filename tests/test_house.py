@@ -1,0 +1,193 @@
+"""The house rules of darwin_bot/, read from the source with ``ast``.
+
+* no module over :data:`MAX_MODULE_LINES` lines;
+* no function over :data:`MAX_FUNCTION_LINES` lines (its ``def`` line to its
+  last line, docstring included), but for the CLI tables in :data:`EXEMPT`;
+* no import cycle between the packages of darwin_bot: ``darwin_bot.X`` where X
+  is a subpackage or a top-level module. Every import counts, the ones inside
+  functions and under ``TYPE_CHECKING`` too: a lazy import hides a cycle, it
+  does not remove it.
+
+Run by hand: ``python3 -m pytest -q tests/test_house.py``; the cycle check alone
+prints the package graph's strongly connected components (see the failure
+message).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "darwin_bot"
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
+# (module, function) -> why it may be longer. Empty: no CLI command is a pure
+# table today (each click command's options are decorators, not its body).
+EXEMPT: dict[tuple[str, str], str] = {}
+
+
+def _modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _name(path: Path) -> str:
+    """``darwin_bot.core.fitness`` for core/fitness.py; a package is its __init__."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _functions(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def _unit(module: str) -> str | None:
+    """The package-level unit of a module: ``darwin_bot.X``, or None outside darwin_bot/."""
+    parts = module.split(".")
+    if parts[0] != "darwin_bot" or len(parts) < 2:
+        return None
+    top = parts[1]
+    if (PACKAGE / top).is_dir() or (PACKAGE / f"{top}.py").is_file():
+        return f"darwin_bot.{top}"
+    return None  # a name imported from the package's __init__ (from darwin_bot import X)
+
+
+def _imported(path: Path, tree: ast.AST) -> Iterator[str]:
+    """Every darwin_bot module (or name under one) that ``path`` imports, anywhere in it."""
+    here = _name(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """``darwin_bot.X`` -> the ``darwin_bot.Y`` it imports (X != Y)."""
+    graph: dict[str, set[str]] = {}
+    for path in _modules():
+        source = _unit(_name(path))
+        if source is None:  # darwin_bot/__init__.py and __main__.py: the public face
+            continue
+        graph.setdefault(source, set())
+        for module in _imported(path, ast.parse(path.read_text(encoding="utf-8"))):
+            target = _unit(module)
+            if target is not None and target != source:
+                graph[source].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _path_in(graph: dict[str, set[str]], component: list[str]) -> list[str]:
+    """One closed path through ``component``, for the failure message: a -> b -> ... -> a."""
+    start, members = component[0], set(component)
+    path, seen = [start], {start}
+    while True:
+        nxt = min(n for n in graph[path[-1]] if n in members)
+        if nxt in seen:
+            return [*path[path.index(nxt) :], nxt]
+        path.append(nxt)
+        seen.add(nxt)
+
+
+def test_no_module_is_over_the_limit() -> None:
+    long = {
+        str(p.relative_to(PACKAGE.parent)): n
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}; split them by job"
+
+
+def test_no_function_is_over_the_limit() -> None:
+    long = {}
+    for path in _modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in _functions(tree):
+            lines = (fn.end_lineno or fn.lineno) - fn.lineno + 1
+            if lines > MAX_FUNCTION_LINES and (_name(path), fn.name) not in EXEMPT:
+                long[f"{path.relative_to(PACKAGE.parent)}:{fn.lineno} {fn.name}"] = lines
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_exemptions_name_real_functions() -> None:
+    """An exemption outlives its function only by mistake."""
+    present = {
+        (_name(p), fn.name)
+        for p in _modules()
+        for fn in _functions(ast.parse(p.read_text(encoding="utf-8")))
+    }
+    assert set(EXEMPT) <= present, set(EXEMPT) - present
+
+
+def test_no_import_cycle_between_packages() -> None:
+    graph = import_graph()
+    found = cycles(graph)
+    assert not found, "import cycles between packages of darwin_bot: " + "; ".join(
+        " -> ".join(_path_in(graph, c)) for c in found
+    )
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    """The checker itself: a lazy import back up is a cycle; a chain is not."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert _path_in(graph, ["a", "b", "c"]) == ["a", "b", "c", "a"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def f():\n    from darwin_bot.llm import x\n", {"darwin_bot.llm"}),
+        ("from . import prompts\n", {"darwin_bot.mutation"}),
+        ("from ..engine import loop\n", {"darwin_bot.engine"}),
+        ("import darwin_bot.config as c\n", {"darwin_bot.config"}),
+    ],
+)
+def test_the_graph_reads_every_kind_of_import(source: str, expected: set[str]) -> None:
+    path = PACKAGE / "mutation" / "example.py"
+    found = {u for m in _imported(path, ast.parse(source)) if (u := _unit(m))}
+    assert found == expected
