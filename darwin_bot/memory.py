@@ -3,7 +3,7 @@
 Layout under the memory root (``memory/`` by default), one file per record::
 
     g001/summary.json                one per generation
-    g001/mutations/<id>.json         one per mutation event, id = mutation_id(agent, n)
+    g001/mutations/<id>.json         one per mutation event, id = <agent>-<n> (engine/offspring.py)
     requests/<key>.json              one per human request, key = HumanRequest.key
 
 Other files under the root are not records and are left alone (the engine
@@ -43,11 +43,6 @@ CHARS_PER_TOKEN = 4
 PENDING_OUTCOMES: frozenset[str] = frozenset({Outcome.PENDING})
 
 _GEN_DIR = re.compile(r"^g(\d{3,})$")
-
-
-def mutation_id(agent: str, n: int) -> str:
-    """Id of the ``n``-th mutation event (1-based) of ``agent``: ``<agent>-<n>``."""
-    return f"{agent}-{n}"
 
 
 def utc_now() -> str:
@@ -127,26 +122,16 @@ class MemoryStore:
         record = validate_request(dict(rec))
         return self._write(self.request_path(record["key"]), record)
 
-    def update_mutation_metrics(
-        self,
-        agent: str,
-        generation: int,
-        metrics_after: Metrics | Mapping[str, float] | None,
-        fitness_delta: float | None,
-    ) -> list[Path]:
-        """Record the evaluation of ``agent`` on every mutation record it has in ``generation``.
-
-        Returns the paths rewritten; an empty list when the agent has no records
-        there (a survivor or the seed), which the caller may treat as it likes.
-        """
-        return self.update_generation_metrics(generation, {agent: (metrics_after, fitness_delta)})
-
     def update_generation_metrics(
         self,
         generation: int,
         updates: Mapping[str, tuple[Metrics | Mapping[str, float] | None, float | None]],
     ) -> list[Path]:
-        """The same for many agents at once: the generation's records are read once."""
+        """Record each agent's evaluation on every mutation record it has in ``generation``.
+
+        ``updates``: agent -> (metrics after, fitness delta); the records are read
+        once. Returns the paths rewritten (none for an agent without records there).
+        """
         paths = []
         for record in self.mutations(generation):
             if record["agent"] not in updates:

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 from darwin_bot.cli import cli
 from darwin_bot.errors import StateError
-from darwin_bot.memory import CHARS_PER_TOKEN, MemoryStore, mutation_id, utc_now
+from darwin_bot.memory import CHARS_PER_TOKEN, MemoryStore, utc_now
 
 
 def mutation(agent: str, n: int = 1, generation: int = 1, **extra: Any) -> dict[str, Any]:
     rec: dict[str, Any] = {
-        "id": mutation_id(agent, n),
+        "id": f"{agent}-{n}",
         "timestamp": "2026-01-01T00:00:00Z",
         "agent": agent,
         "generation": generation,
@@ -208,18 +208,18 @@ def test_listing_order_and_last_generation(tmp_path: Path) -> None:
     assert [m["id"] for m in store.mutations(3)] == ["g003-001-1"]
 
 
-def test_update_mutation_metrics_touches_only_that_agent(tmp_path: Path) -> None:
+def test_update_generation_metrics_touches_only_the_agents_named(tmp_path: Path) -> None:
     store = MemoryStore(tmp_path)
     store.write_mutation(mutation("g001-000", 1))
     store.write_mutation(mutation("g001-000", 2))
     store.write_mutation(mutation("g001-001", 1))
-    paths = store.update_mutation_metrics("g001-000", 1, {"perplexity": 9.0, "mfu": 0.1}, 0.1)
+    paths = store.update_generation_metrics(1, {"g001-000": ({"perplexity": 9.0, "mfu": 0.1}, 0.1)})
     assert len(paths) == 2
     by_id = {m["id"]: m for m in store.mutations()}
     assert by_id["g001-000-2"]["metrics_after"] == {"perplexity": 9.0, "mfu": 0.1}
     assert by_id["g001-000-2"]["fitness_delta"] == 0.1
     assert by_id["g001-001-1"]["metrics_after"] is None
-    assert store.update_mutation_metrics("nobody", 1, None, None) == []
+    assert store.update_generation_metrics(1, {"nobody": (None, None)}) == []
 
 
 def test_requests(tmp_path: Path) -> None:

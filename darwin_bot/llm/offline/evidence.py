@@ -34,7 +34,8 @@ PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
 NOISE_FLOOR = 0.01  # the per-trial noise is never taken below 1 %
 # outcomes of a mutation record, and the offspring statuses a failed evaluation leaves
 _FAILED_OUTCOMES = frozenset({Outcome.SMOKE_FAILED, Status.FAILED, Status.TIMEOUT})
-_DECLINED = frozenset({RequestStatus.DECLINED, "closed"})  # "closed": records from before v2
+# "closed" is how request records written before RequestStatus existed say declined
+_DECLINED = frozenset({RequestStatus.DECLINED, "closed"})
 
 
 class MemoryReader(Protocol):
@@ -178,7 +179,7 @@ def _trial(rec: Mapping[str, Any], selected: int | None) -> Trial | None:
     if rec.get("outcome") in _FAILED_OUTCOMES or (delta is None and done):
         delta = FAILED_DELTA
     parents = rec.get("parents") or [""]
-    kept = rec.get("outcome") in ("applied", "repaired")
+    kept = rec.get("outcome") in (Outcome.APPLIED, Outcome.REPAIRED)
     return Trial(rec["agent"], rec["generation"], parents[0], got[0], delta, got[1], kept)
 
 
@@ -194,7 +195,11 @@ def from_memory(memory: MemoryReader) -> Evidence:
         if t is not None:
             trials.append(t)
         edit = rec.get("edit")
-        if isinstance(edit, Mapping) and edit.get("change") and rec.get("outcome") != "duplicate":
+        if (
+            isinstance(edit, Mapping)
+            and edit.get("change")
+            and rec.get("outcome") != Outcome.DUPLICATE
+        ):
             changes.setdefault(str(edit["change"]), rec["agent"])
     requests = memory.requests()
     return Evidence(
