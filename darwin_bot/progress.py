@@ -38,6 +38,19 @@ def iteration_of(line: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def iteration_watcher(on_iteration: Callable[[int], None] | None) -> Callable[[str], None] | None:
+    """A log-line watcher passing on the iteration numbers lines report (None: no watcher)."""
+    if on_iteration is None:
+        return None
+
+    def watch(line: str) -> None:
+        n = iteration_of(line)
+        if n is not None:
+            on_iteration(n)
+
+    return watch
+
+
 def _left(seconds: float | None) -> str:
     if seconds is None:
         return ""

@@ -8,10 +8,12 @@ environment) are one line on stderr and exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import statistics
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,27 @@ def refuse_secrets(environ: dict[str, str] | os._Environ[str]) -> None:
             f"refusing to run agent code with {', '.join(found)} in the environment; "
             "unset it (the evaluate job must not hold secrets)"
         )
+
+
+@contextlib.contextmanager
+def _training_progress(budget: Budget, repeats: int) -> Iterator[Callable[[int], None]]:
+    """A bar on a terminal (timestamped lines elsewhere, on stderr) of the training
+    iterations the program's log reports, over all ``repeats`` runs of an iteration budget."""
+    from darwin_bot.progress import Reporter
+
+    per_run = budget.iters
+    total = per_run * repeats if per_run else None
+    with Reporter().task("training", total=total, unit="iter") as task:
+        seen = {"run": 0, "last": -1}
+
+        def on_iteration(n: int) -> None:
+            if n < seen["last"]:  # the next repeat started again from 0
+                seen["run"] += 1
+            seen["last"] = n
+            # "iter N": N iterations done (the seed), or the Nth from 0 (nanoGPT): clip either
+            task.to(seen["run"] * per_run + min(n, per_run) if per_run else n)
+
+        yield on_iteration
 
 
 def summarize(results: list[EvalResult]) -> dict[str, Any]:
@@ -243,10 +266,12 @@ def evaluate_command(
     if baseline_file is not None:
         wall = baseline_wall(baseline_file, opts.preset, opts.budget)
         opts = dataclasses.replace(opts, baseline_train_wall_s=wall)
-    if branch is None:
-        results = evaluate_repeats(path, opts, repeats)
-    else:
-        results = _evaluate_branch(path, branch, cfg, opts, repeats)
+    with _training_progress(opts.budget, repeats) as on_iteration:
+        opts = dataclasses.replace(opts, on_iteration=on_iteration)
+        if branch is None:
+            results = evaluate_repeats(path, opts, repeats)
+        else:
+            results = _evaluate_branch(path, branch, cfg, opts, repeats)
     payload = results[0].to_dict() if repeats == 1 else summarize(results)
     if out_file is not None:
         out_file.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

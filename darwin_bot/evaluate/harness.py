@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ from darwin_bot.evaluate.scoring import CAUSAL_TOL, detection_probability, plan_
 from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash, world_readable
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
 from darwin_bot.program.darwin import EVAL_CONTEXT  # noqa: F401 (re-exported)
+from darwin_bot.progress import iteration_watcher
 
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
@@ -97,6 +99,11 @@ class EvalOptions:
     baseline_train_wall_s: float | None = None  # the baseline's mean, when known
     # darwin:contract seam: which program contract (darwin_bot/program)
     program: ProgramConfig = ProgramConfig()
+    # called with each iteration number the training program's log lines report
+    # (progress display only: never read for the score)
+    on_iteration: Callable[[int], None] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     @classmethod
     def from_config(
@@ -327,6 +334,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         backend=ctx.backend, mounts=[tree_m, data_m, out_m],
         cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
         env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs), device=ctx.device,
+        on_line=iteration_watcher(opts.on_iteration),
     )  # fmt: skip
     return train, limit
 

@@ -160,6 +160,7 @@ def run_sandboxed(
     device: str = "cpu",
     stdout_consumer: Callable[[IO[bytes]], None] | None = None,
     gate: Gate | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> SandboxRun:
     """Run ``command`` (paths as seen inside) in ``backend``; never raises for the program's faults.
 
@@ -168,6 +169,7 @@ def run_sandboxed(
     thread (the scorer reads logits from it) and only stderr goes to the tail;
     if the consumer raises, the program is killed and the error returned.
     With ``gate``, the program's stdin is a pipe that :class:`Gate` feeds.
+    ``on_line`` sees each line of the tail's stream as it comes (progress display).
     ``backend`` must come from :func:`resolve_backend`.
     """
     _warn(backend, limits)
@@ -184,4 +186,5 @@ def run_sandboxed(
         timeout_s=limits.timeout_s,
         stdout_consumer=stdout_consumer,
         gate=gate,
+        on_line=on_line,
     )

@@ -47,12 +47,24 @@ class Gate:
 
 
 class _Tail:
-    """Reads a pipe to its end, keeping only the last ``limit`` bytes."""
+    """Reads a pipe to its end, keeping only the last ``limit`` bytes.
 
-    def __init__(self, stream: IO[bytes], limit: int = LOG_TAIL_BYTES) -> None:
+    ``on_line`` (display only: the program's lines are claims) is called with
+    each complete line as it arrives; a line longer than ``limit`` is dropped,
+    and an exception in ``on_line`` never stops the reading.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        limit: int = LOG_TAIL_BYTES,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         self._stream = stream
         self._limit = limit
         self._buf = bytearray()
+        self._on_line = on_line
+        self._line = bytearray()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -61,6 +73,17 @@ class _Tail:
             self._buf += chunk
             if len(self._buf) > 2 * self._limit:
                 del self._buf[: -self._limit]
+            if self._on_line is not None:
+                self._lines(chunk)
+
+    def _lines(self, chunk: bytes) -> None:
+        self._line += chunk
+        *complete, rest = self._line.split(b"\n")
+        self._line = bytearray(rest if len(rest) <= self._limit else b"")
+        for raw in complete:
+            if len(raw) <= self._limit:
+                with contextlib.suppress(Exception):
+                    self._on_line(raw.decode("utf-8", errors="replace"))  # type: ignore[misc]
 
     def text(self) -> str:
         return bytes(self._buf[-self._limit :]).decode("utf-8", errors="replace")
@@ -131,6 +154,7 @@ def run_process(
     timeout_s: float,
     stdout_consumer: Callable[[IO[bytes]], None] | None = None,
     gate: Gate | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> SandboxRun:
     """Run ``argv`` (the whole sandbox command line) to its end or ``timeout_s``; see
     :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
@@ -145,7 +169,7 @@ def run_process(
         close_fds=True,
     )
     assert proc.stdout is not None
-    tail = _Tail(proc.stderr if stdout_consumer else proc.stdout)  # type: ignore[arg-type]
+    tail = _Tail(proc.stderr if stdout_consumer else proc.stdout, on_line=on_line)  # type: ignore[arg-type]
     consumer_error: list[BaseException] = []
     consumer_thread = None
     if stdout_consumer is not None:

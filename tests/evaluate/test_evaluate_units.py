@@ -103,3 +103,26 @@ def test_claims_the_measurements_rule_out_are_rejected():
     assert fast.train_seconds == 33.5  # a claimed loop time under half the wall is not believed
     unreadable = throughput(Report(100, 76_800e6, 60.0, None), 67.0, 0, 1e11)
     assert unreadable.mfu == 0.0  # no weights to count: no MFU, not a rejection
+
+
+def test_the_tail_passes_whole_lines_on_and_survives_a_bad_watcher() -> None:
+    import os
+
+    from darwin_bot.evaluate.sandbox_proc import _Tail
+
+    seen: list[str] = []
+
+    def watch(line: str) -> None:
+        seen.append(line)
+        if line == "boom":
+            raise RuntimeError("a display bug must not stop the reading")
+
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as reader:
+        tail = _Tail(reader, limit=64, on_line=watch)
+        with os.fdopen(w, "wb", buffering=0) as writer:
+            for chunk in (b"iter 1: lo", b"ss 2.0\nboom\n", b"x" * 200 + b"\n", b"iter 2: loss\n"):
+                writer.write(chunk)
+        tail.thread.join(timeout=10)
+    assert seen == ["iter 1: loss 2.0", "boom", "iter 2: loss"]  # the 200-byte line dropped
+    assert tail.text().endswith("iter 2: loss\n")
