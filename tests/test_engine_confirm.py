@@ -10,7 +10,6 @@ with no training and nothing that depends on timing.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -26,16 +25,10 @@ from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
 from darwin_bot.engine.ports import Progress
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.llm import make_llm
+from tests.test_engine import _files_hash
 
 SEARCH = Budget(iters=10)
 CONFIRM = Budget(iters=50)
-
-
-def _files_hash(tree: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted((tree / "seed").rglob("*.py")):
-        h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 class BudgetedEvaluator:
