@@ -180,8 +180,11 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
     seeds = range(cfg.evolution.seed, cfg.evolution.seed + cfg.budget.repeats)
     _, smoke0 = counter.snapshot()
     t0 = time.monotonic()
-    engine.run(generations)  # resumes an interrupted run up to the same target
-    summaries = [s for s in engine.memory.generations() if s["generation"] > 0]
+    done = engine.completed() or 0
+    if done < generations:  # resumes an interrupted run up to the same target
+        engine.run(generations - done)
+    # a run resumed with fewer --generations than it was started with stops there
+    summaries = [s for s in engine.memory.generations() if 0 < s["generation"] <= generations]
     last = summaries[-1]
     best = last.get("champion") or last.get("leader")
     runs = engine.runs(head_of(engine, best), seeds)  # already cached when it was confirmed
