@@ -148,7 +148,7 @@ def state(root: Path) -> dict[str, Any]:
     archive = repo.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/darwin/")
     log = repo.git("log", "--format=%s", "--name-only", "main")
     log = "\n".join(ln for ln in log.splitlines() if not ln.startswith("memory/" + _PER_PROCESS))
-    return {
+    out = {
         "spend_usd": round(Ledger(root / "memory" / "spend").totals().usd, 9),
         "branches": refs.splitlines(),
         "archive": archive.splitlines(),
@@ -158,6 +158,8 @@ def state(root: Path) -> dict[str, Any]:
         "worktrees": repo.git("worktree", "list").count("\n"),
         "status": repo.git("status", "--porcelain", "--untracked-files=all", "memory"),
     }
+    # The local forge links its issues by file URL, which holds the copy's own folder name.
+    return json.loads(json.dumps(out).replace(str(root), "<root>"))
 
 
 @pytest.fixture(scope="module")

@@ -115,6 +115,15 @@ def _finish(engine: Any, message: str) -> None:
     )
 
 
+def _commit_and_push_memory(engine: Any, message: str) -> None:
+    """Commit what the step wrote to memory after its commit point; push only the memory."""
+    repo = engine.repo
+    if (repo.root / engine.cfg.memory.path).exists() and repo.commit_memory(
+        engine.cfg.memory.path, message, files=engine.memory_files()
+    ):
+        repo.push_generation([])
+
+
 @click.command("propose")
 @_repo_option
 @_remote_option
@@ -150,6 +159,9 @@ def propose_command(
     _finish(engine, f"darwin: propose generation {g}")
     if g > 0:
         engine.publish(g)  # PRs need their head branches on the forge: after the push
+        # Publishing opens the agents' requests and records them under memory/requests/:
+        # commit those too, or a rerun of this step would be the one to commit them.
+        _commit_and_push_memory(engine, f"darwin: propose generation {g}: requests")
     jobs = engine.matrix(g)
     actions.set_output("agents", json.dumps(jobs))
     actions.set_output("generation", str(g))

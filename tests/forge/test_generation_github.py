@@ -64,6 +64,8 @@ iters = 6
 repeats = 2
 smoke_iters = 2
 data = "data/corpus"
+max_cost_ratio = 1000.0  # the cost limit is a wall time: the machine's load must not decide
+                         # a ranking that two runs compare (seen: over_budget in one arm only)
 
 [fitness]
 mfu_weight = 0.0   # timing noise must not decide a ranking that two runs compare
