@@ -97,16 +97,10 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
         handled.append("reevaluate")
     ranked = candidates(engine, g, baseline, train=confirm)
     lead = gen.leader(ranked)
-    confirmed: set[str] = set()
-    # A leader whose repeats pull its mean below another agent's single run is no longer
-    # the leader; the new one is confirmed too (each agent once), so the gate always sees
-    # a leader with its repeats. Without this a lucky first run blocked a real gain.
-    while confirm and lead is not None and lead.agent not in (SEED_AGENT, *confirmed):
+    if confirm and lead is not None and lead.agent != SEED_AGENT:
         engine.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
         engine.evaluate_all([(engine.head(lead.agent), s) for s in repeats])
-        confirmed.add(lead.agent)
         ranked = candidates(engine, g, baseline, train=False)
-        lead = gen.leader(ranked)
     outcome = choose(engine, g, ranked, baseline, prev, train=confirm)
     records = engine.offspring_records(g).values()
     summary = GenerationSummary(
