@@ -207,6 +207,21 @@ class Workflow:
         assert data["extra"]["head"] == job["head"] and data["extra"]["agent"] == job["agent"]
         return out
 
+    def repair(self, results: Path) -> list[dict[str, Any]]:
+        """The repair job: its output is the re-evaluations (repaired offspring, the leader's repeats)."""
+        repo = self.checkout("repair")
+        out = self.run(
+            ["repair", "--repo", str(repo), "--results", str(results)], repo, secrets=True
+        )
+        return json.loads(out["agents"])
+
+    def evaluate_all(self, jobs: list[dict[str, Any]], trusted_sha: str, results: Path) -> None:
+        """The evaluate matrix, then repair and the reevaluate matrix, as darwin.yml runs them."""
+        for job in jobs:
+            self.evaluate(job, trusted_sha, results)
+        for job in self.repair(results):
+            self.evaluate(job, trusted_sha, results)
+
     def select(self, results: Path) -> dict[str, str]:
         repo = self.checkout("select")
         return self.run(
@@ -217,8 +232,7 @@ class Workflow:
         g, jobs, trusted_sha = self.propose()
         results = self.base / f"results-g{g}"
         results.mkdir()
-        for job in jobs:
-            self.evaluate(job, trusted_sha, results)
+        self.evaluate_all(jobs, trusted_sha, results)
         self.select(results)
         return g
 
@@ -280,8 +294,7 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
 
     results = base / "results-g1"
     results.mkdir()
-    for job in jobs:
-        flow.evaluate(job, trusted_sha, results)
+    flow.evaluate_all(jobs, trusted_sha, results)
     flow.select(results)
     selected = snapshot(forge, gh, origin)
     flow.select(results)  # a rerun of the select job
