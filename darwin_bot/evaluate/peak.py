@@ -11,13 +11,6 @@ A probe taken while other work shares the cores reads low, and an MFU over a
 low peak reads high (over 100% was seen here). So the best probe ever seen for
 a (device, threads) pair is kept in ``$XDG_CACHE_HOME/darwin-bot/peak_flops.json``
 and the peak never goes down: MFU stays comparable between evaluations.
-
-:func:`peak` probes a CPU only when that file has no figure for it yet: the
-probe needs torch in the evaluator's own process, whose import costs more
-than the whole scoring of a tiny run (``benchmarks/eval_overhead.py``), and a
-figure that stays fixed keeps every later MFU on the same denominator.
-``measure`` probes again (and can only raise the figure); deleting the file
-makes the next evaluation probe afresh.
 """
 
 from __future__ import annotations
@@ -104,26 +97,13 @@ def _cache_file() -> Path:
     return Path(base) / "darwin-bot" / "peak_flops.json"
 
 
-def _known() -> dict[str, float]:
-    """The cache file's figures; an unreadable or malformed file is an empty cache."""
+def _remember(key: str, flops: float) -> float:
+    """The best of ``flops`` and what was seen before for ``key``; stores the best."""
     path = _cache_file()
     try:
         known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (OSError, ValueError):
-        return {}
-    if not isinstance(known, dict):
-        return {}
-    return {k: float(v) for k, v in known.items() if isinstance(v, (int, float)) and v > 0}
-
-
-def _key(device: str, threads: int | None) -> str:
-    return f"{device_name(device)}|threads={threads or 'default'}"
-
-
-def _remember(key: str, flops: float) -> float:
-    """The best of ``flops`` and what was seen before for ``key``; stores the best."""
-    path = _cache_file()
-    known = _known()
+        known = {}
     best = max(flops, float(known.get(key, 0.0)))
     if best > float(known.get(key, 0.0)):
         from darwin_bot.errors import StateError
@@ -138,10 +118,7 @@ def _remember(key: str, flops: float) -> float:
 def measure(
     device: str = "cpu", size: int = 512, seconds: float = 0.3, threads: int | None = None
 ) -> float:
-    """Best matmul FLOP/s ever seen on ``device`` with ``threads`` (probed once per process).
-
-    ``threads`` None: torch's default thread count, remembered as ``threads=default``.
-    """
+    """Best matmul FLOP/s ever seen on ``device`` with ``threads`` (probed once per process)."""
     import torch
 
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
@@ -163,9 +140,10 @@ def measure(
             if device != "cpu":
                 torch.cuda.synchronize()
             best = max(best, 4 * 2 * size**3 / (time.perf_counter() - t0))
+        used = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
-    return _remember(_key(device, threads), best)
+    return _remember(f"{device_name(device)}|threads={used}", best)
 
 
 def peak(device: str, threads: int | None = None) -> Peak:
@@ -175,7 +153,4 @@ def peak(device: str, threads: int | None = None) -> Peak:
         flops = lookup(name)
         if flops is not None:
             return Peak(name, flops, "table")
-    cached = _known().get(_key(device, threads)) if device.startswith("cpu") else None
-    if cached is not None:  # no torch import, no probe: see the module's docstring
-        return Peak(name, cached, "measured")
     return Peak(name, measure(device, threads=threads), "measured")

@@ -33,33 +33,6 @@ def test_an_unwritable_cache_does_not_fail_the_probe(
     assert peak._remember("cpu y|threads=1", 4e9) == 4e9
 
 
-def test_a_cpu_with_a_cached_figure_is_not_probed_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    key = f"{peak.device_name('cpu')}|threads=3"
-    peak._remember(key, 6e9)
-
-    def probe(*args: object, **kwargs: object) -> float:
-        raise AssertionError("probed although the cache holds a figure")
-
-    monkeypatch.setattr(peak, "measure", probe)
-    got = peak.peak("cpu", threads=3)
-    assert (got.flops, got.source) == (6e9, "measured")
-    with pytest.raises(AssertionError, match="probed"):  # another thread count: no figure yet
-        peak.peak("cpu", threads=4)
-
-
-def test_a_malformed_cache_is_an_empty_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = tmp_path / "darwin-bot" / "peak_flops.json"
-    path.parent.mkdir(parents=True)
-    for text in ("[1, 2]", '{"cpu x|threads=1": "fast"}', "{truncated"):
-        path.write_text(text)
-        assert peak._known() == {}
-        assert peak._remember("cpu x|threads=1", 2e9) == 2e9
-
-
 def test_auto_is_cpu_without_importing_torch_on_a_host_without_a_gpu_driver() -> None:
     from darwin_bot.evaluate.harness import GPU_NODES
 
