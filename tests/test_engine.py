@@ -53,7 +53,7 @@ class FakeEvaluator:
             return EvalResult(
                 "failed", "boom", None, "cpu", seed, Budget(iters=10), self.version, digest[:16]
             )
-        ppl = 10.0 + int(digest[:6], 16) / 0xFFFFFF + 0.001 * seed
+        ppl = self.perplexity(digest, seed)
         m = Metrics(
             val_loss=2.3,
             perplexity=ppl,
@@ -64,6 +64,9 @@ class FakeEvaluator:
             train_wall_s=1.0,
         )
         return EvalResult("ok", "", m, "cpu", seed, Budget(iters=10), self.version, digest[:16])
+
+    def perplexity(self, digest: str, seed: int) -> float:
+        return 10.0 + int(digest[:6], 16) / 0xFFFFFF + 0.001 * seed
 
 
 def _cfg(**evolution: object) -> Config:
@@ -251,3 +254,57 @@ def test_ci_steps_confirm_the_leader_in_the_same_generation_as_darwin_run(scratc
     assert summary.ranking == expected.ranking
     assert summary.gate == expected.gate
     assert summary.survivors == expected.survivors
+
+
+class LuckyFirstRuns(FakeEvaluator):
+    """Offspring scored by the order they are first seen: the first two are lucky on seed 3.
+
+    Offspring 0: 8.6 on its first run, 9.0 on its repeats (a real gain, mean 8.87).
+    Offspring 1: 8.7 on its first run, 11.0 on its repeats (one lucky run).
+    Any later offspring: 12.0. The seed tree keeps the base class's ~10.x.
+    """
+
+    def __init__(self, seed_digest: str) -> None:
+        super().__init__()
+        self.seed_digest = seed_digest
+        self.order: list[str] = []
+
+    def perplexity(self, digest: str, seed: int) -> float:
+        if digest == self.seed_digest:
+            return super().perplexity(digest, seed)
+        if digest not in self.order:
+            self.order.append(digest)
+        first, repeat = {0: (8.6, 9.0), 1: (8.7, 11.0)}.get(self.order.index(digest), (12, 12))
+        return first if seed == 3 else repeat
+
+
+def test_a_confirmed_gain_behind_a_lucky_single_run_is_promoted_by_run_and_by_ci(scratch) -> None:
+    # Confirming the first leader drops it behind another offspring's one lucky
+    # run; the gate must then test the confirmed agent, in darwin run and in CI alike.
+    cfg = _cfg()
+    root = scratch("local")
+    seed_digest = _files_hash_of_ref(_engine(root, cfg, FakeEvaluator()), "HEAD")
+    local = _engine(root, cfg, LuckyFirstRuns(seed_digest))
+    local.baseline()
+    expected = local.generation(1)
+    assert expected.leader is not None and expected.leader != expected.new_champion
+    lead = next(r for r in expected.ranking if r.agent == expected.leader)
+    assert lead.n_runs == 1 and lead.metrics is not None and lead.metrics.perplexity == 8.7
+    assert expected.gate is not None and expected.gate.passed
+    assert expected.new_champion == expected.gate.agent
+    champ = next(r for r in expected.ranking if r.agent == expected.new_champion)
+    assert champ.n_runs == 3 and champ.p_value is not None and champ.p_value < 0.05
+
+    root = scratch("ci")
+    jobs_engine = _engine(root, cfg, LuckyFirstRuns(seed_digest))
+    jobs_engine.baseline()
+    jobs_engine.propose(1)
+    jobs_engine.evaluate(1)
+    ci = Engine(
+        GitRepo(root), cfg, evaluator=DeferredEvaluator("fake-1"), llm_factory=lambda s: None
+    )
+    for job in ci.confirm_jobs(1):
+        jobs_engine.evaluate_ref(job["head"], job["seed"])
+    summary = ci.select(1, confirm=False)
+    assert summary.gate == expected.gate and summary.new_champion == expected.new_champion
+    assert summary.ranking == expected.ranking

@@ -11,7 +11,13 @@ The rules of selection, all of them:
 2. The leader is the best working row. The gate is run for it only when it
    is not the seed: a one-sided test of its perplexity runs against the
    baseline's (``core.fitness.champion_test``); its p-value goes into its row.
-3. The new champion is the leader if the gate passed, else nobody. With a
+   A leader with fewer than ``repeats`` runs cannot pass, so the gate goes
+   instead to the best row that has them, if that row ranks ahead of the seed
+   and is not already the champion. (Confirming a leader with repeats can put it
+   behind another agent's single lucky run; without this, that run would block
+   the confirmed improvement, and ``darwin run`` and CI, which confirm one
+   leader per generation, would both promote nobody.)
+3. The new champion is the gated row if the gate passed, else nobody. With a
    confirmation budget (``budget.confirm_*``, :class:`Confirmation`), the gate
    must also pass there (``core.confirm.promotion``): a leader better at the
    search budget but not at the confirmation budget is not promoted.
@@ -129,6 +135,7 @@ class Rules:
     method: sel.Method = "tournament"
     tournament_size: int = 3
     significance: float = 0.05
+    repeats: int = 2  # runs a row needs before the gate can pass (budget.repeats, at least 2)
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,25 @@ def leader(ranked: Sequence[Row]) -> Row | None:
     return next((r for r in ranked if r.ok), None)
 
 
+def _gated(
+    ranked: Sequence[Row],
+    lead: Row,
+    samples: Mapping[str, Sequence[float]],
+    previous: Previous,
+    rules: Rules,
+) -> Row:
+    """The row the gate tests (rule 2): the leader, or the best row with full repeats."""
+    need = max(2, rules.repeats)
+    if len(samples.get(lead.agent, ())) >= need:
+        return lead
+    for r in ranked:
+        if not r.ok or r.agent == SEED_AGENT:
+            return lead  # nothing with repeats ranks ahead of the seed (or of the failures)
+        if len(samples.get(r.agent, ())) >= need:
+            return lead if r.agent == previous.champion else r
+    return lead
+
+
 def plan(
     pool: Sequence[Row], children: Mapping[str, int], rules: Rules, rng: random.Random
 ) -> list[sel.OffspringPlan]:
@@ -221,10 +247,17 @@ def select(
     lead = leader(ranked)
     gate = None
     if lead is not None and lead.agent != SEED_AGENT:
-        result = fit.champion_test(samples.get(lead.agent, ()), baseline, rules.significance)
-        gate = Gate(lead.agent, result)
-        ranked = [replace(r, p_value=result.p_value) if r is lead else r for r in ranked]
-    champion = lead.agent if gate is not None and gate.passed else None
+        gated = _gated(ranked, lead, samples, previous, rules)
+        result = fit.champion_test(samples.get(gated.agent, ()), baseline, rules.significance)
+        if gated is not lead:
+            result = replace(
+                result,
+                reason=f"{result.reason} (gated {gated.agent}, the best agent with repeats: "
+                f"the leader {lead.agent} has {len(samples.get(lead.agent, ()))} run(s))",
+            )
+        gate = Gate(gated.agent, result)
+        ranked = [replace(r, p_value=result.p_value) if r is gated else r for r in ranked]
+    champion = gate.agent if gate is not None and gate.passed else None
     promotion = None
     if confirm is not None and gate is not None:
         promotion = cf.promotion(

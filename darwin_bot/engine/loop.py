@@ -102,6 +102,7 @@ class Engine(Evaluations):
             method=ev.selection,  # type: ignore[arg-type]
             tournament_size=ev.tournament_size,
             significance=cfg.budget.significance,
+            repeats=cfg.budget.repeats,
         )
 
     # -- what is recorded ----------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -101,3 +102,36 @@ def test_row_json_round_trip_keeps_a_failure_a_failure() -> None:
     assert Row.from_json(data) == failed
     with pytest.raises(ValueError):
         Row.from_json({**data, "status": "great"})
+
+
+def _rows_with_runs(lead_runs: int) -> list[Row]:
+    rows = [row("seed", 0.0, generation=0), row("lucky", 0.9), row("real", 0.6)]
+    return [replace(r, n_runs=lead_runs) if r.agent == "lucky" else r for r in rows]
+
+
+def test_a_confirmed_agent_behind_a_single_lucky_run_is_gated_and_promoted() -> None:
+    # Confirming the first leader put it behind another agent's single run: the
+    # gate goes to the best agent with repeats instead of refusing the lucky one.
+    samples = {"lucky": [9.0], "real": [9.4, 9.45, 9.35]}
+    out = _select(_rows_with_runs(1), samples=samples)
+    assert out.leader == "lucky"
+    assert out.gate is not None and out.gate.agent == "real" and out.gate.passed
+    assert out.champion == "real"
+    assert "the leader lucky has 1 run" in out.gate.result.reason
+    gated = next(r for r in out.ranking if r.agent == "real")
+    assert gated.p_value == out.gate.result.p_value
+    # with repeats on the leader itself, the leader is gated as before
+    full = _select(_rows_with_runs(3), samples={**samples, "lucky": [9.0, 9.1, 8.9]})
+    assert full.gate is not None and full.gate.agent == "lucky" and full.champion == "lucky"
+
+
+def test_the_fallback_never_gates_past_the_seed_or_re_promotes_the_champion() -> None:
+    samples = {"lucky": [9.0], "real": [9.4, 9.45, 9.35]}
+    behind_seed = [row("lucky", 0.9), row("seed", 0.7, generation=0), row("real", 0.6)]
+    out = _select(behind_seed, samples=samples)
+    assert out.gate is not None and out.gate.agent == "lucky" and out.champion is None
+    assert "needs repeats" in out.gate.result.reason
+    champ = _select(
+        _rows_with_runs(1), samples=samples, previous=Previous(("real",), champion="real")
+    )
+    assert champ.gate is not None and champ.gate.agent == "lucky" and champ.champion is None
