@@ -148,6 +148,37 @@ def test_select_succeeds_and_the_merge_is_in_mains_history(merged: dict[str, Any
         assert unused_grants(log, DARWIN_YML, job) == [], job
 
 
+def test_the_champions_pr_on_github_has_its_plot_cost_and_p_values_and_a_rerun_keeps_it(
+    merged: dict[str, Any], emulator: Emulator
+) -> None:
+    flow: Workflow = merged["flow"]
+    origin, winner, repository = merged["origin"], merged["winner"], merged["repository"]
+    forge = GitHubForge(
+        repository, BOT_TOKEN, base_url=emulator.api_url,
+        seconds_between_requests=0, seconds_between_writes=0,
+    )  # fmt: skip
+    pr = forge.get_pr(f"darwin/{winner}")
+    assert pr is not None
+    link = re.search(
+        rf"/{re.escape(repository)}/raw/([0-9a-f]{{40}})/memory/plots/{winner}\.png\)", pr.body
+    )
+    assert link, pr.body
+    # The link is pinned to a commit the bot pushed, and that commit holds the plot.
+    assert git(origin, "cat-file", "-t", f"{link.group(1)}:memory/plots/{winner}.png") == "blob"
+    assert "p-value (perplexity lower, one-sided Welch): vs parent" in pr.body
+    assert re.search(r"vs baseline \d[0-9.e+-]*\n", pr.body), "a number: repeats on each side"
+    assert "**Trusted cost** (measured by the harness): training wall time" in pr.body
+    assert "cost ratio vs baseline" in pr.body
+    comments = [c.body for c in forge.list_comments(pr.number)]
+    refs = git(origin, "for-each-ref", "--format=%(refname) %(objectname)")
+
+    flow.select(merged["flow"].base / "results-g1")  # the step again, as a rerun of the job
+    again = forge.get_pr(f"darwin/{winner}")
+    assert again is not None and again.body == pr.body
+    assert [c.body for c in forge.list_comments(pr.number)] == comments
+    assert git(origin, "for-each-ref", "--format=%(refname) %(objectname)") == refs
+
+
 def test_the_next_generation_starts_from_the_merged_champion(merged: dict[str, Any]) -> None:
     flow: Workflow = merged["flow"]
     origin, winner = merged["origin"], merged["winner"]

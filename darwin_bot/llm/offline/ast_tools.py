@@ -10,21 +10,45 @@ import ast
 import difflib
 import textwrap
 from collections.abc import Callable
+from functools import lru_cache
 
 
+@lru_cache(maxsize=512)
 def parse(text: str) -> ast.Module | None:
-    """The module, or None when ``text`` is not valid Python."""
+    """The module, or None when ``text`` is not valid Python.
+
+    Cached: every transform parses the same chunk, once per offspring draw. The
+    tree is shared, so callers only read it (edits are made on the text).
+    """
     try:
         return ast.parse(text)
     except SyntaxError:
         return None
 
 
-def _offsets(text: str) -> list[int]:
+# The nodes under each node walked so far, with the node held so its id stays its own.
+# Trees come from the cached parse, so a generation's offspring walk each chunk once.
+_WALKED: dict[int, tuple[ast.AST, tuple[ast.AST, ...]]] = {}
+
+
+def walk(node: ast.AST) -> tuple[ast.AST, ...]:
+    """``ast.walk(node)`` as a tuple (same order), listed once per node; read-only."""
+    hit = _WALKED.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    if len(_WALKED) >= 8192:  # a bound: the cached trees of one generation fit well under it
+        _WALKED.clear()
+    nodes = tuple(ast.walk(node))
+    _WALKED[id(node)] = (node, nodes)
+    return nodes
+
+
+@lru_cache(maxsize=512)
+def _offsets(text: str) -> tuple[int, ...]:
     starts = [0]
     for line in text.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
-    return starts
+    return tuple(starts)
 
 
 def span(text: str, node: ast.AST) -> tuple[int, int]:
@@ -58,7 +82,7 @@ def callee(call: ast.Call) -> str:
 
 
 def functions(tree: ast.Module, name: str) -> list[ast.FunctionDef]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name]
+    return [n for n in walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name]
 
 
 def insert_before(text: str, stmt: ast.stmt, lines: list[str]) -> str:
@@ -78,7 +102,7 @@ def insert_after(text: str, stmt: ast.stmt, line: str) -> str:
 
 def stmt_containing(body: list[ast.stmt], pred: Callable[[ast.AST], bool]) -> ast.stmt | None:
     for st in body:
-        if any(pred(n) for n in ast.walk(st)):
+        if any(pred(n) for n in walk(st)):
             return st
     return None
 
@@ -101,7 +125,7 @@ def imported_names(imports: str) -> set[str]:
     out: set[str] = set()
     if tree is None:
         return out
-    for n in ast.walk(tree):
+    for n in walk(tree):
         if isinstance(n, ast.Import):
             out.update(a.asname or a.name.split(".")[0] for a in n.names)
         elif isinstance(n, ast.ImportFrom):

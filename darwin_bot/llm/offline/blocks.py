@@ -15,6 +15,7 @@ from darwin_bot.llm.offline.ast_tools import (
     splice,
     src,
     stmt_containing,
+    walk,
 )
 from darwin_bot.llm.offline.registry import transform
 
@@ -26,7 +27,7 @@ def _gelu_to(make: Callable[[str], str]) -> Callable[[str, random.Random, set[st
             return None
         calls = [
             n
-            for n in ast.walk(tree)
+            for n in walk(tree)
             if isinstance(n, ast.Call) and callee(n) == "gelu" and len(n.args) == 1
         ]
         if not calls:
@@ -125,7 +126,7 @@ def _before_attention(
         st = stmt_containing(fn.body, is_sdpa)
         if st is None:
             continue
-        call = next(n for n in ast.walk(st) if is_sdpa(n))
+        call = next(n for n in walk(st) if is_sdpa(n))
         if len(call.args) < 2 or not all(isinstance(a, ast.Name) for a in call.args[:2]):
             continue
         q, k = call.args[0].id, call.args[1].id  # type: ignore[attr-defined]

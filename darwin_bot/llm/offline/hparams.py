@@ -21,6 +21,7 @@ from darwin_bot.llm.offline.ast_tools import (
     parse,
     span,
     splice,
+    walk,
 )
 from darwin_bot.llm.offline.registry import Edit, EditTag
 
@@ -123,7 +124,7 @@ KINDS: tuple[str, ...] = tuple(f"hparam:{n}" for n in HPARAMS)
 def _sites(tree: ast.Module) -> list[tuple[str, ast.Constant, int]]:
     """(name, constant node, block id) for every numeric constant tied to a known name."""
     sites: list[tuple[str, ast.Constant, int]] = []
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
@@ -131,7 +132,7 @@ def _sites(tree: ast.Module) -> list[tuple[str, ast.Constant, int]]:
         ):
             name = node.targets[0].id
             if name in HPARAMS and not isinstance(node.value, ast.Call):
-                sites += [(name, c, 0) for c in ast.walk(node.value) if numeric(c)]  # type: ignore[misc]
+                sites += [(name, c, 0) for c in walk(node.value) if numeric(c)]  # type: ignore[misc]
         elif isinstance(node, ast.Call) and callee(node) == "dict":
             for kw in node.keywords:
                 if kw.arg in HPARAMS and numeric(kw.value):

@@ -14,6 +14,7 @@ from darwin_bot.llm.offline.ast_tools import (
     span,
     splice,
     src,
+    walk,
 )
 from darwin_bot.llm.offline.registry import transform
 
@@ -27,7 +28,7 @@ def _init_with_head(text: str) -> ast.FunctionDef | None:
 
 
 def _tie_stmt(fn: ast.FunctionDef) -> ast.stmt | None:
-    for st in ast.walk(fn):
+    for st in walk(fn):
         if isinstance(st, ast.Assign) and len(st.targets) == 1:
             t, v = ast.unparse(st.targets[0]), ast.unparse(st.value)
             if ("wte.weight" in t and "lm_head.weight" in v) or (
@@ -77,9 +78,9 @@ def zero_proj(text: str, _rng: random.Random, _names: set[str]) -> str | None:
     fn = _init_with_head(text)
     if fn is None:
         return None
-    for loop in ast.walk(fn):
+    for loop in walk(fn):
         if isinstance(loop, ast.For) and "c_proj" in ast.unparse(loop):
-            for c in ast.walk(loop):
+            for c in walk(loop):
                 if isinstance(c, ast.Call) and callee(c) == "normal_" and c.args:
                     prefix = ast.unparse(c.func).rsplit(".", 1)[0]
                     return splice(
@@ -98,7 +99,7 @@ def softcap(text: str, _rng: random.Random, names: set[str]) -> str | None:
     if tree is None or "torch" not in names or "tanh" in text:
         return None
     for fn in functions(tree, "forward"):
-        for st in ast.walk(fn):
+        for st in walk(fn):
             if (
                 isinstance(st, ast.Assign)
                 and len(st.targets) == 1
@@ -152,7 +153,7 @@ def _schedule(kind: str, tail: list[str]):  # noqa: ANN202 - a transform's apply
             return None
         fn = tree.body[0]
         params = [a.arg for a in fn.args.args]
-        used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+        used = {n.id for n in walk(fn) if isinstance(n, ast.Name)}
         if (
             "lr" not in fn.name
             or len(params) != 2
