@@ -137,6 +137,9 @@ def _count(engine: Any) -> dict[str, int]:
     return {"duplicates": len(dup_draws), "exploring_edits": explore}
 
 
+COST_LIMIT_OFF = 1000.0
+
+
 def run_seed(args: argparse.Namespace, seed: int, work: Path) -> dict[str, Any]:
     from darwin_bot.cli.demo import make_scratch_repo, scratch_toml
 
@@ -148,6 +151,9 @@ def run_seed(args: argparse.Namespace, seed: int, work: Path) -> dict[str, Any]:
         iters=args.iters,
         repeats=args.repeats,
         mfu_weight=0.0,
+        # The arms run one after the other on a shared CPU: a wall-time cost limit would
+        # read the load, not the program (the offline mutator never touches the budget).
+        max_cost_ratio=COST_LIMIT_OFF,
         header="benchmarks/memory_ablation.py",
     )
     base = work / f"s{seed}" / "base"
@@ -246,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     per_seed = [run_seed(args, args.first_seed + i, work) for i in range(args.seeds)]
     report = {
         "benchmark": "memory_ablation",
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        | {"max_cost_ratio": COST_LIMIT_OFF},
         "workdir": str(work),
         "per_seed": per_seed,
         **statistics_of(per_seed),

@@ -317,7 +317,12 @@ class GitRepo:
         return True
 
     def commit_memory(
-        self, path: str, message: str, files: Sequence[str] | None = None
+        self,
+        path: str,
+        message: str,
+        files: Sequence[str] | None = None,
+        *,
+        keep_others: bool = False,
     ) -> str | None:
         """Commit the working ``path`` folder on the memory branch; None when nothing changed.
 
@@ -325,6 +330,7 @@ class GitRepo:
         private index: the checked-out branch, its index and its files are untouched.
         ``files`` (repository-relative, under ``path``): commit only these of the
         folder (darwin's own records), never anything else a human left there.
+        ``keep_others``: add ``files`` to the branch's tree and keep the rest of it.
         """
         ref = f"refs/heads/{self.memory_branch}"
         tip = self.rev(ref)
@@ -334,7 +340,10 @@ class GitRepo:
         env = {**_bot_env(), "GIT_INDEX_FILE": index}
         try:
             self.git("read-tree", *([tip] if tip else ["--empty"]), env=env)
-            self.git("rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", path, env=env)
+            if not keep_others:
+                self.git(
+                    "rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", path, env=env
+                )  # fmt: skip
             if files is not None:
                 present = [f for f in files if (self.root / f).is_file()]
                 if present:

@@ -52,7 +52,15 @@ def _pct(value: float | None, base: float | None) -> str:
 class ForgePublisher:
     """Shows the evolution on a forge and reads the humans' answers back."""
 
-    def __init__(self, forge: Forge, repo: GitRepo, cfg: Config, memory: MemoryStore) -> None:
+    def __init__(
+        self,
+        forge: Forge,
+        repo: GitRepo,
+        cfg: Config,
+        memory: MemoryStore,
+        *,
+        memory_branch: bool = False,
+    ) -> None:
         self.forge = forge
         self.repo = repo
         self.cfg = cfg
@@ -63,7 +71,7 @@ class ForgePublisher:
         self._prs: dict[str, PullRequest] = {}
         self._prs_of: object = None
         # seam (issue 13): the review section and plots of scored agents (darwin_bot/review.py)
-        self.reviewer = Reviewer(repo, cfg, memory)
+        self.reviewer = Reviewer(repo, cfg, memory, memory_branch=memory_branch)
         self._plots: dict[str, str] = {}
 
     def _open_prs(self, step: object) -> dict[str, PullRequest]:
@@ -333,8 +341,12 @@ class ForgePublisher:
         self._handled.clear()
 
 
-def make_publisher(root: Path, cfg: Config) -> ForgePublisher:
-    """The publisher for ``cfg.forge.kind``; a local forge deletes branches through git."""
+def make_publisher(root: Path, cfg: Config, *, memory_branch: bool = False) -> ForgePublisher:
+    """The publisher for ``cfg.forge.kind``; a local forge deletes branches through git.
+
+    ``memory_branch``: the memory is committed on the memory branch (the CI steps), so
+    the review plots go there too.
+    """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
     memory = MemoryStore(repo.root / cfg.memory.path)
 
@@ -350,4 +362,4 @@ def make_publisher(root: Path, cfg: Config) -> ForgePublisher:
         delete_branch_hook=delete_local,
         merge_hook=None,
     )
-    return ForgePublisher(forge, repo, cfg, memory)
+    return ForgePublisher(forge, repo, cfg, memory, memory_branch=memory_branch)

@@ -248,10 +248,13 @@ class Reviewer:
     reviewers, and a reviewer looks at the leaders.
     """
 
-    def __init__(self, repo: Any, cfg: Any, memory: Any, top: int = 5) -> None:
+    def __init__(
+        self, repo: Any, cfg: Any, memory: Any, top: int = 5, *, memory_branch: bool = False
+    ) -> None:
         from darwin_bot.core.results import Budget
 
         self.repo = repo
+        self.memory_branch = memory_branch  # commit the plots there (the CI steps), not on HEAD
         self.cfg = cfg
         self.memory = memory
         self.root = Path(memory.root)
@@ -298,15 +301,23 @@ class Reviewer:
             review_plot(self.repo.root / rel, lineage_points(gens, agent), curves, base)
             paths[agent] = rel
         g = summary.get("generation")
-        self.repo.commit_paths_on_current(
-            sorted(paths.values()), f"darwin: review plots of generation {g}"
-        )
+        message = f"darwin: review plots of generation {g}"
+        if self.memory_branch:
+            # CI: the memory lives on its own branch, which the step pushes; a commit on the
+            # checkout would never reach GitHub and the pinned image link would be dead.
+            self.repo.commit_memory(
+                self.cfg.memory.path, message, sorted(paths.values()), keep_others=True
+            )
+            ref = f"refs/heads/{self.repo.memory_branch}"
+        else:
+            self.repo.commit_paths_on_current(sorted(paths.values()), message)
+            ref = "HEAD"
         repository = self.cfg.forge.repository or os.environ.get("GITHUB_REPOSITORY", "")
         if self.cfg.forge.kind != "github":
             repository = ""
         out = {}
         for agent, rel in paths.items():
-            sha = self.repo.git("log", "-1", "--format=%H", "--", rel).strip()
+            sha = self.repo.git("log", "-1", "--format=%H", ref, "--", rel).strip()
             out[agent] = image_url(repository, sha, rel) if sha else rel
         return out
 

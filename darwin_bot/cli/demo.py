@@ -27,16 +27,18 @@ def scratch_toml(
     repeats: int = 3,
     significance: float = 0.05,
     mfu_weight: float | None = None,
+    max_cost_ratio: float | None = None,
     header: str = "darwin demo",
 ) -> str:
     """The darwin.toml of an offline scratch evolution (tiny preset, heuristic mutator)."""
     fitness = "" if mfu_weight is None else f"\n[fitness]\nmfu_weight = {mfu_weight}\n"
+    cost = "" if max_cost_ratio is None else f"max_cost_ratio = {max_cost_ratio}\n"
     return (
         f"# darwin.toml written by {header}: a small, offline evolution on CPU.\n"
         f"[evolution]\npopulation = {population}\nsurvivors = {survivors}\n"
         f"generations = {generations}\nseed = {seed}\n\n"
         f'[budget]\npreset = "tiny"\niters = {iters}\nrepeats = {repeats}\n'
-        f'significance = {significance}\ndata = "data/corpus"\n'
+        f'significance = {significance}\ndata = "data/corpus"\n{cost}'
         f'{fitness}\n[llm]\nbackend = "heuristic"\n'
     )
 

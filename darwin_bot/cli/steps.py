@@ -73,7 +73,7 @@ def _engine(root: Path, cfg: Config, remote: str):
     engine = build_engine(
         root,
         cfg,
-        publisher=make_publisher(root, cfg),
+        publisher=make_publisher(root, cfg, memory_branch=True),
         remote=remote or None,
         evaluator=DeferredEvaluator(EVALUATOR_VERSION),
         workers=1,
