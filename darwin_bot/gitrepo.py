@@ -37,6 +37,7 @@ BOT_NAME = "darwin-bot"
 BOT_EMAIL = "darwin-bot@users.noreply.github.com"
 ARCHIVE_NS = "refs/darwin/archive/"
 _WT_PREFIX = "darwin-wt-"
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
 MEMORY_AGENT = "memory"  # <prefix>memory is the memory branch, never an agent
 _TRAILER_LINE = re.compile(r"^(Darwin-[A-Za-z-]+):\s*(.*)$")
 
@@ -104,6 +105,10 @@ class GitRepo:
         self.root = Path(self.repo.working_tree_dir or root)
         self.prefix = prefix
         self.remote = remote
+        # A commit named by its full id never changes: whether it exists (once it does) and
+        # the trees under it are kept, which saves a generation of N agents ~10 N git calls.
+        self._commits: set[str] = set()
+        self._trees: dict[tuple[str, tuple[str, ...]], str] = {}
 
     # -- low level --------------------------------------------------------
     def git(self, *args: str, env: dict[str, str] | None = None) -> str:
@@ -113,22 +118,40 @@ class GitRepo:
             raise _git_error(args[0] if args else "", exc) from exc
 
     def rev(self, ref: str) -> str | None:
+        if ref in self._commits:
+            return ref
         try:
-            return self.repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+            sha = self.repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+        except git.GitCommandError:
+            return None
+        if ref == sha:
+            self._commits.add(sha)
+        return sha
+
+    def _object(self, spec: str) -> str | None:
+        try:
+            return self.repo.git.rev_parse(spec)
         except git.GitCommandError:
             return None
 
     def tree_id(self, ref: str, paths: Sequence[str]) -> str:
         """A stable id of the evolvable content of ``ref``: git's tree ids of ``paths``."""
-        if self.rev(ref) is None:
-            raise GitError(f"no commit {ref!r}: the agent's branch is gone and nothing archived it")
-        ids = []
-        for p in paths:
-            try:
-                ids.append(self.repo.git.rev_parse(f"{ref}:{p.rstrip('/')}"))
-            except git.GitCommandError:
-                ids.append("-")
-        return ids[0] if len(ids) == 1 else "+".join(ids)
+        key = (ref, tuple(paths))
+        if key in self._trees:
+            return self._trees[key]
+        specs = [f"{ref}:{p.rstrip('/')}" for p in paths]
+        try:  # one call when the commit and every path exist (the usual case)
+            _, *ids = self.repo.git.rev_parse(f"{ref}^{{commit}}", *specs).split()
+        except git.GitCommandError:
+            if self.rev(ref) is None:
+                raise GitError(
+                    f"no commit {ref!r}: the agent's branch is gone and nothing archived it"
+                ) from None
+            ids = [self._object(spec) or "-" for spec in specs]
+        out = ids[0] if len(ids) == 1 else "+".join(ids)
+        if _FULL_SHA.fullmatch(ref):
+            self._trees[key] = out
+        return out
 
     # -- branches -----------------------------------------------------------
     def branch(self, agent: str) -> str:
@@ -210,11 +233,13 @@ class GitRepo:
         try:
             yield path
         finally:
-            with contextlib.suppress(GitError):
+            try:
                 self.git("worktree", "remove", "--force", str(path))
+            except GitError:  # only then can git's record of it outlive the folder
+                shutil.rmtree(path, ignore_errors=True)
+                with contextlib.suppress(GitError):
+                    self.git("worktree", "prune")
             shutil.rmtree(path, ignore_errors=True)
-            with contextlib.suppress(GitError):
-                self.git("worktree", "prune")
 
     def cleanup_worktrees(self) -> int:
         """Remove worktrees a killed run left behind; return how many."""

@@ -135,3 +135,25 @@ def test_stale_worktrees_of_a_killed_run_are_removed(repo: GitRepo) -> None:
     assert repo.cleanup_worktrees() == 1
     assert not wt.exists()
     assert _git(repo.root, "worktree", "list").count("\n") == 1
+
+
+def test_tree_ids_follow_a_moved_branch_and_name_missing_paths(repo: GitRepo) -> None:
+    first = repo.rev("main")
+    assert first is not None
+    tree = _git(repo.root, "rev-parse", "main:seed").strip()
+    assert repo.tree_id(first, ["seed/"]) == tree
+    assert repo.tree_id(first, ["seed/", "nowhere/"]) == f"{tree}+-"  # a missing path is "-"
+    repo.set_branch("g001-000", first)
+    assert repo.tree_id("darwin/g001-000", ["seed/"]) == tree
+    # The branch moves: a name is looked up again (only full commit ids are kept).
+    (repo.root / "seed" / "train.py").write_text("LR = 2e-3\n")
+    _git(repo.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "lr")
+    second = repo.rev("main")
+    assert second is not None and second != first
+    repo.set_branch("g001-000", second)
+    moved = _git(repo.root, "rev-parse", "main:seed").strip()
+    assert moved != tree and repo.tree_id("darwin/g001-000", ["seed/"]) == moved
+    assert repo.tree_id(first, ["seed/"]) == tree  # the old commit still has its old tree
+    with pytest.raises(GitError, match="no commit"):
+        repo.tree_id("darwin/gone", ["seed/"])
+    assert repo.rev("0" * 40) is None
