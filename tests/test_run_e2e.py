@@ -22,8 +22,9 @@ import pytest
 
 from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.data import prepare_synthetic
-from darwin_bot.gitrepo import GitRepo, parse_trailers
+from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore
+from darwin_bot.trailers import parse_trailers
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
