@@ -35,11 +35,18 @@ def matrix(engine: Engine, g: int) -> list[dict[str, Any]]:
     """Evaluation jobs for generation ``g`` that have no cached result yet.
 
     Generation 0: the seed, ``repeats`` seeds. Later: each proposed
-    offspring once (the leader's repeats come from :func:`confirm_jobs`).
+    offspring once (the leader's repeats come from :func:`confirm_jobs`),
+    and whatever of the baseline and the previous survivors has no run under
+    the current cache key: nothing, until the corpus (``budget.data``) or the
+    evaluator changes; then they are measured again, as ``darwin run`` does.
     """
+    repeats = engine.seeds(engine.cfg.budget.repeats)
+    out = jobs(engine, SEED_AGENT, engine.seed_head(), repeats)
     if g == 0:
-        return jobs(engine, SEED_AGENT, engine.seed_head(), engine.seeds(engine.cfg.budget.repeats))
-    out: list[dict[str, Any]] = []
+        return out
+    for agent in selecting.previous(engine, g).survivors:
+        if agent != SEED_AGENT:
+            out += jobs(engine, agent, engine.head(agent), engine.seeds(1))
     for rec in engine.offspring_records(g).values():
         if rec.ok and rec.head:
             out += jobs(engine, rec.agent, rec.head, engine.seeds(1))

@@ -1,8 +1,10 @@
 """The engine's evaluations: the search budget's and the confirmation budget's, each cached.
 
-A tree is scored once per (preset, budget, evaluator version, seed): the
-cache key (``state.EvalCache``) holds all four, so a confirmation run never
-reuses a search-budget score, nor the other way round.
+A tree is scored once per (preset, budget, evaluator version, corpus, seed):
+the cache key (``state.EvalCache``) holds all five, so a confirmation run
+never reuses a search-budget score, nor the other way round, and a run on a
+new corpus (``budget.data`` changed after an approved data request) never
+reuses a score from the old one.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class Evaluations:
 
     @property
     def cache(self) -> EvalCache:
-        return EvalCache(self.state, self.cfg.budget.preset, self.budget, self.evaluator.version)
+        bu = self.cfg.budget
+        return EvalCache(self.state, bu.preset, self.budget, self.evaluator.version, bu.data)
 
     def cache_at(self, confirm: bool) -> EvalCache:
         """The search budget's cache, or the confirmation budget's (its key differs)."""
@@ -47,7 +50,8 @@ class Evaluations:
             return self.cache
         if spec.budget is None:
             raise StateError("no confirmation budget: set budget.confirm_iters or confirm_seconds")
-        return EvalCache(self.state, spec.preset, spec.budget, self.evaluator.version)
+        version, data = self.evaluator.version, self.cfg.budget.data
+        return EvalCache(self.state, spec.preset, spec.budget, version, data)
 
     def evaluate_ref(self, ref: str, seed: int, *, confirm: bool = False) -> EvalResult:
         """Evaluate the evolvable tree at ``ref`` (cached by tree id).

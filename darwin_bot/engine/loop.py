@@ -12,7 +12,7 @@ as its own job and ``darwin run`` runs in a row:
     crash mid-offspring redoes only that offspring.
 ``evaluate(g)``
     score every proposed offspring that has no cached result for its tree
-    (``state.EvalCache``: by tree id, preset, budget and evaluator version).
+    (``state.EvalCache``: by tree id, preset, budget, evaluator version and corpus).
 ``select(g)``
     decide keep, cull and champion (``core.generation.select``), write the
     decision as a journal, then carry it out (``selecting``). With a
@@ -207,26 +207,27 @@ class Engine(Evaluations):
         self.say(f"generation 0: evaluating the seed {len(seeds)}x to measure the noise floor")
         self.evaluate_all([(seed_ref, s) for s in seeds])
         runs = self.runs(seed_ref, seeds)
-        base = fit.summarize(runs)
-        mean = base.mean_metrics()
-        if mean is None:
+        if fit.summarize(runs).mean_metrics() is None:
             reasons = "; ".join(f"{r.status}: {r.reason}" for r in runs if not r.ok)
             raise StateError(f"the seed itself does not train: {reasons}")
-        row = Row(SEED_AGENT, 0, (), fitness=0.0, metrics=mean, n_runs=len(runs))
+        base = self.baseline_record()
+        row = Row(SEED_AGENT, 0, (), fitness=0.0, metrics=base.mean, n_runs=base.n)
         summary = GenerationSummary(
             generation=0,
             ranking=tuple(gen.rank([row])),
             survivors=(SEED_AGENT,),
             culled=(),
             leader=SEED_AGENT,
-            baseline=Baseline(mean, {k: v.std for k, v in base.metrics.items()}, base.n),
+            baseline=base,
             timings={"wall_s": round(time.monotonic() - self.say.started, 3)},
             tokens={"prompt": 0, "completion": 0},
+            data=self.cfg.budget.data,
         )
         self.history.write(summary)
         return summary
 
     def baseline_runs(self) -> list[EvalResult]:
+        """The seed's runs on the current corpus and budget (trained where missing)."""
         return self.runs(self.seed_head(), self.seeds(self.cfg.budget.repeats))
 
     def baseline_metrics(self) -> Metrics:
@@ -234,6 +235,12 @@ class Engine(Evaluations):
         if mean is None:
             raise StateError("the baseline has failed runs; delete memory/evals and rerun")
         return mean
+
+    def baseline_record(self) -> Baseline:
+        """The baseline as a generation summary records it: mean, spread and count of the runs."""
+        base = fit.summarize(self.baseline_runs())
+        std = {k: v.std for k, v in base.metrics.items()}
+        return Baseline(self.baseline_metrics(), std, base.n)
 
     # -- propose ------------------------------------------------------------------------
     def plan(self, g: int) -> list[PlanItem]:

@@ -168,6 +168,9 @@ class GenerationSummary:
     # the two-budget decision (search and confirmation gains and p-values); None, and absent
     # from the JSON, when budget.confirm_* is off
     promotion: Promotion | None = None
+    # the corpus the generation was measured on (``budget.data``); None in summaries written
+    # before it was recorded
+    data: str | None = None
 
     def row(self, agent: str) -> Row | None:
         return next((r for r in self.ranking if r.agent == agent), None)
@@ -189,6 +192,8 @@ class GenerationSummary:
         }
         if self.promotion is not None:
             out["promotion"] = self.promotion.to_dict()
+        if self.data is not None:
+            out["data"] = self.data
         return out
 
     @classmethod
@@ -208,6 +213,7 @@ class GenerationSummary:
             tokens=dict(data.get("tokens") or {}),
             cost_usd=float(data.get("cost_usd", 0.0)),
             promotion=Promotion.from_dict(promo) if promo else None,
+            data=data.get("data"),
         )
 
 

@@ -86,6 +86,12 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
     """The whole outcome of ``g``: trains what is missing when ``confirm``, changes no state."""
     started = time.monotonic()
     prev = previous(engine, g)
+    data = engine.cfg.budget.data
+    if prev.data is not None and prev.data != data:
+        engine.say(
+            f"generation {g}: the corpus is now {data} (was {prev.data}): the seed and the "
+            "survivors are measured again on it before anything is compared"
+        )
     baseline = engine.baseline_metrics()
     repeats = engine.seeds(engine.cfg.budget.repeats)
     handled: list[str] = []
@@ -112,7 +118,7 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
         new_champion=outcome.champion,
         leader=outcome.leader,
         gate=outcome.gate,
-        baseline=prev.baseline,
+        baseline=engine.baseline_record(),
         timings={"select_s": round(time.monotonic() - started, 3)},
         tokens={
             "prompt": sum(r.prompt_tokens for r in records),
@@ -120,6 +126,7 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
         },
         cost_usd=round(sum(r.cost_usd for r in records), 6),
         promotion=outcome.promotion,
+        data=data,
     )
     return SelectionJournal(g, JournalState.DECIDED, summary, tuple(handled))
 
@@ -167,6 +174,19 @@ def choose(
     return outcome
 
 
+def parent_fitness(engine: Engine, summary: GenerationSummary, parent: str) -> float | None:
+    """The parent's fitness as measured alongside its child: its row in this generation.
+
+    A survivor ranks again in every generation, on the same baseline and corpus
+    as its offspring; only a parent without a working row here (culled, or it
+    failed now) falls back to its last recorded one.
+    """
+    row = summary.row(parent)
+    if row is not None and row.ok:
+        return float(row.fitness)
+    return engine.history.fitness_of(parent)
+
+
 def carry_out(engine: Engine, journal: SelectionJournal) -> GenerationSummary:
     """Do what ``journal`` decided, from the step it reached; each step is idempotent."""
     summary, g = journal.summary, journal.generation
@@ -178,7 +198,7 @@ def carry_out(engine: Engine, journal: SelectionJournal) -> GenerationSummary:
         for r in summary.ranking:
             rec = records.get(r.agent)
             if rec is not None and rec.ok:
-                parent_fit = engine.history.fitness_of(rec.parents[0])
+                parent_fit = parent_fitness(engine, summary, rec.parents[0])
                 ok = parent_fit is not None and r.status is Status.OK
                 updates[r.agent] = (r.metrics, r.fitness - parent_fit if ok else None)  # type: ignore[operator]
         engine.memory.update_generation_metrics(g, updates)

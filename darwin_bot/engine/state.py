@@ -161,15 +161,23 @@ def _kind_of(root: Path, path: Path) -> str:
     return {"plan.json": "plan", "selection.json": "selection"}[rel[-1]]
 
 
-class EvalCache:
-    """Evaluation results by (tree id, budget, evaluator version, seed), under ``root/evals``.
+def corpus_slug(data: str) -> str:
+    """``budget.data`` as one file-name-safe word: ``data/shakespeare_char`` -> ``data_shakespeare_char``."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", data.strip("/")) or "_"
 
-    A tree already scored under the same budget is never trained again.
+
+class EvalCache:
+    """Evaluation results by (tree id, budget, evaluator version, corpus, seed), under ``root/evals``.
+
+    A tree already scored under the same budget on the same corpus is never
+    trained again. ``data`` is the corpus as ``budget.data`` names it: a new
+    corpus (an approved data request) is a new folder, so nothing measured on
+    the old one is reused for it.
     """
 
-    def __init__(self, root: Path, preset: str, budget: Budget, version: str) -> None:
+    def __init__(self, root: Path, preset: str, budget: Budget, version: str, data: str) -> None:
         self.root = root / "evals"
-        self.key = f"{preset}-{budget.key()}-v{version}"
+        self.key = f"{preset}-{budget.key()}-v{version}-d{corpus_slug(data)}"
 
     def path(self, tree: str, seed: int) -> Path:
         return self.root / tree.replace("+", "_") / f"{self.key}-s{seed}.json"

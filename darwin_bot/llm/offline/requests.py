@@ -54,7 +54,10 @@ def data(g: Guidance) -> HumanRequest | None:
         f"(generation {g1}): {100 * gain:.2f} % in {g1 - g0} generations, under the "
         f"{100 * STALL_FRACTION:.1f} % that counts as progress. The models bred so far have "
         "stopped learning more from this corpus; a larger or cleaner corpus would show whether "
-        "data is the limit. Approve and name the corpus (budget.data) to use from the next generation."
+        "data is the limit. To approve: prepare the corpus in a folder of its own (train.bin, "
+        "val.bin, meta.json: `darwin data prepare --input FILE --out DIR`), set budget.data to "
+        "that folder, and approve. From the next generation the seed and the survivors are "
+        "measured again on it, and nothing measured on the old corpus is compared with it."
     )
     return HumanRequest(
         "data", "More training data: the held-out loss has stalled", why, g.agent, g.generation
