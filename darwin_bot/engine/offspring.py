@@ -106,7 +106,9 @@ class Breeder:
     def evidence(self, g: int) -> Evidence:
         """The memory as evidence, read once per generation (siblings are tracked in memory here)."""
         if self._evidence is None or self._evidence[0] != g:
-            self._evidence = (g, from_memory(self.memory))
+            fw = self.cfg.fitness
+            weights = (fw.perplexity_weight, fw.mfu_weight)
+            self._evidence = (g, from_memory(self.memory, weights))
             self._seen = {}
         return self._evidence[1]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from darwin_bot.llm.offline import Evidence, Guidance, HeuristicLLM, from_memory
-from darwin_bot.llm.offline.evidence import digest
+from darwin_bot.llm.offline.evidence import digest, run_noise
 from darwin_bot.llm.offline.policy import choose
 from darwin_bot.llm.offline.registry import Edit, EditTag
 from darwin_bot.mutation.chunks import chunk_source
@@ -76,9 +77,26 @@ def test_thompson_prefers_what_helped_and_never_drops_an_arm() -> None:
     g = Guidance("g003-000", "seed", 3, from_memory(FakeMemory(recs)))
     options = [_edit("rmsnorm"), _edit("silu_mlp"), _edit("rotary")]
     # the lineage rule is off here: the parent "seed" has no edits of its own
-    picks = Counter(choose(options, g, random.Random(i)).edit.tag.kind for i in range(300))  # type: ignore[union-attr]
+    chosen = [choose(options, g, random.Random(i)).edit for i in range(300)]
+    picks = Counter(e.tag.kind if e else "left alone" for e in chosen)
     assert picks["rmsnorm"] > picks["rotary"] > picks["silu_mlp"]
     assert picks["rotary"] > 0  # the untried arm is still drawn
+
+
+def test_an_edit_the_memory_measured_as_harmful_is_left_alone_unless_exploring() -> None:
+    recs = [_rec(f"g001-{i:03d}", "silu_mlp", -0.03) for i in range(3)]
+    g = Guidance("g002-000", "g001-009", 2, from_memory(FakeMemory(recs)))
+    outcomes = [choose([_edit("silu_mlp")], g, random.Random(i)) for i in range(200)]
+    made = [c for c in outcomes if c.edit is not None]
+    alone = [c for c in outcomes if c.edit is None]
+    assert alone and all("expected to hurt" in c.rationale for c in alone)
+    assert all("3 earlier silu_mlp edits: -3.0 %" in c.rationale for c in alone)
+    # made only on purpose, about EXPLORE_RATE of the time, and then the record says so
+    assert made and all(c.explore and "Exploring on purpose" in c.rationale for c in made)
+    assert 0.1 < len(made) / len(outcomes) < 0.4
+    # an untried edit is always made: its draw is the prior's, not a measurement
+    fresh = [choose([_edit("rotary")], g, random.Random(i)) for i in range(100)]
+    assert all(c.edit is not None and not c.explore for c in fresh)
 
 
 def test_lineage_repeat_and_hurt_under_parent_are_excluded() -> None:
@@ -233,3 +251,30 @@ def test_no_change_says_why_none_applies_or_none_is_allowed() -> None:
     assert "needs an import that is not allowed (lion_optimizer needs lion_pytorch)" in (
         blocked.rationale
     )
+
+
+def test_trial_noise_is_the_baselines_and_bundled_edits_count_for_less() -> None:
+    base = {
+        "mean": {"perplexity": 13.0, "mfu": 0.1},
+        "std": {"perplexity": 0.065, "mfu": 0.05},
+        "n": 3,
+    }
+    gens = [{"generation": 0, "ranking": [], "baseline": base}]
+    # perplexity only: sqrt(2) x 0.5 % per run; MFU's spread enters with its weight
+    assert abs(run_noise(gens) - 2**0.5 * 0.005) < 1e-12  # type: ignore[operator]
+    assert run_noise(gens, 1.0, 0.25) > run_noise(gens)  # type: ignore[operator]
+    assert run_noise([{"generation": 0, "baseline": {**base, "n": 1}}]) is None
+    alone = [_rec("g001-000", "rmsnorm", 0.04)]
+    bundled = alone + [_rec("g001-000", t, 0.04) for t in ("rotary", "qk_norm", "silu_mlp")]
+    ev_alone, ev_bundled = (
+        from_memory(FakeMemory(alone, gens)),
+        from_memory(FakeMemory(bundled, gens)),
+    )
+    assert [t.companions for t in ev_bundled.trials] == [3, 3, 3, 3]
+    draws = [
+        statistics.mean(ev.draw("rmsnorm", random.Random(i)) for i in range(400))
+        for ev in (ev_alone, ev_bundled)
+    ]
+    # one clean measurement of +4 % moves the arm near +4 %; the same change shared by four
+    # edits moves it less: the other three edits' effects are in it too
+    assert draws[0] > 0.03 and 0 < draws[1] < draws[0] - 0.01

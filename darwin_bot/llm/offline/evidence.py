@@ -14,12 +14,21 @@ for a hyperparameter). An offspring with several edits gives each the whole
 change (shared credit: the memory cannot tell them apart). An edit whose
 offspring failed (smoke test, or an evaluated generation with no measured
 change) counts as :data:`FAILED_DELTA`.
+
+The posterior of an arm (:meth:`Evidence.draw`) is a normal model with a
+known variance per trial: the measurement noise of one fitness change (a
+child's run against its parent's), taken from the seed's repeated baseline
+runs (:func:`run_noise`), plus the prior variance of every other edit the same
+offspring made (their effects are in its change too). Without a baseline the
+spread of all measured changes stands in for the measurement noise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,7 +40,7 @@ from darwin_bot.llm.offline.registry import EditTag
 
 FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
 PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
-NOISE_FLOOR = 0.01  # the per-trial noise is never taken below 1 %
+NOISE_FLOOR = 0.005  # the per-trial measurement noise is never taken below 0.5 %
 # outcomes of a mutation record, and the offspring statuses a failed evaluation leaves
 _FAILED_OUTCOMES = frozenset({Outcome.SMOKE_FAILED, Status.FAILED, Status.TIMEOUT})
 # "closed" is how request records written before RequestStatus existed say declined
@@ -61,6 +70,7 @@ class Trial:
     delta: float | None
     explore: bool = False
     kept: bool = True  # in the agent's tree (False: the edit failed its smoke test)
+    companions: int = 0  # the other edits of the same offspring, whose effects share its delta
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class Evidence:
     best_val_loss: tuple[tuple[int, float], ...] = ()  # (generation, best so far), measured
     declined: frozenset[str] = frozenset()  # request keys the humans declined
     asked: frozenset[str] = frozenset()  # request keys already on the forge
+    measured_noise: float | None = None  # sd of one fitness change, from the baseline's runs
 
     # -- credit ----------------------------------------------------------------------
     def credit(self, arm: str) -> Credit:
@@ -112,7 +123,9 @@ class Evidence:
         return Credit(arm, tuple(t.delta for t in got), tuple(t.agent for t in got))  # type: ignore[misc]
 
     def noise(self) -> float:
-        """The spread of measured changes, the per-trial noise of the posterior."""
+        """The measurement noise of one trial: the baseline's, else the spread of all changes."""
+        if self.measured_noise is not None:
+            return max(NOISE_FLOOR, self.measured_noise)
         ds = [t.delta for t in self.trials if t.delta is not None and t.delta != FAILED_DELTA]
         if len(ds) < 3:
             return max(NOISE_FLOOR, PRIOR_STD)
@@ -120,12 +133,15 @@ class Evidence:
         return max(NOISE_FLOOR, math.sqrt(sum((d - m) ** 2 for d in ds) / (len(ds) - 1)))
 
     def draw(self, arm: str, rng: random.Random) -> float:
-        """A Thompson draw of ``arm``'s fitness change: normal prior, normal trials."""
-        c = self.credit(arm)
-        sigma = self.noise()
-        precision = 1 / PRIOR_STD**2 + c.n / sigma**2
-        mean = (sum(c.deltas) / sigma**2) / precision
-        return rng.gauss(mean, 1 / math.sqrt(precision))
+        """A Thompson draw of ``arm``'s fitness change (the module docstring's model)."""
+        noise2, prior2 = self.noise() ** 2, PRIOR_STD**2
+        precision, weighted = 1 / prior2, 0.0
+        for t in self.trials:
+            if t.tag.arm == arm and t.delta is not None:
+                var = noise2 + t.companions * prior2
+                precision += 1 / var
+                weighted += t.delta / var
+        return rng.gauss(weighted / precision, 1 / math.sqrt(precision))
 
     # -- lineage -----------------------------------------------------------------------
     def lineage(self, agent: str) -> list[str]:
@@ -170,6 +186,31 @@ def _best_losses(generations: Iterable[Mapping[str, Any]]) -> tuple[tuple[int, f
     return tuple(out)
 
 
+def run_noise(
+    generations: Iterable[Mapping[str, Any]],
+    perplexity_weight: float = 1.0,
+    mfu_weight: float = 0.0,
+) -> float | None:
+    """The sd of one fitness change (one child run against one parent run), from the baseline.
+
+    The latest summary's baseline gives each metric's spread over the seed's
+    repeats; a fitness change is the difference of two runs, so its variance
+    is twice one run's. None when no baseline has a spread (one run, or none).
+    """
+    for summary in reversed(list(generations)):
+        base = summary.get("baseline")
+        if not base or int(base.get("n", 0)) < 2:
+            continue
+        mean, std = base["mean"], base["std"]
+        var = 0.0
+        for name, weight in (("perplexity", perplexity_weight), ("mfu", mfu_weight)):
+            m, sd = mean.get(name), std.get(name)
+            if weight and m and sd is not None and math.isfinite(m) and math.isfinite(sd):
+                var += (weight * sd / abs(m)) ** 2
+        return math.sqrt(2 * var)
+    return None
+
+
 def _trial(rec: Mapping[str, Any], selected: int | None) -> Trial | None:
     got = _tag(rec)
     if got is None or rec.get("outcome") in (Outcome.REJECTED, Outcome.DUPLICATE):
@@ -183,8 +224,12 @@ def _trial(rec: Mapping[str, Any], selected: int | None) -> Trial | None:
     return Trial(rec["agent"], rec["generation"], parents[0], got[0], delta, got[1], kept)
 
 
-def from_memory(memory: MemoryReader) -> Evidence:
-    """The evidence in ``memory`` (see the module docstring for what is read)."""
+def from_memory(memory: MemoryReader, weights: tuple[float, float] = (1.0, 0.0)) -> Evidence:
+    """The evidence in ``memory`` (see the module docstring for what is read).
+
+    ``weights``: ``fitness.perplexity_weight`` and ``fitness.mfu_weight``, to
+    turn the baseline's spread into the noise of a fitness change.
+    """
     selected = memory.last_generation()
     trials: list[Trial] = []
     parents: dict[str, tuple[str, ...]] = {}
@@ -201,14 +246,21 @@ def from_memory(memory: MemoryReader) -> Evidence:
             and rec.get("outcome") != Outcome.DUPLICATE
         ):
             changes.setdefault(str(edit["change"]), rec["agent"])
+    per_offspring = Counter((t.agent, t.generation) for t in trials)
+    trials = [
+        dataclasses.replace(t, companions=per_offspring[(t.agent, t.generation)] - 1)
+        for t in trials
+    ]
     requests = memory.requests()
+    summaries = memory.generations()
     return Evidence(
         trials=tuple(trials),
         parents=parents,
         changes=changes,
-        best_val_loss=_best_losses(memory.generations()),
+        best_val_loss=_best_losses(summaries),
         declined=frozenset(r["key"] for r in requests if r.get("state") in _DECLINED),
         asked=frozenset(r["key"] for r in requests),
+        measured_noise=run_noise(summaries, *weights),
     )
 
 

@@ -15,7 +15,12 @@ Rules, in order:
 2. An edit whose effect the lineage already has (a transform applied, a value
    set by an ancestor), or that hurt or failed as a child of the same parent,
    is excluded.
-3. Among the rest, the highest Thompson draw wins.
+3. Among the rest, the highest Thompson draw wins, unless the memory has
+   measured its arm and the draw says it would hurt (below 0, the change of
+   leaving the chunk as it is): then the chunk is left alone, except with
+   probability :data:`EXPLORE_RATE`, when it is made on purpose (rule 4's
+   wording). An untried arm is always made: its draw is the prior's, not a
+   measurement, and exploring it is how the memory learns.
 4. When everything left is excluded, the best excluded edit is made with
    probability :data:`EXPLORE_RATE`, and its rationale says it is exploring on
    purpose (the reply's ``EDIT:`` line carries ``explore``, and so does the
@@ -94,8 +99,18 @@ def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choic
     fresh = [r for r in usable if not r.excluded]
     if fresh:
         r = fresh[0]
-        why = f"{r.edit.rationale} Evidence: {r.evidence}; Thompson draw {100 * r.draw:+.2f} % (best of {len(usable)})."
-        return Choice(r.edit, why, False, tuple(ranking), blocked)
+        draw = f"Thompson draw {100 * r.draw:+.2f} % (best of {len(usable)})"
+        if r.draw >= 0 or not g.evidence.credit(r.edit.tag.arm).n:
+            why = f"{r.edit.rationale} Evidence: {r.evidence}; {draw}."
+            return Choice(r.edit, why, False, tuple(ranking), blocked)
+        if rng.random() < EXPLORE_RATE:
+            why = (
+                f"{r.edit.rationale} Exploring on purpose: the memory expects it to hurt "
+                f"({r.evidence}; {draw}), and this tests that again."
+            )
+            return Choice(r.edit, why, True, tuple(ranking), blocked)
+        why = f"left alone: the best edit here, {r.edit.tag.kind}, is expected to hurt ({r.evidence}; {draw})"
+        return Choice(None, why, False, tuple(ranking), blocked)
     if usable and rng.random() < EXPLORE_RATE:
         r = usable[0]
         why = (
