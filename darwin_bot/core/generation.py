@@ -213,6 +213,25 @@ def _gated(
     return lead
 
 
+def gate_fallback(
+    ranked: Sequence[Row],
+    lead: Row,
+    samples: Mapping[str, Sequence[float]],
+    previous: Previous,
+    rules: Rules,
+) -> Row | None:
+    """The row rule 2 would gate if ``lead`` lacked its repeats (None: the lead itself).
+
+    CI asks for a provisional leader's repeats and confirmation runs in one
+    round, before it knows whether the repeats keep it in the lead; this is
+    the other agent the gate may then test, so its confirmation runs can go
+    in the same round.
+    """
+    others = {a: v for a, v in samples.items() if a != lead.agent}
+    gated = _gated(ranked, lead, others, previous, rules)
+    return None if gated is lead else gated
+
+
 def plan(
     pool: Sequence[Row], children: Mapping[str, int], rules: Rules, rng: random.Random
 ) -> list[sel.OffspringPlan]:

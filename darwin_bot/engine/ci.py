@@ -57,7 +57,10 @@ def confirm_jobs(engine: Engine, g: int) -> list[dict[str, Any]]:
     """The repeat runs the provisional leader still needs for the statistical gate.
 
     With a confirmation budget, also its and the seed's runs at that budget
-    (``confirming.jobs``), in the same round of jobs.
+    (``confirming.jobs``), in the same round of jobs, and those of the agent
+    the gate tests instead if the repeats drop the leader behind a single run
+    (``selecting.gate_fallback``: an agent that already has its repeats), so
+    that select decides as ``darwin run`` does without another round.
     """
     if g == 0:
         return []
@@ -65,7 +68,13 @@ def confirm_jobs(engine: Engine, g: int) -> list[dict[str, Any]]:
     if lead is None:
         return []
     out = jobs(engine, lead, engine.head(lead), engine.seeds(engine.cfg.budget.repeats))
-    return out + confirming.jobs(engine, lead)
+    out += confirming.jobs(engine, lead)
+    backup = selecting.gate_fallback(engine, g) if confirming.enabled(engine) else None
+    if backup is not None:
+        out += [
+            j for j in confirming.jobs(engine, backup) if j["agent"] != SEED_AGENT or j not in out
+        ]
+    return out
 
 
 def ingest(engine: Engine, results: list[Mapping[str, Any]]) -> None:

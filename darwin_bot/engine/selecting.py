@@ -82,6 +82,26 @@ def provisional_leader(engine: Engine, g: int) -> str | None:
     return lead.agent if lead and lead.agent != SEED_AGENT else None
 
 
+def gate_fallback(engine: Engine, g: int) -> str | None:
+    """The agent the gate tests instead of the provisional leader if its repeats drop it.
+
+    None when that would be the leader itself (``core.generation.gate_fallback``).
+    """
+    baseline = engine.baseline_metrics()
+    ranked = candidates(engine, g, baseline, train=False)
+    lead = gen.leader(ranked)
+    if lead is None or lead.agent == SEED_AGENT:
+        return None
+    samples = {
+        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
+    }
+    prev = previous(engine, g)
+    backup = gen.gate_fallback(
+        ranked, lead, samples, gen.Previous(prev.survivors, prev.champion), engine.rules
+    )
+    return backup.agent if backup is not None else None
+
+
 def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
     """The whole outcome of ``g``: trains what is missing when ``confirm``, changes no state."""
     started = time.monotonic()

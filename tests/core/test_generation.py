@@ -135,3 +135,22 @@ def test_the_fallback_never_gates_past_the_seed_or_re_promotes_the_champion() ->
         _rows_with_runs(1), samples=samples, previous=Previous(("real",), champion="real")
     )
     assert champ.gate is not None and champ.gate.agent == "lucky" and champ.champion is None
+
+
+def test_gate_fallback_names_the_agent_ci_must_also_confirm() -> None:
+    # Before the leader's repeats are in, CI asks whom the gate would test if they
+    # dropped it: the best agent that already has its repeats, never the seed's
+    # side of the table or the champion, and the leader's own runs do not count.
+    rows = gen.rank(_rows_with_runs(1))
+    lead = gen.leader(rows)
+    assert lead is not None and lead.agent == "lucky"
+    samples = {"lucky": [9.0, 9.1, 8.9], "real": [9.4, 9.45, 9.35]}
+    backup = gen.gate_fallback(rows, lead, samples, SEED_ONLY, RULES)
+    assert backup is not None and backup.agent == "real"
+    # the same agent select falls back to once the repeats drop the leader to one run
+    assert _select(_rows_with_runs(1), samples={**samples, "lucky": [9.0]}).gate.agent == "real"  # type: ignore[union-attr]
+    assert gen.gate_fallback(rows, lead, {"lucky": [9.0]}, SEED_ONLY, RULES) is None
+    champ = Previous(("real",), champion="real")
+    assert gen.gate_fallback(rows, lead, samples, champ, RULES) is None
+    behind_seed = gen.rank([row("lucky", 0.9), row("seed", 0.7, generation=0), row("real", 0.6)])
+    assert gen.gate_fallback(behind_seed, behind_seed[0], samples, SEED_ONLY, RULES) is None
