@@ -75,6 +75,19 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture
+def scratch(tmp_path: Path):
+    """``scratch(name)``: a new scratch repository (``darwin demo``'s) under ``tmp_path/name``."""
+    from darwin_bot.cli.demo import make_scratch_repo
+
+    def make(name: str = "repo") -> Path:
+        root = tmp_path / name
+        make_scratch_repo(root, "")
+        return root
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's real tokens."""

@@ -19,7 +19,7 @@ from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import DeferredEvaluator, Engine
 from darwin_bot.gitrepo import GitRepo
 from tests.test_engine import _files_hash
-from tests.test_engine_confirm import CONFIRM, SEARCH, _cfg, _engine, _seed_hash, scratch  # noqa: F401
+from tests.test_engine_confirm import CONFIRM, SEARCH, _cfg, _engine, _seed_hash
 
 
 class Scripted:

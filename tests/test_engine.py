@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.config import Config, from_dict
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
@@ -87,16 +86,6 @@ def _engine(root: Path, cfg: Config, evaluator: FakeEvaluator) -> Engine:
         evaluator=evaluator,
         llm_factory=lambda seed: make_llm(cfg.llm, seed=seed),
     )
-
-
-@pytest.fixture
-def scratch(tmp_path: Path):
-    def make(name: str = "repo") -> Path:
-        root = tmp_path / name
-        make_scratch_repo(root, "")
-        return root
-
-    return make
 
 
 def _fingerprint(engine: Engine) -> dict:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.cli.render import print_generation
 from darwin_bot.config import Config, from_dict
 from darwin_bot.core.confirm import Verdict
@@ -103,16 +102,6 @@ def _cfg(confirm: bool = True) -> Config:
             "llm": {"backend": "heuristic"},
         }
     )
-
-
-@pytest.fixture
-def scratch(tmp_path: Path):
-    def make(name: str = "repo") -> Path:
-        root = tmp_path / name
-        make_scratch_repo(root, "")
-        return root
-
-    return make
 
 
 def _seed_hash(root: Path) -> str:

@@ -12,25 +12,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-
-from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.config import Config
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
 from darwin_bot.gitrepo import GitRepo
 from tests.test_engine import FakeEvaluator, _cfg, _engine, _files_hash_of_ref
 
 NEW_CORPUS = "data/bigger_corpus"
-
-
-@pytest.fixture
-def scratch(tmp_path: Path):
-    def make() -> Path:
-        root = tmp_path / "repo"
-        make_scratch_repo(root, "")
-        return root
-
-    return make
 
 
 class CorpusEvaluator(FakeEvaluator):
