@@ -51,6 +51,13 @@ def held_runs(engine: Engine, agent: str, baseline: Metrics) -> list[EvalResult]
     ]
 
 
+def gate_samples(engine: Engine, ranked: list[Row], baseline: Metrics) -> dict[str, list[float]]:
+    """Each working row's perplexity per run, budget held: what the gate compares."""
+    return {
+        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
+    }
+
+
 def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> list[Row]:
     """Rows of the previous survivors and this generation's offspring, ranked.
 
@@ -92,9 +99,7 @@ def gate_fallback(engine: Engine, g: int) -> str | None:
     lead = gen.leader(ranked)
     if lead is None or lead.agent == SEED_AGENT:
         return None
-    samples = {
-        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
-    }
+    samples = gate_samples(engine, ranked, baseline)
     prev = previous(engine, g)
     backup = gen.gate_fallback(
         ranked, lead, samples, gen.Previous(prev.survivors, prev.champion), engine.rules
@@ -167,9 +172,7 @@ def choose(
     second pass decides with those samples. A leader not promoted is one line
     of output saying why.
     """
-    samples = {
-        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
-    }
+    samples = gate_samples(engine, ranked, baseline)
     alive = frozenset(r.agent for r in ranked if engine.repo.rev(engine.repo.branch(r.agent)))
 
     def pick(confirmation: gen.Confirmation | None = None) -> gen.Selection:
