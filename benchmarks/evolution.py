@@ -319,6 +319,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fitness weight of MFU (darwin's default: 0.25); 0 because the target is "
         "perplexity and MFU on a shared CPU measures the neighbours' load",
     )
+    ap.add_argument(
+        "--max-cost-ratio",
+        type=float,
+        default=None,
+        help="budget.max_cost_ratio (default: darwin's); 1000 turns the wall-time cost limit "
+        "off, for a CPU shared with other work, where it would read the load",
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="scratch repo (default: a temp dir)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--quick", action="store_true", help="population 3, 1 generation, 20 iters")
@@ -388,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         significance=alpha,
         mfu_weight=args.mfu_weight,
+        max_cost_ratio=args.max_cost_ratio,
     )
     corpus = setup_repo(root, toml, args)
     print(
@@ -418,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": args.repeats,
             "seed": args.seed,
             "mfu_weight": args.mfu_weight,
+            "max_cost_ratio": args.max_cost_ratio,
             "preset": "tiny",
             "llm": "heuristic",
             "corpus": corpus,
