@@ -119,6 +119,20 @@ def test_cli_lists_approves_and_declines(tmp_path: Path, monkeypatch: pytest.Mon
     assert "approved" in out and "einops 0.8 added" in out
 
 
+def test_approving_a_data_request_says_how_to_hand_over_the_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    forge = LocalForge(tmp_path / ".darwin" / "forge")
+    data = HumanRequest("data", "More training data: stalled", "measured", "g003-000", 3)
+    [issue, dep] = hitl.open_requests(forge, [data, DEP])
+    code, out = _run(["requests", "approve", str(issue.number)])
+    assert code == 0 and "budget.data (now 'data/shakespeare_char')" in out
+    assert "darwin data prepare --input FILE --out DIR" in out
+    code, out = _run(["requests", "approve", str(dep.number)])
+    assert code == 0 and "budget.data" not in out  # only a data request is answered with a corpus
+
+
 def test_cli_refuses_what_is_not_a_local_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

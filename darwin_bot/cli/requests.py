@@ -18,8 +18,12 @@ from darwin_bot.forge import Forge, LocalForge, open_forge
 from darwin_bot.forge.base import CloseReason
 
 
+def _root(config_path: Path | None) -> Path:
+    return config_path.resolve().parent if config_path is not None else Path.cwd()
+
+
 def _forge(config_path: Path | None) -> Forge:
-    root = config_path.resolve().parent if config_path is not None else Path.cwd()
+    root = _root(config_path)
     return open_forge(load_config(config_path, root), root)
 
 
@@ -67,6 +71,15 @@ def approve(config_path: Path | None, number: int, comment: str) -> None:
     if comment:
         forge.add_comment(number, comment)
     click.echo(f"approved #{number}")
+    states = hitl.read_requests(forge, acknowledge=False)
+    if any(s.number == number and s.request.kind == "data" for s in states):
+        data = load_config(config_path, _root(config_path)).budget.data
+        click.echo(
+            f"a data request: the corpus is budget.data (now {data!r}). Prepare the new one in "
+            "a folder of its own ('darwin data prepare --input FILE --out DIR') and set "
+            "budget.data to it; from the next generation the seed and the survivors are "
+            "measured again on it."
+        )
 
 
 @requests_command.command("decline")
