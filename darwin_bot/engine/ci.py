@@ -59,21 +59,21 @@ def confirm_jobs(engine: Engine, g: int) -> list[dict[str, Any]]:
     With a confirmation budget, also its and the seed's runs at that budget
     (``confirming.jobs``), in the same round of jobs, and those of the agent
     the gate tests instead if the repeats drop the leader behind a single run
-    (``selecting.gate_fallback``: an agent that already has its repeats), so
+    (``selecting.leader_and_fallback``: an agent that already has its repeats), so
     that select decides as ``darwin run`` does without another round.
     """
     if g == 0:
         return []
-    lead = selecting.provisional_leader(engine, g)
+    if confirming.enabled(engine):
+        lead, backup = selecting.leader_and_fallback(engine, g)
+    else:
+        lead, backup = selecting.provisional_leader(engine, g), None
     if lead is None:
         return []
     out = jobs(engine, lead, engine.head(lead), engine.seeds(engine.cfg.budget.repeats))
     out += confirming.jobs(engine, lead)
-    backup = selecting.gate_fallback(engine, g) if confirming.enabled(engine) else None
-    if backup is not None:
-        out += [
-            j for j in confirming.jobs(engine, backup) if j["agent"] != SEED_AGENT or j not in out
-        ]
+    if backup is not None:  # the seed's confirmation legs are already in out
+        out += [j for j in confirming.jobs(engine, backup) if j not in out]
     return out
 
 

@@ -231,16 +231,15 @@ class Engine(Evaluations):
         return self.runs(self.seed_head(), self.seeds(self.cfg.budget.repeats))
 
     def baseline_metrics(self) -> Metrics:
-        mean = fit.summarize(self.baseline_runs()).mean_metrics()
-        if mean is None:
-            raise StateError("the baseline has failed runs; delete memory/evals and rerun")
-        return mean
+        return self.baseline_record().mean
 
     def baseline_record(self) -> Baseline:
         """The baseline as a generation summary records it: mean, spread and count of the runs."""
         base = fit.summarize(self.baseline_runs())
-        std = {k: v.std for k, v in base.metrics.items()}
-        return Baseline(self.baseline_metrics(), std, base.n)
+        mean = base.mean_metrics()
+        if mean is None:
+            raise StateError("the baseline has failed runs; delete memory/evals and rerun")
+        return Baseline(mean, {k: v.std for k, v in base.metrics.items()}, base.n)
 
     # -- propose ------------------------------------------------------------------------
     def plan(self, g: int) -> list[PlanItem]:

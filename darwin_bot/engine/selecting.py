@@ -83,28 +83,38 @@ def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> lis
     return gen.rank(out)
 
 
-def provisional_leader(engine: Engine, g: int) -> str | None:
-    """The agent that would lead ``g`` on the runs known now (None: the seed or nobody)."""
-    lead = gen.leader(candidates(engine, g, engine.baseline_metrics(), train=False))
-    return lead.agent if lead and lead.agent != SEED_AGENT else None
-
-
-def gate_fallback(engine: Engine, g: int) -> str | None:
-    """The agent the gate tests instead of the provisional leader if its repeats drop it.
-
-    None when that would be the leader itself (``core.generation.gate_fallback``).
-    """
+def _lead_now(engine: Engine, g: int) -> tuple[Metrics, list[Row], Row | None]:
+    """The baseline, the ranked rows of ``g`` on the runs known now, and the leader (not the seed)."""
     baseline = engine.baseline_metrics()
     ranked = candidates(engine, g, baseline, train=False)
     lead = gen.leader(ranked)
-    if lead is None or lead.agent == SEED_AGENT:
-        return None
-    samples = gate_samples(engine, ranked, baseline)
+    return baseline, ranked, lead if lead is not None and lead.agent != SEED_AGENT else None
+
+
+def provisional_leader(engine: Engine, g: int) -> str | None:
+    """The agent that would lead ``g`` on the runs known now (None: the seed or nobody)."""
+    lead = _lead_now(engine, g)[2]
+    return lead.agent if lead is not None else None
+
+
+def leader_and_fallback(engine: Engine, g: int) -> tuple[str | None, str | None]:
+    """The provisional leader, and the agent the gate tests instead if its repeats drop it.
+
+    The second is None when that would be the leader itself
+    (``core.generation.gate_fallback``).
+    """
+    baseline, ranked, lead = _lead_now(engine, g)
+    if lead is None:
+        return None, None
     prev = previous(engine, g)
     backup = gen.gate_fallback(
-        ranked, lead, samples, gen.Previous(prev.survivors, prev.champion), engine.rules
+        ranked,
+        lead,
+        gate_samples(engine, ranked, baseline),
+        gen.Previous(prev.survivors, prev.champion),
+        engine.rules,
     )
-    return backup.agent if backup is not None else None
+    return lead.agent, backup.agent if backup is not None else None
 
 
 def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
