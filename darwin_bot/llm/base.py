@@ -8,6 +8,7 @@ rule-based mutator that answers mutation prompts in the same reply format),
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
 
@@ -49,12 +50,33 @@ class LLM(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ChunkOffer:
+    """A chunk the pipeline may have rewritten: ``file::name``, its text, its file's imports."""
+
+    id: str
+    text: str
+    imports: str
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """The chunks a guided backend wants rewritten (``picked``), then the fallbacks, by id."""
+
+    picked: tuple[str, ...]
+    rest: tuple[str, ...]
+
+
 @runtime_checkable
 class Guided(Protocol):
     """A backend that also reads typed guidance (the memory's evidence) besides the prompt.
 
     The pipeline calls ``guide`` once per offspring, before the first prompt;
-    ``None`` means no guidance (the memory withheld).
+    ``None`` means no guidance (the memory withheld). Then ``prefer`` with
+    every mutable chunk and the ids of its own random pick: a plan replaces
+    the pick, None keeps it.
     """
 
     def guide(self, guidance: Guidance | None) -> None: ...
+
+    def prefer(self, offers: Sequence[ChunkOffer], picked: Sequence[str]) -> ChunkPlan | None: ...

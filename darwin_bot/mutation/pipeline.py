@@ -11,7 +11,9 @@ with commits of a rejected offspring (normally: drop the branch).
 Flow of :func:`mutate_tree`:
 
 1. Chunk every evolvable file; pick each mutable chunk with probability
-   ``evolution.mutation_rate`` (at least one, seeded by ``ctx``).
+   ``evolution.mutation_rate`` (at least one, seeded by ``ctx``). A guided
+   backend (the offline mutator with the memory) may replace the pick with its
+   own plan (``Guided.prefer``).
 2. For each picked chunk: prompt (with the summaries of the chunks already
    changed), parse the reply, apply it, validate the files. A valid edit stays;
    an invalid one is restored and recorded as rejected.
@@ -43,7 +45,7 @@ from darwin_bot.config import Config
 from darwin_bot.core.agent import Outcome
 from darwin_bot.core.results import EvalResult, SmokeDeferred, SmokeResult
 from darwin_bot.errors import MutationRejected
-from darwin_bot.llm.base import LLM, Guided
+from darwin_bot.llm.base import LLM, ChunkOffer, Guided
 from darwin_bot.mutation.change import signature
 from darwin_bot.mutation.chunks import chunk_source
 from darwin_bot.mutation.editor import ChunkEditor, EditStatus, Problem
@@ -53,6 +55,7 @@ from darwin_bot.mutation.events import (
     MutationOutcome,
     OutcomeStatus,
 )
+from darwin_bot.mutation.prompts import FileView
 from darwin_bot.mutation.session import Commit, Ledger, TreeFiles
 
 FALLBACK_CHUNKS = 3  # extra chunks tried when the LLM declined every picked one
@@ -127,10 +130,33 @@ def pick_chunks(
     return picked, rest
 
 
-def _targets(s: _Call, ctx: MutationContext, cfg: Config, only: tuple[str, ...]):  # noqa: ANN202
+def _planned(
+    llm: LLM, files: TreeFiles, picked: list[tuple[str, str]], rest: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A guided backend's choice of chunks in place of the random pick, when it makes one."""
+    if not isinstance(llm, Guided):
+        return picked, rest
+    offers, where = [], {}
+    for path in files.committed:
+        chunks = files.chunks(path)
+        view = FileView(path, tuple(chunks))
+        for c in chunks:
+            if not c.frozen:
+                offers.append(ChunkOffer(c.id, c.text, view.imports()))
+                where[c.id] = (path, c.name)
+    order = {f"{p}::{n}": i for i, (p, n) in enumerate(picked + rest)}
+    offers.sort(key=lambda o: order.get(o.id, len(order)))  # the random order breaks ties
+    plan = llm.prefer(offers, [f"{p}::{n}" for p, n in picked])
+    if plan is None:
+        return picked, rest
+    return [where[i] for i in plan.picked], [where[i] for i in plan.rest]
+
+
+def _targets(s: _Call, ctx: MutationContext, cfg: Config, only: tuple[str, ...], llm: LLM):  # noqa: ANN202
     candidates = s.files.mutable()
     if not only:
-        return pick_chunks(candidates, ctx, cfg.evolution.mutation_rate)
+        picked, rest = pick_chunks(candidates, ctx, cfg.evolution.mutation_rate)
+        return _planned(llm, s.files, picked, rest)
     known = {f"{p}::{n}" for p, n in candidates}
     missing = [x for x in only if x not in known]
     if missing:
@@ -187,10 +213,10 @@ def mutate_tree(
     s = _start(tree, ctx, llm, cfg, commit, smoke)
     try:
         s.files.load()
-        picked, rest = _targets(s, ctx, cfg, only)
+        _guide(llm, ctx, s.files, cfg, s.editor.allowed_imports)
+        picked, rest = _targets(s, ctx, cfg, only, llm)
     except MutationRejected as exc:
         return s.outcome(OutcomeStatus.REJECTED, str(exc), None)
-    _guide(llm, ctx, s.files, cfg, s.editor.allowed_imports)
     _, rounds = _propose(s, picked, rest, cfg)
     if not s.ledger.pending:
         return s.outcome(OutcomeStatus.REJECTED, s.reason("no chunk was changed"), None)

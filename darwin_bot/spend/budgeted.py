@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darwin_bot.errors import SpendCapReached
-from darwin_bot.llm.base import LLM, Completion, Guided, Message
+from darwin_bot.llm.base import LLM, ChunkOffer, ChunkPlan, Completion, Guided, Message
 from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.spend.bandit import UCB1, ArmStats, Choice, arm_stats
 from darwin_bot.spend.ledger import Call, CapHit, Caps, CapScope, Ledger, Stop
@@ -98,6 +98,12 @@ class BudgetedLLM:
         """
         if isinstance(self.inner, Guided):
             self.inner.guide(guidance)
+
+    def prefer(self, offers: Sequence[ChunkOffer], picked: Sequence[str]) -> ChunkPlan | None:
+        """The inner backend's chunk plan (None, the random pick, when it makes none)."""
+        if isinstance(self.inner, Guided):
+            return self.inner.prefer(offers, picked)
+        return None
 
     def complete(self, messages: list[Message]) -> Completion:
         st = self.state

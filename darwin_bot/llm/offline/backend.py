@@ -9,16 +9,24 @@ otherwise) and answers as an LLM would: SUMMARY, RATIONALE (with the evidence),
 EDIT (the edit's tag), REQUEST lines when the measured data calls for one, then
 the whole new chunk or SEARCH/REPLACE blocks.
 
+Which chunks it is asked about is the pipeline's random pick, unless the
+memory has measured something that applies: then :meth:`HeuristicLLM.prefer`
+ranks every mutable chunk by the Thompson draw of its best option (the
+chunk-level half of Thompson sampling) and names as many as the random pick
+would have edited; the edit planned for a chunk there is the one made when its
+prompt comes.
+
 Repair prompts are answered by going back to the chunk under ``ORIGINAL``.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from darwin_bot.core.agent import HumanRequest
-from darwin_bot.llm.base import Completion, Message
+from darwin_bot.llm.base import ChunkOffer, ChunkPlan, Completion, Message
 from darwin_bot.llm.offline import requests as asks
 from darwin_bot.llm.offline.ast_tools import imported_names, search_replace
 from darwin_bot.llm.offline.catalogue import proposals
@@ -53,11 +61,42 @@ class HeuristicLLM:
         self.history: list[HeuristicCall] = []
         self.guidance: Guidance | None = None
         self._said: set[str] = set()
+        self._planned: dict[str, tuple[str, Choice]] = {}  # chunk id -> (its text, the choice)
 
     def guide(self, guidance: Guidance | None) -> None:
         """Use ``guidance`` (the memory's evidence about this offspring) for the next prompts."""
         self.guidance = guidance
         self._said = set()
+        self._planned = {}
+
+    def prefer(self, offers: Sequence[ChunkOffer], picked: Sequence[str]) -> ChunkPlan | None:
+        """The chunks to edit, from the memory; None keeps the pipeline's random ``picked``.
+
+        None without memory, and when no option of any chunk has been measured
+        (the memory has nothing to say, and both ablation arms then edit the
+        same chunks). Otherwise every offered chunk gets a planned choice (its
+        score: the Thompson draw of its best fresh option) and the plan names
+        the best ones, as many as the random pick has chunks with an edit that
+        applies (at least one), so the memory decides where, not how much.
+        """
+        g = self.guidance
+        self._planned = {}
+        if g is None or not g.use_memory:
+            return None
+        plans: list[tuple[ChunkOffer, Choice, bool]] = []
+        measured = False
+        for o in offers:
+            rng = random.Random(f"{self.seed}:plan:{g.agent}:{o.id}")
+            options = proposals(o.text, imported_names(o.imports), rng)
+            measured |= any(g.evidence.credit(e.tag.arm).n for e in options)
+            plans.append((o, choose(options, g, rng), bool(options)))
+        if not measured:
+            return None
+        want = max(1, sum(1 for o, _, some in plans if some and o.id in picked))
+        ranked = sorted(plans, key=lambda p: -p[1].score)  # stable: ties keep the offer order
+        self._planned = {o.id: (o.text, c) for o, c, _ in ranked}
+        ids = tuple(o.id for o, _, _ in ranked)
+        return ChunkPlan(ids[:want], ids[want:])
 
     def complete(self, messages: list[Message]) -> Completion:
         prompt = "\n".join(m["content"] for m in messages if m["role"] != "assistant")
@@ -73,7 +112,11 @@ class HeuristicLLM:
         names = imported_names(imports[1]) if imports else set()
         rng = random.Random(f"{self.seed}:{self.calls}:{chunk_id}")
         options = proposals(text, names, rng)
-        choice = choose(options, self.guidance, rng)
+        planned = self._planned.pop(chunk_id, None)
+        if planned is not None and planned[0] == text:
+            choice = planned[1]  # what this chunk was chosen for
+        else:
+            choice = choose(options, self.guidance, rng)
         lines = [_request_line(r) for r in self._requests(chunk_id, choice, len(options))]
         if choice.edit is None:
             body = "\n".join([*lines, f"NO CHANGE: {choice.rationale} for {chunk_id}"])

@@ -15,13 +15,20 @@ Rules, in order:
 2. An edit whose effect the lineage already has (a transform applied, a value
    set by an ancestor), or that hurt or failed as a child of the same parent,
    is excluded.
-3. Among the rest, the highest Thompson draw wins, unless the memory has
+3. When no applicable option has been measured (and none is excluded), the
+   choice is uniform, with the same random draw the withheld-memory arm makes:
+   every draw would come from the one prior, so each option is as likely to be
+   best, and the memory has nothing to add. Coupling the two arms this way
+   (common random numbers) keeps the ablation's paired difference to what the
+   memory changed. The Thompson ranking is still taken, after the choice, for
+   rule 1's dependency request.
+4. Among the rest, the highest Thompson draw wins, unless the memory has
    measured its arm and the draw says it would hurt (below 0, the change of
    leaving the chunk as it is): then the chunk is left alone, except with
-   probability :data:`EXPLORE_RATE`, when it is made on purpose (rule 4's
+   probability :data:`EXPLORE_RATE`, when it is made on purpose (rule 5's
    wording). An untried arm is always made: its draw is the prior's, not a
    measurement, and exploring it is how the memory learns.
-4. When everything left is excluded, the best excluded edit is made with
+5. When everything left is excluded, the best excluded edit is made with
    probability :data:`EXPLORE_RATE`, and its rationale says it is exploring on
    purpose (the reply's ``EDIT:`` line carries ``explore``, and so does the
    memory record); otherwise no change.
@@ -31,6 +38,7 @@ Without memory (``Guidance.use_memory`` False) the edit is drawn uniformly.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -57,6 +65,9 @@ class Choice:
     explore: bool = False
     ranking: tuple[Ranked, ...] = ()
     blocked: Ranked | None = None  # ranked first but needs an import that is not allowed
+    # the Thompson draw the chunk is worth (its best fresh option's; -inf: nothing to make):
+    # ranking chunks by it picks each with the chance that it holds the tree's best edit
+    score: float = -math.inf
 
 
 def _allowed(edit: Edit, imports: tuple[str, ...]) -> bool:
@@ -82,17 +93,32 @@ def rank(options: list[Edit], g: Guidance, rng: random.Random) -> list[Ranked]:
     return sorted(out, key=lambda r: -r.draw)
 
 
+def _untried(options: list[Edit], allowed: list[Edit], g: Guidance, rng: random.Random) -> Choice:
+    """Rule 3: nothing here is measured, so the draw is the withheld arm's (then the ranking)."""
+    e = rng.choice(allowed)  # first, so that both arms of the ablation draw the same edit
+    ranking = rank(options, g, rng)
+    blocked = ranking[0] if ranking[0].edit not in allowed else None
+    why = (
+        f"{e.rationale} Evidence: no applicable edit measured yet "
+        f"({len(allowed)} untried, drawn uniformly: the prior is the same for each)."
+    )
+    best = max(r.draw for r in ranking if r.edit in allowed)
+    return Choice(e, why, False, tuple(ranking), blocked, best)
+
+
 def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choice:
     """Pick one of ``options`` (see the module docstring)."""
     imports = g.allowed_imports if g is not None else ()
+    allowed = [e for e in options if _allowed(e, imports)]
     if g is None or not g.use_memory:
-        usable = [e for e in options if _allowed(e, imports)]
-        if not usable:
+        if not allowed:
             return Choice(None, "no known edit applies")
-        e = rng.choice(usable)
+        e = rng.choice(allowed)
         return Choice(e, e.rationale)
     if not options:
         return Choice(None, "no known edit applies")
+    if allowed and not any(g.evidence.credit(e.tag.arm).n or _excluded(e, g) for e in allowed):
+        return _untried(options, allowed, g, rng)
     ranking = rank(options, g, rng)
     blocked = ranking[0] if ranking and not _allowed(ranking[0].edit, imports) else None
     usable = [r for r in ranking if _allowed(r.edit, imports)]
@@ -102,13 +128,13 @@ def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choic
         draw = f"Thompson draw {100 * r.draw:+.2f} % (best of {len(usable)})"
         if r.draw >= 0 or not g.evidence.credit(r.edit.tag.arm).n:
             why = f"{r.edit.rationale} Evidence: {r.evidence}; {draw}."
-            return Choice(r.edit, why, False, tuple(ranking), blocked)
+            return Choice(r.edit, why, False, tuple(ranking), blocked, r.draw)
         if rng.random() < EXPLORE_RATE:
             why = (
                 f"{r.edit.rationale} Exploring on purpose: the memory expects it to hurt "
                 f"({r.evidence}; {draw}), and this tests that again."
             )
-            return Choice(r.edit, why, True, tuple(ranking), blocked)
+            return Choice(r.edit, why, True, tuple(ranking), blocked, r.draw)
         why = f"left alone: the best edit here, {r.edit.tag.kind}, is expected to hurt ({r.evidence}; {draw})"
         return Choice(None, why, False, tuple(ranking), blocked)
     if usable and rng.random() < EXPLORE_RATE:
@@ -117,7 +143,7 @@ def choose(options: list[Edit], g: Guidance | None, rng: random.Random) -> Choic
             f"{r.edit.rationale} Exploring on purpose: every applicable edit is excluded "
             f"and this one drew best, although {r.excluded}. Evidence: {r.evidence}."
         )
-        return Choice(r.edit, why, True, tuple(ranking), blocked)
+        return Choice(r.edit, why, True, tuple(ranking), blocked, r.draw)
     if not usable:
         needs = "; ".join(f"{r.edit.tag.kind} needs {', '.join(r.edit.needs)}" for r in ranking)
         why = f"every applicable edit needs an import that is not allowed ({needs})"
