@@ -29,6 +29,12 @@ Welch). A "training run" is one full evaluation of a distinct (tree, seed):
 the engine caches results by tree id, so a duplicate candidate is free in both
 arms. Smoke tests are counted separately, by the process that ran them.
 
+The evolution arm's ``search`` is its audit from the memory's records
+(``llm.offline.evidence.audit``): duplicate draws dropped before training,
+edits made while exploring, and every edit whose effect the offspring's lineage
+already had (``lineage_repeats``: the mutator's rule says none, unless exploring,
+and those are listed apart as ``exploring_repeats``).
+
 Resuming: run the same command with the same ``--workdir``. The evolution
 continues where it stopped (``Engine.run`` is idempotent) and is saved to
 ``bench/evolution.json`` when done; the random search is seeded per candidate,
@@ -51,6 +57,7 @@ from typing import Any
 
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import EvalResult
+from darwin_bot.llm.offline.evidence import audit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -199,6 +206,7 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
         wall_s=time.monotonic() - t0,
         champion=last.get("champion"),
         leader=last.get("leader"),
+        search=audit(engine.memory).as_json(),
         generations=[
             {
                 "generation": s["generation"],

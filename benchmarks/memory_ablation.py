@@ -23,9 +23,12 @@ held-out perplexity improvement of the final generation's leader (the best
 agent that trained) over the seed's mean, ``(seed - leader) / seed``. The
 difference is memory minus no-memory, paired by evolution seed; the p-value is
 the two-sided paired t-test over seeds (scipy), with the Wilcoxon signed-rank
-p-value alongside. ``duplicates`` counts the offspring draws each arm dropped
-as duplicate work before any smoke test or training (each would have cost one
-full training run).
+p-value alongside. Each arm also reports its search audit from the records
+(``llm.offline.evidence.audit``): ``duplicates``, the offspring draws dropped as
+duplicate work before any smoke test or training (each would have cost one full
+training run), ``exploring_edits``, and ``lineage_repeats``, the edits whose
+effect the offspring's lineage already had (the memory arm's rule says none
+unless exploring; the no-memory arm does not know its lineage).
 
 ``--landscape`` swaps training for a known fitness landscape (a tree's
 perplexity falls by a fixed fraction for each helpful edit it carries, rises
@@ -127,14 +130,10 @@ def champion_gain(engine: Any) -> dict[str, Any]:
     }
 
 
-def _count(engine: Any) -> dict[str, int]:
-    recs = engine.memory.mutations()
-    # a dropped draw's records are <agent>-d<draw><n>: one draw, however many chunks it changed
-    dup_draws = {
-        (r["agent"], r["id"][len(r["agent"]) + 1 : -2]) for r in recs if r["outcome"] == "duplicate"
-    }
-    explore = sum(1 for r in recs if (r.get("edit") or {}).get("explore"))
-    return {"duplicates": len(dup_draws), "exploring_edits": explore}
+def _count(engine: Any) -> dict[str, Any]:
+    from darwin_bot.llm.offline.evidence import audit
+
+    return audit(engine.memory).as_json()
 
 
 COST_LIMIT_OFF = 1000.0
@@ -259,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         **statistics_of(per_seed),
         "duplicates_dropped": {
             arm: sum(s[arm]["duplicates"] for s in per_seed) for arm in ("memory", "no_memory")
+        },
+        "lineage_repeats": {
+            arm: sum(len(s[arm]["lineage_repeats"]) for s in per_seed)
+            for arm in ("memory", "no_memory")
         },
         "wall_s": round(time.monotonic() - started, 1),
     }

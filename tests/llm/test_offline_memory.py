@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.llm.offline import Evidence, Guidance, HeuristicLLM, from_memory
-from darwin_bot.llm.offline.evidence import digest, run_noise
+from darwin_bot.llm.offline.evidence import audit, digest, run_noise
 from darwin_bot.llm.offline.policy import choose
 from darwin_bot.llm.offline.registry import Edit, EditTag
 from darwin_bot.mutation.chunks import chunk_source
@@ -119,6 +119,50 @@ def test_lineage_repeat_and_hurt_under_parent_are_excluded() -> None:
     assert any(
         c.edit is None and "lineage already has it (g001-000)" in c.rationale for c in outcomes
     )
+
+
+def test_audit_lists_lineage_repeats_apart_from_exploring_ones() -> None:
+    explored = _rec("g002-001", "hparam:learning_rate:up=0.004", 0.0, parent="g001-001", gen=2)
+    explored["edit"]["explore"] = True
+    recs = [
+        _rec("g001-000", "schedule:linear", 0.01),
+        _rec("g001-001", "hparam:learning_rate:up=0.004", 0.01),
+        _rec("g002-000", "schedule:warmup-stable-decay", 0.01, parent="g001-000", gen=2),
+        # a crossover of g001-001 and g002-000: its second parent's lineage counts too
+        {
+            **_rec("g003-000", "schedule:linear", 0.0, parent="g002-000", gen=3),
+            "parents": ["g001-001", "g002-000"],
+        },  # fmt: skip
+        explored,
+        # an edit that failed its smoke test never entered the tree: not a repeat
+        _rec(
+            "g003-002", "schedule:linear", None, parent="g002-000", gen=3, outcome="smoke_failed"
+        ),  # fmt: skip
+        _rec("g003-003", "schedule:cosine", 0.0, parent="g002-000", gen=3),  # a new value
+        _rec("g003-004", "rmsnorm", 0.0, parent="g001-001", gen=3),  # not in that lineage
+        _rec("g004-000", "schedule:linear", 0.0, parent="g001-000", gen=4),
+    ]
+    got = audit(FakeMemory(recs))
+    assert [(r.agent, r.effect, r.ancestor) for r in got.lineage_repeats] == [
+        ("g003-000", "schedule:linear", "g001-000"),
+        ("g004-000", "schedule:linear", "g001-000"),
+    ]
+    assert [(r.agent, r.ancestor) for r in got.exploring_repeats] == [("g002-001", "g001-001")]
+    assert got.exploring_edits == 1 and got.duplicate_draws == 0
+    assert got.as_json()["lineage_repeats"][0] == {
+        "agent": "g003-000",
+        "effect": "schedule:linear",
+        "ancestor": "g001-000",
+    }
+
+
+def test_the_reference_run_repeats_nothing_its_lineage_has(repo_root: Path) -> None:
+    from darwin_bot.memory import MemoryStore
+
+    got = audit(MemoryStore(repo_root / "memory" / "reference"))
+    trials = from_memory(MemoryStore(repo_root / "memory" / "reference")).trials
+    assert len({t.agent for t in trials}) >= 10  # the whole demo: 3 generations of offspring
+    assert got.lineage_repeats == ()
 
 
 def test_withheld_memory_draws_uniformly() -> None:

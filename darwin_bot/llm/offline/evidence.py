@@ -74,6 +74,16 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class Repeat:
+    """An offspring's edit whose effect an ancestor (``ancestor``) already made."""
+
+    agent: str
+    effect: str
+    ancestor: str
+    explore: bool
+
+
+@dataclass(frozen=True)
 class Credit:
     """What the memory says about one arm."""
 
@@ -160,6 +170,23 @@ class Evidence:
         """Effect -> the ancestor that made it, for every edit the lineage of ``agents`` has."""
         line = {a for agent in agents for a in self.lineage(agent)}
         return {t.tag.effect: t.agent for t in self.trials if t.agent in line and t.kept}
+
+    def repeats(self) -> tuple[Repeat, ...]:
+        """Every edit an offspring made whose effect its lineage already had.
+
+        The audit of the rule the policy follows (``policy`` rule 2), read back from
+        the records alone: an edit made while exploring (``explore`` in its record)
+        is listed too, with ``explore`` set, so a caller can tell a deliberate
+        repeat from a broken rule.
+        """
+        out: list[Repeat] = []
+        for t in self.trials:
+            if not t.kept:
+                continue
+            has = self.lineage_effects(*self.parents.get(t.agent, ()))
+            if t.tag.effect in has:
+                out.append(Repeat(t.agent, t.tag.effect, has[t.tag.effect], t.explore))
+        return tuple(out)
 
     def hurt_under(self, parent: str) -> dict[str, float]:
         """Effect -> measured change, for edits that failed or hurt as children of ``parent``."""
@@ -261,6 +288,46 @@ def from_memory(memory: MemoryReader, weights: tuple[float, float] = (1.0, 0.0))
         declined=frozenset(r["key"] for r in requests if r.get("state") in _DECLINED),
         asked=frozenset(r["key"] for r in requests),
         measured_noise=run_noise(summaries, *weights),
+    )
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What a finished search did against its own rules, counted from its records."""
+
+    duplicate_draws: int  # offspring draws dropped as known changes before any training
+    exploring_edits: int  # edits whose record says the mutator explored on purpose
+    lineage_repeats: tuple[Repeat, ...]  # repeats of a lineage's effect, not exploring
+    exploring_repeats: tuple[Repeat, ...]  # the same, made while exploring
+
+    def as_json(self) -> dict[str, Any]:
+        def listed(rs: tuple[Repeat, ...]) -> list[dict[str, str]]:
+            return [{"agent": r.agent, "effect": r.effect, "ancestor": r.ancestor} for r in rs]
+
+        return {
+            "duplicates": self.duplicate_draws,
+            "exploring_edits": self.exploring_edits,
+            "lineage_repeats": listed(self.lineage_repeats),
+            "exploring_repeats": listed(self.exploring_repeats),
+        }
+
+
+def audit(memory: MemoryReader) -> Audit:
+    """Duplicate draws, exploring edits and lineage repeats in ``memory``'s records."""
+    records = memory.mutations()
+    # a dropped draw's records are <agent>-d<draw><n>: one draw, however many chunks it changed
+    draws = {
+        (r["agent"], r["id"][len(r["agent"]) + 1 : -2])
+        for r in records
+        if r["outcome"] == Outcome.DUPLICATE
+    }
+    explore = sum(1 for r in records if (r.get("edit") or {}).get("explore"))
+    repeats = from_memory(memory).repeats()
+    return Audit(
+        duplicate_draws=len(draws),
+        exploring_edits=explore,
+        lineage_repeats=tuple(r for r in repeats if not r.explore),
+        exploring_repeats=tuple(r for r in repeats if r.explore),
     )
 
 
