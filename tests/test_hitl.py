@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -217,3 +219,78 @@ def test_demo_output_says_what_an_approval_unlocks_and_how_to_answer_from_here(
     assert f"#{st.number} declined: data" in out and "not asked again" in out
     assert f"answer: darwin requests --config demo/darwin.toml approve {sp.number}" in out
     assert f"#{li.number} dependency" not in out  # an answered request is not pending
+    assert "is not installed" not in out  # lion-pytorch is in the dev extra
+
+
+def test_demo_output_says_an_approved_dependency_is_not_installed_yet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from darwin_bot.cli.demo import _print_requests
+
+    forge = LocalForge(tmp_path / "demo" / ".darwin" / "forge")
+    ask = HumanRequest("dependency", f"Add dependency: {MISSING}", "ranked first", "g001-001", 1)
+    [issue] = hitl.open_requests(forge, [ask])
+    forge.set_labels(issue.number, add=(hitl.APPROVED_LABEL,))
+    _print_requests(forge, Path("demo"))
+    out = capsys.readouterr().out
+    assert f"    but `{MISSING}` is not installed where agent code runs" in out
+    assert "edits the offline mutator may now make" not in out
+
+
+MISSING = "not_a_module_zz9"  # approved by the humans, installed nowhere
+
+
+def test_approving_a_dependency_that_is_not_installed_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    forge = LocalForge(tmp_path / ".darwin" / "forge")
+    asked = [
+        HumanRequest("dependency", f"Add dependency: {m}", "ranked first", "g001-000", 1)
+        for m in ("lion_pytorch", MISSING)
+    ]
+    [installed, missing] = hitl.open_requests(forge, asked)
+    code, out = _run(["requests", "approve", str(missing.number)])
+    assert code == 0 and f"note: `{MISSING}` is not installed where agent code runs" in out
+    assert "DARWIN_PACKAGES" in out
+    code, out = _run(["requests", "approve", str(installed.number)])
+    assert code == 0 and "not installed" not in out  # lion-pytorch is in the dev extra
+
+
+def test_an_approved_import_that_is_not_installed_is_withheld_and_said(scratch) -> None:
+    from darwin_bot.engine import Engine
+    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.llm import make_llm
+    from darwin_bot.progress import Reporter
+    from darwin_bot.publish import make_publisher
+    from tests.test_engine import FakeEvaluator, _cfg
+
+    root = scratch()
+    cfg = _cfg()
+    publisher = make_publisher(root, cfg)
+    asked = [
+        HumanRequest("dependency", f"Add dependency: {m}", "ranked first", "g001-000", 1)
+        for m in ("lion_pytorch", MISSING)
+    ]
+    for issue in hitl.open_requests(publisher.forge, asked):
+        publisher.forge.set_labels(issue.number, add=(hitl.APPROVED_LABEL,))
+    engine = Engine(
+        GitRepo(root, prefix=cfg.evolution.branch_prefix),
+        cfg,
+        evaluator=FakeEvaluator(),  # type: ignore[arg-type]
+        llm_factory=lambda seed: make_llm(cfg.llm, seed=seed),
+        publisher=publisher,
+        progress=Reporter(stream=(log := io.StringIO()), tty=False),
+    )
+    engine.run(1)
+    said = log.getvalue()
+    assert "generation 1: approved requests allow import lion_pytorch beyond" in said
+    assert f"generation 1: approved import {MISSING} is not installed where agent code" in said
+    assert "until then no mutation may import it" in said
+    records = list((root / "memory" / "g001" / "offspring").glob("*.json"))
+    assert len(records) == cfg.evolution.population - 1
+    for p in records:
+        assert json.loads(p.read_text())["granted_imports"] == ["lion_pytorch"], p
+    context, imports = engine.human_answers(2)
+    assert imports == ("lion_pytorch",)
+    assert f"Approved but not installed yet, so not allowed: {MISSING}." in context

@@ -167,6 +167,23 @@ def test_darwin_always_comes_from_the_trusted_checkout(darwin: dict[str, Any]) -
                 ), f"{name}: trusted/ checked out at {ref!r}"
 
 
+def test_every_step_that_runs_agent_code_gets_the_approved_packages(
+    darwin: dict[str, Any],
+) -> None:
+    """Smoke tests (propose, repair) and training (evaluate) import what the humans approved."""
+    seen: dict[str, str | None] = {}
+    for name, job in darwin["jobs"].items():
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("./"):
+                command = step["with"]["command"]
+                seen[f"{name}/{command}"] = step["with"].get("packages")
+    runs_agent_code = {k for k in seen if k.split("/")[1] in ("propose", "repair", "evaluate")}
+    assert len(runs_agent_code) == 4, seen
+    for key in runs_agent_code:
+        assert seen[key] == "${{ vars.DARWIN_PACKAGES }}", key
+    assert all(seen[k] is None for k in set(seen) - runs_agent_code)  # select: no agent code
+
+
 def test_agent_code_is_checked_out_only_on_the_gpu_runner(darwin: dict[str, Any]) -> None:
     for name, job in darwin["jobs"].items():
         agent_refs = [
@@ -365,6 +382,58 @@ def test_action_installs_itself_not_the_checkout(action: dict[str, Any]) -> None
     assert step["env"]["ACTION_PATH"] == "${{ github.action_path }}"
     assert '"${pip[@]}" "$ACTION_PATH"' in step["run"]
     assert " -e " not in step["run"] and "--editable" not in step["run"]
+
+
+def _install(action: dict[str, Any], tmp_path: Path, packages: str) -> list[list[str]]:
+    """Run the install step with a fake python3 (its venv's python records each call)."""
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "install")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    log = tmp_path / "python.log"
+    fake = bin_dir / "python3"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, pathlib, sys, stat\n"
+        "args = sys.argv[1:]\n"
+        "if args[:1] == ['--version']:\n"
+        "    print('Python 3.11.0'); sys.exit(0)\n"
+        f"open({str(log)!r}, 'a').write(json.dumps(args) + '\\n')\n"
+        "if args[:2] == ['-m', 'venv']:\n"
+        "    venv = pathlib.Path(args[-1]) / 'bin'\n"
+        "    venv.mkdir(parents=True, exist_ok=True)\n"
+        "    for name in ('python', 'darwin'):\n"
+        "        (venv / name).symlink_to(sys.argv[0])\n"
+        "sys.exit(0)\n",
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    ctx = {
+        "inputs": {"install-torch": "false", "packages": packages, "python-version": "3.11"},
+        "github": {"action_path": str(REPO_ROOT)},
+        "runner": {"temp": str(tmp_path)},
+    }
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.update({k: render(str(v), ctx) for k, v in step["env"].items()})
+    env["GITHUB_OUTPUT"] = str(tmp_path / "output")
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_action_installs_the_approved_packages_as_wheels_after_itself(
+    action: dict[str, Any], tmp_path: Path
+) -> None:
+    calls = _install(action, tmp_path / "with", "lion-pytorch==0.2.5 einops>=0.8,<1")
+    pips = [c for c in calls if c[:2] == ["-m", "pip"]]
+    assert pips[0][-1] == str(REPO_ROOT)  # darwin-bot first, then the humans' list
+    assert pips[1][-4:] == ["--only-binary", ":all:", "lion-pytorch==0.2.5", "einops>=0.8,<1"]
+    assert len(pips) == 2
+    calls = _install(action, tmp_path / "without", "")
+    [only] = [c for c in calls if c[:2] == ["-m", "pip"]]
+    assert only[-1] == str(REPO_ROOT)
 
 
 def test_action_torch_requirement_matches_pyproject(action: dict[str, Any]) -> None:
@@ -572,6 +641,9 @@ def test_action_evaluate_minimal_inputs(action: dict[str, Any], tmp_path: Path) 
         ),
         ({"command": "evaluate", "branch": "darwin/a", "sandbox": ""}, "input 'sandbox' must be"),
         ({"command": "propose", "install_torch": "yes"}, "'install-torch' must be true or false"),
+        ({"command": "propose", "packages": "--index-url=http://evil lion"}, "'packages' takes"),
+        ({"command": "evaluate", "branch": "a", "packages": "ok -r reqs.txt"}, "'packages' takes"),
+        ({"command": "propose", "packages": "git+https://host/x.git"}, "'packages' takes"),
     ],
 )
 def test_action_refuses_bad_inputs(
@@ -593,3 +665,10 @@ def test_action_sandbox_opt_out_is_explicit_and_warned(
     )
     assert ran[0][1].stdout.startswith("::warning title=darwin-bot::sandbox")
     assert call["argv"][call["argv"].index("--sandbox") + 1] == choice
+
+
+def test_action_accepts_requirement_specifiers(action: dict[str, Any], tmp_path: Path) -> None:
+    given = "lion-pytorch==0.2.5 einops>=0.8,<1 torch-optimizer~=0.3 x[extra]!=1.0.*"
+    ran, (call,) = run_action(action, tmp_path, command="propose", packages=given)
+    assert all(proc.returncode == 0 for _, proc in ran)
+    assert call["argv"][0] == "propose"

@@ -197,6 +197,7 @@ def _print_requests(forge: Forge, root: Path) -> None:
 def _answer_lines(s: RequestState) -> list[str]:
     """An approved or declined request, and what it changed for the next generations."""
     from darwin_bot import hitl
+    from darwin_bot.evaluate import importable
     from darwin_bot.llm.offline.catalogue import unlocked_by
 
     if s.status is hitl.RequestStatus.PENDING:
@@ -206,7 +207,10 @@ def _answer_lines(s: RequestState) -> list[str]:
     if s.status is hitl.RequestStatus.APPROVED and granted:
         edits = ", ".join(f"{kind} ({title})" for kind, title in unlocked_by(granted))
         out.append(f"    now: `{granted}` is an allowed import for the next generations' mutations")
-        if edits:
+        note = importable.not_installed_note(granted)
+        if note:
+            out.append(f"    but {note}")
+        elif edits:
             out.append(f"    edits the offline mutator may now make: {edits}")
     elif s.status is hitl.RequestStatus.DECLINED:
         out.append("    now: not asked again for the same reason")

@@ -14,6 +14,7 @@ import click
 from darwin_bot import hitl
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.errors import ConfigError
+from darwin_bot.evaluate import importable
 from darwin_bot.forge import Forge, LocalForge, open_forge
 from darwin_bot.forge.base import CloseReason
 
@@ -72,7 +73,13 @@ def approve(config_path: Path | None, number: int, comment: str) -> None:
         forge.add_comment(number, comment)
     click.echo(f"approved #{number}")
     states = hitl.read_requests(forge, acknowledge=False)
-    if any(s.number == number and s.request.kind == "data" for s in states):
+    request = next((s.request for s in states if s.number == number), None)
+    if request is not None and request.kind == "dependency":
+        granted = hitl.dependency_name(request.title)
+        note = importable.not_installed_note(granted) if granted else None
+        if note:
+            click.echo(f"note: {note}")
+    if request is not None and request.kind == "data":
         data = load_config(config_path, _root(config_path)).budget.data
         click.echo(
             f"a data request: the corpus is budget.data (now {data!r}). Prepare the new one in "

@@ -28,6 +28,7 @@ only through the ports of ``engine.ports``.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,7 @@ from darwin_bot.engine.records import (
 from darwin_bot.engine.state import RunState, remove_stale_temps
 from darwin_bot.engine.verify import verify_state
 from darwin_bot.errors import StateError
+from darwin_bot.evaluate import importable
 from darwin_bot.memory import MemoryStore
 from darwin_bot.program import contract_for
 
@@ -264,16 +266,34 @@ class Engine(Evaluations):
         self.run_state.write_plan(g, items)
         return items
 
-    def propose(self, g: int) -> list[OffspringRecord]:
-        """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
-        context, extra_imports = ("", ())
-        if self.publisher is not None:
-            context, extra_imports = self.publisher.request_context()
+    def human_answers(self, g: int) -> tuple[str, tuple[str, ...]]:
+        """The humans' answers as prompt text, and the approved imports agent code can import.
+
+        Approved is not installed: only the humans can install, and an edit that
+        imports a missing module only fails its smoke test, so none is made and
+        the run says what to do.
+        """
+        if self.publisher is None:
+            return "", ()
+        context, granted = self.publisher.request_context()
+        extra_imports, missing = importable.split(granted)
         if extra_imports:  # what the humans' approvals changed, said where the user looks
             self.say(
                 f"generation {g}: approved requests allow import {', '.join(extra_imports)} "
                 "beyond llm.allowed_imports"
             )
+        if missing:
+            self.say(
+                f"generation {g}: approved import {', '.join(missing)} is not installed where "
+                f"agent code runs ({sys.executable}): {importable.INSTALL_HINT}; "
+                "until then no mutation may import it"
+            )
+            context += f"\nApproved but not installed yet, so not allowed: {', '.join(missing)}.\n"
+        return context, extra_imports
+
+    def propose(self, g: int) -> list[OffspringRecord]:
+        """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
+        context, extra_imports = self.human_answers(g)
         digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.baseline_metrics()
         for item in self.plan(g):
