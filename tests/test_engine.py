@@ -119,6 +119,16 @@ def test_a_scored_tree_is_never_trained_again(scratch) -> None:
     assert {s for (h, s) in ev.calls if h == seed_tree} == {3, 4, 5}
 
 
+def test_an_evaluator_set_on_the_engine_also_runs_its_smoke_tests(scratch) -> None:
+    """A wrapper set after construction (the evolution benchmark's counter) sees every run."""
+    first, second = FakeEvaluator(), FakeEvaluator()
+    engine = _engine(scratch(), _cfg(), first)
+    engine.evaluator = second
+    engine.run(1)
+    assert second.smokes > 0 and second.calls
+    assert first.smokes == 0 and not first.calls
+
+
 def _files_hash_of_ref(engine: Engine, ref: str) -> str:
     import tempfile
 

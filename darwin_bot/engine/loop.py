@@ -82,7 +82,7 @@ class Engine(Evaluations):
     ) -> None:
         self.repo = repo
         self.cfg = cfg
-        self.evaluator = evaluator
+        self._evaluator = evaluator
         self.publisher = publisher
         self.workers = max(1, workers)
         self.say = progress or Progress(enabled=False)
@@ -106,6 +106,17 @@ class Engine(Evaluations):
             significance=cfg.budget.significance,
             repeats=cfg.budget.repeats,
         )
+
+    @property
+    def evaluator(self) -> Evaluator:
+        """What scores every run, smoke tests included (one evaluator, whoever holds it)."""
+        return self._evaluator
+
+    @evaluator.setter
+    def evaluator(self, evaluator: Evaluator) -> None:
+        # The breeder smoke-tests with it: a wrapper set here (a benchmark's counter)
+        # must see the smoke runs too, not only the training runs.
+        self._evaluator = self.breeder.evaluator = evaluator
 
     # -- what is recorded ----------------------------------------------------------
     def generations(self) -> list[dict[str, Any]]:
