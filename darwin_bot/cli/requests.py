@@ -79,7 +79,7 @@ def approve(config_path: Path | None, number: int, comment: str) -> None:
         note = importable.not_installed_note(granted) if granted else None
         if note:
             click.echo(f"note: {note}")
-    if request is not None and request.kind == "data":
+    elif request is not None and request.kind == "data":
         data = load_config(config_path, _root(config_path)).budget.data
         click.echo(
             f"a data request: the corpus is budget.data (now {data!r}). Prepare the new one in "

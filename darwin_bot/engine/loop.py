@@ -28,7 +28,6 @@ only through the ports of ``engine.ports``.
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -295,9 +294,7 @@ class Engine(Evaluations):
             )
         if missing:
             self.say(
-                f"generation {g}: approved import {', '.join(missing)} is not installed where "
-                f"agent code runs ({sys.executable}): {importable.INSTALL_HINT}; "
-                "until then no mutation may import it"
+                f"generation {g}: approved import {importable.missing_note(', '.join(missing))}"
             )
             context += f"\nApproved but not installed yet, so not allowed: {', '.join(missing)}.\n"
         return context, extra_imports

@@ -47,7 +47,8 @@ def importable(name: str, path: list[str] | None = None) -> bool:
     top = name.split(".")[0]
     if top in sys.builtin_module_names:
         return True
-    return importlib.machinery.PathFinder.find_spec(top, path or sandbox_path()) is not None
+    where = sandbox_path() if path is None else path
+    return importlib.machinery.PathFinder.find_spec(top, where) is not None
 
 
 def split(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -60,11 +61,14 @@ def split(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(installed), tuple(missing)
 
 
+def missing_note(what: str) -> str:
+    """The one sentence for missing approved imports; ``what`` names them as the caller quotes."""
+    return (
+        f"{what} is not installed where agent code runs ({sys.executable}): "
+        f"{INSTALL_HINT}; until then no mutation may import it"
+    )
+
+
 def not_installed_note(name: str) -> str | None:
     """What to tell the humans who approved ``name`` when agent code cannot import it here."""
-    if importable(name):
-        return None
-    return (
-        f"`{name}` is not installed where agent code runs ({sys.executable}): "
-        f"{INSTALL_HINT}; until then no mutation imports it"
-    )
+    return None if importable(name) else missing_note(f"`{name}`")
