@@ -25,6 +25,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -204,11 +205,49 @@ class GitRepo:
             and Path(line.split(" ", 1)[1]).name.startswith(_WT_PREFIX)
         ]
         for path in stale:
-            with contextlib.suppress(GitError):
-                self.git("worktree", "remove", "--force", path)
+            # 'worktree add' locks the worktree until its checkout is done, so one killed
+            # mid-add is locked: removing it takes --force twice, and prune skips it
+            # unless it is unlocked first (its folder may already be gone).
+            try:
+                self.git("worktree", "remove", "--force", "--force", path)
+            except GitError:
+                with contextlib.suppress(GitError):
+                    self.git("worktree", "unlock", path)
             shutil.rmtree(path, ignore_errors=True)
         self.git("worktree", "prune")
         return len(stale)
+
+    def remove_stale_locks(self, *, settle_s: float = 2.0) -> list[str]:
+        """Delete the lock files a killed git left in the repository; the ones removed.
+
+        A git killed mid-commit or mid-update-ref leaves ``index.lock`` or
+        ``refs/.../<name>.lock`` behind, and every later git write then fails
+        until someone deletes it. Call with the run lock held: no darwin process
+        can own one. A lock a person's own git holds lives for milliseconds, so
+        only a lock that is still there, unchanged, ``settle_s`` after it was
+        last written is removed. ``darwin.lock`` (the run lock) is not git's.
+        """
+        common = Path(self.git("rev-parse", "--git-common-dir"))
+        common = common if common.is_absolute() else self.root / common
+        found = [
+            p
+            for p in [*common.glob("*.lock"), *common.glob("refs/**/*.lock")]
+            if p.is_file() and p.name != "darwin.lock"
+        ]
+        if not found:
+            return []
+        seen = {p: p.stat().st_mtime_ns for p in found if p.exists()}
+        youngest = max(seen.values(), default=0) / 1e9
+        wait = youngest + settle_s - time.time()
+        if wait > 0:
+            time.sleep(min(wait, settle_s))
+        removed = []
+        for path, mtime in seen.items():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime_ns == mtime:
+                    path.unlink()
+                    removed.append(str(path.relative_to(common)))
+        return removed
 
     def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
         """Write the files of ``paths`` at ``ref`` into ``dest`` (no .git): what the evaluator gets."""

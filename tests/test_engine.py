@@ -7,6 +7,8 @@ exact; the real evaluator is exercised in tests/evaluate and test_run_e2e.
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -181,6 +183,32 @@ def test_a_run_killed_mid_generation_resumes_to_the_same_state(scratch) -> None:
     resumed = _engine(root, _cfg(), FakeEvaluator())
     resumed.run(2)
     assert _fingerprint(resumed) == _fingerprint(reference)
+
+
+def test_a_run_whose_git_was_killed_mid_write_resumes_past_its_lock_files(scratch) -> None:
+    # A SIGKILL that lands inside 'git commit' or 'git update-ref' leaves index.lock or
+    # <ref>.lock, and git then refuses every write until someone deletes it.
+    reference = _engine(scratch("a"), _cfg(), FakeEvaluator())
+    reference.run(2)
+
+    root = scratch("b")
+    crashing = _engine(root, _cfg(), FakeEvaluator(crash_after=2))
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run(2)
+    git_dir = root / ".git"
+    planted = [git_dir / "index.lock", git_dir / "refs" / "heads" / "main.lock"]
+    long_ago = time.time() - 60
+    for lock in planted:
+        lock.write_text("")
+        os.utime(lock, (long_ago, long_ago))
+    run_lock = git_dir / "darwin.lock"
+    run_lock.write_text("")
+    os.utime(run_lock, (long_ago, long_ago))
+    resumed = _engine(root, _cfg(), FakeEvaluator())
+    resumed.run(2)
+    assert _fingerprint(resumed) == _fingerprint(reference)
+    assert not any(lock.exists() for lock in planted)
+    assert run_lock.exists()  # the run lock is not git's
 
 
 def test_rerunning_a_finished_step_changes_nothing(scratch) -> None:

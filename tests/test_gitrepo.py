@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -136,6 +138,44 @@ def test_stale_worktrees_of_a_killed_run_are_removed(repo: GitRepo) -> None:
     assert repo.cleanup_worktrees() == 1
     assert not wt.exists()
     assert _git(repo.root, "worktree", "list").count("\n") == 1
+
+
+def test_a_worktree_killed_while_git_was_adding_it_is_removed(repo: GitRepo) -> None:
+    # 'git worktree add' locks the new worktree until its checkout is done; a run
+    # killed in between leaves it locked, and a plain remove --force or prune skips it.
+    ctx = repo.worktree("main")
+    wt = ctx.__enter__()
+    _git(repo.root, "worktree", "lock", "--reason", "initializing", str(wt))
+    assert repo.cleanup_worktrees() == 1
+    assert not wt.exists()
+    assert _git(repo.root, "worktree", "list").count("\n") == 1
+
+
+def test_a_locked_worktree_whose_folder_is_gone_is_pruned(repo: GitRepo) -> None:
+    ctx = repo.worktree("main")
+    wt = ctx.__enter__()
+    _git(repo.root, "worktree", "lock", "--reason", "initializing", str(wt))
+    shutil.rmtree(wt)
+    assert repo.cleanup_worktrees() == 1
+    assert _git(repo.root, "worktree", "list").count("\n") == 1
+
+
+def test_a_git_lock_still_being_written_is_left_alone(repo: GitRepo) -> None:
+    common = repo.root / ".git"
+    live = common / "index.lock"
+    live.write_text("")
+    touch = threading.Timer(0.1, lambda: live.write_text("still writing"))
+    touch.start()
+    try:
+        assert repo.remove_stale_locks(settle_s=0.5) == []
+    finally:
+        touch.join()
+    assert live.exists()
+    live.unlink()
+    stale = common / "refs" / "heads" / "main.lock"
+    stale.write_text("")
+    assert repo.remove_stale_locks(settle_s=0.2) == ["refs/heads/main.lock"]
+    assert not stale.exists()
 
 
 def test_tree_ids_follow_a_moved_branch_and_name_missing_paths(repo: GitRepo) -> None:

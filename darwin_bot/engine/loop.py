@@ -394,6 +394,8 @@ class Engine(Evaluations):
         worktrees and temporary files a killed run left.
         """
         self.verify()
+        for lock in self.repo.remove_stale_locks():
+            self.say(f"removed {lock}, left by a git that was killed mid-write")
         self.repo.cleanup_worktrees()
         remove_stale_temps(self.state)
         remove_stale_temps(self.repo.root / self.cfg.forge.path)

@@ -86,6 +86,10 @@ class Repository(Protocol):
         """Remove the scratch checkouts a killed run left behind (call with the run lock held)."""
         ...
 
+    def remove_stale_locks(self) -> list[str]:
+        """Delete the lock files a killed git left (call with the run lock held); which."""
+        ...
+
     def commit_paths_on_current(self, paths: Sequence[str], message: str) -> str | None:
         """Commit exactly ``paths`` on the checked-out branch; None when nothing changed."""
         ...
