@@ -171,15 +171,20 @@ def test_failed_offspring_never_survive_and_keep_their_lineage(scratch) -> None:
             assert engine.repo.archived(row.agent) is not None
 
 
-def test_a_run_killed_mid_generation_resumes_to_the_same_state(scratch) -> None:
+def _killed_mid_generation(scratch) -> tuple[Engine, Path]:
+    """A 2-generation run finished, and the same run killed in generation 1 (its root)."""
     reference = _engine(scratch("a"), _cfg(), FakeEvaluator())
     reference.run(2)
-
     root = scratch("b")
     crashing = _engine(root, _cfg(), FakeEvaluator(crash_after=2))
     with pytest.raises(KeyboardInterrupt):
         crashing.run(2)
     assert crashing.memory.generations()[-1]["generation"] == 0
+    return reference, root
+
+
+def test_a_run_killed_mid_generation_resumes_to_the_same_state(scratch) -> None:
+    reference, root = _killed_mid_generation(scratch)
     resumed = _engine(root, _cfg(), FakeEvaluator())
     resumed.run(2)
     assert _fingerprint(resumed) == _fingerprint(reference)
@@ -188,13 +193,7 @@ def test_a_run_killed_mid_generation_resumes_to_the_same_state(scratch) -> None:
 def test_a_run_whose_git_was_killed_mid_write_resumes_past_its_lock_files(scratch) -> None:
     # A SIGKILL that lands inside 'git commit' or 'git update-ref' leaves index.lock or
     # <ref>.lock, and git then refuses every write until someone deletes it.
-    reference = _engine(scratch("a"), _cfg(), FakeEvaluator())
-    reference.run(2)
-
-    root = scratch("b")
-    crashing = _engine(root, _cfg(), FakeEvaluator(crash_after=2))
-    with pytest.raises(KeyboardInterrupt):
-        crashing.run(2)
+    reference, root = _killed_mid_generation(scratch)
     git_dir = root / ".git"
     planted = [git_dir / "index.lock", git_dir / "refs" / "heads" / "main.lock"]
     long_ago = time.time() - 60
