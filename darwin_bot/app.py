@@ -59,8 +59,7 @@ class TrustedEvaluator:
 
 def git_dir(repo: GitRepo) -> Path:
     """The folder shared by all worktrees of ``repo`` (where the run lock lives)."""
-    path = Path(repo.git("rev-parse", "--git-common-dir"))
-    return path if path.is_absolute() else repo.root / path
+    return repo.common_dir()
 
 
 def data_dir_for(root: Path, cfg: Config) -> Path:

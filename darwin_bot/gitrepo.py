@@ -25,7 +25,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import git
 
 from darwin_bot.core.agent import Mutation
 from darwin_bot.errors import GitError
+from darwin_bot.gitlocks import remove_stale_git_locks
 from darwin_bot.trailers import mutation_from_commit
 
 BOT_NAME = "darwin-bot"
@@ -217,37 +217,14 @@ class GitRepo:
         self.git("worktree", "prune")
         return len(stale)
 
-    def remove_stale_locks(self, *, settle_s: float = 2.0) -> list[str]:
-        """Delete the lock files a killed git left in the repository; the ones removed.
+    def common_dir(self) -> Path:
+        """The git folder shared by all worktrees (where the run lock lives)."""
+        path = Path(self.git("rev-parse", "--git-common-dir"))
+        return path if path.is_absolute() else self.root / path
 
-        A git killed mid-commit or mid-update-ref leaves ``index.lock`` or
-        ``refs/.../<name>.lock`` behind, and every later git write then fails
-        until someone deletes it. Call with the run lock held: no darwin process
-        can own one. A lock a person's own git holds lives for milliseconds, so
-        only a lock that is still there, unchanged, ``settle_s`` after it was
-        last written is removed. ``darwin.lock`` (the run lock) is not git's.
-        """
-        common = Path(self.git("rev-parse", "--git-common-dir"))
-        common = common if common.is_absolute() else self.root / common
-        found = [
-            p
-            for p in [*common.glob("*.lock"), *common.glob("refs/**/*.lock")]
-            if p.is_file() and p.name != "darwin.lock"
-        ]
-        if not found:
-            return []
-        seen = {p: p.stat().st_mtime_ns for p in found if p.exists()}
-        youngest = max(seen.values(), default=0) / 1e9
-        wait = youngest + settle_s - time.time()
-        if wait > 0:
-            time.sleep(min(wait, settle_s))
-        removed = []
-        for path, mtime in seen.items():
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime_ns == mtime:
-                    path.unlink()
-                    removed.append(str(path.relative_to(common)))
-        return removed
+    def remove_stale_locks(self, *, settle_s: float = 2.0) -> list[str]:
+        """Delete the lock files a killed git left (``darwin_bot.gitlocks``); which."""
+        return remove_stale_git_locks(self.common_dir(), settle_s=settle_s)
 
     def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
         """Write the files of ``paths`` at ``ref`` into ``dest`` (no .git): what the evaluator gets."""
