@@ -36,6 +36,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AGENT_TREE = REPO_ROOT / "tests" / "evaluate" / "agent_tree.py"  # the hostile programs' builder
 
+BASELINE = "<honest>"  # in extra CLI args: the honest counterpart's result file
 # name -> (train program, model program, target.txt, honest counterpart, extra CLI args)
 HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...]]] = {
     "peek_everywhere": ("train_fake.py", "model_peek.py", None, "fake_table", ()),
@@ -56,6 +57,9 @@ HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...
     "report_inflates_tokens": ("train_lie.py", None, "tokens", "bigram", ()),
     "report_inflates_params": ("train_lie.py", None, "params", "bigram", ()),
     "report_inflates_seconds": ("train_lie.py", None, "seconds", "bigram", ()),
+    # trains in load(), in the scoring sandboxes, against the honest twin as the baseline
+    "trains_in_load": ("train_stash.py", "model_load_train.py", None, "counts",
+                       ("--baseline", BASELINE)),
 }  # fmt: skip
 HONEST: dict[str, tuple[str | None, str | None]] = {
     "fake_table": ("train_fake.py", "model_table.py"),
@@ -130,14 +134,16 @@ def gained(hostile: dict[str, Any], honest: dict[str, Any]) -> bool:
 
 
 def hostile_rows(root: Path, data: Path) -> list[dict[str, Any]]:
-    honest = {
-        name: brief(evaluate(make_tree(root, f"honest_{name}", t, m, None), data, ["--iters", "5"]))
-        for name, (t, m) in HONEST.items()
-    }
+    honest = {}
+    for name, (t, m) in HONEST.items():
+        result = evaluate(make_tree(root, f"honest_{name}", t, m, None), data, ["--iters", "5"])
+        (root / f"honest_{name}.json").write_text(json.dumps(result))
+        honest[name] = brief(result)
     rows = []
     for name, (train, model, target, twin, extra) in HOSTILE.items():
+        args = [str(root / f"honest_{twin}.json") if a == BASELINE else a for a in extra]
         got = brief(evaluate(make_tree(root, name, train, model, target), data,
-                             ["--iters", "5", *extra]))  # fmt: skip
+                             ["--iters", "5", *args]))  # fmt: skip
         rows.append({"program": name, **got, "honest": twin,
                      "honest_perplexity": honest[twin]["perplexity"],
                      "gained": gained(got, honest[twin])})  # fmt: skip

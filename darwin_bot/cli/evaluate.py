@@ -21,7 +21,7 @@ import click
 
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import PRESETS, SANDBOXES, Config
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
+from darwin_bot.core.results import Budget, Cost, EvalResult, Metrics, Status
 from darwin_bot.errors import ConfigError, SecretInEnvironment
 
 # Agent code must never run in a process that holds one of these, even though
@@ -125,8 +125,8 @@ def _evaluate_branch(
     return [dataclasses.replace(r, extra={**r.extra, **extra}) for r in results]
 
 
-def baseline_wall(path: Path, preset: str, budget: Budget) -> float:
-    """The mean training wall time of the ok runs in a ``darwin evaluate --json`` file."""
+def baseline_wall(path: Path, preset: str, budget: Budget) -> Cost:
+    """The mean measured cost of the ok runs in a ``darwin evaluate --json`` file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         runs = data.get("runs", [data])
@@ -135,8 +135,8 @@ def baseline_wall(path: Path, preset: str, budget: Budget) -> float:
         raise ConfigError(
             f"--baseline {path}: not a result of 'darwin evaluate --json' ({exc})"
         ) from exc
-    walls = [float(r.extra["train_wall_s"]) for r in results if r.ok and "train_wall_s" in r.extra]
-    if not walls:
+    costs = [c for r in results if r.ok and (c := Cost.of(r.extra)) is not None]
+    if not costs:
         raise ConfigError(f"--baseline {path}: no ok run with a measured train_wall_s in it")
     first = results[0]
     if first.preset != preset or first.budget != budget:
@@ -144,7 +144,11 @@ def baseline_wall(path: Path, preset: str, budget: Budget) -> float:
             f"--baseline {path} was measured under preset {first.preset!r}, budget "
             f"{first.budget.key()}; evaluate under the same (here: {preset!r}, {budget.key()})"
         )
-    return statistics.fmean(walls)
+    scores = [c.score_wall_s for c in costs]
+    return Cost(  # scoring only when every run measured it (older results did not)
+        statistics.fmean(c.train_wall_s for c in costs),
+        statistics.fmean(scores) if all(scores) else 0.0,
+    )
 
 
 def _confirm_budget(
@@ -183,7 +187,11 @@ def _human(result: EvalResult) -> str:
     if "train_wall_s" in result.extra:
         ratio = result.extra.get("cost_ratio")
         cost = f"{ratio:.2f}x the baseline" if ratio is not None else "no baseline given"
-        lines.append(f"cost       {result.extra['train_wall_s']:.2f} s measured ({cost})")
+        score = result.extra.get("score_wall_s")
+        scored = f" + {score:.2f} s scoring" if isinstance(score, (int, float)) else ""
+        lines.append(
+            f"cost       {result.extra['train_wall_s']:.2f} s training{scored} measured ({cost})"
+        )
     lines += [f"device     {result.device}", f"tree       {result.tree_hash} (seed {result.seed})"]
     if result.status is not Status.OK and result.log_tail:
         lines += ["--- log tail ---", result.log_tail.rstrip()]
@@ -264,8 +272,10 @@ def evaluate_command(
             changes[name] = value
     opts = EvalOptions.from_config(cfg, path, smoke=smoke, **changes)
     if baseline_file is not None:
-        wall = baseline_wall(baseline_file, opts.preset, opts.budget)
-        opts = dataclasses.replace(opts, baseline_train_wall_s=wall)
+        cost = baseline_wall(baseline_file, opts.preset, opts.budget)
+        opts = dataclasses.replace(
+            opts, baseline_train_wall_s=cost.train_wall_s, baseline_score_wall_s=cost.score_wall_s
+        )
     with _training_progress(opts.budget, repeats) as on_iteration:
         opts = dataclasses.replace(opts, on_iteration=on_iteration)
         if branch is None:

@@ -42,6 +42,12 @@ class Metrics:
     train_seconds: float
     peak_mem_mb: float
     train_wall_s: float = 0.0  # 0: not measured (a result from before evaluator version 2)
+    score_wall_s: float = 0.0  # 0: not measured (a result from before evaluator version 3)
+
+    @property
+    def cost(self) -> Cost:
+        """What the run cost, as the harness measured it (for the cost limit)."""
+        return Cost(self.train_wall_s, self.score_wall_s)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -59,7 +65,9 @@ METRIC_SOURCES: dict[str, str] = {
     "val_loss": "measured: held-out loss computed by the harness from the returned logits",
     "perplexity": "measured: exp(val_loss)",
     "train_wall_s": "measured: wall time of the sandboxed training process",
-    "cost_ratio": "measured: train_wall_s over the baseline's mean under the same budget",
+    "score_wall_s": "measured: wall time of scoring (loading and running the model, both sandboxes)",
+    "cost_ratio": "measured: train_wall_s + score_wall_s over the baseline's mean under the same "
+    "budget",
     "peak_mem_mb": "measured: peak resident memory of the training process tree",
     "flops_per_token": "measured: 6 x the parameters of the saved weights (read by the harness)",
     "tokens_per_s": "reported: train.json's tokens_seen over its train_seconds, "
@@ -94,39 +102,89 @@ class Budget:
 SECONDS_COST_RATIO = 1.05  # a wall-clock budget's runs all stop by the clock: little spread
 
 
+@dataclass(frozen=True)
+class Cost:
+    """Measured wall time of a run: its training, and its scoring (0: not measured).
+
+    Scoring counts because the agent's ``load()`` runs there: work moved from
+    training into loading the model (training it further, say) is still paid for.
+    """
+
+    train_wall_s: float
+    score_wall_s: float = 0.0
+
+    @classmethod
+    def of(cls, extra: dict[str, Any]) -> Cost | None:
+        """A result's cost from its ``extra`` (None when its training was not measured)."""
+        train, score = extra.get("train_wall_s"), extra.get("score_wall_s", 0.0)
+        if not isinstance(train, (int, float)):
+            return None
+        return cls(float(train), float(score) if isinstance(score, (int, float)) else 0.0)
+
+    def against(self, base: Cost) -> tuple[float, float]:
+        """(this run's seconds, the baseline's) counted alike: scoring only where both have it."""
+        both = self.score_wall_s > 0 and base.score_wall_s > 0
+        return (
+            self.train_wall_s + (self.score_wall_s if both else 0.0),
+            base.train_wall_s + (base.score_wall_s if both else 0.0),
+        )
+
+    def allowance(self, train_ratio: float, score_ratio: float, *, scored: bool = True) -> float:
+        """Seconds a run may take against this baseline: ``train_ratio`` x its training and,
+        where scoring is counted, ``score_ratio`` x its scoring."""
+        return train_ratio * self.train_wall_s + (
+            score_ratio * self.score_wall_s if scored else 0.0
+        )
+
+    def ratio(self, base: Cost) -> float | None:
+        spent, base_s = self.against(base)
+        return spent / base_s if spent > 0 and base_s > 0 else None
+
+
 def apply_cost_limit(
     result: EvalResult,
-    baseline_wall_s: float | None,
+    baseline: Cost | None,
     max_cost_ratio: float,
     seconds_cost_ratio: float = SECONDS_COST_RATIO,
 ) -> EvalResult:
     """``result`` with its measured cost against the baseline; ``over_budget`` past the limit.
 
     The harness cannot count another program's iterations, so a budget is held
-    by wall time: a run that took more than ``max_cost_ratio`` (an iteration
-    budget) or ``seconds_cost_ratio`` (a seconds budget) times the baseline's
-    mean training wall time (same budget, same device) is ``over_budget``,
-    which ranks with the failures; its metrics stay for the record. A missing
-    baseline (``None`` or 0) leaves the result as it is.
+    by wall time: a run whose training and scoring took more than
+    ``max_cost_ratio`` (an iteration budget) or ``seconds_cost_ratio`` (a
+    seconds budget) times the baseline's mean training wall time, plus
+    ``max_cost_ratio`` times its mean scoring wall time (same budget, same
+    device), is ``over_budget``, which ranks with the failures; its metrics stay
+    for the record. A missing baseline (``None`` or 0) leaves the result as it is.
     """
-    wall = result.extra.get("train_wall_s")
-    if not baseline_wall_s or baseline_wall_s <= 0 or not isinstance(wall, (int, float)):
+    cost = Cost.of(result.extra)
+    if baseline is None or not baseline.train_wall_s > 0 or cost is None:
         return result
-    if result.budget.seconds is not None:
-        max_cost_ratio = seconds_cost_ratio
-    ratio = float(wall) / baseline_wall_s
+    train_ratio = seconds_cost_ratio if result.budget.seconds is not None else max_cost_ratio
+    spent, base_s = cost.against(baseline)
+    scored = base_s > baseline.train_wall_s
+    allowed = baseline.allowance(train_ratio, max_cost_ratio, scored=scored)
+    ratio = spent / base_s
     extra = {
         **result.extra,
         "cost_ratio": round(ratio, 4),
-        "baseline_train_wall_s": round(baseline_wall_s, 3),
-        "max_cost_ratio": max_cost_ratio,
+        "baseline_train_wall_s": round(baseline.train_wall_s, 3),
+        "baseline_score_wall_s": round(baseline.score_wall_s, 3),
+        "max_cost_ratio": train_ratio,
+        "cost_limit_s": round(allowed, 3),
     }
-    if result.status is Status.OK and result.metrics is not None and ratio > max_cost_ratio:
+    if result.status is Status.OK and result.metrics is not None and spent > allowed:
+        what = "training and scoring" if scored else "training"
         reason = (
-            f"training took {ratio:.2f}x the baseline's mean wall time ({float(wall):.1f} s vs "
-            f"{baseline_wall_s:.1f} s), {100 * (ratio / max_cost_ratio - 1):.0f}% over the "
-            f"{max_cost_ratio:g}x the budget allows"
+            f"{what} took {ratio:.2f}x the baseline's mean wall time ({spent:.1f} s vs "
+            f"{base_s:.1f} s), {100 * (spent / allowed - 1):.0f}% over the {train_ratio:g}x "
+            "the budget allows"
         )
+        if scored:
+            reason += (
+                f" ({allowed:.1f} s: {train_ratio:g}x its training, {max_cost_ratio:g}x its "
+                "scoring, where the model's load() runs)"
+            )
         return dataclasses.replace(result, status=Status.OVER_BUDGET, reason=reason, extra=extra)
     return dataclasses.replace(result, extra=extra)
 

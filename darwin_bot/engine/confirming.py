@@ -34,9 +34,9 @@ def held_runs(engine: Engine, head: str) -> list[EvalResult]:
     """``head``'s confirmation runs with the budget held against the seed's at that budget."""
     bu = engine.cfg.budget
     base = fit.summarize(engine.known_runs(engine.seed_head(), confirm=True)).mean_metrics()
-    wall = base.train_wall_s if base is not None else None
+    cost = base.cost if base is not None else None
     return [
-        apply_cost_limit(r, wall, bu.max_cost_ratio, bu.seconds_cost_ratio)
+        apply_cost_limit(r, cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
         for r in engine.known_runs(head, confirm=True)
     ]
 

@@ -45,11 +45,7 @@ def scored_row(
         metrics=mean,
         n_runs=len(runs),
         # the cost of the gain, measured by the harness: wall time over the baseline's
-        cost_ratio=(
-            mean.train_wall_s / baseline.train_wall_s
-            if baseline.train_wall_s > 0 and mean.train_wall_s > 0
-            else None
-        ),
+        cost_ratio=mean.cost.ratio(baseline.cost),
     )
 
 

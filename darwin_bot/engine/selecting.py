@@ -46,7 +46,7 @@ def held_runs(engine: Engine, agent: str, baseline: Metrics) -> list[EvalResult]
     """
     bu = engine.cfg.budget
     return [
-        apply_cost_limit(r, baseline.train_wall_s, bu.max_cost_ratio, bu.seconds_cost_ratio)
+        apply_cost_limit(r, baseline.cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
         for r in engine.known_runs(engine.head(agent))
     ]
 

@@ -49,6 +49,7 @@ from darwin_bot.core.results import (
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
+from darwin_bot.evaluate.limits import WallLimit, baseline_cost, score_limit, wall_limit
 from darwin_bot.evaluate.sandbox import (
     Limits,
     Mount,
@@ -67,7 +68,8 @@ from darwin_bot.progress import iteration_watcher
 
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
-EVALUATOR_VERSION = "2"
+# 3: scoring's wall time is part of the cost (the agent's load() runs there).
+EVALUATOR_VERSION = "3"
 
 SMOKE_WINDOWS = 4
 SMOKE_PAIRS = 16
@@ -97,6 +99,7 @@ class EvalOptions:
     max_cost_ratio: float = 1.5  # of the baseline's training wall time (iteration budgets)
     seconds_cost_ratio: float = 1.05  # the same, for seconds budgets
     baseline_train_wall_s: float | None = None  # the baseline's mean, when known
+    baseline_score_wall_s: float | None = None  # the same, of its scoring
     # darwin:contract seam: which program contract (darwin_bot/program)
     program: ProgramConfig = ProgramConfig()
     # called with each iteration number the training program's log lines report
@@ -162,38 +165,6 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError("eval_windows must be at least 1")
     if opts.baseline_train_wall_s is not None and not opts.baseline_train_wall_s > 0:
         raise ConfigError("the baseline's training wall time must be a positive number of seconds")
-
-
-@dataclass(frozen=True)
-class WallLimit:
-    """When the harness kills the training process, and what that means."""
-
-    seconds: float
-    status: Status  # the status of a run killed at this limit
-    reason: str
-
-
-def wall_limit(opts: EvalOptions) -> WallLimit:
-    """The tightest limit that applies: the budget's own, else ``timeout_s``."""
-    limits = [
-        WallLimit(opts.timeout_s, Status.TIMEOUT,
-                  f"training ran past the {opts.timeout_s:g} s limit and was killed"),
-    ]  # fmt: skip
-    b = opts.budget
-    if b.seconds is not None:
-        limits.append(WallLimit(
-            b.seconds + opts.allowance_s, Status.TIMEOUT,
-            f"training ran past its budget of {b.seconds:g} s + {opts.allowance_s:g} s "
-            "allowance (saving) and was killed",
-        ))  # fmt: skip
-    if opts.baseline_train_wall_s and not opts.smoke and b.iters is not None:
-        cap = opts.max_cost_ratio * opts.baseline_train_wall_s
-        limits.append(WallLimit(
-            cap + opts.allowance_s, Status.OVER_BUDGET,
-            f"training ran past {opts.max_cost_ratio:g}x the baseline's mean wall time "
-            f"({cap:.1f} s) + {opts.allowance_s:g} s and was killed",
-        ))  # fmt: skip
-    return min(limits, key=lambda w: w.seconds)
 
 
 # A GPU torch can use has one of these (NVIDIA's driver; ROCm's kernel driver).
@@ -279,7 +250,7 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
         paths = contract.copy_paths(opts.paths)
         ctx = _Context(tree, opts, backend, device, tree_hash(tree, paths), Path(tmp), meta)
         result = _evaluate(ctx, data_dir)
-    return apply_cost_limit(result, None if opts.smoke else opts.baseline_train_wall_s,
+    return apply_cost_limit(result, None if opts.smoke else baseline_cost(opts),
                             opts.max_cost_ratio, opts.seconds_cost_ratio)  # fmt: skip
 
 
@@ -391,7 +362,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     plan = plan_twins(val, context, vocab, n_windows, spare_text=spare,
                       **({"min_pairs": SMOKE_PAIRS} if opts.smoke else {}))  # fmt: skip
     world_readable(ctx.scratch / "out")  # the scoring sandboxes may run under another uid
-    limits = Limits(opts.timeout_s, opts.memory_mb, opts.max_procs)
+    limit = score_limit(opts, train.wall_s)
+    limits = Limits(limit.seconds, opts.memory_mb, opts.max_procs)
     contract = contract_for(opts.program)
     job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits,
                    contract.model_file, tuple(contract.worker_args()))  # fmt: skip
@@ -407,6 +379,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
         p_detect_one_peek=round(detection_probability(1 / (plan.context - 1), plan.pairs), 4),
     )
     log = train.log_tail + outcome.log
+    if outcome.status is Status.TIMEOUT and limit.status is Status.OVER_BUDGET:
+        return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
     if outcome.status is not Status.OK:
         return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
     return _finish(ctx, train, report, outcome, extra, log)
@@ -429,6 +403,7 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
         train_seconds=vouched.train_seconds,
         peak_mem_mb=train.max_rss_mb,
         train_wall_s=train.wall_s,
+        score_wall_s=outcome.elapsed_s,
     )
     extra.update(
         num_params=weights.params, matrix_params=weights.matrix_params,

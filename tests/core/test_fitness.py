@@ -9,7 +9,7 @@ import pytest
 
 from darwin_bot.config import FitnessConfig
 from darwin_bot.core import fitness as fit
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
+from darwin_bot.core.results import Budget, Cost, EvalResult, Metrics, Status
 from darwin_bot.errors import StateError
 
 
@@ -242,31 +242,56 @@ def test_zero_variance_gate_is_honest_about_small_samples() -> None:
 # ---------------------------------------------------------------- measured cost
 
 
-def costly(wall: float | None, status: Status = Status.OK) -> EvalResult:
+def costly(
+    wall: float | None, status: Status = Status.OK, score: float | None = None
+) -> EvalResult:
     r = result(12.0, status=status)
     extra = {} if wall is None else {"train_wall_s": wall}
+    if score is not None:
+        extra["score_wall_s"] = score
     return EvalResult(**{**r.__dict__, "extra": extra})
+
+
+def test_work_moved_from_training_into_scoring_is_still_paid_for():
+    # A model whose load() trains further spends little in training and much in scoring.
+    from darwin_bot.core.results import Status, apply_cost_limit
+
+    base = Cost(10.0, 20.0)
+    shifted = apply_cost_limit(costly(2.0, score=60.0), base, max_cost_ratio=1.5)
+    assert shifted.status is Status.OVER_BUDGET, shifted.extra
+    assert "training and scoring took 2.07x" in shifted.reason and "load()" in shifted.reason
+    assert shifted.extra["cost_limit_s"] == 45.0
+    honest = apply_cost_limit(costly(12.0, score=24.0), base, max_cost_ratio=1.5)
+    assert honest.status is Status.OK and honest.extra["cost_ratio"] == 1.2
+    # A seconds budget holds training to 1.05x, but scoring (start-up noise) to 1.5x.
+    timed = costly(10.4, score=28.0)
+    timed = EvalResult(**{**timed.__dict__, "budget": Budget(seconds=10.0)})
+    assert apply_cost_limit(timed, base, 1.5).status is Status.OK  # 38.4 s of 40.5 s
+    # Counted alike: a baseline from before scoring was measured compares training only.
+    old = apply_cost_limit(costly(12.0, score=60.0), Cost(10.0), max_cost_ratio=1.5)
+    assert old.status is Status.OK and old.extra["cost_ratio"] == 1.2
+    assert Metrics(1, 1, 0, 0, 0, 0, 12.0, 24.0).cost.ratio(base) == 1.2
 
 
 def test_a_run_past_the_cost_ratio_is_over_budget_and_says_by_how_much():
     from darwin_bot.core.results import Status, apply_cost_limit
 
-    over = apply_cost_limit(costly(31.0), baseline_wall_s=10.0, max_cost_ratio=1.5)
+    over = apply_cost_limit(costly(31.0), Cost(10.0), max_cost_ratio=1.5)
     assert over.status is Status.OVER_BUDGET and not over.ok
     assert "3.10x the baseline's mean wall time (31.0 s vs 10.0 s)" in over.reason
     assert "107% over the 1.5x" in over.reason
     assert over.extra["cost_ratio"] == 3.1 and over.metrics is not None  # kept for the record
     assert fit.summarize([over]).failed  # ranks with the failures
-    within = apply_cost_limit(costly(14.9), baseline_wall_s=10.0, max_cost_ratio=1.5)
+    within = apply_cost_limit(costly(14.9), Cost(10.0), max_cost_ratio=1.5)
     assert within.status is Status.OK and within.extra["cost_ratio"] == 1.49
 
 
 def test_without_a_baseline_or_a_measurement_the_result_is_unchanged():
     from darwin_bot.core.results import Status, apply_cost_limit
 
-    for r, base in ((costly(31.0), None), (costly(31.0), 0.0), (costly(None), 10.0)):
+    for r, base in ((costly(31.0), None), (costly(31.0), Cost(0.0)), (costly(None), Cost(10.0))):
         assert apply_cost_limit(r, base, 1.5) == r
-    failed = apply_cost_limit(costly(31.0, status=Status.FAILED), 10.0, 1.5)
+    failed = apply_cost_limit(costly(31.0, status=Status.FAILED), Cost(10.0), 1.5)
     assert failed.status is Status.FAILED and failed.extra["cost_ratio"] == 3.1
 
 
@@ -282,6 +307,6 @@ def test_a_seconds_budget_is_held_to_the_tighter_ratio():
 
     r = costly(11.0)
     timed = EvalResult(**{**r.__dict__, "budget": Budget(seconds=10.0)})
-    assert apply_cost_limit(timed, 10.0, 1.5).status is Status.OVER_BUDGET  # 1.10 > 1.05
-    assert apply_cost_limit(r, 10.0, 1.5).status is Status.OK  # an iteration budget: 1.5
-    assert apply_cost_limit(timed, 10.0, 1.5, seconds_cost_ratio=1.2).status is Status.OK
+    assert apply_cost_limit(timed, Cost(10.0), 1.5).status is Status.OVER_BUDGET  # 1.10 > 1.05
+    assert apply_cost_limit(r, Cost(10.0), 1.5).status is Status.OK  # an iteration budget: 1.5
+    assert apply_cost_limit(timed, Cost(10.0), 1.5, seconds_cost_ratio=1.2).status is Status.OK

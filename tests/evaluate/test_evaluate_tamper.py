@@ -111,6 +111,29 @@ def test_ignoring_the_iteration_budget_is_over_budget_against_the_baseline(
     assert (same["status"] == "ok") == (same["extra"]["cost_ratio"] <= 1.5), same["reason"]
 
 
+@pytest.mark.timeout(600)
+def test_training_moved_into_load_is_paid_for_as_scoring(make_tree, evaluate, tmp_path):
+    # The agent's load() runs in the scoring sandboxes: a program that trains there
+    # instead of in train.py gets a better model from a training run that looks cheap.
+    honest = evaluate(make_tree(train="train_counts.py", model="model_table.py")).result
+    assert honest["status"] == "ok", honest["reason"]
+    quick = make_tree(train="train_stash.py", model="model_load_train.py", target="0")
+    moved = evaluate(quick).result
+    assert moved["status"] == "ok", moved["reason"]  # what it would gain, measured:
+    assert moved["metrics"]["perplexity"] < honest["metrics"]["perplexity"]
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(honest))
+    # Against the baseline, load() is held to what the cost limit leaves after training.
+    slow = make_tree(train="train_stash.py", model="model_load_train.py", target="300",
+                     timeout_s=400.0)  # fmt: skip
+    cheat = evaluate(slow, "--baseline", str(baseline)).result
+    assert cheat["status"] == "over_budget", cheat["reason"]
+    assert "scoring was killed" in cheat["reason"] and "load()" in cheat["reason"]
+    extra = cheat["extra"]
+    assert extra["baseline_score_wall_s"] == pytest.approx(honest["extra"]["score_wall_s"])
+    assert extra["score_wall_s"] < 0.5 * 300  # killed long before its 300 s in load()
+
+
 def test_a_baseline_from_another_budget_is_a_caller_error(make_tree, evaluate, tmp_path, corpus):
     from tests.evaluate.test_evaluate_cli import darwin
 

@@ -72,6 +72,27 @@ def test_cpu_peak_is_measured_and_named():
     assert p.device.startswith("cpu")
 
 
+def test_scoring_is_held_to_what_the_cost_limit_leaves_after_training():
+    import dataclasses
+
+    from darwin_bot.core.results import Budget, Status
+    from darwin_bot.evaluate.harness import EvalOptions
+    from darwin_bot.evaluate.limits import score_limit
+
+    opts = EvalOptions(budget=Budget(iters=100), baseline_train_wall_s=60,
+                       baseline_score_wall_s=20, max_cost_ratio=1.5, allowance_s=5,
+                       timeout_s=900)  # fmt: skip
+    limit = score_limit(opts, train_wall_s=50.0)
+    assert limit.status is Status.OVER_BUDGET and limit.seconds == 1.5 * 80 + 5 - 50
+    assert score_limit(opts, train_wall_s=200.0).seconds == 1.0  # nothing left: a token second
+    for free in (
+        dataclasses.replace(opts, baseline_score_wall_s=None),  # a baseline from before v3
+        dataclasses.replace(opts, smoke=True),
+        dataclasses.replace(opts, timeout_s=30),  # the sandbox's own limit is tighter
+    ):
+        assert score_limit(free, 50.0).status is Status.TIMEOUT
+
+
 def test_the_wall_limit_follows_the_budget():
     from darwin_bot.core.results import Budget, Status
     from darwin_bot.evaluate.harness import EvalOptions, wall_limit
