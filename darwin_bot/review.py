@@ -38,6 +38,7 @@ from darwin_bot.jsonio import read_json
 PLOTS_DIR = "plots"
 _ITER_LOSS = re.compile(r"^iter (\d+): loss ([0-9.eE+-]+|nan|inf)", re.MULTILINE)
 WALL_KEYS = ("train_wall_s",)  # measured by the harness (train_seconds is the program's claim)
+SCORE_KEYS = ("score_wall_s",)  # measured too: the model's load() runs there, so it is cost
 COST_KEYS = ("cost_ratio",)
 
 
@@ -163,9 +164,11 @@ def cost_line(agent: Runs, baseline: Runs) -> str:
         base = Spread.of(baseline.trusted(WALL_KEYS))
         if wall.mean is not None and base.mean:
             ratio = Spread(wall.mean / base.mean, None, wall.n)
+    score = Spread.of(agent.trusted(SCORE_KEYS))
+    scoring = f"scoring {score.text('.1f')} s, " if score.mean is not None else ""
     return (
         f"**Trusted cost** (measured by the harness): training wall time {wall.text('.1f')} s, "
-        f"cost ratio vs baseline {ratio.text('.3f') if ratio.mean is not None else '—'}"
+        f"{scoring}cost ratio vs baseline {ratio.text('.3f') if ratio.mean is not None else '—'}"
     )
 
 

@@ -56,6 +56,11 @@ def test_cost_reads_measured_wall_time_and_derives_the_ratio() -> None:
     )
     assert "cost ratio vs baseline 0.800 ± 0.000 (n=2)" in cost_line(with_ratio, base)
     assert "—" in cost_line(Runs((_run(9.0, 0),)), base)
+    assert "scoring" not in line  # not measured: not shown
+    scored = Runs(
+        tuple({**r, "extra": {**r["extra"], "score_wall_s": 20.0}} for r in agent.results)
+    )
+    assert "12.0 ± 0.0 (n=2) s, scoring 20.0 ± 0.0 (n=2) s, cost ratio" in cost_line(scored, base)
 
 
 def test_the_loss_curve_is_what_the_program_printed() -> None:
