@@ -57,8 +57,8 @@ HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...
     "report_inflates_tokens": ("train_lie.py", None, "tokens", "bigram", ()),
     "report_inflates_params": ("train_lie.py", None, "params", "bigram", ()),
     "report_inflates_seconds": ("train_lie.py", None, "seconds", "bigram", ()),
-    # trains in load(), in the scoring sandboxes, against the honest twin as the baseline
-    "trains_in_load": ("train_stash.py", "model_load_train.py", None, "counts",
+    # 60 s more training in load() (the scoring sandboxes), the honest twin as the baseline
+    "trains_in_load": ("train_stash.py", "model_load_train.py", "60", "counts",
                        ("--baseline", BASELINE)),
 }  # fmt: skip
 HONEST: dict[str, tuple[str | None, str | None]] = {

@@ -50,7 +50,9 @@ WINDOW_SEED = 20_260_205  # fixed: every agent is scored on the same windows (no
 # CAUSAL_TOL nats at a compared position, a 0.1% change of perplexity.
 CAUSAL_TOL = 1e-3
 MAX_BATCH_BYTES = 64 * 1024 * 1024
-MIN_PAIRS = 128  # scored + decoy pairs; see detection_probability()
+# Scored + decoy pairs; see detection_probability(). A peek at 1 position in 63 (a ~4%
+# perplexity gain, measured) passes 128 pairs 13% of the time, 512 pairs 0.03%.
+MIN_PAIRS = 512
 
 
 class ScoreRejected(Exception):
