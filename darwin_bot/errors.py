@@ -25,7 +25,13 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     ├── StateError                   the repository's darwin state is inconsistent
     │   └── BrokenState              a memory file or an agent's branch is broken or gone,
     │                                found before any work (exit 2)
-    └── RunLocked                    another darwin process holds the repository's lock (exit 2)
+    ├── RunLocked                    another darwin process holds the repository's lock (exit 2)
+    └── RunStopped                   the run stopped before its work was done, for a reason
+                                     outside the program (LLM or GitHub down, rate limit,
+                                     Ctrl-C); nothing was decided, run again to resume (exit 3)
+
+Exit codes: 0 the work asked for was done; 1 an unexpected failure; 2 a usage,
+configuration or input error (the line says what to fix); 3 stopped, resume later.
 """
 
 from __future__ import annotations
@@ -117,3 +123,14 @@ class RunLocked(DarwinError):
     """Another darwin process holds the repository's run lock; the message says who."""
 
     exit_code = 2
+
+
+class RunStopped(DarwinError):
+    """The run stopped for a reason outside the program; nothing was decided, run it again.
+
+    Raised when an outage (LLM, GitHub), a rate limit or an interrupt ends the run
+    before the work asked for is done. State on disk is consistent: the next run
+    resumes where this one stopped.
+    """
+
+    exit_code = 3
