@@ -82,6 +82,9 @@ class ForgePublisher:
         return self._prs
 
     # -- reading ---------------------------------------------------------------------
+    def scored_by(self, version: str) -> None:
+        self.reviewer.scored_by(version)
+
     def controls(self) -> dict[str, bool]:
         c = dashboard.read_controls(self.forge)
         return {"pause": c.pause, "promote_leader": c.promote_leader, "reevaluate": c.reevaluate}

@@ -33,7 +33,7 @@ from typing import Any
 
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import Status
-from darwin_bot.jsonio import read_json
+from darwin_bot.engine.state import EvalCache
 
 PLOTS_DIR = "plots"
 _ITER_LOSS = re.compile(r"^iter (\d+): loss ([0-9.eE+-]+|nan|inf)", re.MULTILINE)
@@ -109,15 +109,11 @@ class Runs:
         return []
 
 
-def load_runs(memory_root: Path, tree: str | None, budget_prefix: str) -> Runs:
-    """The results in ``memory/evals/<tree>/`` whose cache key starts with ``budget_prefix``."""
+def load_runs(cache: EvalCache, tree: str | None) -> Runs:
+    """The tree's results in the eval cache: this budget, evaluator version and corpus only."""
     if not tree:
         return Runs(())
-    folder = memory_root / "evals" / tree.replace("+", "_")
-    if not folder.is_dir():
-        return Runs(())
-    files = sorted(p for p in folder.glob(f"{budget_prefix}*.json"))
-    return Runs(tuple(read_json(p) for p in files))
+    return Runs(tuple(result.to_dict() for result in cache.results(tree)))
 
 
 def p_lower(candidate: Sequence[float], reference: Sequence[float]) -> float | None:
@@ -252,9 +248,16 @@ class Reviewer:
     """
 
     def __init__(
-        self, repo: Any, cfg: Any, memory: Any, top: int = 5, *, memory_branch: bool = False
+        self,
+        repo: Any,
+        cfg: Any,
+        memory: Any,
+        top: int = 5,
+        *,
+        memory_branch: bool = False,
     ) -> None:
         from darwin_bot.core.results import Budget
+        from darwin_bot.evaluate import EVALUATOR_VERSION
 
         self.repo = repo
         self.memory_branch = memory_branch  # commit the plots there (the CI steps), not on HEAD
@@ -263,8 +266,15 @@ class Reviewer:
         self.root = Path(memory.root)
         self.top = top
         budget = Budget(iters=cfg.budget.iters, seconds=cfg.budget.seconds)
-        self.prefix = f"{cfg.budget.preset}-{budget.key()}-"
+        self._budget = budget
         self._runs: dict[tuple[str, str | None], Runs] = {}
+        self.scored_by(EVALUATOR_VERSION)
+
+    def scored_by(self, version: str) -> None:
+        """Read the results of evaluator ``version`` on this corpus: the PR compares like with like."""
+        bu = self.cfg.budget
+        self.cache = EvalCache(self.root, bu.preset, self._budget, version, bu.data)
+        self._runs.clear()
 
     def _head(self, agent: str) -> str | None:
         return self.repo.rev(self.repo.branch(agent)) or self.repo.archived(agent)
@@ -275,7 +285,7 @@ class Reviewer:
         if key not in self._runs:
             head = head or self._head(agent)
             tree = self.repo.tree_id(head, self.cfg.evolution.evolvable) if head else None
-            self._runs[key] = load_runs(self.root, tree, self.prefix)
+            self._runs[key] = load_runs(self.cache, tree)
         return self._runs[key]
 
     def plots(self, summary: Mapping[str, Any], heads: Mapping[str, str]) -> dict[str, str]:

@@ -96,9 +96,8 @@ def test_wall_time_keys_are_read_tolerantly(key: str) -> None:
     assert json.dumps(run)  # plain data: what the evaluation cache holds
 
 
-def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_nothing(
-    tmp_path: Path,
-) -> None:
+def _one_generation(tmp_path: Path):
+    """A scratch repository evolved one generation with the fake evaluator and the local forge."""
     from darwin_bot.cli.demo import make_scratch_repo
     from darwin_bot.config import from_dict
     from darwin_bot.engine import Engine
@@ -130,6 +129,13 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
     assert summary is not None
     leader = summary.leader
     assert leader and leader != "seed", summary.to_json()["ranking"]
+    return engine, publisher, summary, leader
+
+
+def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    engine, publisher, summary, leader = _one_generation(tmp_path)
     prs = {p.branch: p for p in publisher.forge.list_prs(state="all")}
     body = prs[engine.repo.branch(leader)].body
     sha = engine.repo.git("log", "-1", "--format=%H", "--", f"memory/plots/{leader}.png").strip()
@@ -153,3 +159,28 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
     again = {p.branch: p.body for p in publisher.forge.list_prs(state="all")}
     assert again == {b: p.body for b, p in prs.items()}
     assert engine.repo.git("rev-parse", "HEAD").strip() == head
+
+
+def test_the_pr_shows_only_runs_of_this_evaluator_version_and_corpus(tmp_path: Path) -> None:
+    """Runs scored by another evaluator version or on another corpus sit in the same folder."""
+    engine, publisher, summary, leader = _one_generation(tmp_path)
+    branch = engine.repo.branch(leader)
+    before = next(p.body for p in publisher.forge.list_prs(state="all") if p.branch == branch)
+    assert "(n=3)" in before
+    cache = engine.cache
+    tree = engine.repo.tree_id(engine.repo.rev(branch), engine.cfg.evolution.evolvable)
+    one = cache.results(tree)[0].to_dict()
+    folder = cache.path(tree, 0).parent
+    for stale in (
+        cache.key.replace("-vfake-1-", "-v2-"),  # an older evaluator version
+        cache.key.replace("-ddata_shakespeare_char", "-dother_corpus"),  # another corpus
+    ):
+        assert stale != cache.key
+        for seed in range(3):
+            planted = dict(one, seed=seed, metrics=dict(one["metrics"], perplexity=999.0))
+            (folder / f"{stale}-s{seed}.json").write_text(json.dumps(planted))
+    records = {a: r.to_json() for a, r in engine.offspring_records(1).items()}
+    publisher.selected(summary.to_json(), records)
+    after = next(p.body for p in publisher.forge.list_prs(state="all") if p.branch == branch)
+    assert after == before
+    assert "999" not in after

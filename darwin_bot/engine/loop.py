@@ -81,8 +81,10 @@ class Engine(Evaluations):
     ) -> None:
         self.repo = repo
         self.cfg = cfg
-        self._evaluator = evaluator
         self.publisher = publisher
+        self._evaluator = evaluator
+        if publisher is not None:
+            publisher.scored_by(evaluator.version)
         self.workers = max(1, workers)
         self.say = progress or Progress(enabled=False)
         self.state = repo.root / cfg.memory.path
@@ -116,6 +118,8 @@ class Engine(Evaluations):
         # The breeder smoke-tests with it: a wrapper set here (a benchmark's counter)
         # must see the smoke runs too, not only the training runs.
         self._evaluator = self.breeder.evaluator = evaluator
+        if self.publisher is not None:
+            self.publisher.scored_by(evaluator.version)
 
     # -- what is recorded ----------------------------------------------------------
     def generations(self) -> list[dict[str, Any]]:

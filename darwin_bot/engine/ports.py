@@ -166,6 +166,10 @@ class Publisher(Protocol):
     the same arguments leaves the forge as one call did.
     """
 
+    def scored_by(self, version: str) -> None:
+        """The evaluator version whose cached results the PR bodies show (no other is comparable)."""
+        ...
+
     def controls(self) -> dict[str, bool]:
         """The dashboard's boxes: ``pause``, ``promote_leader``, ``reevaluate``."""
         ...

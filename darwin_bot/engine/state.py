@@ -188,3 +188,17 @@ class EvalCache:
 
     def put(self, tree: str, seed: int, result: EvalResult) -> None:
         write_json(self.path(tree, seed), result.to_dict())
+
+    def results(self, tree: str) -> list[EvalResult]:
+        """Every seed's result of ``tree`` under this key, by seed: one evaluator version, one corpus.
+
+        Results of another evaluator version or corpus sit beside them in the
+        same folder under other keys; they are not comparable and never read here.
+        """
+        folder = self.root / tree.replace("+", "_")
+        found = []
+        for path in folder.glob(f"{self.key}-s*.json"):
+            seed = path.stem[len(self.key) + 2 :]
+            if seed.isdigit():
+                found.append((int(seed), EvalResult.from_dict(load("eval", path))))
+        return [result for _, result in sorted(found, key=lambda pair: pair[0])]
