@@ -20,7 +20,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from darwin_bot.errors import RunLocked
@@ -77,7 +77,7 @@ def hold(git_dir: Path, *, wait: bool = False, what: str = "darwin") -> Path:
                 f"wait for it to finish or run '{what} --wait' ({path})"
             ) from None
         fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder exits or releases
-    since = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    since = datetime.now(UTC).replace(microsecond=0).isoformat()
     info = {"pid": os.getpid(), "host": socket.gethostname(), "since": since, "at": time.time()}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)

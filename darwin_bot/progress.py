@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 # The seed's log line per logging interval: "iter 40: loss 2.5134, lr ..."
@@ -122,7 +122,7 @@ class Reporter:
 
             tqdm.write(msg, file=self.stream)
             return
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         elapsed = self.clock() - self.started
         print(f"{now} [{elapsed:7.1f}s] {msg}", file=self.stream, flush=True)
 

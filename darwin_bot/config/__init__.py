@@ -14,15 +14,10 @@ values to typed fields), ``checks`` (the rules beyond types), ``template``
 from __future__ import annotations
 
 import dataclasses
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 from darwin_bot.config.checks import check_sections
 from darwin_bot.config.coerce import build, closest

@@ -19,7 +19,7 @@ import base64
 import os
 import subprocess
 import urllib.parse
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from github import Auth, Github, GithubException, InputGitAuthor, InputGitTreeElement
@@ -215,7 +215,7 @@ class Pull:
             env[f"GIT_{role}_NAME"] = who.name
             env[f"GIT_{role}_EMAIL"] = who.email
             env[f"GIT_{role}_DATE"] = who.date.isoformat() if who.date.tzinfo else (
-                who.date.replace(tzinfo=timezone.utc).isoformat())  # fmt: skip
+                who.date.replace(tzinfo=UTC).isoformat())  # fmt: skip
         args = ["commit-tree", commit.tree.sha]
         for parent in commit.parents:
             args += ["-p", parent.sha]
