@@ -12,7 +12,8 @@ offline mutator edit and karpathy/nanoGPT's own files stay well inside them):
 - a string, bytes or f-string literal (implicit concatenation and ``+`` chains
   of literals count as one) longer than :data:`STRING_LIMIT` characters; a
   docstring longer than :data:`DOCSTRING_LIMIT`; all literal text of a file
-  (docstrings aside) over :data:`FILE_TEXT_LIMIT`;
+  (docstrings aside) over :data:`FILE_TEXT_LIMIT`, all its docstrings over
+  :data:`FILE_DOC_LIMIT`;
 - a list, tuple, set or dict display holding more than :data:`TABLE_LIMIT`
   constants, or a file whose displays hold more than :data:`FILE_TABLE_LIMIT`;
 - decoders and loaders, imported or reached through an attribute
@@ -35,7 +36,8 @@ from darwin_bot.errors import MutationRejected
 
 STRING_LIMIT = 256
 DOCSTRING_LIMIT = 2048
-FILE_TEXT_LIMIT = 4096
+FILE_TEXT_LIMIT = 2048
+FILE_DOC_LIMIT = 4096
 TABLE_LIMIT = 64
 FILE_TABLE_LIMIT = 512
 
@@ -91,7 +93,7 @@ def _text_length(node: ast.expr) -> int | None:
 def _literal_text(tree: ast.Module, path: str) -> Iterator[str]:
     docs = _docstrings(tree)
     inner: set[int] = set()  # parts of an expression already measured whole
-    total = 0
+    total = doc_total = 0
     for n in ast.walk(tree):
         if id(n) in inner or not isinstance(n, ast.expr):
             continue
@@ -100,6 +102,7 @@ def _literal_text(tree: ast.Module, path: str) -> Iterator[str]:
             continue
         inner.update(id(c) for c in ast.walk(n))
         if id(n) in docs:
+            doc_total += size
             if size > DOCSTRING_LIMIT:
                 yield f"{path}:{n.lineno}: a {size}-character docstring (limit {DOCSTRING_LIMIT}); {DATA_HINT}"
             continue
@@ -108,6 +111,8 @@ def _literal_text(tree: ast.Module, path: str) -> Iterator[str]:
             yield f"{path}:{n.lineno}: a {size}-character text literal (limit {STRING_LIMIT}); {DATA_HINT}"
     if total > FILE_TEXT_LIMIT:
         yield f"{path}: {total} characters of literal text in one file (limit {FILE_TEXT_LIMIT}); {DATA_HINT}"
+    if doc_total > FILE_DOC_LIMIT:
+        yield f"{path}: {doc_total} characters of docstrings in one file (limit {FILE_DOC_LIMIT}); {DATA_HINT}"
 
 
 def _tables(tree: ast.Module, path: str) -> Iterator[str]:

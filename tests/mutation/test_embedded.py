@@ -50,6 +50,10 @@ HOSTILE = [
     (f"S = f'{{0}}{LONG}'", "text literal"),
     (f"S = 'a' * 2 + '{LONG}' + 'b'", "text literal"),
     ("def f():\n    '''" + "d" * 3000 + "'''", "3000-character docstring"),
+    (
+        "\n".join(f"def f{i}():\n    '''{'d' * 1000}'''" for i in range(4)),
+        "characters of docstrings in one file",
+    ),
     (WINDOWS, "characters of literal text in one file"),
     ("T = [" + ", ".join(str(i % 65) for i in range(100)) + "]", "table of 100 constants"),
     (
