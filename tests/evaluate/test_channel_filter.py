@@ -8,9 +8,11 @@ must still score ``ok``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -90,6 +92,7 @@ def test_each_channel_call_is_denied_in_the_sandbox(backend: str, tmp_path: Path
     _assert_filtered(run.log_tail)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_an_honest_training_runs_under_the_filter_and_the_probes_gain_nothing(
     bwrap: None, make_tree, evaluate
@@ -97,6 +100,50 @@ def test_an_honest_training_runs_under_the_filter_and_the_probes_gain_nothing(
     result = evaluate(make_tree(train="train_cache_relay.py", timeout_s=90.0)).result
     assert result["status"] == "ok", result["reason"]
     _assert_filtered(result["log_tail"])
+
+
+def _relay_module():
+    spec = importlib.util.spec_from_file_location("relay", PROGRAMS / "model_cache_relay.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_relay_is_a_working_channel_outside_the_sandbox() -> None:
+    """Unfiltered, one process's 32 bits reach another through a shared file's page cache."""
+    relay = _relay_module()
+    for _ in range(3):  # another reader of the carrier could spoil one try
+        word = "".join(str(b & 1) for b in os.urandom(relay.BITS))
+        subprocess.run(
+            [sys.executable, str(PROGRAMS / "model_cache_relay.py"), relay.carrier(), "send", word],
+            check=True,
+        )
+        got = subprocess.run(
+            [sys.executable, str(PROGRAMS / "model_cache_relay.py"), relay.carrier(), "receive"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if got == word:
+            return
+    pytest.fail(f"the relay carried nothing outside the sandbox: sent {word}, received {got}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_page_cache_relay_between_scoring_sandboxes_carries_nothing(
+    bwrap: None, make_tree, evaluate
+) -> None:
+    honest = evaluate(make_tree(timeout_s=90.0)).result
+    relay = evaluate(make_tree(model="model_cache_relay.py", timeout_s=90.0)).result
+    assert relay["status"] == "ok", relay["reason"]
+    log = relay["log_tail"]
+    assert log.count("RELAY received: denied") == log.count("RELAY sent: denied") >= 1, log
+    assert "RELAY received 0" not in log and "RELAY received 1" not in log
+    assert relay["metrics"]["perplexity"] == pytest.approx(
+        honest["metrics"]["perplexity"], rel=1e-9
+    )
 
 
 def test_each_evaluation_gets_its_own_copy_of_the_training_data(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ def test_an_overclaimed_count_is_a_rejected_claim() -> None:
         throughput(report, 2.0, OVERCLAIMED, 1e12)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_an_expanded_checkpoint_through_darwin_evaluate_is_rejected(
     bwrap, make_tree, evaluate
