@@ -55,11 +55,11 @@ CHANNEL_NAMES: frozenset[str] = frozenset(
     {
         "posix_fadvise", "preadv", "pwritev", "readahead", "madvise", "mincore",
         "RWF_NOWAIT", "RWF_HIPRI", "POSIX_FADV_DONTNEED", "POSIX_FADV_WILLNEED",
-        "POSIX_FADV_NOREUSE", "sched_setaffinity",
+        "POSIX_FADV_NOREUSE",
     }
 )  # fmt: skip
 REFLECTION_CALLS: frozenset[str] = frozenset({"getattr", "setattr", "hasattr", "delattr", "vars"})
-SYSTEM_PATHS: tuple[str, ...] = ("/proc", "/sys/")
+SYSTEM_PATHS: tuple[str, ...] = ("/proc/", "/sys/")
 
 DATA_HINT = (
     "a program may not carry data: learn it from DARWIN_DATA during training, "
@@ -156,8 +156,8 @@ def _imports(tree: ast.Module, path: str) -> Iterator[str]:
             hit = set(mod.split(".")) & DECODER_MODULES
             if hit:
                 yield (
-                    f"{path}:{n.lineno}: import of {mod!r}: {sorted(hit)[0]} decodes or loads "
-                    f"hidden data or code; {DATA_HINT}"
+                    f"{path}:{n.lineno}: import of {mod!r}: {sorted(hit)[0]} decodes hidden data "
+                    f"or loads code by a side road; {DATA_HINT}"
                 )
 
 
@@ -183,7 +183,7 @@ def _names(tree: ast.Module, path: str) -> Iterator[str]:
         elif isinstance(n, ast.Constant) and isinstance(n.value, str):
             if n.value in DECODER_MODULES | LOADER_NAMES | CHANNEL_NAMES:
                 yield f"{line}: the string {n.value!r} names what the validator refuses by name"
-            elif n.value.startswith(SYSTEM_PATHS) or any(f"{p}/" in n.value for p in ("/proc",)):
+            elif n.value in ("/proc", "/sys") or any(p in n.value for p in SYSTEM_PATHS):
                 yield (
                     f"{line}: the path {n.value[:40]!r} reads the system's or the harness's "
                     "process state; a program reads only DARWIN_DATA and writes only DARWIN_OUT"
