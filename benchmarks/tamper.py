@@ -162,6 +162,7 @@ NEVER_STOP = ("if time_budget_s > 0 and it > 0 and now + t_step >= t_stop:", "if
 GUARD: dict[str, tuple[str | None, str | None]] = {
     "page_cache_probes": ("train_cache_relay.py", None),
     "expanded_tensor_checkpoint": ("train_expanded.py", None),
+    "page_cache_relay_between_scoring_sandboxes": (None, "model_cache_relay.py"),
 }
 EMBEDDED = "model_embedded.py"  # refused before it runs: validated as an edit of the honest model
 
@@ -179,7 +180,8 @@ def guard_rows(root: Path, data: Path) -> list[dict[str, Any]]:
     rows = []
     for name, (train, model) in GUARD.items():
         result = evaluate(make_tree(root, name, train, model, None), data, ["--iters", "5"])
-        denied = (result.get("log_tail") or "").count(": EPERM")
+        log = result.get("log_tail") or ""
+        denied = log.count(": EPERM") + log.count(": denied (Operation not permitted)")
         rows.append({"program": name, **brief(result), "probes_denied": denied,
                      "honest_perplexity": honest["perplexity"],
                      "gained": gained(brief(result), honest)})  # fmt: skip
