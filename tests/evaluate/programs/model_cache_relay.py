@@ -14,9 +14,6 @@ import mmap
 import os
 import sys
 
-import torch
-from torch import nn
-
 PAGE = mmap.PAGESIZE
 BITS = 32
 
@@ -84,16 +81,18 @@ def relay():
             print(f"RELAY {step}: denied ({exc.strerror})", file=sys.stderr, flush=True)
 
 
-class Bigram(nn.Module):
-    def __init__(self, vocab_size):
-        super().__init__()
-        self.table = nn.Embedding(vocab_size, vocab_size)
-
-    def forward(self, idx):
-        return self.table(idx)
-
-
 def load(path, device):
+    import torch  # here, so that the relay alone (run by path) starts without torch
+    from torch import nn
+
+    class Bigram(nn.Module):
+        def __init__(self, vocab_size):
+            super().__init__()
+            self.table = nn.Embedding(vocab_size, vocab_size)
+
+        def forward(self, idx):
+            return self.table(idx)
+
     relay()
     checkpoint = torch.load(path, map_location=device, weights_only=True)
     model = Bigram(checkpoint["vocab_size"])
