@@ -81,9 +81,8 @@ def relay():
             print(f"RELAY {step}: denied ({exc.strerror})", file=sys.stderr, flush=True)
 
 
-def load(path, device):
-    import torch  # here, so that the relay alone (run by path) starts without torch
-    from torch import nn
+def _bigram():
+    from torch import nn  # here, so that the relay alone (run by path) starts without torch
 
     class Bigram(nn.Module):
         def __init__(self, vocab_size):
@@ -93,9 +92,21 @@ def load(path, device):
         def forward(self, idx):
             return self.table(idx)
 
+    return Bigram
+
+
+def __getattr__(name):  # model.Bigram, as train.py asks for it
+    if name == "Bigram":
+        return _bigram()
+    raise AttributeError(name)
+
+
+def load(path, device):
+    import torch
+
     relay()
     checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = Bigram(checkpoint["vocab_size"])
+    model = _bigram()(checkpoint["vocab_size"])
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval()
 
