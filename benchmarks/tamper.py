@@ -158,6 +158,48 @@ CHEAT_REPORT = ('    "iterations": it,', '    "iterations": it // 3,')
 NEVER_STOP = ("if time_budget_s > 0 and it > 0 and now + t_step >= t_stop:", "if False:")
 
 
+# name -> (train program, model program): the page cache, FLOPs from storage, embedded data
+GUARD: dict[str, tuple[str | None, str | None]] = {
+    "page_cache_probes": ("train_cache_relay.py", None),
+    "expanded_tensor_checkpoint": ("train_expanded.py", None),
+    "page_cache_relay_between_scoring_sandboxes": (None, "model_cache_relay.py"),
+}
+EMBEDDED = "model_embedded.py"  # refused before it runs: validated as an edit of the honest model
+
+
+def guard_rows(root: Path, data: Path) -> list[dict[str, Any]]:
+    """Channel probes and an inflated checkpoint through the evaluator; embedded data through
+    the validator. Each against the honest bigram it is built on."""
+    sys.path.insert(0, str(REPO_ROOT))  # the validator runs here, in this process
+    from darwin_bot.errors import MutationRejected
+    from darwin_bot.mutation.validate import validate_files
+
+    honest = brief(
+        evaluate(make_tree(root, "guard_bigram", None, None, None), data, ["--iters", "5"])
+    )
+    rows = []
+    for name, (train, model) in GUARD.items():
+        result = evaluate(make_tree(root, name, train, model, None), data, ["--iters", "5"])
+        log = result.get("log_tail") or ""
+        denied = log.count(": EPERM") + log.count(": denied (Operation not permitted)")
+        rows.append({"program": name, **brief(result), "probes_denied": denied,
+                     "honest_perplexity": honest["perplexity"],
+                     "gained": gained(brief(result), honest)})  # fmt: skip
+    programs = AGENT_TREE.parent / "programs"
+    old = {"seed/model.py": (programs / "honest" / "seed" / "model.py").read_text()}
+    try:
+        validate_files(old, {"seed/model.py": (programs / EMBEDDED).read_text()},
+                       evolvable=("seed/",), allowed_imports=("torch", "pickle"),
+                       max_file_lines=800)  # fmt: skip
+        verdict = {"status": "accepted", "reason": ""}
+    except MutationRejected as exc:
+        verdict = {"status": "refused", "reason": str(exc)[:240]}
+    rows.append(
+        {"program": "embedded_windows", **verdict, "gained": verdict["status"] != "refused"}
+    )
+    return rows
+
+
 def seed_rows(root: Path, data: Path, iters: int, seconds: float) -> dict[str, Any]:
     """The seed, a seed that ignores its iteration budget, and one that ignores its seconds."""
     seed = evaluate(seed_tree(root, "seed", None), data, ["--iters", str(iters)])  # type: ignore[arg-type]
@@ -211,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="the never-stopping seed's")
     parser.add_argument("--before-ref", default=None, help="git ref of the evaluator to compare")
     parser.add_argument("--cost-repeats", type=int, default=3)
-    parser.add_argument("--parts", default="cost,hostile,seed",
-                        help="comma-separated: cost, hostile, seed")  # fmt: skip
+    parser.add_argument("--parts", default="cost,hostile,guard,seed",
+                        help="comma-separated: cost, hostile, guard, seed")  # fmt: skip
     args = parser.parse_args(argv)
     if not (args.data / "val.bin").is_file():
         print(f"tamper: no val.bin in {args.data}; run 'darwin data prepare'", file=sys.stderr)
@@ -226,9 +268,12 @@ def main(argv: list[str] | None = None) -> int:
             out["scoring_cost"] = scoring_cost(root, args.data, args.before_ref, args.cost_repeats)
         if "hostile" in parts:
             out["hostile"] = hostile_rows(root, args.data)
+        if "guard" in parts:
+            out["guard"] = guard_rows(root, args.data)
         if "seed" in parts:
             out["seed"] = seed_rows(root, args.data, args.seed_iters, args.seconds)
-    out["any_gained"] = any(r["gained"] for r in out.get("hostile", [])) or any(
+    rows = out.get("hostile", []) + out.get("guard", [])
+    out["any_gained"] = any(r["gained"] for r in rows) or any(
         v.get("gained") for k, v in out.get("seed", {}).items() if k != "seed"
     )
     out["wall_s"] = round(time.monotonic() - started, 1)

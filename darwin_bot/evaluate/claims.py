@@ -22,6 +22,9 @@ from typing import Any
 MAX_REPORT_BYTES = 1 << 20  # train.json larger than this is not a report
 PARAMS_TOLERANCE = 0.10  # a reported parameter count may differ from the weights' by this much
 CLOCK_SLACK_S = 1.0  # a process's own clock and ours start a moment apart
+# The scoring worker's parameter count for a checkpoint whose views claim more elements
+# than their storage holds (score_worker.OVERCLAIMED; that file imports no darwin_bot).
+OVERCLAIMED = 2**64 - 1
 
 
 class ClaimRejected(Exception):
@@ -84,12 +87,18 @@ def _number(report: dict[str, Any], key: str) -> float:
 def throughput(report: Report, wall_s: float, weight_params: int, peak_flops: float) -> Throughput:
     """Vouched throughput of a run; ClaimRejected for a claim the measurements rule out.
 
-    FLOPs per token are ``6 N`` with ``N`` the elements of the saved weights
+    FLOPs per token are ``6 N`` with ``N`` the elements the saved weights store
     (the attention term of PaLM's estimate needs the model's shape, which only
     the program reports, so it is left out: a lower bound). Tokens per second
     are the report's tokens over its seconds, the seconds clamped to
     [wall/2, wall] of the measured process wall time.
     """
+    if weight_params == OVERCLAIMED:
+        raise ClaimRejected(
+            "model.pt claims more than it stores: a tensor is an expanded or overlapping "
+            "view of a smaller storage (it would pass its bytes off as parameters); "
+            "save tensors .contiguous()"
+        )
     if report.train_seconds > wall_s + CLOCK_SLACK_S:
         raise ClaimRejected(
             f"train.json claims {report.train_seconds:.1f} s of training, "

@@ -69,7 +69,7 @@ from darwin_bot.progress import iteration_watcher
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
 # 3: scoring's wall time is part of the cost (the agent's load() runs there).
-EVALUATOR_VERSION = "3"
+EVALUATOR_VERSION = "4"
 
 SMOKE_WINDOWS = 4
 SMOKE_PAIRS = 16

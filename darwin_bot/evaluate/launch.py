@@ -1,8 +1,9 @@
 """Trusted launcher: the first program that runs inside the sandbox.
 
-It sets the resource limits, gives up root when asked, and then replaces itself
-with the real command (``exec``), so the limits bind the agent's program and
-everything it spawns. It imports only the standard library and never
+It sets the resource limits, gives up root when asked, installs the seccomp
+filter of ``seccomp.py`` (its sibling, loaded by path), and then replaces itself
+with the real command (``exec``), so the limits and the filter bind the agent's
+program and everything it spawns. It imports only the standard library and never
 darwin_bot, because it runs by file path with ``python -I`` (no site, no
 environment), before anything of the agent's is loaded.
 
@@ -13,6 +14,7 @@ Usage: ``python -I launch.py [--as-mb N] [--nproc N] [--fsize-mb N]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import resource
 import sys
@@ -26,6 +28,22 @@ def _limit(which: int, value: int) -> None:
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
     resource.setrlimit(which, (value, value))
+
+
+def _install_filter() -> None:
+    """The channel filter, on every backend; a machine it does not cover is said on stderr."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp.py")
+    spec = importlib.util.spec_from_file_location("darwin_seccomp", path)
+    if spec is None or spec.loader is None:
+        sys.exit("launch.py: seccomp.py is missing next to the launcher")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        why = module.install()
+    except OSError as exc:  # fail closed: no sandbox runs without its filter
+        sys.exit(f"launch.py: the kernel refused the seccomp filter: {exc}")
+    if why:
+        print(f"launch.py: warning: {why}; page-cache probes are not blocked", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:
@@ -58,6 +76,7 @@ def main(argv: list[str]) -> None:
         # uid, and root ignores it, so it only binds once we are not root.
         _limit(resource.RLIMIT_NPROC, args.nproc)
     os.chdir(args.cwd)
+    _install_filter()
     os.execv(command[0], command)
 
 

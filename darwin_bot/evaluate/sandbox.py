@@ -26,7 +26,8 @@ the program starts: ``RLIMIT_AS`` (memory; skipped for CUDA, whose driver maps
 far more address space than it uses), ``RLIMIT_NPROC`` (processes and threads;
 the kernel ignores it for root, so when darwin runs as root the bwrap backend
 runs the program under an unprivileged uid of its own), ``RLIMIT_FSIZE`` and no
-core dumps. The wall-clock limit ends the whole process group: SIGTERM, a grace
+core dumps; and, on every backend, the seccomp filter of ``seccomp.py``, which
+denies what only a page-cache channel needs (docs/sandbox.md). The wall-clock limit ends the whole process group: SIGTERM, a grace
 period, then SIGKILL.
 
 This module picks the backend and runs a command; the parts are modules of

@@ -9,7 +9,7 @@ except for what it sends before that code is imported.
 
 Before any of the agent's code is imported, it reads ``--model`` with
 ``torch.load(weights_only=True)`` (no pickled code runs) and counts the
-distinct tensor elements there: that count, not anything the agent reports,
+elements its tensors' storages hold (``storage_count.py``): that count, not anything the agent reports,
 is what FLOPs per token are computed from. A file that is not a checkpoint
 counts 0 (the MFU is then unavailable, not the run failed).
 
@@ -37,11 +37,15 @@ from typing import Any
 
 MAGIC = b"DLGT"
 PARAMS_MAGIC = b"NPAR"
+OVERCLAIMED = 2**64 - 1  # the parameter count of a checkpoint whose views claim more than it stores
 
 
 def count_weights(path: str, key: str = "") -> tuple[int, int]:
-    """(elements, elements of tensors with ndim >= 2) of the distinct tensors saved at ``path``.
+    """(elements, elements in storages a tensor of ndim >= 2 views) stored at ``path``.
 
+    Counted from storage bytes by ``storage_count.py`` (loaded by path, like the
+    adapters). A checkpoint whose views claim more than they store counts
+    ``(OVERCLAIMED, 0)``: the trusted side rejects it (the reason is on stderr).
     ``key``: count only ``obj[key]`` (nanoGPT's ckpt.pt also holds the optimizer's moments).
     """
     import torch
@@ -52,20 +56,23 @@ def count_weights(path: str, key: str = "") -> tuple[int, int]:
         return 0, 0
     if key:
         obj = obj.get(key) if isinstance(obj, dict) else None
-    seen: dict[tuple[int, int, tuple[int, ...]], torch.Tensor] = {}
-    stack, visited = [(obj, 0)], 0
-    while stack and visited < 1_000_000:
-        item, depth = stack.pop()
-        visited += 1
-        if isinstance(item, torch.Tensor):
-            key = (item.untyped_storage().data_ptr(), item.storage_offset(), tuple(item.shape))
-            seen[key] = item  # tied weights share storage, offset and shape: counted once
-        elif depth < 32 and isinstance(item, dict):
-            stack += [(v, depth + 1) for v in item.values()]
-        elif depth < 32 and isinstance(item, (list, tuple)):
-            stack += [(v, depth + 1) for v in item]
-    total = sum(t.numel() for t in seen.values())
-    return total, sum(t.numel() for t in seen.values() if t.dim() >= 2)
+    counter = _sibling("storage_count")
+    count = counter.count_storage(counter.tensors_in(obj))
+    if count.problem:
+        print(f"score_worker: {count.problem}", file=sys.stderr)
+        return OVERCLAIMED, 0
+    return count.params, count.matrix_params
+
+
+def _sibling(name: str) -> Any:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"darwin_{name}", path)
+    if spec is None or spec.loader is None:
+        sys.exit(f"score_worker: {name}.py is missing next to the worker")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str]) -> None:

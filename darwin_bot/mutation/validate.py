@@ -12,7 +12,8 @@ memory and to the repair prompt:
   and the approved dependency requests; never a denied module;
 - no denied call: subprocess, os.system/popen/exec*/spawn*/fork, sockets, HTTP
   clients, exec/eval/compile, ``__import__``, importlib, ctypes, and no
-  ``open()`` of an absolute path for writing.
+  ``open()`` of an absolute path for writing;
+- no embedded data, decoder back door or page-cache call (``embedded.py``).
 
 This is a tripwire for honest mistakes and obvious escapes, not the security
 boundary: the sandbox is.
@@ -28,6 +29,7 @@ from functools import lru_cache
 
 from darwin_bot.config import ProgramConfig
 from darwin_bot.errors import MutationRejected
+from darwin_bot.mutation.embedded import check_embedded
 from darwin_bot.program import contract_for
 
 DENIED_MODULES: frozenset[str] = frozenset(
@@ -422,6 +424,7 @@ def _validate(
             raise MutationRejected(f"{p}: only existing files under the evolvable paths may change")
         others = [t for q, t in trees_new.items() if q != p]
         check_surface(p, trees_old[p], trees_new[p], others)
+        check_embedded(p, trees_old[p], trees_new[p])  # before imports: its reasons say more
         check_imports(p, trees_old[p], trees_new[p], allowed, siblings)
         check_calls(p, trees_old[p], trees_new[p])
         why = contract_for(program).check_edit(

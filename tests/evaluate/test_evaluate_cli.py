@@ -60,7 +60,7 @@ def test_real_seed_evaluates_ok_and_streams_its_iterations(tmp_path: Path):
     extra = result["extra"]
     assert m["train_wall_s"] > 0  # measured by the harness
     assert m["train_wall_s"] == pytest.approx(extra["train_wall_s"], abs=1e-3)
-    assert "cost_ratio" in extra and result["evaluator_version"] == "3"
+    assert "cost_ratio" in extra and result["evaluator_version"] == "4"
     assert extra["flops_per_token"] == 6 * extra["num_params"]  # from the weights, not train.json
     assert extra["twin_max_logprob_diff"] <= extra["twin_tolerance"]
     assert len(result["tree_hash"]) == 16 and result["evaluator_version"]
