@@ -35,10 +35,6 @@ CHAMPION_LABEL = "darwin:champion"
 TITLE_MAX = 110
 
 
-def _gen_label(g: int) -> str:
-    return f"darwin:gen-{g}"
-
-
 def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
@@ -91,6 +87,10 @@ class ForgePublisher:
         for st in states:
             self._record_request(st.request, st.status, st.number)
         return hitl.requests_context(states), hitl.approved_imports(states)
+
+    def check_forge(self) -> None:
+        """Before any branch is pushed: stop now if the forge will refuse the bot's PRs."""
+        self.forge.check_pull_requests()
 
     def handled(self, action: str) -> None:
         """The engine carried out a one-shot dashboard action; clear its box on the next write."""
@@ -161,7 +161,9 @@ class ForgePublisher:
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1] + "…"
         body = self._body(record, row, baseline)
-        labels = (AGENT_LABEL, _gen_label(record["generation"]))
+        # One label for every agent PR: the generation is in the body (a label per
+        # generation would be one more write, and one more label, every generation).
+        labels = (AGENT_LABEL,)
         have = open_prs.get(branch)
         if (
             have is not None
@@ -240,17 +242,21 @@ class ForgePublisher:
                 else f"{row['status']}: {row.get('reason', '')}"
             )
             branch = self.repo.branch(row["agent"])
+            if branch not in open_prs:
+                # No PR (forge.max_open_prs, or closed before): no reviewer reads a status.
+                continue
             # The fitness status goes last: when this call is the one that moved the PR
             # from "awaiting evaluation" (closed it, or wrote its metrics), no earlier run
             # of this step set the status, so the forge need not look one up (``new``).
-            moved = False
+            # Branches are never deleted here: the step's atomic push deletes the
+            # culled ones together with their archive refs (lineage is never lost).
             if row["agent"] in summary["culled"]:
-                if open_prs.pop(branch, None) is not None:
-                    self.forge.close_pr(
-                        branch, f"Culled in generation {summary['generation']}: {desc}."
-                    )
-                    moved = True
-            elif branch in open_prs:
+                open_prs.pop(branch)
+                self.forge.close_pr(
+                    branch, f"Culled in generation {summary['generation']}: {desc}."
+                )
+                moved = True
+            else:
                 moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
             self.forge.set_status(
                 rec["head"],
@@ -259,8 +265,6 @@ class ForgePublisher:
                 desc[:140],
                 new=moved,
             )
-            if row["agent"] in summary["culled"]:
-                self.forge.delete_branch(branch)
         champion = summary.get("new_champion")
         promote = self._handled_promotion(summary)
         for agent in filter(None, {champion, promote}):
@@ -291,9 +295,9 @@ class ForgePublisher:
             pr.number, "champion", f"Champion of generation {summary['generation']}: {reason}."
         )
         if self.cfg.forge.automerge and gate.get("passed") and gate.get("agent") == agent:
-            self._automerge(pr.number, branch, agent)
+            self._automerge(pr.number, branch, agent, pr.head_sha)
 
-    def _automerge(self, number: int, branch: str, agent: str) -> None:
+    def _automerge(self, number: int, branch: str, agent: str, head: str) -> None:
         """Merge the champion's PR through the API; a merge the repository refuses is a comment.
 
         The merge lands on the default branch on the server, which the CI steps never
@@ -302,9 +306,15 @@ class ForgePublisher:
         GITHUB_TOKEN's PR never starts, required reviews, a merge queue): the champion
         stays promoted and ready for a human, the PR says why, and the generation goes on.
         A missing permission is still an error: the workflow, not the repository, is wrong.
+
+        The champion's head is archived (here and on the remote) before the merge: a
+        repository that deletes merged head branches removes ``branch`` at once, and
+        the lineage must not depend on the step living to its push. The merge is
+        pinned to ``head``, the commit that was evaluated.
         """
+        self.repo.archive_head(agent, head)
         try:
-            self.forge.merge_pr(branch, f"darwin: promote champion {agent}")
+            self.forge.merge_pr(branch, f"darwin: promote champion {agent}", sha=head)
         except ForgeAuthError:
             raise
         except ForgeError as exc:
@@ -329,11 +339,20 @@ class ForgePublisher:
             # budget.confirm_*: the leader was not promoted; say why (not as the champion's reason)
             kept = f"`{champion}` (unchanged)" if champion else "none yet"
             champion_md = f"{kept}; {promotion}"
-        pending = hitl.pending(hitl.read_requests(self.forge, acknowledge=False))
+        states = hitl.read_requests(self.forge, acknowledge=False)
+        pending = hitl.pending(states)
         spend = spend_report(self.cfg, self.memory)  # seam (issue 13): spend, per-model table
+        ignored = hitl.ignored_comments(states)
+        outsiders = (
+            f"\n\n{ignored} comment(s) on request issues came from people without write "
+            "access to this repository and were not passed to the agents."
+            if ignored
+            else ""
+        )
         dashboard.write_dashboard(
             self.forge,
-            f"Generation {summary['generation']} ({utc_now()})\n\n{table}\n\n### LLM spend\n\n{spend}",
+            f"Generation {summary['generation']} ({utc_now()})\n\n{table}\n\n### LLM spend\n\n"
+            f"{spend}{outsiders}",
             champion_md,
             pending,
             handled=tuple(dict.fromkeys(self._handled)),
@@ -341,13 +360,16 @@ class ForgePublisher:
         self._handled.clear()
 
 
-def make_publisher(root: Path, cfg: Config, *, memory_branch: bool = False) -> ForgePublisher:
+def make_publisher(
+    root: Path, cfg: Config, *, memory_branch: bool = False, remote: str | None = None
+) -> ForgePublisher:
     """The publisher for ``cfg.forge.kind``; a local forge deletes branches through git.
 
     ``memory_branch``: the memory is committed on the memory branch (the CI steps), so
-    the review plots go there too.
+    the review plots go there too. ``remote``: where a champion's head is archived
+    before it is merged (the CI steps' origin).
     """
-    repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
+    repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
     memory = MemoryStore(repo.root / cfg.memory.path)
 
     def delete_local(branch: str) -> bool:

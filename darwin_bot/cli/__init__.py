@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("DARWIN_DEBUG"):
             raise
         click.echo(f"darwin: error: {exc}", err=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            # On the run's page, not only in the log: the line says what to fix.
+            from darwin_bot.actions import error
+
+            error(str(exc), title="darwin-bot", stream=sys.stdout)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("darwin: aborted", err=True)

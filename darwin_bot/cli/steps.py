@@ -73,7 +73,7 @@ def _engine(root: Path, cfg: Config, remote: str):
     engine = build_engine(
         root,
         cfg,
-        publisher=make_publisher(root, cfg, memory_branch=True),
+        publisher=make_publisher(root, cfg, memory_branch=True, remote=remote or None),
         remote=remote or None,
         evaluator=DeferredEvaluator(EVALUATOR_VERSION),
         workers=1,
@@ -145,6 +145,10 @@ def propose_command(
     cfg = _with_overrides(load_config(config_path, root), model, population)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
+    if g > 0 and engine.publisher is not None:
+        # Before the LLM is paid and any branch is pushed: PRs the repository refuses
+        # (its Actions setting) would leave branches no reviewer ever sees.
+        engine.publisher.check_forge()
     if engine.publisher is not None and engine.publisher.controls().get("pause"):
         actions.notice("darwin is paused from the dashboard; nothing proposed")
         actions.set_output("agents", "[]")

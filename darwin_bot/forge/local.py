@@ -55,7 +55,11 @@ MergeHook = Callable[[str, str, str], str]  # (branch, base, message) -> merge s
 
 
 class LocalForge:
-    """A file-backed forge. ``user`` is the author of the comments this instance writes."""
+    """A file-backed forge. ``user`` is the author of the comments this instance writes.
+
+    ``association``: that user's relation to the repository, as GitHub names it
+    (a local forge's users can write its files: OWNER unless a test says otherwise).
+    """
 
     def __init__(
         self,
@@ -67,8 +71,10 @@ class LocalForge:
         head_sha_hook: HeadShaHook | None = None,
         delete_branch_hook: DeleteBranchHook | None = None,
         merge_hook: MergeHook | None = None,
+        association: str = "OWNER",
     ) -> None:
         self.root = Path(path)
+        self.association = association
         self.branch_prefix = branch_prefix
         self.user = user or _login()
         self._default_branch = default_branch
@@ -149,7 +155,7 @@ class LocalForge:
             c["id"] for kind in ("issues", "pulls") for r in self._all(kind) for c in r["comments"]
         ]
         cid = max(used, default=0) + 1
-        return {"id": cid, "body": body, "author": self.user}
+        return {"id": cid, "body": body, "author": self.user, "association": self.association}
 
     def _add_labels(
         self, meta: dict[str, Any], record: dict[str, Any], names: Iterable[str]
@@ -191,7 +197,7 @@ class LocalForge:
             state=rec["state"],
             state_reason=rec.get("state_reason"),
             url=self._url("issues", rec["number"]),
-            comments=tuple(Comment(**c) for c in rec["comments"]),
+            comments=tuple(_comment(c) for c in rec["comments"]),
         )
 
     # -- the protocol ------------------------------------------------------------------
@@ -275,7 +281,10 @@ class LocalForge:
             self._save("pulls", rec)
         return self._pr(rec)
 
-    def merge_pr(self, branch: str, message: str) -> str:
+    def check_pull_requests(self) -> None:
+        """A local forge always takes the bot's PRs."""
+
+    def merge_pr(self, branch: str, message: str, *, sha: str | None = None) -> str:
         with self._locked():
             rec = self._find_pr(branch, tuple(PRState))
             if rec is None:
@@ -284,6 +293,13 @@ class LocalForge:
                 return rec["merge_sha"]
             if rec["state"] != PRState.OPEN:
                 raise ForgeError(f"pull request #{rec['number']} is closed; reopen it to merge")
+            if sha is not None and self._head_sha is not None:
+                head = self._head_sha(branch)
+                if head is not None and head != sha:
+                    raise ForgeError(
+                        f"pull request #{rec['number']}: head {head[:12]} is not the "
+                        f"evaluated commit {sha[:12]}; not merged"
+                    )
             if self._merge is None:
                 raise ForgeError(
                     "this LocalForge has no merge hook; merge the branch with git instead"
@@ -330,7 +346,8 @@ class LocalForge:
     ) -> dict[str, Any]:
         body = with_marker(body, key)
         for existing in rec["comments"]:
-            if has_marker(existing["body"], key):
+            # Only a comment this user wrote is edited: a marker is text anyone can type.
+            if existing["author"] == self.user and has_marker(existing["body"], key):
                 self._check_body(body)
                 existing["body"] = body
                 return existing
@@ -345,11 +362,11 @@ class LocalForge:
             rec = self._load(kind, number)
             comment = self._upsert_comment_in(meta, rec, key, body)
             self._save(kind, rec)
-        return Comment(**comment)
+        return _comment(comment)
 
     def list_comments(self, number: int) -> tuple[Comment, ...]:
         rec = self._load(self._kind_of(number), number)
-        return tuple(Comment(**c) for c in rec["comments"])
+        return tuple(_comment(c) for c in rec["comments"])
 
     def add_comment(self, number: int, body: str) -> Comment:
         """Post a plain comment (no marker): what a human does; used by ``darwin requests``."""
@@ -359,7 +376,7 @@ class LocalForge:
             comment = self._new_comment(meta, body)
             rec["comments"].append(comment)
             self._save(kind, rec)
-        return Comment(**comment)
+        return _comment(comment)
 
     def _find_issue(self, key: str, label: str | None) -> dict[str, Any] | None:
         for rec in self._all("issues"):
@@ -430,6 +447,11 @@ class LocalForge:
 
     def __repr__(self) -> str:
         return f"LocalForge({str(self.root)!r})"
+
+
+def _comment(record: dict[str, Any]) -> Comment:
+    """A stored comment; records from before associations were kept are the forge owner's."""
+    return Comment(**{"association": "OWNER", **record})
 
 
 def _login() -> str:

@@ -156,33 +156,49 @@ class Workflow:
         assert self.emulator is not None
         return self.emulator.proxy.grant(job, job_permissions(self.workflow, job))
 
-    def run(self, args: list[str], cwd: Path, *, secrets: bool, job: str = "") -> dict[str, str]:
-        """One ``darwin`` step of ``job``; returns its outputs. ``secrets``: the token is given."""
-        env = clean_env()
-        outputs = cwd.parent / f"{cwd.name}.outputs"
-        env["GITHUB_OUTPUT"] = str(outputs)
+    def attempt(
+        self,
+        args: list[str],
+        cwd: Path,
+        *,
+        secrets: bool,
+        job: str = "",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """One ``darwin`` step of ``job`` as it ran, failed or not (``env``: more variables)."""
+        full = clean_env()
+        full["GITHUB_OUTPUT"] = str(cwd.parent / f"{cwd.name}.outputs")
         if secrets:
-            env.update(
+            full.update(
                 GITHUB_TOKEN=self.token(job or args[0]),
                 GITHUB_API_URL=self.api_url,
                 GITHUB_REPOSITORY=self.repository,
                 DARWIN_GITHUB_THROTTLE="0",  # loopback emulator: no need to space requests
+                # Who the job's token writes as (github-actions[bot] on GitHub): the workflow
+                # passes it, since an installation token may not ask GET /user.
+                DARWIN_BOT_LOGIN=BOT_LOGIN,
             )
+        full.update(env or {})
         proc = subprocess.run(
             self.command(args),
             cwd=cwd,
-            env=env,
+            env=full,
             capture_output=True,
             text=True,
             timeout=STEP_TIMEOUT_S,
         )
         self.log.append(f"$ darwin {' '.join(args)}\n{proc.stderr[-2000:]}")
+        return proc
+
+    def run(self, args: list[str], cwd: Path, *, secrets: bool, job: str = "") -> dict[str, str]:
+        """One ``darwin`` step of ``job``; returns its outputs. ``secrets``: the token is given."""
+        proc = self.attempt(args, cwd, secrets=secrets, job=job)
         refused = [e for e in self.emulator.proxy.job_log if e[3] == 403] if self.emulator else []
         assert proc.returncode == 0, (
             f"darwin {args[0]} failed:\n{proc.stdout}\n{proc.stderr}\nrefused: {refused}"
         )
         assert not hook_errors(self.origin), hook_errors(self.origin)
-        return read_outputs(outputs)
+        return read_outputs(cwd.parent / f"{cwd.name}.outputs")
 
     def propose(self) -> tuple[int, list[dict[str, Any]], str]:
         repo = self.checkout("propose")
@@ -355,7 +371,7 @@ def test_forge_matches_the_memory_records(ci: dict[str, Any]) -> None:
         rec, row, branch = records[agent], rows[agent], repo.branch(agent)
         pr = prs[branch]
         assert has_marker(pr.body, agent_marker_key(branch))
-        assert {AGENT_LABEL, "darwin:gen-1"} <= set(pr.labels)
+        assert pr.labels == (AGENT_LABEL,), "one label: no new label per generation"
         assert pr.head_sha == rec["head"]
         expected = "success" if row["status"] == "ok" else "failure"
         statuses = {s.context: s for s in forge.get_statuses(rec["head"])}
