@@ -290,6 +290,10 @@ class Forge(Protocol):
         """The comments on issue or PR ``number``, oldest first."""
         ...
 
+    def is_own(self, comment: Comment) -> bool:
+        """The bot wrote ``comment`` (its author is this forge's account, not a marker)."""
+        ...
+
     def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:
         """The one issue carrying marker ``key``: create it, or update title and body.
 

@@ -368,6 +368,11 @@ class LocalForge:
         rec = self._load(self._kind_of(number), number)
         return tuple(_comment(c) for c in rec["comments"])
 
+    def is_own(self, comment: Comment) -> bool:
+        # No bot account here: the bot and ``darwin requests`` write as the same local
+        # user, and only the bot's comments carry a marker.
+        return comment.author == self.user and "<!-- darwin:" in comment.body
+
     def add_comment(self, number: int, body: str) -> Comment:
         """Post a plain comment (no marker): what a human does; used by ``darwin requests``."""
         with self._locked() as meta:

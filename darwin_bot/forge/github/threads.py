@@ -145,6 +145,9 @@ class Threads(GitHubClient):
         marker(key)
         return self._call(f"comment on #{number}", lambda: self._upsert_comment(number, key, body))
 
+    def is_own(self, comment: Comment) -> bool:
+        return comment.author == self.bot_login()
+
     def list_comments(self, number: int) -> tuple[Comment, ...]:
         def op() -> tuple[Comment, ...]:
             return tuple(comment_of(c) for c in self._repo.get_issue(number).get_comments())
