@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from darwin_bot import __version__
 from darwin_bot.errors import DarwinError
 
 # command name -> (module under darwin_bot.cli, one-line help)
@@ -51,7 +52,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="darwin-bot")
+@click.version_option(version=__version__, package_name="darwin-bot")
 def cli() -> None:
     """darwin-bot: evolve a training program with LLM-written mutations, in git."""
 

@@ -253,6 +253,25 @@ class Workflow:
         return g
 
 
+def add_written_workflow(repo: Path) -> Path:
+    """``darwin init --github`` as a user runs it; its workflow committed in ``repo``."""
+    scratch = repo.parent / "init"
+    scratch.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "darwin_bot", "init", "--github"],
+        cwd=scratch, env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    target = repo / ".github" / "workflows" / "darwin.yml"
+    target.parent.mkdir(parents=True)
+    shutil.copy(scratch / ".github" / "workflows" / "darwin.yml", target)
+    text = target.read_text(encoding="utf-8")
+    assert "./trusted" not in text and "uses: darwin-bot/darwin-bot@v1" in text
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-qm", "darwin")
+    return target
+
+
 def snapshot(forge: GitHubForge, gh_repo: Any, origin: Path) -> dict[str, Any]:
     """Everything a rerun must leave as it is: PRs, comments, statuses, issues, refs."""
     prs = forge.list_prs(state="all")
@@ -280,6 +299,9 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
     assert repository == f"{BOT_LOGIN}/{name}"
     seed_repo = base / "seed-repo"
     make_scratch_repo(seed_repo, TOML.format(forge=f'kind = "github"\nrepository = "{repository}"'))
+    # A stranger's repository: the workflow is the one `darwin init --github` writes (the
+    # released action by reference), and each job's token has that file's permissions.
+    written = add_written_workflow(seed_repo)
     origin = base / "origin.git"
     git(base, "clone", "-q", "--bare", str(seed_repo), str(origin))
     Mirror(emulator.api_url, BOT_TOKEN, repository, origin).push("main")
@@ -291,7 +313,7 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
     corpus = base / "corpus"
     prepare_synthetic(corpus, seed=0, tokens=60_000)
     emulator.proxy.serve_statuses()  # GitHub has commit statuses; the emulator does not
-    flow = Workflow(base, origin, emulator.api_url, repository, corpus, emulator)
+    flow = Workflow(base, origin, emulator.api_url, repository, corpus, emulator, written)
 
     assert flow.generation() == 0
     g, jobs, trusted_sha = flow.propose()
@@ -417,7 +439,8 @@ def test_every_job_ran_with_exactly_its_declared_token(ci: dict[str, Any]) -> No
     assert not refused, refused
     assert {job for job, *_ in log} == {"propose", "select"}  # this flow has no repair
     for job in ("propose", "select"):
-        assert unused_grants(log, DARWIN_YML, job) == [], job
+        assert unused_grants(log, ci["flow"].workflow, job) == [], job
+        assert job_permissions(ci["flow"].workflow, job) == job_permissions(DARWIN_YML, job)
 
 
 def _state(root: Path) -> dict[str, Any]:
