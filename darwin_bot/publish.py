@@ -8,14 +8,15 @@ run``) and ``GitHubForge`` (the CI steps).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from darwin_bot import dashboard, hitl, report
+from darwin_bot import actions, dashboard, hitl, report
 from darwin_bot.config import Config
 from darwin_bot.core.agent import HumanRequest
 from darwin_bot.core.results import Status
-from darwin_bot.errors import ForgeAuthError, ForgeError
+from darwin_bot.errors import ForgeAuthError, ForgeError, RunStopped
 from darwin_bot.forge import open_forge
 from darwin_bot.forge.base import (
     FITNESS_CONTEXT,
@@ -25,6 +26,7 @@ from darwin_bot.forge.base import (
     agent_marker_key,
     with_marker,
 )
+from darwin_bot.forge.rate_budget import WRITES_PER_HOUR, select_budget
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.review import Reviewer
@@ -91,6 +93,31 @@ class ForgePublisher:
     def check_forge(self) -> None:
         """Before any branch is pushed: stop now if the forge will refuse the bot's PRs."""
         self.forge.check_pull_requests()
+
+    def check_request_budget(self, generation: int) -> None:
+        """Before select writes anything: stop (resume later) if GitHub's hourly limit is short.
+
+        The need is counted for the agent PRs open now, each as if culled (the most
+        writes); what is left is what GitHub's last answer said (the PR listing that
+        select makes anyway, so the check costs no request).
+        """
+        open_prs = self._open_prs(("selected", generation))
+        need = select_budget(0, len(open_prs))
+        left = self.forge.requests_left()
+        if need.writes > WRITES_PER_HOUR:
+            actions.warning(
+                f"selecting generation {generation} writes about {need.writes} times to "
+                f"GitHub, over its {WRITES_PER_HOUR} per hour: the step stops at the limit "
+                "(exit 3) and a rerun goes on from there; a smaller population avoids it",
+                title="darwin-bot",
+            )
+        if left is not None and left[0] < need.requests:
+            reset = time.strftime("%H:%M UTC", time.gmtime(left[1]))
+            raise RunStopped(
+                f"GitHub allows {left[0]} more API requests until {reset}; selecting "
+                f"generation {generation} needs about {need.requests}: run the workflow "
+                "again after then (nothing was changed)"
+            )
 
     def handled(self, action: str) -> None:
         """The engine carried out a one-shot dashboard action; clear its box on the next write."""

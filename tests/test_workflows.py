@@ -108,7 +108,8 @@ def test_top_level_permissions_are_empty(darwin: dict[str, Any]) -> None:
 def test_triggers(darwin: dict[str, Any]) -> None:
     on = triggers(darwin)
     assert set(on) == {"workflow_dispatch", "schedule", "issues"}
-    assert set(on["workflow_dispatch"]["inputs"]) == {"generations", "population"}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"generations", "population", "dry_run"}
+    assert on["workflow_dispatch"]["inputs"]["dry_run"]["default"] is False
     assert on["schedule"][0]["cron"]
     assert set(on["issues"]["types"]) == {"labeled", "closed"}
     assert "pull_request" not in on and "pull_request_target" not in on

@@ -134,9 +134,19 @@ def _commit_and_push_memory(engine: Any, message: str) -> None:
     default=None,
     help="Population size (overrides evolution.population).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the token, the repository's PR setting and the LLM key; propose nothing.",
+)
 @config_option
 def propose_command(
-    root: Path, remote: str, model: str | None, population: int | None, config_path: Path | None
+    root: Path,
+    remote: str,
+    model: str | None,
+    population: int | None,
+    dry_run: bool,
+    config_path: Path | None,
 ) -> None:
     """Plan and mutate the next generation, push the branches, open the PRs.
 
@@ -145,6 +155,13 @@ def propose_command(
     cfg = _with_overrides(load_config(config_path, root), model, population)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
+    if dry_run and engine.publisher is not None:
+        from darwin_bot.cli.dry_run import dry_run as check_all
+
+        check_all(engine)
+        actions.set_output("agents", "[]")
+        actions.set_output("generation", str(g))
+        return
     if g > 0 and engine.publisher is not None:
         # Before the LLM is paid and any branch is pushed: PRs the repository refuses
         # (its Actions setting) would leave branches no reviewer ever sees.
@@ -225,6 +242,8 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
         # proposed): the recorded summary is the answer, and the forge is left alone.
         g -= 1
     engine.ingest_files(load_results(results_dir))
+    if g > 0 and engine.publisher is not None and engine.summary(g) is None:
+        engine.publisher.check_request_budget(g)  # before the first write of this select
     summary = (engine.baseline() if g == 0 else engine.select(g, confirm=False)).to_json()
     _finish(engine, f"darwin: select generation {g}")
     from darwin_bot.review import job_summary_extras  # seam (issue 13): plot and LLM spend

@@ -245,6 +245,10 @@ class Forge(Protocol):
         """
         ...
 
+    def requests_left(self) -> tuple[int, int] | None:
+        """(API requests left, the Unix time the count resets), as last seen; None if unknown."""
+        ...
+
     def check_pull_requests(self) -> None:
         """Raise ``ForgeAuthError`` now if this forge will refuse to open the bot's PRs.
 

@@ -26,16 +26,12 @@ from darwin_bot.errors import ForgeError, ForgeNotFound
 from darwin_bot.forge.base import (
     ANY_STATE,
     CLOSE_COMMENT_KEY,
-    CLOSE_REASONS,
     DRAFT_LABEL,
-    ISSUE_FILTERS,
     MAX_BODY_CHARS,
     PR_FILTERS,
     STATUS_STATES,
-    CloseReason,
     Comment,
     Issue,
-    IssueState,
     PRState,
     PullRequest,
     Status,
@@ -46,6 +42,7 @@ from darwin_bot.forge.base import (
     marker,
     with_marker,
 )
+from darwin_bot.forge.local_issues import LocalIssues
 from darwin_bot.jsonio import read_json, write_json
 
 # Hooks into git, owned by the caller (the gitrepo module); all optional.
@@ -54,7 +51,7 @@ DeleteBranchHook = Callable[[str], object]  # delete branch; False means "did no
 MergeHook = Callable[[str, str, str], str]  # (branch, base, message) -> merge sha
 
 
-class LocalForge:
+class LocalForge(LocalIssues):
     """A file-backed forge. ``user`` is the author of the comments this instance writes.
 
     ``association``: that user's relation to the repository, as GitHub names it
@@ -284,6 +281,10 @@ class LocalForge:
     def check_pull_requests(self) -> None:
         """A local forge always takes the bot's PRs."""
 
+    def requests_left(self) -> tuple[int, int] | None:
+        """A local forge has no rate limit."""
+        return None
+
     def merge_pr(self, branch: str, message: str, *, sha: str | None = None) -> str:
         with self._locked():
             rec = self._find_pr(branch, tuple(PRState))
@@ -382,67 +383,6 @@ class LocalForge:
             rec["comments"].append(comment)
             self._save(kind, rec)
         return _comment(comment)
-
-    def _find_issue(self, key: str, label: str | None) -> dict[str, Any] | None:
-        for rec in self._all("issues"):
-            if (label is None or label in rec["labels"]) and has_marker(rec["body"], key):
-                return rec
-        return None
-
-    def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:
-        labels = tuple(labels)
-        body = with_marker(body, key)
-        self._check_body(body)
-        with self._locked() as meta:
-            rec = self._find_issue(key, labels[0] if labels else None)
-            if rec is None:
-                number = meta["next_number"]
-                meta["next_number"] = number + 1
-                rec = {
-                    "number": number,
-                    "state": PRState.OPEN,
-                    "state_reason": None,
-                    "labels": [],
-                    "comments": [],
-                }
-            rec["title"] = title
-            rec["body"] = body
-            self._add_labels(meta, rec, labels)
-            self._save("issues", rec)
-        return self._issue(rec)
-
-    def update_issue(self, number: int, body: str) -> Issue:
-        """Replace the body of issue ``number`` (as a human editing it would)."""
-        self._check_body(body)
-        with self._locked():
-            rec = self._load("issues", number)
-            rec["body"] = body
-            self._save("issues", rec)
-        return self._issue(rec)
-
-    def find_issue(self, key: str, label: str | None = None) -> Issue | None:
-        rec = self._find_issue(key, label)
-        return None if rec is None else self._issue(rec)
-
-    def get_issue(self, number: int) -> Issue:
-        return self._issue(self._load("issues", number))
-
-    def list_issues(self, label: str | None = None, state: str = ANY_STATE) -> list[Issue]:
-        check_choice("state", state, ISSUE_FILTERS)
-        return [
-            self._issue(rec)
-            for rec in self._all("issues")
-            if (label is None or label in rec["labels"]) and state in (ANY_STATE, rec["state"])
-        ]
-
-    def close_issue(self, number: int, reason: str = CloseReason.COMPLETED) -> Issue:
-        check_choice("close reason", reason, CLOSE_REASONS)
-        with self._locked():
-            rec = self._load("issues", number)
-            if rec["state"] != IssueState.CLOSED:
-                rec.update(state=IssueState.CLOSED, state_reason=reason)
-                self._save("issues", rec)
-        return self._issue(rec)
 
     def delete_branch(self, branch: str) -> bool:
         check_prefix(branch, self.branch_prefix)

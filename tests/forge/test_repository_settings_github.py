@@ -111,6 +111,21 @@ def test_a_repository_that_refuses_actions_prs_stops_propose_before_any_push(
     assert "Allow GitHub Actions to create and approve pull requests" in proc.stdout
     after = git(run["origin"], "for-each-ref", "--format=%(refname) %(objectname)")
     assert after == refs_before, "nothing was pushed"
+    # The dry run names the setting too, and writes nothing.
+    emulator.proxy.inject(Fault(403, "POST", r"/pulls$", times=1, body={"message": ACTIONS_PR_403}))
+    repo = flow.checkout("dry-run-refused")
+    dry = flow.attempt(["propose", "--repo", str(repo), "--dry-run"], repo, secrets=True)
+    assert dry.returncode == 2 and "the Actions PR setting" in dry.stderr, dry.stderr
+    emulator.proxy.clear()
+    mark = len(emulator.proxy.log)
+    repo = flow.checkout("dry-run")
+    dry = flow.attempt(["propose", "--repo", str(repo), "--dry-run"], repo, secrets=True)
+    assert dry.returncode == 0, dry.stderr
+    for check in ("repository", "pull requests", "issues", "the Actions PR setting", "the LLM"):
+        assert f"{check}: " in dry.stderr, check
+    writes = [e for e in emulator.proxy.log[mark:] if e[0] != "GET"]
+    assert [(m, status) for m, _, status in writes] == [("POST", 422)], "only the probe"
+    assert git(run["origin"], "for-each-ref", "--format=%(refname) %(objectname)") == after
     # With the setting on again, the same generation is proposed.
     g, jobs, _ = flow.propose()
     assert g == 1 and jobs

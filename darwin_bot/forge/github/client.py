@@ -166,6 +166,13 @@ class GitHubClient:
         )
         return data
 
+    def requests_left(self) -> tuple[int, int] | None:
+        """(requests left, the Unix time they reset) as the last answer said; None before one."""
+        remaining, limit = self._gh.requester.rate_limiting
+        if limit < 0:
+            return None
+        return remaining, int(self._gh.requester.rate_limiting_resettime)
+
     def bot_login(self) -> str:
         """The account this token writes as: the only author whose comments the bot edits.
 
