@@ -119,7 +119,7 @@ def test_every_job_is_either_github_hosted_or_self_hosted(darwin: dict[str, Any]
     for name, job in darwin["jobs"].items():
         assert is_github_hosted(job) != is_self_hosted(job), name
     gpu = [n for n, j in darwin["jobs"].items() if is_self_hosted(j)]
-    assert gpu == ["evaluate", "reevaluate"]
+    assert gpu == ["evaluate", "runner", "reevaluate"]  # runner: the dry run's check
     for name in gpu:
         assert darwin["jobs"][name]["runs-on"] == ["self-hosted", "linux", "gpu"]
 
@@ -145,6 +145,10 @@ def test_self_hosted_jobs_hold_nothing_worth_stealing(darwin: dict[str, Any]) ->
         assert "env" not in job, f"{name}: no job-level env on the GPU runner"
         assert permissions(job) == {"contents": "read"}, name
         checkouts = [s for s in job["steps"] if is_checkout(s)]
+        if name == "runner":  # the dry run's check: no code of anyone's, only a shell step
+            assert checkouts == [] and all("uses" not in s for s in job["steps"])
+            assert job["if"] == "inputs.dry_run == true"
+            continue
         assert len(checkouts) == 2, name
         for step in checkouts:
             assert step["with"]["persist-credentials"] is False, f"{name}: {step.get('name')}"
@@ -198,7 +202,8 @@ def test_agent_code_is_checked_out_only_on_the_gpu_runner(darwin: dict[str, Any]
             s for s in job["steps"] if is_checkout(s) and "matrix." in str(s["with"].get("ref", ""))
         ]
         if is_self_hosted(job):
-            assert [s["with"]["path"] for s in agent_refs] == ["agent"], name
+            wanted = [] if name == "runner" else ["agent"]  # runner: the dry run, no code
+            assert [s["with"]["path"] for s in agent_refs] == wanted, name
         else:
             assert agent_refs == [], name
 
