@@ -51,7 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.core.results import Budget, EvalResult, Metrics
-from darwin_bot.forge.rate_budget import REST_PER_HOUR, WRITES_PER_HOUR, generation_budget
+from darwin_bot.forge.rate_budget import (
+    REST_PER_HOUR,
+    WRITES_PER_HOUR,
+    generation_budget,
+    propose_budget,
+    select_budget,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FORGE_TESTS = REPO_ROOT / "tests" / "forge"
@@ -221,7 +227,16 @@ def run_once(
         out["writes"] = writes
         out["writes_per_agent"] = round(writes / max(1, offspring), 2)
         out["hours_at_limits"] = round(max(len(sent) / REST_PER_HOUR, writes / WRITES_PER_HOUR), 3)
-        estimate = generation_budget(population, cfg.evolution.survivors)
+        # The count for this run's PRs (offspring, of which ``culled`` closed), and what a
+        # generation at steady state (population - survivors offspring) would send.
+        ok = sum(r.ok for r in records)
+        estimate = propose_budget(ok) + select_budget(ok - len(summary.culled), len(summary.culled))
+        steady = generation_budget(population, cfg.evolution.survivors)
+        out["steady_state_estimate"] = {
+            "requests": steady.requests,
+            "writes": steady.writes,
+            "hours_at_limits": round(steady.hours(), 3),
+        }
         out["estimate"] = {
             "requests": estimate.requests,
             "writes": estimate.writes,
