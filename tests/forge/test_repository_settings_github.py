@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from forge_emulator import Emulator, Fault
-from test_automerge_github import generation_with_a_champion, start_flow
+from test_automerge_github import generation_with_a_champion, start_flow, write_results
 from test_generation_github import Workflow, git
 
 pytestmark = pytest.mark.slow
@@ -129,3 +129,33 @@ def test_a_repository_that_refuses_actions_prs_stops_propose_before_any_push(
     # With the setting on again, the same generation is proposed.
     g, jobs, _ = flow.propose()
     assert g == 1 and jobs
+
+
+def test_legs_lost_by_the_infrastructure_are_evaluated_again_never_culled(
+    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator
+) -> None:
+    """A leg with no result (runner offline, job cancelled in the queue) stops select with
+    exit 3 before it decides or writes anything; with the result, select goes on."""
+    _fresh(emulator)
+    base = tmp_path_factory.mktemp("lost")
+    try:
+        run = start_flow(base, emulator)
+        flow: Workflow = run["flow"]
+        g, jobs, _ = flow.propose()
+        assert g == 1 and len(jobs) >= 2
+        results = base / "results-g1"
+        lost, *kept = jobs
+        write_results(results, kept, {job["agent"]: 20.0 for job in jobs})
+        refs = git(run["origin"], "for-each-ref", "--format=%(refname) %(objectname)")
+        mark = len(emulator.proxy.log)
+        repo = flow.checkout("select-short")
+        args = ["select", "--repo", str(repo), "--results", str(results)]
+        proc = flow.attempt(args, repo, secrets=True)
+        assert proc.returncode == 3, proc.stderr
+        assert "left no result" in proc.stderr and lost["agent"] in proc.stderr
+        assert [e for e in emulator.proxy.log[mark:] if e[0] != "GET"] == [], "no write"
+        assert git(run["origin"], "for-each-ref", "--format=%(refname) %(objectname)") == refs
+        write_results(results / "rerun", [lost], {lost["agent"]: 20.0})
+        flow.select(results)  # the re-run legs reported: the generation is selected
+    finally:
+        _fresh(emulator)
