@@ -323,6 +323,13 @@ def test_runner_hook_takes_the_default_branch_from_the_runner_first(tmp_path: Pa
         assert proc.returncode == 0, (name, proc.stdout)
 
 
+def test_runner_hook_refuses_a_workflow_run_event(tmp_path: Path) -> None:
+    """workflow_run runs with the base repository's rights on another run's outcome: never
+    on this runner, even from darwin.yml on the default branch."""
+    proc = run_hook(tmp_path, github_events.workflow_run(), GITHUB_EVENT_NAME="workflow_run")
+    assert proc.returncode != 0 and "event workflow_run may not run" in proc.stdout
+
+
 def test_runner_hook_refuses_a_payload_without_a_default_branch(tmp_path: Path) -> None:
     # A dispatch always names its repository; one that does not is not GitHub's.
     proc = run_hook(tmp_path, {"inputs": {}}, GITHUB_EVENT_NAME="workflow_dispatch")
