@@ -322,7 +322,10 @@ class ForgePublisher:
             pr.number, "champion", f"Champion of generation {summary['generation']}: {reason}."
         )
         if self.cfg.forge.automerge and gate.get("passed") and gate.get("agent") == agent:
-            self._automerge(pr.number, branch, agent, pr.head_sha)
+            # The head this step fetched and ranked (its results are keyed by its tree);
+            # a commit pushed to the branch since is not what the gate passed.
+            evaluated = self.repo.rev(f"refs/heads/{branch}") or pr.head_sha
+            self._automerge(pr.number, branch, agent, evaluated)
 
     def _automerge(self, number: int, branch: str, agent: str, head: str) -> None:
         """Merge the champion's PR through the API; a merge the repository refuses is a comment.
