@@ -146,7 +146,9 @@ class Threads(GitHubClient):
         return self._call(f"comment on #{number}", lambda: self._upsert_comment(number, key, body))
 
     def is_own(self, comment: Comment) -> bool:
-        return comment.author == self.bot_login()
+        # The bot's comments carry a marker; a person using their own token for the
+        # bot (``darwin requests`` on a laptop) still writes their replies without one.
+        return "<!-- darwin:" in comment.body and comment.author == self.bot_login()
 
     def list_comments(self, number: int) -> tuple[Comment, ...]:
         def op() -> tuple[Comment, ...]:
