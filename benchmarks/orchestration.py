@@ -24,6 +24,13 @@ N - survivors offspring, the agents that get a PR), with the requests broken
 down by method and endpoint. ``max_open_prs`` is raised above N so every
 offspring gets its PR (the worst case). Targets: at most 6 requests per agent,
 at most 30 s for N = 100 against the emulator.
+
+GitHub's limits: ``writes`` counts the content-creating requests (every method
+but GET); ``hours_at_limits`` is what the generation's requests take of GitHub's
+hourly allowance (1,000 requests per hour for a ``GITHUB_TOKEN``, 500
+content-creating per hour for any token: the scarcer one), and ``estimate`` is
+darwin_bot/forge/rate_budget.py's count for the same population, which select
+checks against what GitHub says is left before it writes anything.
 """
 
 from __future__ import annotations
@@ -44,6 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.forge.rate_budget import (
+    REST_PER_HOUR,
+    WRITES_PER_HOUR,
+    generation_budget,
+    propose_budget,
+    select_budget,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FORGE_TESTS = REPO_ROOT / "tests" / "forge"
@@ -209,6 +223,25 @@ def run_once(
         out["requests"] = len(sent)
         out["requests_per_agent"] = round(len(sent) / max(1, offspring), 2)
         out["errors"] = sum(1 for _, _, status in sent if status >= 400)
+        writes = sum(1 for method, _, _ in sent if method != "GET")
+        out["writes"] = writes
+        out["writes_per_agent"] = round(writes / max(1, offspring), 2)
+        out["hours_at_limits"] = round(max(len(sent) / REST_PER_HOUR, writes / WRITES_PER_HOUR), 3)
+        # The count for this run's PRs (offspring, of which ``culled`` closed), and what a
+        # generation at steady state (population - survivors offspring) would send.
+        ok = sum(r.ok for r in records)
+        estimate = propose_budget(ok) + select_budget(ok - len(summary.culled), len(summary.culled))
+        steady = generation_budget(population, cfg.evolution.survivors)
+        out["steady_state_estimate"] = {
+            "requests": steady.requests,
+            "writes": steady.writes,
+            "hours_at_limits": round(steady.hours(), 3),
+        }
+        out["estimate"] = {
+            "requests": estimate.requests,
+            "writes": estimate.writes,
+            "hours_at_limits": round(estimate.hours(), 3),
+        }
         out["by_endpoint"] = dict(Counter(_endpoint(m, p) for m, p, _ in sent).most_common())
     return out
 
@@ -268,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
                 r["wall_s"] <= TARGET_WALL_S_100 for r in github if r["population"] == 100
             )
             if any(r["population"] == 100 for r in github)
+            else None,
+            # One generation inside GitHub's hourly allowance (GITHUB_TOKEN).
+            "fits_hourly_limits": all(r["hours_at_limits"] <= 1.0 for r in github)
+            if github
             else None,
         },
         "notes": notes,

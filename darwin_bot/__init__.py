@@ -31,7 +31,7 @@ __all__ = [
     "build_engine",
     "load",
 ]
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 
 def __getattr__(name: str) -> Any:

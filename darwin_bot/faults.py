@@ -5,7 +5,8 @@ A *write point* is every place darwin changes durable state: a state file
 write (a branch moved or deleted, a commit made, a push) and a forge write
 (a PR, comment, status, label, issue or branch changed). With
 ``DARWIN_FAULT_AT=N`` in the environment the process SIGKILLs itself just
-before its N-th write point; with ``DARWIN_FAULT_LOG=FILE`` every write point
+before its N-th write point (``DARWIN_FAULT_BEFORE=kind:name``: before the first
+write point of that kind and name, e.g. ``git:push_generation``); with ``DARWIN_FAULT_LOG=FILE`` every write point
 appends one line (``kind name``) to FILE, so a test can count them. Neither
 variable is set in normal use, and then a write point costs one dict lookup.
 
@@ -21,6 +22,7 @@ import signal
 from typing import Any
 
 AT_ENV = "DARWIN_FAULT_AT"
+BEFORE_ENV = "DARWIN_FAULT_BEFORE"
 LOG_ENV = "DARWIN_FAULT_LOG"
 
 GIT_WRITES = frozenset(
@@ -33,6 +35,7 @@ GIT_WRITES = frozenset(
         "push",
         "push_current",
         "push_archive",
+        "push_generation",
     }
 )
 FORGE_WRITES = frozenset(
@@ -55,7 +58,7 @@ _seen = 0
 
 
 def enabled() -> bool:
-    return AT_ENV in os.environ or LOG_ENV in os.environ
+    return AT_ENV in os.environ or LOG_ENV in os.environ or BEFORE_ENV in os.environ
 
 
 def point(kind: str, name: str) -> None:
@@ -68,7 +71,7 @@ def point(kind: str, name: str) -> None:
     if log:
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"{kind} {name}\n")
-    if os.environ.get(AT_ENV) == str(_seen):
+    if os.environ.get(AT_ENV) == str(_seen) or os.environ.get(BEFORE_ENV) == f"{kind}:{name}":
         os.kill(os.getpid(), signal.SIGKILL)
 
 

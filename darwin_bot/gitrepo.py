@@ -156,6 +156,17 @@ class GitRepo:
             self.git("update-ref", f"{ARCHIVE_NS}{archive_as}", sha)
         self.git("update-ref", "-d", f"refs/heads/{branch}")
 
+    def archive_head(self, agent: str, sha: str) -> None:
+        """Keep ``sha`` as ``agent``'s archived head, here and on the remote (one ref, added).
+
+        For a head about to leave the remote by someone else's hand (a merge in a
+        repository that deletes merged branches): the lineage keeps it either way.
+        """
+        ref = f"{ARCHIVE_NS}{agent}"
+        self.git("update-ref", ref, sha)
+        if self.remote:
+            self.git("push", "--quiet", self.remote, f"+{ref}:{ref}")
+
     def archived(self, agent: str) -> str | None:
         return self.rev(f"{ARCHIVE_NS}{agent}")
 

@@ -61,6 +61,8 @@ class RequestState:
     request: HumanRequest
     status: RequestStatus
     human_comments: tuple[str, ...] = ()
+    # Comments by people without rights on the repository: never passed to the agents.
+    ignored_comments: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RequestStatus(self.status))  # rejects unknown states
@@ -177,13 +179,23 @@ def read_requests(forge: Forge, acknowledge: bool = True) -> list[RequestState]:
         if req is None:
             continue
         status = decide(issue)
-        humans = tuple(c.body.strip() for c in issue.comments if _ANY_MARKER not in c.body)
+        # Only people with rights on the repository steer the agents: on a public
+        # repository anyone may comment, and these words go into the LLM's prompt.
+        said = [c for c in issue.comments if not forge.is_own(c)]
+        humans = tuple(c.body.strip() for c in said if c.has_rights and _ANY_MARKER not in c.body)
+        ignored = sum(1 for c in said if not c.has_rights)
         if acknowledge and status is not RequestStatus.PENDING:
-            acked = any(has_marker(c.body, ACK_KEY) for c in issue.comments)
+            # The bot's own acknowledgement: a marker in someone else's comment is not one.
+            acked = any(has_marker(c.body, ACK_KEY) and forge.is_own(c) for c in issue.comments)
             if not acked:
                 forge.upsert_comment(issue.number, ACK_KEY, _ack_text(status))
-        states.append(RequestState(issue.number, issue.url, req, status, humans))
+        states.append(RequestState(issue.number, issue.url, req, status, humans, ignored))
     return states
+
+
+def ignored_comments(states: Sequence[RequestState]) -> int:
+    """Comments on request issues left out of the prompts (their authors have no rights)."""
+    return sum(s.ignored_comments for s in states)
 
 
 def pending(states: Sequence[RequestState]) -> list[RequestState]:

@@ -8,14 +8,15 @@ run``) and ``GitHubForge`` (the CI steps).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from darwin_bot import dashboard, hitl, report
+from darwin_bot import actions, dashboard, hitl, report
 from darwin_bot.config import Config
 from darwin_bot.core.agent import HumanRequest
 from darwin_bot.core.results import Status
-from darwin_bot.errors import ForgeAuthError, ForgeError
+from darwin_bot.errors import ForgeAuthError, ForgeError, RunStopped
 from darwin_bot.forge import open_forge
 from darwin_bot.forge.base import (
     FITNESS_CONTEXT,
@@ -25,6 +26,7 @@ from darwin_bot.forge.base import (
     agent_marker_key,
     with_marker,
 )
+from darwin_bot.forge.rate_budget import WRITES_PER_HOUR, select_budget
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.review import Reviewer
@@ -33,10 +35,6 @@ from darwin_bot.spend import spend_report
 AGENT_LABEL = "darwin:agent"
 CHAMPION_LABEL = "darwin:champion"
 TITLE_MAX = 110
-
-
-def _gen_label(g: int) -> str:
-    return f"darwin:gen-{g}"
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -94,6 +92,35 @@ class ForgePublisher:
         for st in states:
             self._record_request(st.request, st.status, st.number)
         return hitl.requests_context(states), hitl.approved_imports(states)
+
+    def check_forge(self) -> None:
+        """Before any branch is pushed: stop now if the forge will refuse the bot's PRs."""
+        self.forge.check_pull_requests()
+
+    def check_request_budget(self, generation: int) -> None:
+        """Before select writes anything: stop (resume later) if GitHub's hourly limit is short.
+
+        The need is counted for the agent PRs open now, each as if culled (the most
+        writes); what is left is what GitHub's last answer said (the PR listing that
+        select makes anyway, so the check costs no request).
+        """
+        open_prs = self._open_prs(("selected", generation))
+        need = select_budget(0, len(open_prs))
+        left = self.forge.requests_left()
+        if need.writes > WRITES_PER_HOUR:
+            actions.warning(
+                f"selecting generation {generation} writes about {need.writes} times to "
+                f"GitHub, over its {WRITES_PER_HOUR} per hour: the step stops at the limit "
+                "(exit 3) and a rerun goes on from there; a smaller population avoids it",
+                title="darwin-bot",
+            )
+        if left is not None and left[0] < need.requests:
+            reset = time.strftime("%H:%M UTC", time.gmtime(left[1]))
+            raise RunStopped(
+                f"GitHub allows {left[0]} more API requests until {reset}; selecting "
+                f"generation {generation} needs about {need.requests}: run the workflow "
+                "again after then (nothing was changed)"
+            )
 
     def handled(self, action: str) -> None:
         """The engine carried out a one-shot dashboard action; clear its box on the next write."""
@@ -164,7 +191,9 @@ class ForgePublisher:
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1] + "…"
         body = self._body(record, row, baseline)
-        labels = (AGENT_LABEL, _gen_label(record["generation"]))
+        # One label for every agent PR: the generation is in the body (a label per
+        # generation would be one more write, and one more label, every generation).
+        labels = (AGENT_LABEL,)
         have = open_prs.get(branch)
         if (
             have is not None
@@ -243,17 +272,21 @@ class ForgePublisher:
                 else f"{row['status']}: {row.get('reason', '')}"
             )
             branch = self.repo.branch(row["agent"])
+            if branch not in open_prs:
+                # No PR (forge.max_open_prs, or closed before): no reviewer reads a status.
+                continue
             # The fitness status goes last: when this call is the one that moved the PR
             # from "awaiting evaluation" (closed it, or wrote its metrics), no earlier run
             # of this step set the status, so the forge need not look one up (``new``).
-            moved = False
+            # Branches are never deleted here: the step's atomic push deletes the
+            # culled ones together with their archive refs (lineage is never lost).
             if row["agent"] in summary["culled"]:
-                if open_prs.pop(branch, None) is not None:
-                    self.forge.close_pr(
-                        branch, f"Culled in generation {summary['generation']}: {desc}."
-                    )
-                    moved = True
-            elif branch in open_prs:
+                open_prs.pop(branch)
+                self.forge.close_pr(
+                    branch, f"Culled in generation {summary['generation']}: {desc}."
+                )
+                moved = True
+            else:
                 moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
             self.forge.set_status(
                 rec["head"],
@@ -262,8 +295,6 @@ class ForgePublisher:
                 desc[:140],
                 new=moved,
             )
-            if row["agent"] in summary["culled"]:
-                self.forge.delete_branch(branch)
         champion = summary.get("new_champion")
         promote = self._handled_promotion(summary)
         for agent in filter(None, {champion, promote}):
@@ -294,9 +325,12 @@ class ForgePublisher:
             pr.number, "champion", f"Champion of generation {summary['generation']}: {reason}."
         )
         if self.cfg.forge.automerge and gate.get("passed") and gate.get("agent") == agent:
-            self._automerge(pr.number, branch, agent)
+            # The head this step fetched and ranked (its results are keyed by its tree);
+            # a commit pushed to the branch since is not what the gate passed.
+            evaluated = self.repo.rev(f"refs/heads/{branch}") or pr.head_sha
+            self._automerge(pr.number, branch, agent, evaluated)
 
-    def _automerge(self, number: int, branch: str, agent: str) -> None:
+    def _automerge(self, number: int, branch: str, agent: str, head: str) -> None:
         """Merge the champion's PR through the API; a merge the repository refuses is a comment.
 
         The merge lands on the default branch on the server, which the CI steps never
@@ -305,9 +339,15 @@ class ForgePublisher:
         GITHUB_TOKEN's PR never starts, required reviews, a merge queue): the champion
         stays promoted and ready for a human, the PR says why, and the generation goes on.
         A missing permission is still an error: the workflow, not the repository, is wrong.
+
+        The champion's head is archived (here and on the remote) before the merge: a
+        repository that deletes merged head branches removes ``branch`` at once, and
+        the lineage must not depend on the step living to its push. The merge is
+        pinned to ``head``, the commit that was evaluated.
         """
+        self.repo.archive_head(agent, head)
         try:
-            self.forge.merge_pr(branch, f"darwin: promote champion {agent}")
+            self.forge.merge_pr(branch, f"darwin: promote champion {agent}", sha=head)
         except ForgeAuthError:
             raise
         except ForgeError as exc:
@@ -332,11 +372,20 @@ class ForgePublisher:
             # budget.confirm_*: the leader was not promoted; say why (not as the champion's reason)
             kept = f"`{champion}` (unchanged)" if champion else "none yet"
             champion_md = f"{kept}; {promotion}"
-        pending = hitl.pending(hitl.read_requests(self.forge, acknowledge=False))
+        states = hitl.read_requests(self.forge, acknowledge=False)
+        pending = hitl.pending(states)
         spend = spend_report(self.cfg, self.memory)  # seam (issue 13): spend, per-model table
+        ignored = hitl.ignored_comments(states)
+        outsiders = (
+            f"\n\n{ignored} comment(s) on request issues came from people without write "
+            "access to this repository and were not passed to the agents."
+            if ignored
+            else ""
+        )
         dashboard.write_dashboard(
             self.forge,
-            f"Generation {summary['generation']} ({utc_now()})\n\n{table}\n\n### LLM spend\n\n{spend}",
+            f"Generation {summary['generation']} ({utc_now()})\n\n{table}\n\n### LLM spend\n\n"
+            f"{spend}{outsiders}",
             champion_md,
             pending,
             handled=tuple(dict.fromkeys(self._handled)),
@@ -344,13 +393,16 @@ class ForgePublisher:
         self._handled.clear()
 
 
-def make_publisher(root: Path, cfg: Config, *, memory_branch: bool = False) -> ForgePublisher:
+def make_publisher(
+    root: Path, cfg: Config, *, memory_branch: bool = False, remote: str | None = None
+) -> ForgePublisher:
     """The publisher for ``cfg.forge.kind``; a local forge deletes branches through git.
 
     ``memory_branch``: the memory is committed on the memory branch (the CI steps), so
-    the review plots go there too.
+    the review plots go there too. ``remote``: where a champion's head is archived
+    before it is merged (the CI steps' origin).
     """
-    repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
+    repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
     memory = MemoryStore(repo.root / cfg.memory.path)
 
     def delete_local(branch: str) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests import github_events
 from tests.gh_expr import evaluate, truthy
 from tests.workflow_files import (
     ACTION,
@@ -34,16 +35,19 @@ from tests.workflow_files import (
     WORKFLOWS,
     WRITE,
     is_checkout,
+    is_darwin_step,
     is_self_hosted,
     load,
     permissions,
     texts,
+    written_workflow,
 )
 
 
-@pytest.fixture(scope="module")
-def darwin() -> dict[str, Any]:
-    return load(DARWIN_YML)
+@pytest.fixture(scope="module", params=["darwin.yml", "written by darwin init --github"])
+def darwin(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """darwin-bot's own workflow, and the one a user's repository gets: the same rules."""
+    return load(DARWIN_YML) if request.param == "darwin.yml" else written_workflow()
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,13 @@ GENERATION_GROUP = f"darwin-generation-{REPO}"
 
 def event(name: str, run_id: int = 7, ref: str = "refs/heads/main", actor: str = "alice",
           sender: str = "User", **payload: Any) -> dict[str, Any]:  # fmt: skip
-    """The contexts of a run started by ``name`` (only what the expressions read)."""
-    body = {"repository": {"default_branch": "main"}, "sender": {"type": sender}, **payload}
+    """The contexts of a run started by ``name``, its payload in the shape GitHub sends."""
+    if name == "schedule":
+        body = github_events.schedule()  # no repository, no sender
+    elif name == "workflow_dispatch":
+        body = github_events.workflow_dispatch(ref=ref, who=github_events.sender(actor, sender))
+    else:
+        body = github_events.of(name, **payload, who=github_events.sender(actor, sender))
     github = {
         "event_name": name, "repository": REPO, "run_id": run_id, "ref": ref,
         "actor": actor, "event": body,
@@ -71,10 +80,7 @@ def event(name: str, run_id: int = 7, ref: str = "refs/heads/main", actor: str =
 
 
 def issue_event(action: str, labels: list[str], label: str = "", **kw: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {"action": action, "issue": {"labels": [{"name": n} for n in labels]}}
-    if label:
-        payload["label"] = {"name": label}
-    return event("issues", **payload, **kw)
+    return event("issues", action=action, labels=labels, label=label, **kw)
 
 
 REQUEST = "darwin:request"
@@ -164,12 +170,12 @@ def test_concurrency_and_the_chain_cannot_drop_a_generation(darwin: dict[str, An
 # What each pin was when it was made: `git rev-parse <tag>` in a fetch of the action's
 # repository. Dependabot moves SHA and comment together; this test then wants both here too.
 PINNED = {
-    "actions/checkout": ("11d5960a326750d5838078e36cf38b85af677262", "v4.4.0"),
-    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
-    "actions/setup-node": ("49933ea5288caeca8642d1e84afbd3f7d6820020", "v4.4.0"),
-    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
-    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
-    "actions/create-github-app-token": ("fee1f7d63c2ff003460e3d139729b119787bc349", "v2.2.2"),
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/setup-node": ("820762786026740c76f36085b0efc47a31fe5020", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "actions/create-github-app-token": ("1b10c78c7865c340bc4f6099eb2f838309f1e8c3", "v3.1.1"),
 }
 _USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 
@@ -216,7 +222,7 @@ def test_ci_evaluates_in_bubblewrap_or_not_at_all(
     evaluate_step = next(s for s in action["runs"]["steps"] if s.get("id") == "evaluate")
     assert '--sandbox "$SANDBOX"' in evaluate_step["run"]
     for name in ("evaluate", "reevaluate"):
-        (step,) = [s for s in darwin["jobs"][name]["steps"] if s.get("uses") == "./trusted"]
+        (step,) = [s for s in darwin["jobs"][name]["steps"] if is_darwin_step(s)]
         assert step["with"]["sandbox"] == "bwrap", name
 
 
@@ -249,7 +255,7 @@ def test_app_token_is_optional_and_scoped_to_the_jobs_permissions(darwin: dict[s
         repo = next(s for s in steps if is_checkout(s) and s["with"].get("path") == "repo")
         assert steps.index(app) < steps.index(repo)
         assert repo["with"]["token"] == TOKEN, f"{name}: the push uses the same token"
-        (darwin_step,) = [s for s in steps if s.get("uses") == "./trusted"]
+        (darwin_step,) = [s for s in steps if is_darwin_step(s)]
         assert darwin_step["with"]["github-token"] == TOKEN
 
 
@@ -268,15 +274,20 @@ def test_select_may_set_the_fitness_status(darwin: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- the GPU runner
 
 
-def run_hook(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    payload = tmp_path / "event.json"
-    payload.write_text(json.dumps({"repository": {"default_branch": "main"}}), encoding="utf-8")
+def run_hook(
+    tmp_path: Path, payload: dict[str, Any] | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The hook as the runner starts it; ``payload``: the event file (a dispatch's by default)."""
+    path = tmp_path / "event.json"
+    body = payload if payload is not None else github_events.workflow_dispatch()
+    path.write_text(json.dumps(body), encoding="utf-8")
     base = {
         "PATH": os.environ["PATH"],
         "DARWIN_RUNNER_REPOSITORY": "octo/evo",
         "GITHUB_REPOSITORY": "octo/evo",
         "GITHUB_EVENT_NAME": "workflow_dispatch",
-        "GITHUB_EVENT_PATH": str(payload),
+        "GITHUB_EVENT_PATH": str(path),
+        "GITHUB_REF": "refs/heads/main",
         "GITHUB_WORKFLOW_REF": "octo/evo/.github/workflows/darwin.yml@refs/heads/main",
     }
     base.update(env)
@@ -285,10 +296,44 @@ def run_hook(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("event_name", ["workflow_dispatch", "schedule", "issues"])
+HOOK_EVENTS = {
+    "workflow_dispatch": github_events.workflow_dispatch(),
+    "schedule": github_events.schedule(),  # no `repository` in a schedule's payload
+    "issues": github_events.issues("labeled", ["darwin:request", "darwin:approved"],
+                                   "darwin:approved"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("event_name", sorted(HOOK_EVENTS))
 def test_runner_hook_accepts_darwin_on_the_default_branch(tmp_path: Path, event_name: str) -> None:
-    proc = run_hook(tmp_path, GITHUB_EVENT_NAME=event_name)
+    proc = run_hook(tmp_path, HOOK_EVENTS[event_name], GITHUB_EVENT_NAME=event_name)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "accepted" in proc.stdout
+
+
+def test_runner_hook_takes_the_default_branch_from_the_runner_first(tmp_path: Path) -> None:
+    """DARWIN_RUNNER_DEFAULT_BRANCH, when set, is the authority for every event."""
+    other = {"GITHUB_WORKFLOW_REF": "octo/evo/.github/workflows/darwin.yml@refs/heads/dev",
+             "GITHUB_REF": "refs/heads/dev"}  # fmt: skip
+    for name, payload in HOOK_EVENTS.items():
+        env = {"GITHUB_EVENT_NAME": name, "DARWIN_RUNNER_DEFAULT_BRANCH": "main", **other}
+        proc = run_hook(tmp_path, payload, **env)
+        assert proc.returncode != 0 and "is not octo/evo" in proc.stdout, name
+        proc = run_hook(tmp_path, payload, **{**env, "DARWIN_RUNNER_DEFAULT_BRANCH": "dev"})
+        assert proc.returncode == 0, (name, proc.stdout)
+
+
+def test_runner_hook_refuses_a_workflow_run_event(tmp_path: Path) -> None:
+    """workflow_run runs with the base repository's rights on another run's outcome: never
+    on this runner, even from darwin.yml on the default branch."""
+    proc = run_hook(tmp_path, github_events.workflow_run(), GITHUB_EVENT_NAME="workflow_run")
+    assert proc.returncode != 0 and "event workflow_run may not run" in proc.stdout
+
+
+def test_runner_hook_refuses_a_payload_without_a_default_branch(tmp_path: Path) -> None:
+    # A dispatch always names its repository; one that does not is not GitHub's.
+    proc = run_hook(tmp_path, {"inputs": {}}, GITHUB_EVENT_NAME="workflow_dispatch")
+    assert proc.returncode != 0 and "cannot tell the default branch" in proc.stdout
 
 
 @pytest.mark.parametrize(

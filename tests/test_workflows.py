@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from darwin_bot.forge.github.workflow import default_action
 from tests.conftest import REPO_ROOT, require_tool
 from tests.workflow_files import (
     ACTION,
@@ -38,12 +39,14 @@ from tests.workflow_files import (
     WORKFLOWS,
     WRITE,
     is_checkout,
+    is_darwin_step,
     is_github_hosted,
     is_self_hosted,
     load,
     permissions,
     texts,
     triggers,
+    written_workflow,
 )
 
 # ----------------------------------------------------------------------------- schemas
@@ -92,9 +95,10 @@ def test_schema_check_is_not_vacuous(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- darwin.yml
 
 
-@pytest.fixture(scope="module")
-def darwin() -> dict[str, Any]:
-    return load(DARWIN_YML)
+@pytest.fixture(scope="module", params=["darwin.yml", "written by darwin init --github"])
+def darwin(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """darwin-bot's own workflow, and the one a user's repository gets: the same split."""
+    return load(DARWIN_YML) if request.param == "darwin.yml" else written_workflow()
 
 
 def test_top_level_permissions_are_empty(darwin: dict[str, Any]) -> None:
@@ -104,7 +108,8 @@ def test_top_level_permissions_are_empty(darwin: dict[str, Any]) -> None:
 def test_triggers(darwin: dict[str, Any]) -> None:
     on = triggers(darwin)
     assert set(on) == {"workflow_dispatch", "schedule", "issues"}
-    assert set(on["workflow_dispatch"]["inputs"]) == {"generations", "population"}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"generations", "population", "dry_run"}
+    assert on["workflow_dispatch"]["inputs"]["dry_run"]["default"] is False
     assert on["schedule"][0]["cron"]
     assert set(on["issues"]["types"]) == {"labeled", "closed"}
     assert "pull_request" not in on and "pull_request_target" not in on
@@ -114,7 +119,7 @@ def test_every_job_is_either_github_hosted_or_self_hosted(darwin: dict[str, Any]
     for name, job in darwin["jobs"].items():
         assert is_github_hosted(job) != is_self_hosted(job), name
     gpu = [n for n, j in darwin["jobs"].items() if is_self_hosted(j)]
-    assert gpu == ["evaluate", "reevaluate"]
+    assert gpu == ["evaluate", "runner", "reevaluate"]  # runner: the dry run's check
     for name in gpu:
         assert darwin["jobs"][name]["runs-on"] == ["self-hosted", "linux", "gpu"]
 
@@ -140,6 +145,10 @@ def test_self_hosted_jobs_hold_nothing_worth_stealing(darwin: dict[str, Any]) ->
         assert "env" not in job, f"{name}: no job-level env on the GPU runner"
         assert permissions(job) == {"contents": "read"}, name
         checkouts = [s for s in job["steps"] if is_checkout(s)]
+        if name == "runner":  # the dry run's check: no code of anyone's, only a shell step
+            assert checkouts == [] and all("uses" not in s for s in job["steps"])
+            assert job["if"] == "inputs.dry_run == true"
+            continue
         assert len(checkouts) == 2, name
         for step in checkouts:
             assert step["with"]["persist-credentials"] is False, f"{name}: {step.get('name')}"
@@ -154,6 +163,9 @@ def test_darwin_always_comes_from_the_trusted_checkout(darwin: dict[str, Any]) -
             uses = str(step.get("uses", ""))
             if is_checkout(step):
                 checked_out[step["with"].get("path", ".")] = str(step["with"].get("ref", ""))
+            elif is_darwin_step(step) and not uses.startswith("./"):
+                # The released action, by reference: nothing of any checkout is run.
+                assert uses == default_action(), f"{name}: {uses}"
             elif uses.startswith("./"):
                 folder = uses.removeprefix("./").rstrip("/") or "."
                 assert folder == "trusted", f"{name}: darwin-bot must come from trusted/"
@@ -174,7 +186,7 @@ def test_every_step_that_runs_agent_code_gets_the_approved_packages(
     seen: dict[str, str | None] = {}
     for name, job in darwin["jobs"].items():
         for step in job["steps"]:
-            if str(step.get("uses", "")).startswith("./"):
+            if is_darwin_step(step):
                 command = step["with"]["command"]
                 seen[f"{name}/{command}"] = step["with"].get("packages")
     runs_agent_code = {k for k in seen if k.split("/")[1] in ("propose", "repair", "evaluate")}
@@ -190,7 +202,8 @@ def test_agent_code_is_checked_out_only_on_the_gpu_runner(darwin: dict[str, Any]
             s for s in job["steps"] if is_checkout(s) and "matrix." in str(s["with"].get("ref", ""))
         ]
         if is_self_hosted(job):
-            assert [s["with"]["path"] for s in agent_refs] == ["agent"], name
+            wanted = [] if name == "runner" else ["agent"]  # runner: the dry run, no code
+            assert [s["with"]["path"] for s in agent_refs] == wanted, name
         else:
             assert agent_refs == [], name
 
@@ -198,7 +211,7 @@ def test_agent_code_is_checked_out_only_on_the_gpu_runner(darwin: dict[str, Any]
 def test_evaluate_jobs_use_the_action_without_any_token(darwin: dict[str, Any]) -> None:
     for name in ("evaluate", "reevaluate"):
         job = darwin["jobs"][name]
-        (step,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("./")]
+        (step,) = [s for s in job["steps"] if is_darwin_step(s)]
         assert step["with"]["command"] == "evaluate"
         assert not set(step["with"]) & set(SECRET_INPUTS)
         assert "env" not in step
@@ -370,7 +383,7 @@ def test_action_inputs_outputs_and_branding(action: dict[str, Any]) -> None:
     assert inputs["command"]["required"] is True
     for name in SECRET_INPUTS:
         assert inputs[name]["default"] == "", f"{name} must not default to a token"
-    assert set(action["outputs"]) == {"agents", "champion", "report"}
+    assert set(action["outputs"]) == {"agents", "champion", "report", "generation"}
     for name, spec in action["outputs"].items():
         assert spec["description"] and spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
     assert action["branding"]["icon"] and action["branding"]["color"]

@@ -62,5 +62,20 @@ def permissions(job: dict[str, Any]) -> dict[str, str]:
     return perms
 
 
+def written_workflow() -> dict[str, Any]:
+    """The workflow ``darwin init --github`` writes for a user's repository, parsed."""
+    from darwin_bot.forge.github.workflow import default_action, render
+
+    return yaml.safe_load(render(default_action()))
+
+
+def is_darwin_step(step: dict[str, Any]) -> bool:
+    """A step that runs darwin-bot: ``./trusted`` in darwin.yml, the released action elsewhere."""
+    from darwin_bot.forge.github.workflow import ACTION_REPOSITORY
+
+    uses = str(step.get("uses", ""))
+    return uses == "./trusted" or uses.startswith(f"{ACTION_REPOSITORY}@")
+
+
 def is_checkout(step: dict[str, Any]) -> bool:
     return str(step.get("uses", "")).startswith("actions/checkout@")

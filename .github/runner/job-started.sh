@@ -14,6 +14,8 @@
 #   ACTIONS_RUNNER_HOOK_JOB_STARTED=/opt/darwin/job-started.sh
 #   DARWIN_RUNNER_REPOSITORY=owner/name      # the one repository it serves
 #   DARWIN_RUNNER_WORKFLOW=darwin.yml        # optional, the default
+#   DARWIN_RUNNER_DEFAULT_BRANCH=main        # optional: the default branch, if you
+#                                            # would rather not read it from the event
 #
 # It accepts a job only when all of these hold:
 #   * the repository is DARWIN_RUNNER_REPOSITORY;
@@ -37,9 +39,21 @@ case "${GITHUB_EVENT_NAME:-}" in
   *) deny "event ${GITHUB_EVENT_NAME:-?} may not run on this runner" ;;
 esac
 
-# The payload is GitHub's, not the workflow's: its default branch can be trusted.
-default_branch="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["repository"]["default_branch"])' \
-  "${GITHUB_EVENT_PATH:?}" 2>/dev/null)" || deny "cannot read the default branch from the event payload"
+# The default branch: the runner's own setting if it has one; else the event payload's
+# (GitHub's, not the workflow's). A `schedule` payload has no `repository` object (it is
+# {"schedule": "<cron>"}), but GitHub starts scheduled runs only on the default branch,
+# so there the ref the run was started on is it.
+default_branch="${DARWIN_RUNNER_DEFAULT_BRANCH:-}"
+if [ -z "$default_branch" ]; then
+  default_branch="$(python3 -c 'import json, sys; print((json.load(open(sys.argv[1])).get("repository") or {}).get("default_branch") or "")' \
+    "${GITHUB_EVENT_PATH:?}" 2>/dev/null)" || deny "cannot read the event payload ${GITHUB_EVENT_PATH}"
+fi
+if [ -z "$default_branch" ] && [ "$GITHUB_EVENT_NAME" = schedule ]; then
+  case "${GITHUB_REF:-}" in
+    refs/heads/?*) default_branch="${GITHUB_REF#refs/heads/}" ;;
+  esac
+fi
+[ -n "$default_branch" ] || deny "cannot tell the default branch (set DARWIN_RUNNER_DEFAULT_BRANCH in the runner's .env)"
 expected="$want_repo/.github/workflows/$workflow@refs/heads/$default_branch"
 [ "${GITHUB_WORKFLOW_REF:-}" = "$expected" ] || deny "workflow ${GITHUB_WORKFLOW_REF:-?} is not $expected"
 

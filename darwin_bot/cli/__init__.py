@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from darwin_bot import __version__
 from darwin_bot.errors import DarwinError
 
 # command name -> (module under darwin_bot.cli, one-line help)
@@ -51,7 +52,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="darwin-bot")
+@click.version_option(version=__version__, package_name="darwin-bot")
 def cli() -> None:
     """darwin-bot: evolve a training program with LLM-written mutations, in git."""
 
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("DARWIN_DEBUG"):
             raise
         click.echo(f"darwin: error: {exc}", err=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            # On the run's page, not only in the log: the line says what to fix.
+            from darwin_bot.actions import error
+
+            error(str(exc), title="darwin-bot", stream=sys.stdout)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("darwin: aborted", err=True)

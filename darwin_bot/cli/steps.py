@@ -22,7 +22,7 @@ from darwin_bot import actions
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import Config
 from darwin_bot.core.results import Status
-from darwin_bot.errors import ConfigError
+from darwin_bot.errors import ConfigError, RunStopped
 
 _repo_option = click.option(
     "--repo",
@@ -73,7 +73,7 @@ def _engine(root: Path, cfg: Config, remote: str):
     engine = build_engine(
         root,
         cfg,
-        publisher=make_publisher(root, cfg, memory_branch=True),
+        publisher=make_publisher(root, cfg, memory_branch=True, remote=remote or None),
         remote=remote or None,
         evaluator=DeferredEvaluator(EVALUATOR_VERSION),
         workers=1,
@@ -134,9 +134,19 @@ def _commit_and_push_memory(engine: Any, message: str) -> None:
     default=None,
     help="Population size (overrides evolution.population).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the token, the repository's PR setting and the LLM key; propose nothing.",
+)
 @config_option
 def propose_command(
-    root: Path, remote: str, model: str | None, population: int | None, config_path: Path | None
+    root: Path,
+    remote: str,
+    model: str | None,
+    population: int | None,
+    dry_run: bool,
+    config_path: Path | None,
 ) -> None:
     """Plan and mutate the next generation, push the branches, open the PRs.
 
@@ -145,6 +155,17 @@ def propose_command(
     cfg = _with_overrides(load_config(config_path, root), model, population)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
+    if dry_run and engine.publisher is not None:
+        from darwin_bot.cli.dry_run import dry_run as check_all
+
+        check_all(engine)
+        actions.set_output("agents", "[]")
+        actions.set_output("generation", str(g))
+        return
+    if g > 0 and engine.publisher is not None:
+        # Before the LLM is paid and any branch is pushed: PRs the repository refuses
+        # (its Actions setting) would leave branches no reviewer ever sees.
+        engine.publisher.check_forge()
     if engine.publisher is not None and engine.publisher.controls().get("pause"):
         actions.notice("darwin is paused from the dashboard; nothing proposed")
         actions.set_output("agents", "[]")
@@ -221,6 +242,10 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
         # proposed): the recorded summary is the answer, and the forge is left alone.
         g -= 1
     engine.ingest_files(load_results(results_dir))
+    if g > 0 and engine.summary(g) is None:
+        _check_every_leg_reported(engine, g)
+        if engine.publisher is not None:
+            engine.publisher.check_request_budget(g)  # before the first write of this select
     summary = (engine.baseline() if g == 0 else engine.select(g, confirm=False)).to_json()
     _finish(engine, f"darwin: select generation {g}")
     from darwin_bot.review import job_summary_extras  # seam (issue 13): plot and LLM spend
@@ -233,6 +258,28 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     actions.set_output("generation", str(g))
     actions.set_output("report", str(out))
     click.echo(markdown)
+
+
+def _check_every_leg_reported(engine: Any, g: int) -> None:
+    """Stop (exit 3) rather than cull agents whose evaluation never ran to its end.
+
+    An evaluate leg that fails for the agent's own reasons (a crash, a timeout in
+    the sandbox, a rejected branch) still writes a result that ranks last; a leg
+    with no result at all was lost by the infrastructure (no runner online, a job
+    cancelled after GitHub's 24 hours in the queue, a runner that died). Culling
+    for that would decide an agent's fate by an outage: the generation stays open
+    instead, and "Re-run failed jobs" (or the next run, which proposes the same
+    generation again) evaluates those legs.
+    """
+    missing = engine.matrix(g)
+    if missing:
+        legs = ", ".join(f"{job['agent']} (seed {job['seed']})" for job in missing[:8])
+        more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        raise RunStopped(
+            f"{len(missing)} evaluation leg(s) of generation {g} left no result: {legs}{more}. "
+            "Nothing was culled for it: re-run the failed jobs of this run (or run the "
+            "workflow again) once a GPU runner is online"
+        )
 
 
 def write_report(root: Path, generations: list[dict[str, Any]], markdown: str) -> Path:

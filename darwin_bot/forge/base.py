@@ -108,13 +108,29 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
+# GitHub's ``author_association`` values of the people with rights on a repository:
+# only their words reach a prompt (anyone can comment on a public repository's issues).
+STEERING_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
 @dataclass(frozen=True)
 class Comment:
-    """A comment on an issue or pull request."""
+    """A comment on an issue or pull request.
+
+    ``association`` is the author's relation to the repository, as GitHub's
+    ``author_association`` names it (OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR,
+    NONE...); a forge that cannot tell says NONE.
+    """
 
     id: int
     body: str
     author: str
+    association: str = "NONE"
+
+    @property
+    def has_rights(self) -> bool:
+        """The author may steer the bot: an owner, a member or a collaborator."""
+        return self.association in STEERING_ASSOCIATIONS
 
 
 @dataclass(frozen=True)
@@ -217,11 +233,27 @@ class Forge(Protocol):
         """Take the PR of ``branch`` out of draft (and drop a ``darwin:draft`` label)."""
         ...
 
-    def merge_pr(self, branch: str, message: str) -> str:
+    def merge_pr(self, branch: str, message: str, *, sha: str | None = None) -> str:
         """Merge the open PR of ``branch`` into its base; return the merge commit's sha.
 
         A PR that is already merged returns its merge sha. A draft is marked ready
-        first. ``ForgeError`` if it cannot be merged (closed, conflicts, checks).
+        first. ``sha``: merge only if the PR's head is still this commit (the one
+        that was evaluated). The merge method is one the repository allows.
+        ``ForgeError`` if it cannot be merged (closed, conflicts, checks, moved head).
+        The head branch may be gone afterwards (a repository that deletes merged
+        head branches): callers keep the head elsewhere first.
+        """
+        ...
+
+    def requests_left(self) -> tuple[int, int] | None:
+        """(API requests left, the Unix time the count resets), as last seen; None if unknown."""
+        ...
+
+    def check_pull_requests(self) -> None:
+        """Raise ``ForgeAuthError`` now if this forge will refuse to open the bot's PRs.
+
+        Called before any branch is pushed, so a repository whose settings forbid
+        the bot's pull requests stops the step before it changes anything.
         """
         ...
 
@@ -260,6 +292,10 @@ class Forge(Protocol):
 
     def list_comments(self, number: int) -> tuple[Comment, ...]:
         """The comments on issue or PR ``number``, oldest first."""
+        ...
+
+    def is_own(self, comment: Comment) -> bool:
+        """The bot wrote ``comment`` (its author is this forge's account, not a marker)."""
         ...
 
     def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:

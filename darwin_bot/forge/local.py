@@ -26,16 +26,12 @@ from darwin_bot.errors import ForgeError, ForgeNotFound
 from darwin_bot.forge.base import (
     ANY_STATE,
     CLOSE_COMMENT_KEY,
-    CLOSE_REASONS,
     DRAFT_LABEL,
-    ISSUE_FILTERS,
     MAX_BODY_CHARS,
     PR_FILTERS,
     STATUS_STATES,
-    CloseReason,
     Comment,
     Issue,
-    IssueState,
     PRState,
     PullRequest,
     Status,
@@ -46,6 +42,7 @@ from darwin_bot.forge.base import (
     marker,
     with_marker,
 )
+from darwin_bot.forge.local_issues import LocalIssues
 from darwin_bot.jsonio import read_json, write_json
 
 # Hooks into git, owned by the caller (the gitrepo module); all optional.
@@ -54,8 +51,12 @@ DeleteBranchHook = Callable[[str], object]  # delete branch; False means "did no
 MergeHook = Callable[[str, str, str], str]  # (branch, base, message) -> merge sha
 
 
-class LocalForge:
-    """A file-backed forge. ``user`` is the author of the comments this instance writes."""
+class LocalForge(LocalIssues):
+    """A file-backed forge. ``user`` is the author of the comments this instance writes.
+
+    ``association``: that user's relation to the repository, as GitHub names it
+    (a local forge's users can write its files: OWNER unless a test says otherwise).
+    """
 
     def __init__(
         self,
@@ -67,8 +68,10 @@ class LocalForge:
         head_sha_hook: HeadShaHook | None = None,
         delete_branch_hook: DeleteBranchHook | None = None,
         merge_hook: MergeHook | None = None,
+        association: str = "OWNER",
     ) -> None:
         self.root = Path(path)
+        self.association = association
         self.branch_prefix = branch_prefix
         self.user = user or _login()
         self._default_branch = default_branch
@@ -149,7 +152,7 @@ class LocalForge:
             c["id"] for kind in ("issues", "pulls") for r in self._all(kind) for c in r["comments"]
         ]
         cid = max(used, default=0) + 1
-        return {"id": cid, "body": body, "author": self.user}
+        return {"id": cid, "body": body, "author": self.user, "association": self.association}
 
     def _add_labels(
         self, meta: dict[str, Any], record: dict[str, Any], names: Iterable[str]
@@ -191,7 +194,7 @@ class LocalForge:
             state=rec["state"],
             state_reason=rec.get("state_reason"),
             url=self._url("issues", rec["number"]),
-            comments=tuple(Comment(**c) for c in rec["comments"]),
+            comments=tuple(_comment(c) for c in rec["comments"]),
         )
 
     # -- the protocol ------------------------------------------------------------------
@@ -275,7 +278,14 @@ class LocalForge:
             self._save("pulls", rec)
         return self._pr(rec)
 
-    def merge_pr(self, branch: str, message: str) -> str:
+    def check_pull_requests(self) -> None:
+        """A local forge always takes the bot's PRs."""
+
+    def requests_left(self) -> tuple[int, int] | None:
+        """A local forge has no rate limit."""
+        return None
+
+    def merge_pr(self, branch: str, message: str, *, sha: str | None = None) -> str:
         with self._locked():
             rec = self._find_pr(branch, tuple(PRState))
             if rec is None:
@@ -284,6 +294,13 @@ class LocalForge:
                 return rec["merge_sha"]
             if rec["state"] != PRState.OPEN:
                 raise ForgeError(f"pull request #{rec['number']} is closed; reopen it to merge")
+            if sha is not None and self._head_sha is not None:
+                head = self._head_sha(branch)
+                if head is not None and head != sha:
+                    raise ForgeError(
+                        f"pull request #{rec['number']}: head {head[:12]} is not the "
+                        f"evaluated commit {sha[:12]}; not merged"
+                    )
             if self._merge is None:
                 raise ForgeError(
                     "this LocalForge has no merge hook; merge the branch with git instead"
@@ -330,7 +347,8 @@ class LocalForge:
     ) -> dict[str, Any]:
         body = with_marker(body, key)
         for existing in rec["comments"]:
-            if has_marker(existing["body"], key):
+            # Only a comment this user wrote is edited: a marker is text anyone can type.
+            if existing["author"] == self.user and has_marker(existing["body"], key):
                 self._check_body(body)
                 existing["body"] = body
                 return existing
@@ -345,11 +363,16 @@ class LocalForge:
             rec = self._load(kind, number)
             comment = self._upsert_comment_in(meta, rec, key, body)
             self._save(kind, rec)
-        return Comment(**comment)
+        return _comment(comment)
 
     def list_comments(self, number: int) -> tuple[Comment, ...]:
         rec = self._load(self._kind_of(number), number)
-        return tuple(Comment(**c) for c in rec["comments"])
+        return tuple(_comment(c) for c in rec["comments"])
+
+    def is_own(self, comment: Comment) -> bool:
+        # No bot account here: the bot and ``darwin requests`` write as the same local
+        # user, and only the bot's comments carry a marker.
+        return comment.author == self.user and "<!-- darwin:" in comment.body
 
     def add_comment(self, number: int, body: str) -> Comment:
         """Post a plain comment (no marker): what a human does; used by ``darwin requests``."""
@@ -359,68 +382,7 @@ class LocalForge:
             comment = self._new_comment(meta, body)
             rec["comments"].append(comment)
             self._save(kind, rec)
-        return Comment(**comment)
-
-    def _find_issue(self, key: str, label: str | None) -> dict[str, Any] | None:
-        for rec in self._all("issues"):
-            if (label is None or label in rec["labels"]) and has_marker(rec["body"], key):
-                return rec
-        return None
-
-    def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:
-        labels = tuple(labels)
-        body = with_marker(body, key)
-        self._check_body(body)
-        with self._locked() as meta:
-            rec = self._find_issue(key, labels[0] if labels else None)
-            if rec is None:
-                number = meta["next_number"]
-                meta["next_number"] = number + 1
-                rec = {
-                    "number": number,
-                    "state": PRState.OPEN,
-                    "state_reason": None,
-                    "labels": [],
-                    "comments": [],
-                }
-            rec["title"] = title
-            rec["body"] = body
-            self._add_labels(meta, rec, labels)
-            self._save("issues", rec)
-        return self._issue(rec)
-
-    def update_issue(self, number: int, body: str) -> Issue:
-        """Replace the body of issue ``number`` (as a human editing it would)."""
-        self._check_body(body)
-        with self._locked():
-            rec = self._load("issues", number)
-            rec["body"] = body
-            self._save("issues", rec)
-        return self._issue(rec)
-
-    def find_issue(self, key: str, label: str | None = None) -> Issue | None:
-        rec = self._find_issue(key, label)
-        return None if rec is None else self._issue(rec)
-
-    def get_issue(self, number: int) -> Issue:
-        return self._issue(self._load("issues", number))
-
-    def list_issues(self, label: str | None = None, state: str = ANY_STATE) -> list[Issue]:
-        check_choice("state", state, ISSUE_FILTERS)
-        return [
-            self._issue(rec)
-            for rec in self._all("issues")
-            if (label is None or label in rec["labels"]) and state in (ANY_STATE, rec["state"])
-        ]
-
-    def close_issue(self, number: int, reason: str = CloseReason.COMPLETED) -> Issue:
-        check_choice("close reason", reason, CLOSE_REASONS)
-        with self._locked():
-            rec = self._load("issues", number)
-            if rec["state"] != IssueState.CLOSED:
-                rec.update(state=IssueState.CLOSED, state_reason=reason)
-                self._save("issues", rec)
-        return self._issue(rec)
+        return _comment(comment)
 
     def delete_branch(self, branch: str) -> bool:
         check_prefix(branch, self.branch_prefix)
@@ -430,6 +392,11 @@ class LocalForge:
 
     def __repr__(self) -> str:
         return f"LocalForge({str(self.root)!r})"
+
+
+def _comment(record: dict[str, Any]) -> Comment:
+    """A stored comment; records from before associations were kept are the forge owner's."""
+    return Comment(**{"association": "OWNER", **record})
 
 
 def _login() -> str:

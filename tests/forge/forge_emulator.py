@@ -37,6 +37,9 @@ BOT_LOGIN = "darwin-bot"
 BOT_TOKEN = "darwin_bot_test_token"
 HUMAN_LOGIN = "alice"
 HUMAN_TOKEN = "alice_test_token"
+# Someone without rights on the test repositories (alice is a collaborator on each).
+OUTSIDER_LOGIN = "mallory"
+OUTSIDER_TOKEN = "mallory_test_token"
 
 SEED = f"""\
 tokens:
@@ -46,6 +49,9 @@ tokens:
   {HUMAN_TOKEN}:
     login: {HUMAN_LOGIN}
     scopes: [repo, user]
+  {OUTSIDER_TOKEN}:
+    login: {OUTSIDER_LOGIN}
+    scopes: [repo, user]
 github:
   users:
     - login: {BOT_LOGIN}
@@ -54,6 +60,9 @@ github:
     - login: {HUMAN_LOGIN}
       name: Alice
       email: alice@example.com
+    - login: {OUTSIDER_LOGIN}
+      name: Mallory
+      email: mallory@example.com
 """
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
@@ -409,22 +418,41 @@ class Emulator:
         if self._log is not None:
             self._log.close()
 
-    def new_repo(self, name: str = "") -> str:
-        """Create a fresh repository (one initial commit on ``main``); return ``owner/name``."""
-        self._repos += 1
-        name = name or f"evolve-{self._repos}"
+    def _admin(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        """One request as the repository owner, straight to the emulator."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             conn.request(
-                "POST",
-                "/user/repos",
-                body=json.dumps({"name": name, "auto_init": False}),
+                method,
+                path,
+                body=json.dumps(body) if body is not None else None,
                 headers={"Authorization": f"token {BOT_TOKEN}", "Content-Type": "application/json"},
             )
             resp = conn.getresponse()
-            data = json.loads(resp.read())
-            if resp.status != 201:
-                raise RuntimeError(f"cannot create repository {name}: {resp.status} {data}")
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
         finally:
             conn.close()
-        return str(data["full_name"])
+
+    def new_repo(self, name: str = "", **settings: bool) -> str:
+        """Create a fresh repository (one initial commit on ``main``); return ``owner/name``.
+
+        Alice is made a collaborator, as the team's reviewer would be; ``settings`` are
+        repository settings (``allow_merge_commit``, ``delete_branch_on_merge``...).
+        """
+        self._repos += 1
+        name = name or f"evolve-{self._repos}"
+        status, data = self._admin("POST", "/user/repos", {"name": name, "auto_init": False})
+        if status != 201:
+            raise RuntimeError(f"cannot create repository {name}: {status} {data}")
+        full = str(data["full_name"])
+        status, answer = self._admin(
+            "PUT", f"/repos/{full}/collaborators/{HUMAN_LOGIN}", {"permission": "push"}
+        )
+        if status not in (201, 204):
+            raise RuntimeError(f"cannot add {HUMAN_LOGIN} to {full}: {status} {answer}")
+        if settings:
+            status, answer = self._admin("PATCH", f"/repos/{full}", settings)
+            if status != 200:
+                raise RuntimeError(f"cannot set {settings} on {full}: {status} {answer}")
+        return full

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Protocol
 
-from forge_emulator import BOT_TOKEN, HUMAN_TOKEN, Emulator
+from forge_emulator import BOT_TOKEN, HUMAN_TOKEN, OUTSIDER_TOKEN, Emulator
 from github import Auth, Github, GithubException
 from mirror import Mirror
 
@@ -52,6 +52,10 @@ class Harness(Protocol):
     def default_head(self) -> str: ...
     def human_label(self, number: int, label: str) -> None: ...
     def human_comment(self, number: int, body: str) -> None: ...
+    def outsider_comment(self, number: int, body: str) -> None:
+        """A comment by someone with no rights on the repository (anyone, on a public one)."""
+        ...
+
     def human_close(self, number: int, reason: str) -> None: ...
     def human_edit(self, number: int, body: str) -> None: ...
     def fresh_forge(self) -> Forge:
@@ -82,6 +86,7 @@ class LocalHarness(_GitBase):
         self.forge_dir = tmp / "forge"
         self.forge = self.fresh_forge()
         self.human = LocalForge(tmp / "forge", user="alice")
+        self.outsider = LocalForge(tmp / "forge", user="mallory", association="NONE")
 
     def fresh_forge(self) -> LocalForge:
         return LocalForge(
@@ -121,6 +126,9 @@ class LocalHarness(_GitBase):
     def human_comment(self, number: int, body: str) -> None:
         self.human.add_comment(number, body)
 
+    def outsider_comment(self, number: int, body: str) -> None:
+        self.outsider.add_comment(number, body)
+
     def human_close(self, number: int, reason: str) -> None:
         self.human.close_issue(number, reason)
 
@@ -145,6 +153,11 @@ class GitHubHarness(_GitBase):
             seconds_between_requests=None, seconds_between_writes=None,
         )  # fmt: skip
         self.human_repo = human.get_repo(self.repository)
+        outsider = Github(
+            auth=Auth.Token(OUTSIDER_TOKEN), base_url=emulator.api_url, retry=None,
+            seconds_between_requests=None, seconds_between_writes=None,
+        )  # fmt: skip
+        self.outsider_repo = outsider.get_repo(self.repository)
 
     def make_forge(self, token: str = BOT_TOKEN, **retry: float) -> GitHubForge:
         policy = RetryPolicy(
@@ -177,6 +190,9 @@ class GitHubHarness(_GitBase):
 
     def human_comment(self, number: int, body: str) -> None:
         self.human_repo.get_issue(number).create_comment(body)
+
+    def outsider_comment(self, number: int, body: str) -> None:
+        self.outsider_repo.get_issue(number).create_comment(body)
 
     def human_close(self, number: int, reason: str) -> None:
         self.human_repo.get_issue(number).edit(state="closed", state_reason=reason)

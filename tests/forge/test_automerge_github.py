@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from forge_emulator import BOT_TOKEN, Emulator, Fault
+from github import GithubException
 from mirror import Mirror, Pull
 from origin_hook import install as install_hook
 from origin_hook import protect
@@ -63,11 +64,15 @@ def write_results(folder: Path, jobs: list[dict[str, Any]], ppl: dict[str, float
         out.write_text(json.dumps(fake_result(job, noisy)), encoding="utf-8")
 
 
-def generation_with_a_champion(
-    base: Path, emulator: Emulator, *, refuse_merge: bool
+def start_flow(
+    base: Path, emulator: Emulator, *, refuse_merge: bool = False, **settings: bool
 ) -> dict[str, Any]:
+    """A new repository and its origin, through generation 0 (the baseline) in the jobs.
+
+    ``settings``: the repository's (``allow_merge_commit``, ``delete_branch_on_merge``...).
+    """
     name = f"merge-{base.name}".replace("_", "-")
-    repository = emulator.new_repo(name)
+    repository = emulator.new_repo(name, **settings)
     seed_repo = base / "seed-repo"
     make_scratch_repo(
         seed_repo, AUTOMERGE_TOML.format(forge=f'kind = "github"\nrepository = "{repository}"')
@@ -82,9 +87,15 @@ def generation_with_a_champion(
     merges: list[str] = []
 
     def on_merge(method: str, path: str, status: int, body: bytes) -> None:
-        if method == "PUT" and re.search(r"/pulls/\d+/merge$", path) and status == 200:
+        merged = re.search(rf"/repos/{re.escape(repository)}/pulls/\d+/merge$", path)
+        if method == "PUT" and merged and status == 200:
             merges.append(json.loads(body)["sha"])
             pull.branch("main")  # GitHub's git side now has the merge on main
+            if settings.get("delete_branch_on_merge"):  # and no longer the head branch
+                heads = git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/darwin/")
+                for ref in heads.split():
+                    if ref != "refs/heads/darwin/memory" and not _on_emulator(pull, ref):
+                        git(origin, "update-ref", "-d", ref)
 
     emulator.proxy.after.append(on_merge)
     emulator.proxy.serve_statuses()  # GitHub has commit statuses; the emulator does not
@@ -97,7 +108,28 @@ def generation_with_a_champion(
     assert g == 0
     write_results(base / "results-g0", jobs, {"seed": BASELINE_PPL})
     flow.select(base / "results-g0")
+    return {
+        "flow": flow, "origin": origin, "repository": repository, "merges": merges,
+        "main_before": main_before, "pull": pull,
+    }  # fmt: skip
 
+
+def generation_with_a_champion(
+    base: Path,
+    emulator: Emulator,
+    *,
+    refuse_merge: bool,
+    kill_select_before_push: bool = False,
+    **settings: bool,
+) -> dict[str, Any]:
+    """Generations 0 and 1 through the jobs, with a champion the gate promotes.
+
+    ``kill_select_before_push``: the first select job is killed just before its push
+    (after every API call it makes); what the forge and origin held then is returned
+    as ``killed``, and the job is run again.
+    """
+    run = start_flow(base, emulator, refuse_merge=refuse_merge, **settings)
+    flow: Workflow = run["flow"]
     g, jobs, _ = flow.propose()
     assert g == 1 and len(jobs) >= 2
     winner = jobs[0]["agent"]
@@ -111,12 +143,33 @@ def generation_with_a_champion(
     repeats = json.loads(out["agents"])
     assert repeats and {job["agent"] for job in repeats} == {winner}, "the leader's repeats"
     write_results(results / "repaired", repeats, ppl)
+    if kill_select_before_push:
+        repo = flow.checkout("select-killed")
+        args = ["select", "--repo", str(repo), "--results", str(results)]
+        proc = flow.attempt(
+            args, repo, secrets=True, env={"DARWIN_FAULT_BEFORE": "git:push_generation"}
+        )
+        run["killed"] = {
+            "returncode": proc.returncode,
+            "emulator": {j["agent"]: _on_emulator(run["pull"], f"refs/heads/{j['branch']}")
+                         for j in jobs},
+            "origin": git(run["origin"], "for-each-ref", "--format=%(refname)"),
+        }  # fmt: skip
     selected = flow.select(results)
-    return {
-        "flow": flow, "origin": origin, "repository": repository, "winner": winner,
-        "jobs": {job["agent"]: job for job in jobs}, "merges": merges, "selected": selected,
-        "main_before": main_before, "job_log": list(emulator.proxy.job_log),
+    return run | {
+        "winner": winner, "jobs": {job["agent"]: job for job in jobs}, "selected": selected,
+        "job_log": list(emulator.proxy.job_log),
     }  # fmt: skip
+
+
+def _on_emulator(pull: Pull, ref: str) -> bool:
+    try:
+        pull.repo.get_git_ref(ref[len("refs/") :])
+    except GithubException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 @pytest.fixture(scope="module")

@@ -156,33 +156,49 @@ class Workflow:
         assert self.emulator is not None
         return self.emulator.proxy.grant(job, job_permissions(self.workflow, job))
 
-    def run(self, args: list[str], cwd: Path, *, secrets: bool, job: str = "") -> dict[str, str]:
-        """One ``darwin`` step of ``job``; returns its outputs. ``secrets``: the token is given."""
-        env = clean_env()
-        outputs = cwd.parent / f"{cwd.name}.outputs"
-        env["GITHUB_OUTPUT"] = str(outputs)
+    def attempt(
+        self,
+        args: list[str],
+        cwd: Path,
+        *,
+        secrets: bool,
+        job: str = "",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """One ``darwin`` step of ``job`` as it ran, failed or not (``env``: more variables)."""
+        full = clean_env()
+        full["GITHUB_OUTPUT"] = str(cwd.parent / f"{cwd.name}.outputs")
         if secrets:
-            env.update(
+            full.update(
                 GITHUB_TOKEN=self.token(job or args[0]),
                 GITHUB_API_URL=self.api_url,
                 GITHUB_REPOSITORY=self.repository,
                 DARWIN_GITHUB_THROTTLE="0",  # loopback emulator: no need to space requests
+                # Who the job's token writes as (github-actions[bot] on GitHub): the workflow
+                # passes it, since an installation token may not ask GET /user.
+                DARWIN_BOT_LOGIN=BOT_LOGIN,
             )
+        full.update(env or {})
         proc = subprocess.run(
             self.command(args),
             cwd=cwd,
-            env=env,
+            env=full,
             capture_output=True,
             text=True,
             timeout=STEP_TIMEOUT_S,
         )
         self.log.append(f"$ darwin {' '.join(args)}\n{proc.stderr[-2000:]}")
+        return proc
+
+    def run(self, args: list[str], cwd: Path, *, secrets: bool, job: str = "") -> dict[str, str]:
+        """One ``darwin`` step of ``job``; returns its outputs. ``secrets``: the token is given."""
+        proc = self.attempt(args, cwd, secrets=secrets, job=job)
         refused = [e for e in self.emulator.proxy.job_log if e[3] == 403] if self.emulator else []
         assert proc.returncode == 0, (
             f"darwin {args[0]} failed:\n{proc.stdout}\n{proc.stderr}\nrefused: {refused}"
         )
         assert not hook_errors(self.origin), hook_errors(self.origin)
-        return read_outputs(outputs)
+        return read_outputs(cwd.parent / f"{cwd.name}.outputs")
 
     def propose(self) -> tuple[int, list[dict[str, Any]], str]:
         repo = self.checkout("propose")
@@ -237,6 +253,25 @@ class Workflow:
         return g
 
 
+def add_written_workflow(repo: Path) -> Path:
+    """``darwin init --github`` as a user runs it; its workflow committed in ``repo``."""
+    scratch = repo.parent / "init"
+    scratch.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "darwin_bot", "init", "--github"],
+        cwd=scratch, env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    target = repo / ".github" / "workflows" / "darwin.yml"
+    target.parent.mkdir(parents=True)
+    shutil.copy(scratch / ".github" / "workflows" / "darwin.yml", target)
+    text = target.read_text(encoding="utf-8")
+    assert "./trusted" not in text and "uses: darwin-bot/darwin-bot@v1" in text
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-qm", "darwin")
+    return target
+
+
 def snapshot(forge: GitHubForge, gh_repo: Any, origin: Path) -> dict[str, Any]:
     """Everything a rerun must leave as it is: PRs, comments, statuses, issues, refs."""
     prs = forge.list_prs(state="all")
@@ -264,6 +299,9 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
     assert repository == f"{BOT_LOGIN}/{name}"
     seed_repo = base / "seed-repo"
     make_scratch_repo(seed_repo, TOML.format(forge=f'kind = "github"\nrepository = "{repository}"'))
+    # A stranger's repository: the workflow is the one `darwin init --github` writes (the
+    # released action by reference), and each job's token has that file's permissions.
+    written = add_written_workflow(seed_repo)
     origin = base / "origin.git"
     git(base, "clone", "-q", "--bare", str(seed_repo), str(origin))
     Mirror(emulator.api_url, BOT_TOKEN, repository, origin).push("main")
@@ -275,7 +313,7 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
     corpus = base / "corpus"
     prepare_synthetic(corpus, seed=0, tokens=60_000)
     emulator.proxy.serve_statuses()  # GitHub has commit statuses; the emulator does not
-    flow = Workflow(base, origin, emulator.api_url, repository, corpus, emulator)
+    flow = Workflow(base, origin, emulator.api_url, repository, corpus, emulator, written)
 
     assert flow.generation() == 0
     g, jobs, trusted_sha = flow.propose()
@@ -355,7 +393,7 @@ def test_forge_matches_the_memory_records(ci: dict[str, Any]) -> None:
         rec, row, branch = records[agent], rows[agent], repo.branch(agent)
         pr = prs[branch]
         assert has_marker(pr.body, agent_marker_key(branch))
-        assert {AGENT_LABEL, "darwin:gen-1"} <= set(pr.labels)
+        assert pr.labels == (AGENT_LABEL,), "one label: no new label per generation"
         assert pr.head_sha == rec["head"]
         expected = "success" if row["status"] == "ok" else "failure"
         statuses = {s.context: s for s in forge.get_statuses(rec["head"])}
@@ -401,7 +439,8 @@ def test_every_job_ran_with_exactly_its_declared_token(ci: dict[str, Any]) -> No
     assert not refused, refused
     assert {job for job, *_ in log} == {"propose", "select"}  # this flow has no repair
     for job in ("propose", "select"):
-        assert unused_grants(log, DARWIN_YML, job) == [], job
+        assert unused_grants(log, ci["flow"].workflow, job) == [], job
+        assert job_permissions(ci["flow"].workflow, job) == job_permissions(DARWIN_YML, job)
 
 
 def _state(root: Path) -> dict[str, Any]:

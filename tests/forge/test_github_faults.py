@@ -8,7 +8,13 @@ import pytest
 from forge_emulator import Fault, free_port
 from forge_harness import GitHubHarness
 
-from darwin_bot.errors import ForgeAuthError, ForgeError, ForgeNotFound, ForgeTransientError
+from darwin_bot.errors import (
+    ForgeAuthError,
+    ForgeError,
+    ForgeNotFound,
+    ForgeTransientError,
+    RunStopped,
+)
 from darwin_bot.forge import DRAFT_LABEL
 
 pytestmark = pytest.mark.timeout(60)
@@ -70,7 +76,7 @@ def test_a_wait_over_the_limit_gives_up_at_once(github: GitHubHarness) -> None:
     github.emulator.proxy.inject(
         Fault(429, path=r"/issues", headers={"Retry-After": "3600"}, body={"message": "slow down"})
     )
-    with pytest.raises(ForgeTransientError, match="wait 3600s"):
+    with pytest.raises(RunStopped, match="wait 3600s"):
         forge.list_issues(label="darwin:test")
     assert github.sleeps == []
 

@@ -50,6 +50,7 @@ from github import GithubException
 
 from darwin_bot.errors import ConfigError
 from darwin_bot.forge.base import check_prefix
+from darwin_bot.forge.github.client import ACTIONS_BOT_LOGIN
 from darwin_bot.forge.github.errors import SECONDARY_LIMIT_WAIT_S, classify, map_error
 from darwin_bot.forge.github.issues import Issues
 from darwin_bot.forge.github.pulls import PullRequests
@@ -76,6 +77,8 @@ class GitHubForge(PullRequests, Issues, Statuses):
         API URL: ``GITHUB_API_URL`` (GitHub Enterprise runners set it).
         ``DARWIN_GITHUB_THROTTLE=0`` turns off PyGithub's spacing of requests
         (meant for an emulator on loopback; GitHub itself wants the spacing).
+        ``DARWIN_BOT_LOGIN``: the account the token writes as (an App's ``<slug>[bot]``);
+        in Actions without it, ``github-actions[bot]`` (the GITHUB_TOKEN's).
         """
         env = os.environ if env is None else env
         throttle = env.get("DARWIN_GITHUB_THROTTLE", "1")
@@ -90,6 +93,8 @@ class GitHubForge(PullRequests, Issues, Statuses):
             base_url=base_url or env.get("GITHUB_API_URL") or None,
             branch_prefix=branch_prefix,
             default_branch=default_branch,
+            login=env.get("DARWIN_BOT_LOGIN")
+            or (ACTIONS_BOT_LOGIN if env.get("GITHUB_ACTIONS") == "true" else ""),
             **spacing,
         )
 

@@ -18,12 +18,23 @@ from github import Auth, Consts, Github, GithubException
 from github.Issue import Issue as GhIssue
 from github.PullRequest import PullRequest as GhPull
 
-from darwin_bot.errors import ConfigError, ForgeError, ForgeTransientError
-from darwin_bot.forge.base import MAX_BODY_CHARS, Comment, Issue, PRState, PullRequest
+from darwin_bot.errors import ConfigError, ForgeError, ForgeTransientError, RunStopped
+from darwin_bot.forge.base import (
+    MAX_BODY_CHARS,
+    Comment,
+    Issue,
+    PRState,
+    PullRequest,
+    marker,
+    with_marker,
+)
 from darwin_bot.forge.github.errors import classify, map_error
 from darwin_bot.forge.retry import GaveUp, RetryPolicy
 
 T = TypeVar("T")
+
+# Who a GITHUB_TOKEN writes as.
+ACTIONS_BOT_LOGIN = "github-actions[bot]"
 
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -43,6 +54,7 @@ class GitHubClient:
         timeout_s: int = 30,
         seconds_between_requests: float = Consts.DEFAULT_SECONDS_BETWEEN_REQUESTS,
         seconds_between_writes: float = Consts.DEFAULT_SECONDS_BETWEEN_WRITES,
+        login: str = "",
     ) -> None:
         if not _REPO_NAME.match(repository or ""):
             raise ConfigError(
@@ -70,6 +82,7 @@ class GitHubClient:
         )
         self._repo = self._gh.get_repo(repository)
         self._labels: set[str] | None = None
+        self._login = login  # the bot's own account, asked on first need when not given
         self._status_api: str | None = None  # "statuses" or "checks", found on first use
         # What this process knows (see "Request economy"); ``_forget`` drops it.
         self._open_prs: dict[str, PullRequest] | None = None  # complete once listed
@@ -109,6 +122,12 @@ class GitHubClient:
                 self._forget()
                 raise
         except GaveUp as exc:
+            if exc.transient.wait_s is not None:
+                # GitHub said how long to wait (a rate limit) and it is too long to sit
+                # through: stop, nothing decided, and resume when the limit resets.
+                raise RunStopped(
+                    f"{what}: {exc}; run the workflow again then (nothing was lost)"
+                ) from exc.__cause__
             raise ForgeTransientError(f"{what}: {exc}") from exc.__cause__
         except GithubException as exc:
             raise map_error(exc, what) from exc
@@ -147,14 +166,36 @@ class GitHubClient:
         )
         return data
 
+    def requests_left(self) -> tuple[int, int] | None:
+        """(requests left, the Unix time they reset) as the last answer said; None before one."""
+        remaining, limit = self._gh.requester.rate_limiting
+        if limit < 0:
+            return None
+        return remaining, int(self._gh.requester.rate_limiting_resettime)
+
+    def bot_login(self) -> str:
+        """The account this token writes as: the only author whose comments the bot edits.
+
+        A personal token answers ``GET /user``; an installation token (GITHUB_TOKEN, an
+        App's) is refused there, and writes as ``github-actions[bot]`` or, for an App,
+        as ``<slug>[bot]``, which the workflow passes as ``DARWIN_BOT_LOGIN``.
+        """
+        if not self._login:
+            try:
+                self._login = str(
+                    self._gh.requester.requestJsonAndCheck("GET", "/user")[1]["login"]
+                )
+            except GithubException as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                self._login = ACTIONS_BOT_LOGIN
+        return self._login
+
     @staticmethod
     def _comments(issue: GhIssue) -> tuple[Comment, ...]:
         if not issue.comments:  # the count: skip a request when there are none
             return ()
-        return tuple(
-            Comment(id=c.id, body=c.body or "", author=c.user.login if c.user else "")
-            for c in issue.get_comments()
-        )
+        return tuple(comment_of(c) for c in issue.get_comments())
 
     def _issue(self, issue: GhIssue, with_comments: bool = True) -> Issue:
         return Issue(
@@ -185,9 +226,44 @@ class GitHubClient:
         return pr
 
 
+def comment_of(c: Any) -> Comment:
+    """A forge Comment from PyGithub's IssueComment, with its author's association."""
+    return Comment(
+        id=c.id,
+        body=c.body or "",
+        author=c.user.login if c.user else "",
+        association=str(getattr(c, "author_association", None) or "NONE"),
+    )
+
+
 def login_of(data: Mapping[str, Any]) -> str:
     user = data.get("user") or {}
     return str(user.get("login") or "")
+
+
+TRUNCATION_NOTE = (
+    "\n\n_(cut here: GitHub takes at most {limit} characters; "
+    "the full text is in the run's report artifact and under memory/)_\n"
+)
+
+
+def fit_body(body: str, keep_tail: str = "") -> str:
+    """``body`` cut to GitHub's limit with a note saying so; ``keep_tail`` (a marker) stays last.
+
+    A body over the limit is refused whole (422), which would stop a step over
+    a long LLM summary; a cut one still says what it is and where the rest is.
+    """
+    if len(body) <= MAX_BODY_CHARS:
+        return body
+    note = TRUNCATION_NOTE.format(limit=MAX_BODY_CHARS)
+    tail = f"\n{keep_tail}\n" if keep_tail else ""
+    room = MAX_BODY_CHARS - len(note) - len(tail)
+    return body[:room].rstrip() + note + tail
+
+
+def marked_body(body: str, key: str) -> str:
+    """``body`` with the marker for ``key`` last, cut to GitHub's limit with a note if need be."""
+    return fit_body(with_marker(body, key), keep_tail=marker(key))
 
 
 def check_body(body: str) -> None:

@@ -63,11 +63,28 @@ def classify(exc: Exception, now: Callable[[], float] = time.time) -> Transient 
     return None
 
 
+# What GitHub answers a GITHUB_TOKEN's PR when the repository (or its organisation) has
+# "Allow GitHub Actions to create and approve pull requests" off.
+ACTIONS_PR_REFUSAL = "not permitted to create or approve pull requests"
+ACTIONS_PR_FIX = (
+    "GitHub Actions may not open pull requests in this repository: tick 'Allow GitHub "
+    "Actions to create and approve pull requests' in Settings > Actions > General > "
+    "Workflow permissions (if it is greyed out, the organisation's owner must allow it "
+    "first), or give the workflow a GitHub App token (docs/github.md)"
+)
+
+
+def is_actions_pr_refusal(exc: GithubException) -> bool:
+    return exc.status == 403 and ACTIONS_PR_REFUSAL in error_message(exc).lower()
+
+
 def map_error(exc: GithubException, what: str) -> ForgeError:
     """The DarwinError for a permanent GitHub failure while doing ``what``."""
     status, msg = exc.status, error_message(exc)
     if status == 401:
         return ForgeAuthError(f"{what}: GitHub refused the token (401 {msg}); check GITHUB_TOKEN")
+    if is_actions_pr_refusal(exc):
+        return ForgeAuthError(f"{what}: {ACTIONS_PR_FIX} (403 {msg})")
     if status == 403:
         return ForgeAuthError(
             f"{what}: GitHub refused the request (403 {msg}); the token needs "

@@ -18,9 +18,8 @@ from darwin_bot.forge.base import (
     check_choice,
     has_marker,
     marker,
-    with_marker,
 )
-from darwin_bot.forge.github.client import check_body
+from darwin_bot.forge.github.client import fit_body, marked_body
 from darwin_bot.forge.github.threads import Threads
 
 
@@ -36,8 +35,7 @@ class Issues(Threads):
 
     def upsert_issue(self, key: str, title: str, body: str, labels: Iterable[str] = ()) -> Issue:
         labels = tuple(labels)
-        body = with_marker(body, key)
-        check_body(body)
+        body = marked_body(body, key)
 
         def op() -> Issue:
             self._ensure_labels(labels)
@@ -57,7 +55,7 @@ class Issues(Threads):
 
     def update_issue(self, number: int, body: str) -> Issue:
         """Replace the body of issue ``number``."""
-        check_body(body)
+        body = fit_body(body)
 
         def op() -> Issue:
             issue = self._repo.get_issue(number)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 from github import GithubException
+from github.GithubObject import NotSet
 from github.PullRequest import PullRequest as GhPull
 
 from darwin_bot.errors import ForgeError, ForgeNotFound
@@ -19,10 +21,9 @@ from darwin_bot.forge.base import (
     agent_marker_key,
     check_choice,
     check_prefix,
-    with_marker,
 )
-from darwin_bot.forge.github.client import check_body
-from darwin_bot.forge.github.errors import error_message
+from darwin_bot.forge.github.client import marked_body
+from darwin_bot.forge.github.errors import error_message, is_actions_pr_refusal
 from darwin_bot.forge.github.threads import Threads
 
 
@@ -62,8 +63,7 @@ class PullRequests(Threads):
         draft: bool = True,
     ) -> PullRequest:
         check_prefix(branch, self.branch_prefix)
-        body = with_marker(body, agent_marker_key(branch))
-        check_body(body)
+        body = marked_body(body, agent_marker_key(branch))
         labels = tuple(labels)
         base = self.default_branch()
         fields = {"title": title, "body": body}
@@ -99,6 +99,32 @@ class PullRequests(Threads):
             return self._remember(pr)
 
         return self._call(f"open or update the PR of {branch}", op)
+
+    def check_pull_requests(self) -> None:
+        """Ask GitHub whether this token may open pull requests, without opening one.
+
+        "Allow GitHub Actions to create and approve pull requests" (Settings, Actions,
+        General; an organisation can lock it off) cannot be read with a GITHUB_TOKEN
+        (that needs administration rights), so this asks for a PR GitHub can never
+        open, from the default branch onto itself: a token that may open PRs is told
+        422 (nothing to compare); one that may not is told 403, and that 403 is
+        raised as the setting it is. Any other answer is left to the real PR to meet.
+        """
+        base = self.default_branch()
+        probe = {"title": "darwin-bot: may this token open pull requests?", "head": base,
+                 "base": base, "draft": True}  # fmt: skip
+
+        def op() -> None:
+            try:
+                made = self._rest("POST", "pulls", probe)
+            except GithubException as exc:
+                if exc.status == 422 or (exc.status == 403 and not is_actions_pr_refusal(exc)):
+                    return  # the 403 of a missing permission meets the real write, named there
+                raise
+            # Never expected (head == base); close it rather than leave it open.
+            self._rest("PATCH", f"pulls/{made['number']}", {"state": PRState.CLOSED.value})
+
+        self._call("check that pull requests may be opened", op)
 
     def get_pr(self, branch: str) -> PullRequest | None:
         def op() -> PullRequest | None:
@@ -171,7 +197,21 @@ class PullRequests(Threads):
 
         return self._call(f"mark the PR of {branch} ready", op)
 
-    def merge_pr(self, branch: str, message: str) -> str:
+    def _merge_methods(self) -> list[str]:
+        """The merge methods the repository allows, preferred first (a merge commit keeps
+        the champion's own commit in main's history); all three when the server does not say."""
+        allowed = [
+            method
+            for method, flag in (
+                ("merge", self._repo.allow_merge_commit),
+                ("squash", self._repo.allow_squash_merge),
+                ("rebase", self._repo.allow_rebase_merge),
+            )
+            if flag
+        ]
+        return allowed or ["merge", "squash", "rebase"]
+
+    def merge_pr(self, branch: str, message: str, *, sha: str | None = None) -> str:
         def op() -> str:
             pulls = self._pulls(branch, ANY_STATE)
             if not pulls:
@@ -181,9 +221,14 @@ class PullRequests(Threads):
                 return str(pr.merge_commit_sha)
             if pr.state != PRState.OPEN:
                 raise ForgeError(f"pull request #{pr.number} is closed; reopen it to merge")
+            if sha is not None and pr.head.sha != sha:
+                raise ForgeError(
+                    f"pull request #{pr.number}: its head {pr.head.sha[:12]} is not the "
+                    f"evaluated commit {sha[:12]}; not merged"
+                )
             if pr.draft:
                 self._ready(pr)
-            status = pr.merge(commit_message=message, merge_method="merge")
+            status = self._merge_allowed(pr, message, sha)
             if not status.merged:
                 raise ForgeError(f"pull request #{pr.number} was not merged: {status.message}")
             if self._open_prs is not None:
@@ -191,3 +236,16 @@ class PullRequests(Threads):
             return str(status.sha)
 
         return self._call(f"merge the PR of {branch}", op)
+
+    def _merge_allowed(self, pr: GhPull, message: str, sha: str | None) -> Any:
+        """Merge with the first method the repository takes; ``sha`` pins the head merged."""
+        methods = self._merge_methods()
+        for i, method in enumerate(methods):
+            try:
+                return pr.merge(commit_message=message, merge_method=method, sha=sha or NotSet)
+            except GithubException as exc:
+                # A setting the server did not report refuses the method: try the next one.
+                refused = exc.status in (405, 422) and "not allowed" in error_message(exc)
+                if not refused or i + 1 == len(methods):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover

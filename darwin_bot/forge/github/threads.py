@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from github import GithubException
 
-from darwin_bot.forge.base import Comment, has_marker, marker, with_marker
-from darwin_bot.forge.github.client import GitHubClient, check_body, login_of
+from darwin_bot.forge.base import Comment, has_marker, marker
+from darwin_bot.forge.github.client import GitHubClient, comment_of, login_of, marked_body
 
 
 class Threads(GitHubClient):
@@ -101,8 +101,7 @@ class Threads(GitHubClient):
     # -- comments and issues ---------------------------------------------------------------------
 
     def _upsert_comment(self, number: int, key: str, body: str) -> Comment:
-        body = with_marker(body, key)
-        check_body(body)
+        body = marked_body(body, key)
         known = self._bot_comments.get(number)
         if known is not None and key in known:
             have = known[key]
@@ -114,10 +113,15 @@ class Threads(GitHubClient):
                         raise
                     del self._bot_comments[number]  # deleted by a human: look again
                     return self._upsert_comment(number, key, body)
-            made = Comment(have.id, body, have.author)
+            made = replace(have, body=body)
         elif known is not None:  # all the bot's comments on it are known: none has the key
             data = self._rest("POST", f"issues/{number}/comments", {"body": body})
-            made = Comment(int(data["id"]), data.get("body") or body, login_of(data))
+            made = Comment(
+                int(data["id"]),
+                data.get("body") or body,
+                login_of(data),
+                str(data.get("author_association") or "NONE"),
+            )
         else:
             made = self._find_or_post_comment(number, key, body)
         if known is not None:
@@ -126,23 +130,28 @@ class Threads(GitHubClient):
 
     def _find_or_post_comment(self, number: int, key: str, body: str) -> Comment:
         issue = self._repo.get_issue(number)  # lazy: no request of its own
+        me = self.bot_login()
         for existing in issue.get_comments():
-            if has_marker(existing.body, key):
+            # Only the bot's own comment: a marker is text that anyone can type.
+            author = existing.user.login if existing.user else ""
+            if author == me and has_marker(existing.body, key):
                 if existing.body != body:
                     existing.edit(body)
-                return Comment(existing.id, body, existing.user.login if existing.user else "")
+                return replace(comment_of(existing), body=body)
         made = issue.create_comment(body)
-        return Comment(made.id, made.body or body, made.user.login if made.user else "")
+        return replace(comment_of(made), body=made.body or body)
 
     def upsert_comment(self, number: int, key: str, body: str) -> Comment:
         marker(key)
         return self._call(f"comment on #{number}", lambda: self._upsert_comment(number, key, body))
 
+    def is_own(self, comment: Comment) -> bool:
+        # The bot's comments carry a marker; a person using their own token for the
+        # bot (``darwin requests`` on a laptop) still writes their replies without one.
+        return "<!-- darwin:" in comment.body and comment.author == self.bot_login()
+
     def list_comments(self, number: int) -> tuple[Comment, ...]:
         def op() -> tuple[Comment, ...]:
-            return tuple(
-                Comment(c.id, c.body or "", c.user.login if c.user else "")
-                for c in self._repo.get_issue(number).get_comments()
-            )
+            return tuple(comment_of(c) for c in self._repo.get_issue(number).get_comments())
 
         return self._call(f"read the comments of #{number}", op)
