@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import IO
 
 from darwin_bot.evaluate.sandbox_types import SandboxRun
 
 LOG_TAIL_BYTES = 4096
+# Runs the command and reaps every process it leaves, so the kernel's rusage of it
+# (read at its reaping below) covers the CPU time of the whole sandboxed tree.
+REAPER = Path(__file__).with_name("reaper.py")
 KILL_GRACE_S = 3.0
 
 
@@ -89,19 +95,23 @@ class _Tail:
         return bytes(self._buf[-self._limit :]).decode("utf-8", errors="replace")
 
 
-def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> tuple[int | None, int]:
-    """Reap ``proc`` by ``deadline`` (monotonic; None: block): (exit code or None, max RSS in KiB).
+def _wait(
+    proc: subprocess.Popen[bytes], deadline: float | None
+) -> tuple[int | None, resource.struct_rusage | None]:
+    """Reap ``proc`` by ``deadline`` (monotonic; None: block): (exit code or None, its rusage).
 
-    ``os.wait4`` instead of ``Popen.wait`` because its rusage includes the
-    peak memory of the program and of everything it reaped.
+    ``os.wait4`` instead of ``Popen.wait`` because its rusage, read from the
+    kernel, covers the program and everything it reaped: the peak memory, and
+    the CPU time of every thread of the whole tree (the sandbox's PID 1 reaps
+    whatever the program started, and is reaped by the leader).
     """
     while True:
         pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
         if pid == proc.pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage.ru_maxrss
+            return proc.returncode, usage
         if deadline is not None and time.monotonic() >= deadline:
-            return None, 0
+            return None, None
         time.sleep(0.02)
 
 
@@ -160,7 +170,7 @@ def run_process(
     :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        argv,
+        [sys.executable, "-I", "-S", str(REAPER), "--", *argv],
         stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE if stdout_consumer else subprocess.STDOUT,
@@ -176,12 +186,13 @@ def run_process(
         consumer_thread = _consume(proc, stdout_consumer, consumer_error)
     if gate is not None:
         threading.Thread(target=gate.feed, args=(proc.stdin,), daemon=True).start()
-    returncode, max_rss_kb = _wait(proc, start + timeout_s)
+    returncode, usage = _wait(proc, start + timeout_s)
     timed_out = returncode is None
     wall = time.monotonic() - start
     _kill_group(proc)  # also after a normal exit: nothing it started may outlive it
     if timed_out:
-        returncode, max_rss_kb = _wait(proc, None)
+        returncode, usage = _wait(proc, None)
+    assert usage is not None
     for thread in (tail.thread, consumer_thread):
         if thread is not None:
             thread.join(timeout=5.0)
@@ -189,8 +200,9 @@ def run_process(
         backend=backend,
         returncode=None if timed_out else returncode,
         timed_out=timed_out,
-        max_rss_mb=max_rss_kb / 1024.0,
+        max_rss_mb=usage.ru_maxrss / 1024.0,
         wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
         log_tail=tail.text(),
         consumer_error=consumer_error[0] if consumer_error else None,
     )

@@ -44,4 +44,5 @@ class SandboxRun:
     wall_s: float
     log_tail: str
     max_rss_mb: float = 0.0  # largest resident set of it or anything it waited for
+    cpu_s: float = 0.0  # user + system CPU time of the whole tree, from the kernel at its reaping
     consumer_error: BaseException | None = None  # raised by the stdout consumer, if any
