@@ -16,7 +16,8 @@ Flow of :func:`evaluate_tree`:
    with a known baseline), and always at ``timeout_s``.
 4. Score in two sandboxes with twin windows (:mod:`scoring`, :mod:`score_run`):
    the loss is computed here, from logits, against targets that never leave.
-5. Cost from the measured wall time; MFU from the weights' size and the
+5. Cost from the CPU time of the sandboxes' process trees (:mod:`accounting`;
+   wall time on a GPU); MFU from the weights' size and the
    report's token count, rejected when the measurements rule the claim out
    (:mod:`claims`).
 """
@@ -48,8 +49,15 @@ from darwin_bot.core.results import (
 )
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
+from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
-from darwin_bot.evaluate.limits import WallLimit, baseline_cost, score_limit, wall_limit
+from darwin_bot.evaluate.limits import (
+    WallLimit,
+    baseline_cost,
+    score_limit,
+    train_limit,
+    wall_limit,
+)
 from darwin_bot.evaluate.sandbox import (
     Limits,
     Mount,
@@ -69,7 +77,8 @@ from darwin_bot.progress import iteration_watcher
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
 # 3: scoring's wall time is part of the cost (the agent's load() runs there).
-EVALUATOR_VERSION = "3"
+# 4: a CPU run is charged the CPU time of its process trees, not its wall time.
+EVALUATOR_VERSION = "4"
 
 SMOKE_WINDOWS = 4
 SMOKE_PAIRS = 16
@@ -100,6 +109,8 @@ class EvalOptions:
     seconds_cost_ratio: float = 1.05  # the same, for seconds budgets
     baseline_train_wall_s: float | None = None  # the baseline's mean, when known
     baseline_score_wall_s: float | None = None  # the same, of its scoring
+    baseline_train_cpu_s: float | None = None  # its CPU time (the cost on a CPU), when known
+    baseline_score_cpu_s: float | None = None
     # darwin:contract seam: which program contract (darwin_bot/program)
     program: ProgramConfig = ProgramConfig()
     # called with each iteration number the training program's log lines report
@@ -291,11 +302,11 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             "DARWIN_DEVICE": ctx.device,
             "DARWIN_PRESET": opts.preset,
             **budget_env,
-            **({"DARWIN_THREADS": str(opts.threads)} if opts.threads else {}),
+            **thread_env(opts.threads),
         },
         home=home,
     )
-    limit = wall_limit(opts)
+    limit = train_limit(opts, ctx.device)
     launch = contract.launch(LaunchRequest(  # darwin:contract seam: argv, cwd, env of training
         opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
         out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
@@ -304,10 +315,28 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         [sys.executable, *launch.argv],
         backend=ctx.backend, mounts=[tree_m, data_m, out_m],
         cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
-        env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs), device=ctx.device,
+        env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
+        device=ctx.device,
         on_line=iteration_watcher(opts.on_iteration),
     )  # fmt: skip
     return train, limit
+
+
+def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str, Any]:
+    """What the harness measured of training: both figures (CPU and wall) and how busy it was."""
+    usage = Usage(train.wall_s, train.cpu_s, ctx.opts.threads or os.cpu_count() or 1)
+    return {
+        "train_wall_s": round(train.wall_s, 3),
+        "train_cpu_s": round(train.cpu_s, 3),
+        "cost_measure": measure_for(ctx.device).value,
+        "threads": usage.threads,
+        "train_busy": round(usage.busy, 3),
+        "contended": usage.contended,
+        "train_wall_limit_s": round(limit.seconds, 3),
+        **({"train_cpu_limit_s": round(limit.cpu_s, 3)} if limit.cpu_s is not None else {}),
+        "train_max_rss_mb": round(train.max_rss_mb, 1),
+        "sources": METRIC_SOURCES,
+    }
 
 
 def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
@@ -316,14 +345,11 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     if misses:  # what darwin check would print, as the reason
         return ctx.result(Status.FAILED, "the program breaks its contract: " + "; ".join(misses))
     train, limit = _train(ctx, data_dir)
-    extra: dict[str, Any] = {
-        "train_wall_s": round(train.wall_s, 3),
-        "train_wall_limit_s": round(limit.seconds, 3),
-        "train_max_rss_mb": round(train.max_rss_mb, 1),
-        "sources": METRIC_SOURCES,
-    }
+    extra = _train_extra(ctx, train, limit)
     if train.timed_out:
-        return ctx.result(limit.status, limit.reason, log_tail=train.log_tail, **extra)
+        cost_stop = train.cpu_limited or limit.cpu_s is None
+        stop = limit if cost_stop else wall_limit(ctx.opts, ctx.device)
+        return ctx.result(stop.status, stop.reason, log_tail=train.log_tail, **extra)
     if train.returncode != 0:
         return ctx.result(Status.FAILED, f"train.py exited with code {train.returncode}",
                           log_tail=train.log_tail, **extra)  # fmt: skip
@@ -362,14 +388,15 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     plan = plan_twins(val, context, vocab, n_windows, spare_text=spare,
                       **({"min_pairs": SMOKE_PAIRS} if opts.smoke else {}))  # fmt: skip
     world_readable(ctx.scratch / "out")  # the scoring sandboxes may run under another uid
-    limit = score_limit(opts, train.wall_s)
-    limits = Limits(limit.seconds, opts.memory_mb, opts.max_procs)
+    limit = score_limit(opts, train.wall_s, ctx.device, train.cpu_s)
+    limits = Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s)
     contract = contract_for(opts.program)
     job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits,
                    contract.model_file, tuple(contract.worker_args()))  # fmt: skip
     outcome = score_sides(job, plan, vocab)
     extra.update(
         score_wall_s=round(outcome.elapsed_s, 3),
+        score_cpu_s=round(outcome.cpu_s, 3),
         score_walls_s=[round(w, 3) for w in outcome.wall_s],
         twin_pairs=plan.pairs,
         twin_suffixes=plan.suffix_source,
@@ -379,7 +406,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
         p_detect_one_peek=round(detection_probability(1 / (plan.context - 1), plan.pairs), 4),
     )
     log = train.log_tail + outcome.log
-    if outcome.status is Status.TIMEOUT and limit.status is Status.OVER_BUDGET:
+    at_cost = limit.cpu_s is None or outcome.cpu_limited  # not the wall clock's timeout_s
+    if outcome.status is Status.TIMEOUT and limit.status is Status.OVER_BUDGET and at_cost:
         return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
     if outcome.status is not Status.OK:
         return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
@@ -404,6 +432,7 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
         peak_mem_mb=train.max_rss_mb,
         train_wall_s=train.wall_s,
         score_wall_s=outcome.elapsed_s,
+        **charged_cpu(ctx.device, train.cpu_s, outcome.cpu_s),
     )
     extra.update(
         num_params=weights.params, matrix_params=weights.matrix_params,

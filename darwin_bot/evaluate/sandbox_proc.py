@@ -19,12 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from darwin_bot.evaluate.proctree import tree_cpu_s
 from darwin_bot.evaluate.sandbox_types import SandboxRun
 
 LOG_TAIL_BYTES = 4096
 # Runs the command and reaps every process it leaves, so the kernel's rusage of it
 # (read at its reaping below) covers the CPU time of the whole sandboxed tree.
 REAPER = Path(__file__).with_name("reaper.py")
+CPU_POLL_S = 0.5  # how often a CPU budget is checked while the tree runs
 KILL_GRACE_S = 3.0
 
 
@@ -96,22 +98,29 @@ class _Tail:
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], deadline: float | None
+    proc: subprocess.Popen[bytes], deadline: float | None, cpu_cap_s: float | None = None
 ) -> tuple[int | None, resource.struct_rusage | None]:
-    """Reap ``proc`` by ``deadline`` (monotonic; None: block): (exit code or None, its rusage).
+    """Reap ``proc`` by ``deadline`` (monotonic; None: block) or until its tree has used
+    ``cpu_cap_s`` CPU seconds: (exit code or None when stopped, its rusage).
 
     ``os.wait4`` instead of ``Popen.wait`` because its rusage, read from the
     kernel, covers the program and everything it reaped: the peak memory, and
     the CPU time of every thread of the whole tree (the sandbox's PID 1 reaps
     whatever the program started, and is reaped by the leader).
     """
+    next_poll = time.monotonic() + CPU_POLL_S
     while True:
         pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
         if pid == proc.pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
             return proc.returncode, usage
-        if deadline is not None and time.monotonic() >= deadline:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
             return None, None
+        if cpu_cap_s is not None and now >= next_poll:
+            next_poll = now + CPU_POLL_S
+            if tree_cpu_s(proc.pid) > cpu_cap_s:
+                return None, None
         time.sleep(0.02)
 
 
@@ -165,9 +174,10 @@ def run_process(
     stdout_consumer: Callable[[IO[bytes]], None] | None = None,
     gate: Gate | None = None,
     on_line: Callable[[str], None] | None = None,
+    cpu_s: float | None = None,
 ) -> SandboxRun:
-    """Run ``argv`` (the whole sandbox command line) to its end or ``timeout_s``; see
-    :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
+    """Run ``argv`` (the whole sandbox command line) to its end, ``timeout_s`` or ``cpu_s``
+    CPU seconds; see :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
     start = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-I", "-S", str(REAPER), "--", *argv],
@@ -186,9 +196,10 @@ def run_process(
         consumer_thread = _consume(proc, stdout_consumer, consumer_error)
     if gate is not None:
         threading.Thread(target=gate.feed, args=(proc.stdin,), daemon=True).start()
-    returncode, usage = _wait(proc, start + timeout_s)
+    returncode, usage = _wait(proc, start + timeout_s, cpu_s)
     timed_out = returncode is None
     wall = time.monotonic() - start
+    cpu_limited = timed_out and wall < timeout_s
     _kill_group(proc)  # also after a normal exit: nothing it started may outlive it
     if timed_out:
         returncode, usage = _wait(proc, None)
@@ -200,6 +211,7 @@ def run_process(
         backend=backend,
         returncode=None if timed_out else returncode,
         timed_out=timed_out,
+        cpu_limited=cpu_limited,
         max_rss_mb=usage.ru_maxrss / 1024.0,
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,

@@ -51,6 +51,8 @@ class ScoreOutcome:
     scorer: Scorer
     wall_s: list[float] = field(default_factory=list)  # per sandbox, in the order run
     elapsed_s: float = 0.0  # both, from the first start to the last exit
+    cpu_s: float = 0.0  # both sandboxes' process trees, from the kernel
+    cpu_limited: bool = False  # a sandbox was stopped at its CPU budget (Limits.cpu_s)
     log: str = ""
 
 
@@ -88,6 +90,7 @@ def _status(out: ScoreOutcome, run: SandboxRun, timeout_s: float) -> None:
     """Set ``out``'s status from one sandbox run (left ok when the run was fine)."""
     if run.timed_out:
         out.status, out.reason = Status.TIMEOUT, f"scoring ran past the {timeout_s:g} s limit"
+        out.cpu_limited = run.cpu_limited
     elif isinstance(run.consumer_error, ScoreRejected):
         out.status, out.reason = Status.REJECTED, str(run.consumer_error)
     elif run.returncode != 0 or run.consumer_error is not None:
@@ -118,6 +121,7 @@ def score_sides(job: ScoreJob, plan: TwinPlan, vocab: int) -> ScoreOutcome:
         waiting.join()
     out.elapsed_s = time.monotonic() - start
     out.wall_s = [runs[0].wall_s, runs[1].wall_s]
+    out.cpu_s = runs[0].cpu_s + runs[1].cpu_s
     for k in (0, 1):
         if runs[k].log_tail:
             out.log += f"\n--- scoring {k + 1} of 2 ---\n" + runs[k].log_tail
