@@ -36,6 +36,9 @@ def scored_row(
             status=failed.status if failed else Status.FAILED,
             n_runs=len(runs),
             reason=failed.reason if failed else "not evaluated",
+            # what was measured stays in view beside the reason it cannot rank
+            metrics=failed.metrics if failed and failed.status is Status.OVER_BUDGET else None,
+            cost_ratio=failed.extra.get("cost_ratio") if failed else None,
         )
     return Row(
         agent,

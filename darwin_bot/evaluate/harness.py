@@ -51,6 +51,7 @@ from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
 from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
+from darwin_bot.evaluate.devices import GPU_NODES, gpu_count  # noqa: F401 (re-exported)
 from darwin_bot.evaluate.limits import (
     WallLimit,
     baseline_cost,
@@ -104,6 +105,7 @@ class EvalOptions:
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
+    visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES of its sandboxes (its own GPU)
     allowance_s: float = 5.0  # saving and the kill's slack, on top of a seconds budget
     max_cost_ratio: float = 1.5  # of the baseline's training wall time (iteration budgets)
     seconds_cost_ratio: float = 1.05  # the same, for seconds budgets
@@ -178,10 +180,6 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError("the baseline's training wall time must be a positive number of seconds")
 
 
-# A GPU torch can use has one of these (NVIDIA's driver; ROCm's kernel driver).
-GPU_NODES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
-
-
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
 
@@ -190,11 +188,7 @@ def resolve_device(device: str) -> str:
     """
     if device != "auto":
         return device
-    if not any(os.path.exists(node) for node in GPU_NODES):
-        return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if gpu_count() > 0 else "cpu"
 
 
 # --------------------------------------------------------------------- evaluation
@@ -303,6 +297,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             "DARWIN_PRESET": opts.preset,
             **budget_env,
             **thread_env(opts.threads),
+            **_pinned(opts),
         },
         home=home,
     )
@@ -322,6 +317,11 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     return train, limit
 
 
+def _pinned(opts: EvalOptions) -> dict[str, str]:
+    """The environment that keeps a run on the device its worker was given."""
+    return {"CUDA_VISIBLE_DEVICES": opts.visible_devices} if opts.visible_devices else {}
+
+
 def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str, Any]:
     """What the harness measured of training: both figures (CPU and wall) and how busy it was."""
     usage = Usage(train.wall_s, train.cpu_s, ctx.opts.threads or os.cpu_count() or 1)
@@ -330,6 +330,8 @@ def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str
         "train_cpu_s": round(train.cpu_s, 3),
         "cost_measure": measure_for(ctx.device).value,
         "threads": usage.threads,
+        "worker_device": ctx.device
+        + (f":{ctx.opts.visible_devices}" if ctx.opts.visible_devices else ""),
         "train_busy": round(usage.busy, 3),
         "contended": usage.contended,
         "train_wall_limit_s": round(limit.seconds, 3),
@@ -391,8 +393,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     limit = score_limit(opts, train.wall_s, ctx.device, train.cpu_s)
     limits = Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s)
     contract = contract_for(opts.program)
-    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits,
-                   contract.model_file, tuple(contract.worker_args()))  # fmt: skip
+    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits, contract.model_file,
+                   tuple(contract.worker_args()), tuple(_pinned(opts).items()))  # fmt: skip
     outcome = score_sides(job, plan, vocab)
     extra.update(
         score_wall_s=round(outcome.elapsed_s, 3),

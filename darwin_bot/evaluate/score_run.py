@@ -40,6 +40,7 @@ class ScoreJob:
     limits: Limits
     model_file: str = "model.pt"  # the weights' file name in out/ (the program contract's)
     worker_args: tuple[str, ...] = ()  # the contract's own worker arguments
+    env: tuple[tuple[str, str], ...] = ()  # more environment (the worker's own device)
 
 
 @dataclass
@@ -81,7 +82,7 @@ def _run_side(
     home = "/tmp" if b == "bwrap" else str(folder / "home")
     return run_sandboxed(
         command, backend=b, mounts=[tree_m, inputs_m, model_m], cwd=tree_m.inside(b),
-        env=scrub_env({"DARWIN_DEVICE": job.device}, home=home), limits=limits,
+        env=scrub_env({"DARWIN_DEVICE": job.device, **dict(job.env)}, home=home), limits=limits,
         device=job.device, stdout_consumer=scorer.consumer(side), gate=gate,
     )  # fmt: skip
 
