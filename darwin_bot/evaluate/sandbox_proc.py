@@ -97,18 +97,41 @@ class _Tail:
         return bytes(self._buf[-self._limit :]).decode("utf-8", errors="replace")
 
 
+class _Meter:
+    """The most CPU time the tree was seen to have used, polled from ``/proc`` while it runs.
+
+    The kernel's rusage at the reaping is the figure, except for what it cannot
+    see: a process still running when the sandbox's PID 1 exits (or is killed)
+    is killed and reaped without its CPU time reaching anyone's rusage. The
+    polled figure bounds that loss to one poll interval.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu_s = 0.0
+        self._next = time.monotonic() + CPU_POLL_S
+
+    def poll(self, now: float | None = None) -> float:
+        if now is None or now >= self._next:
+            self._next = time.monotonic() + CPU_POLL_S
+            self.cpu_s = max(self.cpu_s, tree_cpu_s(self.pid))
+        return self.cpu_s
+
+
 def _wait(
-    proc: subprocess.Popen[bytes], deadline: float | None, cpu_cap_s: float | None = None
+    proc: subprocess.Popen[bytes],
+    deadline: float | None,
+    meter: _Meter | None = None,
+    cpu_cap_s: float | None = None,
 ) -> tuple[int | None, resource.struct_rusage | None]:
-    """Reap ``proc`` by ``deadline`` (monotonic; None: block) or until its tree has used
-    ``cpu_cap_s`` CPU seconds: (exit code or None when stopped, its rusage).
+    """Reap ``proc`` by ``deadline`` (monotonic; None: block) or until ``meter`` sees its tree
+    past ``cpu_cap_s`` CPU seconds: (exit code or None when stopped, its rusage).
 
     ``os.wait4`` instead of ``Popen.wait`` because its rusage, read from the
     kernel, covers the program and everything it reaped: the peak memory, and
     the CPU time of every thread of the whole tree (the sandbox's PID 1 reaps
-    whatever the program started, and is reaped by the leader).
+    whatever the program started, and the reaper reaps PID 1).
     """
-    next_poll = time.monotonic() + CPU_POLL_S
     while True:
         pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
         if pid == proc.pid:
@@ -117,9 +140,9 @@ def _wait(
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return None, None
-        if cpu_cap_s is not None and now >= next_poll:
-            next_poll = now + CPU_POLL_S
-            if tree_cpu_s(proc.pid) > cpu_cap_s:
+        if meter is not None:
+            cpu = meter.poll(now)
+            if cpu_cap_s is not None and cpu > cpu_cap_s:
                 return None, None
         time.sleep(0.02)
 
@@ -196,10 +219,13 @@ def run_process(
         consumer_thread = _consume(proc, stdout_consumer, consumer_error)
     if gate is not None:
         threading.Thread(target=gate.feed, args=(proc.stdin,), daemon=True).start()
-    returncode, usage = _wait(proc, start + timeout_s, cpu_s)
+    meter = _Meter(proc.pid)
+    returncode, usage = _wait(proc, start + timeout_s, meter, cpu_s)
     timed_out = returncode is None
     wall = time.monotonic() - start
     cpu_limited = timed_out and wall < timeout_s
+    if timed_out:
+        meter.poll()  # what it used up to the kill, which the kernel's figure would lose
     _kill_group(proc)  # also after a normal exit: nothing it started may outlive it
     if timed_out:
         returncode, usage = _wait(proc, None)
@@ -214,7 +240,7 @@ def run_process(
         cpu_limited=cpu_limited,
         max_rss_mb=usage.ru_maxrss / 1024.0,
         wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
+        cpu_s=max(usage.ru_utime + usage.ru_stime, meter.cpu_s),
         log_tail=tail.text(),
         consumer_error=consumer_error[0] if consumer_error else None,
     )
