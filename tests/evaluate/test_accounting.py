@@ -79,15 +79,19 @@ def test_a_run_that_mostly_waited_is_contended():
 def test_work_left_running_at_exit_is_charged_up_to_the_last_poll(tmp_path):
     # The orphan is killed when the program exits, and the kernel reaps it without
     # charging anyone: the trusted side's polls of /proc have seen its work.
-    code = f"""
+    code = """
 import os, time
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        exec({SPIN.format(s=30)!r})
+        e = time.process_time() + 1.0
+        while time.process_time() < e: pass
+        open("spun", "w").close()
+        while True: pass
     os._exit(0)
-time.sleep(3)
+while not os.path.exists("spun"): time.sleep(0.05)
+time.sleep(1.5)  # three polls
 """
     run = _run(resolve_backend("auto"), code, tmp_path)
-    assert run.returncode == 0
-    assert run.cpu_s > 1.0, run.cpu_s  # ~3 s of spinning on a quiet core, at least 1 here
+    assert run.returncode == 0 and (tmp_path / "spun").exists()
+    assert run.cpu_s >= 1.0, run.cpu_s
