@@ -258,7 +258,8 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
               default=None,
               help="A 'darwin evaluate --json' result of the baseline (same preset, budget and "
                    "device): adds cost_ratio, and an iteration budget is held to "
-                   "budget.max_cost_ratio x its training wall time (else: over_budget).")  # fmt: skip
+                   "budget.max_cost_ratio x its training and scoring cost: CPU time on a CPU, "
+                   "wall time on a GPU (else: over_budget).")  # fmt: skip
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON result to FILE.")  # fmt: skip
 @config_option

@@ -13,6 +13,7 @@ side runs first is a coin flip.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sys
 import threading
@@ -78,7 +79,7 @@ def _run_side(
     ]  # fmt: skip
     limits = job.limits
     if gate is not None:  # it waits for the first run: give it that long too
-        limits = Limits(2 * limits.timeout_s, limits.memory_mb, limits.max_procs)
+        limits = dataclasses.replace(limits, timeout_s=2 * limits.timeout_s)
     home = "/tmp" if b == "bwrap" else str(folder / "home")
     return run_sandboxed(
         command, backend=b, mounts=[tree_m, inputs_m, model_m], cwd=tree_m.inside(b),

@@ -102,13 +102,15 @@ def test_ignoring_the_iteration_budget_is_over_budget_against_the_baseline(
     tree = make_tree(train="train_ignore_iters.py", allowance_s=2.0, timeout_s=600.0)
     cheat = evaluate(tree, "--iters", "5", "--baseline", str(baseline)).result
     assert cheat["status"] == "over_budget", cheat["reason"]
-    assert "baseline's mean wall time" in cheat["reason"]
-    wall = honest.result["extra"]["train_wall_s"]
-    assert cheat["extra"]["baseline_train_wall_s"] == pytest.approx(wall, abs=1e-3)
-    assert cheat["extra"]["cost_ratio"] > 1.5
+    assert "baseline's mean CPU time" in cheat["reason"] and "stopped" in cheat["reason"]
+    cpu = honest.result["extra"]["train_cpu_s"]
+    assert cheat["extra"]["baseline_train_cpu_s"] == pytest.approx(cpu, abs=1e-3)
+    assert cheat["extra"]["cost_ratio"] > 1.5 and cheat["extra"]["cost_measure"] == "cpu"
+    # stopped at its CPU budget, long before the 1000x it would have trained
+    assert cheat["extra"]["train_cpu_s"] < 4 * cpu + 10
     same = evaluate(make_tree(timeout_s=120.0), "--iters", "5", "--baseline", str(baseline)).result
-    # the honest program again: ok unless the machine's load alone moved it past 1.5x
-    assert (same["status"] == "ok") == (same["extra"]["cost_ratio"] <= 1.5), same["reason"]
+    # the honest program again: ok however busy the machine (CPU time is its work)
+    assert same["status"] == "ok", same["reason"]
 
 
 @pytest.mark.timeout(600)
@@ -128,10 +130,10 @@ def test_training_moved_into_load_is_paid_for_as_scoring(make_tree, evaluate, tm
                      timeout_s=400.0)  # fmt: skip
     cheat = evaluate(slow, "--baseline", str(baseline)).result
     assert cheat["status"] == "over_budget", cheat["reason"]
-    assert "scoring was killed" in cheat["reason"] and "load()" in cheat["reason"]
+    assert "scoring was stopped" in cheat["reason"] and "load()" in cheat["reason"]
     extra = cheat["extra"]
-    assert extra["baseline_score_wall_s"] == pytest.approx(honest["extra"]["score_wall_s"])
-    assert extra["score_wall_s"] < 0.5 * 300  # killed long before its 300 s in load()
+    assert extra["baseline_score_cpu_s"] == pytest.approx(honest["extra"]["score_cpu_s"])
+    assert extra["score_wall_s"] < 0.5 * 300  # stopped long before its 300 CPU s in load()
 
 
 def test_a_baseline_from_another_budget_is_a_caller_error(make_tree, evaluate, tmp_path, corpus):
