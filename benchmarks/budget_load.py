@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -153,10 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--hogs", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--rerun", choices=["quiet", "loaded"], action="append", default=None,
+                        help="with --workdir: run only this arm again, read the other's records")  # fmt: skip
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="darwin-budget-load-"))
     runs = {}
     for name, hogs in (("quiet", 0), ("loaded", args.hogs)):
+        if args.rerun and name not in args.rerun:
+            runs[name] = {"reused": True, "hogs": hogs, **_state(work / name)}
+            continue
+        if (work / name).exists():
+            shutil.rmtree(work / name)
         runs[name] = _run(_scratch(work / name, args), args, hogs)
         print(json.dumps({name: runs[name]}), file=sys.stderr, flush=True)
     same = runs["quiet"]["decisions"] == runs["loaded"]["decisions"]

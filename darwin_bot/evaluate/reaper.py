@@ -16,7 +16,7 @@ SIGTERM (the process group's SIGTERM ends bwrap, whose PID 1 dies with it, and
 the reaper then reaps it) and ends as the command did: with its exit code, or
 killed by the same signal.
 
-Usage: ``python -I -S reaper.py -- ARGV...``
+Usage: ``python -I -S reaper.py PARENT_PID -- ARGV...``
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ def _prctl(option: int, value: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    command = argv[1:] if argv[:1] == ["--"] else argv
-    if not command:
-        sys.exit("reaper.py: no command after --")
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the evaluator died before the line above
-        return 1
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    if len(argv) < 3 or argv[1] != "--" or not argv[0].isdigit():
+        sys.exit("usage: reaper.py PARENT_PID -- ARGV...")
+    parent, command = int(argv[0]), argv[2:]
+    if sys.platform == "linux":  # elsewhere only the backend "none" runs, uncounted orphans
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the evaluator died before the line above
+            return 1
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pid = os.fork()
     if pid == 0:

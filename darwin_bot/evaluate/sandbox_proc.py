@@ -203,7 +203,7 @@ def run_process(
     CPU seconds; see :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(REAPER), "--", *argv],
+        [sys.executable, "-I", "-S", str(REAPER), str(os.getpid()), "--", *argv],
         stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE if stdout_consumer else subprocess.STDOUT,

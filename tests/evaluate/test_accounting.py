@@ -95,3 +95,22 @@ time.sleep(1.5)  # three polls
     run = _run(resolve_backend("auto"), code, tmp_path)
     assert run.returncode == 0 and (tmp_path / "spun").exists()
     assert run.cpu_s >= 1.0, run.cpu_s
+
+
+def test_on_a_cpu_the_cost_limit_is_a_cpu_budget_and_on_a_gpu_a_wall_clock():
+    from darwin_bot.core.results import CONTENTION_SLACK, Budget, Status
+    from darwin_bot.evaluate.harness import EvalOptions
+    from darwin_bot.evaluate.limits import score_limit, train_limit
+
+    opts = EvalOptions(budget=Budget(iters=100), allowance_s=5.0, timeout_s=900.0,
+                       baseline_train_wall_s=60.0, baseline_score_wall_s=20.0,
+                       baseline_train_cpu_s=10.0, baseline_score_cpu_s=4.0)  # fmt: skip
+    cpu = train_limit(opts, "cpu")
+    assert cpu.seconds == 900.0  # no wall-clock kill a busy machine could trip
+    assert cpu.cpu_s == CONTENTION_SLACK * 1.5 * 10.0 + 5.0 and cpu.status is Status.OVER_BUDGET
+    gpu = train_limit(opts, "cuda")
+    assert gpu.cpu_s is None and gpu.seconds == 1.5 * 60.0 + 5.0
+    left = score_limit(opts, train_wall_s=500.0, device="cpu", train_cpu_s=12.0)
+    allowed = 1.5 * 10.0 + 1.5 * 4.0
+    assert left.seconds == 900.0 and left.cpu_s == CONTENTION_SLACK * allowed + 5.0 - 12.0
+    assert score_limit(opts, 50.0, "cuda").cpu_s is None
