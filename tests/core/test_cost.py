@@ -90,5 +90,8 @@ def test_an_over_budget_row_keeps_its_measured_perplexity_in_the_leaderboard():
     summary = {"ranking": [row.to_json()], "baseline": {"mean": {"perplexity": 2.9}}}
     table = leaderboard_markdown(rows_from_summary(summary))
     assert "over_budget" in table and "2.718" in table and "failed" in table
+    from darwin_bot.publish import _measured  # the PR's status line beside the reason
+
+    assert _measured(row.to_json(), 2.9) == " (measured: ppl 2.718, -6.28%)"
     failed = rows.scored_row("a2", 1, ["seed"], [], base_metrics, FitnessConfig())
     assert failed.metrics is None and isinstance(failed, Row)
