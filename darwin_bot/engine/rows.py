@@ -47,7 +47,7 @@ def scored_row(
         fitness=fit.fitness(mean, baseline, weights),
         metrics=mean,
         n_runs=len(runs),
-        # the cost of the gain, measured by the harness: wall time over the baseline's
+        # the cost of the gain, measured by the harness: CPU time (GPU: wall) over the baseline's
         cost_ratio=mean.cost.ratio(baseline.cost),
     )
 
