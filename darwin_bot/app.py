@@ -7,7 +7,7 @@ same evolution.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ class TrustedEvaluator:
     root: Path
     threads: int | None = None
     counter: Any = None  # a darwin_bot.progress.Counter: one step per full evaluation
+    pool: Any = None  # a darwin_bot.evaluate.devices.DevicePool: one evaluation per device
 
     @property
     def version(self) -> str:
@@ -51,7 +52,13 @@ class TrustedEvaluator:
         opts = EvalOptions.from_config(
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads, **at
         )
-        result = evaluate_tree(tree, opts)
+        if self.pool is None:
+            result = evaluate_tree(tree, opts)
+        else:
+            with self.pool.take() as slot:  # a device no concurrent evaluation holds
+                pinned = {"device": slot.device, "visible_devices": slot.visible}
+                opts = dataclasses.replace(opts, threads=slot.threads, **pinned)
+                result = evaluate_tree(tree, opts)
         if self.counter is not None and not smoke:
             self.counter.step(label=f"seed {seed}: {result.status}")
         return result
@@ -68,15 +75,10 @@ def data_dir_for(root: Path, cfg: Config) -> Path:
 
 
 def default_workers() -> int:
-    """Parallel evaluations: one per GPU when there are several, else one per 2 CPU cores."""
-    try:
-        import torch
+    """Parallel evaluations: one per GPU when there are any, else one per 2 CPU cores."""
+    from darwin_bot.evaluate.devices import DevicePool
 
-        if torch.cuda.is_available():
-            return max(1, torch.cuda.device_count())
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    return max(1, (os.cpu_count() or 2) // 2)
+    return DevicePool.detect().size
 
 
 def llm_factory(cfg: Config):
@@ -120,8 +122,10 @@ def build_engine(
             f"no corpus at {data}; run 'darwin data prepare --out {data}' "
             "(or --synthetic), or set budget.data in darwin.toml"
         )
-    n = workers or default_workers()
-    threads = max(1, (os.cpu_count() or 2) // n)
+    from darwin_bot.evaluate.devices import DevicePool
+
+    pool = DevicePool.detect(workers)  # never more workers than devices; CPU cores split
+    n = pool.size
     from darwin_bot.progress import Counter, Reporter
     from darwin_bot.spend import build_factory
 
@@ -132,8 +136,7 @@ def build_engine(
     engine = Engine(
         repo,
         cfg,
-        evaluator=evaluator
-        or TrustedEvaluator(cfg, repo.root, threads=threads, counter=evaluations),
+        evaluator=evaluator or TrustedEvaluator(cfg, repo.root, counter=evaluations, pool=pool),
         llm_factory=factory,
         publisher=publisher,
         workers=n,

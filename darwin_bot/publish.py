@@ -47,6 +47,12 @@ def _pct(value: float | None, base: float | None) -> str:
     return f"{100.0 * (value - base) / base:+.2f}%"
 
 
+def _measured(row: dict[str, Any], base: float | None) -> str:
+    """What was measured of a row that cannot rank (an over_budget run keeps its perplexity)."""
+    ppl = row.get("perplexity")
+    return "" if ppl is None else f" (measured: ppl {ppl:.3f}, {_pct(ppl, base)})"
+
+
 class ForgePublisher:
     """Shows the evolution on a forge and reads the humans' answers back."""
 
@@ -269,7 +275,7 @@ class ForgePublisher:
                 f"rank {row.get('rank')}/{total}: ppl {_fmt(row.get('perplexity'), '.3f')} "
                 f"({_pct(row.get('perplexity'), base_ppl)}), MFU {_fmt(row.get('mfu'), '.4f')}"
                 if ok
-                else f"{row['status']}: {row.get('reason', '')}"
+                else f"{row['status']}: {row.get('reason', '')}" + _measured(row, base_ppl)
             )
             branch = self.repo.branch(row["agent"])
             if branch not in open_prs:

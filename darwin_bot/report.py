@@ -30,7 +30,7 @@ class LeaderRow:
     mfu: float | None = None
     baseline_perplexity: float | None = None
     p_value: float | None = None
-    cost_ratio: float | None = None  # measured training wall time over the baseline's
+    cost_ratio: float | None = None  # measured cost (CPU time on a CPU) over the baseline's
 
     @property
     def delta_ppl_pct(self) -> float | None:

@@ -125,6 +125,14 @@ def _evaluate_branch(
     return [dataclasses.replace(r, extra={**r.extra, **extra}) for r in results]
 
 
+def _cpu_note(extra: dict[str, Any]) -> str:
+    score = extra.get("score_cpu_s")
+    scored = f"{score:.2f} s scoring, " if isinstance(score, (int, float)) else ""
+    busy = extra.get("train_busy")
+    waited = " (measured under contention)" if extra.get("contended") else ""
+    return scored + (f"{100 * busy:.0f}% busy{waited}" if isinstance(busy, (int, float)) else "")
+
+
 def baseline_wall(path: Path, preset: str, budget: Budget) -> Cost:
     """The mean measured cost of the ok runs in a ``darwin evaluate --json`` file."""
     try:
@@ -144,10 +152,15 @@ def baseline_wall(path: Path, preset: str, budget: Budget) -> Cost:
             f"--baseline {path} was measured under preset {first.preset!r}, budget "
             f"{first.budget.key()}; evaluate under the same (here: {preset!r}, {budget.key()})"
         )
-    scores = [c.score_wall_s for c in costs]
-    return Cost(  # scoring only when every run measured it (older results did not)
+
+    def mean(values: list[float]) -> float:  # only when every run measured it
+        return statistics.fmean(values) if all(values) else 0.0
+
+    return Cost(
         statistics.fmean(c.train_wall_s for c in costs),
-        statistics.fmean(scores) if all(scores) else 0.0,
+        mean([c.score_wall_s for c in costs]),
+        mean([c.train_cpu_s for c in costs]),
+        mean([c.score_cpu_s for c in costs]),
     )
 
 
@@ -192,6 +205,9 @@ def _human(result: EvalResult) -> str:
         lines.append(
             f"cost       {result.extra['train_wall_s']:.2f} s training{scored} measured ({cost})"
         )
+        cpu = result.extra.get("train_cpu_s")
+        if isinstance(cpu, (int, float)):
+            lines.append(f"cpu        {cpu:.2f} s training, {_cpu_note(result.extra)}")
     lines += [f"device     {result.device}", f"tree       {result.tree_hash} (seed {result.seed})"]
     if result.status is not Status.OK and result.log_tail:
         lines += ["--- log tail ---", result.log_tail.rstrip()]
@@ -242,7 +258,8 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
               default=None,
               help="A 'darwin evaluate --json' result of the baseline (same preset, budget and "
                    "device): adds cost_ratio, and an iteration budget is held to "
-                   "budget.max_cost_ratio x its training wall time (else: over_budget).")  # fmt: skip
+                   "budget.max_cost_ratio x its training and scoring cost: CPU time on a CPU, "
+                   "wall time on a GPU (else: over_budget).")  # fmt: skip
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON result to FILE.")  # fmt: skip
 @config_option
@@ -274,8 +291,10 @@ def evaluate_command(
     if baseline_file is not None:
         cost = baseline_wall(baseline_file, opts.preset, opts.budget)
         opts = dataclasses.replace(
-            opts, baseline_train_wall_s=cost.train_wall_s, baseline_score_wall_s=cost.score_wall_s
-        )
+            opts, baseline_train_wall_s=cost.train_wall_s, baseline_score_wall_s=cost.score_wall_s,
+            baseline_train_cpu_s=cost.train_cpu_s or None,
+            baseline_score_cpu_s=cost.score_cpu_s or None,
+        )  # fmt: skip
     with _training_progress(opts.budget, repeats) as on_iteration:
         opts = dataclasses.replace(opts, on_iteration=on_iteration)
         if branch is None:

@@ -26,7 +26,8 @@ significance = 0.05      # one-sided test a champion must pass against the basel
 smoke_iters = 12         # smoke-test iterations: past the warmup, so the decay branch runs too
 data = "data/shakespeare_char"
 max_cost_ratio = 1.5     # an iteration budget's run may take this many times the seed's mean
-                         # training (and scoring) wall time; past it, over_budget (ranks last)
+                         # training (and scoring) CPU time (wall time on a GPU); past it,
+                         # over_budget (ranks last, its perplexity shown); docs/budget.md
 seconds_cost_ratio = 1.05  # the same for a seconds budget (its wall time varies far less)
 # confirm_iters = 500    # promote only if the gain also holds at this longer budget ...
 # confirm_seconds = 300.0  # ... or this one (set at most one)

@@ -56,7 +56,7 @@ class Row:
     reason: str = ""
     p_value: float | None = None
     rank: int | None = None
-    cost_ratio: float | None = None  # measured training wall time over the baseline's
+    cost_ratio: float | None = None  # measured cost (CPU time on a CPU) over the baseline's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

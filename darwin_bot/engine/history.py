@@ -35,7 +35,7 @@ class History:
         return [r for s in self.summaries() for r in s.ranking if r.agent == agent]
 
     def metrics_of(self, agent: str) -> Metrics | None:
-        found = [r for r in self.rows(agent) if r.metrics]
+        found = [r for r in self.rows(agent) if r.ok and r.metrics]
         return found[-1].metrics if found else None
 
     def fitness_of(self, agent: str) -> float | None:

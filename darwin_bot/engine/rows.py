@@ -36,6 +36,9 @@ def scored_row(
             status=failed.status if failed else Status.FAILED,
             n_runs=len(runs),
             reason=failed.reason if failed else "not evaluated",
+            # what was measured stays in view beside the reason it cannot rank
+            metrics=failed.metrics if failed and failed.status is Status.OVER_BUDGET else None,
+            cost_ratio=failed.extra.get("cost_ratio") if failed else None,
         )
     return Row(
         agent,
@@ -44,7 +47,7 @@ def scored_row(
         fitness=fit.fitness(mean, baseline, weights),
         metrics=mean,
         n_runs=len(runs),
-        # the cost of the gain, measured by the harness: wall time over the baseline's
+        # the cost of the gain, measured by the harness: CPU time (GPU: wall) over the baseline's
         cost_ratio=mean.cost.ratio(baseline.cost),
     )
 

@@ -16,7 +16,8 @@ Flow of :func:`evaluate_tree`:
    with a known baseline), and always at ``timeout_s``.
 4. Score in two sandboxes with twin windows (:mod:`scoring`, :mod:`score_run`):
    the loss is computed here, from logits, against targets that never leave.
-5. Cost from the measured wall time; MFU from the weights' size and the
+5. Cost from the CPU time of the sandboxes' process trees (:mod:`accounting`;
+   wall time on a GPU); MFU from the weights' size and the
    report's token count, rejected when the measurements rule the claim out
    (:mod:`claims`).
 """
@@ -48,8 +49,16 @@ from darwin_bot.core.results import (
 )
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
+from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
-from darwin_bot.evaluate.limits import WallLimit, baseline_cost, score_limit, wall_limit
+from darwin_bot.evaluate.devices import GPU_NODES, gpu_count  # noqa: F401 (re-exported)
+from darwin_bot.evaluate.limits import (
+    WallLimit,
+    baseline_cost,
+    score_limit,
+    train_limit,
+    wall_limit,
+)
 from darwin_bot.evaluate.sandbox import (
     Limits,
     Mount,
@@ -69,6 +78,7 @@ from darwin_bot.progress import iteration_watcher
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
 # 3: scoring's wall time is part of the cost (the agent's load() runs there).
+# 4: sandboxes deny page-cache probes; FLOPs from storage; a CPU run is charged the CPU time of its process trees, not its wall time.
 EVALUATOR_VERSION = "4"
 
 SMOKE_WINDOWS = 4
@@ -95,11 +105,14 @@ class EvalOptions:
     eval_windows: int = 64
     paths: tuple[str, ...] = ("seed/",)
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
+    visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES of its sandboxes (its own GPU)
     allowance_s: float = 5.0  # saving and the kill's slack, on top of a seconds budget
     max_cost_ratio: float = 1.5  # of the baseline's training wall time (iteration budgets)
     seconds_cost_ratio: float = 1.05  # the same, for seconds budgets
     baseline_train_wall_s: float | None = None  # the baseline's mean, when known
     baseline_score_wall_s: float | None = None  # the same, of its scoring
+    baseline_train_cpu_s: float | None = None  # its CPU time (the cost on a CPU), when known
+    baseline_score_cpu_s: float | None = None
     # darwin:contract seam: which program contract (darwin_bot/program)
     program: ProgramConfig = ProgramConfig()
     # called with each iteration number the training program's log lines report
@@ -167,10 +180,6 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError("the baseline's training wall time must be a positive number of seconds")
 
 
-# A GPU torch can use has one of these (NVIDIA's driver; ROCm's kernel driver).
-GPU_NODES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
-
-
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
 
@@ -179,11 +188,7 @@ def resolve_device(device: str) -> str:
     """
     if device != "auto":
         return device
-    if not any(os.path.exists(node) for node in GPU_NODES):
-        return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if gpu_count() > 0 else "cpu"
 
 
 # --------------------------------------------------------------------- evaluation
@@ -291,11 +296,12 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             "DARWIN_DEVICE": ctx.device,
             "DARWIN_PRESET": opts.preset,
             **budget_env,
-            **({"DARWIN_THREADS": str(opts.threads)} if opts.threads else {}),
+            **thread_env(opts.threads),
+            **_pinned(opts),
         },
         home=home,
     )
-    limit = wall_limit(opts)
+    limit = train_limit(opts, ctx.device)
     launch = contract.launch(LaunchRequest(  # darwin:contract seam: argv, cwd, env of training
         opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
         out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
@@ -304,10 +310,35 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         [sys.executable, *launch.argv],
         backend=ctx.backend, mounts=[tree_m, data_m, out_m],
         cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
-        env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs), device=ctx.device,
+        env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
+        device=ctx.device,
         on_line=iteration_watcher(opts.on_iteration),
     )  # fmt: skip
     return train, limit
+
+
+def _pinned(opts: EvalOptions) -> dict[str, str]:
+    """The environment that keeps a run on the device its worker was given."""
+    return {"CUDA_VISIBLE_DEVICES": opts.visible_devices} if opts.visible_devices else {}
+
+
+def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str, Any]:
+    """What the harness measured of training: both figures (CPU and wall) and how busy it was."""
+    usage = Usage(train.wall_s, train.cpu_s, ctx.opts.threads or os.cpu_count() or 1)
+    return {
+        "train_wall_s": round(train.wall_s, 3),
+        "train_cpu_s": round(train.cpu_s, 3),
+        "cost_measure": measure_for(ctx.device).value,
+        "threads": usage.threads,
+        "worker_device": ctx.device
+        + (f":{ctx.opts.visible_devices}" if ctx.opts.visible_devices else ""),
+        "train_busy": round(usage.busy, 3),
+        "contended": usage.contended,
+        "train_wall_limit_s": round(limit.seconds, 3),
+        **({"train_cpu_limit_s": round(limit.cpu_s, 3)} if limit.cpu_s is not None else {}),
+        "train_max_rss_mb": round(train.max_rss_mb, 1),
+        "sources": METRIC_SOURCES,
+    }
 
 
 def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
@@ -316,14 +347,11 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     if misses:  # what darwin check would print, as the reason
         return ctx.result(Status.FAILED, "the program breaks its contract: " + "; ".join(misses))
     train, limit = _train(ctx, data_dir)
-    extra: dict[str, Any] = {
-        "train_wall_s": round(train.wall_s, 3),
-        "train_wall_limit_s": round(limit.seconds, 3),
-        "train_max_rss_mb": round(train.max_rss_mb, 1),
-        "sources": METRIC_SOURCES,
-    }
+    extra = _train_extra(ctx, train, limit)
     if train.timed_out:
-        return ctx.result(limit.status, limit.reason, log_tail=train.log_tail, **extra)
+        cost_stop = train.cpu_limited or limit.cpu_s is None
+        stop = limit if cost_stop else wall_limit(ctx.opts, ctx.device)
+        return ctx.result(stop.status, stop.reason, log_tail=train.log_tail, **extra)
     if train.returncode != 0:
         return ctx.result(Status.FAILED, f"train.py exited with code {train.returncode}",
                           log_tail=train.log_tail, **extra)  # fmt: skip
@@ -362,14 +390,15 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     plan = plan_twins(val, context, vocab, n_windows, spare_text=spare,
                       **({"min_pairs": SMOKE_PAIRS} if opts.smoke else {}))  # fmt: skip
     world_readable(ctx.scratch / "out")  # the scoring sandboxes may run under another uid
-    limit = score_limit(opts, train.wall_s)
-    limits = Limits(limit.seconds, opts.memory_mb, opts.max_procs)
+    limit = score_limit(opts, train.wall_s, ctx.device, train.cpu_s)
+    limits = Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s)
     contract = contract_for(opts.program)
-    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits,
-                   contract.model_file, tuple(contract.worker_args()))  # fmt: skip
+    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits, contract.model_file,
+                   tuple(contract.worker_args()), tuple(_pinned(opts).items()))  # fmt: skip
     outcome = score_sides(job, plan, vocab)
     extra.update(
         score_wall_s=round(outcome.elapsed_s, 3),
+        score_cpu_s=round(outcome.cpu_s, 3),
         score_walls_s=[round(w, 3) for w in outcome.wall_s],
         twin_pairs=plan.pairs,
         twin_suffixes=plan.suffix_source,
@@ -379,7 +408,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
         p_detect_one_peek=round(detection_probability(1 / (plan.context - 1), plan.pairs), 4),
     )
     log = train.log_tail + outcome.log
-    if outcome.status is Status.TIMEOUT and limit.status is Status.OVER_BUDGET:
+    at_cost = limit.cpu_s is None or outcome.cpu_limited  # not the wall clock's timeout_s
+    if outcome.status is Status.TIMEOUT and limit.status is Status.OVER_BUDGET and at_cost:
         return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
     if outcome.status is not Status.OK:
         return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
@@ -404,6 +434,7 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
         peak_mem_mb=train.max_rss_mb,
         train_wall_s=train.wall_s,
         score_wall_s=outcome.elapsed_s,
+        **charged_cpu(ctx.device, train.cpu_s, outcome.cpu_s),
     )
     extra.update(
         num_params=weights.params, matrix_params=weights.matrix_params,

@@ -185,6 +185,7 @@ def run_sandboxed(
         backend=backend,
         env=env,
         timeout_s=limits.timeout_s,
+        cpu_s=limits.cpu_s,
         stdout_consumer=stdout_consumer,
         gate=gate,
         on_line=on_line,

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import IO
 
+from darwin_bot.evaluate.proctree import tree_cpu_s
 from darwin_bot.evaluate.sandbox_types import SandboxRun
 
 LOG_TAIL_BYTES = 4096
+# Runs the command and reaps every process it leaves, so the kernel's rusage of it
+# (read at its reaping below) covers the CPU time of the whole sandboxed tree.
+REAPER = Path(__file__).with_name("reaper.py")
+CPU_POLL_S = 0.5  # how often a CPU budget is checked while the tree runs
 KILL_GRACE_S = 3.0
 
 
@@ -89,19 +97,53 @@ class _Tail:
         return bytes(self._buf[-self._limit :]).decode("utf-8", errors="replace")
 
 
-def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> tuple[int | None, int]:
-    """Reap ``proc`` by ``deadline`` (monotonic; None: block): (exit code or None, max RSS in KiB).
+class _Meter:
+    """The most CPU time the tree was seen to have used, polled from ``/proc`` while it runs.
 
-    ``os.wait4`` instead of ``Popen.wait`` because its rusage includes the
-    peak memory of the program and of everything it reaped.
+    The kernel's rusage at the reaping is the figure, except for what it cannot
+    see: a process still running when the sandbox's PID 1 exits (or is killed)
+    is killed and reaped without its CPU time reaching anyone's rusage. The
+    polled figure bounds that loss to one poll interval.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu_s = 0.0
+        self._next = time.monotonic() + CPU_POLL_S
+
+    def poll(self, now: float | None = None) -> float:
+        if now is None or now >= self._next:
+            self._next = time.monotonic() + CPU_POLL_S
+            self.cpu_s = max(self.cpu_s, tree_cpu_s(self.pid))
+        return self.cpu_s
+
+
+def _wait(
+    proc: subprocess.Popen[bytes],
+    deadline: float | None,
+    meter: _Meter | None = None,
+    cpu_cap_s: float | None = None,
+) -> tuple[int | None, resource.struct_rusage | None]:
+    """Reap ``proc`` by ``deadline`` (monotonic; None: block) or until ``meter`` sees its tree
+    past ``cpu_cap_s`` CPU seconds: (exit code or None when stopped, its rusage).
+
+    ``os.wait4`` instead of ``Popen.wait`` because its rusage, read from the
+    kernel, covers the program and everything it reaped: the peak memory, and
+    the CPU time of every thread of the whole tree (the sandbox's PID 1 reaps
+    whatever the program started, and the reaper reaps PID 1).
     """
     while True:
         pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
         if pid == proc.pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage.ru_maxrss
-        if deadline is not None and time.monotonic() >= deadline:
-            return None, 0
+            return proc.returncode, usage
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return None, None
+        if meter is not None:
+            cpu = meter.poll(now)
+            if cpu_cap_s is not None and cpu > cpu_cap_s:
+                return None, None
         time.sleep(0.02)
 
 
@@ -155,12 +197,13 @@ def run_process(
     stdout_consumer: Callable[[IO[bytes]], None] | None = None,
     gate: Gate | None = None,
     on_line: Callable[[str], None] | None = None,
+    cpu_s: float | None = None,
 ) -> SandboxRun:
-    """Run ``argv`` (the whole sandbox command line) to its end or ``timeout_s``; see
-    :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
+    """Run ``argv`` (the whole sandbox command line) to its end, ``timeout_s`` or ``cpu_s``
+    CPU seconds; see :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        argv,
+        [sys.executable, "-I", "-S", str(REAPER), str(os.getpid()), "--", *argv],
         stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE if stdout_consumer else subprocess.STDOUT,
@@ -176,12 +219,17 @@ def run_process(
         consumer_thread = _consume(proc, stdout_consumer, consumer_error)
     if gate is not None:
         threading.Thread(target=gate.feed, args=(proc.stdin,), daemon=True).start()
-    returncode, max_rss_kb = _wait(proc, start + timeout_s)
+    meter = _Meter(proc.pid)
+    returncode, usage = _wait(proc, start + timeout_s, meter, cpu_s)
     timed_out = returncode is None
     wall = time.monotonic() - start
+    cpu_limited = timed_out and wall < timeout_s
+    if timed_out:
+        meter.poll()  # what it used up to the kill, which the kernel's figure would lose
     _kill_group(proc)  # also after a normal exit: nothing it started may outlive it
     if timed_out:
-        returncode, max_rss_kb = _wait(proc, None)
+        returncode, usage = _wait(proc, None)
+    assert usage is not None
     for thread in (tail.thread, consumer_thread):
         if thread is not None:
             thread.join(timeout=5.0)
@@ -189,8 +237,10 @@ def run_process(
         backend=backend,
         returncode=None if timed_out else returncode,
         timed_out=timed_out,
-        max_rss_mb=max_rss_kb / 1024.0,
+        cpu_limited=cpu_limited,
+        max_rss_mb=usage.ru_maxrss / 1024.0,
         wall_s=wall,
+        cpu_s=max(usage.ru_utime + usage.ru_stime, meter.cpu_s),
         log_tail=tail.text(),
         consumer_error=consumer_error[0] if consumer_error else None,
     )

@@ -17,6 +17,7 @@ class Limits:
     memory_mb: int | None = None
     max_procs: int | None = None
     max_file_mb: int | None = 16384
+    cpu_s: float | None = None  # CPU seconds of the whole process tree
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ class SandboxRun:
 
     backend: str
     returncode: int | None  # None when it was killed for running out of time
-    timed_out: bool
+    timed_out: bool  # stopped at a limit: the wall clock's, or (cpu_limited) the CPU time's
     wall_s: float
     log_tail: str
     max_rss_mb: float = 0.0  # largest resident set of it or anything it waited for
+    cpu_s: float = 0.0  # user + system CPU time of the whole tree, from the kernel at its reaping
     consumer_error: BaseException | None = None  # raised by the stdout consumer, if any
+    cpu_limited: bool = False  # stopped at Limits.cpu_s

@@ -13,6 +13,7 @@ side runs first is a coin flip.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sys
 import threading
@@ -40,6 +41,7 @@ class ScoreJob:
     limits: Limits
     model_file: str = "model.pt"  # the weights' file name in out/ (the program contract's)
     worker_args: tuple[str, ...] = ()  # the contract's own worker arguments
+    env: tuple[tuple[str, str], ...] = ()  # more environment (the worker's own device)
 
 
 @dataclass
@@ -51,6 +53,8 @@ class ScoreOutcome:
     scorer: Scorer
     wall_s: list[float] = field(default_factory=list)  # per sandbox, in the order run
     elapsed_s: float = 0.0  # both, from the first start to the last exit
+    cpu_s: float = 0.0  # both sandboxes' process trees, from the kernel
+    cpu_limited: bool = False  # a sandbox was stopped at its CPU budget (Limits.cpu_s)
     log: str = ""
 
 
@@ -75,11 +79,11 @@ def _run_side(
     ]  # fmt: skip
     limits = job.limits
     if gate is not None:  # it waits for the first run: give it that long too
-        limits = Limits(2 * limits.timeout_s, limits.memory_mb, limits.max_procs)
+        limits = dataclasses.replace(limits, timeout_s=2 * limits.timeout_s)
     home = "/tmp" if b == "bwrap" else str(folder / "home")
     return run_sandboxed(
         command, backend=b, mounts=[tree_m, inputs_m, model_m], cwd=tree_m.inside(b),
-        env=scrub_env({"DARWIN_DEVICE": job.device}, home=home), limits=limits,
+        env=scrub_env({"DARWIN_DEVICE": job.device, **dict(job.env)}, home=home), limits=limits,
         device=job.device, stdout_consumer=scorer.consumer(side), gate=gate,
     )  # fmt: skip
 
@@ -88,6 +92,7 @@ def _status(out: ScoreOutcome, run: SandboxRun, timeout_s: float) -> None:
     """Set ``out``'s status from one sandbox run (left ok when the run was fine)."""
     if run.timed_out:
         out.status, out.reason = Status.TIMEOUT, f"scoring ran past the {timeout_s:g} s limit"
+        out.cpu_limited = run.cpu_limited
     elif isinstance(run.consumer_error, ScoreRejected):
         out.status, out.reason = Status.REJECTED, str(run.consumer_error)
     elif run.returncode != 0 or run.consumer_error is not None:
@@ -118,6 +123,7 @@ def score_sides(job: ScoreJob, plan: TwinPlan, vocab: int) -> ScoreOutcome:
         waiting.join()
     out.elapsed_s = time.monotonic() - start
     out.wall_s = [runs[0].wall_s, runs[1].wall_s]
+    out.cpu_s = runs[0].cpu_s + runs[1].cpu_s
     for k in (0, 1):
         if runs[k].log_tail:
             out.log += f"\n--- scoring {k + 1} of 2 ---\n" + runs[k].log_tail

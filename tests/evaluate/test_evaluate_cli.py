@@ -61,6 +61,10 @@ def test_real_seed_evaluates_ok_and_streams_its_iterations(tmp_path: Path):
     assert m["train_wall_s"] > 0  # measured by the harness
     assert m["train_wall_s"] == pytest.approx(extra["train_wall_s"], abs=1e-3)
     assert "cost_ratio" in extra and result["evaluator_version"] == "4"
+    # the charge: the CPU time of the sandboxes' trees, from the kernel, beside the wall time
+    assert 0 < m["train_cpu_s"] == pytest.approx(extra["train_cpu_s"], abs=1e-3)
+    assert m["score_cpu_s"] > 0 and extra["cost_measure"] == "cpu"
+    assert extra["threads"] >= 1 and extra["train_busy"] > 0 and extra["worker_device"] == "cpu"
     assert extra["flops_per_token"] == 6 * extra["num_params"]  # from the weights, not train.json
     assert extra["twin_max_logprob_diff"] <= extra["twin_tolerance"]
     assert len(result["tree_hash"]) == 16 and result["evaluator_version"]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-# seed/target.txt: seconds of further "training" at load time (a sleep stands for them)
+# seed/target.txt: CPU seconds of further "training" at load time (a busy loop stands for them)
 _TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "target.txt")
 
 
@@ -47,5 +47,7 @@ def load(path, device):
     bi = np.bincount(ids[:-1] * vocab + ids[1:], minlength=vocab**2).reshape(vocab, vocab)
     key = (ids[:-2] * vocab + ids[1:-1]) * vocab + ids[2:]
     tri = np.bincount(key, minlength=vocab**3).reshape(vocab, vocab, vocab)
-    time.sleep(_extra_training_s())
+    until = time.process_time() + _extra_training_s()
+    while time.process_time() < until:  # work, not waiting: the budget charges CPU time
+        pass
     return Trigram(_log_freq(bi), _log_freq(tri)).to(device).eval()
