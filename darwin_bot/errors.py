@@ -12,6 +12,7 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     ├── DataError                    corpus missing, checksum mismatch, download failed (exit 2)
     ├── SandboxError                 no sandbox backend usable as asked
     ├── GitError                     a git operation failed; branch outside the prefix
+    │   └── NotARepository           the folder is not a git repository (exit 2)
     ├── ForgeError                   the forge (GitHub or local) refused or failed
     │   ├── ForgeNotFound            the object does not exist
     │   ├── ForgeAuthError           401/403 that is not a rate limit
@@ -26,6 +27,7 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     │   └── BrokenState              a memory file or an agent's branch is broken or gone,
     │                                found before any work (exit 2)
     ├── RunLocked                    another darwin process holds the repository's lock (exit 2)
+    ├── SeedDoesNotTrain             the seed's own runs fail: fix it and commit (exit 2)
     └── RunStopped                   the run stopped before its work was done, for a reason
                                      outside the program (LLM or GitHub down, rate limit,
                                      Ctrl-C); nothing was decided, run again to resume (exit 3)
@@ -61,6 +63,12 @@ class SandboxError(DarwinError):
 
 class GitError(DarwinError):
     """A git operation failed, or would touch a branch outside the bot's prefix."""
+
+
+class NotARepository(GitError):
+    """The folder darwin was pointed at is not a git repository."""
+
+    exit_code = 2
 
 
 class ForgeError(DarwinError):
@@ -121,6 +129,12 @@ class BrokenState(StateError):
 
 class RunLocked(DarwinError):
     """Another darwin process holds the repository's run lock; the message says who."""
+
+    exit_code = 2
+
+
+class SeedDoesNotTrain(DarwinError):
+    """The seed itself fails every run, so there is no baseline: the user's program to fix."""
 
     exit_code = 2
 

@@ -341,11 +341,11 @@ class ForgePublisher:
         self._handled.clear()
 
 
-def make_publisher(root: Path, cfg: Config, *, memory_branch: bool = False) -> ForgePublisher:
+def make_publisher(root: Path, cfg: Config, *, memory_branch: bool = True) -> ForgePublisher:
     """The publisher for ``cfg.forge.kind``; a local forge deletes branches through git.
 
-    ``memory_branch``: the memory is committed on the memory branch (the CI steps), so
-    the review plots go there too.
+    ``memory_branch``: the memory is committed on the memory branch (the CI steps and
+    ``darwin run`` alike), so the review plots go there too; False puts them on HEAD.
     """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
     memory = MemoryStore(repo.root / cfg.memory.path)
