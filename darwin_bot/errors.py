@@ -16,9 +16,9 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     ├── ForgeError                   the forge (GitHub or local) refused or failed
     │   ├── ForgeNotFound            the object does not exist
     │   ├── ForgeAuthError           401/403 that is not a rate limit
-    │   └── ForgeTransientError      5xx, timeouts, rate limits: retried, then raised
+    │   └── ForgeTransientError      5xx, timeouts, rate limits: retried, then raised (exit 3)
     ├── LLMError                     the LLM backend failed
-    │   ├── LLMTransientError        429, 5xx, timeouts: retried, then raised
+    │   ├── LLMTransientError        429, 5xx, timeouts: retried, then raised (exit 3)
     │   ├── LLMReplyError            the reply cannot be used (garbage, too long)
     │   └── SpendCapReached          the next call would pass llm.max_usd(_per_generation)
     ├── MutationRejected             an edit failed validation (reason in the message)
@@ -33,7 +33,8 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
                                      Ctrl-C); nothing was decided, run again to resume (exit 3)
 
 Exit codes: 0 the work asked for was done; 1 an unexpected failure; 2 a usage,
-configuration or input error (the line says what to fix); 3 stopped, resume later.
+configuration or input error (the line says what to fix); 3 stopped, resume later
+(``RunStopped``, and an outage that outlived its retries); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ class ForgeAuthError(ForgeError):
 
 
 class ForgeTransientError(ForgeError):
-    """A transient forge failure that survived every retry."""
+    """A transient forge failure that survived every retry: stopped, resume later."""
+
+    exit_code = 3
 
 
 class LLMError(DarwinError):
@@ -92,7 +95,9 @@ class LLMError(DarwinError):
 
 
 class LLMTransientError(LLMError):
-    """A transient LLM failure (429, 5xx, timeout) that survived every retry."""
+    """A transient LLM failure (429, 5xx, timeout) that survived every retry: resume later."""
+
+    exit_code = 3
 
 
 class LLMReplyError(LLMError):
