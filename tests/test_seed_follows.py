@@ -138,3 +138,25 @@ def test_the_memory_goes_to_its_own_branch_and_the_run_says_so_once(
     assert "darwin/memory" not in capfd.readouterr().err  # said once per repository
     assert _git(root, "rev-parse", "main") == before
     assert _git(root, "log", "-1", "--format=%s", "darwin/memory") == "darwin: record generation 2"
+
+
+def test_a_generation_started_on_the_old_seed_is_finished_before_the_rebaseline(
+    root: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _engine(root).run(1)
+    with pytest.raises(KeyboardInterrupt):
+        _engine(root, FakeEvaluator(crash_after=1)).run(1)  # killed while making generation 2
+    new_seed = _commit_seed_edit(root, "new", "seed: new")
+    capfd.readouterr()
+
+    resumed = _engine(root)
+    resumed.run(1)  # finishes the interrupted run on the old seed
+    assert (
+        "generation 2 was started on the old seed and is finished first" in capfd.readouterr().err
+    )
+    assert resumed.completed() == 2 and resumed.summary(2).reseeded is None  # type: ignore[union-attr]
+
+    later = _engine(root)
+    later.run(1)
+    assert later.summary(3).reseeded["to"] == new_seed  # type: ignore[index,union-attr]
+    assert later.completed() == 4
