@@ -313,7 +313,7 @@ class ForgePublisher:
                 number,
                 "automerge",
                 f"Automerge was refused by the repository: {exc}. "
-                "Merge it yourself, or see README, 'Run it on your repository'.",
+                "Merge it yourself, or see docs/github.md, 'Run it on your repository'.",
             )
 
     def _dashboard(self, summary: dict[str, Any]) -> None:
