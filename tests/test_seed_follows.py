@@ -160,3 +160,15 @@ def test_a_generation_started_on_the_old_seed_is_finished_before_the_rebaseline(
     later.run(1)
     assert later.summary(3).reseeded["to"] == new_seed  # type: ignore[index,union-attr]
     assert later.completed() == 4
+
+
+def test_an_agent_branch_checked_out_to_look_at_never_becomes_the_seed(root: Path) -> None:
+    first = _engine(root)
+    first.run(1)
+    seed = first.seed_head()
+    agent = next(a for a in first.repo.agents() if a != SEED_AGENT)
+    _git(root, "checkout", "-q", f"darwin/{agent}")
+    again = _engine(root)
+    again.run(1)
+    assert again.seed_head() == seed
+    assert all(g.get("reseeded") is None for g in again.memory.generations())

@@ -64,8 +64,8 @@ def seed_change(engine: Engine) -> SeedChange | None:
     old = repo.rev(repo.branch(SEED_AGENT)) or repo.archived(SEED_AGENT)
     branch = repo.default_branch()
     new = repo.rev(branch)
-    if old is None or new is None or old == new:
-        return None
+    if old is None or new is None or old == new or branch.startswith(repo.prefix):
+        return None  # an agent's branch checked out (to look at it) never becomes the seed
     if repo.tree_id(old, engine.evolvable) == repo.tree_id(new, engine.evolvable):
         return None
     return SeedChange(branch, old, new)
