@@ -1,4 +1,5 @@
-"""Corpus preparation: tiny Shakespeare at character level, or a synthetic Markov source.
+"""Corpus preparation: any UTF-8 text (tiny Shakespeare by default) at character level, or a
+synthetic Markov source.
 
 Both corpora are written the same way, so the seed program and the evaluator
 never care which one they got::
@@ -6,7 +7,9 @@ never care which one they got::
     <out>/train.bin   uint16 token ids, the first 90% of the corpus
     <out>/val.bin     uint16 token ids, the last 10% (held out; never shown to agents)
     <out>/meta.json   vocab_size, itos (list: id -> char), stoi (dict: char -> id),
-                      source, sha256, train_tokens, val_tokens, kind
+                      source, sha256 (of the text file's bytes; of the token ids for
+                      kind "synthetic"), train_tokens, val_tokens, kind ("shakespeare":
+                      the canonical file, "text": any other, "synthetic")
                       (+ entropy_rate_nats, order, alphabet, seed for kind "synthetic")
 
 Preparation is idempotent: files whose bytes would not change are not rewritten,
@@ -25,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -42,6 +46,11 @@ SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2d
 DOWNLOAD_TIMEOUT_S = 15.0
 TRAIN_FRACTION = 0.9  # nanoGPT's split: first 90% train, last 10% held out
 DEFAULT_SYNTHETIC_TOKENS = 300_000
+# A prepared text must hold out enough for scoring at every preset: the largest
+# context is 256 tokens (seed/train.py's paper and nanogpt presets).
+MIN_CONTEXT = 256
+MIN_HELD_OUT_WINDOWS = 4
+MAX_VOCAB = 65_535  # token ids are stored as uint16
 # Printable symbols for the synthetic alphabet, so the corpus can be read by eye.
 SYNTHETIC_SYMBOLS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -69,28 +78,92 @@ def prepare_shakespeare(
     folder that already holds this corpus is left alone (no download).
     """
     out = Path(out)
-    if input_path is None and _shakespeare_complete(out):
+    if input_path is not None:
+        return prepare_text(out, Path(input_path), canonical=True, echo=echo)
+    if _shakespeare_complete(out):
         echo(f"{out} is up to date (tiny Shakespeare, sha256 {SHAKESPEARE_SHA256[:12]}...)")
         return out
-    if input_path is not None:
-        raw = _read_input(Path(input_path))
-        source = str(input_path)
-    else:
-        raw = _download(url)
-        source = url
+    return _prepare_raw(out, _download(url), url, canonical=True, echo=echo)
+
+
+def prepare_text(
+    out: Path, input_path: Path, *, canonical: bool = False, echo: Echo = _quiet
+) -> Path:
+    """Write any UTF-8 text file to ``out`` at character level; return ``out``.
+
+    The vocabulary is the file's own characters, the last tenth is held out,
+    and ``meta.json`` records the sha256 of the file's bytes. ``canonical``:
+    the file must be tiny Shakespeare itself. Empty, binary or non-UTF-8 input,
+    or a text too small for the held-out windows, is a ``DataError`` (exit 2).
+    """
+    return _prepare_raw(Path(out), _read_input(input_path), str(input_path), canonical, echo)
+
+
+def default_text_out(input_path: Path) -> Path:
+    """Where ``darwin data prepare --input FILE`` writes without ``--out``.
+
+    tiny Shakespeare itself goes where ``budget.data`` looks by default; any other
+    text gets a folder named after the file, so it never replaces that corpus.
+    """
+    try:
+        if hashlib.sha256(Path(input_path).read_bytes()).hexdigest() == SHAKESPEARE_SHA256:
+            return Path("data/shakespeare_char")
+    except OSError:
+        pass  # the preparation itself reports an unreadable file in one line
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(input_path).stem).strip("._") or "corpus"
+    return Path("data") / f"{slug}_char"
+
+
+def _prepare_raw(out: Path, raw: bytes, source: str, canonical: bool, echo: Echo) -> Path:
     digest = hashlib.sha256(raw).hexdigest()
-    if digest != SHAKESPEARE_SHA256:
+    is_shakespeare = digest == SHAKESPEARE_SHA256
+    if canonical and not is_shakespeare:
         raise DataError(
             f"{source} has sha256 {digest}, expected {SHAKESPEARE_SHA256} "
-            "(not the canonical tiny Shakespeare); pass the original input.txt "
-            "with --input FILE, or use --synthetic"
+            "(not the canonical tiny Shakespeare); prepare your own text with "
+            "'darwin data prepare --input FILE' (no --canonical), or use --synthetic"
         )
-    text = raw.decode("utf-8")
+    text = _decode_text(raw, source)
     itos = sorted(set(text))
+    _check_text_size(source, len(text), len(itos))
     stoi = {ch: i for i, ch in enumerate(itos)}
     ids = np.fromiter((stoi[ch] for ch in text), dtype=np.uint16, count=len(text))
-    meta = {"kind": "shakespeare", "source": source, "sha256": digest}
+    kind = "shakespeare" if is_shakespeare else "text"
+    meta = {"kind": kind, "source": source, "sha256": digest}
     return _write_corpus(out, ids, itos, meta, echo)
+
+
+def _decode_text(raw: bytes, source: str) -> str:
+    if not raw:
+        raise DataError(f"{source} is empty: give a UTF-8 text file")
+    if b"\x00" in raw:
+        raise DataError(f"{source} looks binary (it has NUL bytes): give a UTF-8 text file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{source} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "convert it first, e.g. iconv -t UTF-8 FILE > FILE.utf8"
+        ) from exc
+
+
+def _check_text_size(source: str, chars: int, vocab: int) -> None:
+    """Refuse a text whose held-out split cannot fill the scoring windows of every preset."""
+    if vocab > MAX_VOCAB:
+        raise DataError(
+            f"{source} has {vocab:,} distinct characters; token ids are 16-bit, "
+            f"so at most {MAX_VOCAB:,}"
+        )
+    if vocab < 2:
+        raise DataError(f"{source} has a single distinct character: there is nothing to learn")
+    held_out = chars - int(chars * TRAIN_FRACTION)
+    need = MIN_HELD_OUT_WINDOWS * MIN_CONTEXT + 1
+    if held_out < need:
+        raise DataError(
+            f"{source} is too small: {chars:,} characters hold out {held_out:,}, fewer than "
+            f"{MIN_HELD_OUT_WINDOWS} scoring windows of {MIN_CONTEXT} (+1); give at least "
+            f"{need * 10:,} characters"
+        )
 
 
 def prepare_synthetic(
@@ -243,8 +316,8 @@ def sample_markov(rng: np.random.Generator, table: np.ndarray, order: int, n: in
 def _read_input(path: Path) -> bytes:
     if not path.is_file():
         raise DataError(
-            f"input file {path} does not exist; pass the tiny Shakespeare input.txt "
-            "with --input FILE, or use --synthetic"
+            f"input file {path} does not exist; pass a UTF-8 text file with --input FILE, "
+            "or use --synthetic"
         )
     try:
         return path.read_bytes()

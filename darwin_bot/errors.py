@@ -12,12 +12,13 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     ├── DataError                    corpus missing, checksum mismatch, download failed (exit 2)
     ├── SandboxError                 no sandbox backend usable as asked
     ├── GitError                     a git operation failed; branch outside the prefix
+    │   └── NotARepository           the folder is not a git repository (exit 2)
     ├── ForgeError                   the forge (GitHub or local) refused or failed
     │   ├── ForgeNotFound            the object does not exist
     │   ├── ForgeAuthError           401/403 that is not a rate limit
-    │   └── ForgeTransientError      5xx, timeouts, rate limits: retried, then raised
+    │   └── ForgeTransientError      5xx, timeouts, rate limits: retried, then raised (exit 3)
     ├── LLMError                     the LLM backend failed
-    │   ├── LLMTransientError        429, 5xx, timeouts: retried, then raised
+    │   ├── LLMTransientError        429, 5xx, timeouts: retried, then raised (exit 3)
     │   ├── LLMReplyError            the reply cannot be used (garbage, too long)
     │   └── SpendCapReached          the next call would pass llm.max_usd(_per_generation)
     ├── MutationRejected             an edit failed validation (reason in the message)
@@ -26,12 +27,14 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     │   └── BrokenState              a memory file or an agent's branch is broken or gone,
     │                                found before any work (exit 2)
     ├── RunLocked                    another darwin process holds the repository's lock (exit 2)
+    ├── SeedDoesNotTrain             the seed's own runs fail: fix it and commit (exit 2)
     └── RunStopped                   the run stopped before its work was done, for a reason
                                      outside the program (LLM or GitHub down, rate limit,
                                      Ctrl-C); nothing was decided, run again to resume (exit 3)
 
 Exit codes: 0 the work asked for was done; 1 an unexpected failure; 2 a usage,
-configuration or input error (the line says what to fix); 3 stopped, resume later.
+configuration or input error (the line says what to fix); 3 stopped, resume later
+(``RunStopped``, and an outage that outlived its retries); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ class GitError(DarwinError):
     """A git operation failed, or would touch a branch outside the bot's prefix."""
 
 
+class NotARepository(GitError):
+    """The folder darwin was pointed at is not a git repository."""
+
+    exit_code = 2
+
+
 class ForgeError(DarwinError):
     """The forge (GitHub or the local file forge) failed."""
 
@@ -76,7 +85,9 @@ class ForgeAuthError(ForgeError):
 
 
 class ForgeTransientError(ForgeError):
-    """A transient forge failure that survived every retry."""
+    """A transient forge failure that survived every retry: stopped, resume later."""
+
+    exit_code = 3
 
 
 class LLMError(DarwinError):
@@ -84,7 +95,9 @@ class LLMError(DarwinError):
 
 
 class LLMTransientError(LLMError):
-    """A transient LLM failure (429, 5xx, timeout) that survived every retry."""
+    """A transient LLM failure (429, 5xx, timeout) that survived every retry: resume later."""
+
+    exit_code = 3
 
 
 class LLMReplyError(LLMError):
@@ -121,6 +134,12 @@ class BrokenState(StateError):
 
 class RunLocked(DarwinError):
     """Another darwin process holds the repository's run lock; the message says who."""
+
+    exit_code = 2
+
+
+class SeedDoesNotTrain(DarwinError):
+    """The seed itself fails every run, so there is no baseline: the user's program to fix."""
 
     exit_code = 2
 

@@ -32,6 +32,7 @@ GIT_WRITES = frozenset(
         "commit_worktree",
         "merge_commit",
         "commit_paths_on_current",
+        "commit_memory",
         "push",
         "push_current",
         "push_archive",

@@ -31,7 +31,7 @@ from pathlib import Path
 import git
 
 from darwin_bot.core.agent import Mutation
-from darwin_bot.errors import GitError
+from darwin_bot.errors import GitError, NotARepository
 from darwin_bot.gitlocks import remove_stale_git_locks
 from darwin_bot.trailers import mutation_from_commit
 
@@ -55,7 +55,9 @@ class GitRepo:
         try:
             self.repo = git.Repo(root)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise GitError(f"{root} is not a git repository; run 'git init' first") from exc
+            raise NotARepository(
+                f"{root} is not a git repository; run 'git init' there (or pass --repo DIR)"
+            ) from exc
         self.root = Path(self.repo.working_tree_dir or root)
         self.prefix = prefix
         self.remote = remote

@@ -362,7 +362,7 @@ class ForgePublisher:
                 number,
                 "automerge",
                 f"Automerge was refused by the repository: {exc}. "
-                "Merge it yourself, or see README, 'Run it on your repository'.",
+                "Merge it yourself, or see docs/github.md, 'Run it on your repository'.",
             )
 
     def _dashboard(self, summary: dict[str, Any]) -> None:
@@ -400,13 +400,13 @@ class ForgePublisher:
 
 
 def make_publisher(
-    root: Path, cfg: Config, *, memory_branch: bool = False, remote: str | None = None
+    root: Path, cfg: Config, *, memory_branch: bool = True, remote: str | None = None
 ) -> ForgePublisher:
     """The publisher for ``cfg.forge.kind``; a local forge deletes branches through git.
 
-    ``memory_branch``: the memory is committed on the memory branch (the CI steps), so
-    the review plots go there too. ``remote``: where a champion's head is archived
-    before it is merged (the CI steps' origin).
+    ``memory_branch``: the memory is committed on the memory branch (the CI steps and
+    ``darwin run`` alike), so the review plots go there too; False puts them on HEAD.
+    ``remote``: where a champion's head is archived before it is merged (the CI steps' origin).
     """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
     memory = MemoryStore(repo.root / cfg.memory.path)

@@ -53,7 +53,7 @@ def test_demo_evolves_a_scratch_repository_and_continues_when_run_again(tmp_path
     assert "== generation 1" in first.stdout and "seed" in first.stdout
     assert "fitness plot:" in first.stdout
     repo = tmp_path / "demo"
-    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s", "main"],
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s", "darwin/memory"],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "darwin: record generation 1" in log
 

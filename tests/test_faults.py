@@ -8,8 +8,8 @@ of at least ``MIN_POINTS`` when there are more than ``MAX_POINTS``), a fresh
 copy of the same repository runs until it is SIGKILLed just before write N,
 is started again, and its final state must equal the uninterrupted run's
 field by field: every agent branch and archived head (commit ids: git dates
-are pinned, so the same work makes the same commits), main's commits (subject
-and files), every JSON file under memory/ and the local forge (timestamps and
+are pinned, so the same work makes the same commits), main's and the memory branch's
+commits (subject and files), every JSON file under memory/ and the local forge (timestamps and
 timings removed), and no leftover worktree or temporary file.
 
 Each run is a forked child of the test process, so the many runs do not pay
@@ -145,8 +145,10 @@ def state(root: Path) -> dict[str, Any]:
     """Everything that must agree between an interrupted-and-resumed run and an uninterrupted one."""
     repo = GitRepo(root)
     refs = repo.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/darwin/")
+    # the memory branch's commits hold per-process ledgers: compared by subject and files below
+    refs = "\n".join(r for r in refs.splitlines() if not r.startswith("refs/heads/darwin/memory "))
     archive = repo.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/darwin/")
-    log = repo.git("log", "--format=%s", "--name-only", "main")
+    log = repo.git("log", "--format=%s", "--name-only", "main", "darwin/memory")
     log = "\n".join(ln for ln in log.splitlines() if not ln.startswith("memory/" + _PER_PROCESS))
     out = {
         "spend_usd": round(Ledger(root / "memory" / "spend").totals().usd, 9),

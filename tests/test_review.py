@@ -138,7 +138,8 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
     engine, publisher, summary, leader = _one_generation(tmp_path)
     prs = {p.branch: p for p in publisher.forge.list_prs(state="all")}
     body = prs[engine.repo.branch(leader)].body
-    sha = engine.repo.git("log", "-1", "--format=%H", "--", f"memory/plots/{leader}.png").strip()
+    plot = f"memory/plots/{leader}.png"
+    sha = engine.repo.git("log", "-1", "--format=%H", "darwin/memory", "--", plot).strip()
     assert sha, "the plot was committed by the bot"
     assert f"](memory/plots/{leader}.png@{sha[:12]})" in body
     assert "p-value (perplexity lower, one-sided Welch): vs parent" in body
@@ -153,12 +154,12 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
     assert dash is not None and "### LLM spend" in dash.body and "| model | calls |" in dash.body
 
     # The step again: same bodies, no new commit.
-    head = engine.repo.git("rev-parse", "HEAD").strip()
+    head = engine.repo.git("rev-parse", "darwin/memory").strip()
     records = {a: r.to_json() for a, r in engine.offspring_records(1).items()}
     publisher.selected(summary.to_json(), records)
     again = {p.branch: p.body for p in publisher.forge.list_prs(state="all")}
     assert again == {b: p.body for b, p in prs.items()}
-    assert engine.repo.git("rev-parse", "HEAD").strip() == head
+    assert engine.repo.git("rev-parse", "darwin/memory").strip() == head
 
 
 def test_the_pr_shows_only_runs_of_this_evaluator_version_and_corpus(tmp_path: Path) -> None:

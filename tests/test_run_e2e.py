@@ -165,8 +165,9 @@ def test_run_leaves_branches_commits_memory_and_leaderboard_that_agree(
     assert "fitness plot:" in stdout
     assert (root / ".darwin" / "report" / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    # Memory is committed on main.
-    assert "memory/g002/summary.json" in repo.git("ls-tree", "-r", "--name-only", "main")
+    # Memory is committed on its own branch, never on the user's.
+    assert "memory/g002/summary.json" in repo.git("ls-tree", "-r", "--name-only", "darwin/memory")
+    assert "memory/" not in repo.git("ls-tree", "-r", "--name-only", "main")
 
 
 def test_killed_run_resumes_to_the_same_state(

@@ -100,7 +100,7 @@ def test_files_darwin_did_not_write_are_never_committed(repo: Path) -> None:
     (repo / "memory" / "mine").mkdir()
     (repo / "memory" / "mine" / "data.json").write_text("[]", encoding="utf-8")
     engine.run(1)
-    tracked = engine.repo.git("ls-tree", "-r", "--name-only", "main", "memory").splitlines()
+    tracked = engine.repo.git("ls-tree", "-r", "--name-only", "darwin/memory", "memory").split()
     assert "memory/g002/summary.json" in tracked
     assert not {"memory/notes.txt", "memory/g001/scratch.json", "memory/mine/data.json"} & set(
         tracked
@@ -109,7 +109,9 @@ def test_files_darwin_did_not_write_are_never_committed(repo: Path) -> None:
 
 
 def test_memory_commits_say_what_they_carry(repo: Path) -> None:
-    log = _engine(repo, _cfg(), FakeEvaluator()).repo.git("log", "--format=%s%n%b%x00", "main")
+    log = _engine(repo, _cfg(), FakeEvaluator()).repo.git(
+        "log", "--format=%s%n%b%x00", "darwin/memory"
+    )
     commits = [c.strip() for c in log.split("\x00") if c.strip()]
     assert commits[0].startswith("darwin: record generation 1\n")
     assert "- 1 generation summary" in commits[0] and "mutation record" in commits[0]
@@ -118,10 +120,10 @@ def test_memory_commits_say_what_they_carry(repo: Path) -> None:
 
 def test_a_summary_written_but_not_committed_is_committed_as_its_generation(repo: Path) -> None:
     engine = _engine(repo, _cfg(), FakeEvaluator())
-    engine.repo.git("reset", "-q", "--soft", "HEAD~1")  # as if killed before that commit
-    engine.repo.git("reset", "-q")
+    # as if killed before that commit
+    engine.repo.git("update-ref", "refs/heads/darwin/memory", "darwin/memory~1")
     engine.run(1)  # finishes the interrupted run: commits generation 1, adds nothing
-    subjects = engine.repo.git("log", "--format=%s", "main").splitlines()
+    subjects = engine.repo.git("log", "--format=%s", "darwin/memory").splitlines()
     assert subjects[:2] == [
         "darwin: record generation 1",
         "darwin: record the baseline (generation 0)",

@@ -28,9 +28,10 @@ def _data_dir(path: Path, cfg_data: str, data: Path | None, scratch: Path) -> tu
     if all((chosen / n).is_file() for n in ("train.bin", "val.bin", "meta.json")):
         return chosen, Part("data", True, str(chosen))
     data_mod.prepare_synthetic(scratch / "data", seed=0, tokens=120_000)
+    # A miss: nothing can be evolved without the corpus; the program is still smoke-tested.
     return scratch / "data", Part(
-        "data", True, f"{chosen} has no corpus: smoke-tested on synthetic data "
-        "(run 'darwin data prepare' for the real one)"
+        "data", False, f"{chosen} has no corpus: run 'darwin data prepare --input FILE "
+        f"--out {chosen}' (the program was smoke-tested on synthetic data)"
     )  # fmt: skip
 
 
@@ -60,7 +61,7 @@ def check_command(
     with tempfile.TemporaryDirectory(prefix="darwin-check-") as tmp:
         data, data_part = _data_dir(path, cfg.budget.data, data_dir, Path(tmp))
         parts.append(data_part)
-        if all(p.ok for p in parts):
+        if all(p.ok for p in parts if p is not data_part):
             changes = {"data_dir": data, "device": device}
             if sandbox is not None:
                 changes["sandbox"] = sandbox

@@ -13,7 +13,7 @@ import click
 
 from darwin_bot import hitl
 from darwin_bot.cli.options import config_option, load_config
-from darwin_bot.errors import ConfigError
+from darwin_bot.errors import ConfigError, ForgeNotFound
 from darwin_bot.evaluate import importable
 from darwin_bot.forge import Forge, LocalForge, open_forge
 from darwin_bot.forge.base import CloseReason
@@ -34,7 +34,12 @@ def _local_request(forge: Forge, number: int) -> LocalForge:
             "approve and decline work on the local forge only; on GitHub, label the issue "
             f"'{hitl.APPROVED_LABEL}' to approve or close it as not planned to decline"
         )
-    issue = forge.get_issue(number)
+    try:
+        issue = forge.get_issue(number)
+    except ForgeNotFound as exc:
+        raise ConfigError(
+            f"there is no request #{number}; 'darwin requests --all' lists them"
+        ) from exc
     if hitl.REQUEST_LABEL not in issue.labels:
         raise ConfigError(f"#{number} is not a darwin request; see 'darwin requests' for the list")
     return forge

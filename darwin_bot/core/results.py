@@ -63,7 +63,7 @@ class Metrics:
 
 # Who vouches for each number of a result. "measured": the trusted side measured or
 # computed it itself. "reported": it comes from the program's train.json, and is only
-# bounded by what was measured (see the README's threat model).
+# bounded by what was measured (see docs/threat-model.md).
 METRIC_SOURCES: dict[str, str] = {
     "val_loss": "measured: held-out loss computed by the harness from the returned logits",
     "perplexity": "measured: exp(val_loss)",

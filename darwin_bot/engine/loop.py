@@ -28,7 +28,6 @@ only through the ports of ``engine.ports``.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,9 +36,8 @@ from darwin_bot.core import fitness as fit
 from darwin_bot.core import generation as gen
 from darwin_bot.core.agent import agent_id
 from darwin_bot.core.confirm import ConfirmSpec
-from darwin_bot.core.generation import Row
 from darwin_bot.core.results import EvalResult, Metrics
-from darwin_bot.engine import ci, commits, selecting
+from darwin_bot.engine import ci, commits, memory_branch, reseed, selecting
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
@@ -152,18 +150,19 @@ class Engine(Evaluations):
         verify_state(self)
 
     def commit_memory(self, message: str | None = None) -> str | None:
-        """Commit darwin's own files under the memory folder on the checked-out branch.
+        """Commit darwin's own files under the memory folder on the memory branch.
 
-        Files darwin did not write are never staged. Without ``message`` the
-        subject names the generation summaries the commit records, and
-        nothing is committed until one is among the changes; the body counts
-        what the commit carries. None when nothing was committed.
+        Never on the checked-out branch (``engine.memory_branch``). Files darwin did
+        not write are never committed. Without ``message`` the subject names the
+        generation summaries the commit records, and nothing is committed until one
+        is among the changes; the body counts what the commit carries. None when
+        nothing was committed.
         """
         files, changed = self._memory_changes()
         subject = message or commits.subject(changed)
         if not changed or subject is None:
             return None
-        return self.repo.commit_paths_on_current(files, f"{subject}\n\n{commits.body(changed)}")
+        return memory_branch.commit(self, files, f"{subject}\n\n{commits.body(changed)}")
 
     def memory_files(self) -> list[str]:
         """darwin's own files under the memory folder (repository-relative): all it commits.
@@ -179,12 +178,9 @@ class Engine(Evaluations):
         return [p.relative_to(root).as_posix() for p in own]
 
     def _memory_changes(self) -> tuple[list[str], list[str]]:
-        """(darwin's files under the memory folder, those of them not committed as they are)."""
+        """(darwin's files under the memory folder, those the memory branch does not hold)."""
         files = self.memory_files()
-        if not files:
-            return [], []
-        out = self.repo.git("status", "--porcelain", "--untracked-files=all", "--", *files)
-        return files, [line[3:].strip('"') for line in out.splitlines() if line.strip()]
+        return files, memory_branch.changed(self.repo, files)
 
     # -- agents -----------------------------------------------------------------------
     def head(self, agent: str) -> str:
@@ -218,29 +214,8 @@ class Engine(Evaluations):
         done = self.summary(0)
         if done is not None:
             return done
-        seed_ref = self.ensure_seed(base_ref)
-        seeds = self.seeds(self.cfg.budget.repeats)
-        self.say(f"generation 0: evaluating the seed {len(seeds)}x to measure the noise floor")
-        self.evaluate_all([(seed_ref, s) for s in seeds])
-        runs = self.runs(seed_ref, seeds)
-        if fit.summarize(runs).mean_metrics() is None:
-            reasons = "; ".join(f"{r.status}: {r.reason}" for r in runs if not r.ok)
-            raise StateError(f"the seed itself does not train: {reasons}")
-        base = self.baseline_record()
-        row = Row(SEED_AGENT, 0, (), fitness=0.0, metrics=base.mean, n_runs=base.n)
-        summary = GenerationSummary(
-            generation=0,
-            ranking=tuple(gen.rank([row])),
-            survivors=(SEED_AGENT,),
-            culled=(),
-            leader=SEED_AGENT,
-            baseline=base,
-            timings={"wall_s": round(time.monotonic() - self.say.started, 3)},
-            tokens={"prompt": 0, "completion": 0},
-            data=self.cfg.budget.data,
-        )
-        self.history.write(summary)
-        return summary
+        self.ensure_seed(base_ref)
+        return reseed.record_seed(self, 0)
 
     def baseline_runs(self) -> list[EvalResult]:
         """The seed's runs on the current corpus and budget (trained where missing)."""
@@ -403,6 +378,8 @@ class Engine(Evaluations):
         self.repo.cleanup_worktrees()
         remove_stale_temps(self.state)
         remove_stale_temps(self.repo.root / self.cfg.forge.path)
+        reseed.warn_uncommitted(self)
+        reseed.before_baseline(self)  # a seed fixed and committed before any baseline
         self.baseline()
         last = self.completed() or 0
         target = self.run_state.target()
@@ -413,6 +390,10 @@ class Engine(Evaluations):
         if target is None or not unfinished:
             target = last + generations
             self.run_state.set_target(target)
+        if reseed.rebaseline(self, last) is not None:  # a new seed committed: its own generation
+            last, target = last + 1, target + 1
+            self.run_state.set_target(target)
+            self.commit_memory()
         out = []
         for g in range(last + 1, target + 1):
             if self.publisher is not None and self.publisher.controls().get("pause"):

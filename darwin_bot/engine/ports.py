@@ -95,7 +95,18 @@ class Repository(Protocol):
         ...
 
     def git(self, *args: str) -> str:
-        """Run a git command and return its output (the engine only reads with it: status)."""
+        """Run a git command and return its output (status, ls-tree; an old seed's archive ref)."""
+        ...
+
+    @property
+    def memory_branch(self) -> str:
+        """The branch the memory is committed on (``<prefix>memory``), never the user's."""
+        ...
+
+    def commit_memory(
+        self, path: str, message: str, files: Sequence[str] | None = None
+    ) -> str | None:
+        """Commit ``files`` of the memory folder ``path`` on the memory branch; None if unchanged."""
         ...
 
 

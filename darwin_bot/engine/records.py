@@ -171,6 +171,8 @@ class GenerationSummary:
     # the corpus the generation was measured on (``budget.data``); None in summaries written
     # before it was recorded
     data: str | None = None
+    # a re-baseline on a seed the user committed: {"from", "to", "archived_as"} (engine.reseed)
+    reseeded: dict[str, str] | None = None
 
     def row(self, agent: str) -> Row | None:
         return next((r for r in self.ranking if r.agent == agent), None)
@@ -194,6 +196,8 @@ class GenerationSummary:
             out["promotion"] = self.promotion.to_dict()
         if self.data is not None:
             out["data"] = self.data
+        if self.reseeded is not None:
+            out["reseeded"] = dict(self.reseeded)
         return out
 
     @classmethod
@@ -214,6 +218,7 @@ class GenerationSummary:
             cost_usd=float(data.get("cost_usd", 0.0)),
             promotion=Promotion.from_dict(promo) if promo else None,
             data=data.get("data"),
+            reseeded=dict(data["reseeded"]) if data.get("reseeded") else None,
         )
 
 

@@ -215,6 +215,7 @@ class _Context:
         device_name: str = "",
         **extra: Any,
     ) -> EvalResult:
+        extra = {"data_sha256": self.meta.get("sha256"), **extra}  # the corpus it was scored on
         return EvalResult(
             status=status,  # type: ignore[arg-type]
             reason=reason,

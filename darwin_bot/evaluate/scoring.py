@@ -1,6 +1,6 @@
 """The trusted side of scoring: twin windows, and the loss of the logits that come back.
 
-The protocol (why it holds is in the README's threat model):
+The protocol (why it holds is in docs/threat-model.md):
 
 * The held-out split is cut into non-overlapping windows of the preset's
   context length ``T``. A fixed, seeded subset (or all, with ``full``) is
