@@ -51,6 +51,7 @@ from darwin_bot.core.results import (
 )
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
+from darwin_bot.evaluate import windows as windows_mod
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.limits import WallLimit, baseline_cost, score_limit, wall_limit
@@ -383,6 +384,9 @@ def _window_seed(opts: EvalOptions) -> tuple[int, str]:
         return WINDOW_SEED, "fixed"
     if opts.window_seed is not None:
         return opts.window_seed, "secret"
+    shared = windows_mod.read_secret()
+    if shared is not None:  # DARWIN_WINDOW_SECRET: the same windows for every evaluation
+        return windows_mod.seed_of(shared), f"secret {windows_mod.fingerprint(shared)}"
     return secret_seed(), "secret (this evaluation's)"
 
 
