@@ -147,8 +147,9 @@ def build_engine(
         repo,
         cfg,
         evaluator=evaluator
-        or TrustedEvaluator(cfg, repo.root, threads=threads, counter=evaluations,
-                            secret_dir=git_dir(repo)),
+        or TrustedEvaluator(
+            cfg, repo.root, threads=threads, counter=evaluations, secret_dir=git_dir(repo)
+        ),
         llm_factory=factory,
         publisher=publisher,
         workers=n,

@@ -70,7 +70,9 @@ def build_model(contract: str, tree: str, model_file: str, checkpoint: str, devi
             raise RuntimeError(f"{model_file} has no load(path, device)")
         model = module.load(checkpoint, device)
     else:
-        adapter = _import(f"darwin_{contract}_adapter", os.path.join(HERE, f"{contract}_adapter.py"))
+        adapter = _import(
+            f"darwin_{contract}_adapter", os.path.join(HERE, f"{contract}_adapter.py")
+        )
         model = adapter.load(tree, model_file, checkpoint, device)
     return model
 

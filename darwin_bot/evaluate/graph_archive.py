@@ -140,7 +140,9 @@ def read_archive(path: str, context: int) -> Graph:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-            models = [n for n in names if n.count("/") == 2 and "/models/" in n and n.endswith(".json")]
+            models = [
+                n for n in names if n.count("/") == 2 and "/models/" in n and n.endswith(".json")
+            ]
             if len(models) != 1:
                 raise ArchiveRejected(f"the archive holds {len(models)} models; export exactly one")
             root = models[0].split("/")[0]
@@ -194,7 +196,11 @@ def _inputs(sig: dict[str, Any], g: dict[str, Any]) -> list[tuple[str, str]]:
         if kind == "user_input":
             inputs.append((body["arg"]["as_tensor"]["name"], "user"))
         elif kind in ("parameter", "buffer", "tensor_constant"):
-            key = body.get("parameter_name") or body.get("buffer_name") or body.get("tensor_constant_name")
+            key = (
+                body.get("parameter_name")
+                or body.get("buffer_name")
+                or body.get("tensor_constant_name")
+            )
             inputs.append((body["arg"]["name"], str(key)))
         else:
             raise ArchiveRejected(f"the exported graph has an input of kind {kind!r}; only "
@@ -241,7 +247,9 @@ def _weights(zf: zipfile.ZipFile, root: str, graph: Graph) -> None:
             continue
         meta = config.get(key)
         if meta is None:
-            raise ArchiveRejected(f"the exported graph reads {key!r}, which the archive does not hold")
+            raise ArchiveRejected(
+                f"the exported graph reads {key!r}, which the archive does not hold"
+            )
         if meta.get("use_pickle") or not meta.get("tensor_meta"):
             raise ArchiveRejected(f"{key} is stored as a pickle; the scorer reads only raw tensors "
                                   "(keep weights as plain dense tensors)")  # fmt: skip
@@ -272,6 +280,7 @@ def _weight(key: str, member: str, meta: dict[str, Any], nbytes: int) -> Weight:
     if len(sizes) != len(strides) or not isinstance(offset, int) or offset < 0:
         raise ArchiveRejected(f"{key} has a malformed shape")
     item = DTYPES[dtype][1]
-    if math.prod(sizes) and (offset + sum((s - 1) * st for s, st in zip(sizes, strides)) + 1) * item > nbytes:
+    last = offset + sum((s - 1) * st for s, st in zip(sizes, strides, strict=True))
+    if math.prod(sizes) and (last + 1) * item > nbytes:
         raise ArchiveRejected(f"{key} views past the end of its storage ({nbytes} bytes)")
     return Weight(member, dtype, sizes, strides, offset)

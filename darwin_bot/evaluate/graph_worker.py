@@ -30,7 +30,9 @@ REJECTED_EXIT = 3
 
 
 def _sibling(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"darwin_{name}", os.path.join(HERE, f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(
+        f"darwin_{name}", os.path.join(HERE, f"{name}.py")
+    )
     if spec is None or spec.loader is None:
         sys.exit(f"graph_worker: {name}.py is missing")
     module = importlib.util.module_from_spec(spec)
@@ -139,7 +141,9 @@ def main(argv: list[str]) -> None:
     # One window at a time is too small to share between threads: more only adds contention.
     torch.set_num_threads(int(os.environ.get("DARWIN_THREADS") or 1))
     if args.checkpoint:
-        params, matrix = _sibling("score_worker").count_weights(args.checkpoint, args.checkpoint_key)
+        params, matrix = _sibling("score_worker").count_weights(
+            args.checkpoint, args.checkpoint_key
+        )
     else:
         params, matrix = 0, 0
     frames.write(b"NPAR" + struct.pack("<QQ", params, matrix))

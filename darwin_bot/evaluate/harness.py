@@ -65,14 +65,7 @@ from darwin_bot.evaluate.sandbox import (
     scrub_env,
 )
 from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_graph
-from darwin_bot.evaluate.scoring import (
-    CAUSAL_TOL,
-    MIN_PROBES,
-    WINDOW_SEED,
-    detection_probability,
-    plan_probes,
-    secret_seed,
-)
+from darwin_bot.evaluate.scoring import CAUSAL_TOL, MIN_PROBES, detection_probability, plan_probes
 from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
 from darwin_bot.program.darwin import EVAL_CONTEXT  # noqa: F401 (re-exported)
@@ -379,17 +372,6 @@ def _report(claimed: TrainReport | None, scratch: Path) -> Report:
 # ---------------------------------------------------------------------- scoring
 
 
-def _window_seed(opts: EvalOptions) -> tuple[int, str]:
-    if opts.windows == "fixed":
-        return WINDOW_SEED, "fixed"
-    if opts.window_seed is not None:
-        return opts.window_seed, "secret"
-    shared = windows_mod.read_secret()
-    if shared is not None:  # DARWIN_WINDOW_SECRET: the same windows for every evaluation
-        return windows_mod.seed_of(shared), f"secret {windows_mod.fingerprint(shared)}"
-    return secret_seed(), "secret (this evaluation's)"
-
-
 def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
            extra: dict[str, Any]) -> EvalResult:  # fmt: skip
     opts = ctx.opts
@@ -398,7 +380,7 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
     spare = np.fromfile(ctx.scratch / "data" / "train.bin", dtype=np.uint16)
     contract = contract_for(opts.program)  # darwin:contract seam
-    seed, windows = _window_seed(opts)
+    seed, windows = windows_mod.choose(opts.windows, opts.window_seed)
     plan = plan_probes(val, contract.eval_context(opts.preset), vocab, n_windows, seed,
                        n_probes=SMOKE_PROBES if opts.smoke else MIN_PROBES, spare_text=spare)  # fmt: skip
     limit = score_limit(opts, train.wall_s)

@@ -70,7 +70,10 @@ def _run(job: ScoreJob, plan: ProbePlan, scorer: Scorer) -> SandboxRun:
         *(["--checkpoint", f"{inside}/checkpoint.pt", "--checkpoint-key", job.checkpoint_key]
           if (job.folder / "checkpoint.pt").is_file() else []),
     ]  # fmt: skip
-    env = {"DARWIN_DEVICE": job.device, **({"DARWIN_THREADS": str(job.threads)} if job.threads else {})}
+    env = {
+        "DARWIN_DEVICE": job.device,
+        **({"DARWIN_THREADS": str(job.threads)} if job.threads else {}),
+    }
     home = "/tmp" if b == "bwrap" else str(job.folder / "home")
     return run_sandboxed(
         command, backend=b, mounts=[m], cwd=inside, env=scrub_env(env, home=home),

@@ -24,6 +24,8 @@ import os
 import secrets
 from pathlib import Path
 
+from darwin_bot.evaluate.scoring import WINDOW_SEED, secret_seed
+
 ENV = "DARWIN_WINDOW_SECRET"
 FILE = "darwin-window-secret"
 
@@ -49,3 +51,15 @@ def seed_of(secret: str) -> int:
 def fingerprint(secret: str) -> str:
     """A short public name of the secret (it reveals nothing of it): part of the cache key."""
     return hashlib.sha256(b"name\0" + secret.encode()).hexdigest()[:8]
+
+
+def choose(windows: str, window_seed: int | None) -> tuple[int, str]:
+    """The seed of an evaluation's windows, and how it was chosen (recorded in the result)."""
+    if windows == "fixed":
+        return WINDOW_SEED, "fixed"
+    if window_seed is not None:
+        return window_seed, "secret"
+    shared = read_secret()
+    if shared is not None:  # DARWIN_WINDOW_SECRET: the same windows for every evaluation
+        return seed_of(shared), f"secret {fingerprint(shared)}"
+    return secret_seed(), "secret (this evaluation's)"

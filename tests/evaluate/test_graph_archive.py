@@ -126,7 +126,7 @@ def test_a_pickle_planted_in_the_archive_is_never_unpickled(honest, tmp_path: Pa
 
 def test_strings_torch_would_evaluate_are_refused_unread(honest, tmp_path: Path):
     _, path = honest
-    planted = "__import__('pathlib').Path('%s').touch()" % MARKER
+    planted = f"__import__('pathlib').Path('{MARKER}').touch()"
 
     def sympy_range(name: str, data: bytes) -> bytes:
         if name.endswith(".json") and "/models/" in name:
