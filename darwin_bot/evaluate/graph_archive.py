@@ -66,7 +66,8 @@ roll round rsqrt rsub scalar_tensor scaled_dot_product_attention select sigmoid 
 sinh slice softmax softplus split split_with_sizes sqrt square squeeze stack std sub sum t tanh
 topk transpose tril triu type_as unbind unflatten unsqueeze var view view_as where zeros
 zeros_like _log_softmax _softmax _to_copy _unsafe_view to sort cumprod
-_scaled_dot_product_flash_attention_for_cpu _assert_tensor_metadata
+_scaled_dot_product_flash_attention_for_cpu _assert_tensor_metadata index_put one_hot scatter
+scatter_add index_add
 """
 ALLOWED_OPS = frozenset(_PURE.split())
 # Overloads that write into an argument or into a named output buffer.
