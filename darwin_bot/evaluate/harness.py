@@ -271,6 +271,8 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
     """``repeats`` evaluations with seeds ``opts.seed``, ``opts.seed + 1``, ..."""
     if repeats < 1:
         raise ConfigError("repeats must be at least 1")
+    if opts.windows == "secret" and opts.window_seed is None and windows_mod.read_secret() is None:
+        opts = dataclasses.replace(opts, window_seed=windows_mod.secret_seed())  # paired repeats
     return [
         evaluate_tree(tree, dataclasses.replace(opts, seed=opts.seed + i)) for i in range(repeats)
     ]

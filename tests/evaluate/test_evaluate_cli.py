@@ -60,9 +60,10 @@ def test_real_seed_evaluates_ok_and_streams_its_iterations(tmp_path: Path):
     extra = result["extra"]
     assert m["train_wall_s"] > 0  # measured by the harness
     assert m["train_wall_s"] == pytest.approx(extra["train_wall_s"], abs=1e-3)
-    assert "cost_ratio" in extra and result["evaluator_version"] == "3"
+    assert "cost_ratio" in extra and result["evaluator_version"] == "4"
     assert extra["flops_per_token"] == 6 * extra["num_params"]  # from the weights, not train.json
-    assert extra["twin_max_logprob_diff"] <= extra["twin_tolerance"]
+    assert extra["causal_max_logprob_diff"] <= extra["causal_tolerance"]
+    assert extra["windows"].startswith("secret") and extra["graph_nodes"] > 0
     assert len(result["tree_hash"]) == 16 and result["evaluator_version"]
 
 
@@ -92,7 +93,7 @@ def test_smoke_mode_trains_on_a_slice_and_scores_a_few_windows(make_tree, evalua
     assert result["status"] == "ok", result
     assert result["budget"]["iters"] == Config().budget.smoke_iters
     assert result["extra"]["smoke"] is True
-    assert result["extra"]["eval_windows"] == 4 and result["extra"]["twin_pairs"] == 16
+    assert result["extra"]["eval_windows"] == 4 and result["extra"]["causal_probes"] == 16
     full_tokens = (corpus / "train.bin").stat().st_size // 2
     assert "train.bin has 50000 tokens" in result["log_tail"] and full_tokens > 50000
 

@@ -32,7 +32,7 @@ def _marked_processes(marker: bytes) -> list[int]:
 def test_model_that_peeks_at_later_tokens_is_rejected(make_tree, evaluate):
     honest = evaluate(make_tree(train="train_fake.py", model="model_table.py")).result
     assert honest["status"] == "ok", honest
-    assert honest["extra"]["twin_pairs"] >= 128
+    assert honest["extra"]["causal_probes"] >= 512
     cheat = evaluate(make_tree(train="train_fake.py", model="model_peek.py")).result
     assert cheat["status"] == "rejected"
     assert "not causal" in cheat["reason"]
