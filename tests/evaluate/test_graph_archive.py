@@ -203,3 +203,19 @@ def test_a_model_that_cannot_be_exported_is_rejected_with_what_to_change(tmp_pat
     graph, why = export_problem(out, T)
     assert graph is None
     assert "cannot be exported" in why and "[1, 16]" in why and "control flow" in why
+
+
+def test_the_seed_exports_at_the_tiny_scoring_shape(tmp_path: Path, repo_root: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("seed_model", repo_root / "seed" / "model.py")
+    assert spec is not None and spec.loader is not None
+    seed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed)
+    torch.manual_seed(0)
+    model = seed.GPT(seed.GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, vocab_size=65))
+    graph = read_archive(str(exported(model, tmp_path / "seed.pt2", context=64)), 64)
+    program = graph_worker.Program(graph_archive, graph, str(tmp_path / "seed.pt2"), "cpu")
+    idx = torch.randint(0, 65, (1, 64))
+    with torch.no_grad():
+        assert torch.equal(program(idx), model.eval()(idx))
