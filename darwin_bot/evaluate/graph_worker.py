@@ -91,6 +91,10 @@ class Program:
             return self.torch.strided
         if kind == "as_device":
             return self.device
+        if kind == "as_float":  # the serialiser writes nan and the infinities as strings
+            return float(value)
+        if kind == "as_floats":
+            return [float(v) for v in value]
         return value
 
     def __call__(self, idx: Any) -> Any:
