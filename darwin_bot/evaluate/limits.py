@@ -2,8 +2,8 @@
 
 Training is killed at its budget (a seconds budget plus the allowance), at
 ``max_cost_ratio`` x the baseline's training wall time (an iteration budget,
-baseline known), and always at ``timeout_s``. Scoring runs the agent's
-``load()``, so it is held to what is left of the same cost limit
+baseline known), and always at ``timeout_s``. Scoring (the exported graph, run
+by trusted code) is held to what is left of the same cost limit
 (:meth:`~darwin_bot.core.results.Cost.allowance`) once training is paid for.
 """
 
@@ -60,8 +60,8 @@ def wall_limit(opts: EvalOptions) -> WallLimit:
 def score_limit(opts: EvalOptions, train_wall_s: float) -> WallLimit:
     """Scoring's limit: what the cost limit leaves after ``train_wall_s``, else ``timeout_s``.
 
-    It bounds the first scoring sandbox (the second, which waits for it, gets twice
-    as long); the cost limit itself is applied to the measured total afterwards.
+    It bounds the scoring sandbox; the cost limit itself is applied to the measured
+    total afterwards.
     """
     timeout = WallLimit(opts.timeout_s, Status.TIMEOUT,
                         f"scoring ran past the {opts.timeout_s:g} s limit")  # fmt: skip
@@ -76,6 +76,6 @@ def score_limit(opts: EvalOptions, train_wall_s: float) -> WallLimit:
     return WallLimit(
         max(left, 1.0), Status.OVER_BUDGET,
         f"training and scoring ran past the {allowed:.1f} s the budget allows against the "
-        f"baseline (+ {opts.allowance_s:g} s) and scoring was killed: the model's load() "
-        "runs in scoring, and its time is paid for",
+        f"baseline (+ {opts.allowance_s:g} s) and scoring was killed: running the exported "
+        "graph is part of the cost",
     )  # fmt: skip
