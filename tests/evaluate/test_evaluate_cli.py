@@ -67,7 +67,7 @@ def test_real_seed_evaluates_ok_and_streams_its_iterations(tmp_path: Path):
     assert len(result["tree_hash"]) == 16 and result["evaluator_version"]
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(180)  # two evaluations, each exporting its model (torch.export's import)
 @pytest.mark.usefixtures("bwrap")
 def test_repeats_give_runs_with_consecutive_seeds_and_their_mean_and_std(
     make_tree, evaluate, tmp_path
