@@ -106,14 +106,6 @@ class Graph:
     def ops(self) -> list[str]:
         return [n["target"] for n in self.nodes]
 
-    def stored_elements(self) -> int:
-        """Elements of the distinct storages the weights view (each storage counted once)."""
-        total = 0
-        for name, nbytes in self.storage.items():
-            sizes = {DTYPES[w.dtype][1] for w in self.weights.values() if w.file == name}
-            total += nbytes // max(sizes or {1})
-        return total
-
 
 def op_name(target: str) -> str | None:
     """``torch.ops.aten.<name>.<overload>`` -> ``name`` when the operator is allowed."""
