@@ -12,8 +12,10 @@ The fixed part is then taken apart with probes, each its own fresh process, each
 timed ``--repeats`` times: Python start, ``import torch``, the CLI's start, a
 sandbox start (the evaluator's own ``run_sandboxed`` running ``python -c pass``),
 the CPU peak probe (``evaluate/peak.py``, with its torch import), and the model
-load of the scoring worker. The evaluator's own ``train_wall_s`` and
-``score*_wall_s`` split the whole run into training, scoring and the rest.
+load of the export step. The evaluator's own ``train_wall_s`` and
+``score_wall_s`` split the whole run into training (with the export, whose own
+time the export step reports in the log) and scoring (one sandbox running the
+exported graph) and the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -120,7 +123,8 @@ def whole_evaluation(args: argparse.Namespace) -> tuple[float, dict[str, Any]]:
     run = result["runs"][0] if "runs" in result else result
     if run.get("status") != "ok":
         raise RuntimeError(f"darwin evaluate: {run.get('status')}: {run.get('reason')}")
-    return wall, run.get("extra", {})
+    found = re.findall(r"exported in ([0-9.]+) s", run.get("log_tail", ""))
+    return wall, {**run.get("extra", {}), "export_s": float(found[-1]) if found else 0.0}
 
 
 def sandbox_start(backend: str) -> float:
@@ -178,7 +182,8 @@ def parts_of(extra: dict[str, Any]) -> dict[str, float]:
     score = sum(
         float(v) for k, v in extra.items() if k.startswith("score") and k.endswith("wall_s")
     )
-    return {"eval_train_wall_s": float(extra["train_wall_s"]), "eval_score_wall_s": score}
+    return {"eval_train_wall_s": float(extra["train_wall_s"]), "eval_score_wall_s": score,
+            "export_s": float(extra.get("export_s", 0.0))}  # fmt: skip
 
 
 def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> dict[str, Any]:
@@ -205,15 +210,17 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> di
         },
         "fixed_s": fixed,
         "breakdown_s": {
-            # the training sandbox: bwrap + launcher on top of the same training
+            # the training sandbox: bwrap + launcher + the export on top of the same training
             "train_sandbox": med["eval_train_wall_s"] - med["bare_s"],
+            "  of which the export (load(), torch.export, save; reported)": med["export_s"],
+            "  of which the model load in it": med["model_load_s"],
             "scoring_process": med["eval_score_wall_s"],
             "  of which sandbox start (python -c pass inside)": med["sandbox_start_s"],
             "  of which torch import": med["torch_import_s"],
-            "  of which model load": med["model_load_s"],
-            "  of which the rest (numpy, forward, frames)": med["eval_score_wall_s"]
-            - score_known
-            - med["model_load_s"],
+            "  of which the rest (read and check the graph, run it, frames)": med[
+                "eval_score_wall_s"
+            ]
+            - score_known,
             "harness outside both sandboxes": harness,
             "  of which CLI start (python -m darwin_bot --help)": med["cli_start_s"],
             "  of which CPU peak probe, with its torch import": med["peak_probe_s"],

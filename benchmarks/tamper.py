@@ -7,7 +7,11 @@ Every program goes through ``darwin evaluate --json --sandbox bwrap`` as a
 user would run it. For each: its status, reason and perplexity next to the
 honest program it is built on (and the seed's), and whether it gained anything
 it should not have (``gained``: status ok and a lower perplexity than its
-honest twin). The hostile programs are the test suite's
+honest counterpart). Every evaluation of one run is scored on the same secret
+windows (one ``DARWIN_WINDOW_SECRET`` per run), so the comparisons are paired;
+the program that memorises the public fixed windows is also run with
+``--fixed-windows`` (``embeds_public_windows_on_fixed``) to show what it would
+have won there. The hostile programs are the test suite's
 (``tests/evaluate/programs``) plus two edits of the real seed: one that trains
 three times its iteration budget and reports the budget, one that never stops.
 
@@ -37,6 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 AGENT_TREE = REPO_ROOT / "tests" / "evaluate" / "agent_tree.py"  # the hostile programs' builder
 
 BASELINE = "<honest>"  # in extra CLI args: the honest counterpart's result file
+FIXED = "<fixed windows>"  # as target.txt: the public fixed windows' tokens, one line each
+SECRET = os.environ.get("DARWIN_WINDOW_SECRET") or os.urandom(16).hex()  # one per run
 # name -> (train program, model program, target.txt, honest counterpart, extra CLI args)
 HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...]]] = {
     "peek_everywhere": ("train_fake.py", "model_peek.py", None, "fake_table", ()),
@@ -51,15 +57,20 @@ HOSTILE: dict[str, tuple[str | None, str | None, str | None, str, tuple[str, ...
                                   "fraction\n31", "counts", ()),
     "peek_at_4_of_63_positions": ("train_counts.py", "model_peek_smart.py",
                                   "fraction\n5 21 40 58", "counts", ()),
-    "note_for_the_other_sandbox": ("train_counts.py", "model_leave.py", None, "counts", ()),
+    "note_left_by_load": ("train_counts.py", "model_leave.py", None, "counts", ()),
     "nan_logits": ("train_counts.py", "model_nan.py", "nan", "counts", ()),
     "forged_worker_frames": ("train_counts.py", "model_garbage.py", None, "counts", ()),
     "report_inflates_tokens": ("train_lie.py", None, "tokens", "bigram", ()),
     "report_inflates_params": ("train_lie.py", None, "params", "bigram", ()),
     "report_inflates_seconds": ("train_lie.py", None, "seconds", "bigram", ()),
-    # 60 s more training in load() (the scoring sandboxes), the honest twin as the baseline
+    # 60 s more training in load() (run where the model is exported), against the baseline
     "trains_in_load": ("train_stash.py", "model_load_train.py", "60", "counts",
                        ("--baseline", BASELINE)),
+    "state_between_calls": (None, "model_keep_state.py", None, "bigram", ()),
+    "relay_hunts_held_out_text": (None, "model_relay.py", None, "bigram", ()),
+    "embeds_public_windows": (None, "model_embed_windows.py", FIXED, "bigram", ()),
+    "embeds_public_windows_on_fixed": (None, "model_embed_windows.py", FIXED, "bigram",
+                                       ("--fixed-windows",)),
 }  # fmt: skip
 HONEST: dict[str, tuple[str | None, str | None]] = {
     "fake_table": ("train_fake.py", "model_table.py"),
@@ -101,6 +112,7 @@ def seed_tree(root: Path, name: str, edit: tuple[str, str] | None) -> Path | Non
 def evaluate(tree: Path, data: Path, args: list[str], code: Path = REPO_ROOT) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "OPENAI_API_KEY")}
     env["PYTHONPATH"] = str(code)
+    env["DARWIN_WINDOW_SECRET"] = SECRET
     cmd = [sys.executable, "-m", "darwin_bot", "evaluate", str(tree), "--json", "--data",
            str(data), "--sandbox", "bwrap", *args]  # fmt: skip
     start = time.monotonic()
@@ -110,6 +122,18 @@ def evaluate(tree: Path, data: Path, args: list[str], code: Path = REPO_ROOT) ->
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["seconds"] = round(time.monotonic() - start, 1)
     return result
+
+
+def fixed_windows(data: Path, context: int = 64) -> str:
+    """The public fixed windows of ``data`` and each one's next token, as an author could copy them."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from darwin_bot.evaluate.scoring import WINDOW_SEED, choose_windows
+
+    val = np.fromfile(data / "val.bin", dtype=np.uint16)
+    chosen = choose_windows((len(val) - 1) // context, 64, WINDOW_SEED)
+    return "\n".join(" ".join(map(str, val[w * context : (w + 1) * context + 1])) for w in chosen)
 
 
 def brief(result: dict[str, Any]) -> dict[str, Any]:
@@ -142,11 +166,14 @@ def hostile_rows(root: Path, data: Path) -> list[dict[str, Any]]:
     rows = []
     for name, (train, model, target, twin, extra) in HOSTILE.items():
         args = [str(root / f"honest_{twin}.json") if a == BASELINE else a for a in extra]
+        target = fixed_windows(data) if target == FIXED else target
         got = brief(evaluate(make_tree(root, name, train, model, target), data,
                              ["--iters", "5", *args]))  # fmt: skip
         rows.append({"program": name, **got, "honest": twin,
                      "honest_perplexity": honest[twin]["perplexity"],
-                     "gained": gained(got, honest[twin])})  # fmt: skip
+                     "gained": gained(got, honest[twin]),
+                     # on the public windows (not the default): what the attack would win
+                     **({"reference_only": True} if "--fixed-windows" in args else {})})  # fmt: skip
     return rows
 
 
@@ -273,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         if "seed" in parts:
             out["seed"] = seed_rows(root, args.data, args.seed_iters, args.seconds)
     rows = out.get("hostile", []) + out.get("guard", [])
-    out["any_gained"] = any(r["gained"] for r in rows) or any(
+    scored = [r for r in rows if not r.get("reference_only")]
+    out["any_gained"] = any(r["gained"] for r in scored) or any(
         v.get("gained") for k, v in out.get("seed", {}).items() if k != "seed"
     )
     out["wall_s"] = round(time.monotonic() - started, 1)

@@ -30,12 +30,21 @@ class TrustedEvaluator:
     threads: int | None = None
     counter: Any = None  # a darwin_bot.progress.Counter: one step per full evaluation
     pool: Any = None  # a darwin_bot.evaluate.devices.DevicePool: one evaluation per device
+    secret_dir: Path | None = None  # where the window secret is kept (the git folder)
+
+    def _secret(self) -> str | None:
+        from darwin_bot.evaluate.windows import read_secret
+
+        return read_secret(self.secret_dir)
 
     @property
     def version(self) -> str:
+        """The evaluator's version and the windows' name: the cache key never mixes windows."""
         from darwin_bot.evaluate import EVALUATOR_VERSION
+        from darwin_bot.evaluate.windows import fingerprint
 
-        return EVALUATOR_VERSION
+        secret = self._secret()
+        return f"{EVALUATOR_VERSION}-w{fingerprint(secret)}" if secret else EVALUATOR_VERSION
 
     def __call__(
         self,
@@ -49,6 +58,11 @@ class TrustedEvaluator:
         from darwin_bot.evaluate import EvalOptions, evaluate_tree
 
         at = {k: v for k, v in (("budget", budget), ("preset", preset)) if v is not None}
+        from darwin_bot.evaluate.windows import seed_of
+
+        secret = self._secret()
+        if secret is not None:
+            at["window_seed"] = seed_of(secret)
         opts = EvalOptions.from_config(
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads, **at
         )
@@ -136,7 +150,10 @@ def build_engine(
     engine = Engine(
         repo,
         cfg,
-        evaluator=evaluator or TrustedEvaluator(cfg, repo.root, counter=evaluations, pool=pool),
+        evaluator=evaluator
+        or TrustedEvaluator(
+            cfg, repo.root, counter=evaluations, pool=pool, secret_dir=git_dir(repo)
+        ),
         llm_factory=factory,
         publisher=publisher,
         workers=n,

@@ -246,6 +246,9 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds before training is killed [config sandbox.timeout_s].")  # fmt: skip
 @click.option("--full", is_flag=True, help="Score every window of the held-out split.")
+@click.option("--fixed-windows", is_flag=True,
+              help="Score the public, fixed windows (benchmarks only: a program can memorise "
+                   "them); default: windows drawn by DARWIN_WINDOW_SECRET, else a fresh secret.")  # fmt: skip
 @click.option(
     "--smoke", is_flag=True, help="A few iterations on a slice of the data (a quick check)."
 )
@@ -266,8 +269,8 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
 def evaluate_command(
     path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
     confirm: bool, seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
-    full: bool, smoke: bool, branch: str | None, as_json: bool, out_file: Path | None,
-    baseline_file: Path | None, config_path: Path | None,
+    full: bool, fixed_windows: bool, smoke: bool, branch: str | None, as_json: bool,
+    out_file: Path | None, baseline_file: Path | None, config_path: Path | None,
 ) -> None:  # fmt: skip
     """Train and score the agent in PATH (default: .) in the sandbox."""
     from darwin_bot.evaluate import EvalOptions, evaluate_repeats
@@ -279,6 +282,8 @@ def evaluate_command(
         raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
     cfg = load_config(config_path, root=path)
     changes: dict[str, Any] = {"device": device, "full": full}
+    if fixed_windows:
+        changes["windows"] = "fixed"
     if confirm:
         changes |= _confirm_budget(cfg, iters, seconds, preset)
     if iters is not None or seconds is not None:

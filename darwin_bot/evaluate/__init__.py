@@ -8,8 +8,9 @@ Public entry points (the contract other parts build on)::
     EVALUATOR_VERSION: str
 
 ``EvalOptions.smoke = True`` runs a few iterations on a tiny slice of the
-training data and skips scoring beyond "it trained and model.pt loads and is
-causal": the mutation pipeline's gate before full training.
+training data and scores a few windows: "it trained, the model exports as a
+graph the scorer runs, and it is causal": the mutation pipeline's gate before
+full training.
 """
 
 from darwin_bot.evaluate.harness import (

@@ -1,4 +1,4 @@
-"""The trusted evaluation harness: train in a sandbox, score in two more.
+"""The trusted evaluation harness: train and export in a sandbox, score the graph in another.
 
 Flow of :func:`evaluate_tree`:
 
@@ -10,12 +10,15 @@ Flow of :func:`evaluate_tree`:
 2. Copy the evolvable paths of the tree (only those: a repository checkout may
    hold the held-out split) and ``train.bin`` + ``meta.json`` into a scratch
    folder. ``val.bin`` is never mounted into any sandbox.
-3. Run ``python seed/train.py`` in the sandbox. The harness holds the budget:
-   the process is killed at ``seconds + allowance`` (a seconds budget), or at
-   ``max_cost_ratio`` x the baseline's training wall time (an iteration budget
-   with a known baseline), and always at ``timeout_s``.
-4. Score in two sandboxes with twin windows (:mod:`scoring`, :mod:`score_run`):
-   the loss is computed here, from logits, against targets that never leave.
+3. Run ``python seed/train.py`` in the sandbox, then, in the same process, export
+   the trained model as a graph at the scoring shape (:mod:`export_step`). The
+   harness holds the budget: the process is killed at ``seconds + allowance`` (a
+   seconds budget), or at ``max_cost_ratio`` x the baseline's training wall time
+   (an iteration budget with a known baseline), and always at ``timeout_s``.
+4. Check the graph without running anything the agent wrote (:mod:`graph_archive`),
+   and run it in a sandbox that holds no agent code on windows drawn by a secret
+   seed, with causality probes (:mod:`scoring`, :mod:`score_run`): the loss is
+   computed here, from logits, against targets that never leave.
 5. Cost from the CPU time of the sandboxes' process trees (:mod:`accounting`;
    wall time on a GPU); MFU from the weights' size and the
    report's token count, rejected when the measurements rule the claim out
@@ -49,9 +52,11 @@ from darwin_bot.core.results import (
 )
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
+from darwin_bot.evaluate import windows as windows_mod
 from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
 from darwin_bot.evaluate.devices import GPU_NODES, gpu_count  # noqa: F401 (re-exported)
+from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.limits import (
     WallLimit,
     baseline_cost,
@@ -68,9 +73,9 @@ from darwin_bot.evaluate.sandbox import (
     run_sandboxed,
     scrub_env,
 )
-from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_sides
-from darwin_bot.evaluate.scoring import CAUSAL_TOL, detection_probability, plan_twins
-from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash, world_readable
+from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_graph
+from darwin_bot.evaluate.scoring import CAUSAL_TOL, MIN_PROBES, detection_probability, plan_probes
+from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
 from darwin_bot.program.darwin import EVAL_CONTEXT  # noqa: F401 (re-exported)
 from darwin_bot.progress import iteration_watcher
@@ -78,11 +83,13 @@ from darwin_bot.progress import iteration_watcher
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
 # 3: scoring's wall time is part of the cost (the agent's load() runs there).
-# 4: sandboxes deny page-cache probes; FLOPs from storage; a CPU run is charged the CPU time of its process trees, not its wall time.
+# 4: the exported graph is scored (no agent code runs in scoring), on secret windows,
+#    every position of a window, causality by probes in one process; sandboxes deny
+#    page-cache probes; FLOPs from storage; a CPU run is charged its CPU time.
 EVALUATOR_VERSION = "4"
 
 SMOKE_WINDOWS = 4
-SMOKE_PAIRS = 16
+SMOKE_PROBES = 16
 
 __all__ = ["EVALUATOR_VERSION", "EvalOptions", "evaluate_repeats", "evaluate_tree", "tree_hash"]
 
@@ -103,6 +110,10 @@ class EvalOptions:
     full: bool = False  # score every window of the held-out split
     smoke: bool = False  # a few iterations on a slice: "it trains, loads and is causal"
     eval_windows: int = 64
+    # which windows: "secret" (drawn by window_seed; a fresh secret when it is None) or
+    # "fixed" (the public WINDOW_SEED's, the same every time: benchmarks only)
+    windows: str = "secret"
+    window_seed: int | None = None  # the engine's per-generation secret
     paths: tuple[str, ...] = ("seed/",)
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
     visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES of its sandboxes (its own GPU)
@@ -176,6 +187,8 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError("the evaluation timeout must be positive")
     if opts.eval_windows < 1:
         raise ConfigError("eval_windows must be at least 1")
+    if opts.windows not in ("secret", "fixed"):
+        raise ConfigError(f"windows must be 'secret' or 'fixed', not {opts.windows!r}")
     if opts.baseline_train_wall_s is not None and not opts.baseline_train_wall_s > 0:
         raise ConfigError("the baseline's training wall time must be a positive number of seconds")
 
@@ -264,6 +277,8 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
     """``repeats`` evaluations with seeds ``opts.seed``, ``opts.seed + 1``, ..."""
     if repeats < 1:
         raise ConfigError("repeats must be at least 1")
+    if opts.windows == "secret" and opts.window_seed is None and windows_mod.read_secret() is None:
+        opts = dataclasses.replace(opts, window_seed=windows_mod.secret_seed())  # paired repeats
     return [
         evaluate_tree(tree, dataclasses.replace(opts, seed=opts.seed + i)) for i in range(repeats)
     ]
@@ -307,8 +322,12 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
         out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
     env.update(launch.env)
+    b = ctx.backend
+    argv = export_argv(b, contract.kind.value, contract.model_path, tree_m.inside(b),
+                       f"{out_m.inside(b)}/{contract.model_file}", out_m.inside(b),
+                       contract.eval_context(opts.preset), ctx.device, launch.argv)  # fmt: skip
     train = run_sandboxed(
-        [sys.executable, *launch.argv],
+        [sys.executable, *argv],
         backend=ctx.backend, mounts=[tree_m, data_m, out_m],
         cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
         env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
@@ -367,6 +386,10 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
         )
     extra.update(iterations=report.iterations, tokens_seen=int(report.tokens_seen),
                  reported_train_seconds=report.train_seconds)  # fmt: skip
+    graph, why = export_problem(ctx.scratch / "out", contract.eval_context(ctx.opts.preset))
+    if graph is None:
+        return ctx.result(Status.REJECTED, why, log_tail=train.log_tail, **extra)
+    extra.update(graph_nodes=len(graph.nodes), graph_ops=sorted(set(graph.ops)))
     return _score(ctx, data_dir, train, report, extra)
 
 
@@ -387,28 +410,29 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
     spare = np.fromfile(ctx.scratch / "data" / "train.bin", dtype=np.uint16)
-    context = contract_for(opts.program).eval_context(opts.preset)  # darwin:contract seam
-    plan = plan_twins(val, context, vocab, n_windows, spare_text=spare,
-                      **({"min_pairs": SMOKE_PAIRS} if opts.smoke else {}))  # fmt: skip
-    world_readable(ctx.scratch / "out")  # the scoring sandboxes may run under another uid
+    contract = contract_for(opts.program)  # darwin:contract seam
+    seed, windows = windows_mod.choose(opts.windows, opts.window_seed)
+    plan = plan_probes(val, contract.eval_context(opts.preset), vocab, n_windows, seed,
+                       n_probes=SMOKE_PROBES if opts.smoke else MIN_PROBES, spare_text=spare)  # fmt: skip
     limit = score_limit(opts, train.wall_s, ctx.device, train.cpu_s)
-    limits = Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s)
-    contract = contract_for(opts.program)
-    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch, limits, contract.model_file,
-                   tuple(contract.worker_args()), tuple(_pinned(opts).items()))  # fmt: skip
-    outcome = score_sides(job, plan, vocab)
+    out = ctx.scratch / "out"
+    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch / "score", out / GRAPH_FILE,
+                   out / contract.model_file, "" if contract.kind == "darwin" else "model",
+                   Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
+                   opts.threads, tuple(_pinned(opts).items()))  # fmt: skip
+    outcome = score_graph(job, plan, vocab)
     extra.update(
-        score_wall_s=round(outcome.elapsed_s, 3),
+        score_wall_s=round(outcome.wall_s, 3),
         score_cpu_s=round(outcome.cpu_s, 3),
-        score_walls_s=[round(w, 3) for w in outcome.wall_s],
-        twin_pairs=plan.pairs,
-        twin_suffixes=plan.suffix_source,
-        twin_max_logprob_diff=float(f"{outcome.scorer.max_diff:.3g}"),
-        twin_tolerance=CAUSAL_TOL,
+        windows=windows,
+        causal_probes=len(plan.probes),
+        probe_suffixes=plan.suffix_source,
+        causal_max_logprob_diff=float(f"{outcome.scorer.max_diff:.3g}"),
+        causal_tolerance=CAUSAL_TOL,
         # a model that reads ahead at one position per window (q = 1/(T-1)) is caught with:
-        p_detect_one_peek=round(detection_probability(1 / (plan.context - 1), plan.pairs), 4),
+        p_detect_one_peek=round(detection_probability(1 / (plan.context - 1), len(plan.probes)), 4),
     )
-    log = train.log_tail + outcome.log
+    log = train.log_tail + ("\n--- scoring ---\n" + outcome.log if outcome.log else "")
     at_cost = limit.cpu_s is None or outcome.cpu_limited  # not the wall clock's timeout_s
     if outcome.status is Status.TIMEOUT and limit.status is Status.OVER_BUDGET and at_cost:
         return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
@@ -420,7 +444,7 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
 def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutcome,
             extra: dict[str, Any], log: str) -> EvalResult:  # fmt: skip
     scorer = outcome.scorer
-    weights = scorer.weights[0]
+    weights = scorer.weights
     device_peak = peak_mod.peak(ctx.device, threads=ctx.opts.threads)
     try:
         vouched = throughput(report, train.wall_s, weights.params, device_peak.flops)
@@ -434,13 +458,13 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
         train_seconds=vouched.train_seconds,
         peak_mem_mb=train.max_rss_mb,
         train_wall_s=train.wall_s,
-        score_wall_s=outcome.elapsed_s,
+        score_wall_s=outcome.wall_s,
         **charged_cpu(ctx.device, train.cpu_s, outcome.cpu_s),
     )
     extra.update(
         num_params=weights.params, matrix_params=weights.matrix_params,
         flops_per_token=vouched.flops_per_token, peak_flops=device_peak.flops,
-        peak_source=device_peak.source, eval_windows=scorer.plan.scored_windows,
+        peak_source=device_peak.source, eval_windows=len(scorer.plan.windows),
         eval_tokens=scorer.tokens, cost_ratio=None, timestamp=time.time(),
     )  # fmt: skip
     if not weights.params:

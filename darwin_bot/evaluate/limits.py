@@ -2,8 +2,8 @@
 
 Training is killed at its budget (a seconds budget plus the allowance), at
 ``max_cost_ratio`` x the baseline's training cost (an iteration budget,
-baseline known), and always at ``timeout_s``. Scoring runs the agent's
-``load()``, so it is held to what is left of the same cost limit
+baseline known), and always at ``timeout_s``. Scoring (the exported graph, run
+by trusted code) is held to what is left of the same cost limit
 (:meth:`~darwin_bot.core.results.Cost.allowance`) once training is paid for.
 
 On a CPU the cost is CPU time (:mod:`accounting`), so the cost limit stops the
@@ -97,9 +97,8 @@ def score_limit(opts: EvalOptions, train_wall_s: float, device: str = "cuda",
                 train_cpu_s: float = 0.0) -> WallLimit:  # fmt: skip
     """Scoring's limit: what the cost limit leaves after training, else ``timeout_s``.
 
-    It bounds each scoring sandbox (on a GPU the first; the second, which waits for
-    it, gets twice as long); the cost limit itself is applied to the measured total
-    afterwards.
+    It bounds the scoring sandbox; the cost limit itself is applied to the measured
+    total afterwards.
     """
     timeout = WallLimit(opts.timeout_s, Status.TIMEOUT,
                         f"scoring ran past the {opts.timeout_s:g} s limit")  # fmt: skip
@@ -117,8 +116,8 @@ def score_limit(opts: EvalOptions, train_wall_s: float, device: str = "cuda",
     return WallLimit(
         max(left, 1.0), Status.OVER_BUDGET,
         f"training and scoring ran past the {allowed:.1f} s the budget allows against the "
-        f"baseline (+ {opts.allowance_s:g} s) and scoring was killed: the model's load() "
-        "runs in scoring, and its time is paid for",
+        f"baseline (+ {opts.allowance_s:g} s) and scoring was killed: running the exported "
+        "graph is part of the cost",
     )  # fmt: skip
 
 
@@ -131,6 +130,6 @@ def _score_cpu_limit(opts: EvalOptions, base: Cost, train_cpu_s: float,
         timeout, cpu_s=max(left, 1.0), status=Status.OVER_BUDGET,
         reason=f"training and scoring used more than the {allowed:.1f} CPU s the budget allows "
         f"against the baseline ({CONTENTION_SLACK:g}x room for a busy machine, + "
-        f"{opts.allowance_s:g} s) and scoring was stopped: the model's load() runs in "
-        "scoring, and its work is paid for",
+        f"{opts.allowance_s:g} s) and scoring was stopped: running the exported graph is "
+        "part of the cost",
     )  # fmt: skip

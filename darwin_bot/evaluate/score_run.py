@@ -1,46 +1,44 @@
-"""Run the two scoring sandboxes of one evaluation, one after the other.
+"""Run the scoring sandbox of one evaluation: the exported graph on the windows and probes.
 
-Each sandbox gets the agent's tree and weights read-only, its own inputs
-folder (one version of every twin pair, see :mod:`scoring`), its own fresh
-``/tmp`` and no writable mount at all: nothing one of them does can be seen
-by the other. The agent's code runs in them in turn, never at once, so that
-neither can signal to the other through shared CPU time while both are alive:
-the second sandbox starts early (its interpreter and torch load while the
-first runs) but its worker is held at a :class:`~sandbox.Gate` before it
-touches anything of the agent's, until the first sandbox has exited. Which
-side runs first is a coin flip.
+The sandbox holds no agent code: only trusted scripts (``graph_worker.py`` and
+its siblings), a private copy of the exported graph and of the checkpoint (the
+weight count reads it), and the input windows, in one read-only folder, with
+its own fresh ``/tmp`` and no writable mount. The graph is a pure function
+that the worker interprets operator by operator (see ``graph_archive.py``), so
+nothing in it can keep state between windows, write anywhere, or talk to
+anything; the sandbox bounds its time and memory.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
+import shutil
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from darwin_bot.core.results import Status
-from darwin_bot.evaluate.sandbox import Gate, Limits, Mount, SandboxRun, run_sandboxed, scrub_env
-from darwin_bot.evaluate.scoring import Scorer, ScoreRejected, ScoreTruncated, TwinPlan
+from darwin_bot.evaluate.sandbox import Limits, Mount, SandboxRun, run_sandboxed, scrub_env
+from darwin_bot.evaluate.scoring import ProbePlan, Scorer, ScoreRejected, ScoreTruncated
 from darwin_bot.evaluate.scratch import world_readable
 
-WORKER = Path(__file__).with_name("score_worker.py")
+WORKER = Path(__file__).with_name("graph_worker.py")
+REJECTED_EXIT = 3  # graph_worker.py: its own reader refused the graph
 
 
 @dataclass(frozen=True)
 class ScoreJob:
-    """Where the agent's tree and weights are, and how to run its code."""
+    """Where the exported graph and checkpoint are, and how to run the worker."""
 
     backend: str
     device: str
-    scratch: Path  # holds tree/ and out/ (the weights); score-a/, score-b/ are made here
+    folder: Path  # made here: the private copies and the inputs
+    archive: Path
+    checkpoint: Path
+    checkpoint_key: str  # count only this entry of the checkpoint ("" = all of it)
     limits: Limits
-    model_file: str = "model.pt"  # the weights' file name in out/ (the program contract's)
-    worker_args: tuple[str, ...] = ()  # the contract's own worker arguments
+    threads: int | None = None
     env: tuple[tuple[str, str], ...] = ()  # more environment (the worker's own device)
 
 
@@ -51,85 +49,61 @@ class ScoreOutcome:
     status: Status
     reason: str
     scorer: Scorer
-    wall_s: list[float] = field(default_factory=list)  # per sandbox, in the order run
-    elapsed_s: float = 0.0  # both, from the first start to the last exit
-    cpu_s: float = 0.0  # both sandboxes' process trees, from the kernel
-    cpu_limited: bool = False  # a sandbox was stopped at its CPU budget (Limits.cpu_s)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # the sandbox's process tree, from the kernel
+    cpu_limited: bool = False  # the sandbox was stopped at its CPU budget (Limits.cpu_s)
     log: str = ""
 
 
-def _run_side(
-    job: ScoreJob, plan: TwinPlan, scorer: Scorer, side: int, gate: Gate | None = None
-) -> SandboxRun:
-    folder = job.scratch / f"score-{'ab'[side]}"
-    (folder / "inputs").mkdir(parents=True)
-    (folder / "home").mkdir()
-    np.save(folder / "inputs" / "inputs.npy", plan.sides[side].inputs)
-    world_readable(folder)
-    tree_m, inputs_m = Mount("tree", job.scratch / "tree"), Mount("inputs", folder / "inputs")
-    model_m = Mount("model", job.scratch / "out")  # read-only now
-    b = job.backend
+def _run(job: ScoreJob, plan: ProbePlan, scorer: Scorer) -> SandboxRun:
+    job.folder.mkdir(parents=True)
+    (job.folder / "home").mkdir()
+    shutil.copyfile(job.archive, job.folder / "graph.pt2")  # a private copy, not a bind
+    if job.checkpoint.is_file() and not job.checkpoint.is_symlink():
+        shutil.copyfile(job.checkpoint, job.folder / "checkpoint.pt")
+    np.save(job.folder / "inputs.npy", plan.inputs)
+    world_readable(job.folder)
+    m, b = Mount("score", job.folder), job.backend
     worker = f"/sandbox/darwin/{WORKER.name}" if b == "bwrap" else str(WORKER)
+    inside = m.inside(b)
     command = [
-        sys.executable, worker, "--tree", tree_m.inside(b),
-        "--model", f"{model_m.inside(b)}/{job.model_file}",
-        "--inputs", f"{inputs_m.inside(b)}/inputs.npy",
-        "--device", job.device, "--batch", str(plan.batch), *(["--gate"] if gate else []),
-        *job.worker_args,
+        sys.executable, worker, "--archive", f"{inside}/graph.pt2",
+        "--inputs", f"{inside}/inputs.npy", "--context", str(plan.context),
+        "--device", job.device,
+        *(["--checkpoint", f"{inside}/checkpoint.pt", "--checkpoint-key", job.checkpoint_key]
+          if (job.folder / "checkpoint.pt").is_file() else []),
     ]  # fmt: skip
-    limits = job.limits
-    if gate is not None:  # it waits for the first run: give it that long too
-        limits = dataclasses.replace(limits, timeout_s=2 * limits.timeout_s)
-    home = "/tmp" if b == "bwrap" else str(folder / "home")
+    env = {
+        "DARWIN_DEVICE": job.device,
+        **({"DARWIN_THREADS": str(job.threads)} if job.threads else {}),
+        **dict(job.env),
+    }
+    home = "/tmp" if b == "bwrap" else str(job.folder / "home")
     return run_sandboxed(
-        command, backend=b, mounts=[tree_m, inputs_m, model_m], cwd=tree_m.inside(b),
-        env=scrub_env({"DARWIN_DEVICE": job.device, **dict(job.env)}, home=home), limits=limits,
-        device=job.device, stdout_consumer=scorer.consumer(side), gate=gate,
+        command, backend=b, mounts=[m], cwd=inside, env=scrub_env(env, home=home),
+        limits=job.limits, device=job.device, stdout_consumer=scorer.consume,
     )  # fmt: skip
 
 
-def _status(out: ScoreOutcome, run: SandboxRun, timeout_s: float) -> None:
-    """Set ``out``'s status from one sandbox run (left ok when the run was fine)."""
+def score_graph(job: ScoreJob, plan: ProbePlan, vocab: int) -> ScoreOutcome:
+    """The sandbox, then the probes' verdict; every fault of the graph is a status."""
+    scorer = Scorer(plan, vocab)
+    out = ScoreOutcome(Status.OK, "", scorer)
+    run = _run(job, plan, scorer)
+    out.wall_s, out.cpu_s, out.log = run.wall_s, run.cpu_s, run.log_tail
     if run.timed_out:
-        out.status, out.reason = Status.TIMEOUT, f"scoring ran past the {timeout_s:g} s limit"
+        out.status = Status.TIMEOUT
+        out.reason = f"scoring ran past the {job.limits.timeout_s:g} s limit"
         out.cpu_limited = run.cpu_limited
     elif isinstance(run.consumer_error, ScoreRejected):
         out.status, out.reason = Status.REJECTED, str(run.consumer_error)
+    elif run.returncode == REJECTED_EXIT:
+        out.status = Status.REJECTED
+        out.reason = run.log_tail.strip().splitlines()[-1] if run.log_tail.strip() else "refused"
     elif run.returncode != 0 or run.consumer_error is not None:
         why = f"exit code {run.returncode}" if run.returncode else str(run.consumer_error)
         out.status = Status.FAILED
-        out.reason = f"scoring failed: loading or running the model crashed ({why})"
-
-
-def score_sides(job: ScoreJob, plan: TwinPlan, vocab: int) -> ScoreOutcome:
-    """Both sandboxes, then the twin comparison; every fault of the agent's code is a status."""
-    scorer = Scorer(plan, vocab)
-    out = ScoreOutcome(Status.OK, "", scorer)
-    first = secrets.randbelow(2)
-    gate = Gate()
-    runs: dict[int, SandboxRun] = {}
-    start = time.monotonic()
-
-    def second() -> None:
-        runs[1] = _run_side(job, plan, scorer, 1 - first, gate)
-
-    waiting = threading.Thread(target=second, daemon=True)
-    waiting.start()
-    try:
-        runs[0] = _run_side(job, plan, scorer, first)
-        _status(out, runs[0], job.limits.timeout_s)
-    finally:
-        gate.release(go=out.status is Status.OK)
-        waiting.join()
-    out.elapsed_s = time.monotonic() - start
-    out.wall_s = [runs[0].wall_s, runs[1].wall_s]
-    out.cpu_s = runs[0].cpu_s + runs[1].cpu_s
-    for k in (0, 1):
-        if runs[k].log_tail:
-            out.log += f"\n--- scoring {k + 1} of 2 ---\n" + runs[k].log_tail
-    if out.status is not Status.OK:
-        return out
-    _status(out, runs[1], 2 * job.limits.timeout_s)
+        out.reason = f"scoring failed: running the exported graph crashed ({why})"
     if out.status is not Status.OK:
         return out
     try:

@@ -1,33 +1,28 @@
-"""The trusted side of scoring: twin windows, and the loss of the logits that come back.
+"""The trusted side of scoring: which windows, the causality probes, the loss of the logits.
 
-The protocol (why it holds is in docs/threat-model.md):
+The model that is scored is a graph (see ``graph_archive.py``): a pure,
+stateless function of one window ``[1, T]``, run by trusted code in a sandbox
+that holds no agent code. So the protocol needs no twin sandboxes:
 
-* The held-out split is cut into non-overlapping windows of the preset's
-  context length ``T``. A fixed, seeded subset (or all, with ``full``) is
-  scored, so every agent is scored on the same text.
-* Every scored window gets a **twin**: a copy that agrees with it up to a cut
-  ``t`` and continues, after ``t``, with real held-out text from elsewhere (a
-  window that is sent to no one), so neither version looks synthetic. Decoy
-  pairs (an unscored window and its twin) raise the number of pairs to at
-  least ``min_pairs``; from inside a sandbox a decoy looks like any window.
-* There are two scoring sandboxes, run one after the other. Each gets exactly
-  one version of every pair (which one: a coin flip per pair), in its own
-  shuffled order. The cuts, the coin flips, the decoys and the orders come
-  from a secret random source per evaluation, never from a seed in this file,
-  which the agent's code can read.
-* Here, the log-softmax at positions ``<= t`` of the two versions of every pair
-  are compared: a causal model gives the same values; any difference over
-  :data:`CAUSAL_TOL` rejects the run. The loss is computed here, from the
-  original windows' logits at positions ``0..T-2`` (whose targets are the
-  window's own next tokens), against targets that never leave this process.
-
-A model that reads one token ahead at position ``p`` changes its output at
-``p`` only when token ``p + 1`` differs between the versions, that is at
-``p = t`` exactly. The sandbox that holds the original cannot know ``t`` (it
-is drawn after, and independently of, the text), and the one that holds the
-twin has no copy of the original's tokens after ``t``. So a model that peeks
-at a fraction ``q`` of positions is caught on each pair with probability ``q``
-and passes all ``N`` pairs with probability ``(1 - q) ** N``.
+* **Windows.** The held-out split is cut into non-overlapping windows of the
+  preset's context ``T``. ``n_windows`` of them (or all, with ``full``) are
+  drawn by ``window_seed``: a secret the engine draws once per generation,
+  after its programs are frozen (the same windows for every agent of that
+  generation, new ones for the next), a fresh secret per evaluation when none
+  is given, or the public :data:`WINDOW_SEED` when fixed windows are asked for.
+* **Loss.** Every position of a window is scored, its target being the next
+  token of the split (the last position's is the first token of the following
+  window: the graph sees one window at a time, so no other row can hold it).
+  The loss is computed here, against targets that never leave this process.
+* **Causality.** Probes: copies of scored windows that agree with them up to a
+  cut ``t`` and continue, after ``t``, with real held-out text from a window
+  that is not scored (the training split's when there is none left). The
+  log-probabilities at positions ``<= t`` must equal the window's own, within
+  :data:`CAUSAL_TOL` (the same graph, the same process: only float reordering
+  differs). The cuts cycle through every position ``0..T-2`` in a secret order,
+  so a model that reads ahead at a fixed position is caught for certain, and
+  one that reads ahead at a fraction ``q`` of positions chosen any other way
+  passes ``N`` probes with probability ``(1 - q) ** N``.
 """
 
 from __future__ import annotations
@@ -40,75 +35,70 @@ from typing import IO
 
 import numpy as np
 
-from darwin_bot.evaluate.score_worker import MAGIC, PARAMS_MAGIC
-
-WINDOW_SEED = 20_260_205  # fixed: every agent is scored on the same windows (not the cuts)
-# Two runs of the same causal model differ only by float reordering (another
-# batch, another thread count): about 1e-6 in a float32 log-probability. A
-# model that reads the future moves the log-probability of the next token by
-# far more. The tolerance also bounds what an undetected nudge can buy: at most
+WINDOW_SEED = 20_260_205  # the public, fixed windows: only when asked for (benchmarks)
+# Two runs of the same graph differ only by float reordering (about 1e-6 in a float32
+# log-probability). A model that reads the future moves the next token's log-probability
+# by far more. The tolerance also bounds what an undetected nudge can buy: at most
 # CAUSAL_TOL nats at a compared position, a 0.1% change of perplexity.
 CAUSAL_TOL = 1e-3
-MAX_BATCH_BYTES = 64 * 1024 * 1024
-# Scored + decoy pairs; see detection_probability(). A peek at 1 position in 63 (a ~4%
-# perplexity gain, measured) passes 128 pairs 13% of the time, 512 pairs 0.03%.
-MIN_PAIRS = 512
+# Probes; see detection_probability(). A peek at 1 position in 63 (a ~4% perplexity
+# gain, measured) passes 128 probes 13% of the time, 512 probes 0.03%.
+MIN_PROBES = 512
+MAGIC = b"DLGT"
+PARAMS_MAGIC = b"NPAR"
 
 
 class ScoreRejected(Exception):
-    """The model broke the scoring contract (shape, non-finite, non-causal, lying weights)."""
+    """The model broke the scoring contract (shape, non-finite, non-causal)."""
 
 
 class ScoreTruncated(Exception):
-    """The worker stopped before sending every batch (it crashed or was killed)."""
+    """The worker stopped before sending every window's logits (it crashed or was killed)."""
 
 
-def detection_probability(q: float, pairs: int) -> float:
+def detection_probability(q: float, probes: int) -> float:
     """P(a model that peeks one token ahead at a fraction ``q`` of positions is rejected)."""
-    return 1.0 - (1.0 - q) ** pairs
+    return 1.0 - (1.0 - q) ** probes
 
 
-@dataclass(frozen=True)
-class Side:
-    """What one scoring sandbox is sent: one version of every pair, shuffled."""
-
-    inputs: np.ndarray  # [R, T] int64, in the order sent
-    pair: np.ndarray  # [R] index of the row's pair
-    original: np.ndarray  # [R] bool: the original window (else its twin)
+def secret_seed() -> int:
+    """A window seed no program can predict (the engine draws one per generation)."""
+    return secrets.randbits(64)
 
 
 @dataclass
-class TwinPlan:
-    """Pairs of windows and the two sides they are split over."""
+class ProbePlan:
+    """The scored windows, their targets, and the probes that check causality."""
 
-    originals: np.ndarray  # [P, T] int64
-    twins: np.ndarray  # [P, T] int64
-    targets: np.ndarray  # [P, T] int64 (decoys' unused)
-    cuts: np.ndarray  # [P] positions 0..t must agree
-    scored: np.ndarray  # [P] bool: the original counts towards the loss
-    sides: tuple[Side, Side]
-    batch: int
-    suffix_source: str  # "held-out" or "train" (when the split has no spare windows)
+    windows: np.ndarray  # [W, T] int64, the scored windows
+    targets: np.ndarray  # [W, T] int64, the next token of every position
+    probes: np.ndarray  # [P, T] int64
+    probe_of: np.ndarray  # [P] the scored window each probe copies
+    cuts: np.ndarray  # [P] positions 0..t agree with that window
+    window_ids: np.ndarray  # [W] which windows of the split
+    suffix_source: str  # "held-out" or "train" (when no unscored window is left)
 
     @property
     def context(self) -> int:
-        return int(self.originals.shape[1])
+        return int(self.windows.shape[1])
 
     @property
-    def pairs(self) -> int:
-        return int(len(self.cuts))
-
-    @property
-    def scored_windows(self) -> int:
-        return int(self.scored.sum())
+    def inputs(self) -> np.ndarray:
+        """What the worker is sent, in order: the windows, then the probes."""
+        return np.concatenate([self.windows, self.probes])
 
 
-def _suffix(
-    pool: np.ndarray, avoid: int, length: int, vocab: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``length`` tokens of ``pool`` (one spare window) whose first token is not ``avoid``."""
-    starts = rng.permutation(len(pool) - length + 1)
-    for s in starts:
+def choose_windows(available: int, n_windows: int | None, seed: int) -> np.ndarray:
+    """Indices of the windows ``seed`` draws from ``available`` (all with ``None``)."""
+    if n_windows is None or n_windows >= available:
+        return np.arange(available)
+    return np.sort(np.random.default_rng(seed).choice(available, size=n_windows, replace=False))
+
+
+def _suffix(pool: np.ndarray, avoid: int, length: int, vocab: int,
+            rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """``length`` tokens of ``pool`` whose first token is not ``avoid``."""
+    for s in rng.permutation(len(pool) - length + 1):
         if pool[s] != avoid:
             return pool[s : s + length].astype(np.int64)
     tail = pool[:length].astype(np.int64)  # a window of one repeated token: shift it
@@ -116,166 +106,129 @@ def _suffix(
     return tail
 
 
-def plan_twins(
+def plan_probes(
     val: np.ndarray,
     context: int,
     vocab_size: int,
     n_windows: int | None,
+    window_seed: int,
     *,
-    min_pairs: int = MIN_PAIRS,
+    n_probes: int = MIN_PROBES,
     spare_text: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
-) -> TwinPlan:
-    """Scored windows of ``val`` (``None``: all) and decoys, each with a twin, split in two sides.
+) -> ProbePlan:
+    """Scored windows of ``val`` drawn by ``window_seed``, and ``n_probes`` probes of them.
 
-    ``rng`` defaults to a secret source; pass one only in tests. Twin suffixes
-    come from held-out windows that no side receives; when the split has too
-    few (``full``), from ``spare_text`` (the training split).
+    ``rng`` (the cuts and the probes' text) defaults to a secret source; pass
+    one only in tests.
     """
     available = (len(val) - 1) // context
     if available < 1 or context < 2:
         raise ValueError(
             f"the held-out split has {len(val)} tokens, fewer than one window of {context}"
         )
-    fixed = np.random.default_rng(WINDOW_SEED)
-    if n_windows is None or n_windows >= available:
-        chosen = np.arange(available)
-    else:
-        chosen = np.sort(fixed.choice(available, size=n_windows, replace=False))
+    chosen = choose_windows(available, n_windows, window_seed)
     rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
-    rest = rng.permutation(np.setdiff1d(np.arange(available), chosen))
-    n_decoys = min(
-        max(0, min_pairs - len(chosen)), max(0, (len(rest) - len(chosen)) // 2)
-    )  # leave a suffix window per pair
-    decoys, pool = rest[:n_decoys], rest[n_decoys:]
-    windows = np.concatenate([chosen, decoys])
-    n_pairs = len(windows)
     offsets = np.arange(context)
-    starts = windows * context
-    originals = val[starts[:, None] + offsets].astype(np.int64)
+    starts = chosen * context
+    windows = val[starts[:, None] + offsets].astype(np.int64)
     targets = val[starts[:, None] + offsets + 1].astype(np.int64)
-    cuts = rng.integers(0, context - 1, size=n_pairs)  # leaves at least one token to change
-    source = "held-out"
-    if len(pool) >= n_pairs:
-        pools = [val[w * context : (w + 1) * context] for w in pool[:n_pairs]]
+    rounds = -(-n_probes // (context - 1))
+    cuts = np.concatenate([rng.permutation(context - 1) for _ in range(rounds)])[:n_probes]
+    probe_of = rng.permutation(np.resize(np.arange(len(chosen)), n_probes))
+    rest = np.setdiff1d(np.arange(available), chosen)
+    if len(rest):
+        pools = [val[w * context : (w + 1) * context] for w in rng.choice(rest, size=n_probes)]
+        source = "held-out"
     else:
-        if spare_text is None or len(spare_text) < n_pairs * context:
-            raise ValueError("not enough spare text for the twin windows")
-        source = "train"
-        picks = rng.choice(len(spare_text) // context, size=n_pairs, replace=False)
+        if spare_text is None or len(spare_text) < 2 * context:
+            raise ValueError("not enough spare text for the causality probes")
+        picks = rng.integers(0, len(spare_text) // context, size=n_probes)
         pools = [spare_text[w * context : (w + 1) * context] for w in picks]
-    twins = originals.copy()
+        source = "train"
+    probes = windows[probe_of].copy()
     for i, t in enumerate(cuts):
-        twins[i, t + 1 :] = _suffix(pools[i], originals[i, t + 1], context - t - 1, vocab_size, rng)
-    scored = np.arange(n_pairs) < len(chosen)
-    first = rng.random(n_pairs) < 0.5  # side 0 gets the original of these pairs
-    sides = []
-    for gets_original in (first, ~first):
-        order = rng.permutation(n_pairs)
-        inputs = np.where(gets_original[order, None], originals[order], twins[order])
-        sides.append(Side(inputs, order, gets_original[order]))
-    batch = max(1, min(32, MAX_BATCH_BYTES // (context * max(vocab_size, 1) * 4)))
-    return TwinPlan(originals, twins, targets, cuts, scored, (sides[0], sides[1]), batch, source)
+        probes[i, t + 1 :] = _suffix(pools[i], probes[i, t + 1], context - t - 1, vocab_size, rng)
+    return ProbePlan(windows, targets, probes, probe_of, cuts, chosen, source)
 
 
 @dataclass
 class Weights:
-    """What the worker read from the saved weights before any agent code ran (0: unreadable)."""
+    """The checkpoint's tensor elements, counted by the worker (0: unreadable)."""
 
-    params: int = 0  # every distinct tensor element
-    matrix_params: int = 0  # elements of tensors with 2 or more dimensions
+    params: int = 0
+    matrix_params: int = 0
 
 
 @dataclass
 class Scorer:
-    """Consumes both sides' frames; keeps the loss and compares the twins.
+    """Consumes the worker's frames: the loss of the windows, then the probes' comparison."""
 
-    Side by side: the first side's log-probabilities at positions ``<= t`` are
-    kept until the second side's row of the same pair arrives and is compared.
-    """
-
-    plan: TwinPlan
+    plan: ProbePlan
     vocab_size: int
     nll_sum: float = 0.0
     tokens: int = 0
     max_diff: float = 0.0
-    weights: list[Weights] = field(default_factory=list)
-    _kept: dict[int, np.ndarray] = field(default_factory=dict)
+    weights: Weights = field(default_factory=Weights)
+    _logp: list[np.ndarray] = field(default_factory=list)
     _bad: list[tuple[int, float]] = field(default_factory=list)
+    _done: int = 0
 
-    def consumer(self, side: int):
-        """The stdout consumer of the sandbox that scores ``side``."""
-        return lambda stream: self.consume(side, stream)
-
-    def consume(self, side: int, stream: IO[bytes]) -> None:
-        """Read one side's frames from ``stream``; raise ScoreRejected/ScoreTruncated."""
+    def consume(self, stream: IO[bytes]) -> None:
+        """Read every frame from ``stream``; raise ScoreRejected/ScoreTruncated."""
         head = _read(stream, 20)
         if head[:4] != PARAMS_MAGIC:
             raise ScoreRejected("the scoring worker's output is not in the expected format")
-        self.weights.append(Weights(*struct.unpack("<QQ", head[4:])))
-        plan_side = self.plan.sides[side]
-        total, done = len(plan_side.inputs), 0
-        while done < total:
-            rows = min(self.plan.batch, total - done)
-            logits = self._frame(stream, rows)
-            for j in range(rows):
-                self._row(plan_side, done + j, logits[j])
-            done += rows
+        self.weights = Weights(*struct.unpack("<QQ", head[4:]))
+        n_windows = len(self.plan.windows)
+        for row in range(n_windows + len(self.plan.probes)):
+            logp = _log_softmax(self._frame(stream))
+            if row < n_windows:
+                targets = self.plan.targets[row]
+                self.nll_sum -= float(logp[np.arange(len(targets)), targets].sum())
+                self.tokens += len(targets)
+                self._logp.append(logp)
+            else:
+                self._probe(row - n_windows, logp)
+            self._done = row + 1
         if stream.read(1):
             raise ScoreRejected("the scoring worker sent more output than the windows asked for")
 
-    def _row(self, side: Side, row: int, logits: np.ndarray) -> None:
-        pair = int(side.pair[row])
-        t = int(self.plan.cuts[pair])
-        x = logits.astype(np.float64)
-        top = x.max(axis=-1, keepdims=True)
-        logp = x - (np.log(np.exp(x - top).sum(axis=-1, keepdims=True)) + top)  # [T, V]
-        if side.original[row] and self.plan.scored[pair]:
-            # Positions 0..T-2 only: their targets are tokens of the window itself. The
-            # last position's target is the next window's first token, which another
-            # row sent to the same sandbox may hold (the window after it), and no twin
-            # cut can cover it.
-            targets = self.plan.targets[pair, :-1]
-            self.nll_sum -= float(logp[np.arange(len(targets)), targets].sum())
-            self.tokens += len(targets)
-        other = self._kept.pop(pair, None)
-        if other is None:
-            self._kept[pair] = logp[: t + 1].copy()
-            return
-        diff = float(np.abs(other - logp[: t + 1]).max())
+    def _probe(self, k: int, logp: np.ndarray) -> None:
+        t = int(self.plan.cuts[k])
+        own = self._logp[int(self.plan.probe_of[k])]
+        diff = float(np.abs(own[: t + 1] - logp[: t + 1]).max())
         self.max_diff = max(self.max_diff, diff)
         if diff > CAUSAL_TOL:
             self._bad.append((t, diff))
 
-    def _frame(self, stream: IO[bytes], rows: int) -> np.ndarray:
+    def _frame(self, stream: IO[bytes]) -> np.ndarray:
         head = _read(stream, 8)
         if head[:4] != MAGIC:
             raise ScoreRejected("the scoring worker's output is not in the expected format")
         (ndim,) = struct.unpack("<I", head[4:])
         if ndim > 8:
-            raise ScoreRejected(f"forward returned a tensor with {ndim} dimensions")
+            raise ScoreRejected(f"the graph returned a tensor with {ndim} dimensions")
         shape = struct.unpack(f"<{ndim}I", _read(stream, 4 * ndim))
-        want = (rows, self.plan.context, self.vocab_size)
+        want = (1, self.plan.context, self.vocab_size)
         if tuple(shape) != want:
             raise ScoreRejected(
                 f"forward returned logits of shape {list(shape)}, expected [B, T, vocab] = {list(want)}"
             )
         data = _read(stream, 4 * math.prod(shape))
-        logits = np.frombuffer(data, dtype="<f4").reshape(shape)
+        logits = np.frombuffer(data, dtype="<f4").reshape(shape[1:])
         if not np.isfinite(logits).all():
             raise ScoreRejected("forward returned non-finite logits (nan or inf)")
         return logits
 
     def verdict(self) -> None:
-        """After both sides: raise ScoreRejected unless every pair agreed up to its cut."""
-        if self._kept:
-            raise ScoreTruncated("a scoring worker stopped before sending every window's logits")
-        if len({(w.params, w.matrix_params) for w in self.weights}) > 1:
-            raise ScoreRejected("the two scoring runs read different weights from model.pt")
+        """After the worker ended: raise unless every frame came and every probe agreed."""
+        if self._done < len(self.plan.windows) + len(self.plan.probes):
+            raise ScoreTruncated("the scoring worker stopped before sending every window's logits")
         if self._bad:
             t, diff = max(self._bad, key=lambda b: b[1])
             raise ScoreRejected(
-                f"not causal: on {len(self._bad)} of {self.plan.pairs} twin pairs the "
+                f"not causal: on {len(self._bad)} of {len(self.plan.probes)} probes the "
                 f"log-probabilities changed (by up to {diff:.3g}, tolerance {CAUSAL_TOL:g}) "
                 f"at positions <= t where only tokens after t differ (e.g. t = {t})"
             )
@@ -283,6 +236,12 @@ class Scorer:
     @property
     def val_loss(self) -> float:
         return self.nll_sum / self.tokens if self.tokens else math.inf
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = logits.astype(np.float64)
+    top = x.max(axis=-1, keepdims=True)
+    return x - (np.log(np.exp(x - top).sum(axis=-1, keepdims=True)) + top)
 
 
 def _read(stream: IO[bytes], n: int) -> bytes:

@@ -29,7 +29,9 @@ DARWIN_RULES = """\
 - Keep the contract of seed/: train.py reads DARWIN_DATA, DARWIN_OUT, DARWIN_MAX_ITERS or
   DARWIN_TIME_BUDGET_S, DARWIN_SEED and DARWIN_DEVICE, and writes $DARWIN_OUT/model.pt and
   $DARWIN_OUT/train.json; model.py keeps load(path, device) -> module whose forward(idx[B, T])
-  returns logits [B, T, vocab] that depend only on positions <= t (causal)."""
+  returns logits [B, T, vocab] that depend only on positions <= t (causal).
+- The scorer runs forward as a torch.export graph at [1, T]: keep it tensor operations only (no
+  Python branches on the data, no .item()/numpy, no state kept between calls, no file reads)."""
 EVAL_CONTEXT: dict[str, int] = {"tiny": 64, "paper": 256, "nanogpt": 256}
 
 

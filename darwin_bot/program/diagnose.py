@@ -11,8 +11,10 @@ training ran past     training: it ran past the smoke time limit
 train.py exited       training: the last line of its log is the hint
 train.py wrote no     output: the contract's weights file was not written
 bad training report   output: the report (train.json / ckpt.pt) is unusable
-scoring ran past      model loads: loading or the forward pass hung
-scoring failed        model loads: the worker crashed building or running it
+the model cannot be  model exports: load() or torch.export failed (the reason says why)
+the exported graph    model exports: the graph uses what the scorer does not run
+scoring ran past      model exports: running the graph hung
+scoring failed        model exports: running the graph crashed
 (status rejected)     logits: wrong shape, not finite, or not causal
 ====================  =====================================================
 """
@@ -24,7 +26,12 @@ from pathlib import Path
 from darwin_bot.core.results import EvalResult, Status
 from darwin_bot.program.base import Contract, Part
 
-STAGES = ("training", "output", "model loads", "logits [B, T, vocab], causal")
+STAGES = (
+    "training",
+    "output",
+    "model loads and exports as a graph",
+    "logits [B, T, vocab], causal",
+)
 
 
 def _names(contract: Contract) -> tuple[str, ...]:
@@ -37,6 +44,8 @@ _PREFIXES: tuple[tuple[str, int], ...] = (
     ("train.py exited", 0),
     ("train.py wrote no", 1),
     ("bad training report", 1),
+    ("the model cannot be exported", 2),
+    ("the exported graph", 2),
     ("scoring ran past", 2),
     ("scoring failed", 2),
 )
@@ -66,10 +75,9 @@ def dynamic_parts(contract: Contract, result: EvalResult) -> list[Part]:
         return [Part(name, True) for name in names]
     if result.reason.startswith("the program breaks its contract"):
         return [Part(names[0], False, "not run: fix the parts above first")]
-    stage = 3 if result.status == Status.REJECTED else None
-    for prefix, index in _PREFIXES:
-        if stage is None and result.reason.startswith(prefix):
-            stage = index
+    stage = next((i for prefix, i in _PREFIXES if result.reason.startswith(prefix)), None)
+    if stage is None and result.status == Status.REJECTED:
+        stage = 3
     if stage is None:  # a reason this table does not know: report it as is
         return [Part("smoke test", False, f"{result.status}: {result.reason}")]
     parts = [Part(name, True) for name in names[:stage]]

@@ -83,7 +83,8 @@ NANOGPT_RULES = """\
   out_dir with 'model_args' and 'model' (the state dict) at each eval point with iter_num > 0.
   {model} keeps GPTConfig(**model_args) and GPT(config) whose forward(idx[B, T], targets=None)
   gives logits that depend only on positions <= t (causal); with targets it returns
-  (logits [B, T, vocab], loss).
+  (logits [B, T, vocab], loss). The scorer runs it as a torch.export graph at [1, T]: keep
+  forward tensor operations only (no Python branches on the data, no state between calls).
 - At run time {configs} and the arguments {args} override train.py's globals of those names,
   so editing their values in train.py changes nothing: change the code (model, optimizer,
   schedule, training loop) instead."""

@@ -192,8 +192,18 @@ def test_rules_are_the_contracts_and_the_darwin_text_is_unchanged():
         ("failed", "bad training report: ckpt.pt has no 'model_args' dict", "output ckpt.pt"),
         (
             "failed",
-            "scoring failed: loading or running the model crashed (exit code 1)",
-            "model loads",
+            "scoring failed: running the exported graph crashed (exit code 1)",
+            "model loads and exports as a graph",
+        ),
+        (
+            "rejected",
+            "the model cannot be exported as a graph (UserError: data-dependent ...); ...",
+            "model loads and exports as a graph",
+        ),
+        (
+            "rejected",
+            "the exported graph cannot be scored: the exported graph calls torch.ops.aten.rand",
+            "model loads and exports as a graph",
         ),
         (
             "rejected",

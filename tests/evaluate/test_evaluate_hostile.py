@@ -32,7 +32,7 @@ def _marked_processes(marker: bytes) -> list[int]:
 def test_model_that_peeks_at_later_tokens_is_rejected(make_tree, evaluate):
     honest = evaluate(make_tree(train="train_fake.py", model="model_table.py")).result
     assert honest["status"] == "ok", honest
-    assert honest["extra"]["twin_pairs"] >= 128
+    assert honest["extra"]["causal_probes"] >= 512
     cheat = evaluate(make_tree(train="train_fake.py", model="model_peek.py")).result
     assert cheat["status"] == "rejected"
     assert "not causal" in cheat["reason"]
@@ -46,10 +46,10 @@ def test_crash_is_failed_with_the_traceback_tail(make_tree, evaluate):
     assert "Traceback" in result["log_tail"] and "boom-4f1c" in result["log_tail"]
 
 
-def test_corrupted_model_file_is_failed(make_tree, evaluate):
+def test_corrupted_model_file_is_rejected_as_not_exportable(make_tree, evaluate):
     result = evaluate(make_tree(train="train_corrupt.py")).result
-    assert result["status"] == "failed"
-    assert "scoring failed" in result["reason"]
+    assert result["status"] == "rejected"
+    assert "cannot be exported" in result["reason"] and "[1, 64]" in result["reason"]
     assert "saved garbage" in result["log_tail"]  # training itself went fine
 
 

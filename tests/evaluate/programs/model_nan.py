@@ -17,8 +17,8 @@ class Bad(nn.Module):
 
     def forward(self, idx):
         logits = self.table(idx)
-        logits[idx == 1] = BAD  # 1 is '\n' in tiny Shakespeare: rare enough to look like a bug
-        return logits
+        # 1 is '\n' in tiny Shakespeare: rare enough to look like a bug
+        return torch.where((idx == 1).unsqueeze(-1), torch.full_like(logits, BAD), logits)
 
 
 def load(path, device):

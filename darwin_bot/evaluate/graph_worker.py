@@ -1,0 +1,169 @@
+"""Scoring worker: runs the agent's exported graph on the windows, in a sandbox with no agent code.
+
+Run by file path (standard library, numpy and torch only, never darwin_bot),
+with its siblings ``graph_archive.py`` (the safe reader and the op allowlist)
+and ``score_worker.py`` (the weight count) loaded by path. Nothing the agent
+wrote is imported or unpickled: the graph is read as JSON, each node's operator
+is looked up among the allowed ATen operators by name, the weights are raw bytes
+viewed as tensors, and the graph is interpreted node by node. The graph takes
+one window ``[1, T]`` at a time, so no window's logits can depend on another's.
+
+Protocol on the original stdout (the trusted side reads it, see ``scoring.py``):
+``b"NPAR"`` and two uint64 (the weights' elements, and those of tensors with 2
+or more dimensions, counted from the checkpoint); then per input row one frame
+``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims`` and the logits as
+little-endian float32. A graph the reader refuses exits with code 3 and the
+reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import struct
+import sys
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REJECTED_EXIT = 3
+
+
+def _sibling(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(
+        f"darwin_{name}", os.path.join(HERE, f"{name}.py")
+    )
+    if spec is None or spec.loader is None:
+        sys.exit(f"graph_worker: {name}.py is missing")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+class Program:
+    """The checked graph with its weights as tensors on ``device``, callable on one window."""
+
+    def __init__(self, archive: Any, graph: Any, path: str, device: str) -> None:
+        import zipfile
+
+        import torch
+        from torch._export.serde.serialize import (
+            _SERIALIZE_TO_TORCH_DTYPE,
+            _SERIALIZE_TO_TORCH_MEMORY_FORMAT,
+        )
+
+        self.torch, self.device = torch, torch.device(device)
+        self.dtypes, self.formats = _SERIALIZE_TO_TORCH_DTYPE, _SERIALIZE_TO_TORCH_MEMORY_FORMAT
+        storages: dict[str, Any] = {}
+        self.weights: dict[str, Any] = {}
+        with zipfile.ZipFile(path) as zf:
+            for key, w in graph.weights.items():
+                if w.file not in storages:
+                    raw = bytearray(zf.read(w.file))
+                    storages[w.file] = raw
+                flat = torch.frombuffer(storages[w.file], dtype=self.dtypes[w.dtype]) if storages[
+                    w.file] else torch.empty(0, dtype=self.dtypes[w.dtype])  # fmt: skip
+                view = torch.as_strided(flat, w.sizes, w.strides, w.offset)
+                self.weights[key] = view.to(self.device).clone()
+        self.graph = graph
+        self.steps = [(self._op(n["target"]), n) for n in graph.nodes]
+
+    def _op(self, target: str) -> Any:
+        _, _, _, name, overload = target.split(".")
+        return getattr(getattr(self.torch.ops.aten, name), overload)
+
+    def _arg(self, arg: dict[str, Any], env: dict[str, Any]) -> Any:
+        (kind, value), = arg.items()  # fmt: skip
+        if kind == "as_tensor":
+            return env[value["name"]]
+        if kind == "as_tensors":
+            return [env[v["name"]] for v in value]
+        if kind == "as_optional_tensors":
+            return [env[v["as_tensor"]["name"]] if "as_tensor" in v else None for v in value]
+        if kind == "as_none":
+            return None
+        if kind == "as_scalar_type":
+            return self.dtypes[value]
+        if kind == "as_memory_format":
+            return self.formats[value]
+        if kind == "as_layout":
+            return self.torch.strided
+        if kind == "as_device":
+            return self.device
+        if kind == "as_float":  # the serialiser writes nan and the infinities as strings
+            return float(value)
+        if kind == "as_floats":
+            return [float(v) for v in value]
+        return value
+
+    def __call__(self, idx: Any) -> Any:
+        env: dict[str, Any] = {}
+        for name, key in self.graph.inputs:
+            env[name] = idx if key == "user" else self.weights[key]
+        for op, node in self.steps:
+            args, kwargs = [], {}
+            for item in node.get("inputs", []):
+                value = self._arg(item["arg"], env)
+                if item.get("kind") == 2:
+                    kwargs[item["name"]] = value
+                else:
+                    args.append(value)
+            result = op(*args, **kwargs)
+            for i, out in enumerate(node.get("outputs", [])):
+                (kind, value), = out.items()  # fmt: skip
+                got = result[i] if len(node["outputs"]) > 1 else result
+                if kind == "as_tensor":
+                    env[value["name"]] = got
+                elif kind == "as_tensors":
+                    for j, v in enumerate(value):
+                        env[v["name"]] = got[j]
+        return env[self.graph.output]
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="graph_worker.py")
+    parser.add_argument("--archive", required=True)
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--context", type=int, required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--checkpoint", default="")
+    parser.add_argument("--checkpoint-key", default="")
+    args = parser.parse_args(argv)
+    frames = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+
+    archive = _sibling("graph_archive")
+    try:
+        graph = archive.read_archive(args.archive, args.context)
+    except archive.ArchiveRejected as exc:
+        print(f"graph_worker: {exc}", file=sys.stderr)
+        sys.exit(REJECTED_EXIT)
+    import numpy as np
+    import torch
+
+    # One window at a time is too small to share between threads: more only adds contention.
+    torch.set_num_threads(int(os.environ.get("DARWIN_THREADS") or 1))
+    if args.checkpoint:
+        params, matrix = _sibling("score_worker").count_weights(
+            args.checkpoint, args.checkpoint_key
+        )
+    else:
+        params, matrix = 0, 0
+    frames.write(b"NPAR" + struct.pack("<QQ", params, matrix))
+    program = Program(archive, graph, args.archive, args.device)
+    inputs = np.load(args.inputs, allow_pickle=False)
+    with torch.inference_mode():
+        for row in inputs:
+            idx = torch.from_numpy(np.ascontiguousarray(row[None, :])).to(program.device)
+            out = program(idx)
+            if not isinstance(out, torch.Tensor):
+                sys.exit(f"graph_worker: the graph returned {type(out).__name__}, not a tensor")
+            arr = out.detach().to("cpu", torch.float32).contiguous().numpy()
+            frames.write(b"DLGT" + struct.pack(f"<I{arr.ndim}I", arr.ndim, *arr.shape))
+            frames.write(arr.astype("<f4", copy=False).tobytes())
+    frames.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
