@@ -85,3 +85,8 @@ class DevicePool:
             yield slot
         finally:
             self._free.put(slot)
+
+
+def pinned_env(visible_devices: str | None) -> dict[str, str]:
+    """The environment that keeps a run on the device its worker was given."""
+    return {"CUDA_VISIBLE_DEVICES": visible_devices} if visible_devices else {}

@@ -28,7 +28,6 @@ Flow of :func:`evaluate_tree`:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -55,8 +54,9 @@ from darwin_bot.evaluate import peak as peak_mod
 from darwin_bot.evaluate import windows as windows_mod
 from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
-from darwin_bot.evaluate.devices import GPU_NODES, gpu_count  # noqa: F401 (re-exported)
+from darwin_bot.evaluate.devices import GPU_NODES, gpu_count, pinned_env  # noqa: F401
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
+from darwin_bot.evaluate.inputs import read_meta
 from darwin_bot.evaluate.limits import (
     WallLimit,
     baseline_cost,
@@ -162,24 +162,6 @@ class EvalOptions:
 # ----------------------------------------------------------------------- inputs
 
 
-def _read_meta(data_dir: Path) -> dict[str, Any]:
-    for name in ("train.bin", "val.bin", "meta.json"):
-        if not (data_dir / name).is_file():
-            raise DataError(
-                f"{data_dir / name} is missing; run 'darwin data prepare' (or pass --data DIR)"
-            )
-    try:
-        meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
-        vocab = int(meta["vocab_size"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(
-            f"{data_dir / 'meta.json'} is not valid ({exc}); run 'darwin data prepare' again"
-        ) from exc
-    if not 1 < vocab <= 65536:
-        raise DataError(f"{data_dir / 'meta.json'}: vocab_size {vocab} does not fit uint16 tokens")
-    return meta
-
-
 def _check_options(opts: EvalOptions) -> None:
     # darwin:contract seam: ConfigError on a preset the contract has no scoring context for
     contract_for(opts.program).eval_context(opts.preset)
@@ -255,7 +237,7 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
     require_files(contract, tree)  # ConfigError: the caller passed the wrong folder
     _check_options(opts)
     data_dir = Path(opts.data_dir).resolve()
-    meta = _read_meta(data_dir)
+    meta = read_meta(data_dir)
     backend = resolve_backend(opts.sandbox)
     exposed = [p for p in python_paths() if data_dir.is_relative_to(p)]
     if exposed and backend == "bwrap":
@@ -313,7 +295,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             "DARWIN_PRESET": opts.preset,
             **budget_env,
             **thread_env(opts.threads),
-            **_pinned(opts),
+            **pinned_env(opts.visible_devices),
         },
         home=home,
     )
@@ -335,11 +317,6 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         on_line=iteration_watcher(opts.on_iteration),
     )  # fmt: skip
     return train, limit
-
-
-def _pinned(opts: EvalOptions) -> dict[str, str]:
-    """The environment that keeps a run on the device its worker was given."""
-    return {"CUDA_VISIBLE_DEVICES": opts.visible_devices} if opts.visible_devices else {}
 
 
 def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str, Any]:
@@ -419,7 +396,7 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     job = ScoreJob(ctx.backend, ctx.device, ctx.scratch / "score", out / GRAPH_FILE,
                    out / contract.model_file, "" if contract.kind == "darwin" else "model",
                    Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
-                   opts.threads, tuple(_pinned(opts).items()))  # fmt: skip
+                   opts.threads, tuple(pinned_env(opts.visible_devices).items()))  # fmt: skip
     outcome = score_graph(job, plan, vocab)
     extra.update(
         score_wall_s=round(outcome.wall_s, 3),
