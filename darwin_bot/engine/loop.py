@@ -302,6 +302,8 @@ class Engine(Evaluations):
     def propose(self, g: int) -> list[OffspringRecord]:
         """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
         context, extra_imports = self.human_answers(g)
+        if any(not self.run_state.offspring_path(g, i.agent).exists() for i in self.plan(g)):
+            self.breeder.preflight()  # the LLM answers, before any offspring is made
         digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.baseline_metrics()
         for item in self.plan(g):
@@ -394,6 +396,7 @@ class Engine(Evaluations):
         worktrees and temporary files a killed run left.
         """
         self.verify()
+        self.breeder.preflight()  # before the baseline's training: a bad key fails at once
         for lock in self.repo.remove_stale_locks():
             self.say(f"removed {lock}, left by a git that was killed mid-write")
         self.repo.cleanup_worktrees()
