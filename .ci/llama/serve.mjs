@@ -24,7 +24,12 @@ const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({ contextSize: nCtx, threads, sequences: 1 });
 
+// One sequence for every request: llama.cpp keeps its evaluated tokens, so a prompt that
+// shares a prefix with the previous one (the same system prompt and rules) evaluates only the
+// rest. The usage reported is still the whole prompt, as OpenAI and llama.cpp's server report it.
+const sequence = context.getSequence();
 let busy = Promise.resolve();
+const served = { requests: 0, prompt_tokens: 0, completion_tokens: 0 };
 
 function send(res, status, body) {
   const data = JSON.stringify(body);
@@ -56,54 +61,57 @@ async function complete(body) {
   const last = messages[messages.length - 1];
   if (!last || last.role !== "user") throw Object.assign(new Error("the last message must be a user turn"), { status: 400 });
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? 256;
-  const sequence = context.getSequence();
-  try {
-    const session = new LlamaChatSession({ contextSequence: sequence, autoDisposeSequence: false });
-    session.setChatHistory(history(messages.slice(0, -1)));
-    const all = [...history(messages), { type: "model", response: [] }];
-    const { contextText } = session.chatWrapper.generateContextState({ chatHistory: all });
-    const promptTokens = contextText.tokenize(model.tokenizer).length;
-    if (promptTokens + maxTokens > nCtx) {
-      throw Object.assign(
-        new Error(`the request exceeds the available context size (${promptTokens} prompt tokens + ${maxTokens} to generate > n_ctx ${nCtx}), try increasing it`),
-        { status: 400, type: "exceed_context_size_error", extra: { n_prompt_tokens: promptTokens, n_ctx: nCtx } }
-      );
-    }
-    const before = sequence.tokenMeter.getState();
-    const out = await session.promptWithMeta(last.content, {
-      maxTokens,
-      temperature: body.temperature ?? 0.7,
-      seed: body.seed ?? 0,
-    });
-    const used = sequence.tokenMeter.diff(before);
-    session.dispose({ disposeSequence: false });
-    return {
-      id: `chatcmpl-${Date.now()}`,
-      object: "chat.completion",
-      created: Math.floor(Date.now() / 1000),
-      model: modelId,
-      choices: [
-        {
-          index: 0,
-          message: { role: "assistant", content: out.responseText },
-          finish_reason: out.stopReason === "maxTokens" ? "length" : "stop",
-        },
-      ],
-      usage: {
-        prompt_tokens: used.usedInputTokens,
-        completion_tokens: used.usedOutputTokens,
-        total_tokens: used.usedInputTokens + used.usedOutputTokens,
-      },
-    };
-  } finally {
-    sequence.dispose();
+  const session = new LlamaChatSession({ contextSequence: sequence, autoDisposeSequence: false });
+  session.setChatHistory(history(messages.slice(0, -1)));
+  const all = [...history(messages), { type: "model", response: [] }];
+  const { contextText } = session.chatWrapper.generateContextState({ chatHistory: all });
+  const promptTokens = contextText.tokenize(model.tokenizer).length;
+  if (promptTokens + maxTokens > nCtx) {
+    throw Object.assign(
+      new Error(`the request exceeds the available context size (${promptTokens} prompt tokens + ${maxTokens} to generate > n_ctx ${nCtx}), try increasing it`),
+      { status: 400, type: "exceed_context_size_error", extra: { n_prompt_tokens: promptTokens, n_ctx: nCtx } }
+    );
   }
+  const before = sequence.tokenMeter.getState();
+  const started = Date.now();
+  const out = await session.promptWithMeta(last.content, {
+    maxTokens,
+    temperature: body.temperature ?? 0.7,
+    seed: body.seed ?? 0,
+  });
+  const used = sequence.tokenMeter.diff(before);
+  session.dispose({ disposeSequence: false });
+  served.requests += 1;
+  served.prompt_tokens += promptTokens;
+  served.completion_tokens += used.usedOutputTokens;
+  process.stderr.write(`chat: ${promptTokens} prompt tokens (${used.usedInputTokens} evaluated), ${used.usedOutputTokens} completion, ${Date.now() - started} ms\n`);
+  return {
+    id: `chatcmpl-${Date.now()}`,
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model: modelId,
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: out.responseText },
+        finish_reason: out.stopReason === "maxTokens" ? "length" : "stop",
+      },
+    ],
+    usage: {
+      prompt_tokens: promptTokens,
+      completion_tokens: used.usedOutputTokens,
+      total_tokens: promptTokens + used.usedOutputTokens,
+    },
+  };
 }
 
 const server = http.createServer(async (req, res) => {
   try {
     if (req.method === "GET" && req.url === "/props") {
       return send(res, 200, { default_generation_settings: { n_ctx: nCtx }, total_slots: 1, model_path: modelPath });
+    }
+    if (req.method === "GET" && req.url === "/stats") {
+      return send(res, 200, served);
     }
     if (req.method === "GET" && req.url === "/v1/models") {
       return send(res, 200, { object: "list", data: [{ id: modelId, object: "model", meta: { n_ctx_train: model.trainContextSize } }] });

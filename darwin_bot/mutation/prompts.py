@@ -5,6 +5,11 @@ holding the prose; every section header (``### NAME <argument>``) and fenced
 block is written by :func:`darwin_bot.llm.sections.render`, the one module that
 also reads them back (the offline mutator finds its chunk that way). So the
 templates' wording can change without touching code.
+
+The mutate template puts what every chunk of one file shares first (rules,
+the file's structure, the memory, the metrics) and the task and the chunk
+last: a server that caches prompt prefixes (llama.cpp's server, OpenAI's
+prompt caching) then evaluates, or bills at full price, only the tail.
 """
 
 from __future__ import annotations
