@@ -302,13 +302,12 @@ class Engine(Evaluations):
     def propose(self, g: int) -> list[OffspringRecord]:
         """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
         context, extra_imports = self.human_answers(g)
-        if any(not self.run_state.offspring_path(g, i.agent).exists() for i in self.plan(g)):
-            self.breeder.preflight()  # the LLM answers, before any offspring is made
         digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.baseline_metrics()
         for item in self.plan(g):
             if self.run_state.offspring_path(g, item.agent).exists():
                 continue
+            self.breeder.preflight()  # the LLM answers (once), before any offspring is made
             self.say(f"generation {g}: {item.kind} {item.agent} <- {', '.join(item.parents)}")
             made = self.breeder.make(
                 g,

@@ -117,9 +117,10 @@ def server_window(base_url: str, key: str, model: str) -> int | None:
             return n
     listing = _get_json(f"{base_url.rstrip('/')}/models", headers)
     rows = listing.get("data") if isinstance(listing, dict) else None
-    for row in rows if isinstance(rows, list) else []:
-        if not isinstance(row, dict) or row.get("id") not in (model, None) and len(rows) > 1:
-            continue
+    rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    for row in rows:
+        if len(rows) > 1 and row.get("id") != model:
+            continue  # a server with several models: only the one we use
         for key_ in ("max_model_len", "context_length"):
             n = row.get(key_)
             if isinstance(n, int) and n > 0:

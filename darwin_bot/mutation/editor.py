@@ -76,6 +76,7 @@ class ChunkEditor:
     cfg: Config
     ctx: MutationContext
     stopped: str = ""  # set when the LLM backend failed: no more calls
+    cut_twice: int = 0  # chunks whose reply was cut at the token limit even when asked shorter
 
     @property
     def allowed_imports(self) -> tuple[str, ...]:
@@ -160,6 +161,7 @@ class ChunkEditor:
         c = self._call(where, kind, shorter(fitted.messages), fitted.left_out)
         if c is None or c.finish_reason != "length":
             return c
+        self.cut_twice += 1
         why = self._cut(c) + ", again after asking for a shorter reply"
         self.ledger.record(where, kind, Outcome.REJECTED, why, c, left_out=fitted.left_out)
         return None

@@ -3,6 +3,7 @@ reasons of their own; a prompt is fitted to the model's context window."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,17 @@ def test_a_prompt_that_cannot_fit_is_that_chunks_reason(tree: Path) -> None:
     assert out.status is OutcomeStatus.REJECTED and not rec.attempts
     assert "does not fit the model's context window" in out.events[0].reason
     assert llm.prompts == []  # nothing was sent
+
+
+def test_a_reply_cut_twice_asks_about_no_other_chunk(tree: Path) -> None:
+    """The budget, not the chunk, failed: the fallback chunks would be cut as well."""
+    cut = Completion(text="SUMMARY: x\n```python\nclass", model="m", finish_reason="length")
+    llm = ScriptedLLM([cut, cut, Completion(text="NO CHANGE: fine", model="m")])
+    cfg = Config()
+    cfg = dataclasses.replace(
+        cfg, evolution=dataclasses.replace(cfg.evolution, mutation_rate=0.0001)
+    )
+    out = mutate_tree(tree, CTX, llm, cfg, commit=Recorder(tree), smoke=SeeingSmoke())
+    assert out.status is OutcomeStatus.REJECTED
+    assert len(llm.prompts) == 2 and llm.remaining == 1
+    assert "again after asking for a shorter reply" in out.reason
