@@ -23,7 +23,6 @@ and the reasons calls were lost, counted.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -88,7 +87,12 @@ def _config(args: argparse.Namespace, url: str, data: Path) -> dict[str, Any]:
         "timeout_s": 900.0,
     }
     return {
-        "evolution": {"population": args.offspring + 1, "survivors": 1, "seed": args.seed},
+        "evolution": {
+            "population": args.offspring + 1,
+            "survivors": 1,
+            "seed": args.seed,
+            "mutation_rate": args.mutation_rate,
+        },
         "budget": {"data": str(data), "preset": args.preset, "repeats": 1},
         "llm": llm,
     }
@@ -173,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--offspring", type=int, default=3)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--mutation-rate", type=float, default=0.25, help="evolution.mutation_rate")
     ap.add_argument("--ctx", type=int, default=4096, help="--local: the server's context size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path, default=None)
@@ -193,26 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         out = measure(args, args.base_url, work)
     out["load_before"] = [round(x, 2) for x in load]
     out["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    out["args"] = {k: str(v) for k, v in dataclasses.asdict(_Args(**vars(args))).items()}
+    out["args"] = {k: str(v) for k, v in vars(args).items()}
     text = json.dumps(out, indent=2)
     if args.out:
         args.out.write_text(text + "\n")
     print(text)
     return 0
-
-
-@dataclasses.dataclass
-class _Args:
-    local: bool
-    base_url: str
-    model: str
-    offspring: int
-    preset: str
-    max_tokens: int
-    ctx: int
-    seed: int
-    workdir: Path | None
-    out: Path | None
 
 
 if __name__ == "__main__":
