@@ -35,8 +35,9 @@ from darwin_bot.core.results import EvalResult, Metrics, SmokeResult, Status
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
 from darwin_bot.gitrepo import GitRepo
+from darwin_bot.llm.context import CHARS_PER_TOKEN
 from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
-from darwin_bot.memory import CHARS_PER_TOKEN, MemoryStore, utc_now
+from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
@@ -132,7 +133,7 @@ class Breeder:
         """The LLM's digest: the evidence table first, then the per-mutation lines, in budget."""
         if not self.use_memory:
             return ""
-        budget = self.cfg.memory.digest_tokens * CHARS_PER_TOKEN
+        budget = int(self.cfg.memory.digest_tokens * CHARS_PER_TOKEN)  # tokens, counted safe
         table = digest(self.evidence(g), int(budget * EVIDENCE_SHARE))
         room = budget - len(table) - 2
         kept: list[str] = []
