@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -165,8 +166,12 @@ def funnel(engine: Any, recorder: Recorder, wall: float) -> dict[str, Any]:
 
 def _why(reason: str) -> str:
     """A rejection reason without its particulars (figures, names), to count alike ones together."""
-    head = reason.split(":")[0] if not reason.startswith("the reply was cut") else reason[:40]
-    return head[:80]
+    if "cut at the token limit" in reason:
+        return "cut at the token limit"
+    if "does not fit the model's context window" in reason:
+        return "prompt does not fit the context window"
+    text = re.sub(r"^[\w./-]+\.py(::[\w.]+)?: ", "", reason)  # the file or chunk it names
+    return re.split(r"[:;(]", text)[0].strip()[:80]
 
 
 def main(argv: list[str] | None = None) -> int:
