@@ -117,7 +117,7 @@ def test_a_real_offspring_counts_its_usage_and_a_killed_server_leaves_it_pending
         killer.join(timeout=30)
     err = capsys.readouterr().err
     assert stopped.value.code == 3, err  # stopped, resume later: not a verdict
-    assert "darwin: stopped: the LLM stopped answering" in err and "stays pending" in err
+    assert "the LLM stopped answering" in err and "stays pending" in err
     memory = root / "memory"
     assert (memory / "g001" / "plan.json").exists()
     assert not list((memory / "g001").glob("offspring/*.json"))  # the offspring is pending
