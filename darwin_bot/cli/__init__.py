@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from darwin_bot.errors import DarwinError, RunStopped
+from darwin_bot.errors import DarwinError
 
 # command name -> (module under darwin_bot.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     except DarwinError as exc:
         if os.environ.get("DARWIN_DEBUG"):
             raise
-        what = "stopped" if isinstance(exc, RunStopped) else "error"  # a stop resumes: no error
-        click.echo(f"darwin: {what}: {exc}", err=True)
+        click.echo(f"darwin: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("darwin: aborted", err=True)
