@@ -94,7 +94,8 @@ class OpenAIBackend:
         """The model's context window (asked of the server once, where it reports one)."""
         if self._window is None:
             reported = None
-            if self.cfg.base_url and not self.cfg.context_tokens:
+            local = self.cfg.base_url and "api.openai.com" not in self.cfg.base_url
+            if local and not self.cfg.context_tokens:  # OpenAI reports none: the table knows
                 reported = server_window(self.cfg.base_url, self._key, self.cfg.model)
             self._window = self.params.window(self.cfg, reported)
         return self._window
