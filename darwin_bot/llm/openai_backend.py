@@ -23,6 +23,7 @@ The key is read from ``OPENAI_API_KEY`` and never logged; a local ``base_url``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -73,6 +74,11 @@ class OpenAIBackend:
                 "llm.backend = 'openai' needs OPENAI_API_KEY in the environment, or llm.base_url "
                 "pointing at a local OpenAI-compatible server"
             )
+        # The openai client reads OPENAI_BASE_URL when base_url is unset (the action's input):
+        # what is sent and where the window is asked depend on the server actually used.
+        cfg = dataclasses.replace(
+            cfg, base_url=cfg.base_url or os.environ.get("OPENAI_BASE_URL", "")
+        )
         self.cfg = cfg
         self.name = f"openai:{cfg.model}"
         self.where = cfg.base_url or "api.openai.com"

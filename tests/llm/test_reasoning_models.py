@@ -136,3 +136,13 @@ def test_a_reply_cut_at_the_limit_says_so(server: FakeServer) -> None:
     server.queue[-1][2]["choices"][0]["message"]["content"] = None  # a reasoning model's empty cut
     c = _backend(server, model="gpt-5-mini").complete(MESSAGES)  # type: ignore[arg-type]
     assert (c.text, c.finish_reason) == ("", "length")
+
+
+def test_openai_base_url_from_the_environment_is_the_server_used(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The action passes the server as OPENAI_BASE_URL: it is a local server, not OpenAI."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    llm = OpenAIBackend(LLMConfig(backend="openai", model="qwen2.5-coder"), api_key="sk-x")
+    llm.complete(MESSAGES)  # type: ignore[arg-type]
+    assert llm.where == server.url and "max_tokens" in server.requests[-1]
