@@ -18,7 +18,10 @@ it is an ``EvalResult`` whose status ranks worst (see ``core.fitness``).
     │   ├── ForgeAuthError           401/403 that is not a rate limit
     │   └── ForgeTransientError      5xx, timeouts, rate limits: retried, then raised (exit 3)
     ├── LLMError                     the LLM backend failed
-    │   ├── LLMTransientError        429, 5xx, timeouts: retried, then raised (exit 3)
+    │   ├── LLMTransientError        429, 5xx, timeouts, no connection: retried, then raised (exit 3)
+    │   ├── LLMAuthError             401/403, or the server does not know llm.model
+    │   ├── LLMRequestError          the server refused this one prompt (400: too long, a
+    │   │                            parameter it rejects after learning): that chunk fails
     │   ├── LLMReplyError            the reply cannot be used (garbage, too long)
     │   └── SpendCapReached          the next call would pass llm.max_usd(_per_generation)
     ├── MutationRejected             an edit failed validation (reason in the message)
@@ -98,6 +101,16 @@ class LLMTransientError(LLMError):
     """A transient LLM failure (429, 5xx, timeout) that survived every retry: resume later."""
 
     exit_code = 3
+
+
+class LLMAuthError(LLMError):
+    """The LLM server refused the credentials, or does not serve ``llm.model`` (401/403/404)."""
+
+    exit_code = 2
+
+
+class LLMRequestError(LLMError):
+    """The server refused this one request (HTTP 400/413/422): the chunk fails, not the run."""
 
 
 class LLMReplyError(LLMError):

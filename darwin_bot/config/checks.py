@@ -124,11 +124,23 @@ def _check_confirmation(bu: BudgetConfig) -> None:
     )
 
 
+REASONING_EFFORTS = ("", "minimal", "low", "medium", "high")
+
+
 def check_llm(llm: LLMConfig) -> None:
     need(llm.backend in LLM_BACKENDS, f"llm.backend must be one of {', '.join(LLM_BACKENDS)}")
     need(
         llm.max_tokens >= 1 and llm.timeout_s > 0 and llm.max_retries >= 0,
         "llm.max_tokens, llm.timeout_s must be positive and llm.max_retries 0 or more",
+    )
+    need(
+        llm.reasoning_effort in REASONING_EFFORTS,
+        f"llm.reasoning_effort must be one of {', '.join(repr(e) for e in REASONING_EFFORTS)}",
+    )
+    need(
+        llm.context_tokens == 0 or llm.context_tokens > llm.max_tokens,
+        f"llm.context_tokens ({llm.context_tokens}) must be 0 (auto) or more than "
+        f"llm.max_tokens ({llm.max_tokens})",
     )
     need(
         all(v is None or v > 0 for v in (llm.max_usd, llm.max_usd_per_generation)),

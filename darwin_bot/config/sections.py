@@ -71,8 +71,14 @@ class LLMConfig:
     backend: str = "auto"
     model: str = "gpt-4o-mini"
     base_url: str = ""
-    temperature: float = 0.7
-    max_tokens: int = 4096
+    temperature: float = 0.7  # not sent to reasoning models (gpt-5*, o-series): they take none
+    max_tokens: int = (
+        4096  # the completion budget (max_completion_tokens where the server takes it)
+    )
+    reasoning_effort: str = ""  # minimal | low | medium | high for reasoning models; "": theirs
+    # the model's context window in tokens; 0: what the server reports (llama.cpp, vLLM), else
+    # the known window of the model's family, else 8192
+    context_tokens: int = 0
     timeout_s: float = 120.0
     max_retries: int = 4
     max_reply_chars: int = 60000

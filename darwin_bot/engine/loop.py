@@ -286,6 +286,7 @@ class Engine(Evaluations):
         for item in self.plan(g):
             if self.run_state.offspring_path(g, item.agent).exists():
                 continue
+            self.breeder.preflight()  # the LLM answers (once), before any offspring is made
             self.say(f"generation {g}: {item.kind} {item.agent} <- {', '.join(item.parents)}")
             made = self.breeder.make(
                 g,
@@ -373,6 +374,7 @@ class Engine(Evaluations):
         worktrees and temporary files a killed run left.
         """
         self.verify()
+        self.breeder.preflight()  # before the baseline's training: a bad key fails at once
         for lock in self.repo.remove_stale_locks():
             self.say(f"removed {lock}, left by a git that was killed mid-write")
         self.repo.cleanup_worktrees()

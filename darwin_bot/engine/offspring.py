@@ -11,14 +11,21 @@ evidence for an LLM. And it refuses duplicate work: an offspring whose
 normalised change equals a sibling's or a known agent's is re-drawn (with
 another seed, :data:`REDRAWS` times) before anything is smoke-tested or
 trained, and the memory records each dropped draw as ``duplicate``.
+
+An LLM outage is not a verdict on an offspring: a server that stops answering
+(timeouts, refused connections, 429 or 5xx after the client's retries) or
+refuses the key mid-generation raises ``RunStopped``. The offspring gets no
+record, so it stays pending and the next run makes it again; the calls already
+made stay in the spend ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +33,11 @@ from darwin_bot.config import Config
 from darwin_bot.core.agent import Mutation, Outcome
 from darwin_bot.core.results import EvalResult, Metrics, SmokeResult, Status
 from darwin_bot.engine.ports import Evaluator, derive_seed
+from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
 from darwin_bot.gitrepo import GitRepo
+from darwin_bot.llm.context import CHARS_PER_TOKEN
 from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
-from darwin_bot.memory import CHARS_PER_TOKEN, MemoryStore, utc_now
+from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
@@ -62,6 +71,14 @@ class Breeder:
         self.use_memory = True  # False withholds the memory from the mutator (the ablation)
         self._evidence: tuple[int, Evidence] | None = None  # (generation, evidence)
         self._seen: dict[str, str] = {}  # change signature -> agent, this generation's
+        self._checked = False  # the LLM preflight call was made
+
+    def preflight(self) -> None:
+        """Check once that the LLM answers, before any offspring is made (see ``spend``)."""
+        check = getattr(self.llm_factory, "preflight", None)
+        if check is not None and not self._checked:
+            check()
+        self._checked = True
 
     def _committer(
         self,
@@ -116,7 +133,7 @@ class Breeder:
         """The LLM's digest: the evidence table first, then the per-mutation lines, in budget."""
         if not self.use_memory:
             return ""
-        budget = self.cfg.memory.digest_tokens * CHARS_PER_TOKEN
+        budget = int(self.cfg.memory.digest_tokens * CHARS_PER_TOKEN)  # tokens, counted safe
         table = digest(self.evidence(g), int(budget * EVIDENCE_SHARE))
         room = budget - len(table) - 2
         kept: list[str] = []
@@ -174,13 +191,14 @@ class Breeder:
             seed=seed,
             guidance=guidance if self.use_memory else None,
         )
+        spent: list[Any] = []  # the events of dropped draws: their calls were spent too
         for draw in range(REDRAWS + 1):
-            ctx = dataclasses.replace(
-                ctx, seed=seed if draw == 0 else derive_seed(seed, "redraw", draw)
-            )
+            draw_seed = seed if draw == 0 else derive_seed(seed, "redraw", draw)
+            ctx = dataclasses.replace(ctx, seed=draw_seed)
             outcome, heads = self._draw(g, item, ctx)
             if outcome.status is not OutcomeStatus.DUPLICATE:
                 break
+            spent += outcome.events
             self._record(agent, g, parents, outcome, None, parent_metrics, prefix=f"d{draw}")
         if outcome.status is OutcomeStatus.OK and not outcome.change:
             outcome = dataclasses.replace(
@@ -196,7 +214,7 @@ class Breeder:
         if outcome.status is not OutcomeStatus.DUPLICATE:
             self._record(agent, g, parents, outcome, head, parent_metrics, prefix="")
         return {
-            **_offspring_record(item, g, outcome, head, heads),
+            **_offspring_record(item, g, outcome, head, heads, spent),
             "granted_imports": list(extra_imports),
         }
 
@@ -207,7 +225,7 @@ class Breeder:
         # A rerun after a crash mid-offspring (or a re-draw) starts this offspring over.
         self.repo.delete_branch(self.repo.branch(ctx.agent))
         heads: list[str] = []
-        with self.repo.worktree(item["parent_heads"][0]) as wt:
+        with _stops_on_outage(ctx.agent), self.repo.worktree(item["parent_heads"][0]) as wt:
             if item["kind"] == "crossover":
                 heads.append(self._crossover(wt, item, g))
             outcome = mutate_tree(
@@ -264,6 +282,7 @@ class Breeder:
                     "metrics_after": None,
                     "fitness_delta": None,
                     "edit": edit,
+                    **({"left_out": list(ev.left_out)} if ev.left_out else {}),
                 }
             )
 
@@ -315,7 +334,7 @@ class Breeder:
         # The first commit of the offspring sits on its (first) parent's head.
         base = self.repo.rev(f"{rec['commits'][0]}^1") if rec.get("commits") else None
         heads: list[str] = []
-        with self.repo.worktree(rec["head"]) as wt:
+        with _stops_on_outage(agent), self.repo.worktree(rec["head"]) as wt:
             outcome = repair_tree(
                 wt,
                 ctx,
@@ -333,11 +352,33 @@ class Breeder:
         return head
 
 
+@contextlib.contextmanager
+def _stops_on_outage(agent: str) -> Iterator[None]:
+    """An LLM outage while making ``agent`` stops the run; ``agent`` stays pending."""
+    try:
+        yield
+    except (LLMTransientError, LLMAuthError) as exc:
+        raise RunStopped(
+            f"the LLM stopped answering ({exc}); {agent} stays pending, nothing was decided: "
+            "run again to resume"
+        ) from exc
+
+
 def _offspring_record(
-    item: dict[str, Any], g: int, outcome: MutationOutcome, head: str | None, heads: list[str]
+    item: dict[str, Any],
+    g: int,
+    outcome: MutationOutcome,
+    head: str | None,
+    heads: list[str],
+    spent: list[Any] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
-    """What the engine keeps of one offspring (its ``gNNN/offspring/<agent>.json``)."""
+    """What the engine keeps of one offspring (its ``gNNN/offspring/<agent>.json``).
+
+    Its tokens and cost are every call made for it (rejected, cut, declined and
+    repaired replies, and dropped duplicate draws), not only the committed ones.
+    """
     agent = item["agent"]
+    calls = [*spent, *outcome.events]
     return {
         "agent": agent,
         "generation": g,
@@ -349,9 +390,9 @@ def _offspring_record(
         "commits": heads if head else [],
         "summary": outcome.attempts[0].summary if outcome.attempts else "",
         "model": outcome.attempts[-1].model if outcome.attempts else "",
-        "prompt_tokens": sum(a.prompt_tokens for a in outcome.attempts),
-        "completion_tokens": sum(a.completion_tokens for a in outcome.attempts),
-        "cost_usd": round(sum(a.cost_usd for a in outcome.attempts), 6),
+        "prompt_tokens": sum(e.prompt_tokens for e in calls),
+        "completion_tokens": sum(e.completion_tokens for e in calls),
+        "cost_usd": round(sum(e.cost_usd for e in calls), 6),
         "requests": [
             {
                 "kind": r.kind,

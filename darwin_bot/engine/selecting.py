@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from darwin_bot.core import generation as gen
 from darwin_bot.core.generation import Row
@@ -155,15 +155,28 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
         gate=outcome.gate,
         baseline=engine.baseline_record(),
         timings={"select_s": round(time.monotonic() - started, 3)},
-        tokens={
-            "prompt": sum(r.prompt_tokens for r in records),
-            "completion": sum(r.completion_tokens for r in records),
-        },
-        cost_usd=round(sum(r.cost_usd for r in records), 6),
+        **spent(engine, g, records),
         promotion=outcome.promotion,
         data=data,
     )
     return SelectionJournal(g, JournalState.DECIDED, summary, tuple(handled))
+
+
+def spent(engine: Engine, g: int, records: Any) -> dict[str, Any]:
+    """The generation's tokens and cost: every call the spend ledger billed to ``g`` (failed,
+    cut and repaired replies and the preflight included), else the offspring records' sum."""
+    totals = getattr(engine.llm_factory, "totals", None)
+    t = totals(g) if totals is not None else None
+    if t is not None and t.calls:
+        tokens = {"prompt": t.prompt_tokens, "completion": t.completion_tokens}
+        return {"tokens": tokens, "cost_usd": round(t.usd, 6)}
+    return {
+        "tokens": {
+            "prompt": sum(r.prompt_tokens for r in records),
+            "completion": sum(r.completion_tokens for r in records),
+        },
+        "cost_usd": round(sum(r.cost_usd for r in records), 6),
+    }
 
 
 def choose(

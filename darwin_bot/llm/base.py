@@ -29,6 +29,7 @@ class Completion:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     usage_reported: bool = True
+    finish_reason: str = ""  # "stop", "length" (cut at the token budget), ... ("": not said)
 
 
 class LLM(Protocol):

@@ -69,6 +69,7 @@ class MutationEvent:
     cost_usd: float
     edit: str = ""
     explore: bool = False
+    left_out: tuple[str, ...] = ()  # prompt sections left out to fit the model's window
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ Flow of :func:`mutate_tree`:
    an invalid one is restored and recorded as rejected.
 3. If no chunk changed, the rejected chunks go back to the LLM with the reason
    (``evolution.repair_attempts`` times); if every picked chunk was declined,
-   a few other chunks are tried.
+   a few other chunks are tried (not after a reply cut at the token limit twice:
+   the budget, not the chunk, is what failed).
 4. ``screen`` sees the normalised change signature before anything runs: a
    change it knows (a sibling's, a known agent's) ends the call as
    ``duplicate``, neither smoke-tested nor trained.
@@ -179,7 +180,8 @@ def _propose(s: _Call, picked: list, rest: list, cfg: Config) -> tuple[list[Prob
 
     run(picked)
     for extra in rest[:FALLBACK_CHUNKS]:
-        if s.ledger.pending or problems:
+        # A model that cannot finish a reply in its budget would be cut on other chunks too.
+        if s.ledger.pending or problems or s.editor.cut_twice:
             break
         run([extra])
     rounds = 0

@@ -5,6 +5,11 @@ holding the prose; every section header (``### NAME <argument>``) and fenced
 block is written by :func:`darwin_bot.llm.sections.render`, the one module that
 also reads them back (the offline mutator finds its chunk that way). So the
 templates' wording can change without touching code.
+
+The mutate template puts what every chunk of one file shares first (rules,
+the file's structure, the memory, the metrics) and the task and the chunk
+last: a server that caches prompt prefixes (llama.cpp's server, OpenAI's
+prompt caching) then evaluates, or bills at full price, only the tail.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from darwin_bot.program import contract_for
 
 LOG_TAIL_CHARS = 3000
 MEMORY_DIGEST_CHARS = 6000
+LEFT_OUT = "(left out to fit the model's context window)"
+# What a prompt drops, in this order, to fit a small context window: the chunk, the
+# rules, the imports and the reply format are never dropped.
+MUTATE_TRIM = ("memory", "structure", "changed", "requests", "globals", "metrics")
+REPAIR_TRIM = ("log", "original")
 
 
 @cache
@@ -98,7 +108,11 @@ def mutation_prompt(
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
     program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
+    leave_out: frozenset[str] = frozenset(),  # of MUTATE_TRIM
 ) -> list[Message]:
+    def part(name: str, text: str) -> str:
+        return LEFT_OUT if name in leave_out else text
+
     user = _render(
         "mutate",
         task_section=render(Section.TASK, Task.MUTATE),
@@ -106,17 +120,23 @@ def mutation_prompt(
         file=view.file,
         rules=_rules(allowed_imports, max_file_lines, program),
         file_section=render(Section.FILE, view.file),
-        structure=view.structure(),
+        structure=part("structure", view.structure()),
         imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
-        globals_section=render(Section.GLOBALS, view.file, view.globals(), fence="python"),
+        globals_section=render(
+            Section.GLOBALS, view.file, part("globals", view.globals()), fence="python"
+        ),
         changed_section=render(Section.CHANGED),
-        running_memory="\n".join(f"- {s}" for s in running_memory) or "(nothing yet)",
+        running_memory=part(
+            "changed", "\n".join(f"- {s}" for s in running_memory) or "(nothing yet)"
+        ),
         memory_section=render(Section.MEMORY),
-        memory_digest=_cap(memory_digest.strip(), MEMORY_DIGEST_CHARS) or "(no records yet)",
+        memory_digest=part(
+            "memory", _cap(memory_digest.strip(), MEMORY_DIGEST_CHARS) or "(no records yet)"
+        ),
         parent_metrics_section=render(Section.PARENT_METRICS),
-        parent_metrics=format_metrics(parent_metrics, baseline_metrics),
+        parent_metrics=part("metrics", format_metrics(parent_metrics, baseline_metrics)),
         requests_section=render(Section.REQUESTS),
-        requests_context=requests_context.strip() or "(none)",
+        requests_context=part("requests", requests_context.strip() or "(none)"),
         chunk_section=render(Section.CHUNK, chunk.id, chunk.text, fence="python"),
         reply_format=template("reply_format").rstrip("\n"),
     )
@@ -137,19 +157,24 @@ def repair_prompt(
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
     program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
+    leave_out: frozenset[str] = frozenset(),  # of REPAIR_TRIM
 ) -> list[Message]:
+    tail = LEFT_OUT if "log" in leave_out else log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)"
     user = _render(
         "repair",
         task_section=render(Section.TASK, Task.REPAIR),
         chunk_id=chunk_id,
         error_section=render(Section.ERROR),
         error=error.strip() or "(no message)",
-        log_tail_section=render(
-            Section.LOG_TAIL, "", log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)", fence="text"
-        ),
+        log_tail_section=render(Section.LOG_TAIL, "", tail, fence="text"),
         rules=_rules(allowed_imports, max_file_lines, program),
         imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
-        original_section=render(Section.ORIGINAL, chunk_id, original, fence="python"),
+        original_section=render(
+            Section.ORIGINAL,
+            chunk_id,
+            LEFT_OUT if "original" in leave_out else original,
+            fence="python",
+        ),
         chunk_section=render(Section.CHUNK, chunk_id, current, fence="python"),
         reply_format=template("reply_format").rstrip("\n"),
     )

@@ -57,6 +57,10 @@ class TreeFiles:
     def now(self) -> dict[str, str]:
         return {p: self.current(p) for p in self.committed}
 
+    def edited(self) -> dict[str, str]:
+        """The files whose text on disk differs from the last commit (edits waiting for it)."""
+        return {p: t for p, t in self.now().items() if t != self.committed[p]}
+
     def write(self, path: str, text: str) -> None:
         (self.tree / path).write_text(text, encoding="utf-8")
 
@@ -107,6 +111,7 @@ class Ledger:
         reason: str,
         c: Completion | None = None,
         change: ChunkChange | None = None,
+        left_out: tuple[str, ...] = (),
     ) -> None:
         self.events.append(
             MutationEvent(
@@ -122,6 +127,7 @@ class Ledger:
                 cost_usd=c.cost_usd if c else 0.0,
                 edit=change.edit if change else "",
                 explore=change.explore if change else False,
+                left_out=left_out,
             )
         )
 

@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from darwin_bot.errors import SpendCapReached
+from darwin_bot.errors import ConfigError, LLMError, SpendCapReached
 from darwin_bot.llm.base import LLM, ChunkOffer, ChunkPlan, Completion, Guided, Message
+from darwin_bot.llm.context import CHARS_PER_TOKEN, Window, window_of
 from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.spend.bandit import UCB1, ArmStats, Choice, arm_stats
-from darwin_bot.spend.ledger import Call, CapHit, Caps, CapScope, Ledger, Stop
+from darwin_bot.spend.ledger import Call, CapHit, Caps, CapScope, Ledger, Stop, Totals
 from darwin_bot.spend.prices import PriceTable
 
 if TYPE_CHECKING:
     from darwin_bot.llm.offline.evidence import Guidance
-
-CHARS_PER_TOKEN = 4  # a rough prompt-size estimate for the first call of a model
 
 
 @dataclass
@@ -62,7 +61,7 @@ class SpendState:
         price = self.prices.price(model)
         if price is None:
             return 0.0
-        prompt = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
+        prompt = int(sum(len(m["content"]) for m in messages) / CHARS_PER_TOKEN)
         return price.cost(prompt, self.max_tokens)
 
     def refuse(self, generation: int, hit: CapHit, *, started: bool = True) -> None:
@@ -105,6 +104,10 @@ class BudgetedLLM:
             return self.inner.prefer(offers, picked)
         return None
 
+    def window(self) -> Window | None:
+        """The inner backend's context window (None: it has none), for fitting prompts."""
+        return window_of(self.inner)
+
     def complete(self, messages: list[Message]) -> Completion:
         st = self.state
         hit = st.caps.would_pass(st.ledger, self.generation, st.estimate(self.model, messages))
@@ -112,8 +115,12 @@ class BudgetedLLM:
             st.refuse(self.generation, hit)
             raise SpendCapReached(hit.reason)
         reply = self.inner.complete(messages)
+        return self.bill(reply)
+
+    def bill(self, reply: Completion, kind: str = "") -> Completion:
+        """Record ``reply`` in the ledger, priced; the reply with its cost."""
         cost = self._cost(reply)
-        st.ledger.record(
+        self.state.ledger.record(
             Call(
                 self.generation,
                 reply.model or self.model,
@@ -122,6 +129,7 @@ class BudgetedLLM:
                 cost,
                 utc_now(),
                 self.model,
+                kind,
             )
         )
         return dataclasses.replace(reply, cost_usd=cost or 0.0)
@@ -184,6 +192,37 @@ class SpendingFactory:
             self.choices.append(choice)
             arm = self.arms[choice.model]
         return BudgetedLLM(arm.make(seed), arm.model, self.state, g)
+
+    def totals(self, generation: int) -> Totals:
+        """Every call the ledger billed to ``generation`` (for the generation's summary)."""
+        return self.state.ledger.totals(generation)
+
+    def preflight(self) -> None:
+        """One tiny call per configured endpoint, before a generation spends anything.
+
+        A refused key, a model the server does not serve or a server that does
+        not answer ends the run here (``ConfigError``, exit 2), before any
+        offspring is made. Backends with nothing to check (offline, scripted)
+        are skipped. Each call is billed like any other.
+        """
+        g = self.generation()
+        for arm in self.arms.values():
+            inner = arm.make(0)
+            check = getattr(inner, "preflight", None)
+            if check is None:
+                continue
+            where = getattr(inner, "where", "")
+            try:
+                reply = check()
+            except LLMError as exc:
+                raise ConfigError(
+                    f"the LLM preflight call to {arm.model} ({where}) failed, nothing was "
+                    f"spent on offspring: {exc}"
+                ) from exc
+            BudgetedLLM(inner, arm.model, self.state, g).bill(reply, kind="preflight")
+            w = window_of(inner)
+            room = f"; context window {w.context_tokens} tokens ({w.source})" if w else ""
+            self.state.say(f"LLM {arm.model} at {where} answered the preflight call{room}")
 
     def stop_reason(self) -> str | None:
         """Why ``darwin run`` must not start another generation (the total cap), or None.

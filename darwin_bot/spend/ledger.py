@@ -34,6 +34,7 @@ class Call:
     cost_usd: float | None
     timestamp: str = ""
     arm: str = ""  # the configured model name the call was made for (llm.model / llm.models)
+    kind: str = ""  # "preflight" for the run's check that the server answers; "" a mutation's
 
 
 @dataclass(frozen=True)
@@ -47,24 +48,22 @@ class Stop:
 
 @dataclass
 class Totals:
-    """Known spend and the number of calls whose cost is unknown."""
+    """Known spend, tokens, and the number of calls whose cost is unknown."""
 
     usd: float = 0.0
     calls: int = 0
     unknown_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def add(self, call: Call) -> None:
         self.calls += 1
+        self.prompt_tokens += call.prompt_tokens
+        self.completion_tokens += call.completion_tokens
         if call.cost_usd is None:
             self.unknown_calls += 1
         else:
             self.usd += call.cost_usd
-
-
-def _session_name(ns: int) -> str:
-    """Sorts in time order (to the nanosecond), unique across processes."""
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ns // 1_000_000_000))
-    return f"{stamp}.{ns % 1_000_000_000:09d}Z-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def _session_name(ns: int) -> str:

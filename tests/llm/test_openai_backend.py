@@ -2,86 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from darwin_bot.config import Config, LLMConfig
-from darwin_bot.errors import ConfigError, LLMError, LLMTransientError
+from darwin_bot.errors import ConfigError, LLMRequestError, LLMTransientError
 from darwin_bot.llm.openai_backend import OpenAIBackend, price_for
 from darwin_bot.mutation import MutationContext, mutate_tree
+from tests.llm.fake_openai import FakeServer
+from tests.llm.fake_openai import body as _body
 
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-def _body(text: str, usage: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "test-model-2024",
-        "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-        ],
-    }
-    if usage:
-        body["usage"] = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
-    return body
-
-
-class FakeServer:
-    """Answers POST /v1/chat/completions from a queue of (status, headers, body, delay_s)."""
-
-    def __init__(self) -> None:
-        self.queue: list[tuple[int, dict[str, str], dict[str, Any], float]] = []
-        self.requests: list[dict[str, Any]] = []
-        self.times: list[float] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                length = int(self.headers.get("content-length", 0))
-                server.requests.append(json.loads(self.rfile.read(length)))
-                server.times.append(time.monotonic())
-                server.auth = self.headers.get("authorization", "")
-                status, headers, body, delay = server.queue.pop(0)
-                if delay:
-                    time.sleep(delay)
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and hung up
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.auth = ""
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = (
-            True  # a handler still sleeping for the timeout test is not waited for
-        )
-        self.httpd.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -153,8 +89,8 @@ def test_500_twice_then_transient_error(server: FakeServer) -> None:
 
 
 def test_400_is_not_retried(server: FakeServer) -> None:
-    server.queue.append((400, {}, {"error": {"message": "bad model"}}, 0))
-    with pytest.raises(LLMError, match="HTTP 400") as info:
+    server.queue.append((400, {}, {"error": {"message": "prompt too long"}}, 0))
+    with pytest.raises(LLMRequestError, match="HTTP 400") as info:
         _backend(server).complete(MESSAGES)  # type: ignore[arg-type]
     assert not isinstance(info.value, LLMTransientError)
     assert len(server.requests) == 1
@@ -168,26 +104,26 @@ def test_timeout_is_retried_then_raised(server: FakeServer) -> None:
     assert time.monotonic() - t0 < 3.0
 
 
-def test_transient_failure_becomes_a_rejected_outcome(
+def test_transient_failure_is_raised_with_the_files_untouched(
     server: FakeServer, tmp_path: Path, repo_root: Path
 ) -> None:
-    """The pipeline turns an LLM outage into a rejected offspring with files untouched, not a crash."""
+    """An LLM outage is not a verdict: the pipeline raises it on (the engine stops the run and
+    the offspring stays pending), with the files as they were."""
     import shutil
 
     shutil.copytree(repo_root / "seed", tmp_path / "seed")
     before = (tmp_path / "seed" / "model.py").read_text()
     server.queue += [(503, {}, {"error": {"message": "down"}}, 0)] * 2
     ctx = MutationContext("g001-000", 1, ("p",), None, None)
-    out = mutate_tree(
-        tmp_path,
-        ctx,
-        _backend(server, max_retries=1),
-        Config(),
-        commit=lambda a: pytest.fail("nothing valid to commit"),  # type: ignore[arg-type,return-value]
-        smoke=lambda t: pytest.fail("nothing to smoke"),
-    )  # type: ignore[arg-type,return-value]
-    assert out.status == "rejected"
-    assert "LLM failed" in out.reason and "HTTP 503" in out.reason
+    with pytest.raises(LLMTransientError, match="HTTP 503"):
+        mutate_tree(
+            tmp_path,
+            ctx,
+            _backend(server, max_retries=1),
+            Config(),
+            commit=lambda a: pytest.fail("nothing valid to commit"),  # type: ignore[arg-type,return-value]
+            smoke=lambda t: pytest.fail("nothing to smoke"),
+        )  # type: ignore[arg-type,return-value]
     assert (tmp_path / "seed" / "model.py").read_text() == before
 
 
