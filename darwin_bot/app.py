@@ -8,6 +8,7 @@ same evolution.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from darwin_bot.core.results import Budget, EvalResult
 from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
 from darwin_bot.gitrepo import GitRepo
-from darwin_bot.jsonio import read_json
 
 
 @dataclass
@@ -28,7 +28,6 @@ class TrustedEvaluator:
     cfg: Config
     root: Path
     threads: int | None = None
-    counter: Any = None  # a darwin_bot.progress.Counter: one step per full evaluation
 
     @property
     def version(self) -> str:
@@ -51,10 +50,7 @@ class TrustedEvaluator:
         opts = EvalOptions.from_config(
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads, **at
         )
-        result = evaluate_tree(tree, opts)
-        if self.counter is not None and not smoke:
-            self.counter.step(label=f"seed {seed}: {result.status}")
-        return result
+        return evaluate_tree(tree, opts)
 
 
 def git_dir(repo: GitRepo) -> Path:
@@ -102,12 +98,14 @@ def build_engine(
     remote: str | None = None,
     evaluator=None,
     wait: bool = False,
+    on_generation: Callable[[dict[str, Any]], None] | None = None,
 ) -> Engine:
     """The engine for ``root``, with the repository's run lock held for this process.
 
     ``evaluator`` overrides the sandboxed one (CI steps with secrets);
     ``wait``: block until another darwin process releases the lock instead of
-    failing (``RunLocked``, exit 2).
+    failing (``RunLocked``, exit 2); ``on_generation``: shows each generation's
+    summary as it is recorded (``darwin run`` prints its leaderboard).
     """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
     lock.hold(git_dir(repo), wait=wait, what="darwin run")
@@ -122,31 +120,22 @@ def build_engine(
         )
     n = workers or default_workers()
     threads = max(1, (os.cpu_count() or 2) // n)
-    from darwin_bot.progress import Counter, Reporter
+    from darwin_bot.live import LiveEvents
+    from darwin_bot.progress import Reporter
     from darwin_bot.spend import build_factory
 
     say = Reporter(enabled=not quiet)  # bars on a terminal, timestamped lines in CI
-    evaluations, offspring = Counter(say, unit="run"), Counter(say, unit="agent")
     # Every mutation's LLM goes through the spend caps, the price table and the model bandit.
     factory = build_factory(cfg, repo.root / cfg.memory.path, llm_factory(cfg))
     engine = Engine(
         repo,
         cfg,
-        evaluator=evaluator
-        or TrustedEvaluator(cfg, repo.root, threads=threads, counter=evaluations),
+        evaluator=evaluator or TrustedEvaluator(cfg, repo.root, threads=threads),
         llm_factory=factory,
         publisher=publisher,
         workers=n,
         progress=say,  # type: ignore[arg-type]  # a Progress: callable with .started
+        events=LiveEvents(say, on_generation),
     )
     factory.generation = engine.next_generation  # bill each call to the generation being made
-
-    def made(g: int) -> None:
-        plan = engine.state / f"g{g:03d}" / "plan.json"
-        total = len(read_json(plan).get("offspring", [])) if plan.exists() else None
-        offspring.begin(g, f"generation {g} offspring", total)
-        evaluations.begin(g, f"generation {g} training runs", None)
-        offspring.step()
-
-    factory.on_make = made
     return engine

@@ -13,6 +13,7 @@ side runs first is a coin flip.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sys
 import threading
@@ -23,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from darwin_bot.core.results import Status
+from darwin_bot.errors import RunStopped
 from darwin_bot.evaluate.sandbox import Gate, Limits, Mount, SandboxRun, run_sandboxed, scrub_env
+from darwin_bot.evaluate.sandbox_proc import stopping
 from darwin_bot.evaluate.scoring import Scorer, ScoreRejected, ScoreTruncated, TwinPlan
 from darwin_bot.evaluate.scratch import world_readable
 
@@ -106,7 +109,9 @@ def score_sides(job: ScoreJob, plan: TwinPlan, vocab: int) -> ScoreOutcome:
     start = time.monotonic()
 
     def second() -> None:
-        runs[1] = _run_side(job, plan, scorer, 1 - first, gate)
+        # an interrupt ends both sides; the first side raises it, this one stays quiet
+        with contextlib.suppress(RunStopped):
+            runs[1] = _run_side(job, plan, scorer, 1 - first, gate)
 
     waiting = threading.Thread(target=second, daemon=True)
     waiting.start()
@@ -116,6 +121,8 @@ def score_sides(job: ScoreJob, plan: TwinPlan, vocab: int) -> ScoreOutcome:
     finally:
         gate.release(go=out.status is Status.OK)
         waiting.join()
+    if 1 not in runs and stopping():  # the second side was stopped by an interrupt
+        raise RunStopped("scoring was stopped by an interrupt before it finished")
     out.elapsed_s = time.monotonic() - start
     out.wall_s = [runs[0].wall_s, runs[1].wall_s]
     for k in (0, 1):
