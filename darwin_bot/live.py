@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from darwin_bot.engine.ports import Events
+from darwin_bot.engine.ports import SEED_AGENT, Events
 from darwin_bot.errors import RunStopped
 from darwin_bot.progress import Counter, Reporter
 
@@ -31,15 +31,18 @@ STOP_LINE = "darwin: Ctrl-C: stopping now; run the same command again to resume"
 
 
 def run_line(agent: str, seed: int, result: Any, baseline_ppl: float | None) -> str:
-    """``g002-001 seed 0: ok, perplexity 5.4321 (-1.23% vs seed)``, or the failure and why."""
-    head = f"{agent} seed {seed}: {result.status}"
+    """``g002-001 #0: ok, perplexity 5.4321 (-1.23% vs seed)``, or the failure and why.
+
+    ``#0`` is the run's random seed; the seed agent's own runs show no change.
+    """
+    head = f"{agent} #{seed}: {result.status}"
     metrics = result.metrics
     if not result.ok or metrics is None:
         why = " ".join(str(result.reason or "").split())
         return f"{head}: {why[:160]}" if why else head
     ppl = metrics.perplexity
     delta = ""
-    if baseline_ppl and math.isfinite(ppl):
+    if baseline_ppl and math.isfinite(ppl) and agent != SEED_AGENT:
         delta = f" ({100.0 * (ppl - baseline_ppl) / baseline_ppl:+.2f}% vs seed)"
     return f"{head}, perplexity {ppl:.4f}{delta}"
 

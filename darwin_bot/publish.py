@@ -27,7 +27,7 @@ from darwin_bot.forge.base import (
 )
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore, utc_now
-from darwin_bot.review import Reviewer
+from darwin_bot.review import Reviewer, cull_reason
 from darwin_bot.spend import spend_report
 
 AGENT_LABEL = "darwin:agent"
@@ -149,6 +149,7 @@ class ForgePublisher:
         baseline: dict | None = None,
         *,
         open_prs: dict[str, PullRequest],
+        culled: str | None = None,
     ) -> bool:
         """Write the PR unless its open PR already reads the same (a rerun sends nothing).
 
@@ -160,7 +161,7 @@ class ForgePublisher:
         title = f"darwin: {agent} — {summary}"
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1] + "…"
-        body = self._body(record, row, baseline)
+        body = self._body(record, row, baseline, culled)
         labels = (AGENT_LABEL, _gen_label(record["generation"]))
         have = open_prs.get(branch)
         if (
@@ -174,7 +175,11 @@ class ForgePublisher:
         return True
 
     def _body(
-        self, record: dict[str, Any], row: dict[str, Any] | None, baseline: dict | None
+        self,
+        record: dict[str, Any],
+        row: dict[str, Any] | None,
+        baseline: dict | None,
+        culled: str | None = None,
     ) -> str:
         parent = record["parents"][0]
         parent_head = self.repo.rev(self.repo.branch(parent)) or self.repo.archived(parent)
@@ -185,6 +190,7 @@ class ForgePublisher:
             f"**Agent** `{record['agent']}` (generation {record['generation']}, {record['kind']}) "
             f"from {', '.join(f'`{p}`' for p in record['parents'])}",
             "",
+            *([f"**Culled:** {culled}.", ""] if culled else []),
             "### What changed and why",
             "",
         ]
@@ -245,10 +251,11 @@ class ForgePublisher:
             # of this step set the status, so the forge need not look one up (``new``).
             moved = False
             if row["agent"] in summary["culled"]:
-                if open_prs.pop(branch, None) is not None:
-                    self.forge.close_pr(
-                        branch, f"Culled in generation {summary['generation']}: {desc}."
-                    )
+                if branch in open_prs:  # the body keeps its final metrics and why it was culled
+                    why = cull_reason(summary, row)
+                    self._upsert_pr(rec, row, baseline, open_prs=open_prs, culled=why)
+                    open_prs.pop(branch)
+                    self.forge.close_pr(branch, f"{why}.")
                     moved = True
             elif branch in open_prs:
                 moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)

@@ -131,18 +131,37 @@ def _p(value: float | None) -> str:
     return "— (needs 2+ runs each)" if value is None else f"{value:.3g}"
 
 
-def metrics_table(agent: Runs, parent: Runs | None, baseline: Runs) -> list[str]:
-    """Markdown lines: the three rows, mean ± sd, and the p-values."""
+def _delta(runs: Runs, baseline: Runs) -> str:
+    """The mean perplexity's change against the seed's, in percent (negative is better)."""
+    mean, base = Spread.of(runs.metric("perplexity")).mean, Spread.of(baseline.metric("perplexity"))
+    if mean is None or not base.mean:
+        return "—"
+    return f"{100.0 * (mean - base.mean) / base.mean:+.2f}%"
+
+
+def metrics_table(
+    agent: Runs, parent: Runs | None, baseline: Runs, *, parent_is_seed: bool = False
+) -> list[str]:
+    """Markdown lines: the rows (mean ± sd, Δ against the seed), and the p-values.
+
+    ``parent_is_seed``: the parent is the baseline itself, one row for both, and
+    the "vs parent" p-value is the one against the seed's runs.
+    """
     lines = [
-        "| | perplexity (held-out) | MFU | training wall time (s) |",
-        "|---|---:|---:|---:|",
+        "| | perplexity (held-out) | Δ vs seed | MFU | training wall time (s) |",
+        "|---|---:|---:|---:|---:|",
     ]
-    named = [("this agent", agent), ("parent", parent), ("baseline (seed)", baseline)]
+    if parent_is_seed:
+        named = [("this agent", agent), ("parent = baseline (seed)", baseline)]
+        parent = baseline
+    else:
+        named = [("this agent", agent), ("parent", parent), ("baseline (seed)", baseline)]
     for name, runs in named:
         if runs is None:
             continue
         lines.append(
             f"| {name} | {Spread.of(runs.metric('perplexity')).text('.4f')} "
+            f"| {_delta(runs, baseline)} "
             f"| {Spread.of(runs.metric('mfu')).text('.4f')} "
             f"| {Spread.of(runs.trusted(WALL_KEYS)).text('.1f')} |"
         )
@@ -154,6 +173,25 @@ def metrics_table(agent: Runs, parent: Runs | None, baseline: Runs) -> list[str]
         f"vs baseline {_p(p_lower(ppl, baseline.metric('perplexity')))}"
     )
     return lines
+
+
+def cull_reason(summary: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """Why ``row``'s agent was culled in ``summary``'s generation, with its measured result."""
+    g, total = summary.get("generation"), len(summary.get("ranking") or [])
+    head = f"Culled in generation {g}"
+    if row.get("status") != Status.OK:
+        why = " ".join(str(row.get("reason") or "").split())[:300]
+        return f"{head}: its training run ended {row.get('status')}" + (f" ({why})" if why else "")
+    base = ((summary.get("baseline") or {}).get("mean") or {}).get("perplexity")
+    ppl = row.get("perplexity")
+    measured = f"perplexity {ppl:.4f}" if isinstance(ppl, (int, float)) else "no perplexity"
+    if isinstance(ppl, (int, float)) and base:
+        measured += f" ({100.0 * (ppl - base) / base:+.2f}% vs the seed's {base:.4f})"
+    keep = len(summary.get("survivors") or [])
+    return (
+        f"{head}: ranked {row.get('rank', '?')} of {total} with {measured}; "
+        f"only {keep} survive{'s' if keep == 1 else ''} (evolution.survivors)"
+    )
 
 
 def cost_line(agent: Runs, baseline: Runs) -> str:
@@ -330,15 +368,17 @@ class Reviewer:
         """Markdown lines for the PR body of a scored agent."""
         parent = (record.get("parents") or [None])[0]
         agent_runs = self.runs(record["agent"], record.get("head"))
-        parent_runs = self.runs(parent) if parent and parent != "seed" else None
         base_runs = self.runs("seed")
+        parent_runs = self.runs(parent) if parent and parent != "seed" else None
         fitness = row.get("fitness")
         fit_text = f"{fitness:+.4f}" if isinstance(fitness, (int, float)) else "—"
         lines = [
             f"Leaderboard rank {row.get('rank', '?')}, fitness {fit_text}; status {row.get('status')}",
             "",
         ]
-        lines += metrics_table(agent_runs, parent_runs, base_runs)
+        if row.get("status") != Status.OK and row.get("reason"):
+            lines += [f"Why: {' '.join(str(row['reason']).split())[:500]}", ""]
+        lines += metrics_table(agent_runs, parent_runs, base_runs, parent_is_seed=parent == "seed")
         lines += ["", cost_line(agent_runs, base_runs), ""]
         if plot_url:
             lines.append(

@@ -36,10 +36,10 @@ class Summary:
 
 def test_a_run_line_names_the_agent_its_status_perplexity_and_change() -> None:
     ok = run_line("g002-001", 0, _result(Status.OK, 4.9), 5.0)
-    assert ok == "g002-001 seed 0: ok, perplexity 4.9000 (-2.00% vs seed)"
+    assert ok == "g002-001 #0: ok, perplexity 4.9000 (-2.00% vs seed)"
     failed = run_line("g002-003", 1, _result(Status.FAILED, reason="exit code 1\nTraceback"), 5.0)
-    assert failed == "g002-003 seed 1: failed: exit code 1 Traceback"
-    assert run_line("seed", 2, _result(Status.OK, 5.0), None) == "seed seed 2: ok, perplexity 5.0000"
+    assert failed == "g002-003 #1: failed: exit code 1 Traceback"
+    assert run_line("seed", 2, _result(Status.OK, 5.1), 5.0) == "seed #2: ok, perplexity 5.1000"
 
 
 def test_offspring_lines_say_made_or_why_not() -> None:
@@ -59,9 +59,9 @@ def test_each_run_is_a_line_and_each_generation_prints_as_it_ends() -> None:
     events.generation(Summary(1))
     lines = [ln.split("] ", 1)[1] for ln in out.getvalue().splitlines()]
     assert lines[0].startswith(
-        "generation 1 training runs: 1/2 run g001-000 seed 0: ok, perplexity 4.5000 (-10.00% vs seed)"
+        "generation 1 training runs: 1/2 run g001-000 #0: ok, perplexity 4.5000 (-10.00% vs seed)"
     )
-    assert lines[1] == "generation 1 training runs: 2/2 run g001-001 seed 0: timeout: past 60 s"
+    assert lines[1] == "generation 1 training runs: 2/2 run g001-001 #0: timeout: past 60 s"
     assert shown == [{"generation": 1, "ranking": []}]
     assert events.batch.task is None  # the bar is closed before the leaderboard is printed
 
