@@ -31,11 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from darwin_bot import report
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import Status
 from darwin_bot.jsonio import read_json
+from darwin_bot.review_plot import review_plot
+
+__all__ = ["Reviewer", "Runs", "Spread", "cull_reason", "metrics_table", "review_plot"]
 
 PLOTS_DIR = "plots"
+FITNESS_PNG = "fitness.png"  # memory/plots/fitness.png: the whole run's plot
 _ITER_LOSS = re.compile(r"^iter (\d+): loss ([0-9.eE+-]+|nan|inf)", re.MULTILINE)
 WALL_KEYS = ("train_wall_s",)  # measured by the harness (train_seconds is the program's claim)
 SCORE_KEYS = ("score_wall_s",)  # measured too: the model's load() runs there, so it is cost
@@ -235,43 +240,6 @@ def lineage_points(
     return list(reversed(chain))
 
 
-def review_plot(
-    path: Path,
-    lineage: Sequence[tuple[str, int, float]],
-    curves: Mapping[str, Sequence[tuple[int, float]]],
-    baseline_ppl: float | None,
-) -> Path:
-    """Two panels: lineage perplexity over generations; reported training-loss curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4), dpi=90)
-    if lineage:
-        left.plot([g for _, g, _ in lineage], [p for _, _, p in lineage], "o-", color="C0")
-        for name, g, p in lineage:
-            left.annotate(name, (g, p), fontsize=7, textcoords="offset points", xytext=(3, 3))
-    if baseline_ppl is not None:
-        left.axhline(baseline_ppl, color="grey", linestyle="--", label="baseline (seed)")
-        left.legend(fontsize=7)
-    left.set(
-        title="held-out perplexity along the lineage", xlabel="generation", ylabel="perplexity"
-    )
-    for n, (label, pts) in enumerate(curves.items()):
-        if pts:
-            right.plot([i for i, _ in pts], [v for _, v in pts], label=label, color=f"C{n + 1}")
-    right.set(title="training loss (reported by the program)", xlabel="iteration", ylabel="loss")
-    if any(curves.values()):
-        right.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # No metadata: the same data gives the same bytes, so a rerun commits nothing.
-    fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def image_url(repository: str, sha: str, rel_path: str, server: str | None = None) -> str:
     """A commit-pinned URL GitHub renders in a PR body (a relative link without a repository)."""
     if not repository:
@@ -324,10 +292,13 @@ class Reviewer:
         champion = summary.get("new_champion")
         if champion in heads and champion not in chosen:
             chosen.append(champion)
+        gens = self.memory.generations()
+        # the run's fitness plot, named by agent, goes with the memory (committed with it)
+        report.fitness_plot(gens, self.root / PLOTS_DIR / FITNESS_PNG)
         if not chosen:
             return {}
-        gens = self.memory.generations()
         base = (summary.get("baseline") or {}).get("mean", {}).get("perplexity")
+        base_sd = ((summary.get("baseline") or {}).get("std") or {}).get("perplexity")
         seed = self.runs("seed")
         paths = {}
         for agent in chosen:
@@ -339,7 +310,13 @@ class Reviewer:
                 curves[f"{parent} (parent)"] = self.runs(parent).loss_curve()
             curves["seed"] = seed.loss_curve()
             rel = f"{self.cfg.memory.path}/{PLOTS_DIR}/{agent}.png"
-            review_plot(self.repo.root / rel, lineage_points(gens, agent), curves, base)
+            lineage = lineage_points(gens, agent)
+            errors = {
+                a: Spread.of(self.runs(a).metric("perplexity")).sd or 0.0 for a, _, _ in lineage
+            }
+            review_plot(
+                self.repo.root / rel, lineage, curves, base, errors=errors, baseline_sd=base_sd
+            )
             paths[agent] = rel
         g = summary.get("generation")
         message = f"darwin: review plots of generation {g}"

@@ -112,3 +112,6 @@ def print_final(engine: Any) -> None:
             click.echo(f"\ndiff against the seed (git diff {seed[:10]} {agents[best].head[:10]}):")
             click.echo(engine.repo.diffstat(seed, agents[best].head))
     click.echo(f"\nfitness plot: {plot}")
+    kept = engine.state / "plots" / "fitness.png"
+    if kept.is_file():
+        click.echo(f"(committed with the memory as {kept.relative_to(engine.repo.root)})")
