@@ -110,7 +110,9 @@ def test_ctrl_c_is_acknowledged_at_once_and_ends_the_sandboxes(tmp_path: Path) -
     )
     pids = tmp_path / "pids"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(pids.read_text().split() if pids.exists() else []) < 2:
+    while (
+        time.monotonic() < deadline and len(pids.read_text().split() if pids.exists() else []) < 2
+    ):
         time.sleep(0.1)
     children = [int(p) for p in pids.read_text().split()]
     assert len(children) == 2
