@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,3 +128,63 @@ def test_ctrl_c_is_acknowledged_at_once_and_ends_the_sandboxes(tmp_path: Path) -
     time.sleep(0.5)
     for pid in children:  # the sandboxes' sleep 120 did not outlive the stop
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_a_run_shows_each_generation_as_it_ends_and_names_every_run(tmp_path: Path) -> None:
+    """The engine's events, in order: the offspring and the runs of a generation, then its
+    leaderboard, before the next generation starts; a resumed run says what it skips."""
+    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.config import from_dict
+    from darwin_bot.engine import Engine
+    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.llm import make_llm
+    from tests.test_engine import FakeEvaluator
+
+    root = tmp_path / "repo"
+    make_scratch_repo(root, "")
+    cfg = from_dict(
+        {
+            "evolution": {"population": 3, "survivors": 1, "seed": 1},
+            "budget": {"iters": 10, "repeats": 2},
+            "llm": {"backend": "heuristic"},
+        }
+    )
+    out = io.StringIO()
+    say = Reporter(stream=out, tty=False)
+
+    def shown(summary: dict) -> None:
+        say(f"LEADERBOARD {summary['generation']}")
+
+    def engine() -> Engine:
+        return Engine(
+            GitRepo(root, prefix=cfg.evolution.branch_prefix),
+            cfg,
+            evaluator=FakeEvaluator(),
+            llm_factory=lambda s: make_llm(cfg.llm, seed=s),
+            progress=say,  # type: ignore[arg-type]
+            events=LiveEvents(say, on_generation=shown),
+        )
+
+    engine().run(2)
+    lines = [ln.split("] ", 1)[1] for ln in out.getvalue().splitlines()]
+    boards = [i for i, ln in enumerate(lines) if ln.startswith("LEADERBOARD")]
+    assert [lines[i] for i in boards] == ["LEADERBOARD 0", "LEADERBOARD 1", "LEADERBOARD 2"]
+    gen2 = [i for i, ln in enumerate(lines) if ln.startswith("generation 2")]
+    assert boards[1] < min(gen2), "generation 1's leaderboard is shown before generation 2 starts"
+    runs = [ln for ln in lines if "training runs:" in ln and " run " in ln]
+    assert runs and all(
+        re.search(r"run (seed|g00\d-\d{3}) #\d+: ok, perplexity \d", ln) for ln in runs
+    )
+    assert any("% vs seed)" in ln for ln in runs if "run g00" in ln)
+    made = [
+        ln for ln in lines if "offspring:" in ln and ("(mutate of" in ln or "(crossover of" in ln)
+    ]
+    assert made, lines
+    assert not any("~0s left" in ln for ln in lines)
+
+    # Resumed after its last generation: the seed's runs are cached, and it says so.
+    out.truncate(0)
+    out.seek(0)
+    again = engine()
+    again.evaluate_all([(again.seed_head(), s) for s in again.seeds(2)], what="resumed")
+    assert "resumed training runs: 2 of 2 already done, 0 to go" in out.getvalue()
