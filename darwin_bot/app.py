@@ -28,6 +28,8 @@ class TrustedEvaluator:
     cfg: Config
     root: Path
     threads: int | None = None
+    # each training iteration a full run's log reports (display only: never read for the score)
+    on_iteration: Callable[[int], None] | None = None
 
     @property
     def version(self) -> str:
@@ -46,7 +48,11 @@ class TrustedEvaluator:
     ) -> EvalResult:
         from darwin_bot.evaluate import EvalOptions, evaluate_tree
 
-        at = {k: v for k, v in (("budget", budget), ("preset", preset)) if v is not None}
+        at: dict[str, Any] = {
+            k: v for k, v in (("budget", budget), ("preset", preset)) if v is not None
+        }
+        if not smoke and self.on_iteration is not None:
+            at["on_iteration"] = self.on_iteration
         opts = EvalOptions.from_config(
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads, **at
         )
@@ -125,17 +131,19 @@ def build_engine(
     from darwin_bot.spend import build_factory
 
     say = Reporter(enabled=not quiet)  # bars on a terminal, timestamped lines in CI
+    events = LiveEvents(say, on_generation)
     # Every mutation's LLM goes through the spend caps, the price table and the model bandit.
     factory = build_factory(cfg, repo.root / cfg.memory.path, llm_factory(cfg))
     engine = Engine(
         repo,
         cfg,
-        evaluator=evaluator or TrustedEvaluator(cfg, repo.root, threads=threads),
+        evaluator=evaluator
+        or TrustedEvaluator(cfg, repo.root, threads=threads, on_iteration=events.iteration),
         llm_factory=factory,
         publisher=publisher,
         workers=n,
         progress=say,  # type: ignore[arg-type]  # a Progress: callable with .started
-        events=LiveEvents(say, on_generation),
+        events=events,
     )
     factory.generation = engine.next_generation  # bill each call to the generation being made
     return engine

@@ -27,6 +27,7 @@ from darwin_bot.engine.ports import SEED_AGENT, Events
 from darwin_bot.errors import RunStopped
 from darwin_bot.progress import Counter, Reporter
 
+HEARTBEAT_S = 30.0  # not on a terminal: a line at least this often while a run trains
 STOP_LINE = "darwin: Ctrl-C: stopping now; run the same command again to resume"
 
 
@@ -68,11 +69,31 @@ class LiveEvents(Events):
         self.on_generation = on_generation
         self.batch = Counter(say)
         self._batches = 0
+        self._beat = 0.0  # when the last heartbeat line was written
+        self.heartbeat_s = HEARTBEAT_S
+
+    def iteration(self, n: int) -> None:
+        """A training run reached iteration ``n``: on a terminal in the bar, else a line at
+        most every ``heartbeat_s`` (a long run is never a silent stretch in a CI log)."""
+        task = self.batch.task
+        if task is None or not self.say.enabled:
+            return
+        if task._bar is not None:
+            task._bar.set_postfix_str(f"iter {n}")
+            return
+        now = self.say.clock()
+        if now - max(self._beat, task.started) >= self.heartbeat_s:
+            self._beat = now
+            self.say(
+                f"{task.name}: {task.done}/{task.total} {task.unit} done, one at iteration {n}"
+            )
 
     def begin(self, what: str, total: int, unit: str) -> None:
         self._batches += 1  # a new key: every batch is its own bar
         self.batch.unit = unit
         self.batch.begin(self._batches, what, total)
+        if not self.say.tty:
+            self.say(f"{what}: {total} {unit}{'s' if total != 1 else ''} to go")
 
     def _step(self, line: str) -> None:
         if self.say.tty or self.batch.task is None:

@@ -59,12 +59,33 @@ def test_each_run_is_a_line_and_each_generation_prints_as_it_ends() -> None:
     events.run("g001-001", 0, _result(Status.TIMEOUT, reason="past 60 s"), 5.0)
     events.generation(Summary(1))
     lines = [ln.split("] ", 1)[1] for ln in out.getvalue().splitlines()]
+    assert lines.pop(0) == "generation 1 training runs: 2 runs to go"
     assert lines[0].startswith(
         "generation 1 training runs: 1/2 run g001-000 #0: ok, perplexity 4.5000 (-10.00% vs seed)"
     )
     assert lines[1] == "generation 1 training runs: 2/2 run g001-001 #0: timeout: past 60 s"
     assert shown == [{"generation": 1, "ranking": []}]
     assert events.batch.task is None  # the bar is closed before the leaderboard is printed
+
+
+def test_a_long_run_is_not_a_silent_stretch() -> None:
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    out, clock = io.StringIO(), Clock()
+    events = LiveEvents(Reporter(stream=out, tty=False, clock=clock))
+    events.begin("generation 2 training runs", 3, "run")
+    for n, at in ((10, 5.0), (20, 31.0), (30, 40.0), (40, 62.0)):
+        clock.now = at
+        events.iteration(n)
+    beats = [ln.split("] ", 1)[1] for ln in out.getvalue().splitlines()][1:]
+    assert beats == [
+        "generation 2 training runs: 0/3 run done, one at iteration 20",
+        "generation 2 training runs: 0/3 run done, one at iteration 40",
+    ]
 
 
 def test_on_a_terminal_results_are_lines_above_the_bar() -> None:
@@ -171,7 +192,7 @@ def test_a_run_shows_each_generation_as_it_ends_and_names_every_run(tmp_path: Pa
     assert [lines[i] for i in boards] == ["LEADERBOARD 0", "LEADERBOARD 1", "LEADERBOARD 2"]
     gen2 = [i for i, ln in enumerate(lines) if ln.startswith("generation 2")]
     assert boards[1] < min(gen2), "generation 1's leaderboard is shown before generation 2 starts"
-    runs = [ln for ln in lines if "training runs:" in ln and " run " in ln]
+    runs = [ln for ln in lines if re.search(r"training runs: \d+/\d+ run ", ln)]
     assert runs and all(
         re.search(r"run (seed|g00\d-\d{3}) #\d+: ok, perplexity \d", ln) for ln in runs
     )

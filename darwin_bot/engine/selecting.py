@@ -140,7 +140,9 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
     lead = gen.leader(ranked)
     if confirm and lead is not None and lead.agent != SEED_AGENT:
         engine.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
-        engine.evaluate_all([(engine.head(lead.agent), s) for s in repeats])
+        engine.evaluate_all(
+            [(engine.head(lead.agent), s) for s in repeats], what=f"generation {g} leader"
+        )
         ranked = candidates(engine, g, baseline, train=False)
     outcome = choose(engine, g, ranked, baseline, prev, train=confirm)
     records = engine.offspring_records(g).values()
