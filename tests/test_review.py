@@ -156,6 +156,9 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
     assert "| parent = baseline (seed) |" in body and "needs 2+ runs" not in body
     assert re.search(r"vs parent \d[0-9.e+-]*;", body), body
     assert re.search(r"\| this agent \| [0-9.]+ ± [0-9.]+ \(n=3\) \| [+-]\d+\.\d\d% \|", body)
+    # The run's fitness plot is in the memory, among the files committed with it.
+    assert (root / "memory" / "plots" / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "memory/plots/fitness.png" in engine.memory_files()
     # A culled agent's closed PR keeps its final metrics and says why it was culled.
     culled = [prs[engine.repo.branch(a)] for a in summary.culled if a != "seed"]
     assert culled, summary.to_json()
