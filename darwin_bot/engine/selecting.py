@@ -68,7 +68,8 @@ def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> lis
     records = engine.offspring_records(g)
     alive = list(prev.survivors) + [a for a, r in records.items() if r.ok]
     if train:
-        engine.evaluate_all([(engine.head(a), engine.cfg.evolution.seed) for a in alive])
+        first = [(engine.head(a), engine.cfg.evolution.seed) for a in alive]
+        engine.evaluate_all(first, what=f"generation {g} survivors and offspring")
     out = []
     for agent in alive:
         rec = records.get(agent)
