@@ -49,6 +49,12 @@ def _pct(value: float | None, base: float | None) -> str:
     return f"{100.0 * (value - base) / base:+.2f}%"
 
 
+def _culled_line(why: str) -> str:
+    """``**Culled in generation 2:** ranked 3 of 3 ...``: the verdict first, in bold."""
+    head, _, rest = why.partition(": ")
+    return f"**{head}:** {rest}." if rest else f"**{why}.**"
+
+
 class ForgePublisher:
     """Shows the evolution on a forge and reads the humans' answers back."""
 
@@ -190,7 +196,7 @@ class ForgePublisher:
             f"**Agent** `{record['agent']}` (generation {record['generation']}, {record['kind']}) "
             f"from {', '.join(f'`{p}`' for p in record['parents'])}",
             "",
-            *([f"**Culled:** {culled}.", ""] if culled else []),
+            *([_culled_line(culled), ""] if culled else []),
             "### What changed and why",
             "",
         ]

@@ -164,7 +164,7 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
     assert culled, summary.to_json()
     for pr in culled:
         assert pr.state == "closed"
-        assert "**Culled:** Culled in generation 1: " in pr.body, pr.body
+        assert "**Culled in generation 1:** " in pr.body, pr.body
         assert "only 2 survive (evolution.survivors)" in pr.body or "training run ended" in pr.body
         assert "Awaiting evaluation" not in pr.body and "| this agent |" in pr.body
     dash = publisher.forge.find_issue("dashboard", label="darwin:dashboard")
