@@ -117,9 +117,7 @@ class Evaluations:
         kind = "confirmation runs" if confirm else "training runs"
         label = f"{what} {kind}" if what else kind
         if len(todo) < len(jobs):  # a resumed run says what it skips
-            self.say(
-                f"{label}: {len(jobs) - len(todo)} of {len(jobs)} already done, {len(todo)} to go"
-            )
+            self.say(f"{label}: {len(jobs) - len(todo)} of {len(jobs)} already measured (cached)")
         if todo:
             self.events.begin(label, len(todo), "run")
         if self.workers == 1 or len(todo) < 2:
