@@ -8,6 +8,7 @@ same evolution.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from darwin_bot.core.results import Budget, EvalResult
 from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
 from darwin_bot.gitrepo import GitRepo
-from darwin_bot.jsonio import read_json
 
 
 @dataclass
@@ -28,7 +28,6 @@ class TrustedEvaluator:
     cfg: Config
     root: Path
     threads: int | None = None
-    counter: Any = None  # a darwin_bot.progress.Counter: one step per full evaluation
     pool: Any = None  # a darwin_bot.evaluate.devices.DevicePool: one evaluation per device
     secret_dir: Path | None = None  # where the window secret is kept (the git folder)
 
@@ -36,6 +35,9 @@ class TrustedEvaluator:
         from darwin_bot.evaluate.windows import read_secret
 
         return read_secret(self.secret_dir)
+
+    # each training iteration a full run's log reports (display only: never read for the score)
+    on_iteration: Callable[[int], None] | None = None
 
     @property
     def version(self) -> str:
@@ -57,7 +59,11 @@ class TrustedEvaluator:
     ) -> EvalResult:
         from darwin_bot.evaluate import EvalOptions, evaluate_tree
 
-        at = {k: v for k, v in (("budget", budget), ("preset", preset)) if v is not None}
+        at: dict[str, Any] = {
+            k: v for k, v in (("budget", budget), ("preset", preset)) if v is not None
+        }
+        if not smoke and self.on_iteration is not None:
+            at["on_iteration"] = self.on_iteration
         from darwin_bot.evaluate.windows import seed_of
 
         secret = self._secret()
@@ -67,15 +73,10 @@ class TrustedEvaluator:
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads, **at
         )
         if self.pool is None:
-            result = evaluate_tree(tree, opts)
-        else:
-            with self.pool.take() as slot:  # a device no concurrent evaluation holds
-                pinned = {"device": slot.device, "visible_devices": slot.visible}
-                opts = dataclasses.replace(opts, threads=slot.threads, **pinned)
-                result = evaluate_tree(tree, opts)
-        if self.counter is not None and not smoke:
-            self.counter.step(label=f"seed {seed}: {result.status}")
-        return result
+            return evaluate_tree(tree, opts)
+        with self.pool.take() as slot:  # a device no concurrent evaluation holds
+            pinned = {"device": slot.device, "visible_devices": slot.visible}
+            return evaluate_tree(tree, dataclasses.replace(opts, threads=slot.threads, **pinned))
 
 
 def git_dir(repo: GitRepo) -> Path:
@@ -118,12 +119,14 @@ def build_engine(
     remote: str | None = None,
     evaluator=None,
     wait: bool = False,
+    on_generation: Callable[[dict[str, Any]], None] | None = None,
 ) -> Engine:
     """The engine for ``root``, with the repository's run lock held for this process.
 
     ``evaluator`` overrides the sandboxed one (CI steps with secrets);
     ``wait``: block until another darwin process releases the lock instead of
-    failing (``RunLocked``, exit 2).
+    failing (``RunLocked``, exit 2); ``on_generation``: shows each generation's
+    summary as it is recorded (``darwin run`` prints its leaderboard).
     """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
     lock.hold(git_dir(repo), wait=wait, what="darwin run")
@@ -140,11 +143,12 @@ def build_engine(
 
     pool = DevicePool.detect(workers)  # never more workers than devices; CPU cores split
     n = pool.size
-    from darwin_bot.progress import Counter, Reporter
+    from darwin_bot.live import LiveEvents
+    from darwin_bot.progress import Reporter
     from darwin_bot.spend import build_factory
 
     say = Reporter(enabled=not quiet)  # bars on a terminal, timestamped lines in CI
-    evaluations, offspring = Counter(say, unit="run"), Counter(say, unit="agent")
+    events = LiveEvents(say, on_generation)
     # Every mutation's LLM goes through the spend caps, the price table and the model bandit.
     factory = build_factory(cfg, repo.root / cfg.memory.path, llm_factory(cfg))
     engine = Engine(
@@ -152,21 +156,17 @@ def build_engine(
         cfg,
         evaluator=evaluator
         or TrustedEvaluator(
-            cfg, repo.root, counter=evaluations, pool=pool, secret_dir=git_dir(repo)
+            cfg,
+            repo.root,
+            pool=pool,
+            secret_dir=git_dir(repo),
+            on_iteration=events.iteration,
         ),
         llm_factory=factory,
         publisher=publisher,
         workers=n,
         progress=say,  # type: ignore[arg-type]  # a Progress: callable with .started
+        events=events,
     )
     factory.generation = engine.next_generation  # bill each call to the generation being made
-
-    def made(g: int) -> None:
-        plan = engine.state / f"g{g:03d}" / "plan.json"
-        total = len(read_json(plan).get("offspring", [])) if plan.exists() else None
-        offspring.begin(g, f"generation {g} offspring", total)
-        evaluations.begin(g, f"generation {g} training runs", None)
-        offspring.step()
-
-    factory.on_make = made
     return engine

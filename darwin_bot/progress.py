@@ -55,6 +55,8 @@ def _left(seconds: float | None) -> str:
     if seconds is None:
         return ""
     s = int(round(seconds))
+    if s < 1:  # "~0s left" is never true while a step is still running: say nothing
+        return ""
     return f", ~{s // 60}m{s % 60:02d}s left" if s >= 60 else f", ~{s}s left"
 
 

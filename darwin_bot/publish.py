@@ -29,7 +29,7 @@ from darwin_bot.forge.base import (
 from darwin_bot.forge.rate_budget import WRITES_PER_HOUR, select_budget
 from darwin_bot.gitrepo import GitRepo
 from darwin_bot.memory import MemoryStore, utc_now
-from darwin_bot.review import Reviewer
+from darwin_bot.review import Reviewer, cull_reason
 from darwin_bot.spend import spend_report
 
 AGENT_LABEL = "darwin:agent"
@@ -51,6 +51,12 @@ def _measured(row: dict[str, Any], base: float | None) -> str:
     """What was measured of a row that cannot rank (an over_budget run keeps its perplexity)."""
     ppl = row.get("perplexity")
     return "" if ppl is None else f" (measured: ppl {ppl:.3f}, {_pct(ppl, base)})"
+
+
+def _culled_line(why: str) -> str:
+    """``**Culled in generation 2:** ranked 3 of 3 ...``: the verdict first, in bold."""
+    head, _, rest = why.partition(": ")
+    return f"**{head}:** {rest}." if rest else f"**{why}.**"
 
 
 class ForgePublisher:
@@ -185,6 +191,7 @@ class ForgePublisher:
         baseline: dict | None = None,
         *,
         open_prs: dict[str, PullRequest],
+        culled: str | None = None,
     ) -> bool:
         """Write the PR unless its open PR already reads the same (a rerun sends nothing).
 
@@ -196,7 +203,7 @@ class ForgePublisher:
         title = f"darwin: {agent} — {summary}"
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1] + "…"
-        body = self._body(record, row, baseline)
+        body = self._body(record, row, baseline, culled)
         # One label for every agent PR: the generation is in the body (a label per
         # generation would be one more write, and one more label, every generation).
         labels = (AGENT_LABEL,)
@@ -212,7 +219,11 @@ class ForgePublisher:
         return True
 
     def _body(
-        self, record: dict[str, Any], row: dict[str, Any] | None, baseline: dict | None
+        self,
+        record: dict[str, Any],
+        row: dict[str, Any] | None,
+        baseline: dict | None,
+        culled: str | None = None,
     ) -> str:
         parent = record["parents"][0]
         parent_head = self.repo.rev(self.repo.branch(parent)) or self.repo.archived(parent)
@@ -223,6 +234,7 @@ class ForgePublisher:
             f"**Agent** `{record['agent']}` (generation {record['generation']}, {record['kind']}) "
             f"from {', '.join(f'`{p}`' for p in record['parents'])}",
             "",
+            *([_culled_line(culled), ""] if culled else []),
             "### What changed and why",
             "",
         ]
@@ -287,12 +299,13 @@ class ForgePublisher:
             # Branches are never deleted here: the step's atomic push deletes the
             # culled ones together with their archive refs (lineage is never lost).
             if row["agent"] in summary["culled"]:
-                open_prs.pop(branch)
-                self.forge.close_pr(
-                    branch, f"Culled in generation {summary['generation']}: {desc}."
-                )
-                moved = True
-            else:
+                if branch in open_prs:  # the body keeps its final metrics and why it was culled
+                    why = cull_reason(summary, row)
+                    self._upsert_pr(rec, row, baseline, open_prs=open_prs, culled=why)
+                    open_prs.pop(branch)
+                    self.forge.close_pr(branch, f"{why}.")
+                    moved = True
+            elif branch in open_prs:
                 moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
             self.forge.set_status(
                 rec["head"],

@@ -135,25 +135,45 @@ def _finite(values: Iterable[Any]) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
 
 
-def plot_series(generations: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    """Per generation: best and median fitness, best perplexity (NaN where none worked)."""
-    series: dict[str, list[float]] = {"generation": [], "best": [], "median": [], "perplexity": []}
+def plot_series(generations: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Per generation: best and median fitness, best perplexity (NaN where none worked),
+    the agents that scored them, and the seed's mean perplexity and sd (its noise band)."""
+    keys = ("generation", "best", "median", "perplexity", "best_agent", "ppl_agent")
+    series: dict[str, list[Any]] = {k: [] for k in (*keys, "seed", "seed_sd")}
     for summary in sorted(generations, key=lambda s: s["generation"]):
         ranking = summary.get("ranking", [])
-        fits = _finite(e.get("fitness") for e in ranking)
-        ppls = _finite(e.get("perplexity") for e in ranking if e.get("fitness") is not None)
+        scored = [e for e in ranking if _finite([e.get("fitness")])]
+        fits = _finite(e.get("fitness") for e in scored)
+        with_ppl = [e for e in scored if _finite([e.get("perplexity")])]
+        best = max(scored, key=lambda e: e["fitness"]) if scored else None
+        lowest = min(with_ppl, key=lambda e: e["perplexity"]) if with_ppl else None
+        base = summary.get("baseline") or {}
         series["generation"].append(float(summary["generation"]))
         series["best"].append(max(fits) if fits else math.nan)
         series["median"].append(statistics.median(fits) if fits else math.nan)
-        series["perplexity"].append(min(ppls) if ppls else math.nan)
+        series["perplexity"].append(float(lowest["perplexity"]) if lowest else math.nan)
+        series["best_agent"].append(str(best["agent"]) if best else "")
+        series["ppl_agent"].append(str(lowest["agent"]) if lowest else "")
+        series["seed"].append(float((base.get("mean") or {}).get("perplexity", math.nan)))
+        series["seed_sd"].append(float((base.get("std") or {}).get("perplexity", 0.0) or 0.0))
     return series
 
 
-def fitness_plot(generations: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Write a PNG: best and median fitness, and best perplexity, per generation."""
+def _names(ax: Any, xs: Sequence[float], ys: Sequence[float], names: Sequence[str]) -> None:
+    """Each point labelled with the agent it is (a name repeated from the last point is not)."""
+    last = None
+    for x, y, name in zip(xs, ys, names, strict=True):
+        if name and name != last and math.isfinite(y):
+            ax.annotate(name, (x, y), fontsize=7, textcoords="offset points", xytext=(4, 4))
+        last = name
+
+
+def fitness_figure(generations: Sequence[Mapping[str, Any]]) -> Any:
+    """The figure of :func:`fitness_plot` (a matplotlib ``Figure``, drawn, not saved)."""
     # The object API with the Agg canvas: no pyplot global state, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     data = plot_series(generations)
     fig = Figure(figsize=(7.0, 5.0), dpi=100)
@@ -162,23 +182,43 @@ def fitness_plot(generations: Sequence[Mapping[str, Any]], path: Path) -> Path:
     gens = data["generation"]
     if gens:
         top.plot(gens, data["best"], "o-", label="best fitness")
+        _names(top, gens, data["best"], data["best_agent"])
         top.plot(gens, data["median"], "s--", label="median fitness")
-        top.axhline(0.0, color="grey", linewidth=0.8, label="baseline")
-        top.legend(loc="best")
+        top.axhline(0.0, color="grey", linewidth=0.8, label="baseline (the seed)")
+        top.legend(loc="best", fontsize=8)
+        seed, sd = data["seed"], data["seed_sd"]
+        bottom.fill_between(
+            gens,
+            [m - d for m, d in zip(seed, sd, strict=True)],
+            [m + d for m, d in zip(seed, sd, strict=True)],
+            color="grey",
+            alpha=0.25,
+            label="the seed's noise (mean ± 1 sd of its runs)",
+        )
+        bottom.plot(gens, seed, color="grey", linewidth=0.8)
         bottom.plot(gens, data["perplexity"], "o-", color="tab:green", label="best perplexity")
-        bottom.legend(loc="best")
+        _names(bottom, gens, data["perplexity"], data["ppl_agent"])
+        bottom.legend(loc="best", fontsize=8)
     else:
         top.text(0.5, 0.5, "no generations recorded yet", ha="center", va="center")
     top.set_ylabel("fitness (vs baseline)")
     top.set_title("darwin-bot: evolution of fitness")
     bottom.set_ylabel("held-out perplexity")
     bottom.set_xlabel("generation")
-    bottom.xaxis.get_major_locator().set_params(integer=True)
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))  # generations are whole numbers
     fig.tight_layout()
+    return fig
+
+
+def fitness_plot(generations: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Write a PNG: best and median fitness, and best perplexity against the seed's noise band,
+    per generation, each point named by its agent."""
+    fig = fitness_figure(generations)
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
+        # No metadata: the same generations give the same bytes (committed with the memory).
+        fig.savefig(path, format="png", metadata={"Software": None})
     except OSError as exc:
         raise StateError(f"cannot write the fitness plot to {path}: {exc}") from exc
     return path

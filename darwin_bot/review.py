@@ -31,11 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from darwin_bot import report
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import Status
 from darwin_bot.engine.state import EvalCache
+from darwin_bot.review_plot import review_plot
+
+__all__ = ["Reviewer", "Runs", "Spread", "cull_reason", "metrics_table", "review_plot"]
 
 PLOTS_DIR = "plots"
+FITNESS_PNG = "fitness.png"  # memory/plots/fitness.png: the whole run's plot
 _ITER_LOSS = re.compile(r"^iter (\d+): loss ([0-9.eE+-]+|nan|inf)", re.MULTILINE)
 WALL_KEYS = ("train_wall_s",)  # measured by the harness (train_seconds is the program's claim)
 SCORE_KEYS = ("score_wall_s",)  # measured too: the model's load() runs there, so it is cost
@@ -127,18 +132,37 @@ def _p(value: float | None) -> str:
     return "— (needs 2+ runs each)" if value is None else f"{value:.3g}"
 
 
-def metrics_table(agent: Runs, parent: Runs | None, baseline: Runs) -> list[str]:
-    """Markdown lines: the three rows, mean ± sd, and the p-values."""
+def _delta(runs: Runs, baseline: Runs) -> str:
+    """The mean perplexity's change against the seed's, in percent (negative is better)."""
+    mean, base = Spread.of(runs.metric("perplexity")).mean, Spread.of(baseline.metric("perplexity"))
+    if mean is None or not base.mean:
+        return "—"
+    return f"{100.0 * (mean - base.mean) / base.mean:+.2f}%"
+
+
+def metrics_table(
+    agent: Runs, parent: Runs | None, baseline: Runs, *, parent_is_seed: bool = False
+) -> list[str]:
+    """Markdown lines: the rows (mean ± sd, Δ against the seed), and the p-values.
+
+    ``parent_is_seed``: the parent is the baseline itself, one row for both, and
+    the "vs parent" p-value is the one against the seed's runs.
+    """
     lines = [
-        "| | perplexity (held-out) | MFU | training wall time (s) |",
-        "|---|---:|---:|---:|",
+        "| | perplexity (held-out) | Δ vs seed | MFU | training wall time (s) |",
+        "|---|---:|---:|---:|---:|",
     ]
-    named = [("this agent", agent), ("parent", parent), ("baseline (seed)", baseline)]
+    if parent_is_seed:
+        named = [("this agent", agent), ("parent = baseline (seed)", baseline)]
+        parent = baseline
+    else:
+        named = [("this agent", agent), ("parent", parent), ("baseline (seed)", baseline)]
     for name, runs in named:
         if runs is None:
             continue
         lines.append(
             f"| {name} | {Spread.of(runs.metric('perplexity')).text('.4f')} "
+            f"| {_delta(runs, baseline)} "
             f"| {Spread.of(runs.metric('mfu')).text('.4f')} "
             f"| {Spread.of(runs.trusted(WALL_KEYS)).text('.1f')} |"
         )
@@ -150,6 +174,25 @@ def metrics_table(agent: Runs, parent: Runs | None, baseline: Runs) -> list[str]
         f"vs baseline {_p(p_lower(ppl, baseline.metric('perplexity')))}"
     )
     return lines
+
+
+def cull_reason(summary: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """Why ``row``'s agent was culled in ``summary``'s generation, with its measured result."""
+    g, total = summary.get("generation"), len(summary.get("ranking") or [])
+    head = f"Culled in generation {g}"
+    if row.get("status") != Status.OK:
+        why = " ".join(str(row.get("reason") or "").split())[:300]
+        return f"{head}: its training run ended {row.get('status')}" + (f" ({why})" if why else "")
+    base = ((summary.get("baseline") or {}).get("mean") or {}).get("perplexity")
+    ppl = row.get("perplexity")
+    measured = f"perplexity {ppl:.4f}" if isinstance(ppl, (int, float)) else "no perplexity"
+    if isinstance(ppl, (int, float)) and base:
+        measured += f" ({100.0 * (ppl - base) / base:+.2f}% vs the seed's {base:.4f})"
+    keep = len(summary.get("survivors") or [])
+    return (
+        f"{head}: ranked {row.get('rank', '?')} of {total} with {measured}; "
+        f"only {keep} survive{'s' if keep == 1 else ''} (evolution.survivors)"
+    )
 
 
 def cost_line(agent: Runs, baseline: Runs) -> str:
@@ -191,43 +234,6 @@ def lineage_points(
         parents = row.get("parents") or []
         current = parents[0] if parents else None
     return list(reversed(chain))
-
-
-def review_plot(
-    path: Path,
-    lineage: Sequence[tuple[str, int, float]],
-    curves: Mapping[str, Sequence[tuple[int, float]]],
-    baseline_ppl: float | None,
-) -> Path:
-    """Two panels: lineage perplexity over generations; reported training-loss curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4), dpi=90)
-    if lineage:
-        left.plot([g for _, g, _ in lineage], [p for _, _, p in lineage], "o-", color="C0")
-        for name, g, p in lineage:
-            left.annotate(name, (g, p), fontsize=7, textcoords="offset points", xytext=(3, 3))
-    if baseline_ppl is not None:
-        left.axhline(baseline_ppl, color="grey", linestyle="--", label="baseline (seed)")
-        left.legend(fontsize=7)
-    left.set(
-        title="held-out perplexity along the lineage", xlabel="generation", ylabel="perplexity"
-    )
-    for n, (label, pts) in enumerate(curves.items()):
-        if pts:
-            right.plot([i for i, _ in pts], [v for _, v in pts], label=label, color=f"C{n + 1}")
-    right.set(title="training loss (reported by the program)", xlabel="iteration", ylabel="loss")
-    if any(curves.values()):
-        right.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # No metadata: the same data gives the same bytes, so a rerun commits nothing.
-    fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return path
 
 
 def image_url(repository: str, sha: str, rel_path: str, server: str | None = None) -> str:
@@ -296,10 +302,13 @@ class Reviewer:
         champion = summary.get("new_champion")
         if champion in heads and champion not in chosen:
             chosen.append(champion)
+        gens = self.memory.generations()
+        # the run's fitness plot, named by agent, goes with the memory (committed with it)
+        report.fitness_plot(gens, self.root / PLOTS_DIR / FITNESS_PNG)
         if not chosen:
             return {}
-        gens = self.memory.generations()
         base = (summary.get("baseline") or {}).get("mean", {}).get("perplexity")
+        base_sd = ((summary.get("baseline") or {}).get("std") or {}).get("perplexity")
         seed = self.runs("seed")
         paths = {}
         for agent in chosen:
@@ -311,7 +320,13 @@ class Reviewer:
                 curves[f"{parent} (parent)"] = self.runs(parent).loss_curve()
             curves["seed"] = seed.loss_curve()
             rel = f"{self.cfg.memory.path}/{PLOTS_DIR}/{agent}.png"
-            review_plot(self.repo.root / rel, lineage_points(gens, agent), curves, base)
+            lineage = lineage_points(gens, agent)
+            errors = {
+                a: Spread.of(self.runs(a).metric("perplexity")).sd or 0.0 for a, _, _ in lineage
+            }
+            review_plot(
+                self.repo.root / rel, lineage, curves, base, errors=errors, baseline_sd=base_sd
+            )
             paths[agent] = rel
         g = summary.get("generation")
         message = f"darwin: review plots of generation {g}"
@@ -340,15 +355,17 @@ class Reviewer:
         """Markdown lines for the PR body of a scored agent."""
         parent = (record.get("parents") or [None])[0]
         agent_runs = self.runs(record["agent"], record.get("head"))
-        parent_runs = self.runs(parent) if parent and parent != "seed" else None
         base_runs = self.runs("seed")
+        parent_runs = self.runs(parent) if parent and parent != "seed" else None
         fitness = row.get("fitness")
         fit_text = f"{fitness:+.4f}" if isinstance(fitness, (int, float)) else "—"
         lines = [
             f"Leaderboard rank {row.get('rank', '?')}, fitness {fit_text}; status {row.get('status')}",
             "",
         ]
-        lines += metrics_table(agent_runs, parent_runs, base_runs)
+        if row.get("status") != Status.OK and row.get("reason"):
+            lines += [f"Why: {' '.join(str(row['reason']).split())[:500]}", ""]
+        lines += metrics_table(agent_runs, parent_runs, base_runs, parent_is_seed=parent == "seed")
         lines += ["", cost_line(agent_runs, base_runs), ""]
         if plot_url:
             lines.append(

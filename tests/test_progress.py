@@ -70,7 +70,7 @@ def test_quiet_prints_nothing_and_the_counter_reopens_per_key() -> None:
     c.begin(2, "gen 2", 1)
     c.step()
     assert [ln.split("] ")[1] for ln in out.getvalue().splitlines()] == [
-        "gen 1: 1/2 agent, ~0s left",
+        "gen 1: 1/2 agent",  # no "~0s left": a step is still running
         "gen 1: 2/2 agent",
         "gen 2: 1/1 agent",
     ]

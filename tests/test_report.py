@@ -112,6 +112,26 @@ def test_plot_series() -> None:
     assert math.isnan(none_worked["best"][0])
 
 
+def test_the_fitness_plot_names_agents_on_whole_generations_with_the_seeds_band() -> None:
+    from darwin_bot.report import fitness_figure
+
+    gens = [summary(g, [0.05 * g, 0.0], [10.0 - g, 10.0]) for g in range(4)]
+    for s in gens:
+        s["baseline"] = {"mean": {"perplexity": 10.0}, "std": {"perplexity": 0.2}}
+    fig = fitness_figure(gens)
+    fig.canvas.draw()
+    top, bottom = fig.axes
+    lo, hi = bottom.get_xlim()
+    ticks = [t for t in bottom.get_xticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    names = {t.get_text() for t in top.texts} | {t.get_text() for t in bottom.texts}
+    assert {"g001-000", "g002-000", "g003-000"} <= names
+    band = [c for c in bottom.collections if c.get_label().startswith("the seed's noise")]
+    assert band, "the seed's noise band"
+    ys = band[0].get_paths()[0].vertices[:, 1]
+    assert round(ys.min(), 6) == 9.8 and round(ys.max(), 6) == 10.2
+
+
 def test_fitness_plot_writes_a_png(tmp_path: Path) -> None:
     gens = [summary(g, [0.05 * g, 0.0, None], [10.0 - g, 10.0, None]) for g in range(4)]
     out = fitness_plot(gens, tmp_path / "report" / "fitness.png")

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.review import Runs, Spread, cost_line, lineage_points, metrics_table, review_plot
+from darwin_bot.review import (
+    Runs,
+    Spread,
+    cost_line,
+    cull_reason,
+    lineage_points,
+    metrics_table,
+    review_plot,
+)
+from darwin_bot.review_plot import review_figure
 
 LOG = "preset tiny: 0.1M parameters\niter 10: loss 3.5000, lr 1e-3\niter 20: loss 2.9000, lr 1e-3\n"
 
@@ -150,6 +159,23 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
         "**Trusted cost** (measured by the harness): training wall time 1.0 ± 0.0 (n=3) s" in body
     )
     assert "cost ratio vs baseline 1.000" in body
+    # The leader's parent is the seed (3 runs): the comparison is made, not "needs 2+ runs".
+    assert "| parent = baseline (seed) |" in body and "needs 2+ runs" not in body
+    assert re.search(r"vs parent \d[0-9.e+-]*;", body), body
+    assert re.search(r"\| this agent \| [0-9.]+ ± [0-9.]+ \(n=3\) \| [+-]\d+\.\d\d% \|", body)
+    # The run's fitness plot is in the memory, among the files committed with it.
+    assert (engine.repo.root / "memory" / "plots" / "fitness.png").read_bytes()[
+        :8
+    ] == b"\x89PNG\r\n\x1a\n"
+    assert "memory/plots/fitness.png" in engine.memory_files()
+    # A culled agent's closed PR keeps its final metrics and says why it was culled.
+    culled = [prs[engine.repo.branch(a)] for a in summary.culled if a != "seed"]
+    assert culled, summary.to_json()
+    for pr in culled:
+        assert pr.state == "closed"
+        assert "**Culled in generation 1:** " in pr.body, pr.body
+        assert "only 2 survive (evolution.survivors)" in pr.body or "training run ended" in pr.body
+        assert "Awaiting evaluation" not in pr.body and "| this agent |" in pr.body
     dash = publisher.forge.find_issue("dashboard", label="darwin:dashboard")
     assert dash is not None and "### LLM spend" in dash.body and "| model | calls |" in dash.body
 
@@ -185,3 +211,56 @@ def test_the_pr_shows_only_runs_of_this_evaluator_version_and_corpus(tmp_path: P
     after = next(p.body for p in publisher.forge.list_prs(state="all") if p.branch == branch)
     assert after == before
     assert "999" not in after
+
+
+def test_the_seed_as_parent_is_compared_and_every_row_has_its_change() -> None:
+    agent = Runs((_run(9.0, 0), _run(9.1, 1), _run(9.05, 2)))
+    base = Runs((_run(10.0, 0), _run(10.1, 1), _run(10.05, 2)))
+    text = "\n".join(metrics_table(agent, None, base, parent_is_seed=True))
+    assert "| this agent | 9.0500 ± 0.0500 (n=3) | -9.95% |" in text
+    assert "| parent = baseline (seed) | 10.0500 ± 0.0500 (n=3) | +0.00% |" in text
+    vs_parent = text.split("vs parent ")[1].split(";")[0]
+    assert vs_parent == text.split("vs baseline ")[1].strip() and float(vs_parent) < 0.01
+
+
+def test_why_an_agent_was_culled() -> None:
+    summary = {
+        "generation": 2,
+        "ranking": [{"agent": "a"}, {"agent": "b"}, {"agent": "c"}],
+        "survivors": ["a"],
+        "baseline": {"mean": {"perplexity": 10.0}},
+    }
+    ok = {"agent": "c", "rank": 3, "status": "ok", "perplexity": 10.2}
+    assert cull_reason(summary, ok) == (
+        "Culled in generation 2: ranked 3 of 3 with perplexity 10.2000 "
+        "(+2.00% vs the seed's 10.0000); only 1 survives (evolution.survivors)"
+    )
+    failed = {"agent": "b", "rank": 2, "status": "timeout", "reason": "past\n60 s"}
+    assert cull_reason(summary, failed) == (
+        "Culled in generation 2: its training run ended timeout (past 60 s)"
+    )
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_the_lineage_panel_has_whole_generations_error_bars_and_the_seeds_band() -> None:
+    lineage = [("seed", 0, 10.0), ("a1", 1, 9.5), ("b2", 3, 9.0)]
+    curves = {"b2 (this agent)": [(10, 3.5), (20, 2.9)], "seed": [(10, 3.6), (20, 3.1), (30, 2.8)]}
+    fig = review_figure(lineage, curves, 10.0, errors={"a1": 0.2, "b2": 0.1}, baseline_sd=0.3)
+    fig.canvas.draw()
+    left, right = fig.axes
+    ticks = [t for t in left.get_xticks() if left.get_xlim()[0] <= t <= left.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    bars = [c for c in left.containers if hasattr(c, "has_yerr") and c.has_yerr]
+    assert bars, "error bars from the repeats"
+    (segments,) = bars[0][2]
+    heights = sorted(round(abs(s[1][1] - s[0][1]) / 2, 6) for s in segments.get_segments())
+    assert heights == [0.0, 0.1, 0.2]
+    assert any(p.get_label().startswith("the seed's noise") for p in left.patches)
+    assert {"seed", "a1", "b2"} <= set(_texts(left))
+    # two logged losses are not a curve: only the seed's three points are drawn
+    assert [ln.get_label() for ln in right.lines] == ["seed"]
+    bare = review_figure(lineage, {"x": [(10, 3.0), (20, 2.0)]}, 10.0)
+    assert "no curve to show" in " ".join(_texts(bare.axes[1])) and not bare.axes[1].lines

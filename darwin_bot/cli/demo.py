@@ -143,6 +143,7 @@ def demo_command(
     from darwin_bot.app import build_engine
     from darwin_bot.cli.render import print_final, print_generation
     from darwin_bot.config import load
+    from darwin_bot.live import interrupts
     from darwin_bot.publish import make_publisher
 
     if survivors >= population:
@@ -170,9 +171,9 @@ def demo_command(
         click.echo(f"darwin demo: scratch repository {root} (corpus: {what})", err=True)
     cfg = load(root / "darwin.toml")
     publisher = make_publisher(root, cfg)
-    engine = build_engine(root, cfg, publisher=publisher)
-    for summary in engine.run(generations):
-        print_generation(summary.to_json())
+    with interrupts():  # Ctrl-C: one line, the sandboxes ended, exit 3 (resume later)
+        engine = build_engine(root, cfg, publisher=publisher, on_generation=print_generation)
+        engine.run(generations)
     print_final(engine)
     _print_requests(publisher.forge, root)
 

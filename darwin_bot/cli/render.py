@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from darwin_bot import report
-from darwin_bot.core.agent import Agent
+from darwin_bot.core.agent import SEED_AGENT, Agent
 
 
 def print_generation(summary: dict[str, Any]) -> None:
@@ -47,34 +47,71 @@ def population(engine: Any) -> dict[str, Agent]:
     return agents
 
 
+def headline(last: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """What the run found: (the agent whose diff is worth showing, or None; the lines to print).
+
+    "No gain yet" when the seed leads or nothing beat it; otherwise the best
+    agent with its perplexity, its change against the seed and its p-value,
+    and whether it passed the statistical gate.
+    """
+    g = last["generation"]
+    champion = last.get("champion")
+    best = champion or last.get("leader")
+    base = ((last.get("baseline") or {}).get("mean") or {}).get("perplexity")
+    row = next((r for r in last["ranking"] if r["agent"] == best), None)
+    ppl = row.get("perplexity") if row else None
+    if not best or best == SEED_AGENT or ppl is None or (base and not champion and ppl >= base):
+        runner = next(
+            (r for r in last["ranking"] if r["agent"] != SEED_AGENT and r.get("perplexity")), None
+        )
+        lines = [f"No gain yet: after generation {g} the seed still leads."]
+        if runner and base:
+            lines.append(
+                f"best offspring {runner['agent']}: perplexity {runner['perplexity']:.4f} "
+                f"vs the seed's {base:.4f} ({_delta(runner['perplexity'], base)}"
+                f"{_p_text(runner.get('p_value'))})"
+            )
+        return None, lines
+    if champion == best:
+        status = "champion: passed the statistical gate"
+    else:
+        gate = (last.get("gate") or {}).get("reason")
+        status = "leader, not yet significant" + (f" ({gate})" if gate else "")
+    lines = [f"best agent: {best}, {status}"]
+    if base:
+        lines.append(
+            f"held-out perplexity {ppl:.4f} vs the seed's {base:.4f} "
+            f"({_delta(ppl, base)}{_p_text(row.get('p_value') if row else None)})"
+        )
+    return best, lines
+
+
+def _delta(value: float, base: float) -> str:
+    return f"{100.0 * (value - base) / base:+.2f}%"
+
+
+def _p_text(p: float | None) -> str:
+    return "" if p is None else f", p = {p:.3g}"
+
+
 def print_final(engine: Any) -> None:
-    """The best agent, its lineage, its diff against the seed, and the fitness plot."""
+    """What the run found, the best agent's lineage and diff against the seed, the plot."""
     gens = engine.generations()
     if not gens:
         return
-    last = gens[-1]
-    best = last.get("champion") or last.get("leader")
     plot = report.fitness_plot(gens, engine.repo.root / ".darwin" / "report" / "fitness.png")
     click.echo("\n== summary")
-    if best:
-        row = next((r for r in last["ranking"] if r["agent"] == best), None)
-        base = ((last.get("baseline") or {}).get("mean") or {}).get("perplexity")
-        status = (
-            "champion (passed the statistical gate)"
-            if last.get("champion") == best
-            else "leader (not confirmed as significant)"
-        )
-        click.echo(f"best agent: {best}, {status}")
-        if row and row.get("perplexity") and base:
-            pct = 100.0 * (row["perplexity"] - base) / base
-            click.echo(
-                f"held-out perplexity {row['perplexity']:.4f} vs baseline {base:.4f} ({pct:+.2f}%)"
-            )
-        agents = population(engine)
-        if best in agents:
-            click.echo("\nlineage:")
-            click.echo(report.lineage_text(agents, best), nl=False)
-            seed = engine.seed_head()
+    best, lines = headline(gens[-1])
+    click.echo("\n".join(lines))
+    agents = population(engine) if best else {}
+    if best in agents:
+        click.echo("\nlineage:")
+        click.echo(report.lineage_text(agents, best), nl=False)
+        seed = engine.seed_head()
+        if agents[best].head != seed:
             click.echo(f"\ndiff against the seed (git diff {seed[:10]} {agents[best].head[:10]}):")
             click.echo(engine.repo.diffstat(seed, agents[best].head))
     click.echo(f"\nfitness plot: {plot}")
+    kept = engine.state / "plots" / "fitness.png"
+    if kept.is_file():
+        click.echo(f"(committed with the memory as {kept.relative_to(engine.repo.root)})")

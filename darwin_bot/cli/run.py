@@ -49,14 +49,20 @@ def run_command(
 ) -> None:
     """Evolve the repository's seed/ locally. Killed and started again, it resumes."""
     from darwin_bot.app import build_engine
+    from darwin_bot.live import interrupts
     from darwin_bot.publish import make_publisher
 
     cfg = load_config(config_path, root)
     _preflight(root, cfg)  # darwin:contract seam
-    engine = build_engine(
-        root, cfg, workers=workers, quiet=quiet, publisher=make_publisher(root, cfg), wait=wait
-    )
-    summaries = engine.run(generations or cfg.evolution.generations)
-    for summary in summaries:
-        print_generation(summary.to_json())
+    with interrupts():  # Ctrl-C: one line, the sandboxes ended, exit 3 (resume later)
+        engine = build_engine(
+            root,
+            cfg,
+            workers=workers,
+            quiet=quiet,
+            publisher=make_publisher(root, cfg),
+            wait=wait,
+            on_generation=print_generation,  # each leaderboard as its generation ends
+        )
+        engine.run(generations or cfg.evolution.generations)
     print_final(engine)

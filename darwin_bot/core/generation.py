@@ -246,6 +246,25 @@ def plan(
     )
 
 
+def _p_values(
+    ranked: list[Row],
+    samples: Mapping[str, Sequence[float]],
+    baseline: Sequence[float],
+    alpha: float,
+) -> list[Row]:
+    """Every working offspring with 2+ runs gets its p-value against the seed (Welch, one-sided),
+    for the reports; only the gated agent's decides anything (``Gate``)."""
+    return [
+        replace(r, p_value=fit.champion_test(samples[r.agent], baseline, alpha).p_value)
+        if r.p_value is None
+        and r.agent != SEED_AGENT
+        and len(samples.get(r.agent, ())) >= 2
+        and len(baseline) >= 2
+        else r
+        for r in ranked
+    ]
+
+
 def select(
     rows: Sequence[Row],
     *,
@@ -276,6 +295,7 @@ def select(
             )
         gate = Gate(gated.agent, result)
         ranked = [replace(r, p_value=result.p_value) if r is gated else r for r in ranked]
+    ranked = _p_values(ranked, samples, baseline, rules.significance)
     champion = gate.agent if gate is not None and gate.passed else None
     promotion = None
     if confirm is not None and gate is not None:

@@ -55,7 +55,8 @@ def confirmation(engine: Engine, g: int, champion: str | None, *, train: bool) -
             f"{spec.budget.key() if spec.budget else ''} ({spec.repeats} runs each)"
         )
         heads = (engine.head(champion), engine.seed_head())
-        engine.evaluate_all([(h, s) for h in heads for s in seeds], confirm=True)
+        what = f"generation {g} {champion} and seed"
+        engine.evaluate_all([(h, s) for h in heads for s in seeds], confirm=True, what=what)
     candidate = {}
     if champion is not None:
         candidate[champion] = confirm_samples(held_runs(engine, engine.head(champion)))

@@ -10,13 +10,15 @@ reuses a score from the old one.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from darwin_bot.config import Config
+from darwin_bot.core import fitness as fit
 from darwin_bot.core.confirm import ConfirmSpec
 from darwin_bot.core.results import Budget, EvalResult
-from darwin_bot.engine.ports import Evaluator, Repository
+from darwin_bot.engine.ports import Evaluator, Events, Repository
 from darwin_bot.engine.state import EvalCache
 from darwin_bot.errors import StateError
 
@@ -33,6 +35,10 @@ class Evaluations:
     state: Path
     workers: int
     confirm_spec: ConfirmSpec
+    events: Events
+    names: dict[str, str]  # a commit or branch -> the agent it is, for what is shown
+    say: Callable[[str], None]
+    seed_head: Callable[[], str]
 
     @property
     def budget(self) -> Budget:
@@ -72,7 +78,17 @@ class Evaluations:
             else:  # exactly the call of a search-budget run (confirmation off: as it always was)
                 result = self.evaluator(Path(tmp), seed=seed)
         cache.put(tree, seed, result)
+        name = self.names.get(ref) or ref.removeprefix(self.repo.branch(""))
+        self.events.run(name, seed, result, self._seed_ppl(confirm))
         return result
+
+    def _seed_ppl(self, confirm: bool) -> float | None:
+        """The seed's mean perplexity at this budget, from the runs already known (display)."""
+        try:
+            mean = fit.summarize(self.known_runs(self.seed_head(), confirm=confirm)).mean_metrics()
+        except StateError:  # no seed yet
+            return None
+        return mean.perplexity if mean is not None else None
 
     def runs(self, ref: str, seeds: range) -> list[EvalResult]:
         return [self.evaluate_ref(ref, s) for s in seeds]
@@ -87,12 +103,23 @@ class Evaluations:
         found = (cache.get(tree, s) for s in seeds)
         return [r for r in found if r is not None]
 
-    def evaluate_all(self, jobs: list[tuple[str, int]], *, confirm: bool = False) -> None:
-        """Evaluate (ref, seed) pairs, ``workers`` at a time; results land in the cache."""
+    def evaluate_all(
+        self, jobs: list[tuple[str, int]], *, confirm: bool = False, what: str = ""
+    ) -> None:
+        """Evaluate (ref, seed) pairs, ``workers`` at a time; results land in the cache.
+
+        ``what`` names the batch in progress output ("generation 2 offspring").
+        """
         cache = self.cache_at(confirm)
         todo = [
             (r, s) for r, s in jobs if cache.get(self.repo.tree_id(r, self.evolvable), s) is None
         ]
+        kind = "confirmation runs" if confirm else "training runs"
+        label = f"{what} {kind}" if what else kind
+        if len(todo) < len(jobs):  # a resumed run says what it skips
+            self.say(f"{label}: {len(jobs) - len(todo)} of {len(jobs)} already measured (cached)")
+        if todo:
+            self.events.begin(label, len(todo), "run")
         if self.workers == 1 or len(todo) < 2:
             for ref, seed in todo:
                 self.evaluate_ref(ref, seed, confirm=confirm)

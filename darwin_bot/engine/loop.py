@@ -44,6 +44,7 @@ from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import (
     SEED_AGENT,
     Evaluator,
+    Events,
     Progress,
     Publisher,
     Repository,
@@ -76,6 +77,7 @@ class Engine(Evaluations):
         publisher: Publisher | None = None,
         workers: int = 1,
         progress: Progress | None = None,
+        events: Events | None = None,
     ) -> None:
         self.repo = repo
         self.cfg = cfg
@@ -85,6 +87,8 @@ class Engine(Evaluations):
             publisher.scored_by(evaluator.version)
         self.workers = max(1, workers)
         self.say = progress or Progress(enabled=False)
+        self.events = events or Events()
+        self.names: dict[str, str] = {}  # commit or branch -> agent, for progress lines
         self.state = repo.root / cfg.memory.path
         self.memory = MemoryStore(self.state)
         self.run_state = RunState(self.state)
@@ -191,6 +195,7 @@ class Engine(Evaluations):
                 f"agent {agent!r} has no branch and no archived head; run 'darwin status' "
                 "for how to restore it"
             )
+        self.names[sha] = agent
         return sha
 
     def seed_head(self) -> str:
@@ -283,9 +288,11 @@ class Engine(Evaluations):
         context, extra_imports = self.human_answers(g)
         digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.baseline_metrics()
-        for item in self.plan(g):
-            if self.run_state.offspring_path(g, item.agent).exists():
-                continue
+        todo = [i for i in self.plan(g) if not self.run_state.offspring_path(g, i.agent).exists()]
+        if len(todo) < len(self.plan(g)):  # resumed: say what is kept
+            self.say(f"generation {g}: {len(self.plan(g)) - len(todo)} offspring already made")
+        self.events.begin(f"generation {g} offspring", len(todo), "agent")
+        for item in todo:
             self.breeder.preflight()  # the LLM answers (once), before any offspring is made
             self.say(f"generation {g}: {item.kind} {item.agent} <- {', '.join(item.parents)}")
             made = self.breeder.make(
@@ -298,6 +305,7 @@ class Engine(Evaluations):
                 parent_metrics=self.history.metrics_of(item.parents[0]),
             )
             self.run_state.write_offspring(OffspringRecord.from_json(made))
+            self.events.offspring(OffspringRecord.from_json(made))
         records = self.offspring_records(g)
         return [records[a.agent] for a in self.plan(g)]
 
@@ -317,7 +325,8 @@ class Engine(Evaluations):
         ok = [r for r in self.offspring_records(g).values() if r.ok and r.head]
         seed = self.cfg.evolution.seed
         self.say(f"generation {g}: evaluating {len(ok)} offspring ({self.workers} at a time)")
-        self.evaluate_all([(r.head, seed) for r in ok])  # type: ignore[misc]
+        self.names.update({r.head: r.agent for r in ok if r.head})
+        self.evaluate_all([(r.head, seed) for r in ok], what=f"generation {g}")  # type: ignore[misc]
         return {r.agent: self.evaluate_ref(r.head, seed) for r in ok}  # type: ignore[arg-type]
 
     def repair(self, g: int, failures: dict[str, EvalResult]) -> list[str]:
@@ -382,7 +391,8 @@ class Engine(Evaluations):
         remove_stale_temps(self.repo.root / self.cfg.forge.path)
         reseed.warn_uncommitted(self)
         reseed.before_baseline(self)  # a seed fixed and committed before any baseline
-        self.baseline()
+        if self.summary(0) is None:
+            self.events.generation(self.baseline())
         last = self.completed() or 0
         target = self.run_state.target()
         unfinished = target is not None and (target > last or bool(self._memory_changes()[1]))
@@ -407,6 +417,7 @@ class Engine(Evaluations):
             if spend_stop is not None and spend_stop():
                 break
             out.append(self.generation(g))
+            self.events.generation(out[-1])  # its leaderboard, as it ends
             self.commit_memory()
         return out
 

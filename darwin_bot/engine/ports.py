@@ -22,7 +22,15 @@ from darwin_bot.core.agent import SEED_AGENT, HumanRequest
 from darwin_bot.core.results import Budget, Metrics, SmokeDeferred, SmokeResult
 from darwin_bot.errors import StateError
 
-__all__ = ["SEED_AGENT", "DeferredEvaluator", "Evaluator", "Memory", "Progress", "Publisher"]
+__all__ = [
+    "SEED_AGENT",
+    "DeferredEvaluator",
+    "Evaluator",
+    "Events",
+    "Memory",
+    "Progress",
+    "Publisher",
+]
 
 
 def derive_seed(*parts: object) -> int:
@@ -216,6 +224,29 @@ class Progress:
     def __call__(self, msg: str) -> None:
         if self.enabled:
             print(f"[{time.monotonic() - self.started:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+class Events:
+    """What the engine reports as it happens, for a live display (every method a no-op here).
+
+    ``begin``: a batch of ``total`` steps starts (offspring to make, training
+    runs to train); ``offspring``: one offspring was made or rejected;
+    ``run``: one training run ended (``agent`` names it; ``baseline_ppl`` is the
+    seed's mean perplexity at that budget when known); ``generation``: a
+    generation's summary was recorded (the leaderboard is final).
+    """
+
+    def begin(self, what: str, total: int, unit: str) -> None:
+        return None
+
+    def offspring(self, record: Any) -> None:
+        return None
+
+    def run(self, agent: str, seed: int, result: Any, baseline_ppl: float | None) -> None:
+        return None
+
+    def generation(self, summary: Any) -> None:
+        return None
 
 
 class DeferredEvaluator:

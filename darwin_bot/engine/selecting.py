@@ -68,7 +68,8 @@ def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> lis
     records = engine.offspring_records(g)
     alive = list(prev.survivors) + [a for a, r in records.items() if r.ok]
     if train:
-        engine.evaluate_all([(engine.head(a), engine.cfg.evolution.seed) for a in alive])
+        first = [(engine.head(a), engine.cfg.evolution.seed) for a in alive]
+        engine.evaluate_all(first, what=f"generation {g} survivors and offspring")
     out = []
     for agent in alive:
         rec = records.get(agent)
@@ -140,7 +141,9 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
     lead = gen.leader(ranked)
     if confirm and lead is not None and lead.agent != SEED_AGENT:
         engine.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
-        engine.evaluate_all([(engine.head(lead.agent), s) for s in repeats])
+        engine.evaluate_all(
+            [(engine.head(lead.agent), s) for s in repeats], what=f"generation {g} leader"
+        )
         ranked = candidates(engine, g, baseline, train=False)
     outcome = choose(engine, g, ranked, baseline, prev, train=confirm)
     records = engine.offspring_records(g).values()

@@ -3,6 +3,12 @@
 The process leads its own process group; at the end, normal or not, the whole
 group is sent SIGTERM, then SIGKILL after :data:`KILL_GRACE_S`, so nothing it
 started outlives it.
+
+:func:`stop_all` is the interrupt's path (Ctrl-C): it ends every sandboxed
+process group this process has running, at once, and makes every
+:func:`run_process` in flight or yet to come raise ``RunStopped``: a run cut
+short is never a result, so nothing about it is cached and the next run
+trains it again.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from darwin_bot.errors import RunStopped
 from darwin_bot.evaluate.proctree import tree_cpu_s
 from darwin_bot.evaluate.sandbox_types import SandboxRun
 
@@ -28,6 +35,31 @@ LOG_TAIL_BYTES = 4096
 REAPER = Path(__file__).with_name("reaper.py")
 CPU_POLL_S = 0.5  # how often a CPU budget is checked while the tree runs
 KILL_GRACE_S = 3.0
+
+_live: set[subprocess.Popen[bytes]] = set()
+_live_lock = threading.Lock()
+_stopping = threading.Event()
+STOPPED = "stopped by an interrupt before it finished"
+
+
+def stop_all() -> int:
+    """End every running sandbox now (SIGKILL to each group); later runs refuse to start.
+
+    Safe to call from a signal handler: it takes no lock that a handler could
+    interrupt its own thread holding for long. Returns how many groups it ended.
+    """
+    _stopping.set()
+    with _live_lock:
+        procs = list(_live)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    return len(procs)
+
+
+def stopping() -> bool:
+    """Whether :func:`stop_all` was called in this process."""
+    return _stopping.is_set()
 
 
 class Gate:
@@ -200,8 +232,12 @@ def run_process(
     cpu_s: float | None = None,
 ) -> SandboxRun:
     """Run ``argv`` (the whole sandbox command line) to its end, ``timeout_s`` or ``cpu_s``
-    CPU seconds; see :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes."""
-    start = time.monotonic()
+    CPU seconds; see :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes.
+
+    Raises ``RunStopped`` when :func:`stop_all` was called before or while it ran.
+    """
+    if _stopping.is_set():
+        raise RunStopped(STOPPED)
     proc = subprocess.Popen(
         [sys.executable, "-I", "-S", str(REAPER), str(os.getpid()), "--", *argv],
         stdin=subprocess.PIPE if gate else subprocess.DEVNULL,
@@ -211,6 +247,31 @@ def run_process(
         start_new_session=True,  # its own process group, killed as one
         close_fds=True,
     )
+    with _live_lock:
+        _live.add(proc)
+    try:
+        run = _supervise(proc, backend, timeout_s, stdout_consumer, gate, on_line, cpu_s)
+    finally:  # an exception (an interrupt included) never leaves the group running
+        with _live_lock:
+            _live.discard(proc)
+        if proc.returncode is None:
+            _kill_group(proc)
+    if _stopping.is_set():
+        raise RunStopped(STOPPED)
+    return run
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    backend: str,
+    timeout_s: float,
+    stdout_consumer: Callable[[IO[bytes]], None] | None,
+    gate: Gate | None,
+    on_line: Callable[[str], None] | None,
+    cpu_s: float | None,
+) -> SandboxRun:
+    """Feed, watch and reap a started ``proc`` (see :func:`run_process`)."""
+    start = time.monotonic()
     assert proc.stdout is not None
     tail = _Tail(proc.stderr if stdout_consumer else proc.stdout, on_line=on_line)  # type: ignore[arg-type]
     consumer_error: list[BaseException] = []

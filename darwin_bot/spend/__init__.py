@@ -130,8 +130,11 @@ def spend_report(cfg: Config, memory: Any) -> str:
     caps = Caps(cfg.llm.max_usd, cfg.llm.max_usd_per_generation)
     configured = [s["model"] for s in cfg.llm.models] or [cfg.llm.model]
     calls = ledger.calls()
-    billed = [c.arm or c.model for c in calls]
+    # The rows name the models that answered (a configured model the calls went to under
+    # another name, the offline mutator's "heuristic", must not show as having made none).
+    billed = [c.model or c.arm for c in calls]
     models = list(dict.fromkeys([*configured, *billed]))
     stats = arm_stats(models, memory.mutations(), calls)
-    shown = {m: s for m, s in stats.items() if s.calls or s.offspring or m in configured}
+    shown = {m: s for m, s in stats.items() if s.calls or s.offspring}
+    shown = shown or {m: s for m, s in stats.items() if m in configured}  # nothing called yet
     return spend_markdown(ledger, caps) + "\n\n" + model_table(shown)

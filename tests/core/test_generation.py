@@ -154,3 +154,13 @@ def test_gate_fallback_names_the_agent_ci_must_also_confirm() -> None:
     assert gen.gate_fallback(rows, lead, samples, champ, RULES) is None
     behind_seed = gen.rank([row("lucky", 0.9), row("seed", 0.7, generation=0), row("real", 0.6)])
     assert gen.gate_fallback(behind_seed, behind_seed[0], samples, SEED_ONLY, RULES) is None
+
+
+def test_every_offspring_with_repeats_has_its_p_value_but_only_the_gate_decides() -> None:
+    rows = [row("seed", 0.0, generation=0), row("x", 0.5), row("y", 0.1), row("z", 0.05)]
+    out = _select(rows, samples={"x": [9.0, 9.6, 8.8], "y": [9.95, 9.8], "z": [9.9]})
+    p = {r.agent: r.p_value for r in out.ranking}
+    assert out.gate is not None and out.gate.agent == "x"
+    assert p["y"] is not None and 0.05 < p["y"] < 1.0  # measured, not significant
+    assert p["z"] is None and p["seed"] is None  # one run: no test; the seed is the reference
+    assert out.champion in (None, "x")

@@ -229,3 +229,24 @@ def test_the_run_stops_at_the_cap_and_a_higher_cap_continues(tmp_path: Path) -> 
     models = {m["model"] for m in more.memory.mutations() if m["model"]}
     assert models == {"priced-model"}
     assert isinstance(Call(1, "m", 0, 0, None), Call)
+
+
+def test_the_spend_table_names_the_model_that_answered(tmp_path: Path) -> None:
+    """The offline mutator answers for the configured llm.model: its calls are its own row,
+    and the configured model, which made none, is not shown beside the total."""
+    from darwin_bot.config import from_dict
+    from darwin_bot.memory import MemoryStore
+    from darwin_bot.spend import spend_report
+
+    cfg = from_dict({"llm": {"backend": "heuristic", "model": "gpt-4o-mini"}})
+    memory = MemoryStore(tmp_path / "memory")
+    ledger = Ledger(tmp_path / "memory" / "spend")
+    for _ in range(3):
+        ledger.record(Call(1, "heuristic", 0, 0, 0.0, "2026-01-01T00:00:00Z", "gpt-4o-mini"))
+    report = spend_report(cfg, memory)
+    assert "over 3 calls" in report
+    assert "| `heuristic` | 3 |" in report, report
+    assert "gpt-4o-mini" not in report, report
+    # Nothing called yet: the configured model is the one row, with no calls.
+    empty = spend_report(cfg, MemoryStore(tmp_path / "other"))
+    assert "| `gpt-4o-mini` | 0 |" in empty

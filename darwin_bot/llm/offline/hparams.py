@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from darwin_bot.llm.offline.ast_tools import (
     callee,
@@ -67,55 +68,107 @@ def _depth(v: float, _ctx: dict[str, float], rng: random.Random) -> float | None
     return new if new >= 1 else None
 
 
-# name -> (rule, why)
-HPARAMS: dict[str, tuple[HParamRule, str]] = {
+@dataclass(frozen=True)
+class Why:
+    """Why an edit moves a hyperparameter, said for the direction it actually moves.
+
+    A rationale is read beside its diff: one that argues for more capacity on an
+    edit that narrows the model is wrong, so each direction has its own text.
+    """
+
+    up: str
+    down: str
+
+    def of(self, direction: str) -> str:
+        return self.up if direction == "up" else self.down
+
+
+# name -> (rule, why for each direction)
+HPARAMS: dict[str, tuple[HParamRule, Why]] = {
     "learning_rate": (
         _scale(0.5, 0.7, 1.5, 2.0),
-        "the peak learning rate sets how far each step moves; the best value shifts with model shape and budget",
+        Why(
+            "a higher peak learning rate moves further each step, so a short budget covers more ground",
+            "a lower peak learning rate takes steadier steps, avoiding the loss spikes that waste a short budget",
+        ),
     ),
     "warmup_iters": (
         _scale(0.5, 2.0, lo=0, integer=True),
-        "warmup length trades early stability against time spent at a low learning rate",
+        Why(
+            "a longer warmup keeps the first steps stable while Adam's statistics settle",
+            "a shorter warmup spends less of the budget at a low learning rate",
+        ),
     ),
     "weight_decay": (
         _pick(0.0, 0.01, 0.05, 0.2),
-        "weight decay regularises the matrices; short runs often prefer less",
+        Why(
+            "more weight decay regularises the matrices harder against overfitting",
+            "less weight decay lets an under-fitted short run use its weights; short runs often prefer less",
+        ),
     ),
     "beta1": (
         _pick(0.8, 0.85, 0.95),
-        "Adam's first-moment decay sets how much gradient history each step averages",
+        Why(
+            "a larger beta1 averages more gradient history into each step, smoothing noisy gradients",
+            "a smaller beta1 averages less gradient history, so each step follows the current gradient faster",
+        ),
     ),
     "beta2": (
         _pick(0.95, 0.98, 0.999),
-        "a shorter second-moment horizon adapts faster in short runs (0.95 is common for LLMs)",
+        Why(
+            "a longer second-moment horizon gives steadier per-parameter step sizes",
+            "a shorter second-moment horizon adapts faster in short runs (0.95 is common for LLMs)",
+        ),
     ),
     "dropout": (
         _pick(0.0, 0.05, 0.1),
-        "dropout fights overfitting, but in a short run the model is under-fitted",
+        Why(
+            "more dropout fights overfitting",
+            "less dropout: in a short run the model is under-fitted, so regularising it costs more than it saves",
+        ),
     ),
     "batch_size": (
         _scale(0.5, 1.5, lo=1, integer=True),
-        "batch size trades gradient noise against tokens per step",
+        Why(
+            "a larger batch gives less noisy gradients and more tokens per step",
+            "a smaller batch takes more, cheaper steps in the same budget",
+        ),
     ),
     "n_embd": (
         _width,
-        "a wider residual stream has more capacity per layer (kept divisible by the heads)",
+        Why(
+            "a wider residual stream has more capacity per layer (kept divisible by the heads)",
+            "a narrower residual stream is cheaper per step, so more of the budget goes to "
+            "training steps (kept divisible by the heads)",
+        ),
     ),
     "n_head": (
         _heads,
-        "head count trades the number of attention patterns against the size of each head",
+        Why(
+            "more heads attend to more patterns at once, each with a smaller head",
+            "fewer heads give each head a larger dimension to attend with",
+        ),
     ),
     "n_layer": (
         _depth,
-        "depth against width: more layers compose more features, fewer train faster",
+        Why(
+            "more layers compose more features",
+            "fewer layers train faster, so more steps fit in the budget",
+        ),
     ),
     "grad_clip": (
         _pick(0.0, 0.5, 2.0),
-        "clipping the gradient norm tames loss spikes; too tight slows learning",
+        Why(
+            "a looser gradient clip (or none) slows learning less",
+            "a tighter gradient clip tames loss spikes",
+        ),
     ),
     "min_lr": (
         _pick(3.0, 5.0, 20.0, 100.0),
-        "the floor of the decay (learning_rate / this) sets how far the schedule anneals",
+        Why(
+            "a larger divisor lowers the floor of the decay (learning_rate / this), annealing further",
+            "a smaller divisor raises the floor of the decay (learning_rate / this), annealing less",
+        ),
     ),
 }
 KINDS: tuple[str, ...] = tuple(f"hparam:{n}" for n in HPARAMS)
@@ -171,7 +224,14 @@ def _one(
     direction = "up" if moved[0][1] > moved[0][0] else "down"
     tag = EditTag(f"hparam:{name}", direction, edits[0][2])
     summary = f"Set {name} {', '.join(dict.fromkeys(changes))}"[:72]
-    return Edit(tag, summary, f"{why}.", splice(text, edits))
+    return Edit(tag, summary, f"{why.of(loosening(name, *moved[0]))}.", splice(text, edits))
+
+
+def loosening(name: str, old: float, new: float) -> str:
+    """The direction a rationale argues for: the number's, except that a clip of 0 means none."""
+    if name == "grad_clip" and 0.0 in (old, new):
+        return "up" if new == 0.0 else "down"  # to 0: no clipping at all, the loosest
+    return "up" if new > old else "down"
 
 
 def hparam_edits(chunk_text: str, rng: random.Random) -> list[Edit]:
