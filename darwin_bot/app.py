@@ -109,6 +109,14 @@ def llm_factory(cfg: Config):
     return make
 
 
+def _require_corpus(data: Path) -> None:
+    if not (data / "train.bin").exists():
+        raise ConfigError(
+            f"no corpus at {data}; run 'darwin data prepare --out {data}' "
+            "(or --synthetic), or set budget.data in darwin.toml"
+        )
+
+
 def build_engine(
     root: Path,
     cfg: Config,
@@ -133,12 +141,8 @@ def build_engine(
     repo = faults.watch(repo, "git", faults.GIT_WRITES)  # the repo itself unless testing faults
     if publisher is not None and hasattr(publisher, "forge"):
         publisher.forge = faults.watch(publisher.forge, "forge", faults.FORGE_WRITES)
-    data = data_dir_for(repo.root, cfg)
-    if evaluator is None and not (data / "train.bin").exists():
-        raise ConfigError(
-            f"no corpus at {data}; run 'darwin data prepare --out {data}' "
-            "(or --synthetic), or set budget.data in darwin.toml"
-        )
+    if evaluator is None:
+        _require_corpus(data_dir_for(repo.root, cfg))
     from darwin_bot.evaluate.devices import DevicePool
 
     pool = DevicePool.detect(workers)  # never more workers than devices; CPU cores split
