@@ -80,7 +80,7 @@ class ForgePublisher:
         # request instead of a lookup per agent); ``_prs_of`` says for which step.
         self._prs: dict[str, PullRequest] = {}
         self._prs_of: object = None
-        # seam (issue 13): the review section and plots of scored agents (darwin_bot/review.py)
+        # the review section and plots of scored agents (darwin_bot/review.py)
         self.reviewer = Reviewer(repo, cfg, memory, memory_branch=memory_branch)
         self._plots: dict[str, str] = {}
 
@@ -251,11 +251,11 @@ class ForgePublisher:
         lines += ["", "### Metrics", ""]
         if row is None or baseline is None:
             lines.append("Awaiting evaluation by the sandboxed evaluator.")
-        else:  # seam (issue 13): mean ± sd, p-values, trusted cost, the plot
+        else:  # mean ± sd, p-values, trusted cost, the plot
             lines += self.reviewer.section(record, row, self._plots.get(record["agent"]))
         lines += [
             "",
-            self.reviewer.llm_line(record),  # seam (issue 13): an unpriced model costs "unknown"
+            self.reviewer.llm_line(record),  # an unpriced model costs "unknown"
             "",
             "_Opened by darwin-bot. Review the diff like any PR; the bot updates this body after "
             "each evaluation and closes it if the agent is culled._",
@@ -275,7 +275,7 @@ class ForgePublisher:
         base_ppl = (baseline.get("mean") or {}).get("perplexity")
         total = len(summary["ranking"])
         open_prs = self._open_prs(("selected", summary["generation"]))
-        # seam (issue 13): plots of the generation's top agents, committed once, pinned URLs
+        # plots of the generation's top agents, committed once, pinned URLs
         kept = {a: r["head"] for a, r in records.items() if r.get("head")}
         self._plots = self.reviewer.plots(summary, kept)
         for row in summary["ranking"]:
@@ -393,7 +393,7 @@ class ForgePublisher:
             champion_md = f"{kept}; {promotion}"
         states = hitl.read_requests(self.forge, acknowledge=False)
         pending = hitl.pending(states)
-        spend = spend_report(self.cfg, self.memory)  # seam (issue 13): spend, per-model table
+        spend = spend_report(self.cfg, self.memory)  # spend, per-model table
         ignored = hitl.ignored_comments(states)
         outsiders = (
             f"\n\n{ignored} comment(s) on request issues came from people without write "

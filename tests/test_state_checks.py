@@ -1,5 +1,5 @@
 """State verified before work: broken memory files, missing agent branches, foreign files,
-bad configs, and memory commits that say what they carry (issue 15, findings 3-6)."""
+bad configs, and memory commits that say what they carry (findings 3-6)."""
 
 from __future__ import annotations
 

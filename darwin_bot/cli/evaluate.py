@@ -215,7 +215,7 @@ def _human(result: EvalResult) -> str:
 
 
 def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
-    """darwin:contract seam: what part of the program's contract a failed run broke."""
+    """What part of the program's contract a failed run broke."""
     from darwin_bot.program import contract_for
     from darwin_bot.program.diagnose import guidance_text
 
@@ -314,7 +314,7 @@ def evaluate_command(
     else:
         for r in results:
             click.echo(_human(r))
-            _contract_guidance(cfg, path, r)  # darwin:contract seam
+            _contract_guidance(cfg, path, r)
         if repeats > 1 and payload["mean"]:
             mean, std = payload["mean"], payload["std"]
             click.echo(f"mean perplexity {mean['perplexity']:.4f} +- {std['perplexity']:.4f} "

@@ -12,7 +12,7 @@ from darwin_bot.config import Config
 
 
 def _preflight(root: Path, cfg: Config) -> None:
-    """darwin:contract seam: a tree that breaks its contract stops here, with what to fix."""
+    """A tree that breaks its contract stops here, with what to fix."""
     from darwin_bot.program import contract_for
     from darwin_bot.program.diagnose import preflight
 
@@ -53,7 +53,7 @@ def run_command(
     from darwin_bot.publish import make_publisher
 
     cfg = load_config(config_path, root)
-    _preflight(root, cfg)  # darwin:contract seam
+    _preflight(root, cfg)
     with interrupts():  # Ctrl-C: one line, the sandboxes ended, exit 3 (resume later)
         engine = build_engine(
             root,

@@ -248,7 +248,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
             engine.publisher.check_request_budget(g)  # before the first write of this select
     summary = (engine.baseline() if g == 0 else engine.select(g, confirm=False)).to_json()
     _finish(engine, f"darwin: select generation {g}")
-    from darwin_bot.review import job_summary_extras  # seam (issue 13): plot and LLM spend
+    from darwin_bot.review import job_summary_extras  # plot and LLM spend
 
     markdown = report.generation_summary_markdown(summary) + "\n\n"
     markdown += job_summary_extras(engine.repo, cfg, engine.memory, summary)

@@ -75,7 +75,7 @@ class Evaluations:
                 result = self.evaluator(
                     Path(tmp), seed=seed, budget=spec.budget, preset=spec.preset
                 )
-            else:  # exactly the call of a search-budget run (confirmation off: as it always was)
+            else:  # exactly the call of a search-budget run (confirmation off)
                 result = self.evaluator(Path(tmp), seed=seed)
         cache.put(tree, seed, result)
         name = self.names.get(ref) or ref.removeprefix(self.repo.branch(""))

@@ -93,7 +93,7 @@ class Engine(Evaluations):
         self.memory = MemoryStore(self.state)
         self.run_state = RunState(self.state)
         self.history = History(self.memory)
-        # darwin:contract seam: what an evaluation exports (and its cache key): the evolvable
+        # what an evaluation exports (and its cache key): the evolvable
         # paths and the files the program reads but never changes (nanogpt: configurator.py)
         self.evolvable = contract_for(cfg.program).copy_paths(cfg.evolution.evolvable)
         self.confirm_spec = ConfirmSpec.from_config(cfg.budget)  # budget None: confirmation off
@@ -411,7 +411,7 @@ class Engine(Evaluations):
             if self.publisher is not None and self.publisher.controls().get("pause"):
                 self.say("paused from the dashboard; nothing to do")
                 break
-            # seam (issue 13, darwin_bot/spend): past llm.max_usd no generation starts;
+            # past llm.max_usd no generation starts;
             # the factory has said why (once) and recorded it in the ledger.
             spend_stop = getattr(self.llm_factory, "stop_reason", None)
             if spend_stop is not None and spend_stop():

@@ -124,7 +124,7 @@ class EvalOptions:
     baseline_score_wall_s: float | None = None  # the same, of its scoring
     baseline_train_cpu_s: float | None = None  # its CPU time (the cost on a CPU), when known
     baseline_score_cpu_s: float | None = None
-    # darwin:contract seam: which program contract (darwin_bot/program)
+    # which program contract (darwin_bot/program)
     program: ProgramConfig = ProgramConfig()
     # called with each iteration number the training program's log lines report
     # (progress display only: never read for the score)
@@ -154,7 +154,7 @@ class EvalOptions:
             seconds_cost_ratio=cfg.budget.seconds_cost_ratio,
             smoke=smoke,
             paths=cfg.evolution.evolvable,
-            program=cfg.program,  # darwin:contract seam
+            program=cfg.program,
         )
         return dataclasses.replace(opts, **changes)
 
@@ -163,7 +163,7 @@ class EvalOptions:
 
 
 def _check_options(opts: EvalOptions) -> None:
-    # darwin:contract seam: ConfigError on a preset the contract has no scoring context for
+    # ConfigError on a preset the contract has no scoring context for
     contract_for(opts.program).eval_context(opts.preset)
     if opts.timeout_s <= 0:
         raise ConfigError("the evaluation timeout must be positive")
@@ -233,7 +233,7 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
     options), DataError (corpus missing) and SandboxError (backend unusable).
     """
     tree = Path(tree).resolve()
-    contract = contract_for(opts.program)  # darwin:contract seam
+    contract = contract_for(opts.program)
     require_files(contract, tree)  # ConfigError: the caller passed the wrong folder
     _check_options(opts)
     data_dir = Path(opts.data_dir).resolve()
@@ -247,7 +247,7 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
         )
     device = resolve_device(opts.device)
     with tempfile.TemporaryDirectory(prefix="darwin-eval-") as tmp:
-        # darwin:contract seam: the evolvable paths + the program's support files
+        # the evolvable paths + the program's support files
         paths = contract.copy_paths(opts.paths)
         ctx = _Context(tree, opts, backend, device, tree_hash(tree, paths), Path(tmp), meta)
         result = _evaluate(ctx, data_dir)
@@ -271,10 +271,10 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
 
 def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     opts, scratch = ctx.opts, ctx.scratch
-    contract = contract_for(opts.program)  # darwin:contract seam
+    contract = contract_for(opts.program)
     copy_tree(ctx.tree, contract.copy_paths(opts.paths), scratch / "tree")
     make_train_data(data_dir, scratch / "data", opts.smoke)
-    contract.stage_data(scratch / "data")  # darwin:contract seam: meta.pkl, stand-in val.bin
+    contract.stage_data(scratch / "data")  # meta.pkl, stand-in val.bin
     (scratch / "out").mkdir()
     (scratch / "home").mkdir()
     tree_m = Mount("tree", scratch / "tree")
@@ -300,7 +300,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         home=home,
     )
     limit = train_limit(opts, ctx.device)
-    launch = contract.launch(LaunchRequest(  # darwin:contract seam: argv, cwd, env of training
+    launch = contract.launch(LaunchRequest(  # argv, cwd, env of training
         opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
         out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
     env.update(launch.env)
@@ -339,7 +339,7 @@ def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str
 
 
 def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
-    contract = contract_for(ctx.opts.program)  # darwin:contract seam
+    contract = contract_for(ctx.opts.program)
     misses = [p.line() for p in contract.static_parts(ctx.tree, ctx.opts.preset) if not p.ok]
     if misses:  # what darwin check would print, as the reason
         return ctx.result(Status.FAILED, "the program breaks its contract: " + "; ".join(misses))
@@ -352,7 +352,7 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     if train.returncode != 0:
         return ctx.result(Status.FAILED, f"train.py exited with code {train.returncode}",
                           log_tail=train.log_tail, **extra)  # fmt: skip
-    problem = contract.output_problem(ctx.scratch / "out")  # darwin:contract seam
+    problem = contract.output_problem(ctx.scratch / "out")
     if problem:
         return ctx.result(Status.FAILED, problem, log_tail=train.log_tail, **extra)
     try:
@@ -387,7 +387,7 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
     spare = np.fromfile(ctx.scratch / "data" / "train.bin", dtype=np.uint16)
-    contract = contract_for(opts.program)  # darwin:contract seam
+    contract = contract_for(opts.program)
     seed, windows = windows_mod.choose(opts.windows, opts.window_seed)
     plan = plan_probes(val, contract.eval_context(opts.preset), vocab, n_windows, seed,
                        n_probes=SMOKE_PROBES if opts.smoke else MIN_PROBES, spare_text=spare)  # fmt: skip

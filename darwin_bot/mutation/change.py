@@ -20,7 +20,7 @@ def _normalised(text: str) -> str:
     return normalised(text)
 
 
-# Why cached (issue 13, bot time): a generation's offspring share a few parents, and an
+# Why cached (bot time): a generation's offspring share a few parents, and an
 # offspring changes a few chunks, so the same file and chunk texts are chunked, parsed and
 # unparsed once per offspring otherwise. Pure functions of the text: the cache changes no result.
 @lru_cache(maxsize=256)

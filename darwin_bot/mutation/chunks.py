@@ -115,7 +115,7 @@ def chunk_source(file: str, source: str) -> list[Chunk]:
     return list(_chunk_source(file, source))
 
 
-# Why cached (issue 13, bot time): every offspring of a generation chunks its parent's files
+# Why cached (bot time): every offspring of a generation chunks its parent's files
 # again (the session, the change signature, the mutator). A pure function of its arguments
 # returning frozen chunks; a syntax error is raised again each time (lru_cache keeps no errors).
 @lru_cache(maxsize=256)

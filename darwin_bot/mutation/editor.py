@@ -99,7 +99,7 @@ class ChunkEditor:
                 requests_context=self.ctx.requests_context,
                 allowed_imports=self.allowed_imports,
                 max_file_lines=self.cfg.evolution.max_file_lines,
-                program=self.cfg.program,  # darwin:contract seam
+                program=self.cfg.program,
                 leave_out=leave_out,
             ),
             window_of(self.llm),
@@ -125,7 +125,7 @@ class ChunkEditor:
                 log_tail=p.log_tail,
                 allowed_imports=self.allowed_imports,
                 max_file_lines=self.cfg.evolution.max_file_lines,
-                program=self.cfg.program,  # darwin:contract seam
+                program=self.cfg.program,
                 leave_out=leave_out,
             ),
             window_of(self.llm),
@@ -234,7 +234,7 @@ class ChunkEditor:
             evolvable=self.cfg.evolution.evolvable,
             allowed_imports=self.allowed_imports,
             max_file_lines=self.cfg.evolution.max_file_lines,
-            program=self.cfg.program,  # darwin:contract seam
+            program=self.cfg.program,
         )
         self.files.write(chunk.file, new_source)  # never before it is valid: nothing to undo
         return reply

@@ -86,7 +86,7 @@ def _rules(
 ) -> str:
     return _render(
         "rules",
-        contract_rules=contract_for(program).rules(),  # darwin:contract seam
+        contract_rules=contract_for(program).rules(),
         allowed_imports=", ".join(allowed_imports) or "(none)",
         max_file_lines=str(max_file_lines),
     ).rstrip("\n")
@@ -107,7 +107,7 @@ def mutation_prompt(
     requests_context: str,
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
-    program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
+    program: ProgramConfig | None = None,  # the contract's rules
     leave_out: frozenset[str] = frozenset(),  # of MUTATE_TRIM
 ) -> list[Message]:
     def part(name: str, text: str) -> str:
@@ -156,7 +156,7 @@ def repair_prompt(
     log_tail: str,
     allowed_imports: tuple[str, ...],
     max_file_lines: int,
-    program: ProgramConfig | None = None,  # darwin:contract seam: the contract's rules
+    program: ProgramConfig | None = None,  # the contract's rules
     leave_out: frozenset[str] = frozenset(),  # of REPAIR_TRIM
 ) -> list[Message]:
     tail = LEFT_OUT if "log" in leave_out else log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)"

@@ -97,7 +97,7 @@ def parse_file(path: str, text: str) -> ast.Module:
     return _parsed(path, text)
 
 
-# seam (issue 13, bot time): a generation's offspring are validated against the same few
+# a generation's offspring are validated against the same few
 # parent files, so their trees (and node lists, _KEPT) are kept across calls, keyed by the
 # text. A syntax error is raised again each time (lru_cache keeps no exceptions).
 _KEPT: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
@@ -139,7 +139,7 @@ def surface(tree: ast.Module) -> Surface:
     return Surface(functions, classes, frozenset(names))
 
 
-# seam (issue 13, bot time): one ast.walk per tree per validate_files call instead of one per
+# one ast.walk per tree per validate_files call instead of one per
 # check (four checks walk every tree): the nodes are listed once and kept, with the tree, until
 # validate_files returns. Keyed by id() with the tree held, so an id is never reused meanwhile.
 _NODES: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
@@ -388,7 +388,7 @@ def validate_files(
     evolvable: Iterable[str],
     allowed_imports: Iterable[str],
     max_file_lines: int,
-    program: ProgramConfig | None = None,  # darwin:contract seam: what the contract keeps
+    program: ProgramConfig | None = None,  # what the contract keeps
 ) -> None:
     """Check the edited files ``new`` against their originals ``old`` (path -> text).
 
@@ -398,7 +398,7 @@ def validate_files(
     try:
         _validate(old, new, evolvable, allowed_imports, max_file_lines, program)
     finally:
-        _NODES.clear()  # the node lists live for one call (seam, issue 13)
+        _NODES.clear()  # the node lists live for one call
 
 
 def _validate(
@@ -427,8 +427,6 @@ def _validate(
         check_embedded(p, trees_old[p], trees_new[p])  # before imports: its reasons say more
         check_imports(p, trees_old[p], trees_new[p], allowed, siblings)
         check_calls(p, trees_old[p], trees_new[p])
-        why = contract_for(program).check_edit(
-            p, trees_old[p], trees_new[p]
-        )  # darwin:contract seam
+        why = contract_for(program).check_edit(p, trees_old[p], trees_new[p])
         if why:
             raise MutationRejected(why)
