@@ -20,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -237,8 +238,9 @@ def test_app_token_is_optional_and_scoped_to_the_jobs_permissions(darwin: dict[s
     """With an App, its token replaces the GITHUB_TOKEN: the same permissions, no more."""
     for name, job in darwin["jobs"].items():
         apps = [s for s in job["steps"] if s.get("id") == APP_STEP]
-        if is_self_hosted(job):
-            assert apps == [], f"{name}: no App token on the GPU runner"
+        if is_self_hosted(job) or WRITE not in permissions(job).values():
+            # The GPU runner, and the read-only corpus job: nothing to write with.
+            assert apps == [], f"{name}: an App token in a job that writes nothing"
             continue
         (app,) = apps
         assert app["if"] == "vars.DARWIN_APP_ID != ''"
@@ -365,6 +367,94 @@ def test_runner_hook_refuses_everything_else(tmp_path: Path, env: dict[str, str]
         proc.stdout.startswith("::error title=darwin runner::refusing this job")
         and why in proc.stdout
     )
+
+
+# ----------------------------------------------------------------------------- the corpus
+
+
+CORPUS_ARTIFACT = "darwin-corpus-${{ github.run_id }}"
+LEGS = ("evaluate", "reevaluate")
+
+
+def _steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if str(s.get("uses", "")).startswith(f"{action}@")]
+
+
+def test_the_corpus_is_prepared_once_by_darwin_from_the_config(darwin: dict[str, Any]) -> None:
+    """budget.data is read by `darwin data ensure` (the action's corpus command), never
+    written into the workflow, and uploaded once per run for the legs."""
+    jobs = darwin["jobs"]
+    for name, job in jobs.items():
+        assert not any("shakespeare" in t for t in texts(job)), f"{name} hard-codes the corpus"
+    corpus = jobs["corpus"]
+    assert permissions(corpus) == {"contents": "read"} and corpus["needs"] == "propose"
+    assert not any("secrets." in t for t in texts(corpus))
+    (step,) = [s for s in corpus["steps"] if is_darwin_step(s)]
+    assert step["with"]["command"] == "corpus" and "data" not in step["with"]
+    (upload,) = _steps_using(corpus, "actions/upload-artifact")
+    assert corpus["steps"].index(step) < corpus["steps"].index(upload)
+    assert upload["with"]["name"] == CORPUS_ARTIFACT
+    assert upload["with"]["path"] == "${{ steps." + step["id"] + ".outputs.data }}"
+    assert upload["with"]["overwrite"] is True
+    assert upload["with"]["if-no-files-found"] == "error"
+    # The results are downloaded by pattern: the corpus must not be taken for one.
+    for pattern in ("eval-", "reeval-"):
+        assert not CORPUS_ARTIFACT.startswith(pattern)
+
+
+@pytest.mark.parametrize("leg", LEGS)
+def test_every_leg_evaluates_on_the_prepared_artifact(darwin: dict[str, Any], leg: str) -> None:
+    job = darwin["jobs"][leg]
+    assert "corpus" in job["needs"], f"{leg} must wait for the corpus"
+    assert "needs.corpus.result" in job["if"] or "!cancelled()" not in job["if"]
+    (download,) = _steps_using(job, "actions/download-artifact")
+    assert download["with"] == {"name": CORPUS_ARTIFACT, "path": "corpus"}
+    (step,) = [s for s in job["steps"] if is_darwin_step(s)]
+    assert job["steps"].index(download) < job["steps"].index(step)
+    # Outside both checkouts: neither the agent's tree nor trusted/ supplies it.
+    assert step["with"]["data"] == "${{ github.workspace }}/corpus"
+    checkouts = {s["with"]["path"] for s in job["steps"] if is_checkout(s)}
+    assert "corpus" not in checkouts and step["with"]["path"].endswith("/agent")
+
+
+def test_the_action_leaves_the_corpus_to_the_corpus_step(action: dict[str, Any]) -> None:
+    """A leg never downloads or prepares the corpus: only the corpus command does."""
+    steps = {s.get("id"): s for s in action["runs"]["steps"]}
+    assert "data prepare" not in steps["evaluate"]["run"]
+    assert "args=(data ensure)" in steps["run"]["run"]
+    assert action["outputs"]["data"]["value"] == "${{ steps.run.outputs.data }}"
+
+
+def _ensure(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "darwin_bot", "data", "ensure", "--config", "darwin.toml"],
+        cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_darwin_data_ensure_reads_budget_data_and_sets_the_output(tmp_path: Path) -> None:
+    from darwin_bot.data import prepare_synthetic
+
+    (tmp_path / "darwin.toml").write_text('[budget]\ndata = "text/mine"\n', encoding="utf-8")
+    folder = tmp_path / "text" / "mine"
+    prepare_synthetic(folder, seed=0, tokens=4000)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    out = tmp_path / "github_output"
+    proc = _ensure(tmp_path, GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # left as it is
+    record = out.read_text(encoding="utf-8").splitlines()
+    assert record[0].startswith("data<<") and record[1] == str(folder.resolve())
+
+
+def test_darwin_data_ensure_never_overwrites_an_incomplete_corpus(tmp_path: Path) -> None:
+    (tmp_path / "darwin.toml").write_text('[budget]\ndata = "mine"\n', encoding="utf-8")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "train.bin").write_bytes(b"\0\0")
+    proc = _ensure(tmp_path)
+    assert proc.returncode == 2 and "mine" in proc.stderr and "empty folder" in proc.stderr
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["train.bin"]
 
 
 # ----------------------------------------------------------------------------- config

@@ -243,7 +243,7 @@ def test_issue_events_are_guarded_against_the_bots_own(darwin: dict[str, Any]) -
 
 def test_job_graph_and_conditions(darwin: dict[str, Any]) -> None:
     jobs = darwin["jobs"]
-    assert jobs["evaluate"]["needs"] == "propose"
+    assert jobs["evaluate"]["needs"] == ["propose", "corpus"]
     assert jobs["evaluate"]["strategy"]["matrix"]["include"] == (
         "${{ fromJSON(needs.propose.outputs.agents) }}"
     )
@@ -383,7 +383,7 @@ def test_action_inputs_outputs_and_branding(action: dict[str, Any]) -> None:
     assert inputs["command"]["required"] is True
     for name in SECRET_INPUTS:
         assert inputs[name]["default"] == "", f"{name} must not default to a token"
-    assert set(action["outputs"]) == {"agents", "champion", "report", "generation"}
+    assert set(action["outputs"]) == {"agents", "champion", "report", "generation", "data"}
     for name, spec in action["outputs"].items():
         assert spec["description"] and spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
     assert action["branding"]["icon"] and action["branding"]["color"]
@@ -575,6 +575,7 @@ def run_action(
             ["select", "--results", "/r"],
         ),
         ({"command": "report"}, ["report", "--config", "darwin.toml"]),
+        ({"command": "corpus"}, ["data", "ensure", "--config", "darwin.toml"]),
     ],
 )
 def test_action_runs_the_command_with_its_secrets(
@@ -606,7 +607,7 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         branch="darwin/a1",
         path="/w/agent",
         seed="2",
-        data="data/shakespeare_char",
+        data="/w/corpus",
         out=str(tmp_path / "results" / "result-a1.json"),
         working_directory="trusted",
     )
@@ -614,13 +615,12 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         "Check the inputs",
         "darwin evaluate (no token, no LLM key)",
     ]
-    prepare, call = calls
-    # The corpus is prepared by the trusted install before any agent code runs.
-    assert prepare["argv"] == ["data", "prepare", "--out", "data/shakespeare_char"]
+    # The leg prepares nothing: the corpus job did, once, and the leg downloaded it.
+    (call,) = calls
     assert call["argv"] == [
         "evaluate", "/w/agent", "--branch", "darwin/a1",
         "--out", str(tmp_path / "results" / "result-a1.json"), "--sandbox", "bwrap",
-        "--seed", "2", "--config", "darwin.toml", "--data", "data/shakespeare_char",
+        "--seed", "2", "--config", "darwin.toml", "--data", "/w/corpus",
     ]  # fmt: skip
     assert (tmp_path / "results").is_dir()
     leaked = set(call["env"]) & {*SECRET_ENV, "ACTIONS_RUNTIME_TOKEN"}

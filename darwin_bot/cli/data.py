@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from darwin_bot import data as data_mod
+from darwin_bot.cli.options import config_option, load_config
 
 
 @click.group("data")
@@ -78,3 +79,34 @@ def prepare_command(
         data_mod.prepare_text(folder, input_path, canonical=canonical, echo=click.echo)
         if folder != Path("data/shakespeare_char"):
             click.echo(f'to evolve on it: budget.data = "{folder}" in darwin.toml')
+
+
+@data_command.command("ensure")
+@config_option
+def ensure_command(config_path: Path | None) -> None:
+    """Make sure the corpus ``budget.data`` names is prepared; print its folder.
+
+    A folder that already holds a prepared corpus (any, e.g. one committed with
+    the repository) is left as it is; a missing or empty one gets tiny
+    Shakespeare (downloaded); anything else is a DataError (exit 2). The folder, relative to the config's own folder, is printed and,
+    in GitHub Actions, set as the step output ``data`` (the workflow's corpus
+    job uploads it once per generation for every evaluation leg).
+    """
+    from darwin_bot.actions import in_actions, set_output
+    from darwin_bot.errors import DataError
+
+    root = config_path.resolve().parent if config_path is not None else Path.cwd()
+    folder = (root / load_config(config_path, root).budget.data).resolve()
+    try:
+        data_mod.check_data_dir(folder, need_val=True)
+        click.echo(f"{folder} holds a prepared corpus; left as it is")
+    except DataError as exc:
+        if folder.is_dir() and any(folder.iterdir()):
+            # Someone's corpus, incomplete: never overwrite it with another one.
+            raise DataError(
+                f"{exc}; or set budget.data to an empty folder for tiny Shakespeare"
+            ) from exc
+        data_mod.prepare_shakespeare(folder, echo=click.echo)
+    if in_actions():
+        set_output("data", str(folder))
+    click.echo(str(folder))
