@@ -261,6 +261,63 @@ def test_app_token_is_optional_and_scoped_to_the_jobs_permissions(darwin: dict[s
         assert darwin_step["with"]["github-token"] == TOKEN
 
 
+def _identity(job: dict[str, Any], app_slug: str, tmp_path: Path) -> tuple[str, str]:
+    """Run the job's git-identity step with bash in a scratch repository, the App's token
+    given an ``app_slug`` (or none): the (user.name, user.email) it sets."""
+    (step,) = [s for s in job["steps"] if "git config user.name" in s.get("run", "")]
+    app = {"outputs": {"app-slug": app_slug, "token": "ghs_app"}} if app_slug else {}
+    ctx = {"steps": {APP_STEP: app}, "secrets": {"GITHUB_TOKEN": "ghs_job"}}
+    env = {k: str(evaluate(str(v), ctx)) for k, v in step["env"].items()}
+    fake = tmp_path / "bin"
+    fake.mkdir(parents=True)
+    # gh as GitHub answers GET /users/{login}: the App's bot user, by its id.
+    (fake / "gh").write_text(
+        '#!/bin/sh\n[ "$*" = "api users/$BOT_LOGIN --jq .id" ] && [ "$GH_TOKEN" = ghs_app ]'
+        " && echo 1234567\n",
+        encoding="utf-8",
+    )
+    (fake / "gh").chmod(0o755)
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    path = f"{fake}:{os.environ['PATH']}"
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", step["run"]],
+        cwd=repo, env={**env, "PATH": path, "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+    def get(key: str) -> str:
+        cmd = ["git", "config", "--local", key]
+        return subprocess.run(cmd, cwd=repo, capture_output=True, text=True).stdout.strip()
+
+    return get("user.name"), get("user.email")
+
+
+@pytest.mark.parametrize("name", ["propose", "repair", "select"])
+def test_commits_name_the_account_that_pushes_them(
+    darwin: dict[str, Any], name: str, tmp_path: Path
+) -> None:
+    """The App's bot when its token pushes (the bot-login the darwin step gets), else
+    github-actions[bot]; each with the noreply address GitHub links to that account."""
+    job = darwin["jobs"][name]
+    steps = job["steps"]
+    (step,) = [s for s in steps if "git config user.name" in s.get("run", "")]
+    (app,) = [s for s in steps if s.get("id") == APP_STEP]
+    (darwin_step,) = [s for s in steps if is_darwin_step(s)]
+    assert steps.index(app) < steps.index(step) < steps.index(darwin_step)
+    assert "github-actions[bot]" not in step["run"].split("git config")[-1]
+    login = darwin_step["with"]["bot-login"].removesuffix(" || '' }}")
+    assert step["env"]["BOT_LOGIN"] == f"{login} || 'github-actions[bot]' }}}}"
+    assert step["env"]["GH_TOKEN"] == TOKEN
+    assert _identity(job, "darwin-app", tmp_path / "app") == (
+        "darwin-app[bot]", "1234567+darwin-app[bot]@users.noreply.github.com",
+    )  # fmt: skip
+    assert _identity(job, "", tmp_path / "job") == (
+        "github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com",
+    )  # fmt: skip
+
+
 def test_downloads_fail_loudly(darwin: dict[str, Any]) -> None:
     for name, job in darwin["jobs"].items():
         for step in job["steps"]:
