@@ -177,6 +177,7 @@ PINNED = {
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
     "actions/create-github-app-token": ("1b10c78c7865c340bc4f6099eb2f838309f1e8c3", "v3.1.1"),
+    "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
 }
 _USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 
@@ -316,6 +317,18 @@ def test_commits_name_the_account_that_pushes_them(
     assert _identity(job, "", tmp_path / "job") == (
         "github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com",
     )  # fmt: skip
+
+
+def test_jobs_with_a_write_token_install_only_through_the_action(darwin: dict[str, Any]) -> None:
+    """The action's install is the one pinned by .github/constraints.txt (test_workflows.py):
+    no job that can write installs anything on its own."""
+    writers = [n for n, j in darwin["jobs"].items() if WRITE in permissions(j).values()]
+    assert set(writers) == {"propose", "repair", "select"}
+    for name in writers:
+        for step in darwin["jobs"][name]["steps"]:
+            run = step.get("run", "")
+            assert not re.search(r"\b(pip|pip3|uv|pipx|conda|poetry)\b", run), f"{name}: {run}"
+        assert any(is_darwin_step(s) for s in darwin["jobs"][name]["steps"]), name
 
 
 def test_downloads_fail_loudly(darwin: dict[str, Any]) -> None:

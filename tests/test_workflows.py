@@ -393,7 +393,7 @@ def test_action_inputs_outputs_and_branding(action: dict[str, Any]) -> None:
 def test_action_installs_itself_not_the_checkout(action: dict[str, Any]) -> None:
     step = next(s for s in action["runs"]["steps"] if s.get("id") == "install")
     assert step["env"]["ACTION_PATH"] == "${{ github.action_path }}"
-    assert '"${pip[@]}" "$ACTION_PATH"' in step["run"]
+    assert '"${pinned[@]}" "$ACTION_PATH"' in step["run"]
     assert " -e " not in step["run"] and "--editable" not in step["run"]
 
 
@@ -447,6 +447,65 @@ def test_action_installs_the_approved_packages_as_wheels_after_itself(
     calls = _install(action, tmp_path / "without", "")
     [only] = [c for c in calls if c[:2] == ["-m", "pip"]]
     assert only[-1] == str(REPO_ROOT)
+
+
+CONSTRAINTS = REPO_ROOT / ".github" / "constraints.txt"
+
+
+def test_every_pip_install_uses_the_pinned_constraints(
+    action: dict[str, Any], tmp_path: Path
+) -> None:
+    """darwin-bot and the approved packages install with -c .github/constraints.txt."""
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "install")
+    run = step["run"]
+    # One pip command line; only torch (not in the file) installs without the constraints.
+    assert run.count("pip install") == 1 and 'pinned=("${pip[@]}" -c "$CONSTRAINTS")' in run
+    unpinned = [
+        line for line in run.splitlines() if '"${pip[@]}"' in line and "pinned=" not in line
+    ]
+    assert unpinned and all('"$TORCH_SPEC"' in line for line in unpinned), unpinned
+    assert step["env"]["CONSTRAINTS"] == "${{ github.action_path }}/.github/constraints.txt"
+    calls = _install(action, tmp_path, "lion-pytorch==0.2.5")
+    pips = [c for c in calls if c[:2] == ["-m", "pip"]]
+    assert len(pips) == 2
+    for call in pips:
+        assert call[call.index("-c") + 1] == str(CONSTRAINTS), call
+
+
+def test_the_constraints_pin_every_dependency_within_pyproject(tmp_path: Path) -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and re.fullmatch(r"[A-Za-z0-9._+-]+", version), line
+            assert canonicalize_name(name) not in pins, f"{name} pinned twice"
+            pins[canonicalize_name(name)] = version
+    assert "torch" not in pins  # installed per runner: CPU wheel or the runner's CUDA build
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dep in map(Requirement, deps):
+        name = canonicalize_name(dep.name)
+        if name != "torch":
+            assert name in pins, f"{dep.name} is not pinned in {CONSTRAINTS.name}"
+            assert dep.specifier.contains(pins[name]), f"{dep} excludes the pin {pins[name]}"
+
+
+def test_hosted_jobs_cache_torchs_wheel(action: dict[str, Any]) -> None:
+    steps = action["runs"]["steps"]
+    (cache,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
+    install = next(s for s in steps if s.get("id") == "install")
+    assert steps.index(cache) < steps.index(install)
+    # GitHub-hosted only (a set-up Python); the GPU runner keeps its own pip cache.
+    assert "inputs.python-version != ''" in cache["if"] and "install-torch" in cache["if"]
+    assert cache["with"]["path"] == "~/.cache/pip"
+    key = cache["with"]["key"]
+    upper = re.search(r"<\s*([0-9.]+)", install["env"]["TORCH_SPEC"]).group(1)
+    assert "${{ runner.os }}" in key and key.endswith(f"-torch-below-{upper}")
+    assert "," not in key  # GitHub refuses a cache key with a comma
 
 
 def test_action_torch_requirement_matches_pyproject(action: dict[str, Any]) -> None:
