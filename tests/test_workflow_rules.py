@@ -490,7 +490,7 @@ def test_every_leg_evaluates_on_the_prepared_artifact(darwin: dict[str, Any], le
 def test_the_action_leaves_the_corpus_to_the_corpus_step(action: dict[str, Any]) -> None:
     """A leg never downloads or prepares the corpus: only the corpus command does."""
     steps = {s.get("id"): s for s in action["runs"]["steps"]}
-    assert "data prepare" not in steps["evaluate"]["run"]
+    assert '[ ! -f "$DATA/meta.json" ]' in steps["evaluate"]["run"]  # only an unprepared folder
     assert "args=(data ensure)" in steps["run"]["run"]
     assert action["outputs"]["data"]["value"] == "${{ steps.run.outputs.data }}"
 

@@ -659,6 +659,9 @@ def test_action_unsets_an_empty_llm_key(action: dict[str, Any], tmp_path: Path) 
 
 
 def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path: Path) -> None:
+    corpus = tmp_path / "w" / "corpus"  # the corpus job's artifact, downloaded
+    corpus.mkdir(parents=True)
+    (corpus / "meta.json").write_text("{}", encoding="utf-8")
     ran, calls = run_action(
         action,
         tmp_path,
@@ -666,7 +669,7 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         branch="darwin/a1",
         path="/w/agent",
         seed="2",
-        data="/w/corpus",
+        data=str(corpus),
         out=str(tmp_path / "results" / "result-a1.json"),
         working_directory="trusted",
     )
@@ -679,11 +682,22 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
     assert call["argv"] == [
         "evaluate", "/w/agent", "--branch", "darwin/a1",
         "--out", str(tmp_path / "results" / "result-a1.json"), "--sandbox", "bwrap",
-        "--seed", "2", "--config", "darwin.toml", "--data", "/w/corpus",
+        "--seed", "2", "--config", "darwin.toml", "--data", str(corpus),
     ]  # fmt: skip
     assert (tmp_path / "results").is_dir()
     leaked = set(call["env"]) & {*SECRET_ENV, "ACTIONS_RUNTIME_TOKEN"}
     assert not leaked
+
+
+def test_action_evaluate_prepares_a_folder_an_older_workflow_passes(
+    action: dict[str, Any], tmp_path: Path
+) -> None:
+    """A workflow written before the corpus job passes data: data/shakespeare_char, unprepared."""
+    _, (prepare, call) = run_action(
+        action, tmp_path, command="evaluate", branch="darwin/a1", data="data/shakespeare_char"
+    )
+    assert prepare["argv"] == ["data", "prepare", "--out", "data/shakespeare_char"]
+    assert call["argv"][-2:] == ["--data", "data/shakespeare_char"]
 
 
 def test_action_evaluate_minimal_inputs(action: dict[str, Any], tmp_path: Path) -> None:
