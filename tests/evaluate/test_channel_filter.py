@@ -128,8 +128,11 @@ def test_the_relay_is_a_working_channel_outside_the_sandbox() -> None:
 def test_a_page_cache_relay_between_scoring_sandboxes_carries_nothing(
     bwrap: None, make_tree, evaluate
 ) -> None:
-    honest = evaluate(make_tree(timeout_s=90.0)).result
-    relay = evaluate(make_tree(model="model_cache_relay.py", timeout_s=90.0)).result
+    # the same public windows for both: secret ones differ per evaluation, and the two
+    # perplexities are compared to the last digit
+    honest = evaluate(make_tree(timeout_s=90.0), "--fixed-windows").result
+    relay = evaluate(make_tree(model="model_cache_relay.py", timeout_s=90.0), "--fixed-windows")
+    relay = relay.result
     assert relay["status"] == "ok", relay["reason"]
     log = relay["log_tail"]
     assert log.count("RELAY received: denied") == log.count("RELAY sent: denied") >= 1, log
