@@ -61,13 +61,13 @@ floor fmod full full_like gather ge gelu glu group_norm gt hardtanh index index_
 isnan layer_norm le leaky_relu lerp lift_fresh_copy linear log log1p log2 log_softmax
 logical_and logical_not logical_or logsumexp lt masked_fill matmul max maximum mean min minimum
 mm mul native_group_norm native_layer_norm ne neg new_full new_ones new_zeros norm ones
-ones_like permute pow prod reciprocal relu remainder repeat repeat_interleave reshape rms_norm
+ones_like outer permute pow prod reciprocal relu remainder repeat repeat_interleave reshape rms_norm
 roll round rsqrt rsub scalar_tensor scaled_dot_product_attention select sigmoid sign silu sin
 sinh slice softmax softplus split split_with_sizes sqrt square squeeze stack std sub sum t tanh
 topk transpose tril triu type_as unbind unflatten unsqueeze var view view_as where zeros
 zeros_like _log_softmax _softmax _to_copy _unsafe_view to sort cumprod
 _scaled_dot_product_flash_attention_for_cpu _assert_tensor_metadata index_put one_hot scatter
-scatter_add index_add
+scatter_add index_add ger einsum
 """
 ALLOWED_OPS = frozenset(_PURE.split())
 # Overloads that write into an argument or into a named output buffer.

@@ -219,3 +219,60 @@ def test_the_seed_exports_at_the_tiny_scoring_shape(tmp_path: Path, repo_root: P
     idx = torch.randint(0, 65, (1, 64))
     with torch.no_grad():
         assert torch.equal(program(idx), model.eval()(idx))
+
+
+def _model_with(repo_root: Path, kind: str, tmp_path: Path):
+    """seed/model.py with every chunk the offline edit ``kind`` applies to rewritten by it."""
+    import importlib.util
+    import random
+
+    from darwin_bot.llm.offline import imported_names, proposals
+    from darwin_bot.mutation.chunks import chunk_source
+
+    text = (repo_root / "seed" / "model.py").read_text()
+    chunks = chunk_source("seed/model.py", text)
+    names = imported_names(chunks[0].text)
+    applied = False
+    for chunk in chunks[1:]:
+        for seed in range(8):
+            edit = next(
+                (
+                    e
+                    for e in proposals(chunk.text, names, random.Random(seed))
+                    if e.tag.kind == kind
+                ),
+                None,
+            )
+            if edit is not None:
+                text = text.replace(chunk.text, edit.text)
+                applied = True
+                break
+    if not applied:
+        return None
+    path = tmp_path / f"{kind}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(f"seed_{kind}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["relu2_mlp", "swiglu_mlp", "rmsnorm", "qk_norm", "rotary", "untie_head",
+     "zero_init_head", "logit_softcap", "parallel_block"],
+)  # fmt: skip
+def test_every_offline_model_edit_exports_and_is_scored(kind: str, tmp_path: Path, repo_root: Path):
+    """An edit the offline mutator proposes must be one the scorer can run, or it is wasted."""
+    module = _model_with(repo_root, kind, tmp_path)
+    assert module is not None, f"{kind} applies to no chunk of seed/model.py"
+    torch.manual_seed(0)
+    cfg = module.GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, vocab_size=65)
+    model = module.GPT(cfg)
+    path = exported(model, tmp_path / f"{kind}.pt2", context=64)
+    graph = read_archive(str(path), 64)
+    program = graph_worker.Program(graph_archive, graph, str(path), "cpu")
+    idx = torch.randint(0, 65, (1, 64))
+    with torch.no_grad():
+        assert torch.allclose(program(idx), model.eval()(idx), atol=1e-5)

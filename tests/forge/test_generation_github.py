@@ -107,6 +107,9 @@ def clean_env() -> dict[str, str]:
         if k not in SECRETS and not k.startswith(("GITHUB_", "DARWIN_", "OPENAI_"))
     }
     env["DARWIN_THREADS"] = "1"  # the same torch threads in every job: comparable numbers
+    # One window secret for every job and for the local run they are compared with: each
+    # evaluation would otherwise draw its own secret windows, and the numbers would differ.
+    env["DARWIN_WINDOW_SECRET"] = "the-same-windows-for-every-job-of-this-test"
     return env
 
 
@@ -387,7 +390,9 @@ def test_forge_matches_the_memory_records(ci: dict[str, Any]) -> None:
     on_origin = set(repo.remote_branches())
     ok = [a for a, rec in records.items() if rec["status"] == "ok"]
     assert ok, "at least one offspring passed its mutation checks"
-    assert set(summary["culled"]) & set(ok), "population 3, survivors 2: an offspring is culled"
+    # population 3, survivors 2: one agent is culled (the seed too may be, when both
+    # offspring beat it: which one depends on the training runs, not on the forge)
+    assert len(summary["culled"]) == 1 and set(summary["culled"]) <= set(ok) | {"seed"}
 
     for agent in ok:
         rec, row, branch = records[agent], rows[agent], repo.branch(agent)
