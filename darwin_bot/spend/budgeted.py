@@ -172,7 +172,6 @@ class SpendingFactory:
         self.choices: list[Choice] = []
         self._stats_of: int | None = None
         self._stats: dict[str, ArmStats] = {}
-        self.on_make: Callable[[int], None] | None = None  # progress: one offspring begun
 
     def stats(self) -> dict[str, ArmStats]:
         """Per-model stats over the whole memory and ledger (for the dashboard)."""
@@ -180,8 +179,6 @@ class SpendingFactory:
 
     def __call__(self, seed: int) -> BudgetedLLM:
         g = self.generation()
-        if self.on_make is not None:
-            self.on_make(g)
         if len(self.arms) == 1:
             arm = next(iter(self.arms.values()))
         else:
