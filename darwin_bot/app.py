@@ -23,30 +23,52 @@ from darwin_bot.gitrepo import GitRepo
 
 @dataclass
 class TrustedEvaluator:
-    """The engine's Evaluator port over ``darwin_bot.evaluate`` with the config's budget."""
+    """The engine's Evaluator port over ``darwin_bot.evaluate`` with the config's budget.
+
+    Each generation is scored on its own secret windows (``evaluate.windows``):
+    the engine names the generation (:meth:`at_generation`) before it evaluates,
+    and the windows' name is in :attr:`version`, so in the cache key. Trained
+    graphs are kept beside the secret (``keep_dir``): a tree trained in an
+    earlier generation is only scored again (``evaluate.rescore``).
+    """
 
     cfg: Config
     root: Path
     threads: int | None = None
     pool: Any = None  # a darwin_bot.evaluate.devices.DevicePool: one evaluation per device
     secret_dir: Path | None = None  # where the window secret is kept (the git folder)
-
-    def _secret(self) -> str | None:
-        from darwin_bot.evaluate.windows import read_secret
-
-        return read_secret(self.secret_dir)
+    generation: int | None = None  # whose windows score (None: the run's one set)
 
     # each training iteration a full run's log reports (display only: never read for the score)
     on_iteration: Callable[[int], None] | None = None
+
+    def at_generation(self, g: int) -> None:
+        """Score on generation ``g``'s windows from now on (the same for all its agents)."""
+        self.generation = g
+
+    def _windows(self) -> Any:
+        from darwin_bot.evaluate import windows
+
+        return windows.current(windows.read_secret(self.secret_dir), self.generation)
+
+    @property
+    def windows(self) -> str | None:
+        """The public name of the windows scored now (None: each evaluation draws its own)."""
+        chosen = self._windows()
+        return chosen.name if chosen is not None else None
+
+    @property
+    def keep_dir(self) -> Path | None:
+        """Where trained graphs are kept for re-scoring: never committed, never in a sandbox."""
+        return self.secret_dir / "darwin-graphs" if self.secret_dir is not None else None
 
     @property
     def version(self) -> str:
         """The evaluator's version and the windows' name: the cache key never mixes windows."""
         from darwin_bot.evaluate import EVALUATOR_VERSION
-        from darwin_bot.evaluate.windows import fingerprint
 
-        secret = self._secret()
-        return f"{EVALUATOR_VERSION}-w{fingerprint(secret)}" if secret else EVALUATOR_VERSION
+        chosen = self._windows()
+        return f"{EVALUATOR_VERSION}-w{chosen.name}" if chosen else EVALUATOR_VERSION
 
     def __call__(
         self,
@@ -64,11 +86,11 @@ class TrustedEvaluator:
         }
         if not smoke and self.on_iteration is not None:
             at["on_iteration"] = self.on_iteration
-        from darwin_bot.evaluate.windows import seed_of
-
-        secret = self._secret()
-        if secret is not None:
-            at["window_seed"] = seed_of(secret)
+        chosen = self._windows()
+        if chosen is not None:
+            at |= {"window_seed": chosen.seed, "window_name": chosen.name}
+        if not smoke:
+            at["keep_dir"] = self.keep_dir
         opts = EvalOptions.from_config(
             self.cfg, self.root, smoke=smoke, seed=seed, threads=self.threads, **at
         )

@@ -124,9 +124,21 @@ def test_every_job_is_either_github_hosted_or_self_hosted(darwin: dict[str, Any]
         assert darwin["jobs"][name]["runs-on"] == ["self-hosted", "linux", "gpu"]
 
 
+# The one secret a GPU job holds: it draws the generation's windows, and only darwin's
+# trusted process reads it (the sandbox's environment is an allowlist).
+WINDOW_SECRET = "${{ secrets.DARWIN_WINDOW_SECRET }}"
+
+
+def _other_secrets(job: dict[str, Any]) -> list[str]:
+    """The texts of ``job`` naming a secret, but for the window secret given to darwin's step."""
+    given = [s["with"].get("window-secret") for s in job["steps"] if is_darwin_step(s)]
+    assert all(w in (None, WINDOW_SECRET) for w in given)
+    return [t for t in texts(job) if "secrets." in t and t != WINDOW_SECRET]
+
+
 def test_secrets_and_write_permissions_only_in_github_hosted_jobs(darwin: dict[str, Any]) -> None:
     for name, job in darwin["jobs"].items():
-        mentions_secret = any("secrets." in t for t in texts(job))
+        mentions_secret = bool(_other_secrets(job))
         writes = WRITE in permissions(job).values()
         if mentions_secret or writes:
             assert is_github_hosted(job), (
@@ -139,7 +151,7 @@ def test_self_hosted_jobs_hold_nothing_worth_stealing(darwin: dict[str, Any]) ->
         if not is_self_hosted(job):
             continue
         strings = texts(job)
-        assert not any("secrets." in t for t in strings), name
+        assert not _other_secrets(job), name
         assert not any("github.token" in t for t in strings), name
         assert not any(t in strings for t in (*SECRET_ENV, *SECRET_INPUTS, "token")), name
         assert "env" not in job, f"{name}: no job-level env on the GPU runner"
@@ -206,6 +218,25 @@ def test_agent_code_is_checked_out_only_on_the_gpu_runner(darwin: dict[str, Any]
             assert [s["with"]["path"] for s in agent_refs] == wanted, name
         else:
             assert agent_refs == [], name
+
+
+@pytest.mark.parametrize("which", ["darwin.yml", "written"])
+def test_every_darwin_step_of_a_generation_gets_the_window_secret(
+    darwin: dict[str, Any], which: str
+) -> None:
+    """Every job files or scores results under one generation's windows: each gets the
+    secret; every evaluation leg also the matrix's generation, so the legs are paired."""
+    workflow = darwin if which == "darwin.yml" else written_workflow()
+    for name in ("propose", "evaluate", "repair", "reevaluate", "select"):
+        (step,) = [s for s in workflow["jobs"][name]["steps"] if is_darwin_step(s)]
+        assert step["with"]["window-secret"] == WINDOW_SECRET, (which, name)
+        if step["with"]["command"] == "evaluate":
+            assert step["with"]["generation"] == "${{ matrix.generation }}", (which, name)
+    assert not any(
+        "DARWIN_WINDOW_SECRET" in t
+        for name in ("corpus", "runner")
+        for t in texts(workflow["jobs"].get(name, {}))
+    )
 
 
 def test_evaluate_jobs_use_the_action_without_any_token(darwin: dict[str, Any]) -> None:
@@ -589,6 +620,7 @@ def run_action(
     """Run the action's shell steps (not setup-python/install) with bash and a fake darwin."""
     darwin_exe = make_recorder(tmp_path, "darwin")
     inputs = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
+    inputs["window-secret"] = "the-window-secret"  # every generation step needs it
     inputs.update({k.replace("_", "-"): v for k, v in given.items()})
     ctx = {
         "inputs": inputs,
@@ -672,6 +704,7 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         data=str(corpus),
         out=str(tmp_path / "results" / "result-a1.json"),
         working_directory="trusted",
+        generation="3",
     )
     assert [name for name, _ in ran] == [
         "Check the inputs",
@@ -682,11 +715,13 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
     assert call["argv"] == [
         "evaluate", "/w/agent", "--branch", "darwin/a1",
         "--out", str(tmp_path / "results" / "result-a1.json"), "--sandbox", "bwrap",
-        "--seed", "2", "--config", "darwin.toml", "--data", str(corpus),
+        "--seed", "2", "--generation", "3", "--config", "darwin.toml", "--data", str(corpus),
     ]  # fmt: skip
     assert (tmp_path / "results").is_dir()
     leaked = set(call["env"]) & {*SECRET_ENV, "ACTIONS_RUNTIME_TOKEN"}
     assert not leaked
+    # darwin's trusted process draws the generation's windows by it (no sandbox gets it)
+    assert call["env"]["DARWIN_WINDOW_SECRET"] == "the-window-secret"
 
 
 def test_action_evaluate_prepares_a_folder_an_older_workflow_passes(
@@ -730,6 +765,10 @@ def test_action_evaluate_minimal_inputs(action: dict[str, Any], tmp_path: Path) 
         ({"command": "propose", "packages": "--index-url=http://evil lion"}, "'packages' takes"),
         ({"command": "evaluate", "branch": "a", "packages": "ok -r reqs.txt"}, "'packages' takes"),
         ({"command": "propose", "packages": "git+https://host/x.git"}, "'packages' takes"),
+        *(
+            ({"command": c, "branch": "darwin/a", "window_secret": ""}, "gh secret set DARWIN_WIN")
+            for c in ("propose", "evaluate", "repair", "select")
+        ),
     ],
 )
 def test_action_refuses_bad_inputs(

@@ -45,6 +45,20 @@ def refuse_secrets(environ: dict[str, str] | os._Environ[str]) -> None:
         )
 
 
+def _windows(fixed: bool, generation: int | None) -> dict[str, Any]:
+    """The options that pick the scored windows: fixed, a generation's, or the default."""
+    from darwin_bot.evaluate import windows
+
+    if fixed and generation is not None:
+        raise ConfigError("pass --fixed-windows or --generation, not both")
+    if fixed:
+        return {"windows": "fixed"}
+    if generation is None:
+        return {}
+    chosen = windows.of_generation(windows.required("darwin evaluate --generation"), generation)
+    return {"window_seed": chosen.seed, "window_name": chosen.name}
+
+
 @contextlib.contextmanager
 def _training_progress(budget: Budget, repeats: int) -> Iterator[Callable[[int], None]]:
     """A bar on a terminal (timestamped lines elsewhere, on stderr) of the training
@@ -249,6 +263,10 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
 @click.option("--fixed-windows", is_flag=True,
               help="Score the public, fixed windows (benchmarks only: a program can memorise "
                    "them); default: windows drawn by DARWIN_WINDOW_SECRET, else a fresh secret.")  # fmt: skip
+@click.option("--generation", type=click.IntRange(min=0), default=None,
+              help="Score on generation N's windows, drawn by DARWIN_WINDOW_SECRET (required): "
+                   "every evaluation of one generation is scored on the same windows (CI's legs: "
+                   "the matrix's generation).")  # fmt: skip
 @click.option(
     "--smoke", is_flag=True, help="A few iterations on a slice of the data (a quick check)."
 )
@@ -269,7 +287,7 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
 def evaluate_command(
     path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
     confirm: bool, seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
-    full: bool, fixed_windows: bool, smoke: bool, branch: str | None, as_json: bool,
+    full: bool, fixed_windows: bool, generation: int | None, smoke: bool, branch: str | None, as_json: bool,
     out_file: Path | None, baseline_file: Path | None, config_path: Path | None,
 ) -> None:  # fmt: skip
     """Train and score the agent in PATH (default: .) in the sandbox."""
@@ -282,8 +300,7 @@ def evaluate_command(
         raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
     cfg = load_config(config_path, root=path)
     changes: dict[str, Any] = {"device": device, "full": full}
-    if fixed_windows:
-        changes["windows"] = "fixed"
+    changes |= _windows(fixed_windows, generation)
     if confirm:
         changes |= _confirm_budget(cfg, iters, seconds, preset)
     if iters is not None or seconds is not None:

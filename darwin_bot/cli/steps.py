@@ -61,10 +61,13 @@ def _with_overrides(cfg: Config, model: str | None = None, population: int | Non
 def _engine(root: Path, cfg: Config, remote: str):
     from darwin_bot.app import build_engine
     from darwin_bot.engine import DeferredEvaluator
-    from darwin_bot.evaluate import EVALUATOR_VERSION
+    from darwin_bot.evaluate import EVALUATOR_VERSION, windows
     from darwin_bot.gitrepo import GitRepo
     from darwin_bot.publish import make_publisher
 
+    # Every job of a generation files and reads results under that generation's windows,
+    # which the evaluate legs draw by the same secret: without it, nothing is comparable.
+    secret = windows.required("this CI step")
     # Agent branches, archive refs and the memory branch first, then the memory
     # folder from that branch: the engine starts from the recorded state.
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote or None)
@@ -75,9 +78,10 @@ def _engine(root: Path, cfg: Config, remote: str):
         cfg,
         publisher=make_publisher(root, cfg, memory_branch=True, remote=remote or None),
         remote=remote or None,
-        evaluator=DeferredEvaluator(EVALUATOR_VERSION),
+        evaluator=DeferredEvaluator(EVALUATOR_VERSION, lambda g: windows.current(secret, g).name),
         workers=1,
     )
+    engine.use_windows(engine.next_generation())
     return engine
 
 

@@ -89,5 +89,13 @@ def ingest(engine: Engine, results: list[Mapping[str, Any]]) -> None:
             raise StateError(
                 "an evaluation result has no extra.head; was it made by 'darwin evaluate --branch'?"
             )
+        expected = getattr(engine.evaluator, "windows", None)
+        scored = result.extra.get("windows")  # absent: it failed before scoring
+        if expected is not None and scored is not None and scored != f"secret {expected}":
+            raise StateError(
+                f"the result of {head[:12]} seed {result.seed} was scored on windows "
+                f"{scored!r}, this generation's are 'secret {expected}': give every job the "
+                "same DARWIN_WINDOW_SECRET and the matrix's generation (docs/github.md)"
+            )
         cache = confirming.cache_for(engine, result)
         cache.put(engine.repo.tree_id(head, engine.evolvable), result.seed, result)

@@ -40,6 +40,24 @@ class Evaluations:
     say: Callable[[str], None]
     seed_head: Callable[[], str]
 
+    def use_windows(self, g: int) -> None:
+        """Score on generation ``g``'s windows from now on, and read the cache of those.
+
+        Called before every step of ``g``, so that all its evaluations (the
+        offspring, the survivors carried in, the seed the gate compares with,
+        the confirmation runs) are paired; a tree scored in an earlier
+        generation is scored again (the evaluator re-scores its kept graph). An
+        evaluator with one set of windows for every generation has no
+        ``at_generation``: nothing changes.
+        """
+        at = getattr(self.evaluator, "at_generation", None)
+        if at is None:
+            return
+        at(g)
+        publisher = getattr(self, "publisher", None)
+        if publisher is not None:  # the PR bodies show results of this generation's windows
+            publisher.scored_by(self.evaluator.version)
+
     @property
     def budget(self) -> Budget:
         return Budget(iters=self.cfg.budget.iters, seconds=self.cfg.budget.seconds)

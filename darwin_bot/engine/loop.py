@@ -285,6 +285,7 @@ class Engine(Evaluations):
 
     def propose(self, g: int) -> list[OffspringRecord]:
         """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
+        self.use_windows(max(g - 1, 0))  # the baseline the prompts quote: as last measured
         context, extra_imports = self.human_answers(g)
         digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.baseline_metrics()
@@ -322,6 +323,7 @@ class Engine(Evaluations):
     # -- evaluate -----------------------------------------------------------------------
     def evaluate(self, g: int) -> dict[str, EvalResult]:
         """Score every offspring of ``g`` that passed its smoke test (cached by tree)."""
+        self.use_windows(g)
         ok = [r for r in self.offspring_records(g).values() if r.ok and r.head]
         seed = self.cfg.evolution.seed
         self.say(f"generation {g}: evaluating {len(ok)} offspring ({self.workers} at a time)")
@@ -363,6 +365,7 @@ class Engine(Evaluations):
         ``confirm``: run what is missing here (``darwin run``); without it (the
         CI select step) only results already ingested are used.
         """
+        self.use_windows(g)
         return selecting.select(self, g, confirm=confirm)
 
     # -- the loop -----------------------------------------------------------------------
@@ -424,11 +427,13 @@ class Engine(Evaluations):
     # -- CI support (engine.ci) -------------------------------------------------------------
     def matrix(self, g: int) -> list[dict[str, Any]]:
         """Evaluation jobs for generation ``g`` that have no cached result yet (``ci.matrix``)."""
-        return ci.matrix(self, g)
+        self.use_windows(g)
+        return [{**job, "generation": g} for job in ci.matrix(self, g)]
 
     def confirm_jobs(self, g: int) -> list[dict[str, Any]]:
         """The repeat runs the provisional leader still needs (``ci.confirm_jobs``)."""
-        return ci.confirm_jobs(self, g)
+        self.use_windows(g)
+        return [{**job, "generation": g} for job in ci.confirm_jobs(self, g)]
 
     def ingest_files(self, results: list[dict[str, Any]]) -> None:
         """Store CI evaluation results in the cache (``ci.ingest``)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +162,11 @@ class Evaluator(Protocol):
     ``budget`` and ``preset``: train under these instead of the configured
     search budget (the confirmation runs of ``budget.confirm_*``); the
     engine passes them only when confirmation is on.
+
+    An evaluator that scores each generation on its own windows also has
+    ``at_generation(g)`` (optional): the engine calls it before any evaluation
+    of generation ``g``, and ``version`` then names those windows, so results of
+    different generations never share a cache key; its ``windows`` is that name.
     """
 
     version: str
@@ -257,8 +262,25 @@ class DeferredEvaluator:
     the results is a StateError, never a local run.
     """
 
-    def __init__(self, version: str) -> None:
-        self.version = version
+    def __init__(self, version: str, windows: Callable[[int | None], str] | None = None) -> None:
+        self.base_version = version
+        # generation -> the public name of its windows (evaluate.windows), as the legs score
+        self.names = windows
+        self.generation: int | None = None
+
+    def at_generation(self, g: int) -> None:
+        """Generation ``g``'s windows: its legs' results are filed (and read) under their name."""
+        self.generation = g
+
+    @property
+    def windows(self) -> str | None:
+        """The public name of the windows the results must have been scored on (None: any)."""
+        return self.names(self.generation) if self.names is not None else None
+
+    @property
+    def version(self) -> str:
+        name = self.windows
+        return f"{self.base_version}-w{name}" if name else self.base_version
 
     def __call__(
         self,

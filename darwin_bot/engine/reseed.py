@@ -139,6 +139,7 @@ def record_seed(
     engine: Engine, g: int, *, reseeded: dict[str, str] | None = None
 ) -> GenerationSummary:
     """Measure ``darwin/seed`` ``budget.repeats`` times and record it alone as generation ``g``."""
+    engine.use_windows(g)
     seed_ref = engine.repo.branch(SEED_AGENT)
     seeds = engine.seeds(engine.cfg.budget.repeats)
     engine.say(f"generation {g}: evaluating the seed {len(seeds)}x to measure the noise floor")

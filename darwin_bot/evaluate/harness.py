@@ -51,10 +51,11 @@ from darwin_bot.core.results import (
 )
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import peak as peak_mod
+from darwin_bot.evaluate import rescore
 from darwin_bot.evaluate import windows as windows_mod
 from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
-from darwin_bot.evaluate.devices import GPU_NODES, gpu_count, pinned_env  # noqa: F401
+from darwin_bot.evaluate.devices import GPU_NODES, gpu_count, pinned_env, resolve_device  # noqa: F401
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.inputs import read_meta
 from darwin_bot.evaluate.limits import (
@@ -86,7 +87,8 @@ from darwin_bot.progress import iteration_watcher
 # 4: the exported graph is scored (no agent code runs in scoring), on secret windows,
 #    every position of a window, causality by probes in one process; sandboxes deny
 #    page-cache probes; FLOPs from storage; a CPU run is charged its CPU time.
-EVALUATOR_VERSION = "4"
+# 5: each generation's own secret windows; a tree trained before is scored again on them.
+EVALUATOR_VERSION = "5"
 
 SMOKE_WINDOWS = 4
 SMOKE_PROBES = 16
@@ -114,6 +116,8 @@ class EvalOptions:
     # "fixed" (the public WINDOW_SEED's, the same every time: benchmarks only)
     windows: str = "secret"
     window_seed: int | None = None  # the engine's per-generation secret
+    window_name: str = ""  # that set's public name (windows.WindowSet), recorded in the result
+    keep_dir: Path | None = None  # keep trained graphs here, re-score from them (rescore)
     paths: tuple[str, ...] = ("seed/",)
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
     visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES of its sandboxes (its own GPU)
@@ -173,17 +177,6 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError(f"windows must be 'secret' or 'fixed', not {opts.windows!r}")
     if opts.baseline_train_wall_s is not None and not opts.baseline_train_wall_s > 0:
         raise ConfigError("the baseline's training wall time must be a positive number of seconds")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
-
-    Without a GPU driver on the host the answer is ``cpu`` without importing
-    torch, which would cost the evaluator's process more than a tiny run's scoring.
-    """
-    if device != "auto":
-        return device
-    return "cuda" if gpu_count() > 0 else "cpu"
 
 
 # --------------------------------------------------------------------- evaluation
@@ -340,6 +333,9 @@ def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str
 
 def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     contract = contract_for(ctx.opts.program)
+    kept = rescore.find(EVALUATOR_VERSION, ctx)
+    if kept is not None:  # trained before: its graph scored on these windows, no training
+        return _score(ctx, data_dir, *rescore.restore(kept, ctx.scratch / "out"))
     misses = [p.line() for p in contract.static_parts(ctx.tree, ctx.opts.preset) if not p.ok]
     if misses:  # what darwin check would print, as the reason
         return ctx.result(Status.FAILED, "the program breaks its contract: " + "; ".join(misses))
@@ -367,6 +363,8 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     if graph is None:
         return ctx.result(Status.REJECTED, why, log_tail=train.log_tail, **extra)
     extra.update(graph_nodes=len(graph.nodes), graph_ops=sorted(set(graph.ops)))
+    files = (GRAPH_FILE, contract.model_file)
+    rescore.keep(EVALUATOR_VERSION, ctx, files, train, report, extra)  # to score again later
     return _score(ctx, data_dir, train, report, extra)
 
 
@@ -386,9 +384,10 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
     vocab = int(ctx.meta["vocab_size"])
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
     n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
-    spare = np.fromfile(ctx.scratch / "data" / "train.bin", dtype=np.uint16)
+    spare_at = ctx.scratch / "data" if opts.smoke else data_dir  # a re-score has no copy
+    spare = np.fromfile(spare_at / "train.bin", dtype=np.uint16)
     contract = contract_for(opts.program)
-    seed, windows = windows_mod.choose(opts.windows, opts.window_seed)
+    seed, windows = windows_mod.choose(opts.windows, opts.window_seed, opts.window_name)
     plan = plan_probes(val, contract.eval_context(opts.preset), vocab, n_windows, seed,
                        n_probes=SMOKE_PROBES if opts.smoke else MIN_PROBES, spare_text=spare)  # fmt: skip
     limit = score_limit(opts, train.wall_s, ctx.device, train.cpu_s)

@@ -1,0 +1,139 @@
+"""Kept graphs: a tree trained once is scored again on new windows, without training again.
+
+Every generation is scored on its own windows (``windows.of_generation``), so
+the seed and the survivors carried into a generation must be scored again. What
+scoring needs of a training run is small and fixed once training ended: the
+exported graph archive, the weights file the weight count reads, and what the
+harness measured of training. After training, the harness keeps those under
+``keep_dir/<key>/`` (the engine's is ``<git dir>/darwin-graphs``: trusted
+side, never committed, never bound into a sandbox); an evaluation that finds
+them runs only the graph scorer (no training, no agent code) and reports the
+kept training measurements with ``extra.rescored``.
+
+``<key>`` names everything a training run's outcome depends on: the evaluator
+version, the tree, the seed, the preset, the budget, the corpus (its sha256),
+the device kind and the program contract. The windows are not in it: they are
+what changes.
+
+Trust: the graph and weights files were written by the training sandbox, as
+the files scored right after training are: they are read the same way
+(``graph_archive``: nothing unpickled, an op allowlist; the weights by storage),
+from private copies. ``kept.json`` is written by the trusted side only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from darwin_bot.evaluate.claims import Report
+from darwin_bot.evaluate.sandbox_types import SandboxRun
+
+KEPT = "kept.json"
+MAX_KEPT = 400  # trained trees kept (a tiny run's are ~3 MB each); the oldest go first
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What scoring needs of one finished training run."""
+
+    folder: Path  # the graph archive and the weights file, as training wrote them
+    train: SandboxRun
+    report: Report
+    extra: dict[str, Any]  # what the harness measured and checked of training and the export
+
+
+def key(version: str, ctx: Any) -> str:
+    """The name of one training run's outcome (everything but the windows).
+
+    ``ctx``: the harness's context of the evaluation (its tree hash, options,
+    device and corpus metadata).
+    """
+    o = ctx.opts
+    device = ctx.device.split(":")[0]  # cuda:1 trains as cuda:0 does
+    parts = (version, ctx.hash, o.seed, o.preset, o.budget.key(), ctx.meta.get("sha256"))
+    parts += (device, o.program)
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def _store(ctx: Any) -> Path | None:
+    """Where the evaluation keeps and finds trained graphs (None: nowhere; smoke tests never)."""
+    return None if ctx.opts.smoke or ctx.opts.keep_dir is None else Path(ctx.opts.keep_dir)
+
+
+def keep(
+    version: str,
+    ctx: Any,
+    files: tuple[str, ...],
+    train: SandboxRun,
+    report: Report,
+    extra: dict[str, Any],
+) -> None:
+    """Keep ``files`` of the run's output folder and the training's measurements."""
+    store, name, out = _store(ctx), key(version, ctx), ctx.scratch / "out"
+    if store is None or (store / name).is_dir():
+        return
+    store.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=store))
+    for file in files:
+        shutil.copyfile(out / file, tmp / file)  # a copy: the sandbox's inode stays its own
+    run = {"backend": train.backend, "wall_s": train.wall_s, "cpu_s": train.cpu_s}
+    run |= {"max_rss_mb": train.max_rss_mb, "log_tail": train.log_tail}
+    measured = {"train": run, "report": dataclasses.asdict(report), "extra": extra}
+    (tmp / KEPT).write_text(json.dumps(measured), encoding="utf-8")
+    try:
+        os.replace(tmp, store / name)  # whole or not at all
+    except OSError:  # a concurrent evaluation of the same run kept it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    _prune(store)
+
+
+def find(version: str, ctx: Any) -> Kept | None:
+    """The kept training run of this evaluation (None: never kept, or unreadable: train it)."""
+    store = _store(ctx)
+    folder = store / key(version, ctx) if store is not None else None
+    if folder is None or not (folder / KEPT).is_file():
+        return None
+    try:
+        data = json.loads((folder / KEPT).read_text(encoding="utf-8"))
+        t = data["train"]
+        train = SandboxRun(
+            t["backend"],
+            0,
+            False,
+            float(t["wall_s"]),
+            str(t["log_tail"]),
+            max_rss_mb=float(t["max_rss_mb"]),
+            cpu_s=float(t["cpu_s"]),
+        )
+        report = Report(**data["report"])
+        extra = dict(data["extra"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    os.utime(folder)  # used: the last to be pruned
+    return Kept(folder, train, report, {**extra, "rescored": True})
+
+
+def restore(kept: Kept, out: Path) -> tuple[SandboxRun, Report, dict[str, Any]]:
+    """Copy the kept files into ``out`` (private copies for this scoring) for ``_score``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in kept.folder.iterdir():
+        if path.name != KEPT:
+            shutil.copyfile(path, out / path.name)
+    return kept.train, kept.report, dict(kept.extra)
+
+
+def _prune(store: Path) -> None:
+    entries = [p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if len(entries) <= MAX_KEPT:
+        return
+    entries.sort(key=lambda p: p.stat().st_mtime)
+    for old in entries[: len(entries) - MAX_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
