@@ -104,3 +104,10 @@ def test_the_version_is_one_everywhere() -> None:
     from darwin_bot.forge.github.workflow import default_action
 
     assert default_action().endswith(f"@v{__version__.split('.')[0]}")
+
+
+def test_init_github_says_to_set_the_window_secret(tmp_path: Path) -> None:
+    """Every job of the written workflow refuses to start without it: init says so at once."""
+    proc = darwin(tmp_path, "init", "--github")
+    assert proc.returncode == 0, proc.stderr
+    assert 'gh secret set DARWIN_WINDOW_SECRET --body "$(openssl rand -hex 32)"' in proc.stdout

@@ -73,3 +73,8 @@ def init_command(path: Path, contract: str, github: bool, action: str | None, fo
                                   if contract != "darwin" else ""))  # fmt: skip
     if github:
         click.echo(f"wrote {workflow}: commit both, then follow the set-up in docs/github.md")
+        # Without it every job of the workflow refuses to start: say so now, with the fix.
+        click.echo(
+            "set the secret that draws each generation's scored windows (once):\n"
+            '  gh secret set DARWIN_WINDOW_SECRET --body "$(openssl rand -hex 32)"'
+        )
