@@ -90,8 +90,8 @@ def ingest(engine: Engine, results: list[Mapping[str, Any]]) -> None:
                 "an evaluation result has no extra.head; was it made by 'darwin evaluate --branch'?"
             )
         expected = getattr(engine.evaluator, "windows", None)
-        scored = result.extra.get("windows")  # absent: it failed before scoring
-        if expected is not None and scored is not None and scored != f"secret {expected}":
+        scored = result.extra.get("windows")  # absent: it failed before it was scored
+        if expected is not None and (result.ok or scored) and scored != f"secret {expected}":
             raise StateError(
                 f"the result of {head[:12]} seed {result.seed} was scored on windows "
                 f"{scored!r}, this generation's are 'secret {expected}': give every job the "

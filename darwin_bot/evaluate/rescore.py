@@ -37,7 +37,9 @@ from darwin_bot.evaluate.claims import Report
 from darwin_bot.evaluate.sandbox_types import SandboxRun
 
 KEPT = "kept.json"
-MAX_KEPT = 400  # trained trees kept (a tiny run's are ~3 MB each); the oldest go first
+# Kept runs past this many bytes go, the least recently used first (the tiny preset's
+# seed keeps 6.6 MB: its weights twice, in the checkpoint and in the graph archive).
+MAX_KEPT_BYTES = 2 * 10**9
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,11 @@ def restore(kept: Kept, out: Path) -> tuple[SandboxRun, Report, dict[str, Any]]:
     return kept.train, kept.report, dict(kept.extra)
 
 
-def _prune(store: Path) -> None:
+def _prune(store: Path, limit: int = MAX_KEPT_BYTES) -> None:
     entries = [p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    if len(entries) <= MAX_KEPT:
-        return
-    entries.sort(key=lambda p: p.stat().st_mtime)
-    for old in entries[: len(entries) - MAX_KEPT]:
-        shutil.rmtree(old, ignore_errors=True)
+    entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)  # the last used first
+    total = 0
+    for entry in entries:
+        total += sum(f.stat().st_size for f in entry.iterdir())
+        if total > limit:
+            shutil.rmtree(entry, ignore_errors=True)

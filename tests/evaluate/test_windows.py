@@ -120,3 +120,8 @@ def test_kept_graphs_are_found_by_their_run_and_a_damaged_one_is_trained_again(t
     opts.smoke = False
     (kept.folder / rescore.KEPT).write_text("{not json", encoding="utf-8")
     assert rescore.find("5", ctx) is None
+    newer = opts.keep_dir / "newer"
+    newer.mkdir()
+    (newer / "graph").write_bytes(b"n" * 100)
+    rescore._prune(opts.keep_dir, limit=120)  # room for one: the least recently used goes
+    assert [p.name for p in opts.keep_dir.iterdir()] == ["newer"]

@@ -26,11 +26,11 @@ from mirror import Mirror, Pull
 from origin_hook import install as install_hook
 from origin_hook import protect
 from permissions import unused_grants
-from test_generation_github import DARWIN_YML, TOML, Workflow, git
+from test_generation_github import DARWIN_YML, TOML, Workflow, clean_env, git
 
 from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
-from darwin_bot.evaluate import EVALUATOR_VERSION
+from darwin_bot.evaluate import EVALUATOR_VERSION, windows
 from darwin_bot.forge.github import GitHubForge
 from darwin_bot.memory import MemoryStore
 
@@ -40,6 +40,7 @@ AUTOMERGE_TOML = TOML.format(forge="{forge}\nautomerge = true")
 BASELINE_PPL = 20.0
 WINNER_PPL = 8.0
 LOSER_PPL = 30.0
+SECRET = clean_env()["DARWIN_WINDOW_SECRET"]  # what every job of the flow is given
 
 
 def fake_result(job: dict[str, Any], ppl: float) -> dict[str, Any]:
@@ -51,7 +52,8 @@ def fake_result(job: dict[str, Any], ppl: float) -> dict[str, Any]:
     result = EvalResult(
         status=Status.OK, reason="", metrics=metrics, device="cpu", seed=int(job["seed"]),
         budget=Budget(iters=6), evaluator_version=EVALUATOR_VERSION, tree_hash="",
-        preset="tiny", extra={"agent": job["agent"], "branch": job["branch"], "head": job["head"]},
+        preset="tiny", extra={"agent": job["agent"], "branch": job["branch"], "head": job["head"],
+                              "windows": f"secret {windows.of_generation(SECRET, job['generation']).name}"},
     )  # fmt: skip
     return result.to_dict()
 
@@ -130,12 +132,14 @@ def generation_with_a_champion(
     """
     run = start_flow(base, emulator, refuse_merge=refuse_merge, **settings)
     flow: Workflow = run["flow"]
-    g, jobs, _ = flow.propose()
-    assert g == 1 and len(jobs) >= 2
+    g, every_job, _ = flow.propose()
+    # the seed is measured again on generation 1's windows, beside the offspring
+    jobs = [job for job in every_job if job["agent"] != "seed"]
+    assert g == 1 and len(jobs) >= 2 and len(every_job) > len(jobs)
     winner = jobs[0]["agent"]
-    ppl = {job["agent"]: LOSER_PPL for job in jobs} | {winner: WINNER_PPL}
+    ppl = {job["agent"]: LOSER_PPL for job in jobs} | {winner: WINNER_PPL, "seed": BASELINE_PPL}
     results = base / "results-g1"
-    write_results(results, jobs, ppl)
+    write_results(results, every_job, ppl)
     repair = flow.checkout("repair")
     out = flow.run(
         ["repair", "--repo", str(repair), "--results", str(results)], repair, secrets=True

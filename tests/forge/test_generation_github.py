@@ -216,8 +216,8 @@ class Workflow:
         self.run(
             [
                 "evaluate", str(agent), "--branch", job["branch"], "--out", str(out),
-                "--seed", str(job["seed"]), "--data", str(self.corpus),
-                "--config", "darwin.toml",
+                "--seed", str(job["seed"]), "--generation", str(job["generation"]),
+                "--data", str(self.corpus), "--config", "darwin.toml",
             ],
             trusted,
             secrets=False,
@@ -529,7 +529,8 @@ TAMPERED = {
 
 def _job(flow: Workflow, branch: str) -> dict[str, Any]:
     head = git(flow.origin, "rev-parse", f"refs/heads/{branch}")
-    return {"agent": branch.split("/", 1)[1], "branch": branch, "head": head, "seed": 7}
+    return {"agent": branch.split("/", 1)[1], "branch": branch, "head": head, "seed": 7,
+            "generation": 1}  # fmt: skip
 
 
 @pytest.mark.parametrize("branch", sorted(TAMPERED))
