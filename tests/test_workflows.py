@@ -232,6 +232,8 @@ def test_every_darwin_step_of_a_generation_gets_the_window_secret(
         assert step["with"]["window-secret"] == WINDOW_SECRET, (which, name)
         if step["with"]["command"] == "evaluate":
             assert step["with"]["generation"] == "${{ matrix.generation }}", (which, name)
+            # the runner's own disk: the seed and the survivors are scored again, not trained
+            assert step["with"]["keep-graphs"] == "${{ runner.tool_cache }}/darwin-graphs"
     assert not any(
         "DARWIN_WINDOW_SECRET" in t
         for name in ("corpus", "runner")
@@ -705,6 +707,7 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
         out=str(tmp_path / "results" / "result-a1.json"),
         working_directory="trusted",
         generation="3",
+        keep_graphs="/runner/graphs",
     )
     assert [name for name, _ in ran] == [
         "Check the inputs",
@@ -715,7 +718,8 @@ def test_action_evaluate_runs_without_any_token(action: dict[str, Any], tmp_path
     assert call["argv"] == [
         "evaluate", "/w/agent", "--branch", "darwin/a1",
         "--out", str(tmp_path / "results" / "result-a1.json"), "--sandbox", "bwrap",
-        "--seed", "2", "--generation", "3", "--config", "darwin.toml", "--data", str(corpus),
+        "--seed", "2", "--generation", "3", "--keep-graphs", "/runner/graphs",
+        "--config", "darwin.toml", "--data", str(corpus),
     ]  # fmt: skip
     assert (tmp_path / "results").is_dir()
     leaked = set(call["env"]) & {*SECRET_ENV, "ACTIONS_RUNTIME_TOKEN"}

@@ -267,6 +267,11 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
               help="Score on generation N's windows, drawn by DARWIN_WINDOW_SECRET (required): "
                    "every evaluation of one generation is scored on the same windows (CI's legs: "
                    "the matrix's generation).")  # fmt: skip
+@click.option("--keep-graphs", "keep_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None,
+              help="Keep the trained graph in DIR, and score a tree DIR already holds (the same "
+                   "tree, seed, budget and corpus) again instead of training it: a runner's own "
+                   "disk, where no sandbox writes.")  # fmt: skip
 @click.option(
     "--smoke", is_flag=True, help="A few iterations on a slice of the data (a quick check)."
 )
@@ -287,7 +292,7 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
 def evaluate_command(
     path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
     confirm: bool, seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
-    full: bool, fixed_windows: bool, generation: int | None, smoke: bool, branch: str | None, as_json: bool,
+    full: bool, fixed_windows: bool, generation: int | None, keep_dir: Path | None, smoke: bool, branch: str | None, as_json: bool,
     out_file: Path | None, baseline_file: Path | None, config_path: Path | None,
 ) -> None:  # fmt: skip
     """Train and score the agent in PATH (default: .) in the sandbox."""
@@ -300,7 +305,7 @@ def evaluate_command(
         raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
     cfg = load_config(config_path, root=path)
     changes: dict[str, Any] = {"device": device, "full": full}
-    changes |= _windows(fixed_windows, generation)
+    changes |= _windows(fixed_windows, generation) | {"keep_dir": keep_dir}
     if confirm:
         changes |= _confirm_budget(cfg, iters, seconds, preset)
     if iters is not None or seconds is not None:
