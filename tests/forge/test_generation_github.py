@@ -218,6 +218,8 @@ class Workflow:
                 "evaluate", str(agent), "--branch", job["branch"], "--out", str(out),
                 "--seed", str(job["seed"]), "--generation", str(job["generation"]),
                 "--data", str(self.corpus), "--config", "darwin.toml",
+                # the runner's disk, as darwin.yml's keep-graphs: the seed is scored again
+                "--keep-graphs", str(self.base / "runner-graphs"),
             ],
             trusted,
             secrets=False,
@@ -353,6 +355,21 @@ def ci(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> dict[str
         "proposed": proposed, "reproposed": reproposed,
         "selected": selected, "reselected": reselected,
     }  # fmt: skip
+
+
+def test_every_leg_of_a_generation_is_scored_on_its_windows_and_the_seed_again(ci) -> None:
+    """The legs are paired (one generation's windows), and generation 1 scores the seed
+    again on its windows from the graph generation 0's legs kept (no second training)."""
+    jobs = ci["jobs"]
+    assert {j["generation"] for j in jobs} == {1}
+    by_agent: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((ci["flow"].base / "results-g1").rglob("*.json")):
+        result = json.loads(path.read_text())
+        by_agent.setdefault(result["extra"]["agent"], []).append(result)
+    assert sorted(r["seed"] for r in by_agent["seed"]) == [7, 8], "the seed is measured again"
+    scored = {r["extra"].get("windows") for rs in by_agent.values() for r in rs if r["metrics"]}
+    assert len(scored) == 1 and scored.pop().endswith("-g1"), "every leg on the same windows"
+    assert all(r["extra"].get("rescored") for r in by_agent["seed"]), "scored, not trained"
 
 
 def _memory(root: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
