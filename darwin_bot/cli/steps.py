@@ -245,6 +245,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
         # A rerun after this generation was selected (or a select with nothing
         # proposed): the recorded summary is the answer, and the forge is left alone.
         g -= 1
+    engine.use_windows(g)  # its legs' results are filed under that generation's windows
     engine.ingest_files(load_results(results_dir))
     if g > 0 and engine.summary(g) is None:
         _check_every_leg_reported(engine, g)
