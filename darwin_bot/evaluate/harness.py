@@ -50,11 +50,12 @@ from darwin_bot.core.results import (
     apply_cost_limit,
 )
 from darwin_bot.errors import ConfigError, DataError
+from darwin_bot.evaluate import curve as curve_mod
 from darwin_bot.evaluate import peak as peak_mod
 from darwin_bot.evaluate import windows as windows_mod
 from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
-from darwin_bot.evaluate.devices import GPU_NODES, gpu_count, pinned_env  # noqa: F401
+from darwin_bot.evaluate.devices import GPU_NODES, gpu_count, pinned_env, resolve_device  # noqa: F401
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.inputs import read_meta
 from darwin_bot.evaluate.limits import (
@@ -86,7 +87,8 @@ from darwin_bot.progress import iteration_watcher
 # 4: the exported graph is scored (no agent code runs in scoring), on secret windows,
 #    every position of a window, causality by probes in one process; sandboxes deny
 #    page-cache probes; FLOPs from storage; a CPU run is charged its CPU time.
-EVALUATOR_VERSION = "4"
+# 5: a trusted held-out curve per result (curve.py); efficiency ranked on time to loss.
+EVALUATOR_VERSION = "5"
 
 SMOKE_WINDOWS = 4
 SMOKE_PROBES = 16
@@ -115,6 +117,7 @@ class EvalOptions:
     windows: str = "secret"
     window_seed: int | None = None  # the engine's per-generation secret
     paths: tuple[str, ...] = ("seed/",)
+    curve: tuple[float, ...] = curve_mod.DEFAULT_FRACTIONS  # when to save checkpoints
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
     visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES of its sandboxes (its own GPU)
     allowance_s: float = 5.0  # saving and the kill's slack, on top of a seconds budget
@@ -171,19 +174,9 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError("eval_windows must be at least 1")
     if opts.windows not in ("secret", "fixed"):
         raise ConfigError(f"windows must be 'secret' or 'fixed', not {opts.windows!r}")
+    curve_mod.check_fractions(opts.curve)  # ConfigError
     if opts.baseline_train_wall_s is not None and not opts.baseline_train_wall_s > 0:
         raise ConfigError("the baseline's training wall time must be a positive number of seconds")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
-
-    Without a GPU driver on the host the answer is ``cpu`` without importing
-    torch, which would cost the evaluator's process more than a tiny run's scoring.
-    """
-    if device != "auto":
-        return device
-    return "cuda" if gpu_count() > 0 else "cpu"
 
 
 # --------------------------------------------------------------------- evaluation
@@ -200,6 +193,7 @@ class _Context:
     hash: str
     scratch: Path
     meta: dict[str, Any]
+    curve: curve_mod.CurveRun | None = None  # the checkpoints training saved (not smoke)
 
     def result(
         self,
@@ -271,6 +265,7 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
 
 def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     opts, scratch = ctx.opts, ctx.scratch
+    fractions = () if opts.smoke else opts.curve
     contract = contract_for(opts.program)
     copy_tree(ctx.tree, contract.copy_paths(opts.paths), scratch / "tree")
     make_train_data(data_dir, scratch / "data", opts.smoke)
@@ -294,6 +289,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             "DARWIN_DEVICE": ctx.device,
             "DARWIN_PRESET": opts.preset,
             **budget_env,
+            **curve_mod.train_env(fractions),
             **thread_env(opts.threads),
             **pinned_env(opts.visible_devices),
         },
@@ -302,20 +298,22 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     limit = train_limit(opts, ctx.device)
     launch = contract.launch(LaunchRequest(  # argv, cwd, env of training
         opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
-        out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
+        out_m.inside(ctx.backend), opts.smoke, opts.threads, fractions), ctx.tree)  # fmt: skip
+    ctx.curve = curve_mod.CurveRun.start(fractions, scratch, contract)
     env.update(launch.env)
     b = ctx.backend
     argv = export_argv(b, contract.kind.value, contract.model_path, tree_m.inside(b),
                        f"{out_m.inside(b)}/{contract.model_file}", out_m.inside(b),
                        contract.eval_context(opts.preset), ctx.device, launch.argv)  # fmt: skip
-    train = run_sandboxed(
-        [sys.executable, *argv],
-        backend=ctx.backend, mounts=[tree_m, data_m, out_m],
-        cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
-        env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
-        device=ctx.device,
-        on_line=iteration_watcher(opts.on_iteration),
-    )  # fmt: skip
+    with curve_mod.watching(ctx.curve):
+        train = run_sandboxed(
+            [sys.executable, *argv],
+            backend=ctx.backend, mounts=[tree_m, data_m, out_m],
+            cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
+            env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
+            device=ctx.device,
+            on_line=curve_mod.on_line(ctx.curve, iteration_watcher(opts.on_iteration)),
+        )  # fmt: skip
     return train, limit
 
 
@@ -398,6 +396,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
                    Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
                    opts.threads, tuple(pinned_env(opts.visible_devices).items()))  # fmt: skip
     outcome = score_graph(job, plan, vocab)
+    how = curve_mod.CurveScoring(job, plan_probes(val, plan.context, vocab, n_windows, seed,
+        n_probes=curve_mod.CURVE_PROBES, spare_text=spare), vocab, ctx.scratch / "curve-score")  # fmt: skip
     extra.update(
         score_wall_s=round(outcome.wall_s, 3),
         score_cpu_s=round(outcome.cpu_s, 3),
@@ -415,7 +415,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
         return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
     if outcome.status is not Status.OK:
         return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
-    return _finish(ctx, train, report, outcome, extra, log)
+    return curve_mod.attach(_finish(ctx, train, report, outcome, extra, log), ctx.curve, how,
+                            train.wall_s)  # fmt: skip
 
 
 def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutcome,

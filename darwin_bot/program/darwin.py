@@ -3,7 +3,10 @@
 ``python seed/train.py`` from the tree root reads ``DARWIN_DATA``, ``DARWIN_OUT``,
 ``DARWIN_MAX_ITERS`` or ``DARWIN_TIME_BUDGET_S``, ``DARWIN_SEED`` and
 ``DARWIN_DEVICE`` (the harness sets them), writes ``$DARWIN_OUT/model.pt`` and
-``$DARWIN_OUT/train.json``; ``seed/model.py`` has ``load(path, device)``.
+``$DARWIN_OUT/train.json``; ``seed/model.py`` has ``load(path, device)``. For the
+trusted learning curve it saves the model in the same format to
+``$DARWIN_OUT/checkpoint.pt`` (written elsewhere, then renamed over it) at each
+fraction of the budget ``DARWIN_CURVE`` lists.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ DARWIN_RULES = """\
 - Keep the contract of seed/: train.py reads DARWIN_DATA, DARWIN_OUT, DARWIN_MAX_ITERS or
   DARWIN_TIME_BUDGET_S, DARWIN_SEED and DARWIN_DEVICE, and writes $DARWIN_OUT/model.pt and
   $DARWIN_OUT/train.json; model.py keeps load(path, device) -> module whose forward(idx[B, T])
-  returns logits [B, T, vocab] that depend only on positions <= t (causal).
+  returns logits [B, T, vocab] that depend only on positions <= t (causal). train.py also saves
+  the model to $DARWIN_OUT/checkpoint.pt at each budget fraction DARWIN_CURVE lists (the trusted
+  learning curve); the scorer runs those weights in the final model's graph, by their names.
 - The scorer runs forward as a torch.export graph at [1, T]: keep it tensor operations only (no
   Python branches on the data, no .item()/numpy, no state kept between calls, no file reads)."""
 EVAL_CONTEXT: dict[str, int] = {"tiny": 64, "paper": 256, "nanogpt": 256}
@@ -41,6 +46,7 @@ class DarwinContract:
     model_path: str = "seed/model.py"
     kind: ContractKind = ContractKind.DARWIN
     model_file: str = "model.pt"
+    curve_file: str = "checkpoint.pt"  # replaced at each fraction DARWIN_CURVE lists
 
     @property
     def required_files(self) -> tuple[str, ...]:
