@@ -159,7 +159,7 @@ class EvalOptions:
             paths=cfg.evolution.evolvable,
             program=cfg.program,
         )
-        return dataclasses.replace(opts, **changes)
+        return dataclasses.replace(opts, **{"curve": cfg.budget.curve, **changes})
 
 
 # ----------------------------------------------------------------------- inputs
