@@ -72,18 +72,21 @@ def train_env(fractions: tuple[float, ...]) -> dict[str, str]:
 class CurveRun:
     """One evaluation's curve while it trains: what was asked, the watcher, the reported log."""
 
-    fractions: tuple[float, ...]
+    asked: tuple[float, ...]  # the fractions of the budget configured
+    fractions: tuple[float, ...]  # those the contract can save at (what the program is told)
     watcher: CheckpointWatcher
     log: list[tuple[float, int, float]] = field(default_factory=list)  # (at_s, iter, loss)
 
     @classmethod
-    def start(cls, fractions: tuple[float, ...], scratch: Path, contract: Any) -> CurveRun | None:
-        """A run watching ``scratch/out`` for the contract's checkpoint; None: no curve asked."""
-        if not fractions:
+    def start(cls, opts: Any, fractions: tuple[float, ...], scratch: Path,
+              contract: Any) -> CurveRun | None:  # fmt: skip
+        """A run watching ``scratch/out`` for the contract's checkpoint (``fractions`` of them);
+        None for a smoke test (``opts``: the evaluation's options)."""
+        if opts.smoke:
             return None
         watcher = CheckpointWatcher(scratch / "out", contract.curve_file, scratch / "curve",
                                     len(fractions), contract.model_file)  # fmt: skip
-        return cls(fractions, watcher)
+        return cls(tuple(opts.curve), fractions, watcher)
 
     def on_line(self, line: str) -> None:
         """Keep what a log line reports (iteration, training loss), stamped by the harness."""
@@ -192,6 +195,9 @@ def attach(result: EvalResult, run: CurveRun | None, how: CurveScoring,
 
 def _note(run: CurveRun) -> str:
     got, asked, name = len(run.watcher.snapshots), len(run.fractions), run.watcher.name
+    if run.asked and not run.fractions:
+        return (f"the program's contract cannot save a checkpoint at the fractions "
+                f"{', '.join(f'{f:g}' for f in run.asked)} of this budget: scored at the end only")  # fmt: skip
     if got == asked:
         return ""
     why = f" ({'; '.join(run.watcher.skipped)})" if run.watcher.skipped else ""

@@ -264,9 +264,8 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
 
 
 def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
-    opts, scratch = ctx.opts, ctx.scratch
-    fractions = () if opts.smoke else opts.curve
-    contract = contract_for(opts.program)
+    opts, scratch, contract = ctx.opts, ctx.scratch, contract_for(ctx.opts.program)
+    fractions = () if opts.smoke else contract.curve_fractions(opts.budget, opts.curve)
     copy_tree(ctx.tree, contract.copy_paths(opts.paths), scratch / "tree")
     make_train_data(data_dir, scratch / "data", opts.smoke)
     contract.stage_data(scratch / "data")  # meta.pkl, stand-in val.bin
@@ -299,7 +298,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     launch = contract.launch(LaunchRequest(  # argv, cwd, env of training
         opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
         out_m.inside(ctx.backend), opts.smoke, opts.threads, fractions), ctx.tree)  # fmt: skip
-    ctx.curve = curve_mod.CurveRun.start(fractions, scratch, contract)
+    ctx.curve = curve_mod.CurveRun.start(opts, fractions, scratch, contract)
     env.update(launch.env)
     b = ctx.backend
     argv = export_argv(b, contract.kind.value, contract.model_path, tree_m.inside(b),

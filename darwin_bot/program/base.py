@@ -115,6 +115,10 @@ class Contract(Protocol):
 
     def launch(self, req: LaunchRequest, tree: Path) -> Launch: ...
 
+    def curve_fractions(self, budget: Budget, asked: tuple[float, ...]) -> tuple[float, ...]:
+        """The fractions of ``asked`` the program can save a checkpoint at under ``budget``."""
+        ...
+
     def stage_data(self, dest: Path) -> None:
         """Add to the training data folder what the program reads besides train.bin/meta.json."""
         ...

@@ -15,6 +15,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from darwin_bot.core.results import Budget
 from darwin_bot.errors import ConfigError
 from darwin_bot.program.base import (
     ContractKind,
@@ -79,6 +80,9 @@ class DarwinContract:
 
     def launch(self, req: LaunchRequest, tree: Path) -> Launch:
         return Launch((self.train_path,))
+
+    def curve_fractions(self, budget: Budget, asked: tuple[float, ...]) -> tuple[float, ...]:
+        return asked  # train.py reads DARWIN_CURVE
 
     def stage_data(self, dest: Path) -> None:
         return None

@@ -42,6 +42,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from darwin_bot.core.results import Budget
 from darwin_bot.errors import ConfigError
 from darwin_bot.program.base import (
     ContractKind,
@@ -152,6 +153,11 @@ class NanoGPTContract:
         env = (("OMP_NUM_THREADS", str(req.threads)),) if req.threads else ()
         script = PurePosixPath(self.train_path).name
         return Launch((script, *self.preset_args(req.preset), *overrides), self.program_dir, env)
+
+    def curve_fractions(self, budget: Budget, asked: tuple[float, ...]) -> tuple[float, ...]:
+        if budget.iters is None or eval_interval(budget.iters, asked) == budget.iters:
+            return ()  # nanoGPT saves only at multiples of eval_interval: not at these
+        return asked
 
     def stage_data(self, dest: Path) -> None:
         """meta.pkl from meta.json, and the stand-in val.bin cut from train.bin."""
