@@ -163,8 +163,9 @@ def attach(result: EvalResult, run: CurveRun | None, how: CurveScoring,
         return result
     watcher, budget = run.watcher, result.budget
     end_s = watcher.model_at_s if watcher.model_at_s is not None else train_wall_s
-    scores, wall_s, cpu_s = score_points(
-        how.job, how.plan, how.vocab, [snap.path for snap in watcher.snapshots], how.folder
+    paths = [snap.path for snap in watcher.snapshots]
+    scores, wall_s, cpu_s = (
+        score_points(how.job, how.plan, how.vocab, paths, how.folder) if paths else ([], 0.0, 0.0)
     )
     points: list[CurvePoint] = []
     for k, (snap, score) in enumerate(zip(watcher.snapshots, scores, strict=True)):
@@ -184,7 +185,7 @@ def attach(result: EvalResult, run: CurveRun | None, how: CurveScoring,
         "axis": "share of the seconds budget" if budget.seconds is not None
         else "share of the run's wall time (at least the fraction asked)",
         "points": [p.to_dict() for p in points],
-        "windows": int(len(how.plan.windows)),
+        "windows": int(len(how.plan.windows)) if paths else 0,
         "probes": CURVE_PROBES,
         "score_wall_s": round(wall_s, 3),
         "score_cpu_s": round(cpu_s, 3),
