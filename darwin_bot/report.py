@@ -97,8 +97,18 @@ def _cells(row: LeaderRow) -> list[str]:
 
 # "to seed loss": the trusted time to loss (share of the budget at which the held-out curve
 # reaches the seed's final loss); MFU rests on the program's own token count: reported
-_HEADERS = ["#", "agent", "status", "perplexity", "Δppl", "cost", "to seed loss", "MFU (reported)",
-            "fitness", "p"]  # fmt: skip
+_HEADERS = [
+    "#",
+    "agent",
+    "status",
+    "perplexity",
+    "Δppl",
+    "cost",
+    "to seed loss",
+    "MFU (reported)",
+    "fitness",
+    "p",
+]
 
 
 def leaderboard_markdown(rows: Sequence[LeaderRow]) -> str:

@@ -321,6 +321,16 @@ class Reviewer:
             self._runs[key] = load_runs(self.cache, tree)
         return self._runs[key]
 
+    def _curves(self, agent: str, head: str, parent: str | None) -> tuple[dict, dict]:
+        """(reported training-loss curves, trusted held-out curves) of the agent, its parent
+        (unless the seed) and the seed, by label."""
+        runs = {f"{agent} (this agent)": self.runs(agent, head)}
+        if parent and parent != "seed":
+            runs[f"{parent} (parent)"] = self.runs(parent)
+        runs["seed"] = self.runs("seed")
+        reported = {label: r.loss_curve() for label, r in runs.items()}
+        return reported, {label: r.held_out_curve() for label, r in runs.items()}
+
     def plots(self, summary: Mapping[str, Any], heads: Mapping[str, str]) -> dict[str, str]:
         """Draw and commit the plots of the generation's top agents; agent -> image URL."""
         self._runs.clear()  # a new step: results may have been added since the last
@@ -342,23 +352,23 @@ class Reviewer:
             parent = next(
                 (r["parents"][0] for r in ranked if r["agent"] == agent and r["parents"]), None
             )
-            curves = {f"{agent} (this agent)": self.runs(agent, heads[agent]).loss_curve()}
-            if parent and parent != "seed":
-                curves[f"{parent} (parent)"] = self.runs(parent).loss_curve()
-            curves["seed"] = seed.loss_curve()
-            held_out = {f"{agent} (this agent)": self.runs(agent, heads[agent]).held_out_curve()}
-            if parent and parent != "seed":
-                held_out[f"{parent} (parent)"] = self.runs(parent).held_out_curve()
-            held_out["seed"] = seed.held_out_curve()
+            curves, held_out = self._curves(agent, heads[agent], parent)
             target = Spread.of(seed.metric("val_loss")).mean
             rel = f"{self.cfg.memory.path}/{PLOTS_DIR}/{agent}.png"
             lineage = lineage_points(gens, agent)
             errors = {
                 a: Spread.of(self.runs(a).metric("perplexity")).sd or 0.0 for a, _, _ in lineage
             }
-            review_plot(self.repo.root / rel, lineage, curves, base, errors=errors,
-                        baseline_sd=base_sd, target=target,
-                        held_out=held_out if any(held_out.values()) else None)  # fmt: skip
+            review_plot(
+                self.repo.root / rel,
+                lineage,
+                curves,
+                base,
+                errors=errors,
+                baseline_sd=base_sd,
+                target=target,
+                held_out=held_out if any(held_out.values()) else None,
+            )
             paths[agent] = rel
         g = summary.get("generation")
         message = f"darwin: review plots of generation {g}"

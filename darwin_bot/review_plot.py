@@ -129,8 +129,15 @@ def review_plot(
     agent -> sd) against the seed's noise band; the trusted held-out curves (``held_out``:
     label -> (budget share, loss), ``target`` the seed's final loss), when there are any;
     reported training-loss curves."""
-    fig = review_figure(lineage, curves, baseline_ppl, errors=errors, baseline_sd=baseline_sd,
-                        held_out=held_out, target=target)  # fmt: skip
+    fig = review_figure(
+        lineage,
+        curves,
+        baseline_ppl,
+        errors=errors,
+        baseline_sd=baseline_sd,
+        held_out=held_out,
+        target=target,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     # No metadata: the same data gives the same bytes, so a rerun commits nothing.
     fig.savefig(path, format="png", metadata={"Software": None})

@@ -281,13 +281,18 @@ def test_the_pr_shows_the_trusted_curves_and_when_each_reaches_the_seeds_loss() 
     table = metrics_table(agent, slow, seed)
     assert "MFU (reported)" in table[0] and "trusted" in table[0]
     rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in table[2:5]}
-    assert rows == {"this agent": "0.50 (n=1)", "parent": "not reached (n=1)",
-                    "baseline (seed)": "1.00 (n=1)"}  # fmt: skip
+    assert rows == {
+        "this agent": "0.50 (n=1)",
+        "parent": "not reached (n=1)",
+        "baseline (seed)": "1.00 (n=1)",
+    }
     held_out = {"a1 (this agent)": agent.held_out_curve(), "seed": seed.held_out_curve()}
     fig = review_figure([("a1", 1, 9.0)], {}, 10.0, held_out=held_out, target=2.0)
     lineage, trusted, reported = fig.axes
     assert [ln.get_label() for ln in trusted.lines] == [
-        "the seed's final loss", "a1 (this agent)", "seed"
-    ]  # fmt: skip
+        "the seed's final loss",
+        "a1 (this agent)",
+        "seed",
+    ]
     assert list(trusted.lines[1].get_xdata()) == [0.5, 1.0]
     assert "reported" in reported.get_title() and "trusted" in trusted.get_title()

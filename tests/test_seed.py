@@ -92,9 +92,12 @@ def iter_lines(out: Path) -> list[tuple[int, float]]:
 def trained(tmp_path_factory: pytest.TempPathFactory, agent_data: Path) -> tuple[Path, dict]:
     seed_listing = sorted(p.name for p in SEED.iterdir())
     result = train(
-        tmp_path_factory.mktemp("run1"), agent_data, DARWIN_SEED="1", DARWIN_MAX_ITERS="3",
+        tmp_path_factory.mktemp("run1"),
+        agent_data,
+        DARWIN_SEED="1",
+        DARWIN_MAX_ITERS="3",
         DARWIN_CURVE="0.5",  # one checkpoint for the evaluator's curve, after iteration 2
-    )  # fmt: skip
+    )
     assert sorted(p.name for p in SEED.iterdir()) == seed_listing, "train.py wrote into seed/"
     return result
 

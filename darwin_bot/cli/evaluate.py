@@ -210,8 +210,11 @@ def _human(result: EvalResult) -> str:
             lines.append(f"cpu        {cpu:.2f} s training, {_cpu_note(result.extra)}")
     curve = result.extra.get("curve")
     if isinstance(curve, dict):  # trusted: (share of the budget, held-out loss) per checkpoint
-        shown = ", ".join(f"{p['budget_fraction']:.2f}: {p['val_loss']:.4f}"
-                          for p in curve.get("points", []) if p.get("val_loss") is not None)  # fmt: skip
+        shown = ", ".join(
+            f"{p['budget_fraction']:.2f}: {p['val_loss']:.4f}"
+            for p in curve.get("points", [])
+            if p.get("val_loss") is not None
+        )
         note = f" ({curve['note']})" if curve.get("note") else ""
         lines.append(f"curve      {shown}{note}")
     lines += [f"device     {result.device}", f"tree       {result.tree_hash} (seed {result.seed})"]

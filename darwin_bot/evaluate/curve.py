@@ -41,12 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from darwin_bot.core.results import Budget, EvalResult, Status
 from darwin_bot.errors import ConfigError
 from darwin_bot.evaluate.curve_score import score_points
 from darwin_bot.evaluate.curve_watch import CheckpointWatcher
 from darwin_bot.evaluate.score_run import ScoreJob
-from darwin_bot.evaluate.scoring import ProbePlan
+from darwin_bot.evaluate.scoring import ProbePlan, plan_probes
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.25, 0.5, 0.75)
 CURVE_PROBES = 64  # per point; a model that reads ahead everywhere fails the first few
@@ -57,8 +59,9 @@ LOG_LINE = re.compile(r"^iter (\d+): loss ([-+0-9.eE]+|nan|inf)")
 def check_fractions(fractions: tuple[float, ...]) -> None:
     """ConfigError unless ``fractions`` are increasing and inside (0, 1) (the end is implied)."""
     if any(not (0.0 < f < 1.0) for f in fractions):
-        raise ConfigError("curve fractions must lie strictly between 0 and 1 (the end is always "
-                          "scored)")  # fmt: skip
+        raise ConfigError(
+            "curve fractions must lie strictly between 0 and 1 (the end is always scored)"
+        )
     if list(fractions) != sorted(set(fractions)):
         raise ConfigError("curve fractions must be increasing, each once")
 
@@ -78,14 +81,20 @@ class CurveRun:
     log: list[tuple[float, int, float]] = field(default_factory=list)  # (at_s, iter, loss)
 
     @classmethod
-    def start(cls, opts: Any, fractions: tuple[float, ...], scratch: Path,
-              contract: Any) -> CurveRun | None:  # fmt: skip
+    def start(
+        cls, opts: Any, fractions: tuple[float, ...], scratch: Path, contract: Any
+    ) -> CurveRun | None:
         """A run watching ``scratch/out`` for the contract's checkpoint (``fractions`` of them);
         None for a smoke test (``opts``: the evaluation's options)."""
         if opts.smoke:
             return None
-        watcher = CheckpointWatcher(scratch / "out", contract.curve_file, scratch / "curve",
-                                    len(fractions), contract.model_file)  # fmt: skip
+        watcher = CheckpointWatcher(
+            scratch / "out",
+            contract.curve_file,
+            scratch / "curve",
+            len(fractions),
+            contract.model_file,
+        )
         return cls(tuple(opts.curve), fractions, watcher)
 
     def on_line(self, line: str) -> None:
@@ -134,8 +143,10 @@ class CurvePoint:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in dataclasses.asdict(self).items()}  # fmt: skip
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,30 @@ class CurveScoring:
     vocab: int
     folder: Path  # a fresh folder for the curve's scoring sandbox
 
+    @classmethod
+    def of(
+        cls,
+        job: ScoreJob,
+        final: ProbePlan,
+        val: np.ndarray,
+        vocab: int,
+        seed: int,
+        spare: np.ndarray,
+        scratch: Path,
+    ) -> CurveScoring:
+        """The final score's job, and its windows (drawn again by the same seed) with
+        :data:`CURVE_PROBES` fresh probes."""
+        plan = plan_probes(
+            val,
+            final.context,
+            vocab,
+            len(final.windows),
+            seed,
+            n_probes=CURVE_PROBES,
+            spare_text=spare,
+        )
+        return cls(job, plan, vocab, scratch / "curve-score")
+
 
 def _place(budget: Budget, at_s: float, requested: float | None, end_s: float) -> float:
     if budget.seconds is not None:
@@ -156,8 +191,9 @@ def _place(budget: Budget, at_s: float, requested: float | None, end_s: float) -
     return round(min(1.0, max(requested, at_s / end_s if end_s > 0 else 1.0)), 4)
 
 
-def attach(result: EvalResult, run: CurveRun | None, how: CurveScoring,
-           train_wall_s: float) -> EvalResult:  # fmt: skip
+def attach(
+    result: EvalResult, run: CurveRun | None, how: CurveScoring, train_wall_s: float
+) -> EvalResult:
     """``result`` with its trusted curve in ``extra['curve']``; rejected if a point reads ahead."""
     if run is None or result.status is not Status.OK or result.metrics is None:
         return result
@@ -175,14 +211,24 @@ def attach(result: EvalResult, run: CurveRun | None, how: CurveScoring,
             return dataclasses.replace(result, status=Status.REJECTED, reason=reason, metrics=None)
         at = _place(budget, snap.at_s, requested, end_s)
         reported = run.reported_at(snap.at_s)
-        points.append(CurvePoint(requested, at, round(snap.at_s, 3), score.val_loss, *reported,
-                                 score.reason))  # fmt: skip
+        points.append(
+            CurvePoint(requested, at, round(snap.at_s, 3), score.val_loss, *reported, score.reason)
+        )
     iteration, train_loss = run.reported_at(end_s)
-    points.append(CurvePoint(None, _place(budget, end_s, None, end_s), round(end_s, 3),
-                             result.metrics.val_loss, iteration, train_loss))  # fmt: skip
+    points.append(
+        CurvePoint(
+            None,
+            _place(budget, end_s, None, end_s),
+            round(end_s, 3),
+            result.metrics.val_loss,
+            iteration,
+            train_loss,
+        )
+    )
     curve = {
         "requested": list(run.fractions),
-        "axis": "share of the seconds budget" if budget.seconds is not None
+        "axis": "share of the seconds budget"
+        if budget.seconds is not None
         else "share of the run's wall time (at least the fraction asked)",
         "points": [p.to_dict() for p in points],
         "windows": int(len(how.plan.windows)) if paths else 0,
@@ -190,19 +236,23 @@ def attach(result: EvalResult, run: CurveRun | None, how: CurveScoring,
         "score_wall_s": round(wall_s, 3),
         "score_cpu_s": round(cpu_s, 3),
         "note": _note(run),
-    }  # fmt: skip
+    }
     return dataclasses.replace(result, extra={**result.extra, "curve": curve})
 
 
 def _note(run: CurveRun) -> str:
     got, asked, name = len(run.watcher.snapshots), len(run.fractions), run.watcher.name
     if run.asked and not run.fractions:
-        return (f"the program's contract cannot save a checkpoint at the fractions "
-                f"{', '.join(f'{f:g}' for f in run.asked)} of this budget: scored at the end only")  # fmt: skip
+        return (
+            f"the program's contract cannot save a checkpoint at the fractions "
+            f"{', '.join(f'{f:g}' for f in run.asked)} of this budget: scored at the end only"
+        )
     if got == asked:
         return ""
     why = f" ({'; '.join(run.watcher.skipped)})" if run.watcher.skipped else ""
     if got == 0:
-        return (f"the program saved no {name} at the fractions {ENV} asked for{why}: "
-                "scored at the end only")  # fmt: skip
+        return (
+            f"the program saved no {name} at the fractions {ENV} asked for{why}: "
+            "scored at the end only"
+        )
     return f"the program saved {got} of the {asked} checkpoints asked for{why}"

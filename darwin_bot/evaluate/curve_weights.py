@@ -66,17 +66,21 @@ def substitute(weights: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]
             out[key] = old
             continue
         if tuple(new.shape) != tuple(old.shape):
-            raise Unfit(f"{key} is {tuple(old.shape)} in the graph but {tuple(new.shape)} in "
-                        "the checkpoint; save the model's own state_dict()")  # fmt: skip
+            raise Unfit(
+                f"{key} is {tuple(old.shape)} in the graph but {tuple(new.shape)} in "
+                "the checkpoint; save the model's own state_dict()"
+            )
         if new.dtype != old.dtype and not (new.is_floating_point() and old.is_floating_point()):
             raise Unfit(f"{key} is {old.dtype} in the graph but {new.dtype} in the checkpoint")
         fresh = torch.empty_strided(old.shape, old.stride(), dtype=old.dtype, device=old.device)
         out[key] = fresh.copy_(new.to(old.dtype))
     if kept > KEPT_ELEMENTS:
         missing = [k for k in weights if not k.startswith(prefix) or k[len(prefix) :] not in state]
-        raise Unfit(f"the checkpoint lacks {len(missing)} of the graph's weights "
-                    f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): save "
-                    "every parameter and buffer forward() reads")  # fmt: skip
+        raise Unfit(
+            f"the checkpoint lacks {len(missing)} of the graph's weights "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): save "
+            "every parameter and buffer forward() reads"
+        )
     if not all(math.isfinite(float(t.float().abs().sum())) for t in out.values() if t.numel()):
         raise Unfit("the checkpoint holds non-finite weights")
     return out

@@ -395,8 +395,7 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
                    Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
                    opts.threads, tuple(pinned_env(opts.visible_devices).items()))  # fmt: skip
     outcome = score_graph(job, plan, vocab)
-    how = curve_mod.CurveScoring(job, plan_probes(val, plan.context, vocab, n_windows, seed,
-        n_probes=curve_mod.CURVE_PROBES, spare_text=spare), vocab, ctx.scratch / "curve-score")  # fmt: skip
+    how = curve_mod.CurveScoring.of(job, plan, val, vocab, seed, spare, ctx.scratch)
     extra.update(
         score_wall_s=round(outcome.wall_s, 3),
         score_cpu_s=round(outcome.cpu_s, 3),
@@ -414,8 +413,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
         return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
     if outcome.status is not Status.OK:
         return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
-    return curve_mod.attach(_finish(ctx, train, report, outcome, extra, log), ctx.curve, how,
-                            train.wall_s)  # fmt: skip
+    result = _finish(ctx, train, report, outcome, extra, log)
+    return curve_mod.attach(result, ctx.curve, how, train.wall_s)
 
 
 def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutcome,

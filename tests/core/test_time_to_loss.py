@@ -97,6 +97,12 @@ def test_a_row_keeps_its_time_to_loss_through_json():
     assert row.time_to_loss == 0.5
     back = type(row).from_json(row.to_json())
     assert back.time_to_loss == 0.5 and back == row
-    worse = scored_row("b", 1, ["seed"], [_result(100, 0.01, _curve((1.0, 9, 2.1)), 2.1)],
-                       _metrics(2.0), FitnessConfig())  # fmt: skip
+    worse = scored_row(
+        "b",
+        1,
+        ["seed"],
+        [_result(100, 0.01, _curve((1.0, 9, 2.1)), 2.1)],
+        _metrics(2.0),
+        FitnessConfig(),
+    )
     assert worse.time_to_loss is None and "time_to_loss" not in (worse.to_json()["metrics"] or {})

@@ -37,7 +37,9 @@ def test_late_checkpoints_count_late_and_inflated_tokens_rank_for_nothing(make_t
     assert liar.metrics.mfu == pytest.approx(38 * honest.metrics.mfu, rel=0.5)
     assert liar.metrics.val_loss == honest.metrics.val_loss  # the same training, same windows
     base = honest.metrics
-    rows = [scored_row(a, 1, ["seed"], [r], base, FitnessConfig()) for a, r in
-            (("honest", honest), ("liar", liar))]  # fmt: skip
+    rows = [
+        scored_row(a, 1, ["seed"], [r], base, FitnessConfig())
+        for a, r in (("honest", honest), ("liar", liar))
+    ]
     assert rows[0].fitness == rows[1].fitness
     assert rows[1].time_to_loss is not None and rows[1].time_to_loss >= 0.8

@@ -66,7 +66,12 @@ if mode == "late":
     time.sleep(0.3)
     save("model.pt")
     claimed *= 38
-report = {"iterations": iters, "tokens_seen": claimed, "train_seconds": seconds,
-          "tokens_per_s": claimed / seconds, "device": "cpu"}  # fmt: skip
+report = {
+    "iterations": iters,
+    "tokens_seen": claimed,
+    "train_seconds": seconds,
+    "tokens_per_s": claimed / seconds,
+    "device": "cpu",
+}
 with open(os.path.join(out, "train.json"), "w") as f:
     json.dump(report, f)
