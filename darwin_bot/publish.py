@@ -285,7 +285,7 @@ class ForgePublisher:
             ok = row["status"] == Status.OK
             desc = (
                 f"rank {row.get('rank')}/{total}: ppl {_fmt(row.get('perplexity'), '.3f')} "
-                f"({_pct(row.get('perplexity'), base_ppl)}), MFU {_fmt(row.get('mfu'), '.4f')}"
+                f"({_pct(row.get('perplexity'), base_ppl)}), reported MFU {_fmt(row.get('mfu'), '.4f')}"
                 if ok
                 else f"{row['status']}: {row.get('reason', '')}" + _measured(row, base_ppl)
             )

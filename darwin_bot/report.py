@@ -31,6 +31,7 @@ class LeaderRow:
     baseline_perplexity: float | None = None
     p_value: float | None = None
     cost_ratio: float | None = None  # measured cost (CPU time on a CPU) over the baseline's
+    time_to_loss: float | None = None  # trusted: budget share to reach the seed's final loss
 
     @property
     def delta_ppl_pct(self) -> float | None:
@@ -54,6 +55,7 @@ def rows_from_summary(summary: Mapping[str, Any]) -> list[LeaderRow]:
             baseline_perplexity=baseline,
             p_value=entry.get("p_value"),
             cost_ratio=(entry.get("metrics") or {}).get("cost_ratio"),
+            time_to_loss=(entry.get("metrics") or {}).get("time_to_loss"),
         )
         for i, entry in enumerate(summary.get("ranking", []), start=1)
     ]
@@ -84,6 +86,7 @@ def _cells(row: LeaderRow) -> list[str]:
         _num(row.perplexity, ".3f"),
         "—" if delta is None else f"{delta:+.2f}%",
         "—" if row.cost_ratio is None else f"{row.cost_ratio:.2f}x",
+        _num(row.time_to_loss, ".2f"),
         _pct(row.mfu),
         "failed"
         if row.fitness is None or not math.isfinite(row.fitness)
@@ -92,7 +95,20 @@ def _cells(row: LeaderRow) -> list[str]:
     ]
 
 
-_HEADERS = ["#", "agent", "status", "perplexity", "Δppl", "cost", "MFU", "fitness", "p"]
+# "to seed loss": the trusted time to loss (share of the budget at which the held-out curve
+# reaches the seed's final loss); MFU rests on the program's own token count: reported
+_HEADERS = [
+    "#",
+    "agent",
+    "status",
+    "perplexity",
+    "Δppl",
+    "cost",
+    "to seed loss",
+    "MFU (reported)",
+    "fitness",
+    "p",
+]
 
 
 def leaderboard_markdown(rows: Sequence[LeaderRow]) -> str:

@@ -3,16 +3,20 @@
 What this module adds to an agent's PR body (``publish.ForgePublisher._body``
 calls :func:`review_section`):
 
-- perplexity and MFU of the agent, its parent and the baseline as mean ± sd
-  over the repeat runs, and one-sided p-values (Welch, ``core.fitness``) of
-  "the agent's perplexity is lower" against the parent and the baseline;
+- perplexity, MFU (reported: from the program's own token count, not ranked
+  by default) and time to the seed's loss (trusted: ``core.time_to_loss`` on
+  the harness's held-out curves) of the agent, its parent and the baseline as
+  mean ± sd over the repeat runs, and one-sided p-values (Welch,
+  ``core.fitness``) of "the agent's perplexity is lower" against the parent and
+  the baseline;
 - the trusted cost: training wall time as the harness measured it, and the
   cost ratio against the baseline's (read tolerantly from each result's
   ``extra``/metrics: the scoring side names them ``train_wall_s`` and
   ``cost_ratio``; absent keys show "—");
 - one picture, committed by the bot under ``memory/plots/`` and linked by a
   commit-pinned URL: held-out perplexity over generations along the agent's
-  lineage, and the training-loss curves of the agent, its parent and the seed.
+  lineage, the trusted held-out curves of the agent, its parent and the seed,
+  and the training-loss curves of the same three.
   The loss curves are what the program printed (``iter N: loss X``): a claim,
   labelled "reported by the program", never a score.
 
@@ -33,6 +37,7 @@ from typing import Any
 
 from darwin_bot import report
 from darwin_bot.core import fitness as fit
+from darwin_bot.core import time_to_loss as ttl
 from darwin_bot.core.results import Status
 from darwin_bot.engine.state import EvalCache
 from darwin_bot.review_plot import review_plot
@@ -102,6 +107,25 @@ class Runs:
                     break
         return out
 
+    def held_out_curve(self) -> list[tuple[float, float]]:
+        """The trusted curve of the first ok run that has one: (budget share, held-out loss)."""
+        for r in self.ok():
+            points = ttl.points_of(r.get("extra") or {})
+            if points:
+                return [(p.fraction, p.val_loss) for p in points]
+        return []
+
+    def time_to_loss(self, target: float | None) -> str:
+        """Where the runs' trusted curves first reach ``target``, as a share of the budget."""
+        curves = [c for c in (ttl.points_of(r.get("extra") or {}) for r in self.ok()) if c]
+        if not curves or target is None:
+            return "—"
+        hits = [h.fraction for h in (ttl.time_to_loss(c, target) for c in curves) if h]
+        if not hits:
+            return f"not reached (n={len(curves)})"
+        missed = len(curves) - len(hits)
+        return Spread.of(hits).text(".2f") + (f"; not reached in {missed}" if missed else "")
+
     def loss_curve(self) -> list[tuple[int, float]]:
         """The training loss the program printed in its first ok run (a claim, not a score)."""
         for r in self.ok():
@@ -149,9 +173,11 @@ def metrics_table(
     the "vs parent" p-value is the one against the seed's runs.
     """
     lines = [
-        "| | perplexity (held-out) | Δ vs seed | MFU | training wall time (s) |",
-        "|---|---:|---:|---:|---:|",
+        "| | perplexity (held-out) | Δ vs seed | reaches the seed's loss at (share of budget, "
+        "trusted) | MFU (reported) | training wall time (s) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+    target = Spread.of(baseline.metric("val_loss")).mean
     if parent_is_seed:
         named = [("this agent", agent), ("parent = baseline (seed)", baseline)]
         parent = baseline
@@ -163,6 +189,7 @@ def metrics_table(
         lines.append(
             f"| {name} | {Spread.of(runs.metric('perplexity')).text('.4f')} "
             f"| {_delta(runs, baseline)} "
+            f"| {runs.time_to_loss(target)} "
             f"| {Spread.of(runs.metric('mfu')).text('.4f')} "
             f"| {Spread.of(runs.trusted(WALL_KEYS)).text('.1f')} |"
         )
@@ -294,6 +321,16 @@ class Reviewer:
             self._runs[key] = load_runs(self.cache, tree)
         return self._runs[key]
 
+    def _curves(self, agent: str, head: str, parent: str | None) -> tuple[dict, dict]:
+        """(reported training-loss curves, trusted held-out curves) of the agent, its parent
+        (unless the seed) and the seed, by label."""
+        runs = {f"{agent} (this agent)": self.runs(agent, head)}
+        if parent and parent != "seed":
+            runs[f"{parent} (parent)"] = self.runs(parent)
+        runs["seed"] = self.runs("seed")
+        reported = {label: r.loss_curve() for label, r in runs.items()}
+        return reported, {label: r.held_out_curve() for label, r in runs.items()}
+
     def plots(self, summary: Mapping[str, Any], heads: Mapping[str, str]) -> dict[str, str]:
         """Draw and commit the plots of the generation's top agents; agent -> image URL."""
         self._runs.clear()  # a new step: results may have been added since the last
@@ -315,17 +352,22 @@ class Reviewer:
             parent = next(
                 (r["parents"][0] for r in ranked if r["agent"] == agent and r["parents"]), None
             )
-            curves = {f"{agent} (this agent)": self.runs(agent, heads[agent]).loss_curve()}
-            if parent and parent != "seed":
-                curves[f"{parent} (parent)"] = self.runs(parent).loss_curve()
-            curves["seed"] = seed.loss_curve()
+            curves, held_out = self._curves(agent, heads[agent], parent)
+            target = Spread.of(seed.metric("val_loss")).mean
             rel = f"{self.cfg.memory.path}/{PLOTS_DIR}/{agent}.png"
             lineage = lineage_points(gens, agent)
             errors = {
                 a: Spread.of(self.runs(a).metric("perplexity")).sd or 0.0 for a, _, _ in lineage
             }
             review_plot(
-                self.repo.root / rel, lineage, curves, base, errors=errors, baseline_sd=base_sd
+                self.repo.root / rel,
+                lineage,
+                curves,
+                base,
+                errors=errors,
+                baseline_sd=base_sd,
+                target=target,
+                held_out=held_out if any(held_out.values()) else None,
             )
             paths[agent] = rel
         g = summary.get("generation")
@@ -369,7 +411,8 @@ class Reviewer:
         lines += ["", cost_line(agent_runs, base_runs), ""]
         if plot_url:
             lines.append(
-                f"![held-out perplexity along the lineage; training loss reported by the program]({plot_url})"
+                f"![held-out perplexity along the lineage; trusted held-out curves of this agent "
+                f"and the seed; training loss reported by the program]({plot_url})"
             )
         else:
             lines.append(f"_Plots are drawn for the top {self.top} agents of each generation._")

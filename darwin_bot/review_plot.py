@@ -1,9 +1,13 @@
-"""The picture in an agent's PR: its lineage's perplexity and the reported training loss.
+"""The picture in an agent's PR: its lineage's perplexity, trusted curves, reported loss.
 
 Left, the held-out perplexity of each agent along the lineage, with error bars
 from its repeat runs, against the seed's noise band (its mean ± 1 sd), on whole
-generations. Right, the training-loss curves the programs printed (a claim,
-labelled so), drawn only where there are enough logged points to be a curve.
+generations. In the middle (when the runs have one), the trusted learning
+curves of the agent and the seed: held-out loss the harness measured on the
+checkpoints, over the share of the budget by the harness's clock, with the
+seed's final loss as the line time to loss is measured against. Right, the
+training-loss curves the programs printed (a claim, labelled so), drawn only
+where there are enough logged points to be a curve.
 """
 
 from __future__ import annotations
@@ -22,16 +26,21 @@ def review_figure(
     *,
     errors: Mapping[str, float] | None = None,
     baseline_sd: float | None = None,
+    held_out: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    target: float | None = None,
 ) -> Any:
     """The figure of :func:`review_plot` (a matplotlib ``Figure``, drawn, not saved)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9.0, 3.4), dpi=90)
+    panels = 3 if held_out else 2
+    fig = Figure(figsize=(4.5 * panels, 3.4), dpi=90)
     FigureCanvasAgg(fig)
-    left, right = fig.subplots(1, 2)
-    _lineage_panel(left, lineage, baseline_ppl, errors or {}, baseline_sd)
-    _loss_panel(right, curves)
+    axes = fig.subplots(1, panels)
+    _lineage_panel(axes[0], lineage, baseline_ppl, errors or {}, baseline_sd)
+    if held_out:
+        _held_out_panel(axes[1], held_out, target)
+    _loss_panel(axes[-1], curves)
     fig.tight_layout()
     return fig
 
@@ -73,6 +82,18 @@ def _lineage_panel(
     ax.set(title="held-out perplexity along the lineage", xlabel="generation", ylabel="perplexity")
 
 
+def _held_out_panel(
+    ax: Any, held_out: Mapping[str, Sequence[tuple[float, float]]], target: float | None
+) -> None:
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", label="the seed's final loss")
+    for n, (label, pts) in enumerate(held_out.items()):
+        if pts:
+            ax.plot([f for f, _ in pts], [v for _, v in pts], "o-", label=label, color=f"C{n + 1}")
+    ax.set(title="held-out loss (trusted curve)", xlabel="share of the budget", ylabel="loss")
+    ax.legend(fontsize=7)
+
+
 def _loss_panel(ax: Any, curves: Mapping[str, Sequence[tuple[int, float]]]) -> None:
     drawn = 0
     for n, (label, pts) in enumerate(curves.items()):
@@ -101,10 +122,22 @@ def review_plot(
     *,
     errors: Mapping[str, float] | None = None,
     baseline_sd: float | None = None,
+    held_out: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    target: float | None = None,
 ) -> Path:
-    """Two panels: lineage perplexity over generations, with error bars from the repeat runs
-    (``errors``: agent -> sd) against the seed's noise band; reported training-loss curves."""
-    fig = review_figure(lineage, curves, baseline_ppl, errors=errors, baseline_sd=baseline_sd)
+    """Lineage perplexity over generations, with error bars from the repeat runs (``errors``:
+    agent -> sd) against the seed's noise band; the trusted held-out curves (``held_out``:
+    label -> (budget share, loss), ``target`` the seed's final loss), when there are any;
+    reported training-loss curves."""
+    fig = review_figure(
+        lineage,
+        curves,
+        baseline_ppl,
+        errors=errors,
+        baseline_sd=baseline_sd,
+        held_out=held_out,
+        target=target,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     # No metadata: the same data gives the same bytes, so a rerun commits nothing.
     fig.savefig(path, format="png", metadata={"Software": None})

@@ -15,6 +15,8 @@ sets these environment variables:
   DARWIN_THREADS       torch CPU threads (torch's default when unset)
   DARWIN_COMPILE       1 to torch.compile the model
   DARWIN_LOG_INTERVAL  print a log line every this many iterations (default 10)
+  DARWIN_CURVE         budget fractions (e.g. 0.25,0.5,0.75) at which to save the model to
+                       DARWIN_OUT/checkpoint.pt: the evaluator scores each for the learning curve
 
 It imports only torch, numpy and the standard library, never darwin_bot.
 """
@@ -60,6 +62,8 @@ out_dir = os.environ.get("DARWIN_OUT", "out")
 log_interval = int(os.environ.get("DARWIN_LOG_INTERVAL", "10"))  # iterations per log line
 if log_interval < 1:
     sys.exit(f"train.py: DARWIN_LOG_INTERVAL must be at least 1, got {log_interval}")
+# fractions of the budget still to save a checkpoint at, in order (the evaluator's curve)
+curve_points = [float(f) for f in os.environ.get("DARWIN_CURVE", "").split(",") if f.strip()]
 # model
 n_layer = P["n_layer"]  # transformer blocks
 n_head = P["n_head"]  # attention heads
@@ -141,6 +145,20 @@ def peak_flops():
     return torch.get_num_threads() * 3e9 * 32
 
 
+def save_model(path):
+    """The weights and their shape, written whole: elsewhere first, then renamed over ``path``."""
+    os.makedirs(out_dir, exist_ok=True)
+    torch.save({"model_args": model_args, "model": raw_model.state_dict()}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def budget_done(it):
+    """How much of the budget is spent after ``it`` iterations: iterations, or the wall budget."""
+    if time_budget_s > 0:
+        return (time.perf_counter() - t_process) / time_budget_s
+    return it / max_iters
+
+
 # model and optimizer
 model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
                   vocab_size=vocab_size, dropout=dropout, bias=bias)  # fmt: skip
@@ -186,6 +204,10 @@ while it < max_iters:
     recent_losses.append(loss.detach() * gradient_accumulation_steps)
     it += 1
     t_step = time.perf_counter() - now
+    if curve_points and budget_done(it) >= curve_points[0]:
+        while curve_points and budget_done(it) >= curve_points[0]:
+            curve_points.pop(0)  # one checkpoint for every fraction passed
+        save_model(os.path.join(out_dir, "checkpoint.pt"))
     if it % log_interval == 0 or it == max_iters:
         loss_now = recent_losses[-1].item()  # .item() waits for the device
         now = time.perf_counter()
@@ -207,9 +229,7 @@ else:
     peak_mem_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 tokens_seen = it * tokens_per_iter
 final_loss = float(torch.stack(list(recent_losses)).mean()) if recent_losses else float("nan")
-os.makedirs(out_dir, exist_ok=True)
-torch.save({"model_args": model_args, "model": raw_model.state_dict()},
-           os.path.join(out_dir, "model.pt"))  # fmt: skip
+save_model(os.path.join(out_dir, "model.pt"))
 report = {
     "preset": preset,
     "iterations": it,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,22 @@ def test_leaderboard_markdown() -> None:
     md = leaderboard_markdown(ROWS)
     lines = md.strip().splitlines()
     assert len(lines) == 2 + len(ROWS)
-    assert all(line.count("|") == 10 for line in lines)
+    assert all(line.count("|") == 11 for line in lines)
     first = [c.strip() for c in lines[2].strip("|").split("|")]
-    assert first == ["1", "g002-001", "ok", "9.500", "-5.00%", "—", "1.23%", "+0.0512", "0.012"]
+    assert first == [
+        "1",
+        "g002-001",
+        "ok",
+        "9.500",
+        "-5.00%",
+        "—",
+        "—",
+        "1.23%",
+        "+0.0512",
+        "0.012",
+    ]
     last = [c.strip() for c in lines[4].strip("|").split("|")]
-    assert last[2] == "timeout" and last[7] == "failed" and last[3] == "—"
+    assert last[2] == "timeout" and last[8] == "failed" and last[3] == "—"
     assert leaderboard_markdown([]).startswith("_No agents")
 
 
@@ -80,8 +92,9 @@ def test_markdown_escapes_pipes() -> None:
 
 def test_leaderboard_text_is_aligned() -> None:
     lines = leaderboard_text(ROWS).splitlines()
-    assert lines[0].split() == [
-        "#", "agent", "status", "perplexity", "Δppl", "cost", "MFU", "fitness", "p"
+    assert re.split(r"\s{2,}|(?<=#)\s", lines[0].strip()) == [
+        "#", "agent", "status", "perplexity", "Δppl", "cost", "to seed loss", "MFU (reported)",
+        "fitness", "p"
     ]  # fmt: skip
     # the right-aligned fitness column ends at the same place on every data row
     ends = {

@@ -264,3 +264,35 @@ def test_the_lineage_panel_has_whole_generations_error_bars_and_the_seeds_band()
     assert [ln.get_label() for ln in right.lines] == ["seed"]
     bare = review_figure(lineage, {"x": [(10, 3.0), (20, 2.0)]}, 10.0)
     assert "no curve to show" in " ".join(_texts(bare.axes[1])) and not bare.axes[1].lines
+
+
+def _curved(ppl: float, val_loss: float, points: list[tuple[float, float]]) -> dict:
+    run = _run(ppl, 0)
+    run["metrics"]["val_loss"] = val_loss
+    curve = [{"budget_fraction": f, "wall_s": 10 * f, "val_loss": v} for f, v in points]
+    run["extra"] = {"curve": {"points": curve}}
+    return run
+
+
+def test_the_pr_shows_the_trusted_curves_and_when_each_reaches_the_seeds_loss() -> None:
+    seed = Runs((_curved(10.0, 2.0, [(0.5, 2.4), (1.0, 2.0)]),))
+    agent = Runs((_curved(9.0, 1.9, [(0.5, 2.0), (1.0, 1.9)]),))
+    slow = Runs((_curved(11.0, 2.1, [(0.5, 2.5), (1.0, 2.1)]),))
+    table = metrics_table(agent, slow, seed)
+    assert "MFU (reported)" in table[0] and "trusted" in table[0]
+    rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in table[2:5]}
+    assert rows == {
+        "this agent": "0.50 (n=1)",
+        "parent": "not reached (n=1)",
+        "baseline (seed)": "1.00 (n=1)",
+    }
+    held_out = {"a1 (this agent)": agent.held_out_curve(), "seed": seed.held_out_curve()}
+    fig = review_figure([("a1", 1, 9.0)], {}, 10.0, held_out=held_out, target=2.0)
+    lineage, trusted, reported = fig.axes
+    assert [ln.get_label() for ln in trusted.lines] == [
+        "the seed's final loss",
+        "a1 (this agent)",
+        "seed",
+    ]
+    assert list(trusted.lines[1].get_xdata()) == [0.5, 1.0]
+    assert "reported" in reported.get_title() and "trusted" in trusted.get_title()

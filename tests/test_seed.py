@@ -92,7 +92,11 @@ def iter_lines(out: Path) -> list[tuple[int, float]]:
 def trained(tmp_path_factory: pytest.TempPathFactory, agent_data: Path) -> tuple[Path, dict]:
     seed_listing = sorted(p.name for p in SEED.iterdir())
     result = train(
-        tmp_path_factory.mktemp("run1"), agent_data, DARWIN_SEED="1", DARWIN_MAX_ITERS="3"
+        tmp_path_factory.mktemp("run1"),
+        agent_data,
+        DARWIN_SEED="1",
+        DARWIN_MAX_ITERS="3",
+        DARWIN_CURVE="0.5",  # one checkpoint for the evaluator's curve, after iteration 2
     )
     assert sorted(p.name for p in SEED.iterdir()) == seed_listing, "train.py wrote into seed/"
     return result
@@ -103,7 +107,14 @@ def test_training_writes_only_model_and_report(
     trained: tuple[Path, dict], agent_data: Path
 ) -> None:
     out, report = trained
-    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "train.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "model.pt", "train.json"]
+    # the checkpoint is the model as it was after 2 of 3 iterations, saved like model.pt
+    early, final = (torch.load(out / n, weights_only=True) for n in ("checkpoint.pt", "model.pt"))
+    assert (
+        early["model_args"] == final["model_args"]
+        and early["model"].keys() == final["model"].keys()
+    )
+    assert any(not torch.equal(early["model"][k], final["model"][k]) for k in final["model"])
     assert sorted(p.name for p in agent_data.iterdir()) == ["meta.json", "train.bin"]
     cfg = report["config"]
     assert report["iterations"] == 3

@@ -207,7 +207,7 @@ def _human(result: EvalResult) -> str:
         m = result.metrics
         lines += [
             f"perplexity {m.perplexity:.4f}  (val loss {m.val_loss:.4f})",
-            f"mfu        {100 * m.mfu:.2f}%",
+            f"mfu        {100 * m.mfu:.2f}% (reported: from the program's token count)",
             f"tokens/s   {m.tokens_per_s:,.0f}",
             f"train      {m.train_seconds:.2f} s reported, peak {m.peak_mem_mb:.0f} MiB",
         ]
@@ -222,6 +222,15 @@ def _human(result: EvalResult) -> str:
         cpu = result.extra.get("train_cpu_s")
         if isinstance(cpu, (int, float)):
             lines.append(f"cpu        {cpu:.2f} s training, {_cpu_note(result.extra)}")
+    curve = result.extra.get("curve")
+    if isinstance(curve, dict):  # trusted: (share of the budget, held-out loss) per checkpoint
+        shown = ", ".join(
+            f"{p['budget_fraction']:.2f}: {p['val_loss']:.4f}"
+            for p in curve.get("points", [])
+            if p.get("val_loss") is not None
+        )
+        note = f" ({curve['note']})" if curve.get("note") else ""
+        lines.append(f"curve      {shown}{note}")
     lines += [f"device     {result.device}", f"tree       {result.tree_hash} (seed {result.seed})"]
     if result.status is not Status.OK and result.log_tail:
         lines += ["--- log tail ---", result.log_tail.rstrip()]

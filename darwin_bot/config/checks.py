@@ -89,6 +89,10 @@ def check_budget(bu: BudgetConfig, ev: EvolutionConfig, pr: ProgramConfig) -> No
     )
     need(bu.iters is None or bu.iters >= 1, "budget.iters must be at least 1")
     need(bu.seconds is None or bu.seconds > 0, "budget.seconds must be positive")
+    need(
+        all(0 < f < 1 for f in bu.curve) and list(bu.curve) == sorted(set(bu.curve)),
+        "budget.curve must list increasing fractions between 0 and 1 (the end is always scored)",
+    )
     need(bu.repeats >= 1, "budget.repeats must be at least 1")
     # In CI each (agent, seed) is one leg of a job matrix, and GitHub refuses a
     # matrix of more than 256 jobs per workflow run; population x repeats is the
@@ -186,7 +190,7 @@ def check_sections(
     check_program(pr, ev)
     check_budget(bu, ev, pr)
     need(
-        fi.perplexity_weight >= 0 and fi.mfu_weight >= 0,
+        fi.perplexity_weight >= 0 and fi.mfu_weight >= 0 and fi.time_to_loss_weight >= 0,
         "fitness weights must be 0 or more",
     )
     check_llm(llm)

@@ -52,6 +52,7 @@ class BudgetConfig:
     data: str = "data/shakespeare_char"
     max_cost_ratio: float = 1.5
     seconds_cost_ratio: float = 1.05
+    curve: tuple[float, ...] = (0.25, 0.5, 0.75)  # budget fractions of the trusted curve
     # confirmation at a longer budget before promotion (darwin_bot/core/confirm.py); set one
     # of confirm_iters / confirm_seconds to turn it on
     confirm_iters: int | None = None
@@ -64,6 +65,7 @@ class BudgetConfig:
 class FitnessConfig:
     perplexity_weight: float = 1.0
     mfu_weight: float = 0.0  # MFU rests on the program's own token count: opt in
+    time_to_loss_weight: float = 0.0  # trusted: 1 - the budget fraction to the seed's loss
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ max_cost_ratio = 1.5     # an iteration budget's run may take this many times th
                          # training (and scoring) CPU time (wall time on a GPU); past it,
                          # over_budget (ranks last, its perplexity shown); docs/budget.md
 seconds_cost_ratio = 1.05  # the same for a seconds budget (its wall time varies far less)
+curve = [0.25, 0.5, 0.75]  # the program saves a checkpoint at these fractions of the budget;
+                         # the harness scores each: the trusted learning curve (docs/results.md)
 # confirm_iters = 500    # promote only if the gain also holds at this longer budget ...
 # confirm_seconds = 300.0  # ... or this one (set at most one)
 # confirm_repeats = 3    # seeds at the confirmation budget (default: repeats)
@@ -37,6 +39,8 @@ seconds_cost_ratio = 1.05  # the same for a seconds budget (its wall time varies
 [fitness]                # fitness = -w_ppl * rel. perplexity change + w_mfu * rel. MFU change
 perplexity_weight = 1.0
 mfu_weight = 0.0         # MFU counts the program's own reported tokens: opt in to rank on it
+time_to_loss_weight = 0.0  # + w * (1 - the budget fraction at which the trusted curve first
+                         # reaches the seed's final held-out loss); measured, not reported
 
 [llm]
 backend = "auto"         # auto: openai when OPENAI_API_KEY or base_url is set, else heuristic

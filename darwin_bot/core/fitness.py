@@ -1,12 +1,17 @@
 """Fitness, repeat statistics and the champion's significance gate.
 
 Fitness is the DARWIN score: a weighted sum of relative changes against the
-baseline, where lower perplexity and higher MFU are better::
+baseline, where lower perplexity, higher MFU and an earlier time to loss are better::
 
     fitness = w_ppl * (base.ppl - m.ppl) / base.ppl
             + w_mfu * (m.mfu - base.mfu) / max(base.mfu, EPS)
+            + w_ttl * (1 - time_to_loss)
 
-so the baseline itself scores 0 and "+0.05" reads "5% better, all weighted".
+so the baseline itself scores about 0 and "+0.05" reads "5% better, all weighted".
+MFU rests on the token count the program reports (``mfu_weight`` defaults to 0);
+time to loss is the trusted one: the budget fraction at which the harness's
+held-out curve first reaches the baseline's final loss (:mod:`core.time_to_loss`,
+1 when it never does), so the seed, which gets there at its end, adds about 0.
 A failed run is a value, :data:`FAILED` (``-inf``), that ranks after every
 working candidate; it is never an exception.
 
@@ -66,8 +71,16 @@ EPS: float = 1e-12
 # ---------------------------------------------------------------- fitness
 
 
-def fitness(metrics: Metrics | None, baseline: Metrics, cfg: FitnessConfig) -> float:
+def fitness(
+    metrics: Metrics | None,
+    baseline: Metrics,
+    cfg: FitnessConfig,
+    time_to_loss: float | None = None,
+) -> float:
     """The weighted relative improvement over ``baseline``; :data:`FAILED` for a failure.
+
+    ``time_to_loss``: the runs' mean budget fraction to the baseline's loss
+    (:func:`core.time_to_loss.over_runs`); None (no curve) adds nothing.
 
     ``metrics`` is ``None`` for a failed run. Non-finite or non-positive
     perplexity, or non-finite MFU, also counts as failed. A baseline without a
@@ -91,7 +104,12 @@ def fitness(metrics: Metrics | None, baseline: Metrics, cfg: FitnessConfig) -> f
         return FAILED
     ppl_gain = (baseline.perplexity - metrics.perplexity) / baseline.perplexity
     mfu_gain = (metrics.mfu - baseline.mfu) / max(baseline.mfu, EPS)
-    return cfg.perplexity_weight * ppl_gain + cfg.mfu_weight * mfu_gain
+    ttl_gain = 0.0 if time_to_loss is None else 1.0 - time_to_loss
+    return (
+        cfg.perplexity_weight * ppl_gain
+        + cfg.mfu_weight * mfu_gain
+        + cfg.time_to_loss_weight * ttl_gain
+    )
 
 
 def is_failed(value: float) -> bool:

@@ -57,6 +57,9 @@ class Row:
     p_value: float | None = None
     rank: int | None = None
     cost_ratio: float | None = None  # measured cost (CPU time on a CPU) over the baseline's
+    # trusted: mean budget fraction at which the runs' curves reach the seed's final loss
+    # (over the runs that reach it; None: none did, or no curve)
+    time_to_loss: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -71,6 +74,8 @@ class Row:
         metrics = m.to_dict() if m else None
         if metrics is not None and self.cost_ratio is not None:
             metrics["cost_ratio"] = self.cost_ratio  # read as metrics.cost_ratio by the reports
+        if metrics is not None and self.time_to_loss is not None:
+            metrics["time_to_loss"] = self.time_to_loss  # trusted: see core/time_to_loss.py
         return {
             "agent": self.agent,
             "generation": self.generation,
@@ -102,6 +107,7 @@ class Row:
             p_value=data.get("p_value"),
             rank=data.get("rank"),
             cost_ratio=(metrics or {}).get("cost_ratio"),
+            time_to_loss=(metrics or {}).get("time_to_loss"),
         )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from darwin_bot.config import FitnessConfig
 from darwin_bot.core import fitness as fit
+from darwin_bot.core import time_to_loss
 from darwin_bot.core.generation import Row
 from darwin_bot.core.results import EvalResult, Metrics, Status
 
@@ -40,12 +41,14 @@ def scored_row(
             metrics=failed.metrics if failed and failed.status is Status.OVER_BUDGET else None,
             cost_ratio=failed.extra.get("cost_ratio") if failed else None,
         )
+    ttl = time_to_loss.over_runs([r.extra for r in runs], baseline.val_loss)
     return Row(
         agent,
         generation,
         tuple(parents),
-        fitness=fit.fitness(mean, baseline, weights),
+        fitness=fit.fitness(mean, baseline, weights, ttl.fitness_fraction if ttl else None),
         metrics=mean,
+        time_to_loss=ttl.mean_fraction if ttl and ttl.reached == ttl.runs else None,
         n_runs=len(runs),
         # the cost of the gain, measured by the harness: CPU time (GPU: wall) over the baseline's
         cost_ratio=mean.cost.ratio(baseline.cost),

@@ -101,3 +101,14 @@ class DevicePool:
 def pinned_env(visible_devices: str | None) -> dict[str, str]:
     """The environment that keeps a run on the device its worker was given."""
     return {"CUDA_VISIBLE_DEVICES": visible_devices} if visible_devices else {}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
+
+    Without a GPU driver on the host the answer is ``cpu`` without importing
+    torch, which would cost the evaluator's process more than a tiny run's scoring.
+    """
+    if device != "auto":
+        return device
+    return "cuda" if gpu_count() > 0 else "cpu"

@@ -13,7 +13,10 @@ Protocol on the original stdout (the trusted side reads it, see ``scoring.py``):
 or more dimensions, counted from the checkpoint); then per input row one frame
 ``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims`` and the logits as
 little-endian float32. A graph the reader refuses exits with code 3 and the
-reason on stderr.
+reason on stderr. With ``--weights`` (a learning curve's checkpoints, see
+``curve_weights.py``) the same is sent once per checkpoint, in order, with the
+graph's weights replaced by the checkpoint's; a checkpoint that does not fit
+sends ``b"UNFT"``, ``uint32 n`` and n bytes of UTF-8 reason instead.
 """
 
 from __future__ import annotations
@@ -129,6 +132,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--checkpoint-key", default="")
+    parser.add_argument("--weights", action="append", default=[])  # curve checkpoints
     args = parser.parse_args(argv)
     frames = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -150,9 +154,35 @@ def main(argv: list[str]) -> None:
         )
     else:
         params, matrix = 0, 0
-    frames.write(b"NPAR" + struct.pack("<QQ", params, matrix))
     program = Program(archive, graph, args.archive, args.device)
     inputs = np.load(args.inputs, allow_pickle=False)
+    if args.weights:
+        _send_curve(program, inputs, frames, args.weights)
+    else:
+        frames.write(b"NPAR" + struct.pack("<QQ", params, matrix))
+        _send(program, inputs, frames)
+    frames.close()
+
+
+def _send_curve(program: Program, inputs: Any, frames: Any, paths: list[str]) -> None:
+    """The windows once per checkpoint, with its weights in the graph (or why they do not fit)."""
+    fit, final = _sibling("curve_weights"), program.weights
+    for path in paths:
+        try:
+            program.weights = fit.load(path, final)
+        except fit.Unfit as exc:
+            why = str(exc).encode("utf-8")[:2000]
+            frames.write(b"UNFT" + struct.pack("<I", len(why)) + why)
+            continue
+        frames.write(b"NPAR" + struct.pack("<QQ", 0, 0))
+        _send(program, inputs, frames)
+
+
+def _send(program: Program, inputs: Any, frames: Any) -> None:
+    """One frame of logits per input row, in order."""
+    import numpy as np
+    import torch
+
     with torch.inference_mode():
         for row in inputs:
             idx = torch.from_numpy(np.ascontiguousarray(row[None, :])).to(program.device)
@@ -162,7 +192,6 @@ def main(argv: list[str]) -> None:
             arr = out.detach().to("cpu", torch.float32).contiguous().numpy()
             frames.write(b"DLGT" + struct.pack(f"<I{arr.ndim}I", arr.ndim, *arr.shape))
             frames.write(arr.astype("<f4", copy=False).tobytes())
-    frames.close()
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from darwin_bot.core.results import (
     apply_cost_limit,
 )
 from darwin_bot.errors import ConfigError, DataError
+from darwin_bot.evaluate import curve as curve_mod
 from darwin_bot.evaluate import peak as peak_mod
 from darwin_bot.evaluate import rescore
 from darwin_bot.evaluate import windows as windows_mod
@@ -87,7 +88,8 @@ from darwin_bot.progress import iteration_watcher
 # 4: the exported graph is scored (no agent code runs in scoring), on secret windows,
 #    every position of a window, causality by probes in one process; sandboxes deny
 #    page-cache probes; FLOPs from storage; a CPU run is charged its CPU time.
-# 5: each generation's own secret windows; a tree trained before is scored again on them.
+# 5: each generation's own secret windows, a tree trained before scored again on them;
+#    a trusted held-out curve per result (curve.py); efficiency ranked on time to loss.
 EVALUATOR_VERSION = "5"
 
 SMOKE_WINDOWS = 4
@@ -119,6 +121,7 @@ class EvalOptions:
     window_name: str = ""  # that set's public name (windows.WindowSet), recorded in the result
     keep_dir: Path | None = None  # keep trained graphs here, re-score from them (rescore)
     paths: tuple[str, ...] = ("seed/",)
+    curve: tuple[float, ...] = curve_mod.DEFAULT_FRACTIONS  # when to save checkpoints
     threads: int | None = None  # torch CPU threads (DARWIN_THREADS): parallel evals share cores
     visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES of its sandboxes (its own GPU)
     allowance_s: float = 5.0  # saving and the kill's slack, on top of a seconds budget
@@ -160,7 +163,7 @@ class EvalOptions:
             paths=cfg.evolution.evolvable,
             program=cfg.program,
         )
-        return dataclasses.replace(opts, **changes)
+        return dataclasses.replace(opts, **{"curve": cfg.budget.curve, **changes})
 
 
 # ----------------------------------------------------------------------- inputs
@@ -175,6 +178,7 @@ def _check_options(opts: EvalOptions) -> None:
         raise ConfigError("eval_windows must be at least 1")
     if opts.windows not in ("secret", "fixed"):
         raise ConfigError(f"windows must be 'secret' or 'fixed', not {opts.windows!r}")
+    curve_mod.check_fractions(opts.curve)  # ConfigError
     if opts.baseline_train_wall_s is not None and not opts.baseline_train_wall_s > 0:
         raise ConfigError("the baseline's training wall time must be a positive number of seconds")
 
@@ -193,6 +197,7 @@ class _Context:
     hash: str
     scratch: Path
     meta: dict[str, Any]
+    curve: curve_mod.CurveRun | None = None  # the checkpoints training saved (not smoke)
 
     def result(
         self,
@@ -263,8 +268,8 @@ def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalRe
 
 
 def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
-    opts, scratch = ctx.opts, ctx.scratch
-    contract = contract_for(opts.program)
+    opts, scratch, contract = ctx.opts, ctx.scratch, contract_for(ctx.opts.program)
+    fractions = () if opts.smoke else contract.curve_fractions(opts.budget, opts.curve)
     copy_tree(ctx.tree, contract.copy_paths(opts.paths), scratch / "tree")
     make_train_data(data_dir, scratch / "data", opts.smoke)
     contract.stage_data(scratch / "data")  # meta.pkl, stand-in val.bin
@@ -287,6 +292,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             "DARWIN_DEVICE": ctx.device,
             "DARWIN_PRESET": opts.preset,
             **budget_env,
+            **curve_mod.train_env(fractions),
             **thread_env(opts.threads),
             **pinned_env(opts.visible_devices),
         },
@@ -295,20 +301,22 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     limit = train_limit(opts, ctx.device)
     launch = contract.launch(LaunchRequest(  # argv, cwd, env of training
         opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
-        out_m.inside(ctx.backend), opts.smoke, opts.threads), ctx.tree)  # fmt: skip
+        out_m.inside(ctx.backend), opts.smoke, opts.threads, fractions), ctx.tree)  # fmt: skip
+    ctx.curve = curve_mod.CurveRun.start(opts, fractions, scratch, contract)
     env.update(launch.env)
     b = ctx.backend
     argv = export_argv(b, contract.kind.value, contract.model_path, tree_m.inside(b),
                        f"{out_m.inside(b)}/{contract.model_file}", out_m.inside(b),
                        contract.eval_context(opts.preset), ctx.device, launch.argv)  # fmt: skip
-    train = run_sandboxed(
-        [sys.executable, *argv],
-        backend=ctx.backend, mounts=[tree_m, data_m, out_m],
-        cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
-        env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
-        device=ctx.device,
-        on_line=iteration_watcher(opts.on_iteration),
-    )  # fmt: skip
+    with curve_mod.watching(ctx.curve):
+        train = run_sandboxed(
+            [sys.executable, *argv],
+            backend=ctx.backend, mounts=[tree_m, data_m, out_m],
+            cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
+            env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
+            device=ctx.device,
+            on_line=curve_mod.on_line(ctx.curve, iteration_watcher(opts.on_iteration)),
+        )  # fmt: skip
     return train, limit
 
 
@@ -397,6 +405,7 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
                    Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
                    opts.threads, tuple(pinned_env(opts.visible_devices).items()))  # fmt: skip
     outcome = score_graph(job, plan, vocab)
+    how = curve_mod.CurveScoring.of(job, plan, val, vocab, seed, spare, ctx.scratch)
     extra.update(
         score_wall_s=round(outcome.wall_s, 3),
         score_cpu_s=round(outcome.cpu_s, 3),
@@ -414,7 +423,8 @@ def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
         return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
     if outcome.status is not Status.OK:
         return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
-    return _finish(ctx, train, report, outcome, extra, log)
+    result = _finish(ctx, train, report, outcome, extra, log)
+    return curve_mod.attach(result, ctx.curve, how, train.wall_s)
 
 
 def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutcome,

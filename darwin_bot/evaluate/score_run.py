@@ -40,6 +40,7 @@ class ScoreJob:
     limits: Limits
     threads: int | None = None
     env: tuple[tuple[str, str], ...] = ()  # more environment (the worker's own device)
+    weights: tuple[Path, ...] = ()  # a learning curve's checkpoints, each run in the graph
 
 
 @dataclass
@@ -55,12 +56,15 @@ class ScoreOutcome:
     log: str = ""
 
 
-def _run(job: ScoreJob, plan: ProbePlan, scorer: Scorer) -> SandboxRun:
+def run_worker(job: ScoreJob, plan: ProbePlan, scorer: Scorer) -> SandboxRun:
+    """The scoring sandbox on ``plan``, its output fed to ``scorer.consume``."""
     job.folder.mkdir(parents=True)
     (job.folder / "home").mkdir()
     shutil.copyfile(job.archive, job.folder / "graph.pt2")  # a private copy, not a bind
     if job.checkpoint.is_file() and not job.checkpoint.is_symlink():
         shutil.copyfile(job.checkpoint, job.folder / "checkpoint.pt")
+    for k, path in enumerate(job.weights):
+        shutil.copyfile(path, job.folder / f"weights-{k}.pt")
     np.save(job.folder / "inputs.npy", plan.inputs)
     world_readable(job.folder)
     m, b = Mount("score", job.folder), job.backend
@@ -72,6 +76,7 @@ def _run(job: ScoreJob, plan: ProbePlan, scorer: Scorer) -> SandboxRun:
         "--device", job.device,
         *(["--checkpoint", f"{inside}/checkpoint.pt", "--checkpoint-key", job.checkpoint_key]
           if (job.folder / "checkpoint.pt").is_file() else []),
+        *[a for k in range(len(job.weights)) for a in ("--weights", f"{inside}/weights-{k}.pt")],
     ]  # fmt: skip
     env = {
         "DARWIN_DEVICE": job.device,
@@ -89,7 +94,7 @@ def score_graph(job: ScoreJob, plan: ProbePlan, vocab: int) -> ScoreOutcome:
     """The sandbox, then the probes' verdict; every fault of the graph is a status."""
     scorer = Scorer(plan, vocab)
     out = ScoreOutcome(Status.OK, "", scorer)
-    run = _run(job, plan, scorer)
+    run = run_worker(job, plan, scorer)
     out.wall_s, out.cpu_s, out.log = run.wall_s, run.cpu_s, run.log_tail
     if run.timed_out:
         out.status = Status.TIMEOUT

@@ -174,8 +174,10 @@ class Scorer:
     _bad: list[tuple[int, float]] = field(default_factory=list)
     _done: int = 0
 
-    def consume(self, stream: IO[bytes]) -> None:
-        """Read every frame from ``stream``; raise ScoreRejected/ScoreTruncated."""
+    def consume(self, stream: IO[bytes], *, last: bool = True) -> None:
+        """Read every frame from ``stream``; raise ScoreRejected/ScoreTruncated.
+
+        ``last=False``: more output follows (the next point of a learning curve)."""
         head = _read(stream, 20)
         if head[:4] != PARAMS_MAGIC:
             raise ScoreRejected("the scoring worker's output is not in the expected format")
@@ -191,7 +193,7 @@ class Scorer:
             else:
                 self._probe(row - n_windows, logp)
             self._done = row + 1
-        if stream.read(1):
+        if last and stream.read(1):
             raise ScoreRejected("the scoring worker sent more output than the windows asked for")
 
     def _probe(self, k: int, logp: np.ndarray) -> None:

@@ -11,7 +11,8 @@ the user's program is written:
 - the data layout it reads (:meth:`Contract.stage_data`, after the harness has
   put ``train.bin`` and ``meta.json`` in the training data folder);
 - the output to expect (:attr:`Contract.model_file`, :meth:`Contract.output_problem`,
-  :meth:`Contract.read_report`);
+  :meth:`Contract.read_report`), and the checkpoint saved at each fraction of the
+  budget the harness asks for (:attr:`Contract.curve_file`, see ``evaluate/curve.py``);
 - how the scoring worker builds the model (:meth:`Contract.worker_args`);
 - what the mutation rules tell the LLM and what the validator keeps
   (:meth:`Contract.rules`, :meth:`Contract.check_edit`).
@@ -86,6 +87,7 @@ class LaunchRequest:
     out: str
     smoke: bool = False
     threads: int | None = None
+    curve: tuple[float, ...] = ()  # budget fractions to save a checkpoint at (DARWIN_CURVE)
 
 
 class Contract(Protocol):
@@ -95,6 +97,7 @@ class Contract(Protocol):
     train_path: str  # relative to the tree root
     model_path: str
     model_file: str  # the weights file training must write in its output folder
+    curve_file: str  # the checkpoint it saves at each curve fraction (the harness copies it)
 
     @property
     def required_files(self) -> tuple[str, ...]: ...
@@ -111,6 +114,10 @@ class Contract(Protocol):
         ...
 
     def launch(self, req: LaunchRequest, tree: Path) -> Launch: ...
+
+    def curve_fractions(self, budget: Budget, asked: tuple[float, ...]) -> tuple[float, ...]:
+        """The fractions of ``asked`` the program can save a checkpoint at under ``budget``."""
+        ...
 
     def stage_data(self, dest: Path) -> None:
         """Add to the training data folder what the program reads besides train.bin/meta.json."""

@@ -3,7 +3,10 @@
 ``python seed/train.py`` from the tree root reads ``DARWIN_DATA``, ``DARWIN_OUT``,
 ``DARWIN_MAX_ITERS`` or ``DARWIN_TIME_BUDGET_S``, ``DARWIN_SEED`` and
 ``DARWIN_DEVICE`` (the harness sets them), writes ``$DARWIN_OUT/model.pt`` and
-``$DARWIN_OUT/train.json``; ``seed/model.py`` has ``load(path, device)``.
+``$DARWIN_OUT/train.json``; ``seed/model.py`` has ``load(path, device)``. For the
+trusted learning curve it saves the model in the same format to
+``$DARWIN_OUT/checkpoint.pt`` (written elsewhere, then renamed over it) at each
+fraction of the budget ``DARWIN_CURVE`` lists.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from darwin_bot.core.results import Budget
 from darwin_bot.errors import ConfigError
 from darwin_bot.program.base import (
     ContractKind,
@@ -29,7 +33,9 @@ DARWIN_RULES = """\
 - Keep the contract of seed/: train.py reads DARWIN_DATA, DARWIN_OUT, DARWIN_MAX_ITERS or
   DARWIN_TIME_BUDGET_S, DARWIN_SEED and DARWIN_DEVICE, and writes $DARWIN_OUT/model.pt and
   $DARWIN_OUT/train.json; model.py keeps load(path, device) -> module whose forward(idx[B, T])
-  returns logits [B, T, vocab] that depend only on positions <= t (causal).
+  returns logits [B, T, vocab] that depend only on positions <= t (causal). train.py also saves
+  the model to $DARWIN_OUT/checkpoint.pt at each budget fraction DARWIN_CURVE lists (the trusted
+  learning curve); the scorer runs those weights in the final model's graph, by their names.
 - The scorer runs forward as a torch.export graph at [1, T]: keep it tensor operations only (no
   Python branches on the data, no .item()/numpy, no state kept between calls, no file reads)."""
 EVAL_CONTEXT: dict[str, int] = {"tiny": 64, "paper": 256, "nanogpt": 256}
@@ -41,6 +47,7 @@ class DarwinContract:
     model_path: str = "seed/model.py"
     kind: ContractKind = ContractKind.DARWIN
     model_file: str = "model.pt"
+    curve_file: str = "checkpoint.pt"  # replaced at each fraction DARWIN_CURVE lists
 
     @property
     def required_files(self) -> tuple[str, ...]:
@@ -73,6 +80,9 @@ class DarwinContract:
 
     def launch(self, req: LaunchRequest, tree: Path) -> Launch:
         return Launch((self.train_path,))
+
+    def curve_fractions(self, budget: Budget, asked: tuple[float, ...]) -> tuple[float, ...]:
+        return asked  # train.py reads DARWIN_CURVE
 
     def stage_data(self, dest: Path) -> None:
         return None

@@ -14,9 +14,12 @@ defines that global (its configurator rejects unknown keys):
   training tokens. nanoGPT's ``estimate_loss`` reads ``val.bin`` at iteration
   0; the held-out split never enters the sandbox, so its own val loss is a
   train-split number and darwin ignores it;
-- ``--max_iters`` = the budget, ``--eval_interval`` = the budget and
-  ``--always_save_checkpoint=True``: nanoGPT saves ``ckpt.pt`` only at an eval
-  point with ``iter_num > 0``, so this writes it once, at the end of the budget;
+- ``--max_iters`` = the budget, ``--eval_interval`` = the step between the
+  learning curve's points (a quarter of the budget for the default fractions
+  0.25, 0.5, 0.75; the budget itself when the fractions are not evenly spaced or
+  do not divide it) and ``--always_save_checkpoint=True``: nanoGPT saves
+  ``ckpt.pt`` only at an eval point with ``iter_num > 0``, so it writes it at
+  each point of the curve (the harness copies each) and last at the end of the budget;
 - ``--eval_iters=1`` (its own eval is on the stand-in: kept cheap),
   ``--device``, ``--compile=False`` (compile time would be charged to the
   budget), ``--dtype=float32`` on CPU, ``--wandb_log=False``, ``--seed`` when
@@ -39,6 +42,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from darwin_bot.core.results import Budget
 from darwin_bot.errors import ConfigError
 from darwin_bot.program.base import (
     ContractKind,
@@ -99,6 +103,7 @@ class NanoGPTContract:
     context: dict[str, int] = field(default_factory=lambda: dict(PRESET_CONTEXT))
     kind: ContractKind = ContractKind.NANOGPT
     model_file: str = "ckpt.pt"
+    curve_file: str = "ckpt.pt"  # nanoGPT rewrites it at every eval point
 
     @property
     def program_dir(self) -> str:
@@ -137,7 +142,8 @@ class NanoGPTContract:
         defined = top_level_names(syntax) if syntax is not None else set()
         values: dict[str, object] = {
             "out_dir": req.out, "dataset": req.data, "max_iters": req.budget.iters,
-            "eval_interval": req.budget.iters, "always_save_checkpoint": True,
+            "eval_interval": eval_interval(req.budget.iters, req.curve),
+            "always_save_checkpoint": True,
             "device": req.device, "eval_iters": 1, "compile": False, "wandb_log": False,
             "seed": req.seed,
         }  # fmt: skip
@@ -147,6 +153,11 @@ class NanoGPTContract:
         env = (("OMP_NUM_THREADS", str(req.threads)),) if req.threads else ()
         script = PurePosixPath(self.train_path).name
         return Launch((script, *self.preset_args(req.preset), *overrides), self.program_dir, env)
+
+    def curve_fractions(self, budget: Budget, asked: tuple[float, ...]) -> tuple[float, ...]:
+        if budget.iters is None or eval_interval(budget.iters, asked) == budget.iters:
+            return ()  # nanoGPT saves only at multiples of eval_interval: not at these
+        return asked
 
     def stage_data(self, dest: Path) -> None:
         """meta.pkl from meta.json, and the stand-in val.bin cut from train.bin."""
@@ -200,6 +211,15 @@ class NanoGPTContract:
         from darwin_bot.program.nanogpt_static import check_edit
 
         return check_edit(self, path, old, new)
+
+
+def eval_interval(iters: int, curve: tuple[float, ...]) -> int:
+    """nanoGPT saves ckpt.pt at multiples of eval_interval: the curve's step when its
+    fractions are 1/n, 2/n, ... and n divides the budget (the last save is then the end);
+    else the budget itself (one save, at the end: no curve)."""
+    n = len(curve) + 1
+    even = all(abs(f - (k + 1) / n) < 1e-9 for k, f in enumerate(curve))
+    return iters // n if curve and even and iters % n == 0 else iters
 
 
 def regular_file(path: Path) -> bool:

@@ -40,6 +40,11 @@ def test_good_nanogpt_layout_keeps_its_contract_and_evaluates_ok(nanogpt_tree, d
     assert result["status"] == "ok", result
     assert 1.0 < result["metrics"]["perplexity"] < 200
     assert result["extra"]["iterations"] == 4  # read back from ckpt.pt's iter_num
+    # its curve: ckpt.pt, saved at every eval point (eval_interval = 4 / 4), copied as it
+    # came; each copy scored in the final graph (nanoGPT's names fit it), the end last
+    points = result["extra"]["curve"]["points"]
+    assert points[-1]["val_loss"] == result["metrics"]["val_loss"]
+    assert all(p["reason"] == "" and p["val_loss"] > 0 for p in points), points
     assert "Overriding" not in result["reason"]
 
 

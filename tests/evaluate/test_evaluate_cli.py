@@ -69,6 +69,19 @@ def test_real_seed_evaluates_ok_and_streams_its_iterations(tmp_path: Path):
     assert extra["causal_max_logprob_diff"] <= extra["causal_tolerance"]
     assert extra["windows"].startswith("secret") and extra["graph_nodes"] > 0
     assert len(result["tree_hash"]) == 16 and result["evaluator_version"]
+    # the trusted curve: the seed saved checkpoint.pt at 0.25, 0.5, 0.75 of its 20 iterations;
+    # the harness scored each on the same windows and put it where its own clock saw it
+    curve = extra["curve"]
+    assert curve["note"] == "" and curve["requested"] == [0.25, 0.5, 0.75]
+    points = curve["points"]
+    assert [p["requested"] for p in points] == [0.25, 0.5, 0.75, None]
+    at = [p["budget_fraction"] for p in points]
+    assert at == sorted(at) and at[-1] == 1.0
+    assert all(a >= r for a, r in zip(at[:3], curve["requested"], strict=True))
+    assert all(math.isfinite(p["val_loss"]) and p["reason"] == "" for p in points)
+    assert points[-1]["val_loss"] == m["val_loss"]
+    assert points[0]["val_loss"] > points[-1]["val_loss"]  # 5 iterations in: not as far along
+    assert curve["windows"] == extra["eval_windows"] and curve["score_cpu_s"] > 0
 
 
 @pytest.mark.timeout(180)  # two evaluations, each exporting its model (torch.export's import)
