@@ -28,6 +28,7 @@ Flow of :func:`evaluate_tree`:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -422,9 +423,9 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
             extra: dict[str, Any], log: str) -> EvalResult:  # fmt: skip
     scorer = outcome.scorer
     weights = scorer.weights
-    device_peak = peak_mod.peak(ctx.device, threads=ctx.opts.threads)
+    vouch = functools.partial(throughput, report, train.wall_s, weights.params)
     try:
-        vouched = throughput(report, train.wall_s, weights.params, device_peak.flops)
+        vouched, device_peak = peak_mod.checked(ctx.device, ctx.opts.threads, ClaimRejected, vouch)
     except ClaimRejected as exc:
         return ctx.result(Status.REJECTED, f"lying report: {exc}", log_tail=log, **extra)
     metrics = Metrics(
