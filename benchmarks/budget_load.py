@@ -17,7 +17,8 @@ per tree and seed evaluated in both runs, the loaded over the quiet ratio of
 each figure (the noise that load adds to it).
 
 With ``--demo`` each arm is ``darwin demo`` with its defaults (3 generations,
-population 5, 100 iterations, repeats 3) on a fresh directory, and the report
+population 5, 100 iterations, repeats 3; ``--generations`` passed on) on a fresh
+directory, and the report
 also holds, side by side per generation, both arms' decisions and perplexities,
 each arm's summary and the requests it opened. The machine's load average is
 sampled through each arm (``loadavg``: min, mean, max of the 1-minute figure),
@@ -75,22 +76,27 @@ FIGURES = ("train_cpu_s", "train_wall_s", "score_cpu_s", "score_wall_s")
 
 
 def _scratch(root: Path, args: argparse.Namespace) -> Path:
-    toml = TOML.format(population=args.population, generations=args.generations, iters=args.iters)
+    gens = args.generations or 2
+    toml = TOML.format(population=args.population, generations=gens, iters=args.iters)
     make_scratch_repo(root, toml)
     prepare_synthetic(root / "data" / "corpus", seed=0, tokens=60_000)
     return root
 
 
 def _hogs(n: int) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(n)]
+    """Each in its own session, as the sandboxes are: with the kernel's autogroup scheduling
+    a session shares the CPU as one, so hogs in one session would load the machine as one."""
+    cmd = [sys.executable, "-c", "while 1: pass"]
+    return [subprocess.Popen(cmd, start_new_session=True) for _ in range(n)]
 
 
 def _command(root: Path, args: argparse.Namespace) -> list[str]:
     if args.demo:
         corpus = ["--corpus", str(args.corpus)] if args.corpus else ["--synthetic"]
-        return [sys.executable, "-m", "darwin_bot", "demo", "--dir", str(root), *corpus]
+        return [sys.executable, "-m", "darwin_bot", "demo", "--dir", str(root), *corpus,
+                *(["--generations", str(args.generations)] if args.generations else [])]  # fmt: skip
     return [sys.executable, "-m", "darwin_bot", "run", "--repo", str(root),
-            "--generations", str(args.generations), "--workers", "1"]  # fmt: skip
+            "--generations", str(args.generations or 2), "--workers", "1"]  # fmt: skip
 
 
 class _LoadSampler(threading.Thread):
@@ -231,7 +237,8 @@ def _decided(run: dict[str, Any]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", type=int, default=3)
-    parser.add_argument("--generations", type=int, default=2)
+    parser.add_argument("--generations", type=int, default=None,
+                        help="default 2; with --demo the demo's own (3)")  # fmt: skip
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--hogs", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
