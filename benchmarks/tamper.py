@@ -150,6 +150,8 @@ def brief(result: dict[str, Any]) -> dict[str, Any]:
         "perplexity": round(m["perplexity"], 4) if m else None,
         "mfu": m.get("mfu"),
         "train_wall_s": extra.get("train_wall_s"),
+        "train_cpu_s": extra.get("train_cpu_s"),
+        "score_cpu_s": extra.get("score_cpu_s"),
         "cost_ratio": extra.get("cost_ratio"),
         "score_wall_s": extra.get("score_wall_s"),
         "seconds": result.get("seconds"),
