@@ -84,10 +84,10 @@ from darwin_bot.progress import iteration_watcher
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
 # 3: scoring's wall time is part of the cost (the agent's load() runs there).
-# 4: the exported graph is scored (no agent code runs in scoring), on secret windows,
-#    every position of a window, causality by probes in one process; sandboxes deny
-#    page-cache probes; FLOPs from storage; a CPU run is charged its CPU time.
-EVALUATOR_VERSION = "4"
+# 4: the exported graph is scored (no agent code runs in scoring), on secret windows, every
+#    position, causality by probes in one process; page-cache probes denied; FLOPs from
+#    storage; a CPU run is charged its CPU time. 5: scoring's threads sleep when they wait.
+EVALUATOR_VERSION = "5"
 
 SMOKE_WINDOWS = 4
 SMOKE_PROBES = 16
