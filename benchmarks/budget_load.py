@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -118,6 +119,7 @@ class _LoadSampler(threading.Thread):
 def _run(root: Path, args: argparse.Namespace, hogs: int) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "OPENAI_API_KEY")}
     env["PYTHONPATH"] = str(REPO_ROOT)
+    env["DARWIN_WINDOW_SECRET"] = args.window_secret  # both arms scored on the same windows
     started, load = time.monotonic(), _LoadSampler()
     load.start()
     proc = subprocess.Popen(_command(root, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -248,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerun", choices=["quiet", "loaded"], action="append", default=None,
                         help="with --workdir: run only this arm again, read the other's records")  # fmt: skip
     args = parser.parse_args(argv)
+    # one secret for both arms (as CI's repository secret is for every job): each demo
+    # directory would otherwise draw its own windows, and the arms' perplexities differ
+    args.window_secret = os.environ.get("DARWIN_WINDOW_SECRET") or secrets.token_hex(32)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="darwin-budget-load-"))
     runs = {}
     for name, hogs in (("quiet", 0), ("loaded", args.hogs)):
