@@ -184,7 +184,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 rows[-1] |= {"against_whole_s": other,
                              **{f"against_{k}": v for k, v in parts_of(other_extra).items()}}  # fmt: skip
             rows[-1].update(probes(args, tmp, tmp / f"bare-out-{i}" / "model.pt"))
-            print(f"repeat {i}: bare {bare:.2f} s, whole {whole:.2f} s", file=sys.stderr)
+            print(f"repeat {i}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     except (RuntimeError, ValueError, KeyError) as exc:
         return {"status": "failed", "error": str(exc), "rows": rows}
     return summarise(args, rows, (load_before, os.getloadavg()[0]))
