@@ -107,6 +107,9 @@ def bare_train(args: argparse.Namespace, tmp: Path, iters: int | None, i: int) -
         for name in ("train.bin", "meta.json"):
             shutil.copyfile(args.data / name, data / name)
     env = base_env() | {
+        # what the evaluator gives training: waiting OpenMP threads sleep (spinning ones,
+        # on a busy machine, made a bare run 10x slower than the sandboxed one)
+        "OMP_WAIT_POLICY": "PASSIVE",
         "DARWIN_DATA": str(data),
         "DARWIN_OUT": str(tmp / f"bare-out-{i}"),
         "DARWIN_SEED": str(args.seed),
@@ -123,11 +126,12 @@ def whole_evaluation(
     args: argparse.Namespace, code: Path = REPO_ROOT
 ) -> tuple[float, dict[str, Any]]:
     """Wall seconds of darwin evaluate (``code``'s), and its result's extra (train_wall_s, ...)."""
-    cmd = [PY, "-m", "darwin_bot", "evaluate", ".", "--preset", args.preset, "--json",
-           "--sandbox", args.sandbox, "--data", str(args.data)]  # fmt: skip
+    # run from ``code``: ``python -m`` puts the working directory first on sys.path
+    cmd = [PY, "-m", "darwin_bot", "evaluate", str(REPO_ROOT), "--preset", args.preset, "--json",
+           "--sandbox", args.sandbox, "--data", str(args.data.resolve())]  # fmt: skip
     if args.iters is not None:
         cmd += ["--iters", str(args.iters)]
-    wall, out = timed(cmd, base_env() | {"PYTHONPATH": str(code)})
+    wall, out = timed(cmd, base_env() | {"PYTHONPATH": str(code)}, cwd=code)
     result = json.loads(out)
     run = result["runs"][0] if "runs" in result else result
     if run.get("status") != "ok":
