@@ -2,6 +2,7 @@
 
     python benchmarks/eval_overhead.py --repeats 5                 # tiny preset, bwrap
     python benchmarks/eval_overhead.py --repeats 3 --iters 200 --sandbox none
+    python benchmarks/eval_overhead.py --repeats 3 --against /work/main  # before / after
 
 Alternates, ``--repeats`` times: the bare ``python seed/train.py`` under the same
 ``DARWIN_*`` environment the evaluator sets (its default budget unless ``--iters``),
@@ -16,6 +17,10 @@ load of the export step. The evaluator's own ``train_wall_s`` and
 ``score_wall_s`` split the whole run into training (with the export, whose own
 time the export step reports in the log) and scoring (one sandbox running the
 exported graph) and the rest.
+
+``--against DIR``: another checkout's evaluator (its ``darwin_bot``) evaluates
+the same seed in the same alternation (bare, this tree's, DIR's), so both see the
+same load; its whole time and ratio are reported beside this tree's.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox", default="bwrap", choices=["auto", "bwrap", "unshare", "none"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="DARWIN_SEED (evaluate's default 0)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another checkout whose evaluator runs alternated with this one")  # fmt: skip
     args = parser.parse_args(argv)
     for name in ("train.bin", "val.bin", "meta.json"):
         if not (args.data / name).is_file():
@@ -100,6 +107,9 @@ def bare_train(args: argparse.Namespace, tmp: Path, iters: int | None, i: int) -
         for name in ("train.bin", "meta.json"):
             shutil.copyfile(args.data / name, data / name)
     env = base_env() | {
+        # what the evaluator gives training: waiting OpenMP threads sleep (spinning ones,
+        # on a busy machine, made a bare run 10x slower than the sandboxed one)
+        "OMP_WAIT_POLICY": "PASSIVE",
         "DARWIN_DATA": str(data),
         "DARWIN_OUT": str(tmp / f"bare-out-{i}"),
         "DARWIN_SEED": str(args.seed),
@@ -112,13 +122,16 @@ def bare_train(args: argparse.Namespace, tmp: Path, iters: int | None, i: int) -
     return wall
 
 
-def whole_evaluation(args: argparse.Namespace) -> tuple[float, dict[str, Any]]:
-    """Wall seconds of darwin evaluate, and its result's extra (train_wall_s, ...)."""
-    cmd = [PY, "-m", "darwin_bot", "evaluate", ".", "--preset", args.preset, "--json",
-           "--sandbox", args.sandbox, "--data", str(args.data)]  # fmt: skip
+def whole_evaluation(
+    args: argparse.Namespace, code: Path = REPO_ROOT
+) -> tuple[float, dict[str, Any]]:
+    """Wall seconds of darwin evaluate (``code``'s), and its result's extra (train_wall_s, ...)."""
+    # run from ``code``: ``python -m`` puts the working directory first on sys.path
+    cmd = [PY, "-m", "darwin_bot", "evaluate", str(REPO_ROOT), "--preset", args.preset, "--json",
+           "--sandbox", args.sandbox, "--data", str(args.data.resolve())]  # fmt: skip
     if args.iters is not None:
         cmd += ["--iters", str(args.iters)]
-    wall, out = timed(cmd, base_env())
+    wall, out = timed(cmd, base_env() | {"PYTHONPATH": str(code)}, cwd=code)
     result = json.loads(out)
     run = result["runs"][0] if "runs" in result else result
     if run.get("status") != "ok":
@@ -170,8 +183,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             bare = bare_train(args, tmp, args.iters, i)
             whole, extra = whole_evaluation(args)
             rows.append({"bare_s": bare, "whole_s": whole, **parts_of(extra)})
+            if args.against is not None:
+                other, other_extra = whole_evaluation(args, args.against)
+                rows[-1] |= {"against_whole_s": other,
+                             **{f"against_{k}": v for k, v in parts_of(other_extra).items()}}  # fmt: skip
             rows[-1].update(probes(args, tmp, tmp / f"bare-out-{i}" / "model.pt"))
-            print(f"repeat {i}: bare {bare:.2f} s, whole {whole:.2f} s", file=sys.stderr)
+            print(f"repeat {i}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     except (RuntimeError, ValueError, KeyError) as exc:
         return {"status": "failed", "error": str(exc), "rows": rows}
     return summarise(args, rows, (load_before, os.getloadavg()[0]))
@@ -183,7 +200,9 @@ def parts_of(extra: dict[str, Any]) -> dict[str, float]:
         float(v) for k, v in extra.items() if k.startswith("score") and k.endswith("wall_s")
     )
     return {"eval_train_wall_s": float(extra["train_wall_s"]), "eval_score_wall_s": score,
-            "export_s": float(extra.get("export_s", 0.0))}  # fmt: skip
+            "export_s": float(extra.get("export_s", 0.0)),
+            # 0 when the evaluator used a kept peak figure and ran no probe
+            "peak_probed": float(extra.get("peak_source") == "measured")}  # fmt: skip
 
 
 def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> dict[str, Any]:
@@ -191,9 +210,21 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> di
     ratios = [r["whole_s"] / r["bare_s"] for r in rows]
     fixed = med["whole_s"] - med["bare_s"]
     harness = med["whole_s"] - med["eval_train_wall_s"] - med["eval_score_wall_s"]
+    probe = med["peak_probe_s"] * med["peak_probed"]
     score_known = med["sandbox_start_s"] + med["torch_import_s"] - med["python_start_s"]
+    against = {}
+    if "against_whole_s" in med:
+        others = [r["against_whole_s"] / r["bare_s"] for r in rows]
+        against = {"against": {"code": str(args.against), "whole_s": med["against_whole_s"],
+                               "fixed_s": med["against_whole_s"] - med["bare_s"],
+                               "harness_outside_both_sandboxes_s": med["against_whole_s"]
+                               - med["against_eval_train_wall_s"] - med["against_eval_score_wall_s"],
+                               "peak_probed": med["against_peak_probed"],
+                               "ratio_whole_over_bare": {"median": statistics.median(others),
+                                                         "values": others}}}  # fmt: skip
     return {
         "status": "ok",
+        **against,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "preset": args.preset,
         "iters": args.iters or "evaluator default",
@@ -223,10 +254,10 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> di
             - score_known,
             "harness outside both sandboxes": harness,
             "  of which CLI start (python -m darwin_bot --help)": med["cli_start_s"],
-            "  of which CPU peak probe, with its torch import": med["peak_probe_s"],
+            "  of which CPU peak probe, with its torch import": probe,
             "  of which the rest (copies, hashing, windows, loss)": harness
             - med["cli_start_s"]
-            - med["peak_probe_s"],
+            - probe,
         },  # fmt: skip
         "probes_median_s": {k: med[k] for k in rows[0] if k.endswith("_s")},
         "rows": rows,

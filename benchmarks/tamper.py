@@ -15,6 +15,12 @@ have won there. The hostile programs are the test suite's
 (``tests/evaluate/programs``) plus two edits of the real seed: one that trains
 three times its iteration budget and reports the budget, one that never stops.
 
+``--parts budget`` (``--hogs N``): the programs that do more work than the budget
+(the seed at 3x its iterations, the seed twice as wide, training in ``load()``),
+each against a baseline measured first, quiet; with ``--hogs`` N CPU-bound
+processes join once the baselines are measured, and the seed is judged again
+under them against its own baseline (it must stay ``ok``).
+
 Scoring cost: ``score_wall_s`` of the same honest model under this evaluator
 and, with ``--before-ref``, under the evaluator of that git ref (exported with
 ``git archive``, nothing in the repository changes), alternated ``--cost-repeats``
@@ -144,6 +150,8 @@ def brief(result: dict[str, Any]) -> dict[str, Any]:
         "perplexity": round(m["perplexity"], 4) if m else None,
         "mfu": m.get("mfu"),
         "train_wall_s": extra.get("train_wall_s"),
+        "train_cpu_s": extra.get("train_cpu_s"),
+        "score_cpu_s": extra.get("score_cpu_s"),
         "cost_ratio": extra.get("cost_ratio"),
         "score_wall_s": extra.get("score_wall_s"),
         "seconds": result.get("seconds"),
@@ -249,6 +257,59 @@ def seed_rows(root: Path, data: Path, iters: int, seconds: float) -> dict[str, A
     return out
 
 
+BIGGER_MODEL = ('n_embd = P["n_embd"]', 'n_embd = 2 * P["n_embd"]')
+
+
+def _hogs(n: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(n)]
+
+
+def budget_rows(root: Path, data: Path, iters: int, hogs: int) -> dict[str, Any]:
+    """Programs that do more work than the budget, each against a baseline measured first.
+
+    With ``hogs``, that many CPU-bound processes join once the baselines are measured and
+    run until the last program is judged, as on a machine that gets busy later; the seed
+    itself is evaluated again under them against its own baseline (it must stay ``ok``).
+    """
+    seed = evaluate(seed_tree(root, "b_seed", None), data, ["--iters", str(iters)])  # type: ignore[arg-type]
+    counts = evaluate(make_tree(root, "b_counts", "train_counts.py", "model_table.py", None),
+                      data, ["--iters", "5"])  # fmt: skip
+    (root / "b_seed.json").write_text(json.dumps(seed))
+    (root / "b_counts.json").write_text(json.dumps(counts))
+    against_seed = ["--iters", str(iters), "--baseline", str(root / "b_seed.json")]
+    out: dict[str, Any] = {"hogs": hogs, "baseline_seed": brief(seed),
+                           "baseline_counts": brief(counts)}  # fmt: skip
+    running = _hogs(hogs)
+    load = [os.getloadavg()[0]]
+    try:
+        out["seed_again"] = brief(evaluate(seed_tree(root, "b_seed2", None), data, against_seed))  # type: ignore[arg-type]
+        load.append(os.getloadavg()[0])
+        for name, edits in (("seed_trains_3x_its_iteration_budget", (CHEAT_ITERS, CHEAT_REPORT)),
+                            ("seed_twice_as_wide", (BIGGER_MODEL,))):  # fmt: skip
+            tree = seed_tree(root, f"b_{name}", edits[0])
+            if tree is None:
+                out[name] = {"status": "skipped: the edit no longer applies to the seed"}
+                continue
+            train = tree / "seed" / "train.py"
+            for old, new in edits[1:]:
+                train.write_text(train.read_text().replace(old, new))
+            out[name] = brief(evaluate(tree, data, against_seed))
+            load.append(os.getloadavg()[0])
+        tree = make_tree(root, "b_trains_in_load", "train_stash.py", "model_load_train.py", "60")
+        out["trains_in_load"] = brief(evaluate(tree, data, ["--iters", "5", "--baseline",
+                                                            str(root / "b_counts.json")]))  # fmt: skip
+        load.append(os.getloadavg()[0])
+    finally:
+        for hog in running:
+            hog.kill()
+            hog.wait()
+    out["loadavg_while_judged"] = load
+    hostile = ("seed_trains_3x_its_iteration_budget", "seed_twice_as_wide", "trains_in_load")
+    out["stopped"] = all(out[k]["status"] != "ok" for k in hostile)
+    out["seed_again_ok"] = out["seed_again"]["status"] == "ok"
+    return out
+
+
 def scoring_cost(root: Path, data: Path, before_ref: str | None, repeats: int) -> dict[str, Any]:
     tree = make_tree(root, "cost_bigram", None, None, None, toml="")  # keys both versions know
     codes = {"after": REPO_ROOT}
@@ -281,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before-ref", default=None, help="git ref of the evaluator to compare")
     parser.add_argument("--cost-repeats", type=int, default=3)
     parser.add_argument("--parts", default="cost,hostile,guard,seed",
-                        help="comma-separated: cost, hostile, guard, seed")  # fmt: skip
+                        help="comma-separated: cost, hostile, guard, seed, budget")  # fmt: skip
+    parser.add_argument("--hogs", type=int, default=0,
+                        help="budget part: CPU-bound processes joining after its baselines")  # fmt: skip
     args = parser.parse_args(argv)
     if not (args.data / "val.bin").is_file():
         print(f"tamper: no val.bin in {args.data}; run 'darwin data prepare'", file=sys.stderr)
@@ -299,11 +362,15 @@ def main(argv: list[str] | None = None) -> int:
             out["guard"] = guard_rows(root, args.data)
         if "seed" in parts:
             out["seed"] = seed_rows(root, args.data, args.seed_iters, args.seconds)
+        if "budget" in parts:
+            out["budget"] = budget_rows(root, args.data, args.seed_iters, args.hogs)
     rows = out.get("hostile", []) + out.get("guard", [])
     scored = [r for r in rows if not r.get("reference_only")]
     out["any_gained"] = any(r["gained"] for r in scored) or any(
         v.get("gained") for k, v in out.get("seed", {}).items() if k != "seed"
     )
+    if "budget" in out:
+        out["any_gained"] = out["any_gained"] or not out["budget"]["stopped"]
     out["wall_s"] = round(time.monotonic() - started, 1)
     print(json.dumps(out, indent=2))
     return 0

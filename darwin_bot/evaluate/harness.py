@@ -28,6 +28,7 @@ Flow of :func:`evaluate_tree`:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -85,11 +86,11 @@ from darwin_bot.progress import iteration_watcher
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
 # 3: scoring's wall time is part of the cost (the agent's load() runs there).
-# 4: the exported graph is scored (no agent code runs in scoring), on secret windows,
-#    every position of a window, causality by probes in one process; sandboxes deny
-#    page-cache probes; FLOPs from storage; a CPU run is charged its CPU time.
-# 5: each generation's own secret windows, a tree trained before scored again on them;
-#    a trusted held-out curve per result (curve.py); efficiency ranked on time to loss.
+# 4: the exported graph is scored (no agent code runs in scoring), on secret windows, every
+#    position, causality by probes in one process; page-cache probes denied; FLOPs from
+#    storage; a CPU run is charged its CPU time.
+# 5: each generation's own secret windows, a tree trained before scored again on them; a
+#    trusted held-out curve per result (curve.py); scoring's threads sleep when they wait.
 EVALUATOR_VERSION = "5"
 
 SMOKE_WINDOWS = 4
@@ -431,9 +432,9 @@ def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutc
             extra: dict[str, Any], log: str) -> EvalResult:  # fmt: skip
     scorer = outcome.scorer
     weights = scorer.weights
-    device_peak = peak_mod.peak(ctx.device, threads=ctx.opts.threads)
+    vouch = functools.partial(throughput, report, train.wall_s, weights.params)
     try:
-        vouched = throughput(report, train.wall_s, weights.params, device_peak.flops)
+        vouched, device_peak = peak_mod.checked(ctx.device, ctx.opts.threads, ClaimRejected, vouch)
     except ClaimRejected as exc:
         return ctx.result(Status.REJECTED, f"lying report: {exc}", log_tail=log, **extra)
     metrics = Metrics(

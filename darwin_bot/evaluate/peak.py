@@ -11,6 +11,13 @@ A probe taken while other work shares the cores reads low, and an MFU over a
 low peak reads high (over 100% was seen here). So the best probe ever seen for
 a (device, threads) pair is kept in ``$XDG_CACHE_HOME/darwin-bot/peak_flops.json``
 and the peak never goes down: MFU stays comparable between evaluations.
+
+With a figure already kept for the pair, :func:`peak` returns it without a probe
+(``source="cached"``): the probe's torch import and matmuls are a fixed cost of
+every one-shot ``darwin evaluate``, and a kept figure changes only when a probe
+beats it. A caller whose claim check rejects a run over a cached figure probes
+again (``fresh=True``) before it believes the rejection, since the kept figure
+may come from a probe under load (a low peak makes an honest MFU read too high).
 """
 
 from __future__ import annotations
@@ -21,8 +28,12 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 TFLOPS = 1e12
 
@@ -146,11 +157,44 @@ def measure(
     return _remember(f"{device_name(device)}|threads={used}", best)
 
 
-def peak(device: str, threads: int | None = None) -> Peak:
-    """Peak FLOP/s of a torch device: the table for known accelerators, else measured."""
+def _kept(key: str) -> float | None:
+    """The figure kept for ``key``, or None (no cache, unreadable, or not there)."""
+    try:
+        flops = json.loads(_cache_file().read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(flops) if isinstance(flops, (int, float)) and flops > 0 else None
+
+
+def peak(device: str, threads: int | None = None, fresh: bool = False) -> Peak:
+    """Peak FLOP/s of a torch device: the table for known accelerators, else the best
+    figure kept for (device, threads) (measured first when none is, or when ``fresh``).
+
+    A CPU's kept figure is looked up without importing torch; with ``threads`` unset
+    the key is torch's default there, the cores this process may use.
+    """
     name = device_name(device)
     if not device.startswith("cpu"):
         flops = lookup(name)
         if flops is not None:
             return Peak(name, flops, "table")
+    if device == "cpu" and not fresh:
+        kept = _kept(f"{name}|threads={threads or len(os.sched_getaffinity(0))}")
+        if kept is not None:
+            return Peak(name, kept, "cached")
     return Peak(name, measure(device, threads=threads), "measured")
+
+
+def checked(
+    device: str, threads: int | None, refused: type[Exception], use: Callable[[float], T]
+) -> tuple[T, Peak]:
+    """``use(peak FLOP/s)`` and the peak it used; when it raises ``refused`` over a kept
+    figure, the device is probed again and ``use`` runs once more on the fresh figure."""
+    found = peak(device, threads=threads)
+    try:
+        return use(found.flops), found
+    except refused:
+        if found.source != "cached":
+            raise
+    found = peak(device, threads=threads, fresh=True)
+    return use(found.flops), found

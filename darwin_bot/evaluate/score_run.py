@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from darwin_bot.core.results import Status
+from darwin_bot.evaluate.accounting import thread_env
 from darwin_bot.evaluate.sandbox import Limits, Mount, SandboxRun, run_sandboxed, scrub_env
 from darwin_bot.evaluate.scoring import ProbePlan, Scorer, ScoreRejected, ScoreTruncated
 from darwin_bot.evaluate.scratch import world_readable
@@ -78,11 +79,9 @@ def run_worker(job: ScoreJob, plan: ProbePlan, scorer: Scorer) -> SandboxRun:
           if (job.folder / "checkpoint.pt").is_file() else []),
         *[a for k in range(len(job.weights)) for a in ("--weights", f"{inside}/weights-{k}.pt")],
     ]  # fmt: skip
-    env = {
-        "DARWIN_DEVICE": job.device,
-        **({"DARWIN_THREADS": str(job.threads)} if job.threads else {}),
-        **dict(job.env),
-    }
+    # the thread settings training gets: OpenMP threads that spin while a sibling waits for
+    # a core would charge the load to the program's scoring CPU time
+    env = {"DARWIN_DEVICE": job.device, **thread_env(job.threads), **dict(job.env)}
     home = "/tmp" if b == "bwrap" else str(job.folder / "home")
     return run_sandboxed(
         command, backend=b, mounts=[m], cwd=inside, env=scrub_env(env, home=home),

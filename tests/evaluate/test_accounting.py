@@ -114,3 +114,29 @@ def test_on_a_cpu_the_cost_limit_is_a_cpu_budget_and_on_a_gpu_a_wall_clock():
     allowed = 1.5 * 10.0 + 1.5 * 4.0
     assert left.seconds == 900.0 and left.cpu_s == CONTENTION_SLACK * allowed + 5.0 - 12.0
     assert score_limit(opts, 50.0, "cuda").cpu_s is None
+
+
+def test_the_scoring_sandbox_gets_the_thread_settings_training_gets(tmp_path, monkeypatch):
+    # Without them the scoring worker's OpenMP threads spin while a sibling waits for a
+    # core, and the program is charged the machine's load (60 CPU s for 4 s of work seen).
+    import numpy as np
+
+    from darwin_bot.evaluate import score_run
+    from darwin_bot.evaluate.sandbox import Limits, SandboxRun
+    from darwin_bot.evaluate.scoring import plan_probes
+
+    given: dict[str, str] = {}
+
+    def sandbox(command, **kw):
+        given.update(kw["env"])
+        return SandboxRun(kw["backend"], None, True, 0.1, "")
+
+    monkeypatch.setattr(score_run, "run_sandboxed", sandbox)
+    val = np.arange(1000, dtype=np.uint16) % 7
+    plan = plan_probes(val, 8, 7, 4, 1, n_probes=8, rng=np.random.default_rng(0))
+    (tmp_path / "g.pt2").write_bytes(b"")
+    job = score_run.ScoreJob("none", "cpu", tmp_path / "score", tmp_path / "g.pt2",
+                             tmp_path / "none.pt", "", Limits(5.0), threads=2)  # fmt: skip
+    score_run.score_graph(job, plan, 7)
+    assert given["OMP_WAIT_POLICY"] == "PASSIVE" and given["OMP_NUM_THREADS"] == "2"
+    assert given["DARWIN_THREADS"] == "2"
