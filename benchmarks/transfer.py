@@ -211,7 +211,71 @@ def summarize(runs: dict[str, dict[int, list[dict[str, Any]]]], ref: int,
         "longest_factor": longest,
         "means": {a: {str(b): _mean(rs) for b, rs in by.items()} for a, by in runs.items()},
         "budgets": {str(f): budget_stats(runs, f, ref, longest, alpha) for f in factors},
+        "replay": replay(runs, ref),
     }
+
+
+# (name, rungs as budget factors, keep, offspring): groups of about equal compute, in units of
+# one run at the search budget (flat 1x with 8 offspring = 8 units)
+REPLAYS = (
+    ("flat 1x, 8 offspring", (1,), 0.5, 8),
+    ("flat 2x, 4 offspring", (2,), 0.5, 4),
+    ("halving 1x,2x keep 1/2, 4 offspring", (1, 2), 0.5, 4),
+    ("halving 1x,5x keep 1/4, 4 offspring", (1, 5), 0.25, 4),
+    ("flat 2x, 8 offspring", (2,), 0.5, 8),
+    ("flat 5x, 3 offspring", (5,), 0.5, 3),
+    ("halving 1x,2x keep 1/2, 8 offspring", (1, 2), 0.5, 8),
+    ("halving 1x,2x,5x keep 1/2, 4 offspring", (1, 2, 5), 0.5, 4),
+    ("halving 1x,5x keep 1/4, 8 offspring", (1, 5), 0.25, 8),
+    ("flat 3x, 8 offspring", (3,), 0.5, 8),
+    ("flat 5x, 5 offspring", (5,), 0.5, 5),
+    ("halving 1x,2x,5x keep 1/2, 8 offspring", (1, 2, 5), 0.5, 8),
+)
+
+
+def replay(runs: dict[str, dict[int, list[dict[str, Any]]]], ref: int) -> dict[str, Any]:
+    """Each schedule of ``REPLAYS`` replayed on the measured runs, over every pool of offspring.
+
+    A schedule decides on the seed-0 runs (as the engine's rungs do) and its
+    pick is judged by its seed-1 run at the reference budget, a run it never
+    saw (judging it on the runs it chose by would favour the long budgets).
+    Reported per schedule: its cost, the mean reference perplexity of its pick,
+    how often the pick beats the seed there, and how often it is the pool's best.
+    """
+    from itertools import combinations
+
+    from darwin_bot.core.schedule import Schedule, ScheduleKind, standing
+
+    def ppl(a: str, f: int, s: int) -> float | None:
+        rs = runs[a].get(f, [])
+        return rs[s]["perplexity"] if len(rs) > s else None
+
+    cands = [a for a in runs if a != "seed" and ppl(a, ref, 1) is not None]
+    seed_ref = ppl("seed", ref, 1)
+    out: dict[str, Any] = {}
+    for name, rungs, keep, n in REPLAYS:
+        if n > len(cands) or any(ppl(a, f, 0) is None for a in cands for f in rungs):
+            continue  # a budget not measured, or too few candidates
+        sched = Schedule(ScheduleKind.HALVING, rungs, keep)
+        picks = []
+        for pool in combinations(cands, n):
+            results = [
+                {a: -p for a in pool if (p := ppl(a, f, 0)) is not None} for f in rungs
+            ]  # fitness: higher is better
+            pick = standing(sched, results, list(pool))[0]
+            best = min(pool, key=lambda a: ppl(a, ref, 1))  # type: ignore[arg-type, return-value]
+            picks.append((ppl(pick, ref, 1), pick == best))
+        vals = [p for p, _ in picks]
+        out[name] = {
+            "cost_units": sched.cost(n),
+            "pools": len(picks),
+            "mean_ref_ppl": round(float(np.mean(vals)), 4),
+            "beats_seed_share": round(float(np.mean([v < seed_ref for v in vals])), 3)
+            if seed_ref is not None
+            else None,
+            "picks_pool_best_share": round(float(np.mean([b for _, b in picks])), 3),
+        }
+    return {"seed_ref_ppl": seed_ref, "judged_on": f"seed 1 at {ref}x", "schedules": out}
 
 
 def measure(trees: dict[str, Path], cfg: Any, args: argparse.Namespace,
