@@ -2,7 +2,7 @@
 
     python benchmarks/transfer.py                                  # 8 candidates, 1x..10x of 100 iters
     python benchmarks/transfer.py --iters 50 --factors 1,2,3,5,10 --repeats 2 \\
-        --thin 10 --jobs 2 --cache transfer-cache --out transfer.json   # fits a loaded 2-core CPU
+        --thin 3 --sparse 10 --jobs 2 --cache transfer-cache --out transfer.json  # a loaded 2-core CPU
     python benchmarks/transfer.py --quick                          # the smallest run that checks it works
 
 Candidates are independent mutations of the seed by the offline mutator
@@ -10,7 +10,8 @@ Candidates are independent mutations of the seed by the offline mutator
 the smoke test is skipped, so a broken candidate shows up as a failed run).
 The seed and every candidate are trained and scored by the real, sandboxed
 evaluator on the tiny preset at each budget ``factor x --iters`` (``--factors``),
-``--repeats`` seeds each (``--thin`` factors: 1 seed, to save the longest runs).
+``--repeats`` seeds each (``--thin`` factors: 1 seed; ``--sparse`` factors: 1 seed
+on the seed and the first ``--sparse-trees - 1`` candidates only, to save the longest runs).
 Every tree is scored on the same fixed held-out windows, so two trees' runs
 with the same seed differ only by their program. Reported per budget:
 
@@ -281,11 +282,12 @@ def replay(runs: dict[str, dict[int, list[dict[str, Any]]]], ref: int) -> dict[s
 def measure(trees: dict[str, Path], cfg: Any, args: argparse.Namespace,
             factors: list[int]) -> dict[str, dict[int, list[dict[str, Any]]]]:  # fmt: skip
     """Every (tree, budget, seed) run, ``--jobs`` at a time, cached under ``--cache``."""
+    names = list(trees)
     jobs = [  # the reference budget first: a run cut short still has something to compare with
         (name, f, s)
         for f in sorted(factors, key=lambda f: (f != args.ref, f))
-        for name in trees
-        for s in range(1 if f in args.thin else args.repeats)
+        for name in (names[: args.sparse_trees] if f in args.sparse else names)
+        for s in range(1 if f in args.thin | args.sparse else args.repeats)
     ]
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {n: {f: [] for f in factors} for n in trees}
     done: dict[tuple[str, int, int], dict[str, Any]] = {}
@@ -323,6 +325,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ref", type=int, default=5, help="the factor champions are judged at")
     parser.add_argument("--repeats", type=int, default=3, help="seeds per tree and budget")
     parser.add_argument("--thin", default="", help="factors run with 1 seed only (e.g. 10)")
+    parser.add_argument("--sparse", default="",
+                        help="factors run with 1 seed on --sparse-trees trees only (e.g. 10)")  # fmt: skip
+    parser.add_argument("--sparse-trees", type=int, default=4,
+                        help="--sparse: the seed and the first N-1 candidates")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (1 thread each)")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--cache", type=Path, default=None, help="keep finished runs here")
@@ -335,9 +341,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     try:
         args.factors = sorted({int(f) for f in args.factors.split(",")})
         args.thin = {int(f) for f in args.thin.split(",") if f}
+        args.sparse = {int(f) for f in args.sparse.split(",") if f}
     except ValueError:
         parser.error("--factors and --thin are comma-separated whole numbers, e.g. 1,2,5")
-    if args.ref not in args.factors or args.ref in args.thin:
+    if args.ref not in args.factors or args.ref in args.thin | args.sparse:
         parser.error("--ref must be one of --factors and not --thin (the gate needs repeats)")
     if args.repeats < 2 or args.jobs < 1 or args.iters < 1:
         parser.error("--repeats must be at least 2, --jobs and --iters at least 1")
@@ -365,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             "search_iters": args.iters,
             "factors": args.factors,
             "thin_factors": sorted(args.thin),
+            "sparse_factors": sorted(args.sparse),
+            "sparse_trees": args.sparse_trees,
             "repeats": args.repeats,
             "candidates_asked": args.candidates,
             "mutator": "heuristic (offline), smoke test skipped",
