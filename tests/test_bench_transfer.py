@@ -73,3 +73,13 @@ def test_replay_judges_each_pick_on_a_run_it_never_saw(bench, monkeypatch) -> No
     assert (s["flat 1x"]["cost_units"], s["flat 5x"]["cost_units"]) == (4, 20)
     assert s["halving"]["cost_units"] == 4 + 2 * 5
     assert s["flat 5x"]["picks_pool_best_share"] == 1.0
+
+
+def test_parse_args_checks_the_budgets(bench, capsys) -> None:
+    args = bench.parse_args(["--factors", "5,1,2", "--thin", "1", "--sparse", "10"])
+    assert args.factors == [1, 2, 5] and args.thin == {1} and args.sparse == {10}
+    for argv in (["--factors", "1,2"], ["--thin", "5"], ["--factors", "1,x"], ["--repeats", "1"]):
+        with pytest.raises(SystemExit) as err:
+            bench.parse_args(argv)
+        assert err.value.code == 2
+    assert "error:" in capsys.readouterr().err
