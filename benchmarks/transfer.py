@@ -221,16 +221,21 @@ def summarize(runs: dict[str, dict[int, list[dict[str, Any]]]], ref: int,
 REPLAYS = (
     ("flat 1x, 8 offspring", (1,), 0.5, 8),
     ("flat 2x, 4 offspring", (2,), 0.5, 4),
+    ("flat 5x, 2 offspring", (5,), 0.5, 2),
     ("halving 1x,2x keep 1/2, 4 offspring", (1, 2), 0.5, 4),
     ("halving 1x,5x keep 1/4, 4 offspring", (1, 5), 0.25, 4),
     ("flat 2x, 8 offspring", (2,), 0.5, 8),
+    ("flat 3x, 5 offspring", (3,), 0.5, 5),
     ("flat 5x, 3 offspring", (5,), 0.5, 3),
     ("halving 1x,2x keep 1/2, 8 offspring", (1, 2), 0.5, 8),
+    ("halving 1x,5x keep 1/2, 4 offspring", (1, 5), 0.5, 4),
     ("halving 1x,2x,5x keep 1/2, 4 offspring", (1, 2, 5), 0.5, 4),
     ("halving 1x,5x keep 1/4, 8 offspring", (1, 5), 0.25, 8),
     ("flat 3x, 8 offspring", (3,), 0.5, 8),
     ("flat 5x, 5 offspring", (5,), 0.5, 5),
+    ("halving 1x,5x keep 1/3, 8 offspring", (1, 5), 1 / 3, 8),
     ("halving 1x,2x,5x keep 1/2, 8 offspring", (1, 2, 5), 0.5, 8),
+    ("halving 1x,5x keep 1/2, 8 offspring", (1, 5), 0.5, 8),
 )
 
 
