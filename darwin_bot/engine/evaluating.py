@@ -146,8 +146,11 @@ class Evaluations:
             for ref, seed in todo:
                 self.evaluate_ref(ref, seed, confirm=confirm, budget=budget)
             return
+
+        def run(job: tuple[str, int]) -> EvalResult:
+            return self.evaluate_ref(*job, confirm=confirm, budget=budget)
+
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            run = lambda job: self.evaluate_ref(*job, confirm=confirm, budget=budget)  # noqa: E731
             list(pool.map(run, todo))
 
     def seeds(self, n: int) -> range:
