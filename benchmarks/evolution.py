@@ -35,6 +35,18 @@ edits made while exploring, and every edit whose effect the offspring's lineage
 already had (``lineage_repeats``: the mutator's rule says none, unless exploring,
 and those are listed apart as ``exploring_repeats``).
 
+Search schedule and the long budget: ``--schedule halving`` (``--rungs``,
+``--keep``) runs the evolution arm with successive halving (``core.schedule``);
+``--long-factor F`` then trains each arm's result and the seed ``repeats``
+times at F x ``--iters`` (new seeds) and reports those held-out perplexities,
+each arm's p-value against the seed there and the evolution's against random
+search: the figure a user's longer run sees. Compute is counted in
+``compute_units`` (training iterations over ``--iters``, the seed's baseline
+runs left out), and the random arm is sized to the evolution's units, so a
+schedule that trains longer rungs gets fewer random candidates to match.
+``benchmarks/evolution_compare.py`` compares the reports of several runs
+(schedules x evolution seeds).
+
 Resuming: run the same command with the same ``--workdir``. The evolution
 continues where it stopped (``Engine.run`` is idempotent) and is saved to
 ``bench/evolution.json`` when done; the random search is seeded per candidate,
@@ -46,6 +58,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import tempfile
 import threading
@@ -82,17 +95,70 @@ class CountingEvaluator:
     def version(self) -> str:
         return self.inner.version
 
-    def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> EvalResult:
+    def __call__(self, tree: Path, *, seed: int, smoke: bool = False, **at: Any) -> EvalResult:
+        """``at``: the budget and preset of a confirmation or schedule-rung run, passed on."""
         with self._lock:
             if smoke:
                 self.smoke += 1
             else:
                 self.full += 1
-        return self.inner(tree, seed=seed, smoke=smoke)
+        return self.inner(tree, seed=seed, smoke=smoke, **at)
 
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
             return self.full, self.smoke
+
+
+def compute_units(evals: Path, iters: int, baseline_tree: str = "") -> float:
+    """Training iterations in the evaluation cache over ``iters``: runs weighted by their budget.
+
+    The runs of ``baseline_tree`` at ``iters`` (the seed's baseline, which every
+    arm shares) are left out; the seed's runs at a schedule's longer rungs count.
+    """
+    total = 0.0
+    for path in evals.glob("*/*.json") if evals.is_dir() else ():
+        found = re.search(r"-iters=(\d+)-", path.name)
+        if found is None:
+            continue
+        n = int(found.group(1))
+        if not (path.parent.name == baseline_tree.replace("+", "_") and n == iters):
+            total += n / iters
+    return total
+
+
+def long_runs(engine: Any, head: str, factor: int, seeds: range) -> list[EvalResult]:
+    """``head`` trained at ``factor`` x the search budget, one run per seed (cached)."""
+    from darwin_bot.core.results import Budget
+
+    budget = Budget(iters=engine.cfg.budget.iters * factor)
+    engine.evaluate_all([(head, s) for s in seeds], budget=budget, what=f"{factor}x runs")
+    return [engine.evaluate_ref(head, s, budget=budget) for s in seeds]
+
+
+def long_report(
+    engine: Any, arms: dict[str, str | None], factor: int, alpha: float
+) -> dict[str, Any]:
+    """Each arm's result and the seed at ``factor`` x the search budget: means and p-values."""
+    from darwin_bot.engine import SEED_AGENT
+
+    cfg = engine.cfg
+    s0 = cfg.evolution.seed + 2000  # seeds no search run used
+    seeds = range(s0, s0 + cfg.budget.repeats)
+    base = perplexities(long_runs(engine, head_of(engine, SEED_AGENT), factor, seeds))
+    out: dict[str, Any] = {"factor": factor, "seeds": list(seeds), "seed_runs": base}
+    for arm, head in arms.items():
+        runs = perplexities(long_runs(engine, head, factor, seeds)) if head else []
+        gate = fit.champion_test(runs, base, alpha) if runs else None
+        out[arm] = {
+            "runs": [p if math.isfinite(p) else None for p in runs],
+            "mean_ppl": sum(runs) / len(runs) if runs and all(map(math.isfinite, runs)) else None,
+            "improvement_pct": 100.0 * gate.effect_size if gate and gate.effect_size else None,
+            "p_vs_seed": gate.p_value if gate else None,
+        }
+    e, r = out.get("evolution", {}).get("runs"), out.get("random_search", {}).get("runs")
+    if e and r and None not in e + r:
+        out["evolution_vs_random_p"] = fit.welch_one_sided(e, r, "less").p_value
+    return out
 
 
 def count_full_runs(evals: Path) -> int:
@@ -180,6 +246,8 @@ def head_of(engine: Any, agent: str) -> str:
 
 def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> dict[str, Any]:
     """The evolution arm; its report is saved, so a resumed benchmark does not evolve again."""
+    from darwin_bot.engine import SEED_AGENT
+
     cfg = engine.cfg
     saved = engine.repo.root / "bench" / "evolution.json"
     if saved.exists():
@@ -190,6 +258,8 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
     done = engine.completed() or 0
     if done < generations:  # resumes an interrupted run up to the same target
         engine.run(generations - done)
+    seed_tree = engine.repo.tree_id(head_of(engine, SEED_AGENT), cfg.evolution.evolvable)
+    units = compute_units(engine.state / "evals", cfg.budget.iters, seed_tree)
     # a run resumed with fewer --generations than it was started with stops there
     summaries = [s for s in engine.memory.generations() if 0 < s["generation"] <= generations]
     last = summaries[-1]
@@ -206,6 +276,9 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
         wall_s=time.monotonic() - t0,
         champion=last.get("champion"),
         leader=last.get("leader"),
+        head=head_of(engine, best) if best else None,
+        compute_units=round(units, 2),
+        schedule=cfg.search.schedule,
         search=audit(engine.memory).as_json(),
         generations=[
             {
@@ -299,6 +372,8 @@ def run_random_search(
         runs,
         perplexities(engine.baseline_runs()),
         cfg.budget.significance,
+        head=best,
+        compute_units=len(spent),
         training_runs=len(spent),
         smoke_runs=counter.snapshot()[1] - smoke0,
         wall_s=time.monotonic() - t0,
@@ -334,6 +409,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="budget.max_cost_ratio (default: darwin's); 1000 turns the wall-time cost limit "
         "off, for a CPU shared with other work, where it would read the load",
     )
+    ap.add_argument("--schedule", choices=("flat", "halving"), default="flat")
+    ap.add_argument("--rungs", default="1,2,5", help="--schedule halving: budget multipliers")
+    ap.add_argument("--keep", type=float, default=0.5, help="--schedule halving: share advancing")
+    ap.add_argument("--long-factor", type=int, default=5,
+                    help="also train each arm's result and the seed at this x --iters (0: off)")  # fmt: skip
     ap.add_argument("--workdir", type=Path, default=None, help="scratch repo (default: a temp dir)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--quick", action="store_true", help="population 3, 1 generation, 20 iters")
@@ -405,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         mfu_weight=args.mfu_weight,
         max_cost_ratio=args.max_cost_ratio,
     )
+    if args.schedule == "halving":
+        toml += f'\n[search]\nschedule = "halving"\nrungs = [{args.rungs}]\nkeep = {args.keep}\n'
     corpus = setup_repo(root, toml, args)
     print(
         f"evolution: scratch repository {root} ({corpus}); resume with --workdir", file=sys.stderr
@@ -421,8 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     evolution = run_evolution(engine, counter, args.generations)
     # Equal cost: the random arm also confirms its best with repeats runs, and
     # those (repeats - 1 new ones) come out of the same budget.
-    budget = max(1, evolution["training_runs"] - (args.repeats - 1))
+    units = evolution.get("compute_units", evolution["training_runs"])
+    budget = max(1, int(units) - (args.repeats - 1))
     random_search = run_random_search(engine, counter, budget, args.seed)
+    arms = {"evolution": evolution.get("head"), "random_search": random_search.get("head")}
+    long = long_report(engine, arms, args.long_factor, alpha) if args.long_factor else None
 
     summary = fit.summarize(base_runs).perplexity
     report = {
@@ -435,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "mfu_weight": args.mfu_weight,
             "max_cost_ratio": args.max_cost_ratio,
+            "schedule": args.schedule,
+            "rungs": args.rungs if args.schedule == "halving" else None,
+            "keep": args.keep if args.schedule == "halving" else None,
+            "long_factor": args.long_factor,
             "preset": "tiny",
             "llm": "heuristic",
             "corpus": corpus,
@@ -451,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "evolution": evolution,
         "random_search": random_search,
+        "long": long,
         **verdict(evolution, random_search),
     }
     text = json.dumps(report, indent=2)

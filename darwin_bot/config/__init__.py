@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from darwin_bot.config.checks import check_sections
+from darwin_bot.config.checks import check_search, check_sections
 from darwin_bot.config.coerce import build, closest
 from darwin_bot.config.sections import (
     CONTRACT_PRESETS,
@@ -34,6 +34,7 @@ from darwin_bot.config.sections import (
     MemoryConfig,
     ProgramConfig,
     SandboxConfig,
+    SearchConfig,
 )
 from darwin_bot.config.template import DEFAULT_TOML
 from darwin_bot.errors import ConfigError
@@ -53,6 +54,7 @@ __all__ = [
     "MemoryConfig",
     "ProgramConfig",
     "SandboxConfig",
+    "SearchConfig",
     "from_dict",
     "load",
 ]
@@ -62,6 +64,7 @@ __all__ = [
 class Config:
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     fitness: FitnessConfig = field(default_factory=FitnessConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
@@ -86,6 +89,7 @@ def _check(cfg: Config) -> None:
     check_sections(
         cfg.evolution, cfg.budget, cfg.fitness, cfg.llm, cfg.sandbox, cfg.forge, cfg.program
     )
+    check_search(cfg.search)
 
 
 def from_dict(raw: dict[str, Any]) -> Config:

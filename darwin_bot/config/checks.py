@@ -13,6 +13,7 @@ from darwin_bot.config.sections import (
     MAX_MATRIX_JOBS,
     PRESETS,
     SANDBOXES,
+    SCHEDULES,
     SELECTIONS,
     BudgetConfig,
     EvolutionConfig,
@@ -21,6 +22,7 @@ from darwin_bot.config.sections import (
     LLMConfig,
     ProgramConfig,
     SandboxConfig,
+    SearchConfig,
 )
 from darwin_bot.errors import ConfigError
 
@@ -126,6 +128,17 @@ def _check_confirmation(bu: BudgetConfig) -> None:
         bu.confirm_preset in ("", *PRESETS),
         f"budget.confirm_preset must be empty or one of {', '.join(PRESETS)}",
     )
+
+
+def check_search(se: SearchConfig) -> None:
+    need(se.schedule in SCHEDULES, f"search.schedule must be one of {', '.join(SCHEDULES)}")
+    need(
+        bool(se.rungs)
+        and se.rungs[0] == 1
+        and all(b > a for a, b in zip(se.rungs, se.rungs[1:], strict=False)),
+        "search.rungs must start at 1 and increase, e.g. [1, 2, 5] (multiples of the search budget)",
+    )
+    need(0.0 < se.keep < 1.0, "search.keep must be in (0, 1), e.g. 0.5")
 
 
 REASONING_EFFORTS = ("", "minimal", "low", "medium", "high")

@@ -19,6 +19,7 @@ SANDBOXES: tuple[str, ...] = ("auto", "bwrap", "unshare", "none")
 LLM_BACKENDS: tuple[str, ...] = ("auto", "openai", "heuristic", "scripted")
 FORGES: tuple[str, ...] = ("local", "github")
 SELECTIONS: tuple[str, ...] = ("tournament", "dgm")
+SCHEDULES: tuple[str, ...] = ("flat", "halving")  # darwin_bot/core/schedule.py
 
 # GitHub Actions: "A matrix can generate a maximum of 256 jobs per workflow run"
 # (docs.github.com, Running variations of jobs in a workflow).
@@ -59,6 +60,15 @@ class BudgetConfig:
     confirm_seconds: float | None = None
     confirm_repeats: int | None = None  # default: repeats
     confirm_preset: str = ""  # default: preset
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How a generation spends its training runs across budgets (``core.schedule``)."""
+
+    schedule: str = "flat"
+    rungs: tuple[int, ...] = (1, 2, 5)  # halving: budget multipliers of the search budget
+    keep: float = 0.5  # halving: the share of a rung that advances to the next
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,11 @@ curve = [0.25, 0.5, 0.75]  # the program saves a checkpoint at these fractions o
 # confirm_repeats = 3    # seeds at the confirmation budget (default: repeats)
 # confirm_preset = ""    # default: preset
 
+[search]                 # how a generation spends its runs across budgets (docs/configuration.md)
+schedule = "flat"        # flat: every offspring at the search budget | halving: successive halving
+rungs = [1, 2, 5]        # halving: each rung's budget, in multiples of the search budget
+keep = 0.5               # halving: the share of a rung's offspring that trains at the next rung
+
 [fitness]                # fitness = -w_ppl * rel. perplexity change + w_mfu * rel. MFU change
 perplexity_weight = 1.0
 mfu_weight = 0.0         # MFU counts the program's own reported tokens: opt in to rank on it

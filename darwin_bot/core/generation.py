@@ -188,10 +188,16 @@ def _scored(row: Row, children: int = 0) -> sel.Scored:
     )
 
 
-def rank(rows: Sequence[Row]) -> list[Row]:
-    """Rows best first (rule 1), each with its 1-based ``rank``."""
+def rank(rows: Sequence[Row], tiers: Mapping[str, int] | None = None) -> list[Row]:
+    """Rows best first (rule 1), each with its 1-based ``rank``.
+
+    ``tiers``: the search schedule's rung each agent reached (``core.schedule``):
+    a higher rung ranks first, and rule 1 orders the rows within a rung.
+    """
     by_agent = {r.agent: r for r in rows}
     ordered = [by_agent[s.agent] for s in sel.rank([_scored(r) for r in rows])]
+    if tiers:  # a stable sort keeps rule 1's order within each rung
+        ordered.sort(key=lambda r: (not r.ok, -tiers.get(r.agent, 0)))
     return [replace(r, rank=i) for i, r in enumerate(ordered, 1)]
 
 
@@ -280,14 +286,17 @@ def select(
     alive: frozenset[str],
     rules: Rules,
     confirm: Confirmation | None = None,
+    tiers: Mapping[str, int] | None = None,
 ) -> Selection:
     """Decide keep, cull and champion for one generation (rules 1-5 of the module docstring).
 
     ``baseline``: the seed's perplexity per run; ``samples``: each agent's
     perplexity per working run; ``alive``: the agents that have a branch now;
-    ``confirm``: the confirmation budget's samples (None: confirmation is off).
+    ``confirm``: the confirmation budget's samples (None: confirmation is off);
+    ``tiers``: the schedule's rung of each agent (see :func:`rank`), where
+    ``baseline`` and ``samples`` are the leader's rung's runs.
     """
-    ranked = rank(rows)
+    ranked = rank(rows, tiers)
     lead = leader(ranked)
     gate = None
     if lead is not None and lead.agent != SEED_AGENT:

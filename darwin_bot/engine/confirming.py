@@ -112,4 +112,6 @@ def cache_for(engine: Engine, result: EvalResult) -> EvalCache:
         spec.budget is not None and result.budget == spec.budget and result.preset == spec.preset
     )
     search_run = result.budget == engine.budget and result.preset == engine.cfg.budget.preset
+    if not (confirm_run or search_run) and result.preset == engine.cfg.budget.preset:
+        return engine.cache_at(False, result.budget)  # a schedule rung's run: its own key
     return engine.cache_at(confirm_run and not search_run)

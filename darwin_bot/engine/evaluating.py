@@ -67,9 +67,15 @@ class Evaluations:
         bu = self.cfg.budget
         return EvalCache(self.state, bu.preset, self.budget, self.evaluator.version, bu.data)
 
-    def cache_at(self, confirm: bool) -> EvalCache:
-        """The search budget's cache, or the confirmation budget's (its key differs)."""
+    def cache_at(self, confirm: bool, budget: Budget | None = None) -> EvalCache:
+        """The search budget's cache, or the confirmation budget's (its key differs).
+
+        ``budget``: a search schedule's rung (``core.schedule``), at the search preset.
+        """
         spec = self.confirm_spec
+        if budget is not None and budget != self.budget:
+            bu = self.cfg.budget
+            return EvalCache(self.state, bu.preset, budget, self.evaluator.version, bu.data)
         if not confirm:
             return self.cache
         if spec.budget is None:
@@ -77,12 +83,15 @@ class Evaluations:
         version, data = self.evaluator.version, self.cfg.budget.data
         return EvalCache(self.state, spec.preset, spec.budget, version, data)
 
-    def evaluate_ref(self, ref: str, seed: int, *, confirm: bool = False) -> EvalResult:
+    def evaluate_ref(
+        self, ref: str, seed: int, *, confirm: bool = False, budget: Budget | None = None
+    ) -> EvalResult:
         """Evaluate the evolvable tree at ``ref`` (cached by tree id).
 
-        ``confirm``: at the confirmation budget and preset (``budget.confirm_*``).
+        ``confirm``: at the confirmation budget and preset (``budget.confirm_*``);
+        ``budget``: at this budget instead of the search budget (a schedule's rung).
         """
-        tree, cache = self.repo.tree_id(ref, self.evolvable), self.cache_at(confirm)
+        tree, cache = self.repo.tree_id(ref, self.evolvable), self.cache_at(confirm, budget)
         hit = cache.get(tree, seed)
         if hit is not None:
             return hit
@@ -93,17 +102,21 @@ class Evaluations:
                 result = self.evaluator(
                     Path(tmp), seed=seed, budget=spec.budget, preset=spec.preset
                 )
+            elif budget is not None and budget != self.budget:
+                preset = self.cfg.budget.preset
+                result = self.evaluator(Path(tmp), seed=seed, budget=budget, preset=preset)
             else:  # exactly the call of a search-budget run (confirmation off)
                 result = self.evaluator(Path(tmp), seed=seed)
         cache.put(tree, seed, result)
         name = self.names.get(ref) or ref.removeprefix(self.repo.branch(""))
-        self.events.run(name, seed, result, self._seed_ppl(confirm))
+        self.events.run(name, seed, result, self._seed_ppl(confirm, budget))
         return result
 
-    def _seed_ppl(self, confirm: bool) -> float | None:
+    def _seed_ppl(self, confirm: bool, budget: Budget | None = None) -> float | None:
         """The seed's mean perplexity at this budget, from the runs already known (display)."""
         try:
-            mean = fit.summarize(self.known_runs(self.seed_head(), confirm=confirm)).mean_metrics()
+            known = self.known_runs(self.seed_head(), confirm=confirm, budget=budget)
+            mean = fit.summarize(known).mean_metrics()
         except StateError:  # no seed yet
             return None
         return mean.perplexity if mean is not None else None
@@ -111,24 +124,33 @@ class Evaluations:
     def runs(self, ref: str, seeds: range) -> list[EvalResult]:
         return [self.evaluate_ref(ref, s) for s in seeds]
 
-    def known_runs(self, head: str, *, confirm: bool = False) -> list[EvalResult]:
+    def known_runs(
+        self, head: str, *, confirm: bool = False, budget: Budget | None = None
+    ) -> list[EvalResult]:
         """The cached runs of ``head`` among the repeat seeds; never trains.
 
-        ``confirm``: the confirmation budget's runs (``confirm_seeds``).
+        ``confirm``: the confirmation budget's runs (``confirm_seeds``);
+        ``budget``: a schedule rung's runs.
         """
-        tree, cache = self.repo.tree_id(head, self.evolvable), self.cache_at(confirm)
+        tree, cache = self.repo.tree_id(head, self.evolvable), self.cache_at(confirm, budget)
         seeds = self.confirm_seeds() if confirm else self.seeds(self.cfg.budget.repeats)
         found = (cache.get(tree, s) for s in seeds)
         return [r for r in found if r is not None]
 
     def evaluate_all(
-        self, jobs: list[tuple[str, int]], *, confirm: bool = False, what: str = ""
+        self,
+        jobs: list[tuple[str, int]],
+        *,
+        confirm: bool = False,
+        what: str = "",
+        budget: Budget | None = None,
     ) -> None:
         """Evaluate (ref, seed) pairs, ``workers`` at a time; results land in the cache.
 
-        ``what`` names the batch in progress output ("generation 2 offspring").
+        ``what`` names the batch in progress output ("generation 2 offspring");
+        ``budget``: a schedule's rung instead of the search budget.
         """
-        cache = self.cache_at(confirm)
+        cache = self.cache_at(confirm, budget)
         todo = [
             (r, s) for r, s in jobs if cache.get(self.repo.tree_id(r, self.evolvable), s) is None
         ]
@@ -140,10 +162,14 @@ class Evaluations:
             self.events.begin(label, len(todo), "run")
         if self.workers == 1 or len(todo) < 2:
             for ref, seed in todo:
-                self.evaluate_ref(ref, seed, confirm=confirm)
+                self.evaluate_ref(ref, seed, confirm=confirm, budget=budget)
             return
+
+        def run(job: tuple[str, int]) -> EvalResult:
+            return self.evaluate_ref(*job, confirm=confirm, budget=budget)
+
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(lambda job: self.evaluate_ref(*job, confirm=confirm), todo))
+            list(pool.map(run, todo))
 
     def seeds(self, n: int) -> range:
         s0 = self.cfg.evolution.seed

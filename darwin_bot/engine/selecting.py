@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from darwin_bot.core import generation as gen
 from darwin_bot.core.generation import Row
 from darwin_bot.core.results import EvalResult, Metrics, Status, apply_cost_limit
-from darwin_bot.engine import confirming, rows
+from darwin_bot.engine import confirming, rows, rungs
 from darwin_bot.engine.ports import SEED_AGENT
 from darwin_bot.engine.records import GenerationSummary, JournalState, SelectionJournal
 from darwin_bot.errors import StateError
@@ -51,11 +51,37 @@ def held_runs(engine: Engine, agent: str, baseline: Metrics) -> list[EvalResult]
     ]
 
 
-def gate_samples(engine: Engine, ranked: list[Row], baseline: Metrics) -> dict[str, list[float]]:
-    """Each working row's perplexity per run, budget held: what the gate compares."""
+def gate_samples(
+    engine: Engine, ranked: list[Row], baseline: Metrics, tiers: dict[str, int] | None = None
+) -> dict[str, list[float]]:
+    """Each working row's perplexity per run, budget held: what the gate compares.
+
+    ``tiers`` (a search schedule's rungs): the runs at the leader's rung, of
+    the rows that reached it; no other rung is compared with the seed's runs there.
+    """
+    if not tiers:
+        return {
+            r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
+        }
+    top = gate_rung(ranked, tiers)
+    base = rungs.baseline_at(engine, top, baseline)
     return {
-        r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
+        r.agent: rows.perplexities(rungs.held_runs(engine, engine.head(r.agent), top, base))
+        for r in ranked
+        if r.ok and tiers.get(r.agent, 0) == top
     }
+
+
+def gate_rung(ranked: list[Row], tiers: dict[str, int]) -> int:
+    """The rung the gate compares at: the leader's (0 when nothing works)."""
+    lead = gen.leader(ranked)
+    return tiers.get(lead.agent, 0) if lead is not None else 0
+
+
+def standing(engine: Engine, ranked: list[Row], baseline: Metrics) -> dict[str, int]:
+    """The schedule's rung of each ranked agent that has a branch (empty: a flat schedule)."""
+    agents = [r.agent for r in ranked if r.status is not Status.REJECTED]
+    return rungs.standing(engine, agents, baseline)
 
 
 def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> list[Row]:
@@ -70,18 +96,26 @@ def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> lis
     if train:
         first = [(engine.head(a), engine.cfg.evolution.seed) for a in alive]
         engine.evaluate_all(first, what=f"generation {g} survivors and offspring")
+        rungs.train(engine, g, alive, baseline)  # a flat schedule has none
+    tier = rungs.standing(engine, alive, baseline)
     out = []
     for agent in alive:
         rec = records.get(agent)
         first = None if rec else engine.history.rows(agent)[0]
         born = rec.generation if rec else first.generation  # type: ignore[union-attr]
         parents = rec.parents if rec else first.parents  # type: ignore[union-attr]
-        runs = held_runs(engine, agent, baseline)
-        out.append(rows.scored_row(agent, born, parents, runs, baseline, engine.cfg.fitness))
+        rung = tier.get(agent, 0)
+        base = (rungs.baseline_at(engine, rung, baseline) if rung else None) or baseline
+        runs = (
+            rungs.held_runs(engine, engine.head(agent), rung, base)
+            if rung
+            else held_runs(engine, agent, baseline)
+        )
+        out.append(rows.scored_row(agent, born, parents, runs, base, engine.cfg.fitness))
     for agent, rec in records.items():
         if not rec.ok:
             out.append(Row(agent, g, rec.parents, status=Status.REJECTED, reason=rec.reason))
-    return gen.rank(out)
+    return gen.rank(out, tier)
 
 
 def _lead_now(engine: Engine, g: int) -> tuple[Metrics, list[Row], Row | None]:
@@ -141,8 +175,11 @@ def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
     lead = gen.leader(ranked)
     if confirm and lead is not None and lead.agent != SEED_AGENT:
         engine.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
+        at = rungs.budget_at(engine, gate_rung(ranked, standing(engine, ranked, baseline)))
         engine.evaluate_all(
-            [(engine.head(lead.agent), s) for s in repeats], what=f"generation {g} leader"
+            [(engine.head(lead.agent), s) for s in repeats],
+            what=f"generation {g} leader",
+            budget=at,
         )
         ranked = candidates(engine, g, baseline, train=False)
     outcome = choose(engine, g, ranked, baseline, prev, train=confirm)
@@ -198,18 +235,21 @@ def choose(
     second pass decides with those samples. A leader not promoted is one line
     of output saying why.
     """
-    samples = gate_samples(engine, ranked, baseline)
+    tiers = standing(engine, ranked, baseline)
+    samples = gate_samples(engine, ranked, baseline, tiers)
     alive = frozenset(r.agent for r in ranked if engine.repo.rev(engine.repo.branch(r.agent)))
+    seed_runs = rungs.seed_runs(engine, gate_rung(ranked, tiers))  # the gate's rung
 
     def pick(confirmation: gen.Confirmation | None = None) -> gen.Selection:
         return gen.select(
             ranked,
-            baseline=rows.perplexities(engine.baseline_runs()),
+            baseline=rows.perplexities(seed_runs),
             samples=samples,
             previous=gen.Previous(prev.survivors, prev.champion),
             alive=alive,
             rules=engine.rules,
             confirm=confirmation,
+            tiers=tiers,
         )
 
     outcome = pick()

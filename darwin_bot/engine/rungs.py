@@ -1,0 +1,114 @@
+"""The search schedule in the engine: train a generation's rungs, and say where each agent stands.
+
+``core.schedule`` decides who trains at which rung and how agents compare;
+this module reads the rung results from the evaluation cache (one cache key
+per rung budget, so rungs never mix) and trains what a rung still needs: the
+first seed of each entrant, and the seed program at every rung (its runs are
+the rung's baseline: ``repeats`` of them at the top rung, where the gate
+compares). With ``search.schedule = "flat"`` every agent stands at rung 0,
+the search budget, and nothing here trains.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from darwin_bot.config import Config
+from darwin_bot.core import fitness as fit
+from darwin_bot.core.results import Budget, EvalResult, Metrics, apply_cost_limit
+from darwin_bot.core.schedule import Schedule, ScheduleKind, Scores, entrants, tiers
+from darwin_bot.engine import rows
+from darwin_bot.engine.ports import SEED_AGENT
+
+if TYPE_CHECKING:
+    from darwin_bot.engine.loop import Engine
+
+
+def schedule_of(cfg: Config) -> Schedule:
+    se = cfg.search
+    return Schedule(ScheduleKind(se.schedule), tuple(se.rungs), se.keep)
+
+
+def budget_at(engine: Engine, rung: int) -> Budget:
+    return schedule_of(engine.cfg).budget(engine.budget, rung)
+
+
+def seed_runs(engine: Engine, rung: int) -> list[EvalResult]:
+    """The seed's known runs at ``rung`` (rung 0: the baseline's, trained where missing)."""
+    if rung == 0:
+        return engine.baseline_runs()
+    return engine.known_runs(engine.seed_head(), budget=budget_at(engine, rung))
+
+
+def baseline_at(engine: Engine, rung: int, search_baseline: Metrics) -> Metrics | None:
+    """The seed's mean at ``rung``: what fitness there is relative to (None: not measured yet)."""
+    if rung == 0:
+        return search_baseline
+    return fit.summarize(seed_runs(engine, rung)).mean_metrics()
+
+
+def held_runs(engine: Engine, head: str, rung: int, base: Metrics | None) -> list[EvalResult]:
+    """``head``'s known runs at ``rung``, past the cost limit against the seed's there."""
+    bu = engine.cfg.budget
+    cost = base.cost if base is not None else None
+    return [
+        apply_cost_limit(r, cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
+        for r in engine.known_runs(head, budget=budget_at(engine, rung))
+    ]
+
+
+def results(engine: Engine, agents: list[str], search_baseline: Metrics) -> list[Scores]:
+    """Per rung, the fitness of every agent with a run there (None: its run failed)."""
+    out: list[Scores] = []
+    for rung in range(schedule_of(engine.cfg).top + 1):
+        base = baseline_at(engine, rung, search_baseline)
+        scores: dict[str, float | None] = {}
+        for agent in agents:
+            runs = held_runs(engine, engine.head(agent), rung, base)
+            if runs and base is not None:
+                row = rows.scored_row(agent, 0, (), runs, base, engine.cfg.fitness)
+                scores[agent] = row.fitness if row.ok else None
+        out.append(scores)
+    return out
+
+
+def contenders(alive: list[str]) -> list[str]:
+    """The agents a schedule ranks: the seed is the rungs' baseline, not a contender."""
+    return [a for a in alive if a != SEED_AGENT]
+
+
+def train(engine: Engine, g: int, alive: list[str], search_baseline: Metrics) -> None:
+    """Train the rungs above 0 (rung 0, the search budget, is the caller's first runs)."""
+    sched = schedule_of(engine.cfg)
+    agents = contenders(alive)
+    s0 = engine.cfg.evolution.seed
+    for rung in range(1, sched.top + 1):
+        known = results(engine, agents, search_baseline)
+        going = entrants(sched, known, agents)
+        if len(going) <= rung or not going[rung]:
+            return
+        seeds = engine.seeds(engine.cfg.budget.repeats if rung == sched.top else 1)
+        jobs = [(engine.seed_head(), s) for s in seeds]
+        jobs += [(engine.head(a), s0) for a in going[rung]]
+        engine.say(
+            f"generation {g}: rung {rung} ({sched.factor(rung)}x the search budget): "
+            f"{len(going[rung])} of {len(going[rung - 1])} offspring go on"
+        )
+        engine.evaluate_all(
+            jobs, what=f"generation {g} rung {rung}", budget=budget_at(engine, rung)
+        )
+
+
+def standing(engine: Engine, alive: list[str], search_baseline: Metrics) -> dict[str, int]:
+    """Each agent's rung (the highest it has a result at); the seed stands at the top one reached.
+
+    Empty for a flat schedule: every agent stands at the search budget.
+    """
+    sched = schedule_of(engine.cfg)
+    if sched.kind is ScheduleKind.FLAT:
+        return {}
+    agents = contenders(alive)
+    tier = tiers(sched, results(engine, agents, search_baseline), agents)
+    if SEED_AGENT in alive:
+        tier[SEED_AGENT] = max(tier.values(), default=0)
+    return tier
