@@ -18,9 +18,10 @@ each figure (the noise that load adds to it).
 
 With ``--demo`` each arm is ``darwin demo`` with its defaults (3 generations,
 population 5, 100 iterations, repeats 3; ``--generations`` passed on) on a fresh
-directory, and the report
-also holds, side by side per generation, both arms' decisions and perplexities,
-each arm's summary and the requests it opened. The machine's load average is
+directory, and the report also holds, side by side per generation, both arms'
+decisions and perplexities, each arm's summary and the requests it opened. Both
+arms are scored on the same secret windows (``DARWIN_WINDOW_SECRET``, else one
+drawn for the run), so their perplexities compare to the digit. The machine's load average is
 sampled through each arm (``loadavg``: min, mean, max of the 1-minute figure),
 since "quiet" means "without the hogs", not "alone on the machine".
 """
