@@ -83,14 +83,8 @@ from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require
 from darwin_bot.program.darwin import EVAL_CONTEXT  # noqa: F401 (re-exported)
 from darwin_bot.progress import iteration_watcher
 
-# Bump when anything that changes a score changes: it is half of the cache key.
-# 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
-# 3: scoring's wall time is part of the cost (the agent's load() runs there).
-# 4: the exported graph is scored (no agent code runs in scoring), on secret windows, every
-#    position, causality by probes in one process; page-cache probes denied; FLOPs from
-#    storage; a CPU run is charged its CPU time.
-# 5: each generation's own secret windows, a tree trained before scored again on them; a
-#    trusted held-out curve per result (curve.py); scoring's threads sleep when they wait.
+# Bump when anything that changes a score changes: it is half of the cache key. What each
+# version changed: docs/results.md, "Evaluator versions".
 EVALUATOR_VERSION = "5"
 
 SMOKE_WINDOWS = 4
