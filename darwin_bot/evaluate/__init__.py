@@ -13,13 +13,12 @@ graph the scorer runs, and it is causal": the mutation pipeline's gate before
 full training.
 """
 
+from darwin_bot.evaluate.devices import resolve_device
 from darwin_bot.evaluate.harness import (
-    EVAL_CONTEXT,
     EVALUATOR_VERSION,
     EvalOptions,
     evaluate_repeats,
     evaluate_tree,
-    resolve_device,
     tree_hash,
 )
 from darwin_bot.evaluate.sandbox import (
@@ -30,6 +29,7 @@ from darwin_bot.evaluate.sandbox import (
     run_sandboxed,
     scrub_env,
 )
+from darwin_bot.program.darwin import EVAL_CONTEXT
 
 __all__ = [
     "EVALUATOR_VERSION",

@@ -19,10 +19,9 @@ Flow of :func:`evaluate_tree`:
    and run it in a sandbox that holds no agent code on windows drawn by a secret
    seed, with causality probes (:mod:`scoring`, :mod:`score_run`): the loss is
    computed here, from logits, against targets that never leave.
-5. Cost from the CPU time of the sandboxes' process trees (:mod:`accounting`;
-   wall time on a GPU); MFU from the weights' size and the
-   report's token count, rejected when the measurements rule the claim out
-   (:mod:`claims`).
+5. Cost from the CPU time of the sandboxes' process trees (:mod:`accounting`; wall time
+   on a GPU); MFU from the weights' size and the report's token count, rejected when
+   the measurements rule the claim out (:mod:`claims`).
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ from darwin_bot.evaluate import rescore
 from darwin_bot.evaluate import windows as windows_mod
 from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
-from darwin_bot.evaluate.devices import GPU_NODES, gpu_count, pinned_env, resolve_device  # noqa: F401
+from darwin_bot.evaluate.devices import pinned_env
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.inputs import read_meta
 from darwin_bot.evaluate.limits import (
@@ -80,7 +79,6 @@ from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_graph
 from darwin_bot.evaluate.scoring import CAUSAL_TOL, MIN_PROBES, detection_probability, plan_probes
 from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
-from darwin_bot.program.darwin import EVAL_CONTEXT  # noqa: F401 (re-exported)
 from darwin_bot.progress import iteration_watcher
 
 # Bump when anything that changes a score changes: it is half of the cache key. What each

@@ -40,7 +40,7 @@ def test_auto_is_cpu_without_importing_torch_on_a_host_without_a_gpu_driver() ->
     if any(Path(node).exists() for node in GPU_NODES):
         pytest.skip("this host has a GPU driver: auto imports torch to ask it")
     code = (
-        "import sys; from darwin_bot.evaluate.harness import resolve_device; "
+        "import sys; from darwin_bot.evaluate.devices import resolve_device; "
         "print(resolve_device('auto'), 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
