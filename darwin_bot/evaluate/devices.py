@@ -19,17 +19,6 @@ from dataclasses import dataclass
 GPU_NODES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``.
-
-    Without a GPU driver on the host the answer is ``cpu`` without importing
-    torch, which would cost the evaluator's process more than a tiny run's scoring.
-    """
-    if device != "auto":
-        return device
-    return "cuda" if gpu_count() > 0 else "cpu"
-
-
 @dataclass(frozen=True)
 class Slot:
     """What one concurrent evaluation is given: its device and its CPU threads."""

@@ -56,7 +56,7 @@ from darwin_bot.evaluate import rescore
 from darwin_bot.evaluate import windows as windows_mod
 from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
 from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
-from darwin_bot.evaluate.devices import pinned_env
+from darwin_bot.evaluate.devices import pinned_env, resolve_device
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.inputs import read_meta
 from darwin_bot.evaluate.limits import (

@@ -35,7 +35,7 @@ def test_an_unwritable_cache_does_not_fail_the_probe(
 
 
 def test_auto_is_cpu_without_importing_torch_on_a_host_without_a_gpu_driver() -> None:
-    from darwin_bot.evaluate.harness import GPU_NODES
+    from darwin_bot.evaluate.devices import GPU_NODES
 
     if any(Path(node).exists() for node in GPU_NODES):
         pytest.skip("this host has a GPU driver: auto imports torch to ask it")
