@@ -271,11 +271,11 @@ def test_ci_select_without_the_confirmation_results_waits_and_promotes_nothing(s
 def test_confirmation_and_search_scores_never_share_a_cache_entry(scratch) -> None:
     root = scratch()
     engine = _engine(root, _cfg(), BudgetedEvaluator(_seed_hash(root), 9.0, 7.0))
-    search, confirm = engine.cache_at(False), engine.cache_at(True)
+    search, confirm = engine.evals.cache_at(False), engine.evals.cache_at(True)
     assert search.path("t", 3) != confirm.path("t", 3)
     head = engine.ensure_seed()
     engine.evaluate_ref(head, 3)
-    tree = engine.repo.tree_id(head, engine.evolvable)
+    tree = engine.repo.tree_id(head, engine.evals.evolvable)
     assert confirm.get(tree, 3) is None  # a search score is not a confirmation score
     engine.evaluate_ref(head, 3, confirm=True)
     got = confirm.get(tree, 3)
@@ -283,7 +283,7 @@ def test_confirmation_and_search_scores_never_share_a_cache_entry(scratch) -> No
     assert search.get(tree, 3).budget == SEARCH  # type: ignore[union-attr]
     # Another preset at the same budget is another entry too.
     other = from_dict({**_raw(), "budget": {"confirm_iters": 10, "confirm_preset": "paper"}})
-    spec_cache = _engine(root, other, BudgetedEvaluator("", 9.0, 7.0)).cache_at(True)
+    spec_cache = _engine(root, other, BudgetedEvaluator("", 9.0, 7.0)).evals.cache_at(True)
     assert spec_cache.path("t", 3) != search.path("t", 3)
 
 

@@ -194,7 +194,7 @@ def test_the_pr_shows_only_runs_of_this_evaluator_version_and_corpus(tmp_path: P
     branch = engine.repo.branch(leader)
     before = next(p.body for p in publisher.forge.list_prs(state="all") if p.branch == branch)
     assert "(n=3)" in before
-    cache = engine.cache
+    cache = engine.evals.cache
     tree = engine.repo.tree_id(engine.repo.rev(branch), engine.cfg.evolution.evolvable)
     one = cache.results(tree)[0].to_dict()
     folder = cache.path(tree, 0).parent

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,10 @@ __all__ = [
     "Memory",
     "Progress",
     "Publisher",
+    "Say",
 ]
+
+Say = Callable[[str], None]  # one line of progress for the user (a Progress, or print)
 
 
 def derive_seed(*parts: object) -> int:
