@@ -174,7 +174,7 @@ def demo_command(
     with interrupts():  # Ctrl-C: one line, the sandboxes ended, exit 3 (resume later)
         engine = build_engine(root, cfg, publisher=publisher, on_generation=print_generation)
         engine.run(generations)
-    print_final(engine)
+    print_final(engine.repo, engine.generations(), engine.state)
     _print_requests(publisher.forge, root)
 
 

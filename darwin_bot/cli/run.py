@@ -65,4 +65,4 @@ def run_command(
             on_generation=print_generation,  # each leaderboard as its generation ends
         )
         engine.run(generations or cfg.evolution.generations)
-    print_final(engine)
+    print_final(engine.repo, engine.generations(), engine.state)

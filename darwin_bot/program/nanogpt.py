@@ -49,6 +49,12 @@ from darwin_bot.program.base import (
     parse,
     top_level_names,
 )
+from darwin_bot.program.nanogpt_static import (
+    REQUIRED_KEYS,
+    check_edit,
+    read_checkpoint_report,
+    static_parts,
+)
 
 # README.md of nanoGPT: "python train.py config/train_shakespeare_char.py --device=cpu ..."
 # (max_iters is darwin's budget, so it is not in the list).
@@ -62,15 +68,6 @@ PRESET_ARGS: dict[str, tuple[str, ...]] = {
     "shakespeare-char": ("config/train_shakespeare_char.py",),
 }
 PRESET_CONTEXT: dict[str, int] = {"tiny": 64, "shakespeare-char": 256}
-# Globals darwin must set through configurator.py, and why.
-REQUIRED_KEYS: dict[str, str] = {
-    "out_dir": "the checkpoint must go to the sandbox's output folder",
-    "dataset": "the data folder is the trusted side's",
-    "max_iters": "the budget",
-    "eval_interval": "ckpt.pt is saved only at eval points",
-    "always_save_checkpoint": "ckpt.pt must be written at the end of the budget",
-    "device": "the device the harness picked",
-}
 OPTIONAL_KEYS = ("eval_iters", "compile", "dtype", "wandb_log", "seed")
 STANDIN_FRACTION = 10  # val.bin stand-in = the last 1/10 of train.bin
 MIN_STANDIN_TOKENS = 4096
@@ -125,7 +122,6 @@ class NanoGPTContract:
         return self.args[preset]
 
     def static_parts(self, tree: Path, preset: str) -> list[Part]:
-        from darwin_bot.program.nanogpt_static import static_parts
 
         return static_parts(self, tree, preset)
 
@@ -171,7 +167,6 @@ class NanoGPTContract:
                 "eval_interval/always_save_checkpoint/out_dir overrides working")  # fmt: skip
 
     def read_report(self, out: Path, wall_s: float) -> TrainReport | None:
-        from darwin_bot.program.nanogpt_static import read_checkpoint_report
 
         return read_checkpoint_report(out / self.model_file, wall_s)
 
@@ -197,7 +192,6 @@ class NanoGPTContract:
         )
 
     def check_edit(self, path: str, old: ast.Module, new: ast.Module) -> str | None:
-        from darwin_bot.program.nanogpt_static import check_edit
 
         return check_edit(self, path, old, new)
 

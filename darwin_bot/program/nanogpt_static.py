@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import math
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from darwin_bot.program.base import (
     Part,
@@ -20,9 +20,30 @@ from darwin_bot.program.base import (
     top_level_names,
 )
 
-if TYPE_CHECKING:
-    from darwin_bot.program.nanogpt import NanoGPTContract
 
+class NanoGPTContract(Protocol):
+    """The layout these checks read (``program.nanogpt.NanoGPTContract`` has it)."""
+
+    train_path: str
+    model_path: str
+    args: dict[str, tuple[str, ...]]
+
+    @property
+    def program_dir(self) -> str: ...
+
+    @property
+    def required_files(self) -> tuple[str, ...]: ...
+
+
+# Globals darwin must set through configurator.py, and why.
+REQUIRED_KEYS: dict[str, str] = {
+    "out_dir": "the checkpoint must go to the sandbox's output folder",
+    "dataset": "the data folder is the trusted side's",
+    "max_iters": "the budget",
+    "eval_interval": "ckpt.pt is saved only at eval points",
+    "always_save_checkpoint": "ckpt.pt must be written at the end of the budget",
+    "device": "the device the harness picked",
+}
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size")
 
 
@@ -65,8 +86,6 @@ def static_parts(c: NanoGPTContract, tree: Path, preset: str) -> list[Part]:
 
 
 def _required_keys() -> tuple[str, ...]:
-    from darwin_bot.program.nanogpt import REQUIRED_KEYS
-
     return tuple(REQUIRED_KEYS)
 
 
