@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import re
 
-from darwin_bot.progress import Counter, Reporter, iteration_of
+from darwin_bot.evaluate.iterations import iteration_of
+from darwin_bot.progress import Counter, Reporter
 
 
 class Clock:

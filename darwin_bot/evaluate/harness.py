@@ -57,6 +57,7 @@ from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throu
 from darwin_bot.evaluate.devices import GPU_NODES, gpu_count, pinned_env  # noqa: F401
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.inputs import read_meta
+from darwin_bot.evaluate.iterations import iteration_watcher
 from darwin_bot.evaluate.limits import (
     WallLimit,
     baseline_cost,
@@ -78,7 +79,6 @@ from darwin_bot.evaluate.scoring import CAUSAL_TOL, MIN_PROBES, detection_probab
 from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
 from darwin_bot.program.darwin import EVAL_CONTEXT  # noqa: F401 (re-exported)
-from darwin_bot.progress import iteration_watcher
 
 # Bump when anything that changes a score changes: it is half of the cache key.
 # 2: twin-window scoring, budgets held by the harness, FLOPs from the weights.
