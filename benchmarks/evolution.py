@@ -387,7 +387,7 @@ def setup_repo(root: Path, toml: str, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.cli.demo import scratch_toml
     from darwin_bot.config import load
 

@@ -105,7 +105,7 @@ def _corpus(dest: Path, synthetic: bool, seed: int) -> str:
 
 
 def _engine(root: Path, use_memory: bool, landscape: bool = False) -> Any:
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.config import load
 
     evaluator = Landscape() if landscape else None

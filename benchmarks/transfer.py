@@ -188,7 +188,7 @@ def summarize(
 
 def run_engine(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """``darwin run`` with confirmation on, in a scratch repository: each generation's verdict."""
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.cli.demo import make_scratch_repo
     from darwin_bot.config import load
 

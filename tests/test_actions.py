@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot import actions
+from darwin_bot.publish import actions
 
 INJECTION = (
     "I tuned the learning rate.\n"

@@ -18,7 +18,7 @@ from darwin_bot.config import Config, from_dict
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
 from darwin_bot.errors import StateError
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
 
 

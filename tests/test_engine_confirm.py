@@ -22,7 +22,7 @@ from darwin_bot.core.confirm import Verdict
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
 from darwin_bot.engine.ports import Progress
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
 from tests.test_engine import _files_hash
 
@@ -295,8 +295,8 @@ def _raw() -> dict:
 def test_the_dashboard_job_summary_and_champion_comment_show_both_budgets(
     scratch, confirm_ppl: float
 ) -> None:
-    from darwin_bot import report
-    from darwin_bot.publish import make_publisher
+    from darwin_bot.publish import report
+    from darwin_bot.publish.publisher import make_publisher
 
     root = scratch()
     cfg = _cfg()

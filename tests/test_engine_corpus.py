@@ -14,7 +14,7 @@ from pathlib import Path
 
 from darwin_bot.config import Config
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git.repo import GitRepo
 from tests.test_engine import FakeEvaluator, _cfg, _engine, _files_hash_of_ref
 
 NEW_CORPUS = "data/bigger_corpus"
@@ -116,7 +116,7 @@ def test_the_ci_matrix_asks_for_the_baseline_and_the_survivors_on_a_new_corpus(s
 
 def test_a_corpus_is_part_of_the_cache_key(tmp_path: Path) -> None:
     from darwin_bot.core.results import Budget
-    from darwin_bot.engine.state import EvalCache
+    from darwin_bot.store.state import EvalCache
 
     a = EvalCache(tmp_path, "tiny", Budget(iters=10), "2", "data/shakespeare_char")
     b = EvalCache(tmp_path, "tiny", Budget(iters=10), "2", "data/other")

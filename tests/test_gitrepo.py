@@ -11,8 +11,8 @@ import pytest
 
 from darwin_bot.core.agent import Mutation
 from darwin_bot.errors import GitError
-from darwin_bot.gitrepo import GitRepo
-from darwin_bot.trailers import format_message, mutation_from_commit, parse_trailers
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.git.trailers import format_message, mutation_from_commit, parse_trailers
 
 
 def _git(root: Path, *args: str) -> str:

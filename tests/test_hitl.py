@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from darwin_bot import hitl
 from darwin_bot.cli import cli
 from darwin_bot.core.agent import HumanRequest
 from darwin_bot.forge import Issue, LocalForge
+from darwin_bot.publish import hitl
 
 DEP = HumanRequest("dependency", "Add dependency: einops", "clearer reshapes", "g001-002", 1)
 
@@ -156,8 +156,8 @@ def test_approval_reaches_prompt_memory_and_mutator_and_a_decline_is_not_asked_a
     from darwin_bot.config import Config
     from darwin_bot.llm.offline import requests as asks
     from darwin_bot.llm.offline.evidence import Guidance, from_memory
-    from darwin_bot.memory import MemoryStore
-    from darwin_bot.publish import ForgePublisher
+    from darwin_bot.publish.publisher import ForgePublisher
+    from darwin_bot.store.memory import MemoryStore
 
     forge, memory = LocalForge(tmp_path / "forge"), MemoryStore(tmp_path / "memory")
     pub = ForgePublisher(forge, None, Config(), memory)  # type: ignore[arg-type]
@@ -258,11 +258,11 @@ def test_approving_a_dependency_that_is_not_installed_says_so(
 
 
 def test_an_approved_import_that_is_not_installed_is_withheld_and_said(scratch) -> None:
+    from darwin_bot.cli.progress import Reporter
     from darwin_bot.engine import Engine
-    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.git.repo import GitRepo
     from darwin_bot.llm import make_llm
-    from darwin_bot.progress import Reporter
-    from darwin_bot.publish import make_publisher
+    from darwin_bot.publish.publisher import make_publisher
     from tests.test_engine import FakeEvaluator, _cfg
 
     root = scratch()

@@ -250,7 +250,7 @@ def test_the_module_graph_reads_submodule_imports() -> None:
     tree = ast.parse("from darwin_bot.engine import ports\nfrom . import records\n")
     assert set(_module_targets(path, tree)) == {
         "darwin_bot.engine.ports",
-        "darwin_bot.engine.records",
+        "darwin_bot.store.records",
     }
 
 

@@ -1,4 +1,4 @@
-"""What a run shows as it goes (darwin_bot.live), and Ctrl-C: one line, the children ended, exit 3."""
+"""What a run shows as it goes (darwin_bot.cli.live), and Ctrl-C: one line, the children ended, exit 3."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import textwrap
 import time
 from pathlib import Path
 
+from darwin_bot.cli.live import STOP_LINE, LiveEvents, offspring_line, run_line
+from darwin_bot.cli.progress import Reporter
 from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
-from darwin_bot.engine.records import OffspringRecord
-from darwin_bot.live import STOP_LINE, LiveEvents, offspring_line, run_line
-from darwin_bot.progress import Reporter
+from darwin_bot.store.records import OffspringRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +104,7 @@ _STOPPABLE = textwrap.dedent(
     from concurrent.futures import ThreadPoolExecutor
     from darwin_bot.errors import RunStopped
     from darwin_bot.evaluate.sandbox_proc import run_process
-    from darwin_bot.live import interrupts
+    from darwin_bot.cli.live import interrupts
 
     def sandbox(_):
         return run_process(["sh", "-c", "echo $$ >> pids; exec sleep 120"], backend="none",
@@ -157,7 +157,7 @@ def test_a_run_shows_each_generation_as_it_ends_and_names_every_run(tmp_path: Pa
     from darwin_bot.cli.demo import make_scratch_repo
     from darwin_bot.config import from_dict
     from darwin_bot.engine import Engine
-    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.git.repo import GitRepo
     from darwin_bot.llm import make_llm
     from tests.test_engine import FakeEvaluator
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot import lock
 from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.errors import RunLocked
+from darwin_bot.git import runlock as lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from darwin_bot import lock
+from darwin_bot.git import runlock as lock
 lock.hold(Path(sys.argv[1]))
 print("held", flush=True)
 time.sleep(float(sys.argv[2]))

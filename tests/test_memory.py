@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from darwin_bot.cli import cli
 from darwin_bot.errors import StateError
-from darwin_bot.memory import CHARS_PER_TOKEN, MemoryStore, utc_now
+from darwin_bot.store.memory import CHARS_PER_TOKEN, MemoryStore, utc_now
 
 
 def mutation(agent: str, n: int = 1, generation: int = 1, **extra: Any) -> dict[str, Any]:

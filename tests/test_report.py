@@ -10,7 +10,7 @@ import pytest
 
 from darwin_bot.core.agent import Agent, Mutation
 from darwin_bot.errors import StateError
-from darwin_bot.report import (
+from darwin_bot.publish.report import (
     LeaderRow,
     fitness_plot,
     generation_summary_markdown,
@@ -113,7 +113,7 @@ def test_plot_series() -> None:
 
 
 def test_the_fitness_plot_names_agents_on_whole_generations_with_the_seeds_band() -> None:
-    from darwin_bot.report import fitness_figure
+    from darwin_bot.publish.report import fitness_figure
 
     gens = [summary(g, [0.05 * g, 0.0], [10.0 - g, 10.0]) for g in range(4)]
     for s in gens:

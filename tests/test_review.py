@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.review import (
+from darwin_bot.publish.review import (
     Runs,
     Spread,
     cost_line,
@@ -16,7 +16,7 @@ from darwin_bot.review import (
     metrics_table,
     review_plot,
 )
-from darwin_bot.review_plot import review_figure
+from darwin_bot.publish.review_plot import review_figure
 
 LOG = "preset tiny: 0.1M parameters\niter 10: loss 3.5000, lr 1e-3\niter 20: loss 2.9000, lr 1e-3\n"
 
@@ -110,9 +110,9 @@ def _one_generation(tmp_path: Path):
     from darwin_bot.cli.demo import make_scratch_repo
     from darwin_bot.config import from_dict
     from darwin_bot.engine import Engine
-    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.git.repo import GitRepo
     from darwin_bot.llm import make_llm
-    from darwin_bot.publish import make_publisher
+    from darwin_bot.publish.publisher import make_publisher
     from tests.test_engine import FakeEvaluator
 
     root = tmp_path / "repo"

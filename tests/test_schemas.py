@@ -8,12 +8,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from darwin_bot import schema
 from darwin_bot.core.agent import Outcome
 from darwin_bot.core.results import STATUSES
-from darwin_bot.engine.records import JournalState
 from darwin_bot.errors import BrokenState
-from darwin_bot.hitl import RequestStatus
+from darwin_bot.publish.hitl import RequestStatus
+from darwin_bot.store import schema
+from darwin_bot.store.records import JournalState
 
 
 @pytest.mark.parametrize("kind", schema.KINDS)

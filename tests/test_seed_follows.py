@@ -14,7 +14,7 @@ from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.engine import Engine
 from darwin_bot.engine.ports import SEED_AGENT, Progress
 from darwin_bot.errors import SeedDoesNotTrain
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
 from tests.test_engine import FakeEvaluator, _cfg, _files_hash
 

@@ -22,7 +22,7 @@ from darwin_bot.program.base import Part
 
 
 def _data_dir(path: Path, cfg_data: str, data: Path | None, scratch: Path) -> tuple[Path, Part]:
-    from darwin_bot import data as data_mod
+    from darwin_bot.program import corpus as data_mod
 
     chosen = data or (Path(cfg_data) if Path(cfg_data).is_absolute() else path / cfg_data)
     if all((chosen / n).is_file() for n in ("train.bin", "val.bin", "meta.json")):

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from darwin_bot import actions
 from darwin_bot.errors import ConfigError, DarwinError
+from darwin_bot.publish import actions
 
 if TYPE_CHECKING:
     from darwin_bot.config import Config

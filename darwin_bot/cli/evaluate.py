@@ -49,7 +49,7 @@ def refuse_secrets(environ: dict[str, str] | os._Environ[str]) -> None:
 def _training_progress(budget: Budget, repeats: int) -> Iterator[Callable[[int], None]]:
     """A bar on a terminal (timestamped lines elsewhere, on stderr) of the training
     iterations the program's log reports, over all ``repeats`` runs of an iteration budget."""
-    from darwin_bot.progress import Reporter
+    from darwin_bot.cli.progress import Reporter
 
     per_run = budget.iters
     total = per_run * repeats if per_run else None

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from darwin_bot import report
 from darwin_bot.core.agent import SEED_AGENT, Agent
+from darwin_bot.publish import report
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.git.repo import GitRepo
 
 
 def print_generation(summary: dict[str, Any]) -> None:

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from darwin_bot import actions
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import Config
 from darwin_bot.core.results import Status
 from darwin_bot.errors import ConfigError, RunStopped
+from darwin_bot.publish import actions
 
 if TYPE_CHECKING:
-    from darwin_bot.gitrepo import GitRepo
+    from darwin_bot.git.repo import GitRepo
 
 _repo_option = click.option(
     "--repo",
@@ -62,11 +62,11 @@ def _with_overrides(cfg: Config, model: str | None = None, population: int | Non
 
 
 def _engine(root: Path, cfg: Config, remote: str):
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.engine import DeferredEvaluator
     from darwin_bot.evaluate import EVALUATOR_VERSION
-    from darwin_bot.gitrepo import GitRepo
-    from darwin_bot.publish import make_publisher
+    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.publish.publisher import make_publisher
 
     # Agent branches, archive refs and the memory branch first, then the memory
     # folder from that branch: the engine starts from the recorded state.
@@ -243,7 +243,7 @@ def repair_command(
 @config_option
 def select_command(root: Path, remote: str, results_dir: Path, config_path: Path | None) -> None:
     """Rank, confirm, cull, record the generation, update PRs and the dashboard."""
-    from darwin_bot import report
+    from darwin_bot.publish import report
 
     cfg = load_config(config_path, root)
     engine = _engine(root, cfg, remote)
@@ -261,7 +261,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     _finish(
         engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: select generation {g}"
     )
-    from darwin_bot.review import job_summary_extras  # plot and LLM spend
+    from darwin_bot.publish.review import job_summary_extras  # plot and LLM spend
 
     markdown = report.generation_summary_markdown(summary) + "\n\n"
     markdown += job_summary_extras(engine.repo, cfg, engine.memory, summary)
@@ -296,7 +296,7 @@ def _check_every_leg_reported(missing: list[dict[str, Any]], g: int) -> None:
 
 def write_report(root: Path, generations: list[dict[str, Any]], markdown: str) -> Path:
     """``.darwin/report/report.md`` and ``fitness.png``: what the workflow uploads."""
-    from darwin_bot import report
+    from darwin_bot.publish import report
 
     folder = root / ".darwin" / "report"
     folder.mkdir(parents=True, exist_ok=True)
@@ -311,9 +311,9 @@ def write_report(root: Path, generations: list[dict[str, Any]], markdown: str) -
 @config_option
 def report_command(root: Path, config_path: Path | None) -> None:
     """Write the last generation's markdown report and the fitness plot (.darwin/report/)."""
-    from darwin_bot import report
-    from darwin_bot.gitrepo import GitRepo
-    from darwin_bot.memory import MemoryStore
+    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.publish import report
+    from darwin_bot.store.memory import MemoryStore
 
     cfg = load_config(config_path, root)
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)

@@ -21,7 +21,7 @@ from darwin_bot.engine.ports import (
     Repository,
     derive_seed,
 )
-from darwin_bot.engine.records import GenerationSummary, OffspringRecord, PlanItem
+from darwin_bot.store.records import GenerationSummary, OffspringRecord, PlanItem
 
 __all__ = [
     "SEED_AGENT",

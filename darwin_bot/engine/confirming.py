@@ -20,7 +20,7 @@ from darwin_bot.core.generation import Confirmation
 from darwin_bot.core.results import EvalResult, apply_cost_limit
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.ports import SEED_AGENT, Repository, Say
-from darwin_bot.engine.state import EvalCache
+from darwin_bot.store.state import EvalCache
 
 CONFIRM = "confirm"  # the matrix entries' "budget" of a confirmation run
 

@@ -20,9 +20,9 @@ from darwin_bot.core.confirm import ConfirmSpec
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine.agents import Agents
 from darwin_bot.engine.ports import Evaluator, Events, Repository
-from darwin_bot.engine.records import Baseline
-from darwin_bot.engine.state import EvalCache
 from darwin_bot.errors import StateError
+from darwin_bot.store.records import Baseline
+from darwin_bot.store.state import EvalCache
 
 CONFIRM_SEED_OFFSET = 1000  # confirmation seeds: evolution.seed + 1000, + 1001, ...
 

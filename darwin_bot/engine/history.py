@@ -8,8 +8,8 @@ from __future__ import annotations
 from darwin_bot.core.generation import Row
 from darwin_bot.core.results import Metrics
 from darwin_bot.engine.ports import Memory
-from darwin_bot.engine.records import GenerationSummary
 from darwin_bot.errors import StateError
+from darwin_bot.store.records import GenerationSummary
 
 
 class History:

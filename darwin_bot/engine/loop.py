@@ -50,13 +50,13 @@ from darwin_bot.engine.ports import (
     Repository,
 )
 from darwin_bot.engine.proposing import Propose
-from darwin_bot.engine.records import GenerationSummary, OffspringRecord, PlanItem
 from darwin_bot.engine.reseed import Reseed
 from darwin_bot.engine.selecting import Select
-from darwin_bot.engine.state import RunState, remove_stale_temps
 from darwin_bot.engine.verify import verify_state
-from darwin_bot.memory import MemoryStore
 from darwin_bot.program import contract_for
+from darwin_bot.store.memory import MemoryStore
+from darwin_bot.store.records import GenerationSummary, OffspringRecord, PlanItem
+from darwin_bot.store.state import RunState, remove_stale_temps
 
 
 def _rules(cfg: Config) -> gen.Rules:
@@ -312,7 +312,7 @@ class Engine:
         and started again with the same command finishes the interrupted run
         instead of adding ``generations`` more. A run is finished when it reached
         its target and its memory is committed; until then it is resumed. Call
-        it with the run lock held (``darwin_bot.lock``): it removes the
+        it with the run lock held (``darwin_bot.git.runlock``): it removes the
         worktrees and temporary files a killed run left.
         """
         self.verify()

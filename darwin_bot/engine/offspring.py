@@ -34,10 +34,10 @@ from darwin_bot.core.agent import Mutation, Outcome
 from darwin_bot.core.results import EvalResult, Metrics, SmokeResult, Status
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.git.trailers import format_message
 from darwin_bot.llm.context import CHARS_PER_TOKEN
 from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
-from darwin_bot.memory import MemoryStore, utc_now
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
@@ -45,7 +45,7 @@ from darwin_bot.mutation import (
     mutate_tree,
     repair_tree,
 )
-from darwin_bot.trailers import format_message
+from darwin_bot.store.memory import MemoryStore, utc_now
 
 REDRAWS = 2  # new draws for an offspring whose change is a duplicate
 EVIDENCE_SHARE = 0.5  # of memory.digest_tokens, for the evidence table at the digest's head

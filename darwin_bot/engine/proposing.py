@@ -17,9 +17,9 @@ from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import Events, Memory, Publisher, Say, derive_seed
-from darwin_bot.engine.records import OffspringRecord, PlanItem
-from darwin_bot.engine.state import RunState
 from darwin_bot.evaluate import importable
+from darwin_bot.store.records import OffspringRecord, PlanItem
+from darwin_bot.store.state import RunState
 
 
 class Propose:

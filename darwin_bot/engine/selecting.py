@@ -27,8 +27,8 @@ from darwin_bot.engine.confirming import Confirm
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.history import History
 from darwin_bot.engine.ports import SEED_AGENT, Publisher, Repository, Say
-from darwin_bot.engine.records import GenerationSummary, JournalState, SelectionJournal
-from darwin_bot.engine.state import RunState
+from darwin_bot.store.records import GenerationSummary, JournalState, SelectionJournal
+from darwin_bot.store.state import RunState
 
 
 class Select:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from darwin_bot.engine.history import History
 from darwin_bot.engine.ports import Repository
-from darwin_bot.engine.state import RunState
 from darwin_bot.errors import BrokenState
-from darwin_bot.memory import MemoryStore
+from darwin_bot.store.memory import MemoryStore
+from darwin_bot.store.state import RunState
 
 
 def named_agents(

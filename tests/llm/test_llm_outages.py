@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from darwin_bot.app import build_engine
 from darwin_bot.cli import main
+from darwin_bot.cli.app import build_engine
 from darwin_bot.config import Config, from_dict
 from darwin_bot.errors import RunStopped
 from darwin_bot.llm.offline import HeuristicLLM

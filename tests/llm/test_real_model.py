@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import _llama_server as llama
-from darwin_bot import app
-from darwin_bot.cli import main
+from darwin_bot.cli import app, main
 from darwin_bot.config import Config, LLMConfig
 from darwin_bot.core.agent import Outcome
 from darwin_bot.llm.openai_backend import OpenAIBackend

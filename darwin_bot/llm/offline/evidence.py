@@ -35,8 +35,8 @@ from typing import Any, Protocol
 
 from darwin_bot.core.agent import Outcome
 from darwin_bot.core.results import Status
-from darwin_bot.hitl import RequestStatus
 from darwin_bot.llm.offline.registry import EditTag
+from darwin_bot.publish.hitl import RequestStatus
 
 FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
 PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
@@ -48,7 +48,7 @@ _DECLINED = frozenset({RequestStatus.DECLINED, "closed"})
 
 
 class MemoryReader(Protocol):
-    """The part of ``darwin_bot.memory.MemoryStore`` this module reads."""
+    """The part of ``darwin_bot.store.memory.MemoryStore`` this module reads."""
 
     def mutations(self, generation: int | None = None) -> list[dict[str, Any]]: ...
 

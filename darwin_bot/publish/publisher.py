@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from darwin_bot import actions, dashboard, hitl, report
 from darwin_bot.config import Config
 from darwin_bot.core.agent import HumanRequest
 from darwin_bot.core.results import Status
@@ -27,10 +26,11 @@ from darwin_bot.forge.base import (
     with_marker,
 )
 from darwin_bot.forge.rate_budget import WRITES_PER_HOUR, select_budget
-from darwin_bot.gitrepo import GitRepo
-from darwin_bot.memory import MemoryStore, utc_now
-from darwin_bot.review import Reviewer, cull_reason
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.publish import actions, dashboard, hitl, report
+from darwin_bot.publish.review import Reviewer, cull_reason
 from darwin_bot.spend import spend_report
+from darwin_bot.store.memory import MemoryStore, utc_now
 
 AGENT_LABEL = "darwin:agent"
 CHAMPION_LABEL = "darwin:champion"

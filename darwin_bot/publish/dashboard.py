@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from darwin_bot.forge.base import MAX_BODY_CHARS, Forge, marker
-from darwin_bot.hitl import RequestState
+from darwin_bot.publish.hitl import RequestState
 
 DASHBOARD_KEY = "dashboard"
 DASHBOARD_LABEL = "darwin:dashboard"

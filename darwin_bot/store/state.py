@@ -1,6 +1,6 @@
 """The engine's own files under the memory root: the run target, plans, offspring, journals, evals.
 
-Layout (next to the memory records of :mod:`darwin_bot.memory`)::
+Layout (next to the memory records of :mod:`darwin_bot.store.memory`)::
 
     run.json                          the generation an interrupted run must reach
     gNNN/plan.json                    the offspring of generation NNN, decided once
@@ -19,11 +19,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from darwin_bot import schema
 from darwin_bot.core.results import Budget, EvalResult
-from darwin_bot.engine.records import OffspringRecord, PlanItem, SelectionJournal
 from darwin_bot.errors import BrokenState
-from darwin_bot.jsonio import write_json
+from darwin_bot.store import schema
+from darwin_bot.store.jsonio import write_json
+from darwin_bot.store.records import OffspringRecord, PlanItem, SelectionJournal
 
 _GEN_DIR = re.compile(r"^g\d{3,}$")
 

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from darwin_bot.cli.progress import Counter, Reporter
 from darwin_bot.engine.ports import SEED_AGENT, Events
 from darwin_bot.errors import RunStopped
-from darwin_bot.progress import Counter, Reporter
 
 HEARTBEAT_S = 30.0  # not on a terminal: a line at least this often while a run trains
 STOP_LINE = "darwin: Ctrl-C: stopping now; run the same command again to resume"

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from darwin_bot import report
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import Status
-from darwin_bot.engine.state import EvalCache
-from darwin_bot.review_plot import review_plot
+from darwin_bot.publish import report
+from darwin_bot.publish.review_plot import review_plot
+from darwin_bot.store.state import EvalCache
 
 __all__ = ["Reviewer", "Runs", "Spread", "cull_reason", "metrics_table", "review_plot"]
 

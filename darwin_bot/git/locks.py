@@ -3,7 +3,7 @@
 A git killed mid-commit or mid-update-ref leaves ``index.lock`` or
 ``refs/.../<name>.lock`` in the repository, and every later git write then
 fails until someone deletes it. Only call this with the run lock held
-(``darwin_bot.lock``): then no darwin process can own one. A lock a person's
+(``darwin_bot.git.runlock``): then no darwin process can own one. A lock a person's
 own git holds lives for milliseconds, so only a lock that is still there,
 unchanged, ``settle_s`` after it was last written is removed. The run lock
 itself (``darwin.lock``) is not git's and is never touched.
@@ -15,7 +15,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from darwin_bot.lock import LOCK_NAME
+from darwin_bot.git.runlock import LOCK_NAME
 
 
 def remove_stale_git_locks(common_dir: Path, *, settle_s: float = 2.0) -> list[str]:

@@ -1,7 +1,7 @@
 """The engine's typed records, converted to and from JSON only here and at the memory boundary.
 
 Each record kind has a JSON Schema under ``memory/schemas/`` (see
-:mod:`darwin_bot.schema`); ``from_json`` is only ever called on data that
+:mod:`darwin_bot.store.schema`); ``from_json`` is only ever called on data that
 passed it, so it trusts the shape and converts (statuses become enums).
 """
 

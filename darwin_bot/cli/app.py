@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from darwin_bot import faults, lock
+from darwin_bot import faults
 from darwin_bot.config import Config
 from darwin_bot.core.results import Budget, EvalResult
 from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git import runlock as lock
+from darwin_bot.git.repo import GitRepo
 
 
 @dataclass
@@ -147,8 +148,8 @@ def build_engine(
 
     pool = DevicePool.detect(workers)  # never more workers than devices; CPU cores split
     n = pool.size
-    from darwin_bot.live import LiveEvents
-    from darwin_bot.progress import Reporter
+    from darwin_bot.cli.live import LiveEvents
+    from darwin_bot.cli.progress import Reporter
     from darwin_bot.spend import build_factory
 
     say = Reporter(enabled=not quiet)  # bars on a terminal, timestamped lines in CI

@@ -12,7 +12,7 @@ A file's name comes from its record's id, so re-running a step rewrites the
 same file (idempotent) and parallel writers never share a file. Writes are
 atomic (temporary file + ``os.replace``) and skipped when the content is
 unchanged. Every record is checked against its JSON Schema (``memory/schemas/``,
-via :mod:`darwin_bot.schema`) on write and on read: a missing or mistyped field
+via :mod:`darwin_bot.store.schema`) on write and on read: a missing or mistyped field
 raises ``StateError`` naming the file and the field. Unknown keys and unknown
 values (an outcome, a state) are errors too, so a typo cannot silently drop data.
 
@@ -33,11 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from darwin_bot import schema
 from darwin_bot.core.agent import Outcome
 from darwin_bot.core.results import Metrics
 from darwin_bot.errors import BrokenState
-from darwin_bot.jsonio import write_json
+from darwin_bot.store import schema
+from darwin_bot.store.jsonio import write_json
 
 CHARS_PER_TOKEN = 4
 PENDING_OUTCOMES: frozenset[str] = frozenset({Outcome.PENDING})

@@ -32,8 +32,8 @@ import git
 
 from darwin_bot.core.agent import Mutation
 from darwin_bot.errors import GitError, NotARepository
-from darwin_bot.gitlocks import remove_stale_git_locks
-from darwin_bot.trailers import mutation_from_commit
+from darwin_bot.git.locks import remove_stale_git_locks
+from darwin_bot.git.trailers import mutation_from_commit
 
 BOT_NAME = "darwin-bot"
 BOT_EMAIL = "darwin-bot@users.noreply.github.com"
@@ -236,7 +236,7 @@ class GitRepo:
         return path if path.is_absolute() else self.root / path
 
     def remove_stale_locks(self, *, settle_s: float = 2.0) -> list[str]:
-        """Delete the lock files a killed git left (``darwin_bot.gitlocks``); which."""
+        """Delete the lock files a killed git left (``darwin_bot.git.locks``); which."""
         return remove_stale_git_locks(self.common_dir(), settle_s=settle_s)
 
     def export(self, ref: str, paths: Sequence[str], dest: Path) -> Path:
