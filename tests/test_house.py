@@ -247,10 +247,10 @@ def test_no_import_cycle_between_modules() -> None:
 
 def test_the_module_graph_reads_submodule_imports() -> None:
     path = PACKAGE / "engine" / "example.py"
-    tree = ast.parse("from darwin_bot.engine import ports\nfrom . import records\n")
+    tree = ast.parse("from darwin_bot.engine import ports\nfrom . import rows\n")
     assert set(_module_targets(path, tree)) == {
         "darwin_bot.engine.ports",
-        "darwin_bot.store.records",
+        "darwin_bot.engine.rows",
     }
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from darwin_bot.core.agent import Outcome
+from darwin_bot.core.agent import Outcome, RequestStatus
 from darwin_bot.core.results import STATUSES
 from darwin_bot.errors import BrokenState
-from darwin_bot.publish.hitl import RequestStatus
 from darwin_bot.store import schema
 from darwin_bot.store.records import JournalState
 

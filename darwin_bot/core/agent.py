@@ -89,6 +89,14 @@ class Agent:
         return own[0] if own else (self.mutations[-1].summary if self.mutations else "seed")
 
 
+class RequestStatus(StrEnum):
+    """Where a request stands (``state`` of a request record); a StrEnum, so JSON holds the value."""
+
+    PENDING = "pending"  # open, no decision yet
+    APPROVED = "approved"  # labelled darwin:approved and not declined
+    DECLINED = "declined"  # labelled darwin:declined, or closed without approval
+
+
 @dataclass(frozen=True)
 class HumanRequest:
     """An agent's request for something only a human can give."""

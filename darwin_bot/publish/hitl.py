@@ -22,23 +22,14 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
-from darwin_bot.core.agent import REQUEST_KINDS, HumanRequest
+from darwin_bot.core.agent import REQUEST_KINDS, HumanRequest, RequestStatus
 from darwin_bot.forge.base import ANY_STATE, CloseReason, Forge, Issue, IssueState, has_marker
 
 REQUEST_LABEL = "darwin:request"
 APPROVED_LABEL = "darwin:approved"
 DECLINED_LABEL = "darwin:declined"
 ACK_KEY = "ack"
-
-
-class RequestStatus(StrEnum):
-    """Where a request stands (``state`` of a request record); a StrEnum, so JSON holds the value."""
-
-    PENDING = "pending"  # open, no decision yet
-    APPROVED = "approved"  # labelled darwin:approved and not declined
-    DECLINED = "declined"  # labelled darwin:declined, or closed without approval
 
 
 # The request as the bot wrote it, kept in the body so it can be read back.

@@ -22,6 +22,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from darwin_bot.errors import BrokenState
+from darwin_bot.paths import schema_source
 
 KINDS: tuple[str, ...] = (
     "eval",
@@ -37,10 +38,7 @@ KINDS: tuple[str, ...] = (
 
 def schema_dir() -> Path:
     """Where the schema files are: inside the installed package, else the source checkout's."""
-    shipped = Path(__file__).parent / "_schemas"
-    return (
-        shipped if shipped.is_dir() else Path(__file__).resolve().parents[1] / "memory" / "schemas"
-    )
+    return schema_source()
 
 
 @functools.cache

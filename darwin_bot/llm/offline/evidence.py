@@ -33,10 +33,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from darwin_bot.core.agent import Outcome
+from darwin_bot.core.agent import Outcome, RequestStatus
 from darwin_bot.core.results import Status
 from darwin_bot.llm.offline.registry import EditTag
-from darwin_bot.publish.hitl import RequestStatus
 
 FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
 PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
