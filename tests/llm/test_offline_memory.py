@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.llm.offline import Evidence, Guidance, HeuristicLLM, from_memory
-from darwin_bot.llm.offline.evidence import audit, digest, run_noise
+from darwin_bot.llm.offline.evidence import EditTag, audit, digest, run_noise
 from darwin_bot.llm.offline.policy import choose
-from darwin_bot.llm.offline.registry import Edit, EditTag
+from darwin_bot.llm.offline.registry import Edit
 from darwin_bot.mutation.chunks import chunk_source
 from darwin_bot.mutation.prompts import FileView, mutation_prompt
 from darwin_bot.mutation.replies import parse_reply

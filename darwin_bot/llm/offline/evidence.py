@@ -35,7 +35,6 @@ from typing import Any, Protocol
 
 from darwin_bot.core.agent import Outcome, RequestStatus
 from darwin_bot.core.results import Status
-from darwin_bot.llm.offline.registry import EditTag
 
 FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
 PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
@@ -56,6 +55,37 @@ class MemoryReader(Protocol):
     def requests(self) -> list[dict[str, Any]]: ...
 
     def last_generation(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class EditTag:
+    """Which edit: ``kind``, and for a hyperparameter its ``direction`` and new ``value``."""
+
+    kind: str
+    direction: str = ""
+    value: str = ""
+
+    @property
+    def arm(self) -> str:
+        """What credit is kept for: ``rmsnorm``, ``hparam:learning_rate:up``."""
+        return f"{self.kind}:{self.direction}" if self.direction else self.kind
+
+    @property
+    def effect(self) -> str:
+        """What the tree gets: ``rmsnorm``, ``hparam:learning_rate=0.002``."""
+        return f"{self.kind}={self.value}" if self.value else self.kind
+
+    def text(self) -> str:
+        """The one-line form used in replies and records: ``hparam:learning_rate:up=0.002``."""
+        return self.arm + (f"={self.value}" if self.value else "")
+
+    @classmethod
+    def parse(cls, text: str) -> EditTag:
+        head, _, value = text.strip().partition("=")
+        kind, direction = head, ""
+        if head.startswith("hparam:") and head.count(":") == 2:
+            kind, direction = head.rsplit(":", 1)
+        return cls(kind, direction, value)
 
 
 @dataclass(frozen=True)

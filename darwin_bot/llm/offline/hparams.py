@@ -24,7 +24,8 @@ from darwin_bot.llm.offline.ast_tools import (
     splice,
     walk,
 )
-from darwin_bot.llm.offline.registry import Edit, EditTag
+from darwin_bot.llm.offline.evidence import EditTag
+from darwin_bot.llm.offline.registry import Edit
 
 HParamRule = Callable[[float, dict[str, float], random.Random], "float | None"]
 
