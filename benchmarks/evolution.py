@@ -57,7 +57,7 @@ from typing import Any
 
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import EvalResult
-from darwin_bot.llm.offline.evidence import audit
+from darwin_bot.llm.evidence import audit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"

@@ -131,7 +131,7 @@ def champion_gain(engine: Any) -> dict[str, Any]:
 
 
 def _count(engine: Any) -> dict[str, Any]:
-    from darwin_bot.llm.offline.evidence import audit
+    from darwin_bot.llm.evidence import audit
 
     return audit(engine.memory).as_json()
 

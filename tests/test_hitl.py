@@ -154,8 +154,8 @@ def test_approval_reaches_prompt_memory_and_mutator_and_a_decline_is_not_asked_a
     tmp_path: Path,
 ) -> None:
     from darwin_bot.config import Config
+    from darwin_bot.llm.evidence import Guidance, from_memory
     from darwin_bot.llm.offline import requests as asks
-    from darwin_bot.llm.offline.evidence import Guidance, from_memory
     from darwin_bot.publish.publisher import ForgePublisher
     from darwin_bot.store.memory import MemoryStore
 

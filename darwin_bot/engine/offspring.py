@@ -5,7 +5,7 @@ and mutation records in memory; it never decides who breeds (that is
 ``core.selection``) and never scores (that is the evaluator).
 
 It also hands the mutator the memory: as typed evidence
-(:func:`darwin_bot.llm.offline.evidence.from_memory`, read once per
+(:func:`darwin_bot.llm.evidence.from_memory`, read once per
 generation) for the offline mutator, and as a digest that leads with the same
 evidence for an LLM. And it refuses duplicate work: an offspring whose
 normalised change equals a sibling's or a known agent's is re-drawn (with
@@ -37,7 +37,7 @@ from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.git.trailers import format_message
 from darwin_bot.llm.context import CHARS_PER_TOKEN
-from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
+from darwin_bot.llm.evidence import Evidence, Guidance, digest, from_memory
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,

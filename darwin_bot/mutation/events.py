@@ -8,7 +8,7 @@ from typing import Literal
 
 from darwin_bot.core.agent import HumanRequest, Outcome
 from darwin_bot.core.results import Metrics, SmokeResult
-from darwin_bot.llm.offline.evidence import Guidance
+from darwin_bot.llm.evidence import Guidance
 
 
 class OutcomeStatus(StrEnum):

@@ -32,7 +32,7 @@ from darwin_bot.spend.prices import PriceTable
 from darwin_bot.store.memory import MemoryStore, utc_now
 
 if TYPE_CHECKING:
-    from darwin_bot.llm.offline.evidence import Guidance
+    from darwin_bot.llm.evidence import Guidance
 
 
 @dataclass

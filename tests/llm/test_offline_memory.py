@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from darwin_bot.llm.evidence import EditTag, audit, digest, run_noise
 from darwin_bot.llm.offline import Evidence, Guidance, HeuristicLLM, from_memory
-from darwin_bot.llm.offline.evidence import EditTag, audit, digest, run_noise
 from darwin_bot.llm.offline.policy import choose
 from darwin_bot.llm.offline.registry import Edit
 from darwin_bot.mutation.chunks import chunk_source

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.core.agent import Outcome
-from darwin_bot.llm.offline.evidence import EditTag
+from darwin_bot.llm.evidence import EditTag
 from tests.test_engine import FakeEvaluator, _cfg, _engine
 
 

@@ -13,10 +13,10 @@ Modules, one job each:
 * ``backend``: :class:`HeuristicLLM`, the ``LLM`` adapter.
 """
 
+from darwin_bot.llm.evidence import EditTag, Evidence, Guidance, from_memory
 from darwin_bot.llm.offline.ast_tools import imported_names
 from darwin_bot.llm.offline.backend import HeuristicCall, HeuristicLLM
 from darwin_bot.llm.offline.catalogue import KINDS, proposals
-from darwin_bot.llm.offline.evidence import EditTag, Evidence, Guidance, from_memory
 from darwin_bot.llm.offline.registry import Edit
 
 __all__ = [

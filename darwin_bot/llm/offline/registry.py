@@ -18,8 +18,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from darwin_bot.llm.evidence import EditTag
 from darwin_bot.llm.offline.ast_tools import dedented, indented
-from darwin_bot.llm.offline.evidence import EditTag
 
 
 @dataclass(frozen=True)
