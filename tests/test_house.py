@@ -9,7 +9,9 @@
   does not remove it;
 * no import cycle between the modules inside a package either;
 * no function takes the Engine: the steps of a generation are built from the
-  ports they need, and the Engine only sequences them.
+  ports they need, and the Engine only sequences them;
+* no dead code: ``vulture`` finds nothing unused but the names in :data:`ALIVE`,
+  each with the reason it is kept.
 
 Run by hand: ``python3 -m pytest -q tests/test_house.py``; the cycle check alone
 prints the package graph's strongly connected components (see the failure
@@ -19,10 +21,16 @@ message).
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import require_tool
 
 PACKAGE = Path(__file__).resolve().parents[1] / "darwin_bot"
 MAX_MODULE_LINES = 450
@@ -30,6 +38,21 @@ MAX_FUNCTION_LINES = 60
 # (module, function) -> why it may be longer. Empty: no CLI command is a pure
 # table today (each click command's options are decorators, not its body).
 EXEMPT: dict[tuple[str, str], str] = {}
+# What vulture reports as unused and is not: (module, name) -> who uses it.
+ALIVE: dict[tuple[str, str], str] = {
+    ("darwin_bot", "__getattr__"): "the package's lazy attributes (PEP 562)",
+    ("darwin_bot.cli", "list_commands"): "click calls it on the lazy command group",
+    ("darwin_bot.cli", "format_commands"): "click calls it for --help",
+    ("darwin_bot.cli.live", "signum"): "the signal handler's signature",
+    ("darwin_bot.cli.live", "frame"): "the signal handler's signature",
+    ("darwin_bot.evaluate.sandbox_proc", "stopping"): "the sandbox's stop flag, read by tests",
+    ("darwin_bot.program.base", "worker_args"): "the contract protocol's scoring-worker hook",
+    ("darwin_bot.program.darwin", "worker_args"): "the darwin contract's scoring-worker hook",
+    ("darwin_bot.program.nanogpt", "worker_args"): "the nanogpt contract's scoring-worker hook",
+}
+# Registered by a decorator, so never called by name: click commands, offline edits.
+DECORATED = re.compile(r"_command$|^(approve|decline)$")
+DECORATED_MODULES = ("darwin_bot.llm.offline.blocks", "darwin_bot.llm.offline.training")
 
 
 def _modules() -> list[Path]:
@@ -276,3 +299,31 @@ def test_no_function_takes_the_engine() -> None:
 def test_the_engine_check_sees_an_engine_parameter() -> None:
     tree = ast.parse("def a(engine): ...\ndef b(e: 'Engine'): ...\ndef c(repo: Repo): ...\n")
     assert [_takes_engine(fn) for fn in _functions(tree)] == [True, True, False]
+
+
+def _unused() -> set[tuple[str, str]]:
+    """vulture's findings over the package, its tests and benchmarks: (module, name)."""
+    root = PACKAGE.parent
+    args = [sys.executable, "-m", "vulture", "darwin_bot", "tests", "benchmarks"]
+    out = subprocess.run(
+        [*args, "--min-confidence", "60"], cwd=root, capture_output=True, text=True, check=False
+    ).stdout
+    found = set()
+    for line in out.splitlines():
+        m = re.match(r"(darwin_bot/\S+\.py):\d+: unused \w+ '([^']+)'", line)
+        if m is None:
+            continue
+        module, name = _name(root / m.group(1)), m.group(2)
+        if DECORATED.search(name) or module in DECORATED_MODULES:
+            continue
+        found.add((module, name))
+    return found
+
+
+def test_no_dead_code() -> None:
+    require_tool(importlib.util.find_spec("vulture") is not None, "vulture is not installed")
+    unused = _unused()
+    dead = sorted(unused - set(ALIVE))
+    assert not dead, f"unused (delete it, or name it in ALIVE with its user): {dead}"
+    stale = sorted(set(ALIVE) - unused)
+    assert not stale, f"ALIVE names what vulture no longer reports: {stale}"

@@ -90,13 +90,6 @@ def data_dir_for(root: Path, cfg: Config) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def default_workers() -> int:
-    """Parallel evaluations: one per GPU when there are any, else one per 2 CPU cores."""
-    from darwin_bot.evaluate.devices import DevicePool
-
-    return DevicePool.detect().size
-
-
 def llm_factory(cfg: Config):
     """A function seed -> LLM, so each offspring's heuristic mutator is seeded on its own."""
     from darwin_bot.llm import make_llm

@@ -72,7 +72,6 @@ OPTIONAL_KEYS = ("eval_iters", "compile", "dtype", "wandb_log", "seed")
 STANDIN_FRACTION = 10  # val.bin stand-in = the last 1/10 of train.bin
 MIN_STANDIN_TOKENS = 4096
 CONFIGURATOR = "configurator.py"
-MODEL_CLASSES = ("GPT", "GPTConfig")
 NANOGPT_RULES = """\
 - Keep the contract of karpathy/nanoGPT: `python {train} [config] --key=value ...` runs from
   its folder and executes configurator.py, which overrides train.py's globals {keys}: keep

@@ -262,13 +262,6 @@ class ForgePublisher:
         ]
         return "\n".join(lines)
 
-    def _row_of(self, agent: str) -> dict[str, Any] | None:
-        for rec in reversed(self.memory.generations()):
-            for row in rec.get("ranking", []):
-                if row["agent"] == agent and row.get("status") == Status.OK:
-                    return row
-        return None
-
     def selected(self, summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
         """After selection: statuses and bodies, close the culled, promote a champion, dashboard."""
         baseline = summary.get("baseline") or {}
