@@ -30,7 +30,7 @@ the engine caches results by tree id, so a duplicate candidate is free in both
 arms. Smoke tests are counted separately, by the process that ran them.
 
 The evolution arm's ``search`` is its audit from the memory's records
-(``llm.offline.evidence.audit``): duplicate draws dropped before training,
+(``llm.evidence.audit``): duplicate draws dropped before training,
 edits made while exploring, and every edit whose effect the offspring's lineage
 already had (``lineage_repeats``: the mutator's rule says none, unless exploring,
 and those are listed apart as ``exploring_repeats``).

@@ -1,7 +1,7 @@
 """Agents, the mutations that made them, and their requests to humans.
 
 An agent is a git branch ``<prefix><agent-id>``; everything here can be
-rebuilt from the commit trailers on that branch (see ``gitrepo``), so git
+rebuilt from the commit trailers on that branch (see ``git.repo``), so git
 alone is enough to recover the population after a crash.
 """
 

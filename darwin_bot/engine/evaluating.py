@@ -1,7 +1,7 @@
 """The engine's evaluations: the search budget's and the confirmation budget's, each cached.
 
 A tree is scored once per (preset, budget, evaluator version, corpus, seed):
-the cache key (``state.EvalCache``) holds all five, so a confirmation run
+the cache key (``store.state.EvalCache``) holds all five, so a confirmation run
 never reuses a search-budget score, nor the other way round, and a run on a
 new corpus (``budget.data`` changed after an approved data request) never
 reuses a score from the old one.

@@ -12,7 +12,7 @@ as its own job and ``darwin run`` runs in a row:
     is written last, so a crash mid-offspring redoes only that offspring.
 ``evaluate(g)``
     score every proposed offspring that has no cached result for its tree
-    (``evaluating.Evaluations``; ``state.EvalCache``: by tree id, preset,
+    (``evaluating.Evaluations``; ``store.state.EvalCache``: by tree id, preset,
     budget, evaluator version and corpus).
 ``select(g)``
     decide keep, cull and champion (``core.generation.select``), write the

@@ -1,6 +1,6 @@
 """The PR as the place to review: metrics with spread and p-values, trusted cost, curves.
 
-What this module adds to an agent's PR body (``publish.ForgePublisher._body``
+What this module adds to an agent's PR body (``publisher.ForgePublisher._body``
 calls :func:`review_section`):
 
 - perplexity and MFU of the agent, its parent and the baseline as mean ± sd

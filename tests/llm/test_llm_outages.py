@@ -1,4 +1,4 @@
-"""A whole generation through the real wiring (``app.build_engine``: the spend factory, the
+"""A whole generation through the real wiring (``cli.app.build_engine``: the spend factory, the
 openai backend) against a loopback server that enforces OpenAI's rules and answers with the
 offline mutator's replies; training is the engine tests' fake evaluator.
 
