@@ -350,7 +350,7 @@ class GitRepo:
             if not keep_others:
                 self.git(
                     "rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", path, env=env
-                )  # fmt: skip
+                )
             if files is not None:
                 present = [f for f in files if (self.root / f).is_file()]
                 if present:

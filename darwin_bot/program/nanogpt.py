@@ -59,10 +59,19 @@ from darwin_bot.program.nanogpt_static import (
 # README.md of nanoGPT: "python train.py config/train_shakespeare_char.py --device=cpu ..."
 # (max_iters is darwin's budget, so it is not in the list).
 README_CPU_ARGS: tuple[str, ...] = (
-    "config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
-    "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4",
-    "--n_embd=128", "--lr_decay_iters=2000", "--dropout=0.0",
-)  # fmt: skip
+    "config/train_shakespeare_char.py",
+    "--device=cpu",
+    "--compile=False",
+    "--eval_iters=20",
+    "--log_interval=1",
+    "--block_size=64",
+    "--batch_size=12",
+    "--n_layer=4",
+    "--n_head=4",
+    "--n_embd=128",
+    "--lr_decay_iters=2000",
+    "--dropout=0.0",
+)
 PRESET_ARGS: dict[str, tuple[str, ...]] = {
     "tiny": README_CPU_ARGS,
     "shakespeare-char": ("config/train_shakespeare_char.py",),
@@ -116,8 +125,10 @@ class NanoGPTContract:
 
     def preset_args(self, preset: str) -> tuple[str, ...]:
         if preset not in self.args:
-            raise ConfigError(f"no arguments for preset {preset!r} under [program.args]; "
-                              f"known: {', '.join(self.args)}")  # fmt: skip
+            raise ConfigError(
+                f"no arguments for preset {preset!r} under [program.args]; "
+                f"known: {', '.join(self.args)}"
+            )
         return self.args[preset]
 
     def static_parts(self, tree: Path, preset: str) -> list[Part]:
@@ -126,16 +137,24 @@ class NanoGPTContract:
 
     def launch(self, req: LaunchRequest, tree: Path) -> Launch:
         if req.budget.iters is None:
-            raise ConfigError("the nanogpt contract needs an iteration budget (budget.iters or "
-                              "--iters): nanoGPT's train.py stops at max_iters and has no time budget")  # fmt: skip
+            raise ConfigError(
+                "the nanogpt contract needs an iteration budget (budget.iters or "
+                "--iters): nanoGPT's train.py stops at max_iters and has no time budget"
+            )
         syntax = parse(tree / self.train_path)
         defined = top_level_names(syntax) if syntax is not None else set()
         values: dict[str, object] = {
-            "out_dir": req.out, "dataset": req.data, "max_iters": req.budget.iters,
-            "eval_interval": req.budget.iters, "always_save_checkpoint": True,
-            "device": req.device, "eval_iters": 1, "compile": False, "wandb_log": False,
+            "out_dir": req.out,
+            "dataset": req.data,
+            "max_iters": req.budget.iters,
+            "eval_interval": req.budget.iters,
+            "always_save_checkpoint": True,
+            "device": req.device,
+            "eval_iters": 1,
+            "compile": False,
+            "wandb_log": False,
             "seed": req.seed,
-        }  # fmt: skip
+        }
         if req.device == "cpu":
             values["dtype"] = "float32"
         overrides = [f"--{k}={v}" for k, v in values.items() if k in defined]
@@ -161,9 +180,11 @@ class NanoGPTContract:
         if regular_file(out / self.model_file):
             return None
         found = ", ".join(sorted(p.name for p in out.iterdir())[:8]) or "nothing"
-        return (f"train.py wrote no ckpt.pt in out_dir (it wrote: {found}); nanoGPT saves it only at "
-                "an eval point with iter_num > 0: keep the save under `if iter_num > 0` and the "
-                "eval_interval/always_save_checkpoint/out_dir overrides working")  # fmt: skip
+        return (
+            f"train.py wrote no ckpt.pt in out_dir (it wrote: {found}); nanoGPT saves it only at "
+            "an eval point with iter_num > 0: keep the save under `if iter_num > 0` and the "
+            "eval_interval/always_save_checkpoint/out_dir overrides working"
+        )
 
     def read_report(self, out: Path, wall_s: float) -> TrainReport | None:
 
@@ -174,8 +195,10 @@ class NanoGPTContract:
 
     def eval_context(self, preset: str) -> int:
         if preset not in self.context:
-            raise ConfigError(f"no scoring context for preset {preset!r}; set it under "
-                              "[program.context] (the block_size its arguments train with)")  # fmt: skip
+            raise ConfigError(
+                f"no scoring context for preset {preset!r}; set it under "
+                "[program.context] (the block_size its arguments train with)"
+            )
         return self.context[preset]
 
     def rules(self) -> str:
