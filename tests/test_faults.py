@@ -34,7 +34,7 @@ from darwin_bot import faults
 from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.spend.ledger import Ledger
-from tests.test_engine import FakeEvaluator
+from tests.engine.test_engine import FakeEvaluator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 

@@ -22,8 +22,8 @@ from darwin_bot.config import Config, from_dict
 from darwin_bot.errors import RunStopped
 from darwin_bot.llm.offline import HeuristicLLM
 from darwin_bot.spend import LEDGER_DIR, Ledger
+from tests.engine.test_engine import FakeEvaluator
 from tests.llm.fake_openai import FakeServer
-from tests.test_engine import FakeEvaluator
 
 
 def _heuristic(req: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from darwin_bot.llm.openai_backend import OpenAIBackend
 from darwin_bot.mutation import MutationContext, mutate_tree
 from darwin_bot.spend import LEDGER_DIR, Ledger
 from tests.conftest import require_tool
-from tests.test_engine import FakeEvaluator
+from tests.engine.test_engine import FakeEvaluator
 
 pytestmark = pytest.mark.slow
 MAX_TOKENS = 48

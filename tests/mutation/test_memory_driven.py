@@ -12,7 +12,7 @@ from pathlib import Path
 from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.core.agent import Outcome
 from darwin_bot.llm.evidence import EditTag
-from tests.test_engine import FakeEvaluator, _cfg, _engine
+from tests.engine.test_engine import FakeEvaluator, _cfg, _engine
 
 
 def test_three_generations_learn_without_repeats(tmp_path: Path) -> None:

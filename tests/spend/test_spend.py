@@ -30,7 +30,7 @@ from darwin_bot.spend import (
     spend_text,
 )
 from darwin_bot.spend.budgeted import BudgetedLLM
-from tests.test_engine import FakeEvaluator
+from tests.engine.test_engine import FakeEvaluator
 
 MSG = [{"role": "user", "content": "mutate this"}]
 

@@ -113,7 +113,7 @@ def _one_generation(tmp_path: Path):
     from darwin_bot.git.repo import GitRepo
     from darwin_bot.llm import make_llm
     from darwin_bot.publish.publisher import make_publisher
-    from tests.test_engine import FakeEvaluator
+    from tests.engine.test_engine import FakeEvaluator
 
     root = tmp_path / "repo"
     make_scratch_repo(root, "")

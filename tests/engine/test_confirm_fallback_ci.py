@@ -18,8 +18,8 @@ from darwin_bot.core.confirm import Verdict
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import DeferredEvaluator, Engine
 from darwin_bot.git.repo import GitRepo
-from tests.test_engine import _files_hash
-from tests.test_engine_confirm import CONFIRM, SEARCH, _cfg, _engine, _seed_hash
+from tests.engine.test_engine import _files_hash
+from tests.engine.test_engine_confirm import CONFIRM, SEARCH, _cfg, _engine, _seed_hash
 
 
 class Scripted:

@@ -87,7 +87,7 @@ def test_darwin_run_wiring_prints_offspring_progress_and_bills_the_ledger(tmp_pa
     from darwin_bot.cli.demo import make_scratch_repo
     from darwin_bot.config import from_dict
     from darwin_bot.spend import Ledger
-    from tests.test_engine import FakeEvaluator
+    from tests.engine.test_engine import FakeEvaluator
 
     root = tmp_path / "repo"
     make_scratch_repo(root, "")

@@ -263,7 +263,7 @@ def test_an_approved_import_that_is_not_installed_is_withheld_and_said(scratch) 
     from darwin_bot.git.repo import GitRepo
     from darwin_bot.llm import make_llm
     from darwin_bot.publish.publisher import make_publisher
-    from tests.test_engine import FakeEvaluator, _cfg
+    from tests.engine.test_engine import FakeEvaluator, _cfg
 
     root = scratch()
     cfg = _cfg()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.errors import BrokenState
-from tests.test_engine import FakeEvaluator, _cfg, _engine
+from tests.engine.test_engine import FakeEvaluator, _cfg, _engine
 
 
 def _darwin(*args: str) -> subprocess.CompletedProcess[str]:

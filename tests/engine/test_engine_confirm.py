@@ -24,7 +24,7 @@ from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
 from darwin_bot.engine.ports import Progress
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
-from tests.test_engine import _files_hash
+from tests.engine.test_engine import _files_hash
 
 SEARCH = Budget(iters=10)
 CONFIRM = Budget(iters=50)

@@ -159,7 +159,7 @@ def test_a_run_shows_each_generation_as_it_ends_and_names_every_run(tmp_path: Pa
     from darwin_bot.engine import Engine
     from darwin_bot.git.repo import GitRepo
     from darwin_bot.llm import make_llm
-    from tests.test_engine import FakeEvaluator
+    from tests.engine.test_engine import FakeEvaluator
 
     root = tmp_path / "repo"
     make_scratch_repo(root, "")

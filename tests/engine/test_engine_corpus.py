@@ -15,7 +15,7 @@ from pathlib import Path
 from darwin_bot.config import Config
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
 from darwin_bot.git.repo import GitRepo
-from tests.test_engine import FakeEvaluator, _cfg, _engine, _files_hash_of_ref
+from tests.engine.test_engine import FakeEvaluator, _cfg, _engine, _files_hash_of_ref
 
 NEW_CORPUS = "data/bigger_corpus"
 

@@ -16,7 +16,7 @@ from darwin_bot.engine.ports import SEED_AGENT, Progress
 from darwin_bot.errors import SeedDoesNotTrain
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
-from tests.test_engine import FakeEvaluator, _cfg, _files_hash
+from tests.engine.test_engine import FakeEvaluator, _cfg, _files_hash
 
 
 def _engine(root: Path, evaluator: FakeEvaluator | None = None) -> Engine:
