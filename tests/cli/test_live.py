@@ -17,7 +17,7 @@ from darwin_bot.cli.progress import Reporter
 from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.store.records import OffspringRecord
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _result(status: Status, ppl: float | None = None, reason: str = "") -> EvalResult:

@@ -1,6 +1,6 @@
 """A new corpus (an approved data request, ``budget.data`` changed) is measured, never assumed.
 
-Training is the fake evaluator of tests/test_engine.py with one change: its
+Training is the fake evaluator of tests/engine/test_engine.py with one change: its
 perplexity depends on the corpus the engine's config names, as real training
 would. After the switch, nothing measured on the old corpus may be compared
 with a run on the new one: the baseline and the survivors are trained again,

@@ -356,7 +356,7 @@ def test_cli_bad_memory_is_one_line_exit_2_and_nothing_is_lost(
         res = subprocess.run(
             [sys.executable, "-m", "darwin_bot", "memory", command, "--path", str(root)],
             capture_output=True, text=True, timeout=120, cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         )  # fmt: skip
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and res.stdout == "", res.stderr

@@ -55,7 +55,7 @@ def test_defaults_are_filled_in_nested_rows() -> None:
     assert out["ranking"][0]["n_runs"] == 0 and out["champion"] is None
 
 
-MEMORY = Path(__file__).resolve().parents[1] / "memory"  # the repository's top-level memory/
+MEMORY = Path(__file__).resolve().parents[2] / "memory"  # the repository's top-level memory/
 _KIND_OF = [  # path pattern under memory/ -> the schema of the file
     (r"(.*/)?g\d{3}/summary\.json", "generation"),
     (r"(.*/)?g\d{3}/mutations/[^/]+\.json", "mutation"),
