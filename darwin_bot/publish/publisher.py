@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.agent import SEED_AGENT, HumanRequest
 from darwin_bot.core.results import Status
 from darwin_bot.errors import ForgeAuthError, ForgeError, RunStopped
 from darwin_bot.forge import open_forge
@@ -320,7 +320,7 @@ class ForgePublisher:
             return None
         self._handled.append("promote_leader")
         leader = summary.get("leader")
-        return leader if leader and leader != "seed" else None
+        return leader if leader and leader != SEED_AGENT else None
 
     def _promote(
         self, agent: str, summary: dict[str, Any], open_prs: dict[str, PullRequest]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.core import fitness as fit
+from darwin_bot.core.agent import SEED_AGENT
 from darwin_bot.core.results import Status
 from darwin_bot.publish import report
 from darwin_bot.publish.review_plot import review_plot
@@ -309,14 +310,14 @@ class Reviewer:
             return {}
         base = (summary.get("baseline") or {}).get("mean", {}).get("perplexity")
         base_sd = ((summary.get("baseline") or {}).get("std") or {}).get("perplexity")
-        seed = self.runs("seed")
+        seed = self.runs(SEED_AGENT)
         paths = {}
         for agent in chosen:
             parent = next(
                 (r["parents"][0] for r in ranked if r["agent"] == agent and r["parents"]), None
             )
             curves = {f"{agent} (this agent)": self.runs(agent, heads[agent]).loss_curve()}
-            if parent and parent != "seed":
+            if parent and parent != SEED_AGENT:
                 curves[f"{parent} (parent)"] = self.runs(parent).loss_curve()
             curves["seed"] = seed.loss_curve()
             rel = f"{self.cfg.memory.path}/{PLOTS_DIR}/{agent}.png"
@@ -355,8 +356,8 @@ class Reviewer:
         """Markdown lines for the PR body of a scored agent."""
         parent = (record.get("parents") or [None])[0]
         agent_runs = self.runs(record["agent"], record.get("head"))
-        base_runs = self.runs("seed")
-        parent_runs = self.runs(parent) if parent and parent != "seed" else None
+        base_runs = self.runs(SEED_AGENT)
+        parent_runs = self.runs(parent) if parent and parent != SEED_AGENT else None
         fitness = row.get("fitness")
         fit_text = f"{fitness:+.4f}" if isinstance(fitness, (int, float)) else "—"
         lines = [
@@ -365,7 +366,9 @@ class Reviewer:
         ]
         if row.get("status") != Status.OK and row.get("reason"):
             lines += [f"Why: {' '.join(str(row['reason']).split())[:500]}", ""]
-        lines += metrics_table(agent_runs, parent_runs, base_runs, parent_is_seed=parent == "seed")
+        lines += metrics_table(
+            agent_runs, parent_runs, base_runs, parent_is_seed=parent == SEED_AGENT
+        )
         lines += ["", cost_line(agent_runs, base_runs), ""]
         if plot_url:
             lines.append(
