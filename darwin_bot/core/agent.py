@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-MutationKind = Literal["seed", "mutate", "crossover", "repair"]
+
+class MutationKind(StrEnum):
+    """How an agent's commit came to be (``Darwin-Kind``); a StrEnum, so JSON holds the value."""
+
+    SEED = "seed"  # generation 0: the default branch's tree
+    MUTATE = "mutate"  # an LLM edit of one parent
+    CROSSOVER = "crossover"  # chunks of two parents
+    REPAIR = "repair"  # a fix of an offspring whose smoke test or evaluation failed
+
+
 RequestKind = Literal["data", "dependency", "script", "restructure", "other"]
 REQUEST_KINDS: tuple[str, ...] = ("data", "dependency", "script", "restructure", "other")
 

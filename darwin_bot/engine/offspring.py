@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Mutation, Outcome
+from darwin_bot.core.agent import Mutation, MutationKind, Outcome
 from darwin_bot.core.results import EvalResult, Metrics, SmokeResult, Status
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
@@ -299,7 +299,7 @@ class Breeder:
             agent=item["agent"],
             generation=g,
             parents=tuple(item["parents"]),
-            kind="crossover",
+            kind=MutationKind.CROSSOVER,
             summary=summary,
         ).trailers()
         sha = self.repo.merge_commit(

@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core.agent import HumanRequest, MutationKind
 from darwin_bot.core.confirm import Promotion
 from darwin_bot.core.generation import Gate, Row
 from darwin_bot.core.results import Metrics, Status
-
-OffspringKind = Literal["mutate", "crossover"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class PlanItem:
 
     agent: str
     index: int
-    kind: OffspringKind
+    kind: MutationKind  # mutate or crossover
     parents: tuple[str, ...]
     parent_heads: tuple[str, ...]
 
@@ -60,7 +58,7 @@ class OffspringRecord:
 
     agent: str
     generation: int
-    kind: OffspringKind
+    kind: MutationKind  # mutate or crossover
     parents: tuple[str, ...]
     status: Status
     reason: str
