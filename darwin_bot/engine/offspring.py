@@ -46,6 +46,7 @@ from darwin_bot.mutation import (
     repair_tree,
 )
 from darwin_bot.store.memory import MemoryStore, utc_now
+from darwin_bot.store.records import MutationEdit, MutationRecord
 
 REDRAWS = 2  # new draws for an offspring whose change is a duplicate
 EVIDENCE_SHARE = 0.5  # of memory.digest_tokens, for the evidence table at the digest's head
@@ -256,35 +257,32 @@ class Breeder:
                 Outcome.DUPLICATE,
             )
             edit = (
-                {"tag": ev.edit, "explore": ev.explore, "change": outcome.change}
+                MutationEdit(ev.edit, ev.explore, outcome.change)
                 if kept and (ev.edit or outcome.change)
                 else None
             )
-            self.memory.write_mutation(
-                {
-                    "id": f"{agent}-{prefix}{n:02d}",
-                    "timestamp": utc_now(),
-                    "agent": agent,
-                    "generation": g,
-                    "parents": list(parents),
-                    "file": ev.file,
-                    "chunk": ev.chunk,
-                    "summary": ev.summary,
-                    "model": ev.model,
-                    "prompt_tokens": ev.prompt_tokens,
-                    "completion_tokens": ev.completion_tokens,
-                    "cost_usd": ev.cost_usd,
-                    "commit": head or "",
-                    "kind": ev.kind,
-                    "outcome": ev.outcome.value,
-                    "reason": ev.reason,
-                    "metrics_before": parent_metrics.to_dict() if parent_metrics else None,
-                    "metrics_after": None,
-                    "fitness_delta": None,
-                    "edit": edit,
-                    **({"left_out": list(ev.left_out)} if ev.left_out else {}),
-                }
+            record = MutationRecord(
+                id=f"{agent}-{prefix}{n:02d}",
+                timestamp=utc_now(),
+                agent=agent,
+                generation=g,
+                parents=parents,
+                file=ev.file,
+                chunk=ev.chunk,
+                summary=ev.summary,
+                model=ev.model,
+                prompt_tokens=ev.prompt_tokens,
+                completion_tokens=ev.completion_tokens,
+                cost_usd=ev.cost_usd,
+                commit=head or "",
+                kind=ev.kind,
+                outcome=ev.outcome,
+                reason=ev.reason,
+                metrics_before=parent_metrics,
+                edit=edit,
+                left_out=ev.left_out,
             )
+            self.memory.write_mutation(record.to_json())
 
     def _crossover(self, wt: Path, item: dict[str, Any], g: int) -> str:
         """Chunk-wise recombination of two parents as a two-parent merge commit."""

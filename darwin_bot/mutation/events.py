@@ -58,7 +58,7 @@ class MutationEvent:
 
     file: str
     chunk: str
-    kind: str  # mutate | repair
+    kind: MutationKind  # mutate or repair
     outcome: Outcome  # core.agent: the one enum a mutation record carries
     reason: str
     summary: str

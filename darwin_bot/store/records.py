@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from darwin_bot.core.agent import HumanRequest, MutationKind
+from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
 from darwin_bot.core.confirm import Promotion
 from darwin_bot.core.generation import Gate, Row
 from darwin_bot.core.results import Metrics, Status
@@ -129,6 +129,75 @@ class OffspringRecord:
             repaired_from=data.get("repaired_from"),
             granted_imports=tuple(data.get("granted_imports", ())),
         )
+
+
+@dataclass(frozen=True)
+class MutationEdit:
+    """What a kept edit was (the offline mutator's credit): its tag, whether it explored,
+    and the normalised change signature of the offspring's final tree."""
+
+    tag: str
+    explore: bool
+    change: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tag": self.tag, "explore": self.explore, "change": self.change}
+
+
+@dataclass(frozen=True)
+class MutationRecord:
+    """One mutation event, rejected edits included: ``gNNN/mutations/<id>.json``.
+
+    ``metrics_after`` and ``fitness_delta`` are filled in by the selection
+    (``MemoryStore.update_generation_metrics``) once the offspring is ranked.
+    """
+
+    id: str
+    timestamp: str
+    agent: str
+    generation: int
+    parents: tuple[str, ...]
+    file: str
+    chunk: str
+    summary: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    commit: str  # the offspring's head ('' when none was made)
+    kind: MutationKind
+    outcome: Outcome
+    reason: str
+    metrics_before: Metrics | None  # the parent's, when it was measured
+    edit: MutationEdit | None = None
+    left_out: tuple[str, ...] = ()  # prompt sections left out to fit the model's window
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "agent": self.agent,
+            "generation": self.generation,
+            "parents": list(self.parents),
+            "file": self.file,
+            "chunk": self.chunk,
+            "summary": self.summary,
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "commit": self.commit,
+            "kind": str(self.kind),
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "metrics_before": self.metrics_before.to_dict() if self.metrics_before else None,
+            "metrics_after": None,
+            "fitness_delta": None,
+            "edit": self.edit.to_json() if self.edit is not None else None,
+        }
+        if self.left_out:
+            out["left_out"] = list(self.left_out)
+        return out
 
 
 @dataclass(frozen=True)
