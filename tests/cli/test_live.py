@@ -207,5 +207,5 @@ def test_a_run_shows_each_generation_as_it_ends_and_names_every_run(tmp_path: Pa
     out.truncate(0)
     out.seek(0)
     again = engine()
-    again.evaluate_all([(again.seed_head(), s) for s in again.seeds(2)], what="resumed")
+    again.evals.evaluate_all([(again.seed_head(), s) for s in again.evals.seeds(2)], what="resumed")
     assert "resumed training runs: 2 of 2 already measured (cached)" in out.getvalue()
