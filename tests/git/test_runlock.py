@@ -89,7 +89,7 @@ def test_a_killed_holder_never_leaves_a_stale_lock(repo: Path) -> None:
 
 
 def _check_from_child(git_dir: Path) -> str:
-    code = "import sys; from pathlib import Path; from darwin_bot import lock; lock.hold(Path(sys.argv[1])); print('free')"
+    code = "import sys; from pathlib import Path; from darwin_bot.git import runlock; runlock.hold(Path(sys.argv[1])); print('free')"
     res = subprocess.run(
         [sys.executable, "-c", code, str(git_dir)],
         capture_output=True,
