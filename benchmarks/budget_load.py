@@ -46,8 +46,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from darwin_bot.cli.demo import make_scratch_repo  # noqa: E402
-from darwin_bot.data import prepare_synthetic  # noqa: E402
-from darwin_bot.memory import MemoryStore  # noqa: E402
+from darwin_bot.program.corpus import prepare_synthetic  # noqa: E402
+from darwin_bot.store.memory import MemoryStore  # noqa: E402
 
 TOML = """\
 [evolution]

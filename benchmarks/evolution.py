@@ -30,7 +30,7 @@ the engine caches results by tree id, so a duplicate candidate is free in both
 arms. Smoke tests are counted separately, by the process that ran them.
 
 The evolution arm's ``search`` is its audit from the memory's records
-(``llm.offline.evidence.audit``): duplicate draws dropped before training,
+(``llm.evidence.audit``): duplicate draws dropped before training,
 edits made while exploring, and every edit whose effect the offspring's lineage
 already had (``lineage_repeats``: the mutator's rule says none, unless exploring,
 and those are listed apart as ``exploring_repeats``).
@@ -70,7 +70,7 @@ from typing import Any
 
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import EvalResult
-from darwin_bot.llm.offline.evidence import audit
+from darwin_bot.llm.evidence import audit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -467,7 +467,7 @@ def setup_repo(root: Path, toml: str, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.cli.demo import scratch_toml
     from darwin_bot.config import load
 

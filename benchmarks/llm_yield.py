@@ -100,9 +100,9 @@ def _config(args: argparse.Namespace, url: str, data: Path) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
-    from darwin_bot import data as data_mod
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.program import corpus as data_mod
 
     root, corpus = work / "repo", work / "data"
     shared = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"

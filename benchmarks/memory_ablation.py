@@ -24,7 +24,7 @@ agent that trained) over the seed's mean, ``(seed - leader) / seed``. The
 difference is memory minus no-memory, paired by evolution seed; the p-value is
 the two-sided paired t-test over seeds (scipy), with the Wilcoxon signed-rank
 p-value alongside. Each arm also reports its search audit from the records
-(``llm.offline.evidence.audit``): ``duplicates``, the offspring draws dropped as
+(``llm.evidence.audit``): ``duplicates``, the offspring draws dropped as
 duplicate work before any smoke test or training (each would have cost one full
 training run), ``exploring_edits``, and ``lineage_repeats``, the edits whose
 effect the offspring's lineage already had (the memory arm's rule says none
@@ -105,7 +105,7 @@ def _corpus(dest: Path, synthetic: bool, seed: int) -> str:
 
 
 def _engine(root: Path, use_memory: bool, landscape: bool = False) -> Any:
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.config import load
 
     evaluator = Landscape() if landscape else None
@@ -131,7 +131,7 @@ def champion_gain(engine: Any) -> dict[str, Any]:
 
 
 def _count(engine: Any) -> dict[str, Any]:
-    from darwin_bot.llm.offline.evidence import audit
+    from darwin_bot.llm.evidence import audit
 
     return audit(engine.memory).as_json()
 

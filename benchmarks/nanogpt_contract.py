@@ -86,7 +86,7 @@ def touched_files(repo: Path) -> list[str]:
 
 
 def evolution_summary(repo: Path) -> dict[str, object]:
-    from darwin_bot.memory import MemoryStore
+    from darwin_bot.store.memory import MemoryStore
 
     gens = MemoryStore(repo / "memory").generations()
     last = gens[-1]

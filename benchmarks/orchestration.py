@@ -158,11 +158,11 @@ def run_once(
     workdir: Path, population: int, forge_kind: str, emulator: Any = None
 ) -> dict[str, Any]:
     """One generation after the baseline; the bot's wall time and its API requests."""
-    from darwin_bot.app import llm_factory
+    from darwin_bot.cli.app import llm_factory
     from darwin_bot.engine import Engine
-    from darwin_bot.gitrepo import GitRepo
-    from darwin_bot.memory import MemoryStore
-    from darwin_bot.publish import ForgePublisher, make_publisher
+    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.publish.publisher import ForgePublisher, make_publisher
+    from darwin_bot.store.memory import MemoryStore
 
     root = workdir / f"{forge_kind}-{population}"
     cfg = _scratch(root, population)

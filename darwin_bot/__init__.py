@@ -17,7 +17,7 @@ from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.errors import DarwinError
 
 if TYPE_CHECKING:
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
 
 __all__ = [
     "Agent",
@@ -36,7 +36,7 @@ __version__ = "1.0.0"
 
 def __getattr__(name: str) -> Any:
     if name == "build_engine":
-        from darwin_bot.app import build_engine
+        from darwin_bot.cli.app import build_engine
 
         return build_engine
     raise AttributeError(f"module 'darwin_bot' has no attribute {name!r}")

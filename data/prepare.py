@@ -1,6 +1,6 @@
 """Prepare the corpus without installing the CLI: ``python data/prepare.py [--synthetic] ...``.
 
-A thin wrapper over ``darwin data prepare``; the logic lives in ``darwin_bot.data``.
+A thin wrapper over ``darwin data prepare``; the logic lives in ``darwin_bot.program.corpus``.
 """
 
 from __future__ import annotations

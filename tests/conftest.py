@@ -60,7 +60,7 @@ def bwrap() -> None:
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """train.bin, val.bin, meta.json: tiny Shakespeare when present, else synthetic."""
-    from darwin_bot import data as data_mod
+    from darwin_bot.program import corpus as data_mod
 
     out = tmp_path_factory.mktemp("corpus") / "data"
     if SHARED_CORPUS.exists():

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from darwin_bot import data
+from darwin_bot.program import corpus as data
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 NANOGPT = os.environ.get("DARWIN_NANOGPT")  # a karpathy/nanoGPT checkout, for the opt-in test

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.live import STOP_LINE
+from darwin_bot.cli.live import STOP_LINE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darwin_bot import data
 from darwin_bot.cli import main
 from darwin_bot.errors import DataError
+from darwin_bot.program import corpus as data
 from tests.conftest import SHARED_CORPUS, require_tool
 
 FILES = ("train.bin", "val.bin", "meta.json")

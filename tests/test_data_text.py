@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darwin_bot import data
 from darwin_bot.cli import main
+from darwin_bot.program import corpus as data
 from tests.conftest import SHARED_CORPUS, require_tool
 
 # Non-ASCII on purpose: the vocabulary is the file's own characters, not tiny Shakespeare's 65.

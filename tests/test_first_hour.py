@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.memory import MemoryStore
+from darwin_bot.store.memory import MemoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

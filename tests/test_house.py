@@ -6,7 +6,12 @@
 * no import cycle between the packages of darwin_bot: ``darwin_bot.X`` where X
   is a subpackage or a top-level module. Every import counts, the ones inside
   functions and under ``TYPE_CHECKING`` too: a lazy import hides a cycle, it
-  does not remove it.
+  does not remove it;
+* no import cycle between the modules inside a package either;
+* no function takes the Engine: the steps of a generation are built from the
+  ports they need, and the Engine only sequences them;
+* no dead code: ``vulture`` finds nothing unused but the names in :data:`ALIVE`,
+  each with the reason it is kept.
 
 Run by hand: ``python3 -m pytest -q tests/test_house.py``; the cycle check alone
 prints the package graph's strongly connected components (see the failure
@@ -16,10 +21,16 @@ message).
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import require_tool
 
 PACKAGE = Path(__file__).resolve().parents[1] / "darwin_bot"
 MAX_MODULE_LINES = 450
@@ -27,6 +38,21 @@ MAX_FUNCTION_LINES = 60
 # (module, function) -> why it may be longer. Empty: no CLI command is a pure
 # table today (each click command's options are decorators, not its body).
 EXEMPT: dict[tuple[str, str], str] = {}
+# What vulture reports as unused and is not: (module, name) -> who uses it.
+ALIVE: dict[tuple[str, str], str] = {
+    ("darwin_bot", "__getattr__"): "the package's lazy attributes (PEP 562)",
+    ("darwin_bot.cli", "list_commands"): "click calls it on the lazy command group",
+    ("darwin_bot.cli", "format_commands"): "click calls it for --help",
+    ("darwin_bot.cli.live", "signum"): "the signal handler's signature",
+    ("darwin_bot.cli.live", "frame"): "the signal handler's signature",
+    ("darwin_bot.evaluate.sandbox_proc", "stopping"): "the sandbox's stop flag, read by tests",
+    ("darwin_bot.program.base", "worker_args"): "the contract protocol's scoring-worker hook",
+    ("darwin_bot.program.darwin", "worker_args"): "the darwin contract's scoring-worker hook",
+    ("darwin_bot.program.nanogpt", "worker_args"): "the nanogpt contract's scoring-worker hook",
+}
+# Registered by a decorator, so never called by name: click commands, offline edits.
+DECORATED = re.compile(r"_command$|^(approve|decline)$")
+DECORATED_MODULES = ("darwin_bot.llm.offline.blocks", "darwin_bot.llm.offline.training")
 
 
 def _modules() -> list[Path]:
@@ -191,3 +217,113 @@ def test_the_graph_reads_every_kind_of_import(source: str, expected: set[str]) -
     path = PACKAGE / "mutation" / "example.py"
     found = {u for m in _imported(path, ast.parse(source)) if (u := _unit(m))}
     assert found == expected
+
+
+def _module_of(name: str) -> str | None:
+    """The darwin_bot module (file or package) ``name`` is, or is a name inside."""
+    parts = name.split(".")
+    while parts:
+        rel = PACKAGE.parent.joinpath(*parts)
+        if rel.with_suffix(".py").is_file() or (rel / "__init__.py").is_file():
+            return ".".join(parts)
+        parts = parts[:-1]
+    return None
+
+
+def _module_targets(path: Path, tree: ast.AST) -> Iterator[str]:
+    """The modules ``path`` imports; ``from pkg import mod`` is ``pkg.mod``, not ``pkg``."""
+    here = _name(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names = [f"{module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            found = _module_of(name)
+            if found is not None and found.startswith("darwin_bot."):
+                yield found
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every darwin_bot module -> the darwin_bot modules it imports."""
+    graph: dict[str, set[str]] = {}
+    for path in _modules():
+        source = _name(path)
+        targets = _module_targets(path, ast.parse(path.read_text(encoding="utf-8")))
+        graph[source] = {t for t in targets if t != source}
+    return graph
+
+
+def test_no_import_cycle_between_modules() -> None:
+    """Inside a package too: a circle of modules is one module split by line count."""
+    graph = module_graph()
+    found = cycles(graph)
+    assert not found, "import cycles between modules of darwin_bot: " + "; ".join(
+        " -> ".join(_path_in(graph, c)) for c in found
+    )
+
+
+def test_the_module_graph_reads_submodule_imports() -> None:
+    path = PACKAGE / "engine" / "example.py"
+    tree = ast.parse("from darwin_bot.engine import ports\nfrom . import rows\n")
+    assert set(_module_targets(path, tree)) == {
+        "darwin_bot.engine.ports",
+        "darwin_bot.engine.rows",
+    }
+
+
+def _takes_engine(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    args = [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]
+    for arg in args:
+        note = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+        if arg.arg == "engine" or note.strip("'\"").split(".")[-1] == "Engine":
+            return True
+    return False
+
+
+def test_no_function_takes_the_engine() -> None:
+    takers = [
+        f"{path.relative_to(PACKAGE.parent)}:{fn.lineno} {fn.name}"
+        for path in _modules()
+        for fn in _functions(ast.parse(path.read_text(encoding="utf-8")))
+        if _takes_engine(fn)
+    ]
+    assert not takers, f"functions that take the Engine (give them the ports they need): {takers}"
+
+
+def test_the_engine_check_sees_an_engine_parameter() -> None:
+    tree = ast.parse("def a(engine): ...\ndef b(e: 'Engine'): ...\ndef c(repo: Repo): ...\n")
+    assert [_takes_engine(fn) for fn in _functions(tree)] == [True, True, False]
+
+
+def _unused() -> set[tuple[str, str]]:
+    """vulture's findings over the package, its tests and benchmarks: (module, name)."""
+    root = PACKAGE.parent
+    args = [sys.executable, "-m", "vulture", "darwin_bot", "tests", "benchmarks"]
+    out = subprocess.run(
+        [*args, "--min-confidence", "60"], cwd=root, capture_output=True, text=True, check=False
+    ).stdout
+    found = set()
+    for line in out.splitlines():
+        m = re.match(r"(darwin_bot/\S+\.py):\d+: unused \w+ '([^']+)'", line)
+        if m is None:
+            continue
+        module, name = _name(root / m.group(1)), m.group(2)
+        if DECORATED.search(name) or module in DECORATED_MODULES:
+            continue
+        found.add((module, name))
+    return found
+
+
+def test_no_dead_code() -> None:
+    require_tool(importlib.util.find_spec("vulture") is not None, "vulture is not installed")
+    unused = _unused()
+    dead = sorted(unused - set(ALIVE))
+    assert not dead, f"unused (delete it, or name it in ALIVE with its user): {dead}"
+    stale = sorted(set(ALIVE) - unused)
+    assert not stale, f"ALIVE names what vulture no longer reports: {stale}"

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.data import prepare_synthetic
-from darwin_bot.gitrepo import GitRepo
-from darwin_bot.memory import MemoryStore
-from darwin_bot.trailers import parse_trailers
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.git.trailers import parse_trailers
+from darwin_bot.program.corpus import prepare_synthetic
+from darwin_bot.store.memory import MemoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from darwin_bot import data
+from darwin_bot.program import corpus as data
 from tests.conftest import REPO_ROOT
 
 SEED = REPO_ROOT / "seed"

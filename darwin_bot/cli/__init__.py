@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"darwin: error: {exc}", err=True)
         if os.environ.get("GITHUB_ACTIONS") == "true":
             # On the run's page, not only in the log: the line says what to fix.
-            from darwin_bot.actions import error
+            from darwin_bot.publish.actions import error
 
             error(str(exc), title="darwin-bot", stream=sys.stdout)
         sys.exit(exc.exit_code)

@@ -22,7 +22,7 @@ from darwin_bot.program.base import Part
 
 
 def _data_dir(path: Path, cfg_data: str, data: Path | None, scratch: Path) -> tuple[Path, Part]:
-    from darwin_bot import data as data_mod
+    from darwin_bot.program import corpus as data_mod
 
     chosen = data or (Path(cfg_data) if Path(cfg_data).is_absolute() else path / cfg_data)
     if all((chosen / n).is_file() for n in ("train.bin", "val.bin", "meta.json")):
@@ -30,17 +30,28 @@ def _data_dir(path: Path, cfg_data: str, data: Path | None, scratch: Path) -> tu
     data_mod.prepare_synthetic(scratch / "data", seed=0, tokens=120_000)
     # A miss: nothing can be evolved without the corpus; the program is still smoke-tested.
     return scratch / "data", Part(
-        "data", False, f"{chosen} has no corpus: run 'darwin data prepare --input FILE "
-        f"--out {chosen}' (the program was smoke-tested on synthetic data)"
-    )  # fmt: skip
+        "data",
+        False,
+        f"{chosen} has no corpus: run 'darwin data prepare --input FILE "
+        f"--out {chosen}' (the program was smoke-tested on synthetic data)",
+    )
 
 
 @click.command("check")
 @click.argument("path", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder with train.bin, val.bin, meta.json [config budget.data].")  # fmt: skip
-@click.option("--sandbox", type=click.Choice(SANDBOXES), default=None,
-              help="Sandbox backend [config sandbox.backend].")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with train.bin, val.bin, meta.json [config budget.data].",
+)
+@click.option(
+    "--sandbox",
+    type=click.Choice(SANDBOXES),
+    default=None,
+    help="Sandbox backend [config sandbox.backend].",
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @config_option
 def check_command(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from darwin_bot import data as data_mod
 from darwin_bot.cli.options import config_option, load_config
+from darwin_bot.program import corpus as data_mod
 
 
 @click.group("data")
@@ -92,8 +92,8 @@ def ensure_command(config_path: Path | None) -> None:
     in GitHub Actions, set as the step output ``data`` (the workflow's corpus
     job uploads it once per generation for every evaluation leg).
     """
-    from darwin_bot.actions import in_actions, set_output
     from darwin_bot.errors import DataError
+    from darwin_bot.publish.actions import in_actions, set_output
 
     root = config_path.resolve().parent if config_path is not None else Path.cwd()
     folder = (root / load_config(config_path, root).budget.data).resolve()

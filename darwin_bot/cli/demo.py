@@ -14,7 +14,7 @@ from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.forge.base import Forge
 
 if TYPE_CHECKING:
-    from darwin_bot.hitl import RequestState
+    from darwin_bot.publish.hitl import RequestState
 
 
 def scratch_toml(
@@ -71,7 +71,7 @@ def make_scratch_repo(root: Path, toml: str) -> None:
 
 
 def prepare_corpus(out: Path, corpus: Path | None, synthetic: bool, seed: int) -> str:
-    from darwin_bot import data
+    from darwin_bot.program import corpus as data
 
     if synthetic:
         data.prepare_synthetic(out, seed=seed)
@@ -140,11 +140,11 @@ def demo_command(
     force: bool,
 ) -> None:
     """Create a scratch repository from seed/ and evolve it offline (heuristic mutator, CPU)."""
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
+    from darwin_bot.cli.live import interrupts
     from darwin_bot.cli.render import print_final, print_generation
     from darwin_bot.config import load
-    from darwin_bot.live import interrupts
-    from darwin_bot.publish import make_publisher
+    from darwin_bot.publish.publisher import make_publisher
 
     if survivors >= population:
         raise ConfigError("--survivors must be smaller than --population")
@@ -174,13 +174,13 @@ def demo_command(
     with interrupts():  # Ctrl-C: one line, the sandboxes ended, exit 3 (resume later)
         engine = build_engine(root, cfg, publisher=publisher, on_generation=print_generation)
         engine.run(generations)
-    print_final(engine)
+    print_final(engine.repo, engine.generations(), engine.state)
     _print_requests(publisher.forge, root)
 
 
 def _print_requests(forge: Forge, root: Path) -> None:
     """The agents' pending requests with their measured reasons, and what the answered ones changed."""
-    from darwin_bot import hitl
+    from darwin_bot.publish import hitl
 
     states = hitl.read_requests(forge, acknowledge=False)
     answered = [line for s in states for line in _answer_lines(s)]
@@ -197,9 +197,9 @@ def _print_requests(forge: Forge, root: Path) -> None:
 
 def _answer_lines(s: RequestState) -> list[str]:
     """An approved or declined request, and what it changed for the next generations."""
-    from darwin_bot import hitl
     from darwin_bot.evaluate import importable
     from darwin_bot.llm.offline.catalogue import unlocked_by
+    from darwin_bot.publish import hitl
 
     if s.status is hitl.RequestStatus.PENDING:
         return []

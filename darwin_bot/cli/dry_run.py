@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from darwin_bot import actions
 from darwin_bot.errors import ConfigError, DarwinError
+from darwin_bot.publish import actions
+
+if TYPE_CHECKING:
+    from darwin_bot.config import Config
+    from darwin_bot.forge.base import Forge
 
 PROMPT = [{"role": "user", "content": "Reply with the single word: ready"}]
 
@@ -40,10 +44,9 @@ def _run(name: str, fn: Callable[[], str]) -> Check:
         return Check(name, False, str(exc))
 
 
-def _llm(engine: Any) -> str:
+def _llm(cfg: Config) -> str:
     from darwin_bot.llm.factory import make_llm, resolve_backend
 
-    cfg = engine.cfg
     backend = resolve_backend(cfg.llm)
     if backend != "openai":
         return f"backend {backend}: no LLM is called (set OPENAI_API_KEY for one)"
@@ -51,20 +54,19 @@ def _llm(engine: Any) -> str:
     return f"{reply.model} answered ({reply.prompt_tokens}+{reply.completion_tokens} tokens)"
 
 
-def checks(engine: Any) -> list[Check]:
-    forge = engine.publisher.forge
+def checks(forge: Forge, cfg: Config) -> list[Check]:
     return [
         _run("repository", lambda: f"default branch {forge.default_branch()}"),
         _run("pull requests", lambda: f"{len(forge.list_prs())} agent PRs open"),
         _run("issues", lambda: f"{len(forge.list_issues(state='open'))} darwin issues open"),
         _run("the Actions PR setting", lambda: (forge.check_pull_requests(), "allowed")[1]),
-        _run("the LLM", lambda: _llm(engine)),
+        _run("the LLM", lambda: _llm(cfg)),
     ]
 
 
-def dry_run(engine: Any) -> None:
+def dry_run(forge: Forge, cfg: Config) -> None:
     """Run the checks; print one line each; ConfigError naming the failed ones."""
-    results = checks(engine)
+    results = checks(forge, cfg)
     for c in results:
         line = f"{c.name}: {c.detail}"
         if c.ok:

@@ -63,7 +63,7 @@ def _windows(fixed: bool, generation: int | None) -> dict[str, Any]:
 def _training_progress(budget: Budget, repeats: int) -> Iterator[Callable[[int], None]]:
     """A bar on a terminal (timestamped lines elsewhere, on stderr) of the training
     iterations the program's log reports, over all ``repeats`` runs of an iteration budget."""
-    from darwin_bot.progress import Reporter
+    from darwin_bot.cli.progress import Reporter
 
     per_run = budget.iters
     total = per_run * repeats if per_run else None
@@ -127,12 +127,18 @@ def _evaluate_branch(
     if reason is not None:
         results = [
             EvalResult(
-                status=Status.REJECTED, reason=reason, metrics=None, device="", seed=opts.seed + i,
-                budget=opts.budget, evaluator_version=EVALUATOR_VERSION, tree_hash="",
+                status=Status.REJECTED,
+                reason=reason,
+                metrics=None,
+                device="",
+                seed=opts.seed + i,
+                budget=opts.budget,
+                evaluator_version=EVALUATOR_VERSION,
+                tree_hash="",
                 preset=opts.preset,
             )
             for i in range(repeats)
-        ]  # fmt: skip
+        ]
     else:
         results = evaluate_repeats(path, opts, repeats)
     extra = {"head": head.stdout.strip(), "branch": branch, "agent": branch[len(prefix) :]}
@@ -185,12 +191,15 @@ def _confirm_budget(
     from darwin_bot.core.confirm import ConfirmSpec
 
     if iters is not None or seconds is not None or preset is not None:
-        raise ConfigError("--confirm takes its budget and preset from the config; drop "
-                          "--iters, --seconds and --preset")  # fmt: skip
+        raise ConfigError(
+            "--confirm takes its budget and preset from the config; drop "
+            "--iters, --seconds and --preset"
+        )
     spec = ConfirmSpec.from_config(cfg.budget)
     if spec.budget is None:
-        raise ConfigError("--confirm needs budget.confirm_iters or budget.confirm_seconds in "
-                          "darwin.toml")  # fmt: skip
+        raise ConfigError(
+            "--confirm needs budget.confirm_iters or budget.confirm_seconds in darwin.toml"
+        )
     return {"budget": spec.budget, "preset": spec.preset}
 
 
@@ -247,65 +256,164 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
         click.echo(text)
 
 
+def _options(
+    cfg: Config,
+    path: Path,
+    changes: dict[str, Any],
+    given: dict[str, Any],
+    *,
+    iters: int | None,
+    seconds: float | None,
+    confirm: bool,
+    smoke: bool,
+    baseline_file: Path | None,
+) -> Any:
+    """The evaluation options: the config, then what the command line gave (None: not given)."""
+    from darwin_bot.evaluate import EvalOptions
+
+    if confirm:
+        changes |= _confirm_budget(cfg, iters, seconds, given["preset"])
+    if iters is not None or seconds is not None:
+        changes["budget"] = Budget(iters=iters, seconds=seconds)
+    changes |= {name: value for name, value in given.items() if value is not None}
+    opts = EvalOptions.from_config(cfg, path, smoke=smoke, **changes)
+    if baseline_file is not None:
+        cost = baseline_wall(baseline_file, opts.preset, opts.budget)
+        opts = dataclasses.replace(
+            opts,
+            baseline_train_wall_s=cost.train_wall_s,
+            baseline_score_wall_s=cost.score_wall_s,
+            baseline_train_cpu_s=cost.train_cpu_s or None,
+            baseline_score_cpu_s=cost.score_cpu_s or None,
+        )
+    return opts
+
+
 @click.command("evaluate")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option(
     "--preset", type=click.Choice(PRESETS), default=None, help="Model scale [config budget.preset]."
 )
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder with train.bin, val.bin, meta.json [config budget.data].")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with train.bin, val.bin, meta.json [config budget.data].",
+)
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Training iterations.")
-@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Training seconds instead of iterations.")  # fmt: skip
-@click.option("--confirm", is_flag=True,
-              help="At the confirmation budget: budget.confirm_iters or confirm_seconds, "
-                   "under budget.confirm_preset (CI: the matrix's \"budget\": \"confirm\" legs).")  # fmt: skip
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Training seconds instead of iterations.",
+)
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="At the confirmation budget: budget.confirm_iters or confirm_seconds, "
+    'under budget.confirm_preset (CI: the matrix\'s "budget": "confirm" legs).',
+)
 @click.option("--seed", type=int, default=None, help="Training seed [config evolution.seed].")
-@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runs with seeds seed, seed+1, ...; prints mean and std.")  # fmt: skip
-@click.option("--sandbox", type=click.Choice(SANDBOXES), default=None,
-              help="Sandbox backend [config sandbox.backend]; none runs agent code unconfined.")  # fmt: skip
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs with seeds seed, seed+1, ...; prints mean and std.",
+)
+@click.option(
+    "--sandbox",
+    type=click.Choice(SANDBOXES),
+    default=None,
+    help="Sandbox backend [config sandbox.backend]; none runs agent code unconfined.",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds before training is killed [config sandbox.timeout_s].")  # fmt: skip
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds before training is killed [config sandbox.timeout_s].",
+)
 @click.option("--full", is_flag=True, help="Score every window of the held-out split.")
-@click.option("--fixed-windows", is_flag=True,
-              help="Score the public, fixed windows (benchmarks only: a program can memorise "
-                   "them); default: windows drawn by DARWIN_WINDOW_SECRET, else a fresh secret.")  # fmt: skip
-@click.option("--generation", type=click.IntRange(min=0), default=None,
-              help="Score on generation N's windows, drawn by DARWIN_WINDOW_SECRET (required): "
-                   "every evaluation of one generation is scored on the same windows (CI's legs: "
-                   "the matrix's generation).")  # fmt: skip
-@click.option("--keep-graphs", "keep_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None,
-              help="Keep the trained graph in DIR, and score a tree DIR already holds (the same "
-                   "tree, seed, budget and corpus) again instead of training it: a runner's own "
-                   "disk, where no sandbox writes.")  # fmt: skip
+@click.option(
+    "--fixed-windows",
+    is_flag=True,
+    help="Score the public, fixed windows (benchmarks only: a program can memorise "
+    "them); default: windows drawn by DARWIN_WINDOW_SECRET, else a fresh secret.",
+)
+@click.option(
+    "--generation",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Score on generation N's windows, drawn by DARWIN_WINDOW_SECRET (required): "
+    "every evaluation of one generation is scored on the same windows (CI's legs: "
+    "the matrix's generation).",
+)
+@click.option(
+    "--keep-graphs",
+    "keep_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the trained graph in DIR, and score a tree DIR already holds (the same "
+    "tree, seed, budget and corpus) again instead of training it: a runner's own "
+    "disk, where no sandbox writes.",
+)
 @click.option(
     "--smoke", is_flag=True, help="A few iterations on a slice of the data (a quick check)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-@click.option("--branch", default=None,
-              help="CI: the agent branch PATH is a checkout of. The agent's commits must change "
-                   "only the evolvable paths (else: rejected, nothing runs); the result records "
-                   "extra.head, extra.agent and extra.branch.")  # fmt: skip
-@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None,
-              help="A 'darwin evaluate --json' result of the baseline (same preset, budget and "
-                   "device): adds cost_ratio, and an iteration budget is held to "
-                   "budget.max_cost_ratio x its training and scoring cost: CPU time on a CPU, "
-                   "wall time on a GPU (else: over_budget).")  # fmt: skip
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the JSON result to FILE.")  # fmt: skip
+@click.option(
+    "--branch",
+    default=None,
+    help="CI: the agent branch PATH is a checkout of. The agent's commits must change "
+    "only the evolvable paths (else: rejected, nothing runs); the result records "
+    "extra.head, extra.agent and extra.branch.",
+)
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A 'darwin evaluate --json' result of the baseline (same preset, budget and "
+    "device): adds cost_ratio, and an iteration budget is held to "
+    "budget.max_cost_ratio x its training and scoring cost: CPU time on a CPU, "
+    "wall time on a GPU (else: over_budget).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON result to FILE.",
+)
 @config_option
 def evaluate_command(
-    path: Path, preset: str | None, data_dir: Path | None, iters: int | None, seconds: float | None,
-    confirm: bool, seed: int | None, repeats: int, sandbox: str | None, device: str, timeout_s: float | None,
-    full: bool, fixed_windows: bool, generation: int | None, keep_dir: Path | None, smoke: bool, branch: str | None, as_json: bool,
-    out_file: Path | None, baseline_file: Path | None, config_path: Path | None,
-) -> None:  # fmt: skip
+    path: Path,
+    preset: str | None,
+    data_dir: Path | None,
+    iters: int | None,
+    seconds: float | None,
+    confirm: bool,
+    seed: int | None,
+    repeats: int,
+    sandbox: str | None,
+    device: str,
+    timeout_s: float | None,
+    full: bool,
+    fixed_windows: bool,
+    generation: int | None,
+    keep_dir: Path | None,
+    smoke: bool,
+    branch: str | None,
+    as_json: bool,
+    out_file: Path | None,
+    baseline_file: Path | None,
+    config_path: Path | None,
+) -> None:
     """Train and score the agent in PATH (default: .) in the sandbox."""
-    from darwin_bot.evaluate import EvalOptions, evaluate_repeats
+    from darwin_bot.evaluate import evaluate_repeats
 
     refuse_secrets(os.environ)
     if iters is not None and seconds is not None:
@@ -313,30 +421,39 @@ def evaluate_command(
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
     cfg = load_config(config_path, root=path)
-    changes: dict[str, Any] = {"device": device, "full": full}
-    changes |= _windows(fixed_windows, generation) | {"keep_dir": keep_dir}
-    if confirm:
-        changes |= _confirm_budget(cfg, iters, seconds, preset)
-    if iters is not None or seconds is not None:
-        changes["budget"] = Budget(iters=iters, seconds=seconds)
-    for name, value in (("preset", preset), ("data_dir", data_dir), ("seed", seed),
-                        ("sandbox", sandbox), ("timeout_s", timeout_s)):  # fmt: skip
-        if value is not None:
-            changes[name] = value
-    opts = EvalOptions.from_config(cfg, path, smoke=smoke, **changes)
-    if baseline_file is not None:
-        cost = baseline_wall(baseline_file, opts.preset, opts.budget)
-        opts = dataclasses.replace(
-            opts, baseline_train_wall_s=cost.train_wall_s, baseline_score_wall_s=cost.score_wall_s,
-            baseline_train_cpu_s=cost.train_cpu_s or None,
-            baseline_score_cpu_s=cost.score_cpu_s or None,
-        )  # fmt: skip
+    given = {"preset": preset, "data_dir": data_dir, "seed": seed, "sandbox": sandbox}
+    opts = _options(
+        cfg,
+        path,
+        {"device": device, "full": full}
+        | _windows(fixed_windows, generation)
+        | {"keep_dir": keep_dir},
+        given | {"timeout_s": timeout_s},
+        iters=iters,
+        seconds=seconds,
+        confirm=confirm,
+        smoke=smoke,
+        baseline_file=baseline_file,
+    )
     with _training_progress(opts.budget, repeats) as on_iteration:
         opts = dataclasses.replace(opts, on_iteration=on_iteration)
         if branch is None:
             results = evaluate_repeats(path, opts, repeats)
         else:
             results = _evaluate_branch(path, branch, cfg, opts, repeats)
+    _report(results, repeats, cfg, path, as_json=as_json, out_file=out_file)
+
+
+def _report(
+    results: list[EvalResult],
+    repeats: int,
+    cfg: Config,
+    path: Path,
+    *,
+    as_json: bool,
+    out_file: Path | None,
+) -> None:
+    """Print the runs (one JSON object, or lines with guidance), and write the JSON to a file."""
     payload = results[0].to_dict() if repeats == 1 else summarize(results)
     if out_file is not None:
         out_file.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -348,5 +465,7 @@ def evaluate_command(
             _contract_guidance(cfg, path, r)
         if repeats > 1 and payload["mean"]:
             mean, std = payload["mean"], payload["std"]
-            click.echo(f"mean perplexity {mean['perplexity']:.4f} +- {std['perplexity']:.4f} "
-                       f"over {payload['ok_runs']}/{repeats} ok runs")  # fmt: skip
+            click.echo(
+                f"mean perplexity {mean['perplexity']:.4f} +- {std['perplexity']:.4f} "
+                f"over {payload['ok_runs']}/{repeats} ok runs"
+            )

@@ -69,8 +69,10 @@ def init_command(path: Path, contract: str, github: bool, action: str | None, fo
         workflow.parent.mkdir(parents=True, exist_ok=True)
         workflow.write_text(rendered, encoding="utf-8")
     path.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {path}" + (f" (contract {contract}; check it with 'darwin check')"
-                                  if contract != "darwin" else ""))  # fmt: skip
+    click.echo(
+        f"wrote {path}"
+        + (f" (contract {contract}; check it with 'darwin check')" if contract != "darwin" else "")
+    )
     if github:
         click.echo(f"wrote {workflow}: commit both, then follow the set-up in docs/github.md")
         # Without it every job of the workflow refuses to start: say so now, with the fix.

@@ -13,8 +13,8 @@ from darwin_bot.cli.options import config_option, load_config, repo_option
 
 def _store(root: Path, path: Path | None, config_path: Path | None) -> Any:
     """The memory at ``path``; its engine files (plans, offspring, evals) are checked first."""
-    from darwin_bot.engine.state import RunState
-    from darwin_bot.memory import MemoryStore
+    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.store.state import RunState
 
     if path is None:
         cfg = load_config(config_path, root)
@@ -100,7 +100,7 @@ def digest_command(
 
 
 def _generation_text(summary: dict[str, Any]) -> str:
-    from darwin_bot.report import leaderboard_text, rows_from_summary
+    from darwin_bot.publish.report import leaderboard_text, rows_from_summary
 
     gate = summary["gate"] or {}
     head = (

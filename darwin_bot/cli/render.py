@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from darwin_bot import report
 from darwin_bot.core.agent import SEED_AGENT, Agent
+from darwin_bot.publish import report
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from darwin_bot.git.repo import GitRepo
 
 
 def print_generation(summary: dict[str, Any]) -> None:
@@ -25,24 +30,24 @@ def print_generation(summary: dict[str, Any]) -> None:
         click.echo(f"champion: {summary['champion']}")
 
 
-def population(engine: Any) -> dict[str, Agent]:
+def population(repo: GitRepo, generations: list[dict[str, Any]]) -> dict[str, Agent]:
     """Every agent that ever ranked, rebuilt from git (branches or archived heads)."""
     agents: dict[str, Agent] = {}
-    for rec in engine.generations():
+    for rec in generations:
         for row in rec["ranking"]:
             aid = row["agent"]
             if aid in agents:
                 continue
-            head = engine.repo.rev(engine.repo.branch(aid)) or engine.repo.archived(aid)
+            head = repo.rev(repo.branch(aid)) or repo.archived(aid)
             if head is None:
                 continue
             agents[aid] = Agent(
                 id=aid,
-                branch=engine.repo.branch(aid),
+                branch=repo.branch(aid),
                 head=head,
                 generation=int(row.get("generation", rec["generation"])),
                 parents=tuple(row.get("parents", [])),
-                mutations=tuple(engine.repo.lineage(head, limit=50)),
+                mutations=tuple(repo.lineage(head, limit=50)),
             )
     return agents
 
@@ -94,24 +99,26 @@ def _p_text(p: float | None) -> str:
     return "" if p is None else f", p = {p:.3g}"
 
 
-def print_final(engine: Any) -> None:
-    """What the run found, the best agent's lineage and diff against the seed, the plot."""
-    gens = engine.generations()
+def print_final(repo: GitRepo, gens: list[dict[str, Any]], memory: Path) -> None:
+    """What the run found, the best agent's lineage and diff against the seed, the plot.
+
+    ``memory``: the memory folder, where a run keeps its fitness plot.
+    """
     if not gens:
         return
-    plot = report.fitness_plot(gens, engine.repo.root / ".darwin" / "report" / "fitness.png")
+    plot = report.fitness_plot(gens, repo.root / ".darwin" / "report" / "fitness.png")
     click.echo("\n== summary")
     best, lines = headline(gens[-1])
     click.echo("\n".join(lines))
-    agents = population(engine) if best else {}
+    agents = population(repo, gens) if best else {}
     if best in agents:
         click.echo("\nlineage:")
         click.echo(report.lineage_text(agents, best), nl=False)
-        seed = engine.seed_head()
-        if agents[best].head != seed:
+        seed = repo.rev(repo.branch(SEED_AGENT)) or repo.archived(SEED_AGENT)
+        if seed is not None and agents[best].head != seed:
             click.echo(f"\ndiff against the seed (git diff {seed[:10]} {agents[best].head[:10]}):")
-            click.echo(engine.repo.diffstat(seed, agents[best].head))
+            click.echo(repo.diffstat(seed, agents[best].head))
     click.echo(f"\nfitness plot: {plot}")
-    kept = engine.state / "plots" / "fitness.png"
+    kept = memory / "plots" / "fitness.png"
     if kept.is_file():
-        click.echo(f"(committed with the memory as {kept.relative_to(engine.repo.root)})")
+        click.echo(f"(committed with the memory as {kept.relative_to(repo.root)})")

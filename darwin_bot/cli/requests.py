@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 
-from darwin_bot import hitl
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.errors import ConfigError, ForgeNotFound
 from darwin_bot.evaluate import importable
 from darwin_bot.forge import Forge, LocalForge, open_forge
 from darwin_bot.forge.base import CloseReason
+from darwin_bot.publish import hitl
 
 
 def _root(config_path: Path | None) -> Path:

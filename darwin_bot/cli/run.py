@@ -48,9 +48,9 @@ def run_command(
     config_path: Path | None,
 ) -> None:
     """Evolve the repository's seed/ locally. Killed and started again, it resumes."""
-    from darwin_bot.app import build_engine
-    from darwin_bot.live import interrupts
-    from darwin_bot.publish import make_publisher
+    from darwin_bot.cli.app import build_engine
+    from darwin_bot.cli.live import interrupts
+    from darwin_bot.publish.publisher import make_publisher
 
     cfg = load_config(config_path, root)
     _preflight(root, cfg)
@@ -65,4 +65,4 @@ def run_command(
             on_generation=print_generation,  # each leaderboard as its generation ends
         )
         engine.run(generations or cfg.evolution.generations)
-    print_final(engine)
+    print_final(engine.repo, engine.generations(), engine.state)

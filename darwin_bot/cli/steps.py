@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from darwin_bot import actions
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import Config
 from darwin_bot.core.results import Status
 from darwin_bot.errors import ConfigError, RunStopped
+from darwin_bot.publish import actions
+
+if TYPE_CHECKING:
+    from darwin_bot.git.repo import GitRepo
 
 _repo_option = click.option(
     "--repo",
@@ -59,11 +62,11 @@ def _with_overrides(cfg: Config, model: str | None = None, population: int | Non
 
 
 def _engine(root: Path, cfg: Config, remote: str):
-    from darwin_bot.app import build_engine
+    from darwin_bot.cli.app import build_engine
     from darwin_bot.engine import DeferredEvaluator
     from darwin_bot.evaluate import EVALUATOR_VERSION, windows
-    from darwin_bot.gitrepo import GitRepo
-    from darwin_bot.publish import make_publisher
+    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.publish.publisher import make_publisher
 
     # Every job of a generation files and reads results under that generation's windows,
     # which the evaluate legs draw by the same secret: without it, nothing is comparable.
@@ -101,16 +104,15 @@ def load_results(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _finish(engine: Any, message: str) -> None:
+def _finish(repo: GitRepo, folder: str, files: list[str], message: str) -> None:
     """Commit the memory on the memory branch; push it with the agent branches, atomically.
 
     This is the step's commit point: the forge writes before it are upserts a
     rerun repeats harmlessly, and if the push is refused nothing of it lands.
     """
-    repo = engine.repo
-    if (repo.root / engine.cfg.memory.path).exists():  # not yet on a new repository's first propose
+    if (repo.root / folder).exists():  # not yet on a new repository's first propose
         # darwin's own files only: what a human put under memory/ is never committed
-        repo.commit_memory(engine.cfg.memory.path, message, files=engine.memory_files())
+        repo.commit_memory(folder, message, files=files)
     remote_has = repo.remote_branches()
     local = set(repo.agents())
     repo.push_generation(
@@ -119,12 +121,9 @@ def _finish(engine: Any, message: str) -> None:
     )
 
 
-def _commit_and_push_memory(engine: Any, message: str) -> None:
+def _commit_and_push_memory(repo: GitRepo, folder: str, files: list[str], message: str) -> None:
     """Commit what the step wrote to memory after its commit point; push only the memory."""
-    repo = engine.repo
-    if (repo.root / engine.cfg.memory.path).exists() and repo.commit_memory(
-        engine.cfg.memory.path, message, files=engine.memory_files()
-    ):
+    if (repo.root / folder).exists() and repo.commit_memory(folder, message, files=files):
         repo.push_generation([])
 
 
@@ -162,7 +161,7 @@ def propose_command(
     if dry_run and engine.publisher is not None:
         from darwin_bot.cli.dry_run import dry_run as check_all
 
-        check_all(engine)
+        check_all(engine.publisher.forge, engine.cfg)
         actions.set_output("agents", "[]")
         actions.set_output("generation", str(g))
         return
@@ -181,12 +180,22 @@ def propose_command(
         for rec in engine.propose(g):
             line = f"{rec.agent}: {rec.status} {rec.summary or rec.reason}"
             actions.untrusted_block(line)
-    _finish(engine, f"darwin: propose generation {g}")
+    _finish(
+        engine.repo,
+        engine.cfg.memory.path,
+        engine.memory_files(),
+        f"darwin: propose generation {g}",
+    )
     if g > 0:
         engine.publish(g)  # PRs need their head branches on the forge: after the push
         # Publishing opens the agents' requests and records them under memory/requests/:
         # commit those too, or a rerun of this step would be the one to commit them.
-        _commit_and_push_memory(engine, f"darwin: propose generation {g}: requests")
+        _commit_and_push_memory(
+            engine.repo,
+            engine.cfg.memory.path,
+            engine.memory_files(),
+            f"darwin: propose generation {g}: requests",
+        )
     jobs = engine.matrix(g)
     actions.set_output("agents", json.dumps(jobs))
     actions.set_output("generation", str(g))
@@ -221,7 +230,9 @@ def repair_command(
     repaired = engine.repair(g, failures) if g > 0 else []
     for agent in repaired:
         actions.notice(f"{agent}: repaired after '{failures[agent].reason[:200]}'")
-    _finish(engine, f"darwin: repair generation {g}")
+    _finish(
+        engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: repair generation {g}"
+    )
     # Re-evaluate the repaired, and give the provisional leader its repeat runs now, so
     # select can apply the statistical gate this generation, as `darwin run` does.
     jobs = [job for job in engine.matrix(g) if job["agent"] in repaired] + engine.confirm_jobs(g)
@@ -236,7 +247,7 @@ def repair_command(
 @config_option
 def select_command(root: Path, remote: str, results_dir: Path, config_path: Path | None) -> None:
     """Rank, confirm, cull, record the generation, update PRs and the dashboard."""
-    from darwin_bot import report
+    from darwin_bot.publish import report
 
     cfg = load_config(config_path, root)
     engine = _engine(root, cfg, remote)
@@ -248,12 +259,14 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     engine.use_windows(g)  # its legs' results are filed under that generation's windows
     engine.ingest_files(load_results(results_dir))
     if g > 0 and engine.summary(g) is None:
-        _check_every_leg_reported(engine, g)
+        _check_every_leg_reported(engine.matrix(g), g)
         if engine.publisher is not None:
             engine.publisher.check_request_budget(g)  # before the first write of this select
     summary = (engine.baseline() if g == 0 else engine.select(g, confirm=False)).to_json()
-    _finish(engine, f"darwin: select generation {g}")
-    from darwin_bot.review import job_summary_extras  # plot and LLM spend
+    _finish(
+        engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: select generation {g}"
+    )
+    from darwin_bot.publish.review import job_summary_extras  # plot and LLM spend
 
     markdown = report.generation_summary_markdown(summary) + "\n\n"
     markdown += job_summary_extras(engine.repo, cfg, engine.memory, summary)
@@ -265,7 +278,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     click.echo(markdown)
 
 
-def _check_every_leg_reported(engine: Any, g: int) -> None:
+def _check_every_leg_reported(missing: list[dict[str, Any]], g: int) -> None:
     """Stop (exit 3) rather than cull agents whose evaluation never ran to its end.
 
     An evaluate leg that fails for the agent's own reasons (a crash, a timeout in
@@ -276,7 +289,6 @@ def _check_every_leg_reported(engine: Any, g: int) -> None:
     instead, and "Re-run failed jobs" (or the next run, which proposes the same
     generation again) evaluates those legs.
     """
-    missing = engine.matrix(g)
     if missing:
         legs = ", ".join(f"{job['agent']} (seed {job['seed']})" for job in missing[:8])
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
@@ -289,7 +301,7 @@ def _check_every_leg_reported(engine: Any, g: int) -> None:
 
 def write_report(root: Path, generations: list[dict[str, Any]], markdown: str) -> Path:
     """``.darwin/report/report.md`` and ``fitness.png``: what the workflow uploads."""
-    from darwin_bot import report
+    from darwin_bot.publish import report
 
     folder = root / ".darwin" / "report"
     folder.mkdir(parents=True, exist_ok=True)
@@ -304,9 +316,9 @@ def write_report(root: Path, generations: list[dict[str, Any]], markdown: str) -
 @config_option
 def report_command(root: Path, config_path: Path | None) -> None:
     """Write the last generation's markdown report and the fitness plot (.darwin/report/)."""
-    from darwin_bot import report
-    from darwin_bot.gitrepo import GitRepo
-    from darwin_bot.memory import MemoryStore
+    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.publish import report
+    from darwin_bot.store.memory import MemoryStore
 
     cfg = load_config(config_path, root)
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)

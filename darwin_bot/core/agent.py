@@ -1,7 +1,7 @@
 """Agents, the mutations that made them, and their requests to humans.
 
 An agent is a git branch ``<prefix><agent-id>``; everything here can be
-rebuilt from the commit trailers on that branch (see ``gitrepo``), so git
+rebuilt from the commit trailers on that branch (see ``git.repo``), so git
 alone is enough to recover the population after a crash.
 """
 
@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-MutationKind = Literal["seed", "mutate", "crossover", "repair"]
+
+class MutationKind(StrEnum):
+    """How an agent's commit came to be (``Darwin-Kind``); a StrEnum, so JSON holds the value."""
+
+    SEED = "seed"  # generation 0: the default branch's tree
+    MUTATE = "mutate"  # an LLM edit of one parent
+    CROSSOVER = "crossover"  # chunks of two parents
+    REPAIR = "repair"  # a fix of an offspring whose smoke test or evaluation failed
+
+
 RequestKind = Literal["data", "dependency", "script", "restructure", "other"]
 REQUEST_KINDS: tuple[str, ...] = ("data", "dependency", "script", "restructure", "other")
 
@@ -87,6 +96,14 @@ class Agent:
     def summary(self) -> str:
         own = [m.summary for m in self.mutations if m.agent == self.id]
         return own[0] if own else (self.mutations[-1].summary if self.mutations else "seed")
+
+
+class RequestStatus(StrEnum):
+    """Where a request stands (``state`` of a request record); a StrEnum, so JSON holds the value."""
+
+    PENDING = "pending"  # open, no decision yet
+    APPROVED = "approved"  # labelled darwin:approved and not declined
+    DECLINED = "declined"  # labelled darwin:declined, or closed without approval
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from darwin_bot.core.agent import MutationKind
 from darwin_bot.core.fitness import rank_key
 from darwin_bot.errors import StateError
 
@@ -60,7 +61,7 @@ class OffspringPlan:
     """One offspring to make: ``index`` is 0-based within the generation's offspring."""
 
     index: int
-    kind: Literal["mutate", "crossover"]
+    kind: MutationKind  # mutate or crossover
     parents: tuple[str, ...]
 
 
@@ -214,11 +215,11 @@ def plan_offspring(
         crossover = rng.random() < crossover_rate and len(working) >= 2
         if crossover:
             pair, working = _pair(working, rng, method, tournament_size)
-            plans.append(OffspringPlan(index, "crossover", pair))
+            plans.append(OffspringPlan(index, MutationKind.CROSSOVER, pair))
         else:
             pick = _draw_one(working, rng, method, tournament_size)
             working = [
                 replace(s, children=s.children + 1) if s.agent == pick.agent else s for s in working
             ]
-            plans.append(OffspringPlan(index, "mutate", (pick.agent,)))
+            plans.append(OffspringPlan(index, MutationKind.MUTATE, (pick.agent,)))
     return plans

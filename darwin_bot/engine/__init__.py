@@ -1,13 +1,16 @@
-"""The evolution loop wired to ports: orchestration, run state, the CI side, one module each.
+"""One generation as steps over ports; the Engine builds them, sequences them, resumes a run.
 
-``loop.Engine`` orchestrates the generations; ``selecting`` decides and
-carries out a selection as a journal; ``state`` holds the engine's files
-under ``memory/`` and the evaluation cache; ``history`` reads what the
-recorded generations say about agents; ``ci`` lists the CI evaluation jobs
-and ingests their results; ``verify`` checks state before work; ``records``
-are the typed records; ``rows`` builds leaderboard rows from runs;
-``offspring.Breeder`` makes one offspring; ``ports`` holds the protocols the
-engine depends on. The pure decisions live in ``darwin_bot.core.generation``.
+The steps, each built from the ports it needs and none holding the Engine:
+``proposing.Propose`` (plan, mutate, publish), ``evaluating.Evaluations``
+(score trees, cached), ``selecting.Select`` with ``confirming.Confirm`` (rank,
+gate, confirm, cull and record, as a journal), ``reseed.Reseed`` (the
+baseline, and a new one when the seed moves) and ``ci.CiJobs`` (the same steps
+as CI jobs). ``loop.Engine`` sequences them; ``offspring.Breeder`` makes one
+offspring; ``agents.Agents`` finds an agent's commit; ``history.History``
+reads the recorded generations; ``verify`` checks state before work;
+``rows`` builds leaderboard rows from runs; ``ports`` holds the protocols the
+engine depends on. The records and the run state are ``darwin_bot.store``'s;
+the pure decisions live in ``darwin_bot.core.generation``.
 """
 
 from darwin_bot.engine.loop import Engine
@@ -21,7 +24,7 @@ from darwin_bot.engine.ports import (
     Repository,
     derive_seed,
 )
-from darwin_bot.engine.records import GenerationSummary, OffspringRecord, PlanItem
+from darwin_bot.store.records import GenerationSummary, OffspringRecord, PlanItem
 
 __all__ = [
     "SEED_AGENT",

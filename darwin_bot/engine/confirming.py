@@ -11,107 +11,113 @@ the middle resumes; in CI they are jobs of the reevaluate matrix
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.confirm import confirm_samples
 from darwin_bot.core.generation import Confirmation
 from darwin_bot.core.results import EvalResult, apply_cost_limit
-from darwin_bot.engine.ports import SEED_AGENT
-from darwin_bot.engine.state import EvalCache
-
-if TYPE_CHECKING:
-    from darwin_bot.engine.loop import Engine
+from darwin_bot.engine.evaluating import Evaluations
+from darwin_bot.engine.ports import SEED_AGENT, Repository, Say
+from darwin_bot.store.state import EvalCache
 
 CONFIRM = "confirm"  # the matrix entries' "budget" of a confirmation run
 
 
-def enabled(engine: Engine) -> bool:
-    return engine.confirm_spec.budget is not None
+class Confirm:
+    """Confirmation step: the confirmation runs of a provisional champion and the seed."""
 
+    def __init__(self, cfg: Config, repo: Repository, evals: Evaluations, say: Say) -> None:
+        self.cfg, self.repo, self.evals, self.say = cfg, repo, evals, say
+        self.agents = evals.agents
 
-def held_runs(engine: Engine, head: str) -> list[EvalResult]:
-    """``head``'s confirmation runs with the budget held against the seed's at that budget."""
-    bu = engine.cfg.budget
-    base = fit.summarize(engine.known_runs(engine.seed_head(), confirm=True)).mean_metrics()
-    cost = base.cost if base is not None else None
-    return [
-        apply_cost_limit(r, cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
-        for r in engine.known_runs(head, confirm=True)
-    ]
+    def enabled(self) -> bool:
+        return self.evals.confirm_spec.budget is not None
 
+    def held_runs(self, head: str) -> list[EvalResult]:
+        """``head``'s confirmation runs with the budget held against the seed's at that budget."""
+        bu = self.cfg.budget
+        base = fit.summarize(
+            self.evals.known_runs(self.agents.seed_head(), confirm=True)
+        ).mean_metrics()
+        cost = base.cost if base is not None else None
+        return [
+            apply_cost_limit(r, cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
+            for r in self.evals.known_runs(head, confirm=True)
+        ]
 
-def confirmation(engine: Engine, g: int, champion: str | None, *, train: bool) -> Confirmation:
-    """The confirmation samples of the provisional ``champion`` (None: none passed) and the seed.
+    def confirmation(self, g: int, champion: str | None, *, train: bool) -> Confirmation:
+        """The confirmation samples of the provisional ``champion`` (None: none passed) and the seed.
 
-    ``train``: run the missing ones first (``darwin run``); only a provisional
-    champion is confirmed, so a leader that fails the search gate costs nothing.
-    """
-    spec = engine.confirm_spec
-    seeds = engine.confirm_seeds()
-    if train and champion is not None:
-        engine.say(
-            f"generation {g}: confirming {champion} against the seed at {spec.preset} "
-            f"{spec.budget.key() if spec.budget else ''} ({spec.repeats} runs each)"
-        )
-        heads = (engine.head(champion), engine.seed_head())
-        what = f"generation {g} {champion} and seed"
-        engine.evaluate_all([(h, s) for h in heads for s in seeds], confirm=True, what=what)
-    candidate = {}
-    if champion is not None:
-        candidate[champion] = confirm_samples(held_runs(engine, engine.head(champion)))
-    baseline = confirm_samples(held_runs(engine, engine.seed_head()))
-    return Confirmation(spec.repeats, candidate, baseline)
+        ``train``: run the missing ones first (``darwin run``); only a provisional
+        champion is confirmed, so a leader that fails the search gate costs nothing.
+        """
+        spec = self.evals.confirm_spec
+        seeds = self.evals.confirm_seeds()
+        if train and champion is not None:
+            self.say(
+                f"generation {g}: confirming {champion} against the seed at {spec.preset} "
+                f"{spec.budget.key() if spec.budget else ''} ({spec.repeats} runs each)"
+            )
+            heads = (self.agents.head(champion), self.agents.seed_head())
+            what = f"generation {g} {champion} and seed"
+            self.evals.evaluate_all([(h, s) for h in heads for s in seeds], confirm=True, what=what)
+        candidate = {}
+        if champion is not None:
+            candidate[champion] = confirm_samples(self.held_runs(self.agents.head(champion)))
+        baseline = confirm_samples(self.held_runs(self.agents.seed_head()))
+        return Confirmation(spec.repeats, candidate, baseline)
 
+    def jobs(self, lead: str) -> list[dict[str, Any]]:
+        """CI matrix entries of the confirmation runs ``lead`` and the seed still need.
 
-def jobs(engine: Engine, lead: str) -> list[dict[str, Any]]:
-    """CI matrix entries of the confirmation runs ``lead`` and the seed still need.
-
-    Emitted with the leader's search-budget repeats, before the search gate can
-    be known, so that confirmation takes no extra round of jobs; skipped when the
-    leader's repeats are all in and it already failed the search gate.
-    """
-    if not enabled(engine):
-        return []
-    head, seed_head = engine.head(lead), engine.seed_head()
-    runs = engine.known_runs(head)
-    if len(runs) >= engine.cfg.budget.repeats:
-        search = fit.champion_test(
-            [r.metrics.perplexity for r in runs if r.ok and r.metrics],
-            [r.metrics.perplexity for r in engine.baseline_runs() if r.ok and r.metrics],
-            engine.cfg.budget.significance,
-        )
-        if not search.passed:
+        Emitted with the leader's search-budget repeats, before the search gate can
+        be known, so that confirmation takes no extra round of jobs; skipped when the
+        leader's repeats are all in and it already failed the search gate.
+        """
+        if not self.enabled():
             return []
-    cache = engine.cache_at(True)
-    out = []
-    for agent, at in ((lead, head), (SEED_AGENT, seed_head)):
-        tree = engine.repo.tree_id(at, engine.evolvable)
-        for s in engine.confirm_seeds():
-            if cache.get(tree, s) is None:
-                out.append(
-                    {
-                        "agent": agent,
-                        "branch": engine.repo.branch(agent),
-                        "head": at,
-                        "seed": s,
-                        "budget": CONFIRM,
-                    }
-                )
-    return out
+        head, seed_head = self.agents.head(lead), self.agents.seed_head()
+        runs = self.evals.known_runs(head)
+        if len(runs) >= self.cfg.budget.repeats:
+            search = fit.champion_test(
+                [r.metrics.perplexity for r in runs if r.ok and r.metrics],
+                [r.metrics.perplexity for r in self.evals.baseline_runs() if r.ok and r.metrics],
+                self.cfg.budget.significance,
+            )
+            if not search.passed:
+                return []
+        cache = self.evals.cache_at(True)
+        out = []
+        for agent, at in ((lead, head), (SEED_AGENT, seed_head)):
+            tree = self.repo.tree_id(at, self.evals.evolvable)
+            for s in self.evals.confirm_seeds():
+                if cache.get(tree, s) is None:
+                    out.append(
+                        {
+                            "agent": agent,
+                            "branch": self.repo.branch(agent),
+                            "head": at,
+                            "seed": s,
+                            "budget": CONFIRM,
+                        }
+                    )
+        return out
 
+    def cache_for(self, result: EvalResult) -> EvalCache:
+        """Where an ingested CI result belongs: the confirmation cache when it was measured there.
 
-def cache_for(engine: Engine, result: EvalResult) -> EvalCache:
-    """Where an ingested CI result belongs: the confirmation cache when it was measured there.
-
-    A result is filed by what the trusted harness recorded in it (its preset and
-    budget), not by which job asked for it.
-    """
-    spec = engine.confirm_spec
-    confirm_run = (
-        spec.budget is not None and result.budget == spec.budget and result.preset == spec.preset
-    )
-    search_run = result.budget == engine.budget and result.preset == engine.cfg.budget.preset
-    if not (confirm_run or search_run) and result.preset == engine.cfg.budget.preset:
-        return engine.cache_at(False, result.budget)  # a schedule rung's run: its own key
-    return engine.cache_at(confirm_run and not search_run)
+        A result is filed by what the trusted harness recorded in it (its preset and
+        budget), not by which job asked for it.
+        """
+        spec = self.evals.confirm_spec
+        confirm_run = (
+            spec.budget is not None
+            and result.budget == spec.budget
+            and result.preset == spec.preset
+        )
+        search_run = result.budget == self.evals.budget and result.preset == self.cfg.budget.preset
+        if not (confirm_run or search_run) and result.preset == self.cfg.budget.preset:
+            return self.evals.cache_at(False, result.budget)  # a schedule rung's run: its own key
+        return self.evals.cache_at(confirm_run and not search_run)

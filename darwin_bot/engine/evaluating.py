@@ -1,7 +1,7 @@
 """The engine's evaluations: the search budget's and the confirmation budget's, each cached.
 
 A tree is scored once per (preset, budget, evaluator version, corpus, seed):
-the cache key (``state.EvalCache``) holds all five, so a confirmation run
+the cache key (``store.state.EvalCache``) holds all five, so a confirmation run
 never reuses a search-budget score, nor the other way round, and a run on a
 new corpus (``budget.data`` changed after an approved data request) never
 reuses a score from the old one.
@@ -17,28 +17,48 @@ from pathlib import Path
 from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.confirm import ConfirmSpec
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.engine.agents import Agents
 from darwin_bot.engine.ports import Evaluator, Events, Repository
-from darwin_bot.engine.state import EvalCache
 from darwin_bot.errors import StateError
+from darwin_bot.store.records import Baseline
+from darwin_bot.store.state import EvalCache
 
 CONFIRM_SEED_OFFSET = 1000  # confirmation seeds: evolution.seed + 1000, + 1001, ...
 
 
 class Evaluations:
-    """Evaluation of agents' trees for :class:`~darwin_bot.engine.loop.Engine` (a mixin)."""
+    """The evaluation step: agents' trees scored by the evaluator, each score cached.
 
-    repo: Repository
-    cfg: Config
-    evaluator: Evaluator
-    evolvable: tuple[str, ...]
-    state: Path
-    workers: int
-    confirm_spec: ConfirmSpec
-    events: Events
-    names: dict[str, str]  # a commit or branch -> the agent it is, for what is shown
-    say: Callable[[str], None]
-    seed_head: Callable[[], str]
+    Built from the ports it needs (the repository, the evaluator, the eval store
+    under ``state``); the engine and the other steps share one instance.
+    """
+
+    def __init__(
+        self,
+        repo: Repository,
+        cfg: Config,
+        evaluator: Evaluator,
+        agents: Agents,
+        *,
+        state: Path,
+        evolvable: tuple[str, ...],
+        workers: int,
+        events: Events,
+        say: Callable[[str], None],
+    ) -> None:
+        self.repo = repo
+        self.cfg = cfg
+        self.evaluator = evaluator
+        self.agents = agents
+        self.state = state
+        self.evolvable = evolvable
+        self.workers = max(1, workers)
+        self.events = events
+        self.say = say
+        self.confirm_spec = ConfirmSpec.from_config(cfg.budget)  # budget None: confirmation off
+        # told the evaluator's version when it changes (the publisher: PR bodies read its runs)
+        self.on_version: Callable[[str], None] | None = None
 
     def use_windows(self, g: int) -> None:
         """Score on generation ``g``'s windows from now on, and read the cache of those.
@@ -54,9 +74,11 @@ class Evaluations:
         if at is None:
             return
         at(g)
-        publisher = getattr(self, "publisher", None)
-        if publisher is not None:  # the PR bodies show results of this generation's windows
-            publisher.scored_by(self.evaluator.version)
+        if self.on_version is not None:
+            self.on_version(self.evaluator.version)
+
+    def seed_head(self) -> str:
+        return self.agents.seed_head()
 
     @property
     def budget(self) -> Budget:
@@ -108,7 +130,7 @@ class Evaluations:
             else:  # exactly the call of a search-budget run (confirmation off)
                 result = self.evaluator(Path(tmp), seed=seed)
         cache.put(tree, seed, result)
-        name = self.names.get(ref) or ref.removeprefix(self.repo.branch(""))
+        name = self.agents.names.get(ref) or ref.removeprefix(self.repo.branch(""))
         self.events.run(name, seed, result, self._seed_ppl(confirm, budget))
         return result
 
@@ -184,3 +206,19 @@ class Evaluations:
         """
         s0 = self.cfg.evolution.seed + CONFIRM_SEED_OFFSET
         return range(s0, s0 + self.confirm_spec.repeats)
+
+    # -- the baseline: the seed's runs ------------------------------------------------
+    def baseline_runs(self) -> list[EvalResult]:
+        """The seed's runs on the current corpus and budget (trained where missing)."""
+        return self.runs(self.seed_head(), self.seeds(self.cfg.budget.repeats))
+
+    def baseline_metrics(self) -> Metrics:
+        return self.baseline_record().mean
+
+    def baseline_record(self) -> Baseline:
+        """The baseline as a generation summary records it: mean, spread and count of the runs."""
+        base = fit.summarize(self.baseline_runs())
+        mean = base.mean_metrics()
+        if mean is None:
+            raise StateError("the baseline has failed runs; delete memory/evals and rerun")
+        return Baseline(mean, {k: v.std for k, v in base.metrics.items()}, base.n)

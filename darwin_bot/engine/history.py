@@ -8,7 +8,8 @@ from __future__ import annotations
 from darwin_bot.core.generation import Row
 from darwin_bot.core.results import Metrics
 from darwin_bot.engine.ports import Memory
-from darwin_bot.engine.records import GenerationSummary
+from darwin_bot.errors import StateError
+from darwin_bot.store.records import GenerationSummary
 
 
 class History:
@@ -29,6 +30,13 @@ class History:
 
     def summary(self, g: int) -> GenerationSummary | None:
         return next((s for s in self.summaries() if s.generation == g), None)
+
+    def previous(self, g: int) -> GenerationSummary:
+        """The summary generation ``g`` builds on; a one-line error when it is missing."""
+        prev = self.summary(g - 1)
+        if prev is None:
+            raise StateError(f"generation {g - 1} has no summary; run it (or 'darwin run') first")
+        return prev
 
     def rows(self, agent: str) -> list[Row]:
         """Every recorded row of ``agent``, oldest generation first."""

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from darwin_bot.engine.loop import Engine
-    from darwin_bot.engine.ports import Repository
+    from darwin_bot.engine.ports import Repository, Say
 
 EXCLUDE_MARK = "# darwin-bot: the memory is committed on its own branch, not on yours"
 
@@ -37,27 +36,28 @@ def changed(repo: Repository, files: Sequence[str]) -> list[str]:
     return [f for f, blob in zip(files, blobs, strict=True) if committed.get(f) != blob]
 
 
-def commit(engine: Engine, files: Sequence[str], message: str) -> str | None:
-    """Commit ``files`` of the memory folder on the memory branch; None when nothing changed."""
-    announce_once(engine)
-    return engine.repo.commit_memory(engine.cfg.memory.path, message, files=files)
+def commit(
+    repo: Repository, folder: str, files: Sequence[str], message: str, say: Say
+) -> str | None:
+    """Commit ``files`` of the memory ``folder`` on the memory branch; None when nothing changed."""
+    announce_once(repo, folder, say)
+    return repo.commit_memory(folder, message, files=files)
 
 
-def announce_once(engine: Engine) -> bool:
+def announce_once(repo: Repository, path: str, say: Say) -> bool:
     """Say where the memory goes and keep it out of ``git status``; once per repository."""
-    repo = engine.repo
     exclude = repo.root / repo.git("rev-parse", "--git-path", "info/exclude").strip()
     text = exclude.read_text(encoding="utf-8") if exclude.is_file() else ""
     if EXCLUDE_MARK in text:
         return False
-    folder = engine.cfg.memory.path.strip("/")
+    folder = path.strip("/")
     here = repo.default_branch()
-    engine.say(
+    say(
         f"the memory ({folder}/) is committed on the branch {repo.memory_branch}, never on "
         f"{here}: 'git log {repo.memory_branch}' shows it ({folder}/ is now in .git/info/exclude)"
     )
     if repo.git("ls-files", "--", folder).strip():
-        engine.say(
+        say(
             f"{folder}/ is also tracked on {here}, from earlier runs: "
             f"'git rm -r -q --cached {folder} && git commit' stops that"
         )

@@ -5,7 +5,7 @@ and mutation records in memory; it never decides who breeds (that is
 ``core.selection``) and never scores (that is the evaluator).
 
 It also hands the mutator the memory: as typed evidence
-(:func:`darwin_bot.llm.offline.evidence.from_memory`, read once per
+(:func:`darwin_bot.llm.evidence.from_memory`, read once per
 generation) for the offline mutator, and as a digest that leads with the same
 evidence for an LLM. And it refuses duplicate work: an offspring whose
 normalised change equals a sibling's or a known agent's is re-drawn (with
@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Mutation, Outcome
+from darwin_bot.core.agent import Mutation, MutationKind, Outcome
 from darwin_bot.core.results import EvalResult, Metrics, SmokeResult, Status
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.git.trailers import format_message
 from darwin_bot.llm.context import CHARS_PER_TOKEN
-from darwin_bot.llm.offline.evidence import Evidence, Guidance, digest, from_memory
-from darwin_bot.memory import MemoryStore, utc_now
+from darwin_bot.llm.evidence import Evidence, Guidance, digest, from_memory
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
@@ -45,7 +45,8 @@ from darwin_bot.mutation import (
     mutate_tree,
     repair_tree,
 )
-from darwin_bot.trailers import format_message
+from darwin_bot.store.memory import MemoryStore, utc_now
+from darwin_bot.store.records import MutationEdit, MutationRecord
 
 REDRAWS = 2  # new draws for an offspring whose change is a duplicate
 EVIDENCE_SHARE = 0.5  # of memory.digest_tokens, for the evidence table at the digest's head
@@ -256,35 +257,32 @@ class Breeder:
                 Outcome.DUPLICATE,
             )
             edit = (
-                {"tag": ev.edit, "explore": ev.explore, "change": outcome.change}
+                MutationEdit(ev.edit, ev.explore, outcome.change)
                 if kept and (ev.edit or outcome.change)
                 else None
             )
-            self.memory.write_mutation(
-                {
-                    "id": f"{agent}-{prefix}{n:02d}",
-                    "timestamp": utc_now(),
-                    "agent": agent,
-                    "generation": g,
-                    "parents": list(parents),
-                    "file": ev.file,
-                    "chunk": ev.chunk,
-                    "summary": ev.summary,
-                    "model": ev.model,
-                    "prompt_tokens": ev.prompt_tokens,
-                    "completion_tokens": ev.completion_tokens,
-                    "cost_usd": ev.cost_usd,
-                    "commit": head or "",
-                    "kind": ev.kind,
-                    "outcome": ev.outcome.value,
-                    "reason": ev.reason,
-                    "metrics_before": parent_metrics.to_dict() if parent_metrics else None,
-                    "metrics_after": None,
-                    "fitness_delta": None,
-                    "edit": edit,
-                    **({"left_out": list(ev.left_out)} if ev.left_out else {}),
-                }
+            record = MutationRecord(
+                id=f"{agent}-{prefix}{n:02d}",
+                timestamp=utc_now(),
+                agent=agent,
+                generation=g,
+                parents=parents,
+                file=ev.file,
+                chunk=ev.chunk,
+                summary=ev.summary,
+                model=ev.model,
+                prompt_tokens=ev.prompt_tokens,
+                completion_tokens=ev.completion_tokens,
+                cost_usd=ev.cost_usd,
+                commit=head or "",
+                kind=ev.kind,
+                outcome=ev.outcome,
+                reason=ev.reason,
+                metrics_before=parent_metrics,
+                edit=edit,
+                left_out=ev.left_out,
             )
+            self.memory.write_mutation(record.to_json())
 
     def _crossover(self, wt: Path, item: dict[str, Any], g: int) -> str:
         """Chunk-wise recombination of two parents as a two-parent merge commit."""
@@ -299,7 +297,7 @@ class Breeder:
             agent=item["agent"],
             generation=g,
             parents=tuple(item["parents"]),
-            kind="crossover",
+            kind=MutationKind.CROSSOVER,
             summary=summary,
         ).trailers()
         sha = self.repo.merge_commit(

@@ -1,9 +1,9 @@
 """What the engine talks to: the Repository, Memory, Evaluator and Publisher ports; progress; seeds.
 
 Each port is a Protocol whose docstrings are the contract. The shipped
-implementations are ``gitrepo.GitRepo`` (Repository), ``memory.MemoryStore``
-(Memory), ``app.TrustedEvaluator`` and :class:`DeferredEvaluator` (Evaluator)
-and ``publish.ForgePublisher`` (Publisher); the engine tests use a fake
+implementations are ``git.repo.GitRepo`` (Repository), ``store.memory.MemoryStore``
+(Memory), ``cli.app.TrustedEvaluator`` and :class:`DeferredEvaluator` (Evaluator)
+and ``publish.publisher.ForgePublisher`` (Publisher); the engine tests use a fake
 evaluator over a real repository.
 """
 
@@ -30,7 +30,10 @@ __all__ = [
     "Memory",
     "Progress",
     "Publisher",
+    "Say",
 ]
+
+Say = Callable[[str], None]  # one line of progress for the user (a Progress, or print)
 
 
 def derive_seed(*parts: object) -> int:
@@ -119,7 +122,7 @@ class Repository(Protocol):
 
 
 class Memory(Protocol):
-    """The JSON memory records (``memory.MemoryStore``): validated on write and on read."""
+    """The JSON memory records (``store.memory.MemoryStore``): validated on write and on read."""
 
     root: Path
 

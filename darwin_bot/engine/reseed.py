@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import generation as gen
 from darwin_bot.core.generation import Row
-from darwin_bot.engine.ports import SEED_AGENT
-from darwin_bot.engine.records import GenerationSummary
+from darwin_bot.engine.evaluating import Evaluations
+from darwin_bot.engine.history import History
+from darwin_bot.engine.ports import SEED_AGENT, Progress, Repository
 from darwin_bot.errors import SeedDoesNotTrain
-
-if TYPE_CHECKING:
-    from darwin_bot.engine.loop import Engine
+from darwin_bot.store.records import GenerationSummary
+from darwin_bot.store.state import RunState
 
 ARCHIVE_REFS = "refs/darwin/archive/"
 
@@ -57,113 +57,122 @@ def archive_name(generation: int) -> str:
     return f"seed-g{generation:03d}"
 
 
-def seed_change(engine: Engine) -> SeedChange | None:
-    """What moved since ``darwin/seed`` was made; None when the seed is the branch's tree."""
-    repo = engine.repo
-    # the seed's branch, or its archived head once selection culled it
-    old = repo.rev(repo.branch(SEED_AGENT)) or repo.archived(SEED_AGENT)
-    branch = repo.default_branch()
-    new = repo.rev(branch)
-    if old is None or new is None or old == new or branch.startswith(repo.prefix):
-        return None  # an agent's branch checked out (to look at it) never becomes the seed
-    if repo.tree_id(old, engine.evolvable) == repo.tree_id(new, engine.evolvable):
-        return None
-    return SeedChange(branch, old, new)
+class Reseed:
+    """The seed follows the user's commits: a moved seed is measured again as its own generation."""
 
+    def __init__(
+        self,
+        cfg: Config,
+        repo: Repository,
+        evals: Evaluations,
+        history: History,
+        run_state: RunState,
+        say: Progress,
+    ) -> None:
+        self.cfg, self.repo, self.evals, self.history = cfg, repo, evals, history
+        self.run_state, self.say = run_state, say
 
-def warn_uncommitted(engine: Engine) -> list[str]:
-    """Say which evolvable files have uncommitted changes (they are not the seed); return them."""
-    out = engine.repo.git(
-        "status", "--porcelain", "--untracked-files=all", "--", *engine.cfg.evolution.evolvable
-    )
-    files = [line[3:].strip('"') for line in out.splitlines() if line.strip()]
-    if files:
-        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-        engine.say(
-            f"warning: uncommitted changes to {shown} are not part of the seed; "
-            "commit them for a run to evolve them"
+    def seed_change(self) -> SeedChange | None:
+        """What moved since ``darwin/seed`` was made; None when the seed is the branch's tree."""
+        repo = self.repo
+        # the seed's branch, or its archived head once selection culled it
+        old = repo.rev(repo.branch(SEED_AGENT)) or repo.archived(SEED_AGENT)
+        branch = repo.default_branch()
+        new = repo.rev(branch)
+        if old is None or new is None or old == new or branch.startswith(repo.prefix):
+            return None  # an agent's branch checked out (to look at it) never becomes the seed
+        if repo.tree_id(old, self.evals.evolvable) == repo.tree_id(new, self.evals.evolvable):
+            return None
+        return SeedChange(branch, old, new)
+
+    def warn_uncommitted(self) -> list[str]:
+        """Say which evolvable files have uncommitted changes (they are not the seed); return them."""
+        out = self.repo.git(
+            "status", "--porcelain", "--untracked-files=all", "--", *self.cfg.evolution.evolvable
         )
-    return files
+        files = [line[3:].strip('"') for line in out.splitlines() if line.strip()]
+        if files:
+            shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+            self.say(
+                f"warning: uncommitted changes to {shown} are not part of the seed; "
+                "commit them for a run to evolve them"
+            )
+        return files
 
-
-def before_baseline(engine: Engine) -> None:
-    """Without a recorded baseline, a committed change simply becomes the seed."""
-    if engine.summary(0) is not None:
-        return
-    change = seed_change(engine)
-    if change is None:
-        return
-    engine.say(
-        f"the seed is now {change.new[:10]} (your commit on {change.branch}); "
-        f"darwin/seed was {change.old[:10]}, which has no baseline: measuring the new one"
-    )
-    engine.repo.set_branch(SEED_AGENT, change.new)
-
-
-def rebaseline(engine: Engine, last: int) -> GenerationSummary | None:
-    """Re-baseline as generation ``last + 1`` if the user committed a new seed (see above).
-
-    None when nothing changed, or when generation ``last + 1`` was already planned on
-    the old seed (it is finished first; the run says the re-baseline waits).
-    """
-    repo = engine.repo
-    archive = archive_name(last)
-    pending = repo.archived(archive)  # set: a re-baseline was started and not recorded
-    change = seed_change(engine)
-    if change is None and pending is None:
-        return None
-    g = last + 1
-    if engine.run_state.plan_path(g).exists():
-        engine.say(
-            f"your branch's seed differs from darwin/seed; generation {g} was started on the "
-            "old seed and is finished first: the next 'darwin run' re-baselines on yours"
+    def before_baseline(self) -> None:
+        """Without a recorded baseline, a committed change simply becomes the seed."""
+        if self.history.summary(0) is not None:
+            return
+        change = self.seed_change()
+        if change is None:
+            return
+        self.say(
+            f"the seed is now {change.new[:10]} (your commit on {change.branch}); "
+            f"darwin/seed was {change.old[:10]}, which has no baseline: measuring the new one"
         )
-        return None
-    old = pending or (change.old if change else None)
-    if pending is None and change is not None:
-        repo.git("update-ref", f"{ARCHIVE_REFS}{archive}", change.old)
-    if change is not None:
-        engine.say(
-            f"generation {g}: the seed changed on {change.branch} ({change.old[:10]} -> "
-            f"{change.new[:10]}): re-baselining. The old seed is kept as "
-            f"{ARCHIVE_REFS}{archive}; generations 0-{last} and their agents stay as they are"
-        )
-        repo.set_branch(SEED_AGENT, change.new)
-    new = repo.rev(repo.branch(SEED_AGENT))
-    assert old is not None and new is not None  # the archive and the branch were just set
-    moved = {"from": old, "to": new, "archived_as": f"{ARCHIVE_REFS}{archive}"}
-    return record_seed(engine, g, reseeded=moved)
+        self.repo.set_branch(SEED_AGENT, change.new)
 
+    def rebaseline(self, last: int) -> GenerationSummary | None:
+        """Re-baseline as generation ``last + 1`` if the user committed a new seed (see above).
 
-def record_seed(
-    engine: Engine, g: int, *, reseeded: dict[str, str] | None = None
-) -> GenerationSummary:
-    """Measure ``darwin/seed`` ``budget.repeats`` times and record it alone as generation ``g``."""
-    engine.use_windows(g)
-    seed_ref = engine.repo.branch(SEED_AGENT)
-    seeds = engine.seeds(engine.cfg.budget.repeats)
-    engine.say(f"generation {g}: evaluating the seed {len(seeds)}x to measure the noise floor")
-    engine.evaluate_all([(seed_ref, s) for s in seeds])
-    runs = engine.runs(seed_ref, seeds)
-    if fit.summarize(runs).mean_metrics() is None:
-        reasons = "; ".join(f"{r.status}: {r.reason}" for r in runs if not r.ok)
-        raise SeedDoesNotTrain(
-            f"the seed itself does not train ({reasons[:400]}); fix it (try 'darwin evaluate "
-            ". --iters 20'), commit, and run again: the next run takes your commit as the seed"
+        None when nothing changed, or when generation ``last + 1`` was already planned on
+        the old seed (it is finished first; the run says the re-baseline waits).
+        """
+        repo = self.repo
+        archive = archive_name(last)
+        pending = repo.archived(archive)  # set: a re-baseline was started and not recorded
+        change = self.seed_change()
+        if change is None and pending is None:
+            return None
+        g = last + 1
+        if self.run_state.plan_path(g).exists():
+            self.say(
+                f"your branch's seed differs from darwin/seed; generation {g} was started on the "
+                "old seed and is finished first: the next 'darwin run' re-baselines on yours"
+            )
+            return None
+        old = pending or (change.old if change else None)
+        if pending is None and change is not None:
+            repo.git("update-ref", f"{ARCHIVE_REFS}{archive}", change.old)
+        if change is not None:
+            self.say(
+                f"generation {g}: the seed changed on {change.branch} ({change.old[:10]} -> "
+                f"{change.new[:10]}): re-baselining. The old seed is kept as "
+                f"{ARCHIVE_REFS}{archive}; generations 0-{last} and their agents stay as they are"
+            )
+            repo.set_branch(SEED_AGENT, change.new)
+        new = repo.rev(repo.branch(SEED_AGENT))
+        assert old is not None and new is not None  # the archive and the branch were just set
+        moved = {"from": old, "to": new, "archived_as": f"{ARCHIVE_REFS}{archive}"}
+        return self.record_seed(g, reseeded=moved)
+
+    def record_seed(self, g: int, *, reseeded: dict[str, str] | None = None) -> GenerationSummary:
+        """Measure ``darwin/seed`` ``budget.repeats`` times and record it alone as generation ``g``."""
+        self.evals.use_windows(g)
+        seed_ref = self.repo.branch(SEED_AGENT)
+        seeds = self.evals.seeds(self.cfg.budget.repeats)
+        self.say(f"generation {g}: evaluating the seed {len(seeds)}x to measure the noise floor")
+        self.evals.evaluate_all([(seed_ref, s) for s in seeds])
+        runs = self.evals.runs(seed_ref, seeds)
+        if fit.summarize(runs).mean_metrics() is None:
+            reasons = "; ".join(f"{r.status}: {r.reason}" for r in runs if not r.ok)
+            raise SeedDoesNotTrain(
+                f"the seed itself does not train ({reasons[:400]}); fix it (try 'darwin evaluate "
+                ". --iters 20'), commit, and run again: the next run takes your commit as the seed"
+            )
+        base = self.evals.baseline_record()
+        row = Row(SEED_AGENT, 0, (), fitness=0.0, metrics=base.mean, n_runs=base.n)
+        summary = GenerationSummary(
+            generation=g,
+            ranking=tuple(gen.rank([row])),
+            survivors=(SEED_AGENT,),
+            culled=(),
+            leader=SEED_AGENT,
+            baseline=base,
+            timings={"wall_s": round(time.monotonic() - self.say.started, 3)},
+            tokens={"prompt": 0, "completion": 0},
+            data=self.cfg.budget.data,
+            reseeded=reseeded,
         )
-    base = engine.baseline_record()
-    row = Row(SEED_AGENT, 0, (), fitness=0.0, metrics=base.mean, n_runs=base.n)
-    summary = GenerationSummary(
-        generation=g,
-        ranking=tuple(gen.rank([row])),
-        survivors=(SEED_AGENT,),
-        culled=(),
-        leader=SEED_AGENT,
-        baseline=base,
-        timings={"wall_s": round(time.monotonic() - engine.say.started, 3)},
-        tokens={"prompt": 0, "completion": 0},
-        data=engine.cfg.budget.data,
-        reseeded=reseeded,
-    )
-    engine.history.write(summary)
-    return summary
+        self.history.write(summary)
+        return summary

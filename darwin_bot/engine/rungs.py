@@ -18,10 +18,10 @@ from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import Budget, EvalResult, Metrics, apply_cost_limit
 from darwin_bot.core.schedule import Schedule, ScheduleKind, Scores, entrants, tiers
 from darwin_bot.engine import rows
-from darwin_bot.engine.ports import SEED_AGENT
+from darwin_bot.evals.ports import SEED_AGENT
 
 if TYPE_CHECKING:
-    from darwin_bot.engine.loop import Engine
+    from darwin_bot.evals.evaluating import Evaluations
 
 
 def schedule_of(cfg: Config) -> Schedule:
@@ -29,44 +29,44 @@ def schedule_of(cfg: Config) -> Schedule:
     return Schedule(ScheduleKind(se.schedule), tuple(se.rungs), se.keep)
 
 
-def budget_at(engine: Engine, rung: int) -> Budget:
-    return schedule_of(engine.cfg).budget(engine.budget, rung)
+def budget_at(evals: Evaluations, rung: int) -> Budget:
+    return schedule_of(evals.cfg).budget(evals.budget, rung)
 
 
-def seed_runs(engine: Engine, rung: int) -> list[EvalResult]:
+def seed_runs(evals: Evaluations, rung: int) -> list[EvalResult]:
     """The seed's known runs at ``rung`` (rung 0: the baseline's, trained where missing)."""
     if rung == 0:
-        return engine.baseline_runs()
-    return engine.known_runs(engine.seed_head(), budget=budget_at(engine, rung))
+        return evals.baseline_runs()
+    return evals.known_runs(evals.seed_head(), budget=budget_at(evals, rung))
 
 
-def baseline_at(engine: Engine, rung: int, search_baseline: Metrics) -> Metrics | None:
+def baseline_at(evals: Evaluations, rung: int, search_baseline: Metrics) -> Metrics | None:
     """The seed's mean at ``rung``: what fitness there is relative to (None: not measured yet)."""
     if rung == 0:
         return search_baseline
-    return fit.summarize(seed_runs(engine, rung)).mean_metrics()
+    return fit.summarize(seed_runs(evals, rung)).mean_metrics()
 
 
-def held_runs(engine: Engine, head: str, rung: int, base: Metrics | None) -> list[EvalResult]:
+def held_runs(evals: Evaluations, head: str, rung: int, base: Metrics | None) -> list[EvalResult]:
     """``head``'s known runs at ``rung``, past the cost limit against the seed's there."""
-    bu = engine.cfg.budget
+    bu = evals.cfg.budget
     cost = base.cost if base is not None else None
     return [
         apply_cost_limit(r, cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
-        for r in engine.known_runs(head, budget=budget_at(engine, rung))
+        for r in evals.known_runs(head, budget=budget_at(evals, rung))
     ]
 
 
-def results(engine: Engine, agents: list[str], search_baseline: Metrics) -> list[Scores]:
+def results(evals: Evaluations, agents: list[str], search_baseline: Metrics) -> list[Scores]:
     """Per rung, the fitness of every agent with a run there (None: its run failed)."""
     out: list[Scores] = []
-    for rung in range(schedule_of(engine.cfg).top + 1):
-        base = baseline_at(engine, rung, search_baseline)
+    for rung in range(schedule_of(evals.cfg).top + 1):
+        base = baseline_at(evals, rung, search_baseline)
         scores: dict[str, float | None] = {}
         for agent in agents:
-            runs = held_runs(engine, engine.head(agent), rung, base)
+            runs = held_runs(evals, evals.agents.head(agent), rung, base)
             if runs and base is not None:
-                row = rows.scored_row(agent, 0, (), runs, base, engine.cfg.fitness)
+                row = rows.scored_row(agent, 0, (), runs, base, evals.cfg.fitness)
                 scores[agent] = row.fitness if row.ok else None
         out.append(scores)
     return out
@@ -77,38 +77,36 @@ def contenders(alive: list[str]) -> list[str]:
     return [a for a in alive if a != SEED_AGENT]
 
 
-def train(engine: Engine, g: int, alive: list[str], search_baseline: Metrics) -> None:
+def train(evals: Evaluations, g: int, alive: list[str], search_baseline: Metrics) -> None:
     """Train the rungs above 0 (rung 0, the search budget, is the caller's first runs)."""
-    sched = schedule_of(engine.cfg)
+    sched = schedule_of(evals.cfg)
     agents = contenders(alive)
-    s0 = engine.cfg.evolution.seed
+    s0 = evals.cfg.evolution.seed
     for rung in range(1, sched.top + 1):
-        known = results(engine, agents, search_baseline)
+        known = results(evals, agents, search_baseline)
         going = entrants(sched, known, agents)
         if len(going) <= rung or not going[rung]:
             return
-        seeds = engine.seeds(engine.cfg.budget.repeats if rung == sched.top else 1)
-        jobs = [(engine.seed_head(), s) for s in seeds]
-        jobs += [(engine.head(a), s0) for a in going[rung]]
-        engine.say(
+        seeds = evals.seeds(evals.cfg.budget.repeats if rung == sched.top else 1)
+        jobs = [(evals.seed_head(), s) for s in seeds]
+        jobs += [(evals.agents.head(a), s0) for a in going[rung]]
+        evals.say(
             f"generation {g}: rung {rung} ({sched.factor(rung)}x the search budget): "
             f"{len(going[rung])} of {len(going[rung - 1])} offspring go on"
         )
-        engine.evaluate_all(
-            jobs, what=f"generation {g} rung {rung}", budget=budget_at(engine, rung)
-        )
+        evals.evaluate_all(jobs, what=f"generation {g} rung {rung}", budget=budget_at(evals, rung))
 
 
-def standing(engine: Engine, alive: list[str], search_baseline: Metrics) -> dict[str, int]:
+def standing(evals: Evaluations, alive: list[str], search_baseline: Metrics) -> dict[str, int]:
     """Each agent's rung (the highest it has a result at); the seed stands at the top one reached.
 
     Empty for a flat schedule: every agent stands at the search budget.
     """
-    sched = schedule_of(engine.cfg)
+    sched = schedule_of(evals.cfg)
     if sched.kind is ScheduleKind.FLAT:
         return {}
     agents = contenders(alive)
-    tier = tiers(sched, results(engine, agents, search_baseline), agents)
+    tier = tiers(sched, results(evals, agents, search_baseline), agents)
     if SEED_AGENT in alive:
         tier[SEED_AGENT] = max(tier.values(), default=0)
     return tier

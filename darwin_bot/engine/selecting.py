@@ -14,304 +14,317 @@ whatever branches are left.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from darwin_bot.config import Config
 from darwin_bot.core import generation as gen
 from darwin_bot.core.generation import Row
 from darwin_bot.core.results import EvalResult, Metrics, Status, apply_cost_limit
-from darwin_bot.engine import confirming, rows, rungs
-from darwin_bot.engine.ports import SEED_AGENT
-from darwin_bot.engine.records import GenerationSummary, JournalState, SelectionJournal
-from darwin_bot.errors import StateError
-
-if TYPE_CHECKING:
-    from darwin_bot.engine.loop import Engine
-
-
-def previous(engine: Engine, g: int) -> GenerationSummary:
-    prev = engine.summary(g - 1)
-    if prev is None:
-        raise StateError(f"generation {g - 1} has no summary; run it (or 'darwin run') first")
-    return prev
+from darwin_bot.engine import rows, rungs
+from darwin_bot.engine.confirming import Confirm
+from darwin_bot.engine.evaluating import Evaluations
+from darwin_bot.engine.history import History
+from darwin_bot.engine.ports import SEED_AGENT, Publisher, Repository, Say
+from darwin_bot.store.records import GenerationSummary, JournalState, SelectionJournal
+from darwin_bot.store.state import RunState
 
 
-def held_runs(engine: Engine, agent: str, baseline: Metrics) -> list[EvalResult]:
-    """The agent's known runs with the budget held: ``over_budget`` past the cost limit.
+class Select:
+    """The select step: rank, gate, confirm, cull and record one generation, as a journal."""
 
-    The harness measured each run's training wall time; the limit is relative to
-    the baseline's mean under the same budget, so it is applied here, where the
-    baseline is known (a run over it ranks with the failures and never counts
-    towards the gate).
-    """
-    bu = engine.cfg.budget
-    return [
-        apply_cost_limit(r, baseline.cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
-        for r in engine.known_runs(engine.head(agent))
-    ]
+    def __init__(
+        self,
+        cfg: Config,
+        repo: Repository,
+        evals: Evaluations,
+        history: History,
+        run_state: RunState,
+        *,
+        rules: gen.Rules,
+        publisher: Publisher | None,
+        llm_factory: Callable[[int], Any],
+        say: Say,
+    ) -> None:
+        self.cfg, self.repo, self.evals, self.agents = cfg, repo, evals, evals.agents
+        self.history, self.memory, self.run_state = history, history.memory, run_state
+        self.rules, self.publisher, self.llm_factory, self.say = rules, publisher, llm_factory, say
+        self.confirm = Confirm(cfg, repo, evals, say)
 
+    def previous(self, g: int) -> GenerationSummary:
+        return self.history.previous(g)
 
-def gate_samples(
-    engine: Engine, ranked: list[Row], baseline: Metrics, tiers: dict[str, int] | None = None
-) -> dict[str, list[float]]:
-    """Each working row's perplexity per run, budget held: what the gate compares.
+    def held_runs(self, agent: str, baseline: Metrics) -> list[EvalResult]:
+        """The agent's known runs with the budget held: ``over_budget`` past the cost limit.
 
-    ``tiers`` (a search schedule's rungs): the runs at the leader's rung, of
-    the rows that reached it; no other rung is compared with the seed's runs there.
-    """
-    if not tiers:
+        The harness measured each run's training wall time; the limit is relative to
+        the baseline's mean under the same budget, so it is applied here, where the
+        baseline is known (a run over it ranks with the failures and never counts
+        towards the gate).
+        """
+        bu = self.cfg.budget
+        return [
+            apply_cost_limit(r, baseline.cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
+            for r in self.evals.known_runs(self.agents.head(agent))
+        ]
+
+    def gate_samples(
+        self, ranked: list[Row], baseline: Metrics, tiers: dict[str, int] | None = None
+    ) -> dict[str, list[float]]:
+        """Each working row's perplexity per run, budget held: what the gate compares.
+
+        ``tiers`` (a search schedule's rungs): the runs at the leader's rung, of
+        the rows that reached it; no other rung is compared with the seed's runs there.
+        """
+        if not tiers:
+            return {
+                r.agent: rows.perplexities(self.held_runs(r.agent, baseline))
+                for r in ranked
+                if r.ok
+            }
+        top = gate_rung(ranked, tiers)
+        base = rungs.baseline_at(self.evals, top, baseline)
         return {
-            r.agent: rows.perplexities(held_runs(engine, r.agent, baseline)) for r in ranked if r.ok
+            r.agent: rows.perplexities(
+                rungs.held_runs(self.evals, self.agents.head(r.agent), top, base)
+            )
+            for r in ranked
+            if r.ok and tiers.get(r.agent, 0) == top
         }
-    top = gate_rung(ranked, tiers)
-    base = rungs.baseline_at(engine, top, baseline)
-    return {
-        r.agent: rows.perplexities(rungs.held_runs(engine, engine.head(r.agent), top, base))
-        for r in ranked
-        if r.ok and tiers.get(r.agent, 0) == top
-    }
+
+    def standing(self, ranked: list[Row], baseline: Metrics) -> dict[str, int]:
+        """The schedule's rung of each ranked agent that has a branch (empty: a flat schedule)."""
+        agents = [r.agent for r in ranked if r.status is not Status.REJECTED]
+        return rungs.standing(self.evals, agents, baseline)
+
+    def candidates(self, g: int, baseline: Metrics, *, train: bool) -> list[Row]:
+        """Rows of the previous survivors and this generation's offspring, ranked.
+
+        ``train``: evaluate (first seed) a candidate that has no run yet; otherwise
+        it ranks as "not evaluated". Offspring rejected at mutation rank last.
+        """
+        prev = self.previous(g)
+        records = self.run_state.offspring(g)
+        alive = list(prev.survivors) + [a for a, r in records.items() if r.ok]
+        if train:
+            first = [(self.agents.head(a), self.cfg.evolution.seed) for a in alive]
+            self.evals.evaluate_all(first, what=f"generation {g} survivors and offspring")
+            rungs.train(self.evals, g, alive, baseline)  # a flat schedule has none
+        tier = rungs.standing(self.evals, alive, baseline)
+        out = []
+        for agent in alive:
+            rec = records.get(agent)
+            first = None if rec else self.history.rows(agent)[0]
+            born = rec.generation if rec else first.generation  # type: ignore[union-attr]
+            parents = rec.parents if rec else first.parents  # type: ignore[union-attr]
+            rung = tier.get(agent, 0)
+            base = (rungs.baseline_at(self.evals, rung, baseline) if rung else None) or baseline
+            runs = (
+                rungs.held_runs(self.evals, self.agents.head(agent), rung, base)
+                if rung
+                else self.held_runs(agent, baseline)
+            )
+            out.append(rows.scored_row(agent, born, parents, runs, base, self.cfg.fitness))
+        for agent, rec in records.items():
+            if not rec.ok:
+                out.append(Row(agent, g, rec.parents, status=Status.REJECTED, reason=rec.reason))
+        return gen.rank(out, tier)
+
+    def _lead_now(self, g: int) -> tuple[Metrics, list[Row], Row | None]:
+        """The baseline, the ranked rows of ``g`` on the runs known now, and the leader (not the seed)."""
+        baseline = self.evals.baseline_metrics()
+        ranked = self.candidates(g, baseline, train=False)
+        lead = gen.leader(ranked)
+        return baseline, ranked, lead if lead is not None and lead.agent != SEED_AGENT else None
+
+    def provisional_leader(self, g: int) -> str | None:
+        """The agent that would lead ``g`` on the runs known now (None: the seed or nobody)."""
+        lead = self._lead_now(g)[2]
+        return lead.agent if lead is not None else None
+
+    def leader_and_fallback(self, g: int) -> tuple[str | None, str | None]:
+        """The provisional leader, and the agent the gate tests instead if its repeats drop it.
+
+        The second is None when that would be the leader itself
+        (``core.generation.gate_fallback``).
+        """
+        baseline, ranked, lead = self._lead_now(g)
+        if lead is None:
+            return None, None
+        prev = self.previous(g)
+        backup = gen.gate_fallback(
+            ranked,
+            lead,
+            self.gate_samples(ranked, baseline),
+            gen.Previous(prev.survivors, prev.champion),
+            self.rules,
+        )
+        return lead.agent, backup.agent if backup is not None else None
+
+    def decide(self, g: int, *, confirm: bool) -> SelectionJournal:
+        """The whole outcome of ``g``: trains what is missing when ``confirm``, changes no state."""
+        started = time.monotonic()
+        prev = self.previous(g)
+        data = self.cfg.budget.data
+        if prev.data is not None and prev.data != data:
+            self.say(
+                f"generation {g}: the corpus is now {data} (was {prev.data}): the seed and the "
+                "survivors are measured again on it before anything is compared"
+            )
+        baseline = self.evals.baseline_metrics()
+        repeats = self.evals.seeds(self.cfg.budget.repeats)
+        handled: list[str] = []
+        pub = self.publisher
+        if confirm and pub is not None and pub.controls().get("reevaluate"):
+            # The dashboard asked to re-evaluate the top agents: give every survivor full repeats.
+            self.evals.evaluate_all(
+                [(self.agents.head(a), s) for a in prev.survivors for s in repeats]
+            )
+            pub.handled("reevaluate")
+            handled.append("reevaluate")
+        ranked = self.candidates(g, baseline, train=confirm)
+        lead = gen.leader(ranked)
+        if confirm and lead is not None and lead.agent != SEED_AGENT:
+            self.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
+            at = rungs.budget_at(self.evals, gate_rung(ranked, self.standing(ranked, baseline)))
+            self.evals.evaluate_all(
+                [(self.agents.head(lead.agent), s) for s in repeats],
+                what=f"generation {g} leader",
+                budget=at,
+            )
+            ranked = self.candidates(g, baseline, train=False)
+        outcome = self.choose(g, ranked, baseline, prev, train=confirm)
+        records = self.run_state.offspring(g).values()
+        summary = GenerationSummary(
+            generation=g,
+            ranking=outcome.ranking,
+            survivors=outcome.keep,
+            culled=outcome.cull,
+            champion=outcome.champion or prev.champion,
+            new_champion=outcome.champion,
+            leader=outcome.leader,
+            gate=outcome.gate,
+            baseline=self.evals.baseline_record(),
+            timings={"select_s": round(time.monotonic() - started, 3)},
+            **self.spent(g, records),
+            promotion=outcome.promotion,
+            data=data,
+        )
+        return SelectionJournal(g, JournalState.DECIDED, summary, tuple(handled))
+
+    def spent(self, g: int, records: Any) -> dict[str, Any]:
+        """The generation's tokens and cost: every call the spend ledger billed to ``g`` (failed,
+        cut and repaired replies and the preflight included), else the offspring records' sum."""
+        totals = getattr(self.llm_factory, "totals", None)
+        t = totals(g) if totals is not None else None
+        if t is not None and t.calls:
+            tokens = {"prompt": t.prompt_tokens, "completion": t.completion_tokens}
+            return {"tokens": tokens, "cost_usd": round(t.usd, 6)}
+        return {
+            "tokens": {
+                "prompt": sum(r.prompt_tokens for r in records),
+                "completion": sum(r.completion_tokens for r in records),
+            },
+            "cost_usd": round(sum(r.cost_usd for r in records), 6),
+        }
+
+    def choose(
+        self,
+        g: int,
+        ranked: list[Row],
+        baseline: Metrics,
+        prev: GenerationSummary,
+        *,
+        train: bool,
+    ) -> gen.Selection:
+        """``core.generation.select`` on the known runs; with a confirmation budget, twice.
+
+        The first pass names the provisional champion (the leader past the search
+        gate); only it and the seed are confirmed (trained when ``train``), and the
+        second pass decides with those samples. A leader not promoted is one line
+        of output saying why.
+        """
+        tiers = self.standing(ranked, baseline)
+        samples = self.gate_samples(ranked, baseline, tiers)
+        alive = frozenset(r.agent for r in ranked if self.repo.rev(self.repo.branch(r.agent)))
+        seed_runs = rungs.seed_runs(self.evals, gate_rung(ranked, tiers))  # the gate's rung
+
+        def pick(confirmation: gen.Confirmation | None = None) -> gen.Selection:
+            return gen.select(
+                ranked,
+                baseline=rows.perplexities(seed_runs),
+                samples=samples,
+                previous=gen.Previous(prev.survivors, prev.champion),
+                alive=alive,
+                rules=self.rules,
+                confirm=confirmation,
+                tiers=tiers,
+            )
+
+        outcome = pick()
+        if not self.confirm.enabled() or outcome.gate is None:
+            return outcome
+        lead = outcome.gate.agent
+        outcome = pick(self.confirm.confirmation(g, outcome.champion, train=train))
+        promo = outcome.promotion
+        if promo is not None and not promo.promote:
+            self.say(f"generation {g}: {lead} is not promoted: {promo.reason}")
+        return outcome
+
+    def parent_fitness(self, summary: GenerationSummary, parent: str) -> float | None:
+        """The parent's fitness as measured alongside its child: its row in this generation.
+
+        A survivor ranks again in every generation, on the same baseline and corpus
+        as its offspring; only a parent without a working row here (culled, or it
+        failed now) falls back to its last recorded one.
+        """
+        row = summary.row(parent)
+        if row is not None and row.ok:
+            return float(row.fitness)
+        return self.history.fitness_of(parent)
+
+    def carry_out(self, journal: SelectionJournal) -> GenerationSummary:
+        """Do what ``journal`` decided, from the step it reached; each step is idempotent."""
+        summary, g = journal.summary, journal.generation
+        records = self.run_state.offspring(g)
+        if journal.state is JournalState.DECIDED:
+            for agent in summary.culled:
+                self.repo.delete_branch(self.repo.branch(agent), archive_as=agent)
+            updates = {}
+            for r in summary.ranking:
+                rec = records.get(r.agent)
+                if rec is not None and rec.ok:
+                    parent_fit = self.parent_fitness(summary, rec.parents[0])
+                    ok = parent_fit is not None and r.status is Status.OK
+                    updates[r.agent] = (r.metrics, r.fitness - parent_fit if ok else None)  # type: ignore[operator]
+            self.memory.update_generation_metrics(g, updates)
+            self.history.write(summary)
+            journal = replace(journal, state=JournalState.RECORDED)
+            self.run_state.write_journal(journal)
+        if journal.state is JournalState.RECORDED:
+            if self.publisher is not None:
+                for action in journal.handled:
+                    self.publisher.handled(action)
+                self.publisher.selected(
+                    summary.to_json(), {a: rec.to_json() for a, rec in records.items()}
+                )
+            self.run_state.write_journal(replace(journal, state=JournalState.PUBLISHED))
+        return summary
+
+    def select(self, g: int, *, confirm: bool) -> GenerationSummary:
+        """Decide (once) and carry out the selection of ``g``; a finished one is returned as is."""
+        done = self.history.summary(g)
+        journal = self.run_state.journal(g)
+        if done is not None and (journal is None or journal.state is JournalState.PUBLISHED):
+            return done
+        if journal is None:
+            journal = self.decide(g, confirm=confirm)
+            self.run_state.write_journal(journal)
+        return self.carry_out(journal)
 
 
 def gate_rung(ranked: list[Row], tiers: dict[str, int]) -> int:
     """The rung the gate compares at: the leader's (0 when nothing works)."""
     lead = gen.leader(ranked)
     return tiers.get(lead.agent, 0) if lead is not None else 0
-
-
-def standing(engine: Engine, ranked: list[Row], baseline: Metrics) -> dict[str, int]:
-    """The schedule's rung of each ranked agent that has a branch (empty: a flat schedule)."""
-    agents = [r.agent for r in ranked if r.status is not Status.REJECTED]
-    return rungs.standing(engine, agents, baseline)
-
-
-def candidates(engine: Engine, g: int, baseline: Metrics, *, train: bool) -> list[Row]:
-    """Rows of the previous survivors and this generation's offspring, ranked.
-
-    ``train``: evaluate (first seed) a candidate that has no run yet; otherwise
-    it ranks as "not evaluated". Offspring rejected at mutation rank last.
-    """
-    prev = previous(engine, g)
-    records = engine.offspring_records(g)
-    alive = list(prev.survivors) + [a for a, r in records.items() if r.ok]
-    if train:
-        first = [(engine.head(a), engine.cfg.evolution.seed) for a in alive]
-        engine.evaluate_all(first, what=f"generation {g} survivors and offspring")
-        rungs.train(engine, g, alive, baseline)  # a flat schedule has none
-    tier = rungs.standing(engine, alive, baseline)
-    out = []
-    for agent in alive:
-        rec = records.get(agent)
-        first = None if rec else engine.history.rows(agent)[0]
-        born = rec.generation if rec else first.generation  # type: ignore[union-attr]
-        parents = rec.parents if rec else first.parents  # type: ignore[union-attr]
-        rung = tier.get(agent, 0)
-        base = (rungs.baseline_at(engine, rung, baseline) if rung else None) or baseline
-        runs = (
-            rungs.held_runs(engine, engine.head(agent), rung, base)
-            if rung
-            else held_runs(engine, agent, baseline)
-        )
-        out.append(rows.scored_row(agent, born, parents, runs, base, engine.cfg.fitness))
-    for agent, rec in records.items():
-        if not rec.ok:
-            out.append(Row(agent, g, rec.parents, status=Status.REJECTED, reason=rec.reason))
-    return gen.rank(out, tier)
-
-
-def _lead_now(engine: Engine, g: int) -> tuple[Metrics, list[Row], Row | None]:
-    """The baseline, the ranked rows of ``g`` on the runs known now, and the leader (not the seed)."""
-    baseline = engine.baseline_metrics()
-    ranked = candidates(engine, g, baseline, train=False)
-    lead = gen.leader(ranked)
-    return baseline, ranked, lead if lead is not None and lead.agent != SEED_AGENT else None
-
-
-def provisional_leader(engine: Engine, g: int) -> str | None:
-    """The agent that would lead ``g`` on the runs known now (None: the seed or nobody)."""
-    lead = _lead_now(engine, g)[2]
-    return lead.agent if lead is not None else None
-
-
-def leader_and_fallback(engine: Engine, g: int) -> tuple[str | None, str | None]:
-    """The provisional leader, and the agent the gate tests instead if its repeats drop it.
-
-    The second is None when that would be the leader itself
-    (``core.generation.gate_fallback``).
-    """
-    baseline, ranked, lead = _lead_now(engine, g)
-    if lead is None:
-        return None, None
-    prev = previous(engine, g)
-    backup = gen.gate_fallback(
-        ranked,
-        lead,
-        gate_samples(engine, ranked, baseline),
-        gen.Previous(prev.survivors, prev.champion),
-        engine.rules,
-    )
-    return lead.agent, backup.agent if backup is not None else None
-
-
-def decide(engine: Engine, g: int, *, confirm: bool) -> SelectionJournal:
-    """The whole outcome of ``g``: trains what is missing when ``confirm``, changes no state."""
-    started = time.monotonic()
-    prev = previous(engine, g)
-    data = engine.cfg.budget.data
-    if prev.data is not None and prev.data != data:
-        engine.say(
-            f"generation {g}: the corpus is now {data} (was {prev.data}): the seed and the "
-            "survivors are measured again on it before anything is compared"
-        )
-    baseline = engine.baseline_metrics()
-    repeats = engine.seeds(engine.cfg.budget.repeats)
-    handled: list[str] = []
-    pub = engine.publisher
-    if confirm and pub is not None and pub.controls().get("reevaluate"):
-        # The dashboard asked to re-evaluate the top agents: give every survivor full repeats.
-        engine.evaluate_all([(engine.head(a), s) for a in prev.survivors for s in repeats])
-        pub.handled("reevaluate")
-        handled.append("reevaluate")
-    ranked = candidates(engine, g, baseline, train=confirm)
-    lead = gen.leader(ranked)
-    if confirm and lead is not None and lead.agent != SEED_AGENT:
-        engine.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
-        at = rungs.budget_at(engine, gate_rung(ranked, standing(engine, ranked, baseline)))
-        engine.evaluate_all(
-            [(engine.head(lead.agent), s) for s in repeats],
-            what=f"generation {g} leader",
-            budget=at,
-        )
-        ranked = candidates(engine, g, baseline, train=False)
-    outcome = choose(engine, g, ranked, baseline, prev, train=confirm)
-    records = engine.offspring_records(g).values()
-    summary = GenerationSummary(
-        generation=g,
-        ranking=outcome.ranking,
-        survivors=outcome.keep,
-        culled=outcome.cull,
-        champion=outcome.champion or prev.champion,
-        new_champion=outcome.champion,
-        leader=outcome.leader,
-        gate=outcome.gate,
-        baseline=engine.baseline_record(),
-        timings={"select_s": round(time.monotonic() - started, 3)},
-        **spent(engine, g, records),
-        promotion=outcome.promotion,
-        data=data,
-    )
-    return SelectionJournal(g, JournalState.DECIDED, summary, tuple(handled))
-
-
-def spent(engine: Engine, g: int, records: Any) -> dict[str, Any]:
-    """The generation's tokens and cost: every call the spend ledger billed to ``g`` (failed,
-    cut and repaired replies and the preflight included), else the offspring records' sum."""
-    totals = getattr(engine.llm_factory, "totals", None)
-    t = totals(g) if totals is not None else None
-    if t is not None and t.calls:
-        tokens = {"prompt": t.prompt_tokens, "completion": t.completion_tokens}
-        return {"tokens": tokens, "cost_usd": round(t.usd, 6)}
-    return {
-        "tokens": {
-            "prompt": sum(r.prompt_tokens for r in records),
-            "completion": sum(r.completion_tokens for r in records),
-        },
-        "cost_usd": round(sum(r.cost_usd for r in records), 6),
-    }
-
-
-def choose(
-    engine: Engine,
-    g: int,
-    ranked: list[Row],
-    baseline: Metrics,
-    prev: GenerationSummary,
-    *,
-    train: bool,
-) -> gen.Selection:
-    """``core.generation.select`` on the known runs; with a confirmation budget, twice.
-
-    The first pass names the provisional champion (the leader past the search
-    gate); only it and the seed are confirmed (trained when ``train``), and the
-    second pass decides with those samples. A leader not promoted is one line
-    of output saying why.
-    """
-    tiers = standing(engine, ranked, baseline)
-    samples = gate_samples(engine, ranked, baseline, tiers)
-    alive = frozenset(r.agent for r in ranked if engine.repo.rev(engine.repo.branch(r.agent)))
-    seed_runs = rungs.seed_runs(engine, gate_rung(ranked, tiers))  # the gate's rung
-
-    def pick(confirmation: gen.Confirmation | None = None) -> gen.Selection:
-        return gen.select(
-            ranked,
-            baseline=rows.perplexities(seed_runs),
-            samples=samples,
-            previous=gen.Previous(prev.survivors, prev.champion),
-            alive=alive,
-            rules=engine.rules,
-            confirm=confirmation,
-            tiers=tiers,
-        )
-
-    outcome = pick()
-    if not confirming.enabled(engine) or outcome.gate is None:
-        return outcome
-    lead = outcome.gate.agent
-    outcome = pick(confirming.confirmation(engine, g, outcome.champion, train=train))
-    promo = outcome.promotion
-    if promo is not None and not promo.promote:
-        engine.say(f"generation {g}: {lead} is not promoted: {promo.reason}")
-    return outcome
-
-
-def parent_fitness(engine: Engine, summary: GenerationSummary, parent: str) -> float | None:
-    """The parent's fitness as measured alongside its child: its row in this generation.
-
-    A survivor ranks again in every generation, on the same baseline and corpus
-    as its offspring; only a parent without a working row here (culled, or it
-    failed now) falls back to its last recorded one.
-    """
-    row = summary.row(parent)
-    if row is not None and row.ok:
-        return float(row.fitness)
-    return engine.history.fitness_of(parent)
-
-
-def carry_out(engine: Engine, journal: SelectionJournal) -> GenerationSummary:
-    """Do what ``journal`` decided, from the step it reached; each step is idempotent."""
-    summary, g = journal.summary, journal.generation
-    records = engine.offspring_records(g)
-    if journal.state is JournalState.DECIDED:
-        for agent in summary.culled:
-            engine.repo.delete_branch(engine.repo.branch(agent), archive_as=agent)
-        updates = {}
-        for r in summary.ranking:
-            rec = records.get(r.agent)
-            if rec is not None and rec.ok:
-                parent_fit = parent_fitness(engine, summary, rec.parents[0])
-                ok = parent_fit is not None and r.status is Status.OK
-                updates[r.agent] = (r.metrics, r.fitness - parent_fit if ok else None)  # type: ignore[operator]
-        engine.memory.update_generation_metrics(g, updates)
-        engine.history.write(summary)
-        journal = replace(journal, state=JournalState.RECORDED)
-        engine.run_state.write_journal(journal)
-    if journal.state is JournalState.RECORDED:
-        if engine.publisher is not None:
-            for action in journal.handled:
-                engine.publisher.handled(action)
-            engine.publisher.selected(
-                summary.to_json(), {a: rec.to_json() for a, rec in records.items()}
-            )
-        engine.run_state.write_journal(replace(journal, state=JournalState.PUBLISHED))
-    return summary
-
-
-def select(engine: Engine, g: int, *, confirm: bool) -> GenerationSummary:
-    """Decide (once) and carry out the selection of ``g``; a finished one is returned as is."""
-    done = engine.summary(g)
-    journal = engine.run_state.journal(g)
-    if done is not None and (journal is None or journal.state is JournalState.PUBLISHED):
-        return done
-    if journal is None:
-        journal = decide(engine, g, confirm=confirm)
-        engine.run_state.write_journal(journal)
-    return carry_out(engine, journal)

@@ -59,6 +59,7 @@ from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throu
 from darwin_bot.evaluate.devices import pinned_env, resolve_device
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.inputs import read_meta
+from darwin_bot.evaluate.iterations import iteration_watcher
 from darwin_bot.evaluate.limits import (
     WallLimit,
     baseline_cost,
@@ -79,7 +80,6 @@ from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_graph
 from darwin_bot.evaluate.scoring import CAUSAL_TOL, MIN_PROBES, detection_probability, plan_probes
 from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
-from darwin_bot.progress import iteration_watcher
 
 # Bump when anything that changes a score changes: it is half of the cache key. What each
 # version changed: docs/results.md, "Evaluator versions".

@@ -17,13 +17,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from darwin_bot.core.results import CONTENTION_SLACK, Cost, Status
+from darwin_bot.core.results import CONTENTION_SLACK, Budget, Cost, Status
 from darwin_bot.evaluate.accounting import Measure, measure_for
 
-if TYPE_CHECKING:
-    from darwin_bot.evaluate.harness import EvalOptions
+
+class EvalOptions(Protocol):
+    """What the limits read of ``harness.EvalOptions``."""
+
+    budget: Budget
+    smoke: bool
+    timeout_s: float
+    allowance_s: float
+    max_cost_ratio: float
+    seconds_cost_ratio: float
+    baseline_train_wall_s: float | None
+    baseline_score_wall_s: float | None
+    baseline_train_cpu_s: float | None
+    baseline_score_cpu_s: float | None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 REST_PER_HOUR = 1000  # GITHUB_TOKEN, per repository
 WRITES_PER_HOUR = 500  # content-creating requests, any token (secondary limit)
-WRITES_PER_MINUTE = 80
 STEP_OVERHEAD_READS = 8  # requests, dashboard, labels, the repository, the probe
 STEP_OVERHEAD_WRITES = 3  # dashboard body, acknowledgements
 

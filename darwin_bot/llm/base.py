@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
-    from darwin_bot.llm.offline.evidence import Guidance
+    from darwin_bot.llm.evidence import Guidance
 
 
 class Message(TypedDict):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
+from darwin_bot.core.agent import MutationKind, Outcome
 from darwin_bot.errors import (
     LLMAuthError,
     LLMError,
@@ -106,7 +106,7 @@ class ChunkEditor:
             MUTATE_TRIM,
             chunk.text,
         )
-        return self._edit(chunk, fitted, "mutate", chunk.text)
+        return self._edit(chunk, fitted, MutationKind.MUTATE, chunk.text)
 
     def repair(self, p: Problem) -> EditResult:
         chunks = self.files.chunks(p.file)
@@ -132,7 +132,7 @@ class ChunkEditor:
             REPAIR_TRIM,
             p.current,
         )
-        return self._edit(chunk, fitted, "repair", p.current)
+        return self._edit(chunk, fitted, MutationKind.REPAIR, p.current)
 
     def _call(
         self, where: tuple[str, str], kind: str, messages: list[Message], left: tuple[str, ...]
@@ -172,7 +172,7 @@ class ChunkEditor:
             f"(llm.max_tokens = {self.cfg.llm.max_tokens}, or what the context window left)"
         )
 
-    def _edit(self, chunk: Chunk, fitted: Fitted, kind: str, shown: str) -> EditResult:
+    def _edit(self, chunk: Chunk, fitted: Fitted, kind: MutationKind, shown: str) -> EditResult:
         where = (chunk.file, chunk.name)
         left = fitted.left_out
         if fitted.problem:
@@ -196,7 +196,7 @@ class ChunkEditor:
             why = reply.declined_because or "the LLM proposed no change"
             self.ledger.record(where, kind, Outcome.DECLINED, why, c, change, left)
             return EditResult(EditStatus.DECLINED)
-        outcome = Outcome.APPLIED if kind == "mutate" else Outcome.REPAIRED
+        outcome = Outcome.APPLIED if kind == MutationKind.MUTATE else Outcome.REPAIRED
         self.ledger.record(where, kind, outcome, reply.rationale, c, change, left)
         self.ledger.pending.append(change)
         return EditResult(EditStatus.APPLIED)

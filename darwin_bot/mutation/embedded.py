@@ -43,21 +43,46 @@ FILE_TABLE_LIMIT = 512
 
 DECODER_MODULES: frozenset[str] = frozenset(
     {
-        "base64", "binascii", "bz2", "codecs", "ctypes", "cffi", "gzip", "importlib",
-        "lzma", "marshal", "mmap", "pickletools", "quopri", "runpy", "shelve", "tarfile",
-        "uu", "zipfile", "zipimport", "zlib",
+        "base64",
+        "binascii",
+        "bz2",
+        "codecs",
+        "ctypes",
+        "cffi",
+        "gzip",
+        "importlib",
+        "lzma",
+        "marshal",
+        "mmap",
+        "pickletools",
+        "quopri",
+        "runpy",
+        "shelve",
+        "tarfile",
+        "uu",
+        "zipfile",
+        "zipimport",
+        "zlib",
     }
-)  # fmt: skip
+)
 LOADER_NAMES: frozenset[str] = frozenset(
     {"__import__", "__builtins__", "__loader__", "__spec__", "import_module"}
 )
 CHANNEL_NAMES: frozenset[str] = frozenset(
     {
-        "posix_fadvise", "preadv", "pwritev", "readahead", "madvise", "mincore",
-        "RWF_NOWAIT", "RWF_HIPRI", "POSIX_FADV_DONTNEED", "POSIX_FADV_WILLNEED",
+        "posix_fadvise",
+        "preadv",
+        "pwritev",
+        "readahead",
+        "madvise",
+        "mincore",
+        "RWF_NOWAIT",
+        "RWF_HIPRI",
+        "POSIX_FADV_DONTNEED",
+        "POSIX_FADV_WILLNEED",
         "POSIX_FADV_NOREUSE",
     }
-)  # fmt: skip
+)
 REFLECTION_CALLS: frozenset[str] = frozenset({"getattr", "setattr", "hasattr", "delattr", "vars"})
 SYSTEM_PATHS: tuple[str, ...] = ("/proc/", "/sys/")
 

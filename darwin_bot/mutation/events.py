@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
 
-from darwin_bot.core.agent import HumanRequest, Outcome
+from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
 from darwin_bot.core.results import Metrics, SmokeResult
-from darwin_bot.llm.offline.evidence import Guidance
+from darwin_bot.llm.evidence import Guidance
 
 
 class OutcomeStatus(StrEnum):
@@ -43,7 +42,7 @@ class ChunkChange:
 
 @dataclass(frozen=True)
 class Attempt:
-    kind: Literal["mutate", "repair"]
+    kind: MutationKind  # mutate or repair
     summary: str  # the commit subject
     changes: tuple[ChunkChange, ...]
     model: str
@@ -59,7 +58,7 @@ class MutationEvent:
 
     file: str
     chunk: str
-    kind: str  # mutate | repair
+    kind: MutationKind  # mutate or repair
     outcome: Outcome  # core.agent: the one enum a mutation record carries
     reason: str
     summary: str

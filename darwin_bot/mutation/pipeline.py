@@ -40,10 +40,9 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
+from darwin_bot.core.agent import MutationKind, Outcome
 from darwin_bot.core.results import EvalResult, SmokeDeferred, SmokeResult
 from darwin_bot.errors import MutationRejected
 from darwin_bot.llm.base import LLM, ChunkOffer, Guided
@@ -228,7 +227,7 @@ def mutate_tree(
         if why:
             s.ledger.events = [_as_duplicate(e, why) for e in s.ledger.events]
             return s.outcome(OutcomeStatus.DUPLICATE, why, None, change)
-    kind: Literal["mutate", "repair"] = "repair" if rounds else "mutate"
+    kind = MutationKind.REPAIR if rounds else MutationKind.MUTATE
     s.ledger.commit(kind, s.commit)
     s.files.snapshot()
     return _smoke_and_repair(s, rounds)
@@ -309,7 +308,7 @@ def _problems(
 
 def _smoke_failed(s: _Call, result: EvalResult) -> list[Problem]:
     """Blame a failed smoke test (never a deferred one: see :func:`_passed`) on the changed chunks."""
-    kind = s.ledger.attempts[-1].kind if s.ledger.attempts else "mutate"
+    kind = s.ledger.attempts[-1].kind if s.ledger.attempts else MutationKind.MUTATE
     changed = s.files.changed()
     made = {(c.file, c.chunk): c for a in s.ledger.attempts for c in a.changes}
     for where in changed:  # each changed chunk shares the blame, under its edit's tag
@@ -343,7 +342,7 @@ def _repair_rounds(
             s.editor.repair(p)
         if not s.ledger.pending:
             break
-        s.ledger.commit("repair", s.commit)
+        s.ledger.commit(MutationKind.REPAIR, s.commit)
         s.files.snapshot()
         result = s.smoke(s.files.tree)
         if _passed(result):

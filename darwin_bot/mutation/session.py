@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from darwin_bot.core.agent import HumanRequest, Outcome
+from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
 from darwin_bot.errors import MutationRejected
 from darwin_bot.llm.base import Completion
 from darwin_bot.mutation.chunks import Chunk, chunk_source
@@ -134,7 +133,7 @@ class Ledger:
     def ask_for(self, requests: tuple[HumanRequest, ...]) -> None:
         self.requests.extend(r for r in requests if r not in self.requests)
 
-    def commit(self, kind: Literal["mutate", "repair"], commit: Commit) -> Attempt:
+    def commit(self, kind: MutationKind, commit: Commit) -> Attempt:
         """Commit the pending changes as one attempt (via ``commit``) and start a new ledger page."""
         changes = tuple(self.pending)
         first = changes[0].summary

@@ -29,8 +29,10 @@ def require_files(contract: Contract, tree: Path) -> None:
             if contract.kind == ContractKind.DARWIN:
                 hint = "pass the root of a darwin tree (the folder holding seed/)"
             else:
-                hint = (f"pass the folder holding nanoGPT's {', '.join(contract.required_files)}; "
-                        "'darwin check' lists what the contract needs")  # fmt: skip
+                hint = (
+                    f"pass the folder holding nanoGPT's {', '.join(contract.required_files)}; "
+                    "'darwin check' lists what the contract needs"
+                )
             raise ConfigError(f"{tree} has no {rel}; {hint}")
 
 

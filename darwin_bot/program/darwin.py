@@ -68,8 +68,14 @@ class DarwinContract:
             return [*parts, Part("model.load", False, f"{self.model_path} {why}")]
         args = function_args(model, "load")
         if args is None and "load" not in top_level_names(model):
-            parts.append(Part("model.load", False, f"{self.model_path} has no load(path, device); "
-                              "add one that returns the trained torch.nn.Module"))  # fmt: skip
+            parts.append(
+                Part(
+                    "model.load",
+                    False,
+                    f"{self.model_path} has no load(path, device); "
+                    "add one that returns the trained torch.nn.Module",
+                )
+            )
         elif args is not None and n_positional(args) < (2, False):
             parts.append(
                 Part("model.load", False, f"{self.model_path}: load() must take (path, device)")
@@ -91,8 +97,10 @@ class DarwinContract:
         if (out / self.model_file).is_file() and not (out / self.model_file).is_symlink():
             return None
         found = ", ".join(sorted(p.name for p in out.iterdir())[:8]) or "nothing"
-        return (f"train.py wrote no {self.model_file} in $DARWIN_OUT (it wrote: {found}); "
-                f"save the model to $DARWIN_OUT/{self.model_file}")  # fmt: skip
+        return (
+            f"train.py wrote no {self.model_file} in $DARWIN_OUT (it wrote: {found}); "
+            f"save the model to $DARWIN_OUT/{self.model_file}"
+        )
 
     def read_report(self, out: Path, wall_s: float) -> TrainReport | None:
         return None  # the harness reads train.json itself

@@ -60,8 +60,11 @@ def _last_error(log: str) -> str:
 def _fix(contract: Contract, stage: int, result: EvalResult) -> str:
     hint = _last_error(result.log_tail)
     if stage == 0:
-        how = (f"it must run as `python {contract.train_path} ...` from its folder"
-               if contract.kind == "nanogpt" else f"it must run as `python {contract.train_path}`")  # fmt: skip
+        how = (
+            f"it must run as `python {contract.train_path} ...` from its folder"
+            if contract.kind == "nanogpt"
+            else f"it must run as `python {contract.train_path}`"
+        )
         return f"{result.reason}{f' ({hint})' if hint else ''}; {how}"
     if stage == 2:
         return f"{result.reason}{f': {hint}' if hint else ''}"
@@ -106,5 +109,7 @@ def preflight(contract: Contract, tree: Path, preset: str) -> None:
 
     misses = [p.line() for p in contract.static_parts(tree, preset) if not p.ok]
     if misses:
-        raise ConfigError(f"the program in {tree} breaks the {contract.kind} contract: "
-                          f"{'; '.join(misses)}; run 'darwin check {tree}'")  # fmt: skip
+        raise ConfigError(
+            f"the program in {tree} breaks the {contract.kind} contract: "
+            f"{'; '.join(misses)}; run 'darwin check {tree}'"
+        )

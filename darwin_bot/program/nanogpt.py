@@ -53,33 +53,38 @@ from darwin_bot.program.base import (
     parse,
     top_level_names,
 )
+from darwin_bot.program.nanogpt_static import (
+    REQUIRED_KEYS,
+    check_edit,
+    read_checkpoint_report,
+    static_parts,
+)
 
 # README.md of nanoGPT: "python train.py config/train_shakespeare_char.py --device=cpu ..."
 # (max_iters is darwin's budget, so it is not in the list).
 README_CPU_ARGS: tuple[str, ...] = (
-    "config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
-    "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4",
-    "--n_embd=128", "--lr_decay_iters=2000", "--dropout=0.0",
-)  # fmt: skip
+    "config/train_shakespeare_char.py",
+    "--device=cpu",
+    "--compile=False",
+    "--eval_iters=20",
+    "--log_interval=1",
+    "--block_size=64",
+    "--batch_size=12",
+    "--n_layer=4",
+    "--n_head=4",
+    "--n_embd=128",
+    "--lr_decay_iters=2000",
+    "--dropout=0.0",
+)
 PRESET_ARGS: dict[str, tuple[str, ...]] = {
     "tiny": README_CPU_ARGS,
     "shakespeare-char": ("config/train_shakespeare_char.py",),
 }
 PRESET_CONTEXT: dict[str, int] = {"tiny": 64, "shakespeare-char": 256}
-# Globals darwin must set through configurator.py, and why.
-REQUIRED_KEYS: dict[str, str] = {
-    "out_dir": "the checkpoint must go to the sandbox's output folder",
-    "dataset": "the data folder is the trusted side's",
-    "max_iters": "the budget",
-    "eval_interval": "ckpt.pt is saved only at eval points",
-    "always_save_checkpoint": "ckpt.pt must be written at the end of the budget",
-    "device": "the device the harness picked",
-}
 OPTIONAL_KEYS = ("eval_iters", "compile", "dtype", "wandb_log", "seed")
 STANDIN_FRACTION = 10  # val.bin stand-in = the last 1/10 of train.bin
 MIN_STANDIN_TOKENS = 4096
 CONFIGURATOR = "configurator.py"
-MODEL_CLASSES = ("GPT", "GPTConfig")
 NANOGPT_RULES = """\
 - Keep the contract of karpathy/nanoGPT: `python {train} [config] --key=value ...` runs from
   its folder and executes configurator.py, which overrides train.py's globals {keys}: keep
@@ -125,28 +130,36 @@ class NanoGPTContract:
 
     def preset_args(self, preset: str) -> tuple[str, ...]:
         if preset not in self.args:
-            raise ConfigError(f"no arguments for preset {preset!r} under [program.args]; "
-                              f"known: {', '.join(self.args)}")  # fmt: skip
+            raise ConfigError(
+                f"no arguments for preset {preset!r} under [program.args]; "
+                f"known: {', '.join(self.args)}"
+            )
         return self.args[preset]
 
     def static_parts(self, tree: Path, preset: str) -> list[Part]:
-        from darwin_bot.program.nanogpt_static import static_parts
 
         return static_parts(self, tree, preset)
 
     def launch(self, req: LaunchRequest, tree: Path) -> Launch:
         if req.budget.iters is None:
-            raise ConfigError("the nanogpt contract needs an iteration budget (budget.iters or "
-                              "--iters): nanoGPT's train.py stops at max_iters and has no time budget")  # fmt: skip
+            raise ConfigError(
+                "the nanogpt contract needs an iteration budget (budget.iters or "
+                "--iters): nanoGPT's train.py stops at max_iters and has no time budget"
+            )
         syntax = parse(tree / self.train_path)
         defined = top_level_names(syntax) if syntax is not None else set()
         values: dict[str, object] = {
-            "out_dir": req.out, "dataset": req.data, "max_iters": req.budget.iters,
+            "out_dir": req.out,
+            "dataset": req.data,
+            "max_iters": req.budget.iters,
             "eval_interval": eval_interval(req.budget.iters, req.curve),
             "always_save_checkpoint": True,
-            "device": req.device, "eval_iters": 1, "compile": False, "wandb_log": False,
+            "device": req.device,
+            "eval_iters": 1,
+            "compile": False,
+            "wandb_log": False,
             "seed": req.seed,
-        }  # fmt: skip
+        }
         if req.device == "cpu":
             values["dtype"] = "float32"
         overrides = [f"--{k}={v}" for k, v in values.items() if k in defined]
@@ -177,12 +190,13 @@ class NanoGPTContract:
         if regular_file(out / self.model_file):
             return None
         found = ", ".join(sorted(p.name for p in out.iterdir())[:8]) or "nothing"
-        return (f"train.py wrote no ckpt.pt in out_dir (it wrote: {found}); nanoGPT saves it only at "
-                "an eval point with iter_num > 0: keep the save under `if iter_num > 0` and the "
-                "eval_interval/always_save_checkpoint/out_dir overrides working")  # fmt: skip
+        return (
+            f"train.py wrote no ckpt.pt in out_dir (it wrote: {found}); nanoGPT saves it only at "
+            "an eval point with iter_num > 0: keep the save under `if iter_num > 0` and the "
+            "eval_interval/always_save_checkpoint/out_dir overrides working"
+        )
 
     def read_report(self, out: Path, wall_s: float) -> TrainReport | None:
-        from darwin_bot.program.nanogpt_static import read_checkpoint_report
 
         return read_checkpoint_report(out / self.model_file, wall_s)
 
@@ -191,8 +205,10 @@ class NanoGPTContract:
 
     def eval_context(self, preset: str) -> int:
         if preset not in self.context:
-            raise ConfigError(f"no scoring context for preset {preset!r}; set it under "
-                              "[program.context] (the block_size its arguments train with)")  # fmt: skip
+            raise ConfigError(
+                f"no scoring context for preset {preset!r}; set it under "
+                "[program.context] (the block_size its arguments train with)"
+            )
         return self.context[preset]
 
     def rules(self) -> str:
@@ -208,7 +224,6 @@ class NanoGPTContract:
         )
 
     def check_edit(self, path: str, old: ast.Module, new: ast.Module) -> str | None:
-        from darwin_bot.program.nanogpt_static import check_edit
 
         return check_edit(self, path, old, new)
 

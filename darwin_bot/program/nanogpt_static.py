@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import math
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from darwin_bot.program.base import (
     Part,
@@ -20,9 +20,30 @@ from darwin_bot.program.base import (
     top_level_names,
 )
 
-if TYPE_CHECKING:
-    from darwin_bot.program.nanogpt import NanoGPTContract
 
+class NanoGPTContract(Protocol):
+    """The layout these checks read (``program.nanogpt.NanoGPTContract`` has it)."""
+
+    train_path: str
+    model_path: str
+    args: dict[str, tuple[str, ...]]
+
+    @property
+    def program_dir(self) -> str: ...
+
+    @property
+    def required_files(self) -> tuple[str, ...]: ...
+
+
+# Globals darwin must set through configurator.py, and why.
+REQUIRED_KEYS: dict[str, str] = {
+    "out_dir": "the checkpoint must go to the sandbox's output folder",
+    "dataset": "the data folder is the trusted side's",
+    "max_iters": "the budget",
+    "eval_interval": "ckpt.pt is saved only at eval points",
+    "always_save_checkpoint": "ckpt.pt must be written at the end of the budget",
+    "device": "the device the harness picked",
+}
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size")
 
 
@@ -38,10 +59,11 @@ def runs_configurator(tree: ast.Module) -> bool:
 
 def static_parts(c: NanoGPTContract, tree: Path, preset: str) -> list[Part]:
     parts = [
-        Part(f"file {rel}", True) if (tree / rel).is_file()
+        Part(f"file {rel}", True)
+        if (tree / rel).is_file()
         else Part(f"file {rel}", False, f"{tree / rel} is missing; nanoGPT's train.py needs it")
         for rel in c.required_files
-    ]  # fmt: skip
+    ]
     parts.append(_preset_part(c, tree, preset))
     train = parse(tree / c.train_path)
     if train is None:
@@ -51,22 +73,31 @@ def static_parts(c: NanoGPTContract, tree: Path, preset: str) -> list[Part]:
     else:
         missing = [k for k in _required_keys() if k not in top_level_names(train)]
         parts.append(
-            Part("train.py overrides", not missing,
-                 f"{c.train_path} has no top-level {', '.join(missing)}; configurator.py can only "
-                 "override globals train.py defines: add them back" if missing else
-                 "out_dir, dataset, max_iters, eval_interval, always_save_checkpoint, device")
-        )  # fmt: skip
+            Part(
+                "train.py overrides",
+                not missing,
+                f"{c.train_path} has no top-level {', '.join(missing)}; configurator.py can only "
+                "override globals train.py defines: add them back"
+                if missing
+                else "out_dir, dataset, max_iters, eval_interval, always_save_checkpoint, device",
+            )
+        )
         ok = runs_configurator(train)
-        parts.append(Part("train.py runs configurator.py", ok, "" if ok else
-                          f"{c.train_path} never runs configurator.py, so darwin's --key=value "
-                          "overrides would be ignored; keep exec(open('configurator.py').read())"))  # fmt: skip
+        parts.append(
+            Part(
+                "train.py runs configurator.py",
+                ok,
+                ""
+                if ok
+                else f"{c.train_path} never runs configurator.py, so darwin's --key=value "
+                "overrides would be ignored; keep exec(open('configurator.py').read())",
+            )
+        )
     parts.append(_model_part(c, tree))
     return parts
 
 
 def _required_keys() -> tuple[str, ...]:
-    from darwin_bot.program.nanogpt import REQUIRED_KEYS
-
     return tuple(REQUIRED_KEYS)
 
 
@@ -78,8 +109,12 @@ def _preset_part(c: NanoGPTContract, tree: Path, preset: str) -> Part:
     base = tree / c.program_dir
     missing = [a for a in configs if not (base / a).is_file()]
     if missing:
-        return Part(f"preset {preset}", False, f"config file {', '.join(missing)} is missing under "
-                    f"{base}; add it or change [program.args].{preset}")  # fmt: skip
+        return Part(
+            f"preset {preset}",
+            False,
+            f"config file {', '.join(missing)} is missing under "
+            f"{base}; add it or change [program.args].{preset}",
+        )
     bad = [a for a in args if a.startswith("--") and "=" not in a]
     if bad:
         return Part(
@@ -95,8 +130,12 @@ def _model_part(c: NanoGPTContract, tree: Path) -> Part:
     names = top_level_names(model)
     missing = [n for n in ("GPT", "GPTConfig") if n not in names]
     if missing:
-        return Part("model GPT/GPTConfig", False, f"{c.model_path} has no {', '.join(missing)}; "
-                    "scoring builds GPT(GPTConfig(**ckpt['model_args']))")  # fmt: skip
+        return Part(
+            "model GPT/GPTConfig",
+            False,
+            f"{c.model_path} has no {', '.join(missing)}; "
+            "scoring builds GPT(GPTConfig(**ckpt['model_args']))",
+        )
     forward = method_args(model, "GPT", "forward")
     if forward is not None and n_positional(forward) < (2, False):
         return Part(
@@ -114,8 +153,10 @@ def check_edit(c: NanoGPTContract, path: str, old: ast.Module, new: ast.Module) 
     if PurePosixPath(path) == PurePosixPath(c.train_path):
         lost = [k for k in _required_keys() if k in top_level_names(old) - top_level_names(new)]
         if lost:
-            return (f"{path}: global(s) {', '.join(lost)} removed; darwin sets them through "
-                    "configurator.py (the budget, out_dir, dataset)")  # fmt: skip
+            return (
+                f"{path}: global(s) {', '.join(lost)} removed; darwin sets them through "
+                "configurator.py (the budget, out_dir, dataset)"
+            )
         if runs_configurator(old) and not runs_configurator(new):
             return f"{path}: the exec of configurator.py was removed; darwin's overrides need it"
     if PurePosixPath(path) == PurePosixPath(c.model_path):
@@ -152,8 +193,10 @@ def read_checkpoint_report(path: Path, wall_s: float) -> TrainReport:
     # The file is the agent's: any failure of the safe unpickler is the run's fault,
     # reported as its reason, never a crash of the harness.
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"ckpt.pt cannot be loaded with weights_only=True ({type(exc).__name__}: "
-                         f"{str(exc)[:200]})") from exc  # fmt: skip
+        raise ValueError(
+            f"ckpt.pt cannot be loaded with weights_only=True ({type(exc).__name__}: "
+            f"{str(exc)[:200]})"
+        ) from exc
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         raise ValueError(
             "ckpt.pt has no 'model' state dict (nanoGPT saves {'model': ..., 'model_args': ...})"
@@ -165,8 +208,10 @@ def read_checkpoint_report(path: Path, wall_s: float) -> TrainReport:
         raise ValueError("ckpt.pt has no 'config' dict (batch_size, gradient_accumulation_steps)")
     shape = {k: _int(margs, k, "model_args") for k in SHAPE_KEYS}
     iters = _int(ckpt, "iter_num", "ckpt")
-    per_iter = math.prod(_int(config, k, "config") for k in
-                         ("batch_size", "gradient_accumulation_steps", "block_size"))  # fmt: skip
+    per_iter = math.prod(
+        _int(config, k, "config")
+        for k in ("batch_size", "gradient_accumulation_steps", "block_size")
+    )
     return TrainReport(iters, iters * per_iter, float(wall_s), shape)
 
 

@@ -1,6 +1,6 @@
 """LLM spend: prices, the persisted ledger and its caps, and the model bandit.
 
-``build_factory`` is the one seam: ``darwin_bot.app`` wraps its LLM factory
+``build_factory`` is the one seam: ``darwin_bot.cli.app`` wraps its LLM factory
 with it, and every mutation's LLM is then a :class:`BudgetedLLM`.
 """
 

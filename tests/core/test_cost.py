@@ -16,7 +16,7 @@ from darwin_bot.core.results import (
     apply_cost_limit,
 )
 from darwin_bot.engine import rows
-from darwin_bot.report import leaderboard_markdown, rows_from_summary
+from darwin_bot.publish.report import leaderboard_markdown, rows_from_summary
 
 BASE = Cost(train_wall_s=20.0, score_wall_s=10.0, train_cpu_s=16.0, score_cpu_s=8.0)
 
@@ -90,7 +90,7 @@ def test_an_over_budget_row_keeps_its_measured_perplexity_in_the_leaderboard():
     summary = {"ranking": [row.to_json()], "baseline": {"mean": {"perplexity": 2.9}}}
     table = leaderboard_markdown(rows_from_summary(summary))
     assert "over_budget" in table and "2.718" in table and "failed" in table
-    from darwin_bot.publish import _measured  # the PR's status line beside the reason
+    from darwin_bot.publish.publisher import _measured  # the PR's status line beside the reason
 
     assert _measured(row.to_json(), 2.9) == " (measured: ppl 2.718, -6.28%)"
     failed = rows.scored_row("a2", 1, ["seed"], [], base_metrics, FitnessConfig())

@@ -41,7 +41,7 @@ def test_a_slot_is_held_by_one_evaluation_at_a_time():
 def test_n_concurrent_evaluations_on_n_devices_get_n_different_devices(
     n, corpus, tmp_path, monkeypatch
 ):
-    from darwin_bot import app
+    from darwin_bot.cli import app
     from darwin_bot.config import from_dict
     from darwin_bot.evaluate import harness
     from darwin_bot.paths import seed_source

@@ -43,7 +43,7 @@ def test_fixed_explicit_and_fresh_windows(monkeypatch):
 
 
 def test_the_engines_evaluator_names_its_windows_in_the_cache_key(tmp_path: Path, monkeypatch):
-    from darwin_bot.app import TrustedEvaluator
+    from darwin_bot.cli.app import TrustedEvaluator
     from darwin_bot.config import Config
     from darwin_bot.evaluate import EVALUATOR_VERSION
 

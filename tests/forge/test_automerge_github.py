@@ -32,7 +32,7 @@ from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.evaluate import EVALUATOR_VERSION, windows
 from darwin_bot.forge.github import GitHubForge
-from darwin_bot.memory import MemoryStore
+from darwin_bot.store.memory import MemoryStore
 
 pytestmark = pytest.mark.slow
 

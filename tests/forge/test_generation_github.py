@@ -40,13 +40,13 @@ from origin_hook import protect
 from permissions import job_permissions, unused_grants
 
 from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.dashboard import DASHBOARD_KEY, DASHBOARD_LABEL
-from darwin_bot.data import prepare_synthetic
 from darwin_bot.forge.base import FITNESS_CONTEXT, agent_marker_key, has_marker
 from darwin_bot.forge.github import GitHubForge
-from darwin_bot.gitrepo import GitRepo
-from darwin_bot.memory import MemoryStore
-from darwin_bot.publish import AGENT_LABEL
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.program.corpus import prepare_synthetic
+from darwin_bot.publish.dashboard import DASHBOARD_KEY, DASHBOARD_LABEL
+from darwin_bot.publish.publisher import AGENT_LABEL
+from darwin_bot.store.memory import MemoryStore
 
 # Two generations with real training, every job's requests checked by the proxy: more
 # than the suite's default 300 s on a loaded machine.

@@ -17,9 +17,9 @@ from darwin_bot.forge.rate_budget import (
     propose_budget,
     select_budget,
 )
-from darwin_bot.gitrepo import GitRepo
-from darwin_bot.memory import MemoryStore
-from darwin_bot.publish import AGENT_LABEL, ForgePublisher
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.publish.publisher import AGENT_LABEL, ForgePublisher
+from darwin_bot.store.memory import MemoryStore
 
 
 def test_the_count_matches_what_the_benchmark_measured_at_population_100() -> None:

@@ -1,4 +1,4 @@
-"""A whole generation through the real wiring (``app.build_engine``: the spend factory, the
+"""A whole generation through the real wiring (``cli.app.build_engine``: the spend factory, the
 openai backend) against a loopback server that enforces OpenAI's rules and answers with the
 offline mutator's replies; training is the engine tests' fake evaluator.
 
@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from darwin_bot.app import build_engine
 from darwin_bot.cli import main
+from darwin_bot.cli.app import build_engine
 from darwin_bot.config import Config, from_dict
 from darwin_bot.errors import RunStopped
 from darwin_bot.llm.offline import HeuristicLLM
 from darwin_bot.spend import LEDGER_DIR, Ledger
+from tests.engine.test_engine import FakeEvaluator
 from tests.llm.fake_openai import FakeServer
-from tests.test_engine import FakeEvaluator
 
 
 def _heuristic(req: dict[str, Any]) -> str:

@@ -16,15 +16,14 @@ from pathlib import Path
 import pytest
 
 from benchmarks import _llama_server as llama
-from darwin_bot import app
-from darwin_bot.cli import main
+from darwin_bot.cli import app, main
 from darwin_bot.config import Config, LLMConfig
 from darwin_bot.core.agent import Outcome
 from darwin_bot.llm.openai_backend import OpenAIBackend
 from darwin_bot.mutation import MutationContext, mutate_tree
 from darwin_bot.spend import LEDGER_DIR, Ledger
 from tests.conftest import require_tool
-from tests.test_engine import FakeEvaluator
+from tests.engine.test_engine import FakeEvaluator
 
 pytestmark = pytest.mark.slow
 MAX_TOKENS = 48

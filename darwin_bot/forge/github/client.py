@@ -264,10 +264,3 @@ def fit_body(body: str, keep_tail: str = "") -> str:
 def marked_body(body: str, key: str) -> str:
     """``body`` with the marker for ``key`` last, cut to GitHub's limit with a note if need be."""
     return fit_body(with_marker(body, key), keep_tail=marker(key))
-
-
-def check_body(body: str) -> None:
-    if len(body) > MAX_BODY_CHARS:
-        raise ForgeError(
-            f"body of {len(body)} characters is over GitHub's limit of {MAX_BODY_CHARS}"
-        )

@@ -111,8 +111,12 @@ class PullRequests(Threads):
         raised as the setting it is. Any other answer is left to the real PR to meet.
         """
         base = self.default_branch()
-        probe = {"title": "darwin-bot: may this token open pull requests?", "head": base,
-                 "base": base, "draft": True}  # fmt: skip
+        probe = {
+            "title": "darwin-bot: may this token open pull requests?",
+            "head": base,
+            "base": base,
+            "draft": True,
+        }
 
         def op() -> None:
             try:

@@ -13,11 +13,11 @@ Modules, one job each:
 * ``backend``: :class:`HeuristicLLM`, the ``LLM`` adapter.
 """
 
+from darwin_bot.llm.evidence import EditTag, Evidence, Guidance, from_memory
 from darwin_bot.llm.offline.ast_tools import imported_names
 from darwin_bot.llm.offline.backend import HeuristicCall, HeuristicLLM
 from darwin_bot.llm.offline.catalogue import KINDS, proposals
-from darwin_bot.llm.offline.evidence import Evidence, Guidance, from_memory
-from darwin_bot.llm.offline.registry import Edit, EditTag
+from darwin_bot.llm.offline.registry import Edit
 
 __all__ = [
     "KINDS",

@@ -4,7 +4,7 @@ No network and no model: it reads the chunk out of the prompt (the sections
 of :mod:`darwin_bot.llm.sections`), lists the known edits that fit it
 (:mod:`~darwin_bot.llm.offline.catalogue`), picks one
 (:mod:`~darwin_bot.llm.offline.policy`: Thompson sampling over the memory when
-it was given :class:`~darwin_bot.llm.offline.evidence.Guidance`, uniform
+it was given :class:`~darwin_bot.llm.evidence.Guidance`, uniform
 otherwise) and answers as an LLM would: SUMMARY, RATIONALE (with the evidence),
 EDIT (the edit's tag), REQUEST lines when the measured data calls for one, then
 the whole new chunk or SEARCH/REPLACE blocks.
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 from darwin_bot.core.agent import HumanRequest
 from darwin_bot.llm.base import ChunkOffer, ChunkPlan, Completion, Message
+from darwin_bot.llm.evidence import Guidance
 from darwin_bot.llm.offline import requests as asks
 from darwin_bot.llm.offline.ast_tools import imported_names, search_replace
 from darwin_bot.llm.offline.catalogue import proposals
-from darwin_bot.llm.offline.evidence import Guidance
 from darwin_bot.llm.offline.policy import Choice, choose
 from darwin_bot.llm.sections import Section, Task, find, task_of
 

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from darwin_bot.llm.evidence import EditTag
 from darwin_bot.llm.offline.ast_tools import (
     callee,
     dedented,
@@ -24,7 +25,7 @@ from darwin_bot.llm.offline.ast_tools import (
     splice,
     walk,
 )
-from darwin_bot.llm.offline.registry import Edit, EditTag
+from darwin_bot.llm.offline.registry import Edit
 
 HParamRule = Callable[[float, dict[str, float], random.Random], "float | None"]
 

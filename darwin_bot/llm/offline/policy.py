@@ -42,7 +42,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from darwin_bot.llm.offline.evidence import Guidance
+from darwin_bot.llm.evidence import Guidance
 from darwin_bot.llm.offline.registry import Edit
 
 EXPLORE_RATE = 0.25

@@ -18,38 +18,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from darwin_bot.llm.evidence import EditTag
 from darwin_bot.llm.offline.ast_tools import dedented, indented
-
-
-@dataclass(frozen=True)
-class EditTag:
-    """Which edit: ``kind``, and for a hyperparameter its ``direction`` and new ``value``."""
-
-    kind: str
-    direction: str = ""
-    value: str = ""
-
-    @property
-    def arm(self) -> str:
-        """What credit is kept for: ``rmsnorm``, ``hparam:learning_rate:up``."""
-        return f"{self.kind}:{self.direction}" if self.direction else self.kind
-
-    @property
-    def effect(self) -> str:
-        """What the tree gets: ``rmsnorm``, ``hparam:learning_rate=0.002``."""
-        return f"{self.kind}={self.value}" if self.value else self.kind
-
-    def text(self) -> str:
-        """The one-line form used in replies and records: ``hparam:learning_rate:up=0.002``."""
-        return self.arm + (f"={self.value}" if self.value else "")
-
-    @classmethod
-    def parse(cls, text: str) -> EditTag:
-        head, _, value = text.strip().partition("=")
-        kind, direction = head, ""
-        if head.startswith("hparam:") and head.count(":") == 2:
-            kind, direction = head.rsplit(":", 1)
-        return cls(kind, direction, value)
 
 
 @dataclass(frozen=True)

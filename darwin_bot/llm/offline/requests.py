@@ -15,7 +15,7 @@ the measured numbers:
 from __future__ import annotations
 
 from darwin_bot.core.agent import HumanRequest
-from darwin_bot.llm.offline.evidence import Guidance
+from darwin_bot.llm.evidence import Guidance
 from darwin_bot.llm.offline.policy import Ranked
 
 STALL_GENERATIONS = 2

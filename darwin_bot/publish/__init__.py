@@ -1,0 +1,1 @@
+"""What humans read on the forge: PR bodies, reports, plots, the dashboard, requests, Actions I/O."""
