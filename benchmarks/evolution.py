@@ -131,8 +131,8 @@ def long_runs(engine: Any, head: str, factor: int, seeds: range) -> list[EvalRes
     from darwin_bot.core.results import Budget
 
     budget = Budget(iters=engine.cfg.budget.iters * factor)
-    engine.evaluate_all([(head, s) for s in seeds], budget=budget, what=f"{factor}x runs")
-    return [engine.evaluate_ref(head, s, budget=budget) for s in seeds]
+    engine.evals.evaluate_all([(head, s) for s in seeds], budget=budget, what=f"{factor}x runs")
+    return [engine.evals.evaluate_ref(head, s, budget=budget) for s in seeds]
 
 
 def long_report(

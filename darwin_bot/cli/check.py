@@ -58,7 +58,7 @@ def check_command(
     path: Path, data_dir: Path | None, sandbox: str | None, device: str, config_path: Path | None
 ) -> None:
     """Check that the program in PATH (default: .) keeps the configured contract."""
-    from darwin_bot.cli.evaluate import refuse_secrets
+    from darwin_bot.cli.eval_options import refuse_secrets
     from darwin_bot.evaluate import EvalOptions, evaluate_tree
     from darwin_bot.program import contract_for
     from darwin_bot.program.diagnose import dynamic_parts

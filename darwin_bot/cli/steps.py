@@ -266,7 +266,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     _finish(
         engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: select generation {g}"
     )
-    from darwin_bot.publish.review import job_summary_extras  # plot and LLM spend
+    from darwin_bot.publish.actions import job_summary_extras  # plot and LLM spend
 
     markdown = report.generation_summary_markdown(summary) + "\n\n"
     markdown += job_summary_extras(engine.repo, cfg, engine.memory, summary)

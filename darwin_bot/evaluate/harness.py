@@ -376,9 +376,6 @@ def _report(claimed: TrainReport | None, scratch: Path) -> Report:
     return Report(claimed.iterations, float(claimed.tokens_seen), claimed.train_seconds, None)
 
 
-# ---------------------------------------------------------------------- scoring
-
-
 def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
            extra: dict[str, Any]) -> EvalResult:  # fmt: skip
     opts = ctx.opts

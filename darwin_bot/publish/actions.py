@@ -23,10 +23,10 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 # The runner refuses a step summary over 1 MiB (it is then not shown at all);
 # stay under it with room for the truncation note.
@@ -286,3 +286,20 @@ __all__ = [
     "untrusted_block",
     "warning",
 ]
+
+
+def job_summary_extras(repo: Any, cfg: Any, memory: Any, summary: Mapping[str, Any]) -> str:
+    """What the generation's job summary adds to the leaderboard: the leader's plot, the spend."""
+    from darwin_bot.publish.review import PLOTS_DIR, image_url
+    from darwin_bot.spend import spend_report
+
+    out = []
+    leader = summary.get("leader")
+    rel = f"{cfg.memory.path}/{PLOTS_DIR}/{leader}.png"
+    if leader and (repo.root / rel).exists():
+        sha = repo.git("log", "-1", "--format=%H", "--", rel).strip()
+        repository = cfg.forge.repository or os.environ.get("GITHUB_REPOSITORY", "")
+        url = image_url(repository if cfg.forge.kind == "github" else "", sha, rel) if sha else rel
+        out += [f"### Leader `{leader}`", "", f"![lineage perplexity and training loss]({url})", ""]
+    out += ["### LLM spend", "", spend_report(cfg, memory)]
+    return "\n".join(out)

@@ -434,19 +434,3 @@ class Reviewer:
         else:
             shown = format_usd(cost)
         return f"LLM: {model or 'n/a'}, {pt} prompt + {ct} completion tokens ({pt + ct}), {shown}"
-
-
-def job_summary_extras(repo: Any, cfg: Any, memory: Any, summary: Mapping[str, Any]) -> str:
-    """What the generation's job summary adds to the leaderboard: the leader's plot, the spend."""
-    from darwin_bot.spend import spend_report
-
-    out = []
-    leader = summary.get("leader")
-    rel = f"{cfg.memory.path}/{PLOTS_DIR}/{leader}.png"
-    if leader and (repo.root / rel).exists():
-        sha = repo.git("log", "-1", "--format=%H", "--", rel).strip()
-        repository = cfg.forge.repository or os.environ.get("GITHUB_REPOSITORY", "")
-        url = image_url(repository if cfg.forge.kind == "github" else "", sha, rel) if sha else rel
-        out += [f"### Leader `{leader}`", "", f"![lineage perplexity and training loss]({url})", ""]
-    out += ["### LLM spend", "", spend_report(cfg, memory)]
-    return "\n".join(out)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from darwin_bot.cli.evaluate import SECRET_VARS
+from darwin_bot.cli.eval_options import SECRET_VARS
 from tests.test_workflows import run_action
 from tests.workflow_files import ACTION, DARWIN_YML
 

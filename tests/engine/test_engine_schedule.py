@@ -16,9 +16,9 @@ import pytest
 from darwin_bot.config import Config, from_dict
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import Engine
-from darwin_bot.gitrepo import GitRepo
+from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
-from tests.test_engine import _files_hash
+from tests.engine.test_engine import _files_hash
 
 SEARCH = 10  # iterations at rung 0; the rungs are 1x, 2x, 5x of it
 
@@ -143,9 +143,9 @@ def test_the_best_half_advances_and_the_champion_is_chosen_at_the_top_rung(scrat
     keys = {p.name.split("-v")[0] for p in (engine.state / "evals").glob("*/*.json")}
     assert keys == {"tiny-iters=10", "tiny-iters=20", "tiny-iters=50"}
     seed_tree = engine.repo.tree_id(engine.seed_head(), ["seed/"])
-    at_50 = engine.cache_at(False, Budget(iters=50))
-    assert at_50.key != engine.cache.key
-    assert engine.cache.get(seed_tree, 5).budget == Budget(iters=SEARCH)  # type: ignore[union-attr]
+    at_50 = engine.evals.cache_at(False, Budget(iters=50))
+    assert at_50.key != engine.evals.cache.key
+    assert engine.evals.cache.get(seed_tree, 5).budget == Budget(iters=SEARCH)  # type: ignore[union-attr]
     assert at_50.get(seed_tree, 5).budget == Budget(iters=50)  # type: ignore[union-attr]
 
 

@@ -17,8 +17,8 @@ from darwin_bot.cli.demo import make_scratch_repo
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
 from darwin_bot.errors import StateError
-from darwin_bot.gitrepo import GitRepo
-from tests.test_engine import FakeEvaluator, _cfg, _engine, _files_hash, _files_hash_of_ref
+from darwin_bot.git.repo import GitRepo
+from tests.engine.test_engine import FakeEvaluator, _cfg, _engine, _files_hash, _files_hash_of_ref
 
 
 class WindowedEvaluator(FakeEvaluator):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.app import TrustedEvaluator
+from darwin_bot.cli.app import TrustedEvaluator
 from darwin_bot.config import from_dict
 from darwin_bot.evaluate import harness, windows
 from darwin_bot.evaluate.export_step import GRAPH_FILE
