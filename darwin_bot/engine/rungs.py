@@ -18,10 +18,10 @@ from darwin_bot.core import fitness as fit
 from darwin_bot.core.results import Budget, EvalResult, Metrics, apply_cost_limit
 from darwin_bot.core.schedule import Schedule, ScheduleKind, Scores, entrants, tiers
 from darwin_bot.engine import rows
-from darwin_bot.evals.ports import SEED_AGENT
+from darwin_bot.engine.ports import SEED_AGENT
 
 if TYPE_CHECKING:
-    from darwin_bot.evals.evaluating import Evaluations
+    from darwin_bot.engine.evaluating import Evaluations
 
 
 def schedule_of(cfg: Config) -> Schedule:

@@ -138,4 +138,4 @@ def test_ci_refuses_a_result_scored_on_another_generations_windows(scratch) -> N
         ci.ingest_files([stale.to_dict()])
     stale.extra["windows"] = "secret f00d-g1"
     ci.ingest_files([stale.to_dict()])
-    assert len(ci.known_runs(head)) == 1
+    assert len(ci.evals.known_runs(head)) == 1
