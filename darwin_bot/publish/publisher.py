@@ -286,33 +286,33 @@ class ForgePublisher:
             if branch not in open_prs:
                 # No PR (forge.max_open_prs, or closed before): no reviewer reads a status.
                 continue
-            # The fitness status goes last: when this call is the one that moved the PR
+            # A kept agent's fitness status goes last: when this call is the one that moved the PR
             # from "awaiting evaluation" (closed it, or wrote its metrics), no earlier run
             # of this step set the status, so the forge need not look one up (``new``).
             # Branches are never deleted here: the step's atomic push deletes the
             # culled ones together with their archive refs (lineage is never lost).
             if row["agent"] in summary["culled"]:
-                if branch in open_prs:  # the body keeps its final metrics and why it was culled
-                    why = cull_reason(summary, row)
-                    self._upsert_pr(rec, row, baseline, open_prs=open_prs, culled=why)
-                    open_prs.pop(branch)
-                    self.forge.close_pr(branch, f"{why}.")
-                    moved = True
-            elif branch in open_prs:
-                moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
-            self.forge.set_status(
-                rec["head"],
-                FITNESS_CONTEXT,
-                StatusState.SUCCESS if ok else StatusState.FAILURE,
-                desc[:140],
-                new=moved,
-            )
+                # The body keeps its final metrics and why it was culled. The status is set
+                # before the close: a run killed between the two finds the PR still open and
+                # does both again, where a closed PR would be skipped without its status.
+                why = cull_reason(summary, row)
+                self._upsert_pr(rec, row, baseline, open_prs=open_prs, culled=why)
+                self._fitness_status(rec["head"], ok, desc, new=False)
+                open_prs.pop(branch)
+                self.forge.close_pr(branch, f"{why}.")
+                continue
+            moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
+            self._fitness_status(rec["head"], ok, desc, new=moved)
         champion = summary.get("new_champion")
         promote = self._handled_promotion(summary)
         for agent in filter(None, {champion, promote}):
             self._promote(agent, summary, open_prs)
         self._dashboard(summary)
         self._prs_of = None  # the next step lists again: humans may have acted meanwhile
+
+    def _fitness_status(self, head: str, ok: bool, desc: str, *, new: bool) -> None:
+        state = StatusState.SUCCESS if ok else StatusState.FAILURE
+        self.forge.set_status(head, FITNESS_CONTEXT, state, desc[:140], new=new)
 
     def _handled_promotion(self, summary: dict[str, Any]) -> str | None:
         """The dashboard's 'promote the leader' box: a human's override of the gate."""
