@@ -144,12 +144,10 @@ def test_own_text_prepared_and_evolved_then_a_committed_seed_is_the_baseline(
     assert gens[2]["reseeded"]["to"] == mine and gens[2]["survivors"] == ["seed"]
 
     # generation 3 scores the re-baselined seed again on its own windows (from the kept
-    # graph, no training): the same measurement of the same tree, only its timings differ
-    def scored(g: dict) -> tuple:
-        b = g["baseline"]
-        return b["n"], b["mean"]["perplexity"], b["mean"]["train_cpu_s"]
-
-    assert scored(gens[3]) == scored(gens[2]) != scored(gens[0])
+    # graph, no training): the same measurement of the same tree; only timings differ
+    b2, b3 = gens[2]["baseline"], gens[3]["baseline"]
+    assert (b3["n"], b3["mean"]["perplexity"]) == (b2["n"], b2["mean"]["perplexity"])
+    assert b3["mean"]["train_cpu_s"] == b2["mean"]["train_cpu_s"]  # carried, not trained again
     # main holds the user's two commits and nothing of the bot's
     assert _git(root, "rev-list", "--count", f"{main_before}..main") == "1"
     assert _git(root, "log", "-1", "--format=%s", "darwin/memory").startswith("darwin: record")
