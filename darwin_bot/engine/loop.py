@@ -39,7 +39,6 @@ from darwin_bot.engine import commits, memory_branch
 from darwin_bot.engine.agents import Agents
 from darwin_bot.engine.ci import CiJobs
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import (
     SEED_AGENT,
@@ -54,6 +53,7 @@ from darwin_bot.engine.reseed import Reseed
 from darwin_bot.engine.selecting import Select
 from darwin_bot.engine.verify import verify_state
 from darwin_bot.program import contract_for
+from darwin_bot.store.history import History
 from darwin_bot.store.memory import MemoryStore
 from darwin_bot.store.records import GenerationSummary, OffspringRecord, PlanItem
 from darwin_bot.store.state import RunState, remove_stale_temps

@@ -14,10 +14,10 @@ from darwin_bot.core import generation as gen
 from darwin_bot.core.agent import agent_id
 from darwin_bot.core.results import EvalResult
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import Events, Memory, Publisher, Say, derive_seed
 from darwin_bot.evaluate import importable
+from darwin_bot.store.history import History
 from darwin_bot.store.records import OffspringRecord, PlanItem
 from darwin_bot.store.state import RunState
 

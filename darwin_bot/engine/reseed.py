@@ -34,9 +34,9 @@ from darwin_bot.core import fitness as fit
 from darwin_bot.core import generation as gen
 from darwin_bot.core.generation import Row
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
 from darwin_bot.engine.ports import SEED_AGENT, Progress, Repository
 from darwin_bot.errors import SeedDoesNotTrain
+from darwin_bot.store.history import History
 from darwin_bot.store.records import GenerationSummary
 from darwin_bot.store.state import RunState
 

@@ -25,8 +25,8 @@ from darwin_bot.core.results import EvalResult, Metrics, Status, apply_cost_limi
 from darwin_bot.engine import rows, rungs
 from darwin_bot.engine.confirming import Confirm
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
 from darwin_bot.engine.ports import SEED_AGENT, Publisher, Repository, Say
+from darwin_bot.store.history import History
 from darwin_bot.store.records import GenerationSummary, JournalState, SelectionJournal
 from darwin_bot.store.state import RunState
 
