@@ -185,7 +185,7 @@ def build_engine(
         llm_factory=factory,
         publisher=publisher,
         workers=n,
-        progress=say,  # type: ignore[arg-type]  # a Progress: callable with .started
+        progress=say,
         events=events,
     )
     factory.generation = engine.next_generation  # bill each call to the generation being made

@@ -44,9 +44,9 @@ from darwin_bot.engine.ports import (
     SEED_AGENT,
     Evaluator,
     Events,
-    Progress,
     Publisher,
     Repository,
+    Say,
 )
 from darwin_bot.engine.proposing import Propose
 from darwin_bot.engine.reseed import Reseed
@@ -57,6 +57,10 @@ from darwin_bot.store.history import History
 from darwin_bot.store.memory import MemoryStore
 from darwin_bot.store.records import GenerationSummary, OffspringRecord, PlanItem
 from darwin_bot.store.state import RunState, remove_stale_temps
+
+
+def _quiet(msg: str) -> None:
+    """The progress of an engine built without one: nothing said."""
 
 
 def _rules(cfg: Config) -> gen.Rules:
@@ -84,11 +88,11 @@ class Engine:
         llm_factory: Callable[[int], Any],
         publisher: Publisher | None = None,
         workers: int = 1,
-        progress: Progress | None = None,
+        progress: Say | None = None,
         events: Events | None = None,
     ) -> None:
         self.repo, self.cfg, self.publisher = repo, cfg, publisher
-        self.say = progress or Progress(enabled=False)
+        self.say: Say = progress or _quiet
         self.events = events or Events()
         self.state = repo.root / cfg.memory.path
         self.memory = MemoryStore(self.state)

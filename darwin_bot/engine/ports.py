@@ -10,11 +10,8 @@ evaluator over a real repository.
 from __future__ import annotations
 
 import hashlib
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,12 +25,11 @@ __all__ = [
     "Evaluator",
     "Events",
     "Memory",
-    "Progress",
     "Publisher",
     "Say",
 ]
 
-Say = Callable[[str], None]  # one line of progress for the user (a Progress, or print)
+Say = Callable[[str], None]  # one line of progress for the user (cli.progress.Reporter, or print)
 
 
 def derive_seed(*parts: object) -> int:
@@ -220,18 +216,6 @@ class Publisher(Protocol):
     def handled(self, action: str) -> None:
         """The engine carried out a one-shot dashboard action; clear its box on the next write."""
         ...
-
-
-@dataclass
-class Progress:
-    """Terse progress lines on stderr (a bar would garble CI logs)."""
-
-    enabled: bool = True
-    started: float = field(default_factory=time.monotonic)
-
-    def __call__(self, msg: str) -> None:
-        if self.enabled:
-            print(f"[{time.monotonic() - self.started:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 class Events:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from darwin_bot.cli.progress import Reporter
 from darwin_bot.cli.render import print_generation
 from darwin_bot.config import Config, from_dict
 from darwin_bot.core.confirm import Verdict
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
-from darwin_bot.engine.ports import Progress
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine import _files_hash
@@ -110,7 +110,7 @@ def _seed_hash(root: Path) -> str:
         return _files_hash(Path(tmp))
 
 
-def _engine(root: Path, cfg: Config, ev: object, progress: Progress | None = None) -> Engine:
+def _engine(root: Path, cfg: Config, ev: object, progress: Reporter | None = None) -> Engine:
     return Engine(
         GitRepo(root, prefix=cfg.evolution.branch_prefix),
         cfg,
@@ -125,7 +125,7 @@ def test_better_at_the_search_budget_only_promotes_no_champion_and_says_why(
 ) -> None:
     root = scratch()
     ev = BudgetedEvaluator(_seed_hash(root), search_ppl=9.0, confirm_ppl=11.0)
-    engine = _engine(root, _cfg(), ev, progress=Progress(enabled=True))
+    engine = _engine(root, _cfg(), ev, progress=Reporter(tty=False))
     [summary] = engine.run(1)
     assert summary.gate is not None and summary.gate.passed, "the search gate must pass here"
     assert summary.new_champion is None and summary.champion is None
