@@ -130,19 +130,14 @@ class Breeder:
             self._seen = {}
         return self._evidence[1]
 
-    def _digest(self, g: int, records: str) -> str:
+    def _digest(self, g: int) -> str:
         """The LLM's digest: the evidence table first, then the per-mutation lines, in budget."""
         if not self.use_memory:
             return ""
         budget = int(self.cfg.memory.digest_tokens * CHARS_PER_TOKEN)  # tokens, counted safe
         table = digest(self.evidence(g), int(budget * EVIDENCE_SHARE))
-        room = budget - len(table) - 2
-        kept: list[str] = []
-        for line in records.splitlines():
-            if sum(len(x) + 1 for x in kept) + len(line) > room:
-                break
-            kept.append(line)
-        return "\n\n".join(x for x in (table, "\n".join(kept)) if x)
+        records = self.memory.digest(0, max_chars=budget - len(table) - 2)
+        return "\n\n".join(x for x in (table, records) if x)
 
     def _screen(self, g: int, agent: str) -> Callable[[str], str]:
         """The pipeline's duplicate check: why ``agent``'s change is known already ('' if new)."""
@@ -163,7 +158,6 @@ class Breeder:
         g: int,
         item: dict[str, Any],
         *,
-        digest: str,
         context: str,
         extra_imports: tuple[str, ...],
         baseline: Metrics,
@@ -186,7 +180,7 @@ class Breeder:
             parents=parents,
             parent_metrics=parent_metrics,
             baseline_metrics=baseline,
-            memory_digest=self._digest(g, digest),
+            memory_digest=self._digest(g),
             requests_context=context,
             extra_imports=extra_imports,
             seed=seed,

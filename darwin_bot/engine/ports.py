@@ -140,7 +140,7 @@ class Memory(Protocol):
         """Record each agent's measured metrics and fitness change on its mutation records."""
         ...
 
-    def digest(self, max_tokens: int) -> str:
+    def digest(self, max_tokens: int, *, max_chars: int | None = None) -> str:
         """What helped and what hurt, as prompt text of at most ``max_tokens`` tokens."""
         ...
 

@@ -92,7 +92,6 @@ class Propose:
     def propose(self, g: int) -> list[OffspringRecord]:
         """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
         context, extra_imports = self.human_answers(g)
-        digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.evals.baseline_metrics()
         todo = [i for i in self.plan(g) if not self.run_state.offspring_path(g, i.agent).exists()]
         if len(todo) < len(self.plan(g)):  # resumed: say what is kept
@@ -104,7 +103,6 @@ class Propose:
             made = self.breeder.make(
                 g,
                 item.to_json(),
-                digest=digest,
                 context=context,
                 extra_imports=extra_imports,
                 baseline=baseline,
