@@ -95,7 +95,7 @@ class Agent:
     @property
     def summary(self) -> str:
         own = [m.summary for m in self.mutations if m.agent == self.id]
-        return own[0] if own else (self.mutations[-1].summary if self.mutations else "seed")
+        return own[0] if own else (self.mutations[-1].summary if self.mutations else SEED_AGENT)
 
 
 class RequestStatus(StrEnum):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core.agent import Agent
+from darwin_bot.core.agent import Agent, MutationKind
 from darwin_bot.errors import StateError
 
 
@@ -259,7 +259,7 @@ def lineage_text(agents: Sequence[Agent] | Mapping[str, Agent], agent_id: str) -
         agent = by_id.get(aid)
         if agent is None:
             return f"{aid}  (no longer in the population)"
-        kind = next((m.kind for m in agent.mutations if m.agent == aid), "seed")
+        kind = next((m.kind for m in agent.mutations if m.agent == aid), MutationKind.SEED)
         return f"{aid}  g{agent.generation} {kind}: {' '.join(agent.summary.split())[:100]}"
 
     lines = [label(agent_id)]
