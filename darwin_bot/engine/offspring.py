@@ -41,7 +41,6 @@ from darwin_bot.llm.evidence import Evidence, Guidance, digest, from_memory
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
-    OutcomeStatus,
     mutate_tree,
     repair_tree,
 )
@@ -191,22 +190,22 @@ class Breeder:
             draw_seed = seed if draw == 0 else derive_seed(seed, "redraw", draw)
             ctx = dataclasses.replace(ctx, seed=draw_seed)
             outcome, heads = self._draw(g, item, ctx)
-            if outcome.status is not OutcomeStatus.DUPLICATE:
+            if outcome.status is not Outcome.DUPLICATE:
                 break
             spent += outcome.events
             self._record(agent, g, parents, outcome, None, parent_metrics, prefix=f"d{draw}")
-        if outcome.status is OutcomeStatus.OK and not outcome.change:
+        if outcome.status is Outcome.APPLIED and not outcome.change:
             outcome = dataclasses.replace(
                 outcome,
-                status=OutcomeStatus.REJECTED,
+                status=Outcome.REJECTED,
                 reason="the repairs went back to the parent: nothing new to train",
             )
-        head = heads[-1] if heads and outcome.status is OutcomeStatus.OK else None
+        head = heads[-1] if heads and outcome.status is Outcome.APPLIED else None
         if head is not None:
             self.repo.set_branch(agent, head)
             if outcome.change:
                 self._seen.setdefault(outcome.change, agent)
-        if outcome.status is not OutcomeStatus.DUPLICATE:
+        if outcome.status is not Outcome.DUPLICATE:
             self._record(agent, g, parents, outcome, head, parent_metrics, prefix="")
         return {
             **_offspring_record(item, g, outcome, head, heads, spent),
@@ -337,7 +336,7 @@ class Breeder:
                 smoke=self._smoke(ctx.seed),
                 parent_files=self._files_at(base) if base else None,
             )
-        head = heads[-1] if heads and outcome.status is OutcomeStatus.OK else None
+        head = heads[-1] if heads and outcome.status is Outcome.APPLIED else None
         self._record(agent, g, parents, outcome, head, parent_metrics, prefix="r")
         if head is not None:
             self.repo.set_branch(agent, head)
