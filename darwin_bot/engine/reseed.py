@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import generation as gen
-from darwin_bot.core.generation import Row
+from darwin_bot.core.row import Row
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.ports import SEED_AGENT, Repository, Say
 from darwin_bot.errors import SeedDoesNotTrain

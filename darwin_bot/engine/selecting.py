@@ -20,8 +20,8 @@ from typing import Any
 
 from darwin_bot.config import Config
 from darwin_bot.core import generation as gen
-from darwin_bot.core.generation import Row
 from darwin_bot.core.results import Metrics, Status
+from darwin_bot.core.row import Row
 from darwin_bot.engine import rows, rungs
 from darwin_bot.engine.confirming import Confirm
 from darwin_bot.engine.evaluating import Evaluations

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from darwin_bot.config import FitnessConfig
-from darwin_bot.core.generation import Row
 from darwin_bot.core.results import (
     CONTENTION_SLACK,
     Budget,
@@ -15,6 +14,7 @@ from darwin_bot.core.results import (
     Status,
     apply_cost_limit,
 )
+from darwin_bot.core.row import Row
 from darwin_bot.engine import rows
 from darwin_bot.publish.report import leaderboard_markdown, rows_from_summary
 
