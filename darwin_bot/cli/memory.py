@@ -100,7 +100,8 @@ def digest_command(
 
 
 def _generation_text(summary: dict[str, Any]) -> str:
-    from darwin_bot.publish.report import leaderboard_text, rows_from_summary
+    from darwin_bot.publish.report import leaderboard_text, seed_perplexity
+    from darwin_bot.store.records import GenerationSummary
 
     gate = summary["gate"] or {}
     head = (
@@ -113,7 +114,8 @@ def _generation_text(summary: dict[str, Any]) -> str:
         f"\n  survivors: {', '.join(summary['survivors']) or '-'}"
         f"\n  culled: {', '.join(summary['culled']) or '-'}"
     )
-    table = leaderboard_text(rows_from_summary(summary))
+    typed = GenerationSummary.from_json(summary)
+    table = leaderboard_text(typed.ranking, seed_perplexity(typed))
     return head + "\n" + "".join(f"  {line}\n" for line in table.splitlines())
 
 

@@ -173,9 +173,9 @@ class Engine:
         self._llm_factory = self.breeder.llm_factory = self.selector.llm_factory = factory
 
     # -- what is recorded ----------------------------------------------------------
-    def generations(self) -> list[dict[str, Any]]:
-        """The generation summaries in their stored JSON form, oldest first (for renderers)."""
-        return [s.to_json() for s in self.history.summaries()]
+    def generations(self) -> list[GenerationSummary]:
+        """The generation summaries, oldest first (for renderers)."""
+        return list(self.history.summaries())
 
     def summary(self, g: int) -> GenerationSummary | None:
         return self.history.summary(g)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from darwin_bot.core.agent import SEED_AGENT, HumanRequest
 from darwin_bot.core.results import Budget, Metrics, SmokeDeferred, SmokeResult
 from darwin_bot.errors import StateError
+from darwin_bot.store.records import GenerationSummary, OffspringRecord
 
 __all__ = [
     "SEED_AGENT",
@@ -184,9 +185,10 @@ class Evaluator(Protocol):
 class Publisher(Protocol):
     """Where the evolution is shown and steered (the forge); every write is an upsert.
 
-    Records arrive in their stored JSON form (as ``memory/`` holds them),
-    since that is what the publisher renders. Calling any method twice with
-    the same arguments leaves the forge as one call did.
+    Records arrive typed, as ``darwin_bot.store.records`` defines them (the
+    offspring record, the generation summary with its ranking of ``Row``).
+    Calling any method twice with the same arguments leaves the forge as one
+    call did.
     """
 
     def scored_by(self, version: str) -> None:
@@ -201,7 +203,7 @@ class Publisher(Protocol):
         """The humans' answers as prompt text, and the imports approved requests allow."""
         ...
 
-    def offspring(self, record: dict[str, Any]) -> None:
+    def offspring(self, record: OffspringRecord) -> None:
         """Open or update the draft PR of a new offspring (its branch is pushed)."""
         ...
 
@@ -209,7 +211,7 @@ class Publisher(Protocol):
         """Open (or find) one issue per distinct request; record their states in memory."""
         ...
 
-    def selected(self, summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+    def selected(self, summary: GenerationSummary, records: Mapping[str, OffspringRecord]) -> None:
         """Show a generation's selection: statuses, PR bodies, close the culled, the champion."""
         ...
 

@@ -120,7 +120,7 @@ class Propose:
         records = self.run_state.offspring(g)
         for rec in records.values():
             if rec.ok:
-                self.publisher.offspring(rec.to_json())
+                self.publisher.offspring(rec)
         self.publisher.requests([r for rec in records.values() for r in rec.requests])
 
     def repair(self, g: int, failures: dict[str, EvalResult]) -> list[str]:

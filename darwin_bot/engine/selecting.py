@@ -290,9 +290,7 @@ class Select:
             if self.publisher is not None:
                 for action in journal.handled:
                     self.publisher.handled(action)
-                self.publisher.selected(
-                    summary.to_json(), {a: rec.to_json() for a, rec in records.items()}
-                )
+                self.publisher.selected(summary, records)
             self.run_state.write_journal(replace(journal, state=JournalState.PUBLISHED))
         return summary
 

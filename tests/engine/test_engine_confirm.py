@@ -145,7 +145,7 @@ def test_better_at_the_search_budget_only_promotes_no_champion_and_says_why(
     assert stored["verdict"] == "failed_confirmation" and stored["passed"] is False
     assert stored["search"]["effect_size"] > 0 > stored["confirm"]["effect_size"]
     assert stored["search"]["p_value"] < 0.05 < stored["confirm"]["p_value"]
-    print_generation(engine.memory.generations()[-1])
+    print_generation(engine.generations()[-1])
     out = capsys.readouterr().out
     assert "promotion: failed_confirmation: not promoted: better at the search budget" in out
 
@@ -313,7 +313,7 @@ def test_the_dashboard_job_summary_and_champion_comment_show_both_budgets(
     lead = summary.gate.agent
     dash = publisher.forge.find_issue("dashboard", label="darwin:dashboard")
     assert dash is not None
-    md = report.generation_summary_markdown(summary.to_json())
+    md = report.generation_summary_markdown(summary)
     pr = publisher.forge.get_pr(engine.repo.branch(lead))
     assert pr is not None
     comments = [c.body for c in publisher.forge.list_comments(pr.number)]
