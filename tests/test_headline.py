@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from darwin_bot.cli.render import headline
+from darwin_bot.core.fitness import GateResult
+from darwin_bot.core.generation import Gate
+from darwin_bot.core.results import Metrics
+from darwin_bot.core.row import Row
+from darwin_bot.store.records import Baseline, GenerationSummary
 
 
-def _last(leader: str, champion: str | None = None, ppl: float = 9.5) -> dict[str, Any]:
-    return {
-        "generation": 3,
-        "leader": leader,
-        "champion": champion,
-        "gate": {"reason": "p = 0.2 >= 0.05"},
-        "baseline": {"mean": {"perplexity": 10.0}},
-        "ranking": [
-            {"agent": leader, "perplexity": 10.0 if leader == "seed" else ppl, "p_value": 0.2},
-            {"agent": "g003-001", "perplexity": 10.3, "p_value": 0.9},
-        ],
-    }
+def _metrics(ppl: float) -> Metrics:
+    return Metrics(1.0, ppl, 0.0, tokens_per_s=1.0, train_seconds=1.0, peak_mem_mb=1.0)
+
+
+def _last(leader: str, champion: str | None = None, ppl: float = 9.5) -> GenerationSummary:
+    def row(agent: str, perplexity: float, p_value: float) -> Row:
+        return Row(agent, 3, ("seed",), fitness=0.0, metrics=_metrics(perplexity), p_value=p_value)
+
+    ranking = (row(leader, 10.0 if leader == "seed" else ppl, 0.2), row("g003-001", 10.3, 0.9))
+    gate = Gate(leader, GateResult(False, 0.2, None, None, "welch", 3, 3, "p = 0.2 >= 0.05"))
+    base = Baseline(_metrics(10.0), {}, 3)
+    return GenerationSummary(
+        3, ranking, (), (), champion=champion, leader=leader, gate=gate, baseline=base
+    )
 
 
 def test_the_seed_leading_is_no_gain_yet_and_names_the_best_offspring() -> None:

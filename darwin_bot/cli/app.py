@@ -20,6 +20,7 @@ from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
 from darwin_bot.git import runlock as lock
 from darwin_bot.git.repo import GitRepo
+from darwin_bot.store.records import GenerationSummary
 
 
 @dataclass
@@ -143,7 +144,7 @@ def build_engine(
     remote: str | None = None,
     evaluator=None,
     wait: bool = False,
-    on_generation: Callable[[dict[str, Any]], None] | None = None,
+    on_generation: Callable[[GenerationSummary], None] | None = None,
 ) -> Engine:
     """The engine for ``root``, with the repository's run lock held for this process.
 
@@ -185,7 +186,7 @@ def build_engine(
         llm_factory=factory,
         publisher=publisher,
         workers=n,
-        progress=say,  # type: ignore[arg-type]  # a Progress: callable with .started
+        progress=say,
         events=events,
     )
     factory.generation = engine.next_generation  # bill each call to the generation being made

@@ -26,6 +26,7 @@ from typing import Any
 from darwin_bot.cli.progress import Counter, Reporter
 from darwin_bot.engine.ports import SEED_AGENT, Events
 from darwin_bot.errors import RunStopped
+from darwin_bot.store.records import GenerationSummary
 
 HEARTBEAT_S = 30.0  # not on a terminal: a line at least this often while a run trains
 STOP_LINE = "darwin: Ctrl-C: stopping now; run the same command again to resume"
@@ -63,7 +64,7 @@ class LiveEvents(Events):
     def __init__(
         self,
         say: Reporter,
-        on_generation: Callable[[dict[str, Any]], None] | None = None,
+        on_generation: Callable[[GenerationSummary], None] | None = None,
     ) -> None:
         self.say = say
         self.on_generation = on_generation
@@ -111,7 +112,7 @@ class LiveEvents(Events):
     def generation(self, summary: Any) -> None:
         self.batch.close()
         if self.on_generation is not None:  # a leaderboard is a result: shown with --quiet too
-            self.on_generation(summary.to_json())
+            self.on_generation(summary)
 
 
 @contextmanager

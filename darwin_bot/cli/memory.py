@@ -100,7 +100,8 @@ def digest_command(
 
 
 def _generation_text(summary: dict[str, Any]) -> str:
-    from darwin_bot.publish.report import leaderboard_text, rows_from_summary
+    from darwin_bot.core.row import Row
+    from darwin_bot.publish.report import leaderboard_text
 
     gate = summary["gate"] or {}
     head = (
@@ -113,7 +114,8 @@ def _generation_text(summary: dict[str, Any]) -> str:
         f"\n  survivors: {', '.join(summary['survivors']) or '-'}"
         f"\n  culled: {', '.join(summary['culled']) or '-'}"
     )
-    table = leaderboard_text(rows_from_summary(summary))
+    seed_ppl = ((summary.get("baseline") or {}).get("mean") or {}).get("perplexity")
+    table = leaderboard_text([Row.from_json(r) for r in summary["ranking"]], seed_ppl)
     return head + "\n" + "".join(f"  {line}\n" for line in table.splitlines())
 
 

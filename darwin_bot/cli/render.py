@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from darwin_bot.core.agent import SEED_AGENT, Agent
+from darwin_bot.core.row import Row
 from darwin_bot.publish import report
+from darwin_bot.store.records import GenerationSummary
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -15,27 +18,27 @@ if TYPE_CHECKING:
     from darwin_bot.git.repo import GitRepo
 
 
-def print_generation(summary: dict[str, Any]) -> None:
-    g = summary["generation"]
+def print_generation(summary: GenerationSummary) -> None:
+    g = summary.generation
     title = "baseline (generation 0)" if g == 0 else f"generation {g}"
     click.echo(f"\n== {title}")
-    click.echo(report.leaderboard_text(report.rows_from_summary(summary)), nl=False)
-    gate = summary.get("gate")
-    if gate:
-        click.echo(f"gate: {gate.get('reason', '')}")
-    promotion = summary.get("promotion")  # with budget.confirm_*: the two-budget decision
+    table = report.leaderboard_text(summary.ranking, report.seed_perplexity(summary))
+    click.echo(table, nl=False)
+    if summary.gate:
+        click.echo(f"gate: {summary.gate.result.reason}")
+    promotion = summary.promotion  # with budget.confirm_*: the two-budget decision
     if promotion:
-        click.echo(f"promotion: {promotion['verdict']}: {promotion['reason']}")
-    if summary.get("champion"):
-        click.echo(f"champion: {summary['champion']}")
+        click.echo(f"promotion: {promotion.verdict}: {promotion.reason}")
+    if summary.champion:
+        click.echo(f"champion: {summary.champion}")
 
 
-def population(repo: GitRepo, generations: list[dict[str, Any]]) -> dict[str, Agent]:
+def population(repo: GitRepo, generations: Sequence[GenerationSummary]) -> dict[str, Agent]:
     """Every agent that ever ranked, rebuilt from git (branches or archived heads)."""
     agents: dict[str, Agent] = {}
-    for rec in generations:
-        for row in rec["ranking"]:
-            aid = row["agent"]
+    for summary in generations:
+        for row in summary.ranking:
+            aid = row.agent
             if aid in agents:
                 continue
             head = repo.rev(repo.branch(aid)) or repo.archived(aid)
@@ -45,48 +48,50 @@ def population(repo: GitRepo, generations: list[dict[str, Any]]) -> dict[str, Ag
                 id=aid,
                 branch=repo.branch(aid),
                 head=head,
-                generation=int(row.get("generation", rec["generation"])),
-                parents=tuple(row.get("parents", [])),
+                generation=row.generation,
+                parents=row.parents,
                 mutations=tuple(repo.lineage(head, limit=50)),
             )
     return agents
 
 
-def headline(last: dict[str, Any]) -> tuple[str | None, list[str]]:
+def _ppl(row: Row | None) -> float | None:
+    return row.metrics.perplexity if row is not None and row.metrics is not None else None
+
+
+def headline(last: GenerationSummary) -> tuple[str | None, list[str]]:
     """What the run found: (the agent whose diff is worth showing, or None; the lines to print).
 
     "No gain yet" when the seed leads or nothing beat it; otherwise the best
     agent with its perplexity, its change against the seed and its p-value,
     and whether it passed the statistical gate.
     """
-    g = last["generation"]
-    champion = last.get("champion")
-    best = champion or last.get("leader")
-    base = ((last.get("baseline") or {}).get("mean") or {}).get("perplexity")
-    row = next((r for r in last["ranking"] if r["agent"] == best), None)
-    ppl = row.get("perplexity") if row else None
+    g, champion = last.generation, last.champion
+    best = champion or last.leader
+    base = report.seed_perplexity(last)
+    row = last.row(best) if best else None
+    ppl = _ppl(row)
     if not best or best == SEED_AGENT or ppl is None or (base and not champion and ppl >= base):
-        runner = next(
-            (r for r in last["ranking"] if r["agent"] != SEED_AGENT and r.get("perplexity")), None
-        )
+        runner = next((r for r in last.ranking if r.agent != SEED_AGENT and _ppl(r)), None)
         lines = [f"No gain yet: after generation {g} the seed still leads."]
-        if runner and base:
+        runner_ppl = _ppl(runner)
+        if runner is not None and runner_ppl is not None and base:
             lines.append(
-                f"best offspring {runner['agent']}: perplexity {runner['perplexity']:.4f} "
-                f"vs the seed's {base:.4f} ({_delta(runner['perplexity'], base)}"
-                f"{_p_text(runner.get('p_value'))})"
+                f"best offspring {runner.agent}: perplexity {runner_ppl:.4f} "
+                f"vs the seed's {base:.4f} ({_delta(runner_ppl, base)}"
+                f"{_p_text(runner.p_value)})"
             )
         return None, lines
     if champion == best:
         status = "champion: passed the statistical gate"
     else:
-        gate = (last.get("gate") or {}).get("reason")
+        gate = last.gate.result.reason if last.gate else ""
         status = "leader, not yet significant" + (f" ({gate})" if gate else "")
     lines = [f"best agent: {best}, {status}"]
     if base:
         lines.append(
             f"held-out perplexity {ppl:.4f} vs the seed's {base:.4f} "
-            f"({_delta(ppl, base)}{_p_text(row.get('p_value') if row else None)})"
+            f"({_delta(ppl, base)}{_p_text(row.p_value if row else None)})"
         )
     return best, lines
 
@@ -99,7 +104,7 @@ def _p_text(p: float | None) -> str:
     return "" if p is None else f", p = {p:.3g}"
 
 
-def print_final(repo: GitRepo, gens: list[dict[str, Any]], memory: Path) -> None:
+def print_final(repo: GitRepo, gens: Sequence[GenerationSummary], memory: Path) -> None:
     """What the run found, the best agent's lineage and diff against the seed, the plot.
 
     ``memory``: the memory folder, where a run keeps its fitness plot.

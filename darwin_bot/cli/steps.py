@@ -25,7 +25,10 @@ from darwin_bot.errors import ConfigError, RunStopped
 from darwin_bot.publish import actions
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from darwin_bot.git.repo import GitRepo
+    from darwin_bot.store.records import GenerationSummary
 
 _repo_option = click.option(
     "--repo",
@@ -262,7 +265,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
         _check_every_leg_reported(engine.matrix(g), g)
         if engine.publisher is not None:
             engine.publisher.check_request_budget(g)  # before the first write of this select
-    summary = (engine.baseline() if g == 0 else engine.select(g, confirm=False)).to_json()
+    summary = engine.baseline() if g == 0 else engine.select(g, confirm=False)
     _finish(
         engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: select generation {g}"
     )
@@ -272,7 +275,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     markdown += job_summary_extras(engine.repo, cfg, engine.memory, summary)
     actions.append_summary(markdown)
     out = write_report(engine.repo.root, engine.generations(), markdown)
-    actions.set_output("champion", summary.get("champion") or "")
+    actions.set_output("champion", summary.champion or "")
     actions.set_output("generation", str(g))
     actions.set_output("report", str(out))
     click.echo(markdown)
@@ -299,7 +302,7 @@ def _check_every_leg_reported(missing: list[dict[str, Any]], g: int) -> None:
         )
 
 
-def write_report(root: Path, generations: list[dict[str, Any]], markdown: str) -> Path:
+def write_report(root: Path, generations: Sequence[GenerationSummary], markdown: str) -> Path:
     """``.darwin/report/report.md`` and ``fitness.png``: what the workflow uploads."""
     from darwin_bot.publish import report
 
@@ -318,12 +321,12 @@ def report_command(root: Path, config_path: Path | None) -> None:
     """Write the last generation's markdown report and the fitness plot (.darwin/report/)."""
     from darwin_bot.git.repo import GitRepo
     from darwin_bot.publish import report
+    from darwin_bot.store.history import History
     from darwin_bot.store.memory import MemoryStore
 
     cfg = load_config(config_path, root)
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
-    memory = MemoryStore(repo.root / cfg.memory.path)
-    gens = memory.generations()
+    gens = History(MemoryStore(repo.root / cfg.memory.path)).summaries()
     if not gens:
         raise ConfigError("no generation recorded yet; run 'darwin run' or the workflow first")
     markdown = report.generation_summary_markdown(gens[-1])

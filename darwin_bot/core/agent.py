@@ -39,7 +39,15 @@ SEED_AGENT = "seed"  # the id of generation 0's agent: the default branch's tree
 
 
 class Outcome(StrEnum):
-    """What became of one mutation event (``outcome`` of a mutation record)."""
+    """What became of a mutation: one event (``outcome`` of a mutation record), or one call.
+
+    One of the two outcome enums, each for one thing that ends: this one for a
+    mutation, :class:`darwin_bot.core.results.Status` for an evaluation (and for an
+    offspring record, which says whether there is a tree to evaluate). A value
+    both spell (``rejected``) means the same in each: nothing usable came of it.
+    A mutate call ends ``APPLIED``, ``REJECTED`` or ``DUPLICATE``
+    (``mutation.events.MutationOutcome``).
+    """
 
     PENDING = "pending"  # committed, not evaluated yet
     APPLIED = "applied"  # the edit was applied and committed
@@ -95,7 +103,7 @@ class Agent:
     @property
     def summary(self) -> str:
         own = [m.summary for m in self.mutations if m.agent == self.id]
-        return own[0] if own else (self.mutations[-1].summary if self.mutations else "seed")
+        return own[0] if own else (self.mutations[-1].summary if self.mutations else SEED_AGENT)
 
 
 class RequestStatus(StrEnum):

@@ -29,7 +29,6 @@ The rules of selection, all of them:
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -39,76 +38,7 @@ from darwin_bot.core import confirm as cf
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import selection as sel
 from darwin_bot.core.agent import SEED_AGENT
-from darwin_bot.core.results import Metrics, Status
-
-
-@dataclass(frozen=True)
-class Row:
-    """One agent in one generation's ranking (``ranking[i]`` of the generation summary)."""
-
-    agent: str
-    generation: int
-    parents: tuple[str, ...]
-    status: Status = Status.OK
-    fitness: float = fit.FAILED
-    metrics: Metrics | None = None
-    n_runs: int = 0
-    reason: str = ""
-    p_value: float | None = None
-    rank: int | None = None
-    cost_ratio: float | None = None  # measured cost (CPU time on a CPU) over the baseline's
-    # trusted: mean budget fraction at which the runs' curves reach the seed's final loss
-    # (over the runs that reach it; None: none did, or no curve)
-    time_to_loss: float | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", Status(self.status))
-        object.__setattr__(self, "parents", tuple(self.parents))
-
-    @property
-    def ok(self) -> bool:
-        return self.status is Status.OK and math.isfinite(self.fitness)
-
-    def to_json(self) -> dict[str, Any]:
-        m = self.metrics
-        metrics = m.to_dict() if m else None
-        if metrics is not None and self.cost_ratio is not None:
-            metrics["cost_ratio"] = self.cost_ratio  # read as metrics.cost_ratio by the reports
-        if metrics is not None and self.time_to_loss is not None:
-            metrics["time_to_loss"] = self.time_to_loss  # trusted: see core/time_to_loss.py
-        return {
-            "agent": self.agent,
-            "generation": self.generation,
-            "status": self.status.value,
-            "fitness": self.fitness if math.isfinite(self.fitness) else None,
-            "metrics": metrics,
-            "n_runs": self.n_runs,
-            "perplexity": m.perplexity if m else None,
-            "mfu": m.mfu if m else None,
-            "parents": list(self.parents),
-            "reason": self.reason,
-            "p_value": self.p_value,
-            "rank": self.rank,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Row:
-        fitness = data.get("fitness")
-        metrics = data.get("metrics")
-        return cls(
-            agent=data["agent"],
-            generation=int(data.get("generation", 0)),
-            parents=tuple(data.get("parents", ())),
-            status=Status(data["status"]),
-            fitness=fit.FAILED if fitness is None else float(fitness),
-            metrics=Metrics.from_dict(metrics) if metrics else None,
-            n_runs=int(data.get("n_runs", 0)),
-            reason=str(data.get("reason", "")),
-            p_value=data.get("p_value"),
-            rank=data.get("rank"),
-            cost_ratio=(metrics or {}).get("cost_ratio"),
-            time_to_loss=(metrics or {}).get("time_to_loss"),
-        )
+from darwin_bot.core.row import Row
 
 
 @dataclass(frozen=True)
@@ -178,24 +108,13 @@ class Selection:
     promotion: cf.Promotion | None = None  # with a confirmation budget: the two-budget verdict
 
 
-def _scored(row: Row, children: int = 0) -> sel.Scored:
-    return sel.Scored(
-        agent=row.agent,
-        fitness=row.fitness,
-        ok=row.ok,
-        generation=row.generation,
-        children=children,
-    )
-
-
 def rank(rows: Sequence[Row], tiers: Mapping[str, int] | None = None) -> list[Row]:
     """Rows best first (rule 1), each with its 1-based ``rank``.
 
     ``tiers``: the search schedule's rung each agent reached (``core.schedule``):
     a higher rung ranks first, and rule 1 orders the rows within a rung.
     """
-    by_agent = {r.agent: r for r in rows}
-    ordered = [by_agent[s.agent] for s in sel.rank([_scored(r) for r in rows])]
+    ordered = sel.rank(rows)
     if tiers:  # a stable sort keeps rule 1's order within each rung
         ordered.sort(key=lambda r: (not r.ok, -tiers.get(r.agent, 0)))
     return [replace(r, rank=i) for i, r in enumerate(ordered, 1)]
@@ -252,9 +171,14 @@ def plan(
     ``children``: how many children each agent already has (the memory's
     view), which the ``dgm`` method uses to favour less explored parents.
     """
-    scored = [_scored(r, children.get(r.agent, 0)) for r in pool]
     return sel.plan_offspring(
-        scored, rules.population, rules.crossover_rate, rng, rules.method, rules.tournament_size
+        pool,
+        rules.population,
+        rules.crossover_rate,
+        rng,
+        rules.method,
+        rules.tournament_size,
+        children=children,
     )
 
 
@@ -323,7 +247,7 @@ def select(
             confirm_runs=confirm.runs,
         )
         champion = gate.agent if promotion.promote else None
-    keep = [s.agent for s in sel.survivors([_scored(r) for r in ranked], rules.survivors)]
+    keep = [r.agent for r in sel.survivors(ranked, rules.survivors)]
     if champion is None and previous.champion and previous.champion not in keep:
         keep.append(previous.champion)
     keep = keep or list(previous.survivors)

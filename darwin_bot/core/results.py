@@ -18,7 +18,8 @@ class Status(StrEnum):
     """How one evaluation ended. Only ``OK`` ranks; every other value ranks last.
 
     A ``StrEnum``, so the JSON form is the plain value; it is parsed back with
-    ``Status(text)``, which rejects unknown values at the boundary.
+    ``Status(text)``, which rejects unknown values at the boundary. The other
+    outcome enum, for what became of a mutation, is :class:`darwin_bot.core.agent.Outcome`.
     """
 
     OK = "ok"

@@ -24,12 +24,14 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from darwin_bot.core.agent import MutationKind
 from darwin_bot.core.fitness import rank_key
+from darwin_bot.core.row import Row
 from darwin_bot.errors import StateError
 
 Method = Literal["tournament", "dgm"]
@@ -42,21 +44,6 @@ DGM_SHARPNESS = 4.0
 
 
 @dataclass(frozen=True)
-class Scored:
-    """One evaluated agent: its fitness, whether it worked, and how many children it has."""
-
-    agent: str
-    fitness: float
-    ok: bool
-    generation: int
-    children: int = 0
-
-    @property
-    def failed(self) -> bool:
-        return not self.ok or not math.isfinite(self.fitness)
-
-
-@dataclass(frozen=True)
 class OffspringPlan:
     """One offspring to make: ``index`` is 0-based within the generation's offspring."""
 
@@ -65,28 +52,28 @@ class OffspringPlan:
     parents: tuple[str, ...]
 
 
-def _key(s: Scored) -> tuple[int, float, str]:
-    return rank_key(s.fitness if not s.failed else -math.inf, s.agent)
+def _key(r: Row) -> tuple[int, float, str]:
+    return rank_key(r.fitness if r.ok else -math.inf, r.agent)
 
 
-def rank(scored: Sequence[Scored]) -> list[Scored]:
+def rank(rows: Sequence[Row]) -> list[Row]:
     """Best first: fitness descending, failures last, ties broken by agent id."""
-    agents = [s.agent for s in scored]
+    agents = [r.agent for r in rows]
     if len(set(agents)) != len(agents):
         dupes = sorted({a for a in agents if agents.count(a) > 1})
         raise StateError(f"agent scored twice: {', '.join(dupes)}; each agent must be scored once")
-    return sorted(scored, key=_key)
+    return sorted(rows, key=_key)
 
 
-def survivors(ranked: Sequence[Scored], k: int) -> list[Scored]:
+def survivors(ranked: Sequence[Row], k: int) -> list[Row]:
     """The top ``k`` working candidates (fewer if fewer work; none if none work)."""
     if k < 1:
         raise ValueError(f"the number of survivors must be at least 1, got {k}")
-    return [s for s in rank(ranked) if not s.failed][:k]
+    return [r for r in rank(ranked) if r.ok][:k]
 
 
-def _working(pool: Sequence[Scored], need: int = 1) -> list[Scored]:
-    working = [s for s in rank(pool) if not s.failed]
+def _working(pool: Sequence[Row], need: int = 1) -> list[Row]:
+    working = [r for r in rank(pool) if r.ok]
     if len(working) < need:
         raise StateError(
             f"need at least {need} working parent(s), the pool has {len(working)}; "
@@ -102,76 +89,79 @@ def _check_method(method: str, tournament_size: int) -> None:
         raise ValueError(f"tournament_size must be at least 1, got {tournament_size}")
 
 
-def dgm_weights(pool: Sequence[Scored]) -> list[float]:
-    """DGM sampling weights of working, rank-ordered ``pool`` (same order)."""
-    fits = [s.fitness for s in pool]
+def dgm_weights(pool: Sequence[Row], children: Mapping[str, int] | None = None) -> list[float]:
+    """DGM sampling weights of working, rank-ordered ``pool`` (same order).
+
+    ``children``: how many children each agent has (absent: none).
+    """
+    children = children or {}
+    fits = [r.fitness for r in pool]
     mid = statistics.median(fits)
     spread = max(fits) - min(fits)
     weights = []
-    for s in pool:
-        z = (s.fitness - mid) / spread if spread > 0 else 0.0
+    for r in pool:
+        z = (r.fitness - mid) / spread if spread > 0 else 0.0
         score = 1.0 / (1.0 + math.exp(-DGM_SHARPNESS * z))
-        weights.append(score / (1.0 + max(0, s.children)))
+        weights.append(score / (1.0 + max(0, children.get(r.agent, 0))))
     return weights
 
 
 def _draw_one(
-    working: list[Scored], rng: random.Random, method: str, tournament_size: int
-) -> Scored:
+    working: list[Row], children: Counter[str], rng: random.Random, method: str, size: int
+) -> Row:
     if method == "tournament":
-        size = min(tournament_size, len(working))
-        contenders = rng.sample(range(len(working)), size)
+        contenders = rng.sample(range(len(working)), min(size, len(working)))
         return working[min(contenders)]  # working is rank-ordered: lowest index wins
-    return rng.choices(working, weights=dgm_weights(working), k=1)[0]
-
-
-def _sample(
-    working: list[Scored], n: int, rng: random.Random, method: str, tournament_size: int
-) -> list[str]:
-    chosen: list[str] = []
-    pool = list(working)
-    for _ in range(n):
-        pick = _draw_one(pool, rng, method, tournament_size)
-        chosen.append(pick.agent)
-        pool = [replace(s, children=s.children + 1) if s.agent == pick.agent else s for s in pool]
-    return chosen
+    return rng.choices(working, weights=dgm_weights(working, children), k=1)[0]
 
 
 def sample_parents(
-    pool: Sequence[Scored],
+    pool: Sequence[Row],
     n: int,
     rng: random.Random,
     method: Method = "tournament",
     tournament_size: int = 3,
+    *,
+    children: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """``n`` parent ids drawn with replacement from the working members of ``pool``."""
+    """``n`` parent ids drawn with replacement from the working members of ``pool``.
+
+    Each draw counts as a child of the parent drawn, for the draws after it.
+    """
     _check_method(method, tournament_size)
     if n < 0:
         raise ValueError(f"cannot sample {n} parents")
     if n == 0:
         return []
-    return _sample(_working(pool), n, rng, method, tournament_size)
+    working, count = _working(pool), Counter(children or {})
+    chosen: list[str] = []
+    for _ in range(n):
+        pick = _draw_one(working, count, rng, method, tournament_size)
+        chosen.append(pick.agent)
+        count[pick.agent] += 1
+    return chosen
 
 
 def _pair(
-    working: list[Scored], rng: random.Random, method: str, tournament_size: int
-) -> tuple[tuple[str, str], list[Scored]]:
-    first = _draw_one(working, rng, method, tournament_size)
-    rest = [s for s in working if s.agent != first.agent]
-    second = _draw_one(rest, rng, method, tournament_size)
-    bumped = [
-        replace(s, children=s.children + 1) if s.agent in (first.agent, second.agent) else s
-        for s in working
-    ]
-    return (first.agent, second.agent), bumped
+    working: list[Row], children: Counter[str], rng: random.Random, method: str, size: int
+) -> tuple[str, str]:
+    """Two distinct parents; each counts one more child in ``children``."""
+    first = _draw_one(working, children, rng, method, size)
+    rest = [r for r in working if r.agent != first.agent]
+    second = _draw_one(rest, children, rng, method, size)
+    children[first.agent] += 1
+    children[second.agent] += 1
+    return first.agent, second.agent
 
 
 def pair_parents(
-    pool: Sequence[Scored],
+    pool: Sequence[Row],
     n_pairs: int,
     rng: random.Random,
     method: Method = "tournament",
     tournament_size: int = 3,
+    *,
+    children: Mapping[str, int] | None = None,
 ) -> list[tuple[str, str]]:
     """``n_pairs`` pairs of two distinct working parents (needs at least two working)."""
     _check_method(method, tournament_size)
@@ -179,27 +169,27 @@ def pair_parents(
         raise ValueError(f"cannot make {n_pairs} pairs")
     if n_pairs == 0:
         return []
-    working = _working(pool, need=2)
-    pairs = []
-    for _ in range(n_pairs):
-        pair, working = _pair(working, rng, method, tournament_size)
-        pairs.append(pair)
-    return pairs
+    working, count = _working(pool, need=2), Counter(children or {})
+    return [_pair(working, count, rng, method, tournament_size) for _ in range(n_pairs)]
 
 
 def plan_offspring(
-    pool: Sequence[Scored],
+    pool: Sequence[Row],
     population: int,
     crossover_rate: float,
     rng: random.Random,
     method: Method = "tournament",
     tournament_size: int = 3,
+    *,
+    children: Mapping[str, int] | None = None,
 ) -> list[OffspringPlan]:
     """Fill the population: ``population - len(pool)`` offspring, each a mutation or a crossover.
 
     Each offspring is a crossover with probability ``crossover_rate`` when at
     least two parents work, else a mutation of one sampled parent. The draws
     happen in index order, so the plan is a pure function of the seed.
+    ``children``: how many children each agent already has (the ``dgm`` method's
+    novelty term; each draw of this plan adds one).
     """
     _check_method(method, tournament_size)
     if not 0.0 <= crossover_rate <= 1.0:
@@ -207,19 +197,17 @@ def plan_offspring(
     count = population - len(pool)
     if count <= 0:
         return []
-    working = _working(pool)
+    working, born = _working(pool), Counter(children or {})
     plans = []
     for index in range(count):
         # The coin is tossed even when only one parent works, so the random stream
         # (and so every later draw) does not depend on how many parents work.
         crossover = rng.random() < crossover_rate and len(working) >= 2
         if crossover:
-            pair, working = _pair(working, rng, method, tournament_size)
+            pair = _pair(working, born, rng, method, tournament_size)
             plans.append(OffspringPlan(index, MutationKind.CROSSOVER, pair))
         else:
-            pick = _draw_one(working, rng, method, tournament_size)
-            working = [
-                replace(s, children=s.children + 1) if s.agent == pick.agent else s for s in working
-            ]
+            pick = _draw_one(working, born, rng, method, tournament_size)
+            born[pick.agent] += 1
             plans.append(OffspringPlan(index, MutationKind.MUTATE, (pick.agent,)))
     return plans

@@ -6,10 +6,10 @@ The steps, each built from the ports it needs and none holding the Engine:
 gate, confirm, cull and record, as a journal), ``reseed.Reseed`` (the
 baseline, and a new one when the seed moves) and ``ci.CiJobs`` (the same steps
 as CI jobs). ``loop.Engine`` sequences them; ``offspring.Breeder`` makes one
-offspring; ``agents.Agents`` finds an agent's commit; ``history.History``
-reads the recorded generations; ``verify`` checks state before work;
+offspring; ``agents.Agents`` finds an agent's commit; ``verify`` checks state before work;
 ``rows`` builds leaderboard rows from runs; ``ports`` holds the protocols the
-engine depends on. The records and the run state are ``darwin_bot.store``'s;
+engine depends on. The records, the run state and the history of generations
+(``store.history.History``) are ``darwin_bot.store``'s;
 the pure decisions live in ``darwin_bot.core.generation``.
 """
 
@@ -19,7 +19,6 @@ from darwin_bot.engine.ports import (
     DeferredEvaluator,
     Evaluator,
     Memory,
-    Progress,
     Publisher,
     Repository,
     derive_seed,
@@ -35,7 +34,6 @@ __all__ = [
     "Memory",
     "OffspringRecord",
     "PlanItem",
-    "Progress",
     "Publisher",
     "Repository",
     "derive_seed",

@@ -17,7 +17,7 @@ from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.confirm import confirm_samples
 from darwin_bot.core.generation import Confirmation
-from darwin_bot.core.results import EvalResult, apply_cost_limit
+from darwin_bot.core.results import EvalResult
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.ports import SEED_AGENT, Repository, Say
 from darwin_bot.store.state import EvalCache
@@ -37,15 +37,9 @@ class Confirm:
 
     def held_runs(self, head: str) -> list[EvalResult]:
         """``head``'s confirmation runs with the budget held against the seed's at that budget."""
-        bu = self.cfg.budget
-        base = fit.summarize(
-            self.evals.known_runs(self.agents.seed_head(), confirm=True)
-        ).mean_metrics()
-        cost = base.cost if base is not None else None
-        return [
-            apply_cost_limit(r, cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
-            for r in self.evals.known_runs(head, confirm=True)
-        ]
+        seed = self.evals.known_runs(self.agents.seed_head(), confirm=True)
+        base = fit.summarize(seed).mean_metrics()
+        return self.evals.held_runs(head, base.cost if base else None, confirm=True)
 
     def confirmation(self, g: int, champion: str | None, *, train: bool) -> Confirmation:
         """The confirmation samples of the provisional ``champion`` (None: none passed) and the seed.

@@ -17,7 +17,7 @@ from pathlib import Path
 from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core.confirm import ConfirmSpec
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core.results import Budget, Cost, EvalResult, Metrics, apply_cost_limit
 from darwin_bot.engine.agents import Agents
 from darwin_bot.engine.ports import Evaluator, Events, Repository
 from darwin_bot.errors import StateError
@@ -158,6 +158,27 @@ class Evaluations:
         seeds = self.confirm_seeds() if confirm else self.seeds(self.cfg.budget.repeats)
         found = (cache.get(tree, s) for s in seeds)
         return [r for r in found if r is not None]
+
+    def held_runs(
+        self,
+        head: str,
+        base: Cost | None,
+        *,
+        confirm: bool = False,
+        budget: Budget | None = None,
+    ) -> list[EvalResult]:
+        """``head``'s known runs with the budget held: ``over_budget`` past the cost limit.
+
+        The harness measured each run's cost; the limit is relative to ``base``, the
+        seed's mean cost under the same budget, so it is applied where that baseline
+        is known (a run over it ranks with the failures and never counts towards the
+        gate). ``confirm`` and ``budget`` pick the runs as :meth:`known_runs` does.
+        """
+        bu = self.cfg.budget
+        return [
+            apply_cost_limit(r, base, bu.max_cost_ratio, bu.seconds_cost_ratio)
+            for r in self.known_runs(head, confirm=confirm, budget=budget)
+        ]
 
     def evaluate_all(
         self,

@@ -39,24 +39,28 @@ from darwin_bot.engine import commits, memory_branch
 from darwin_bot.engine.agents import Agents
 from darwin_bot.engine.ci import CiJobs
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import (
     SEED_AGENT,
     Evaluator,
     Events,
-    Progress,
     Publisher,
     Repository,
+    Say,
 )
 from darwin_bot.engine.proposing import Propose
 from darwin_bot.engine.reseed import Reseed
 from darwin_bot.engine.selecting import Select
 from darwin_bot.engine.verify import verify_state
 from darwin_bot.program import contract_for
+from darwin_bot.store.history import History
 from darwin_bot.store.memory import MemoryStore
 from darwin_bot.store.records import GenerationSummary, OffspringRecord, PlanItem
 from darwin_bot.store.state import RunState, remove_stale_temps
+
+
+def _quiet(msg: str) -> None:
+    """The progress of an engine built without one: nothing said."""
 
 
 def _rules(cfg: Config) -> gen.Rules:
@@ -84,11 +88,11 @@ class Engine:
         llm_factory: Callable[[int], Any],
         publisher: Publisher | None = None,
         workers: int = 1,
-        progress: Progress | None = None,
+        progress: Say | None = None,
         events: Events | None = None,
     ) -> None:
         self.repo, self.cfg, self.publisher = repo, cfg, publisher
-        self.say = progress or Progress(enabled=False)
+        self.say: Say = progress or _quiet
         self.events = events or Events()
         self.state = repo.root / cfg.memory.path
         self.memory = MemoryStore(self.state)
@@ -169,9 +173,9 @@ class Engine:
         self._llm_factory = self.breeder.llm_factory = self.selector.llm_factory = factory
 
     # -- what is recorded ----------------------------------------------------------
-    def generations(self) -> list[dict[str, Any]]:
-        """The generation summaries in their stored JSON form, oldest first (for renderers)."""
-        return [s.to_json() for s in self.history.summaries()]
+    def generations(self) -> list[GenerationSummary]:
+        """The generation summaries, oldest first (for renderers)."""
+        return list(self.history.summaries())
 
     def summary(self, g: int) -> GenerationSummary | None:
         return self.history.summary(g)

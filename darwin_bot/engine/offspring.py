@@ -41,7 +41,6 @@ from darwin_bot.llm.evidence import Evidence, Guidance, digest, from_memory
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
-    OutcomeStatus,
     mutate_tree,
     repair_tree,
 )
@@ -130,19 +129,14 @@ class Breeder:
             self._seen = {}
         return self._evidence[1]
 
-    def _digest(self, g: int, records: str) -> str:
+    def _digest(self, g: int) -> str:
         """The LLM's digest: the evidence table first, then the per-mutation lines, in budget."""
         if not self.use_memory:
             return ""
         budget = int(self.cfg.memory.digest_tokens * CHARS_PER_TOKEN)  # tokens, counted safe
         table = digest(self.evidence(g), int(budget * EVIDENCE_SHARE))
-        room = budget - len(table) - 2
-        kept: list[str] = []
-        for line in records.splitlines():
-            if sum(len(x) + 1 for x in kept) + len(line) > room:
-                break
-            kept.append(line)
-        return "\n\n".join(x for x in (table, "\n".join(kept)) if x)
+        records = self.memory.digest(0, max_chars=budget - len(table) - 2)
+        return "\n\n".join(x for x in (table, records) if x)
 
     def _screen(self, g: int, agent: str) -> Callable[[str], str]:
         """The pipeline's duplicate check: why ``agent``'s change is known already ('' if new)."""
@@ -163,7 +157,6 @@ class Breeder:
         g: int,
         item: dict[str, Any],
         *,
-        digest: str,
         context: str,
         extra_imports: tuple[str, ...],
         baseline: Metrics,
@@ -186,7 +179,7 @@ class Breeder:
             parents=parents,
             parent_metrics=parent_metrics,
             baseline_metrics=baseline,
-            memory_digest=self._digest(g, digest),
+            memory_digest=self._digest(g),
             requests_context=context,
             extra_imports=extra_imports,
             seed=seed,
@@ -197,22 +190,22 @@ class Breeder:
             draw_seed = seed if draw == 0 else derive_seed(seed, "redraw", draw)
             ctx = dataclasses.replace(ctx, seed=draw_seed)
             outcome, heads = self._draw(g, item, ctx)
-            if outcome.status is not OutcomeStatus.DUPLICATE:
+            if outcome.status is not Outcome.DUPLICATE:
                 break
             spent += outcome.events
             self._record(agent, g, parents, outcome, None, parent_metrics, prefix=f"d{draw}")
-        if outcome.status is OutcomeStatus.OK and not outcome.change:
+        if outcome.status is Outcome.APPLIED and not outcome.change:
             outcome = dataclasses.replace(
                 outcome,
-                status=OutcomeStatus.REJECTED,
+                status=Outcome.REJECTED,
                 reason="the repairs went back to the parent: nothing new to train",
             )
-        head = heads[-1] if heads and outcome.status is OutcomeStatus.OK else None
+        head = heads[-1] if heads and outcome.status is Outcome.APPLIED else None
         if head is not None:
             self.repo.set_branch(agent, head)
             if outcome.change:
                 self._seen.setdefault(outcome.change, agent)
-        if outcome.status is not OutcomeStatus.DUPLICATE:
+        if outcome.status is not Outcome.DUPLICATE:
             self._record(agent, g, parents, outcome, head, parent_metrics, prefix="")
         return {
             **_offspring_record(item, g, outcome, head, heads, spent),
@@ -343,7 +336,7 @@ class Breeder:
                 smoke=self._smoke(ctx.seed),
                 parent_files=self._files_at(base) if base else None,
             )
-        head = heads[-1] if heads and outcome.status is OutcomeStatus.OK else None
+        head = heads[-1] if heads and outcome.status is Outcome.APPLIED else None
         self._record(agent, g, parents, outcome, head, parent_metrics, prefix="r")
         if head is not None:
             self.repo.set_branch(agent, head)

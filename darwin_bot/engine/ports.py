@@ -10,17 +10,15 @@ evaluator over a real repository.
 from __future__ import annotations
 
 import hashlib
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from darwin_bot.core.agent import SEED_AGENT, HumanRequest
 from darwin_bot.core.results import Budget, Metrics, SmokeDeferred, SmokeResult
 from darwin_bot.errors import StateError
+from darwin_bot.store.records import GenerationSummary, OffspringRecord
 
 __all__ = [
     "SEED_AGENT",
@@ -28,12 +26,11 @@ __all__ = [
     "Evaluator",
     "Events",
     "Memory",
-    "Progress",
     "Publisher",
     "Say",
 ]
 
-Say = Callable[[str], None]  # one line of progress for the user (a Progress, or print)
+Say = Callable[[str], None]  # one line of progress for the user (cli.progress.Reporter, or print)
 
 
 def derive_seed(*parts: object) -> int:
@@ -144,7 +141,7 @@ class Memory(Protocol):
         """Record each agent's measured metrics and fitness change on its mutation records."""
         ...
 
-    def digest(self, max_tokens: int) -> str:
+    def digest(self, max_tokens: int, *, max_chars: int | None = None) -> str:
         """What helped and what hurt, as prompt text of at most ``max_tokens`` tokens."""
         ...
 
@@ -188,9 +185,10 @@ class Evaluator(Protocol):
 class Publisher(Protocol):
     """Where the evolution is shown and steered (the forge); every write is an upsert.
 
-    Records arrive in their stored JSON form (as ``memory/`` holds them),
-    since that is what the publisher renders. Calling any method twice with
-    the same arguments leaves the forge as one call did.
+    Records arrive typed, as ``darwin_bot.store.records`` defines them (the
+    offspring record, the generation summary with its ranking of ``Row``).
+    Calling any method twice with the same arguments leaves the forge as one
+    call did.
     """
 
     def scored_by(self, version: str) -> None:
@@ -205,7 +203,7 @@ class Publisher(Protocol):
         """The humans' answers as prompt text, and the imports approved requests allow."""
         ...
 
-    def offspring(self, record: dict[str, Any]) -> None:
+    def offspring(self, record: OffspringRecord) -> None:
         """Open or update the draft PR of a new offspring (its branch is pushed)."""
         ...
 
@@ -213,25 +211,13 @@ class Publisher(Protocol):
         """Open (or find) one issue per distinct request; record their states in memory."""
         ...
 
-    def selected(self, summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+    def selected(self, summary: GenerationSummary, records: Mapping[str, OffspringRecord]) -> None:
         """Show a generation's selection: statuses, PR bodies, close the culled, the champion."""
         ...
 
     def handled(self, action: str) -> None:
         """The engine carried out a one-shot dashboard action; clear its box on the next write."""
         ...
-
-
-@dataclass
-class Progress:
-    """Terse progress lines on stderr (a bar would garble CI logs)."""
-
-    enabled: bool = True
-    started: float = field(default_factory=time.monotonic)
-
-    def __call__(self, msg: str) -> None:
-        if self.enabled:
-            print(f"[{time.monotonic() - self.started:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 class Events:

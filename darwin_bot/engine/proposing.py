@@ -14,10 +14,10 @@ from darwin_bot.core import generation as gen
 from darwin_bot.core.agent import agent_id
 from darwin_bot.core.results import EvalResult
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import Events, Memory, Publisher, Say, derive_seed
 from darwin_bot.evaluate import importable
+from darwin_bot.store.history import History
 from darwin_bot.store.records import OffspringRecord, PlanItem
 from darwin_bot.store.state import RunState
 
@@ -92,7 +92,6 @@ class Propose:
     def propose(self, g: int) -> list[OffspringRecord]:
         """Mutate every planned offspring of ``g`` that has no outcome yet; return all outcomes."""
         context, extra_imports = self.human_answers(g)
-        digest = self.memory.digest(self.cfg.memory.digest_tokens)
         baseline = self.evals.baseline_metrics()
         todo = [i for i in self.plan(g) if not self.run_state.offspring_path(g, i.agent).exists()]
         if len(todo) < len(self.plan(g)):  # resumed: say what is kept
@@ -104,7 +103,6 @@ class Propose:
             made = self.breeder.make(
                 g,
                 item.to_json(),
-                digest=digest,
                 context=context,
                 extra_imports=extra_imports,
                 baseline=baseline,
@@ -122,7 +120,7 @@ class Propose:
         records = self.run_state.offspring(g)
         for rec in records.values():
             if rec.ok:
-                self.publisher.offspring(rec.to_json())
+                self.publisher.offspring(rec)
         self.publisher.requests([r for rec in records.values() for r in rec.requests])
 
     def repair(self, g: int, failures: dict[str, EvalResult]) -> list[str]:

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import generation as gen
-from darwin_bot.core.generation import Row
+from darwin_bot.core.row import Row
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
-from darwin_bot.engine.ports import SEED_AGENT, Progress, Repository
+from darwin_bot.engine.ports import SEED_AGENT, Repository, Say
 from darwin_bot.errors import SeedDoesNotTrain
+from darwin_bot.store.history import History
 from darwin_bot.store.records import GenerationSummary
 from darwin_bot.store.state import RunState
 
@@ -67,7 +67,7 @@ class Reseed:
         evals: Evaluations,
         history: History,
         run_state: RunState,
-        say: Progress,
+        say: Say,
     ) -> None:
         self.cfg, self.repo, self.evals, self.history = cfg, repo, evals, history
         self.run_state, self.say = run_state, say
@@ -148,6 +148,7 @@ class Reseed:
 
     def record_seed(self, g: int, *, reseeded: dict[str, str] | None = None) -> GenerationSummary:
         """Measure ``darwin/seed`` ``budget.repeats`` times and record it alone as generation ``g``."""
+        started = time.monotonic()
         self.evals.use_windows(g)
         seed_ref = self.repo.branch(SEED_AGENT)
         seeds = self.evals.seeds(self.cfg.budget.repeats)
@@ -169,7 +170,7 @@ class Reseed:
             culled=(),
             leader=SEED_AGENT,
             baseline=base,
-            timings={"wall_s": round(time.monotonic() - self.say.started, 3)},
+            timings={"wall_s": round(time.monotonic() - started, 3)},
             tokens={"prompt": 0, "completion": 0},
             data=self.cfg.budget.data,
             reseeded=reseeded,

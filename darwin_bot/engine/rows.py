@@ -1,4 +1,4 @@
-"""Leaderboard rows from evaluation runs: one typed :class:`~darwin_bot.core.generation.Row` per agent.
+"""Leaderboard rows from evaluation runs: one typed :class:`~darwin_bot.core.row.Row` per agent.
 
 A failed or rejected agent has fitness ``-inf`` (stored as null), so it
 always ranks last; ranking itself is ``core.generation.rank``. To add a
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from darwin_bot.config import FitnessConfig
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import time_to_loss
-from darwin_bot.core.generation import Row
 from darwin_bot.core.results import EvalResult, Metrics, Status
+from darwin_bot.core.row import Row
 
 
 def scored_row(

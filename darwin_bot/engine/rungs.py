@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from darwin_bot.config import Config
 from darwin_bot.core import fitness as fit
-from darwin_bot.core.results import Budget, EvalResult, Metrics, apply_cost_limit
+from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.core.schedule import Schedule, ScheduleKind, Scores, entrants, tiers
 from darwin_bot.engine import rows
 from darwin_bot.engine.ports import SEED_AGENT
@@ -49,12 +49,8 @@ def baseline_at(evals: Evaluations, rung: int, search_baseline: Metrics) -> Metr
 
 def held_runs(evals: Evaluations, head: str, rung: int, base: Metrics | None) -> list[EvalResult]:
     """``head``'s known runs at ``rung``, past the cost limit against the seed's there."""
-    bu = evals.cfg.budget
     cost = base.cost if base is not None else None
-    return [
-        apply_cost_limit(r, cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
-        for r in evals.known_runs(head, budget=budget_at(evals, rung))
-    ]
+    return evals.held_runs(head, cost, budget=budget_at(evals, rung))
 
 
 def results(evals: Evaluations, agents: list[str], search_baseline: Metrics) -> list[Scores]:

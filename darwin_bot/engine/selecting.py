@@ -20,13 +20,13 @@ from typing import Any
 
 from darwin_bot.config import Config
 from darwin_bot.core import generation as gen
-from darwin_bot.core.generation import Row
-from darwin_bot.core.results import EvalResult, Metrics, Status, apply_cost_limit
+from darwin_bot.core.results import Metrics, Status
+from darwin_bot.core.row import Row
 from darwin_bot.engine import rows, rungs
 from darwin_bot.engine.confirming import Confirm
 from darwin_bot.engine.evaluating import Evaluations
-from darwin_bot.engine.history import History
 from darwin_bot.engine.ports import SEED_AGENT, Publisher, Repository, Say
+from darwin_bot.store.history import History
 from darwin_bot.store.records import GenerationSummary, JournalState, SelectionJournal
 from darwin_bot.store.state import RunState
 
@@ -55,20 +55,6 @@ class Select:
     def previous(self, g: int) -> GenerationSummary:
         return self.history.previous(g)
 
-    def held_runs(self, agent: str, baseline: Metrics) -> list[EvalResult]:
-        """The agent's known runs with the budget held: ``over_budget`` past the cost limit.
-
-        The harness measured each run's training wall time; the limit is relative to
-        the baseline's mean under the same budget, so it is applied here, where the
-        baseline is known (a run over it ranks with the failures and never counts
-        towards the gate).
-        """
-        bu = self.cfg.budget
-        return [
-            apply_cost_limit(r, baseline.cost, bu.max_cost_ratio, bu.seconds_cost_ratio)
-            for r in self.evals.known_runs(self.agents.head(agent))
-        ]
-
     def gate_samples(
         self, ranked: list[Row], baseline: Metrics, tiers: dict[str, int] | None = None
     ) -> dict[str, list[float]]:
@@ -79,7 +65,9 @@ class Select:
         """
         if not tiers:
             return {
-                r.agent: rows.perplexities(self.held_runs(r.agent, baseline))
+                r.agent: rows.perplexities(
+                    self.evals.held_runs(self.agents.head(r.agent), baseline.cost)
+                )
                 for r in ranked
                 if r.ok
             }
@@ -120,11 +108,7 @@ class Select:
             parents = rec.parents if rec else first.parents  # type: ignore[union-attr]
             rung = tier.get(agent, 0)
             base = (rungs.baseline_at(self.evals, rung, baseline) if rung else None) or baseline
-            runs = (
-                rungs.held_runs(self.evals, self.agents.head(agent), rung, base)
-                if rung
-                else self.held_runs(agent, baseline)
-            )
+            runs = rungs.held_runs(self.evals, self.agents.head(agent), rung, base)
             out.append(rows.scored_row(agent, born, parents, runs, base, self.cfg.fitness))
         for agent, rec in records.items():
             if not rec.ok:
@@ -306,9 +290,7 @@ class Select:
             if self.publisher is not None:
                 for action in journal.handled:
                     self.publisher.handled(action)
-                self.publisher.selected(
-                    summary.to_json(), {a: rec.to_json() for a, rec in records.items()}
-                )
+                self.publisher.selected(summary, records)
             self.run_state.write_journal(replace(journal, state=JournalState.PUBLISHED))
         return summary
 

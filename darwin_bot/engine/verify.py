@@ -8,9 +8,9 @@ the fix (exit 2), not a traceback after a generation of training.
 
 from __future__ import annotations
 
-from darwin_bot.engine.history import History
 from darwin_bot.engine.ports import Repository
 from darwin_bot.errors import BrokenState
+from darwin_bot.store.history import History
 from darwin_bot.store.memory import MemoryStore
 from darwin_bot.store.state import RunState
 

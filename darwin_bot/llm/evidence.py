@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from darwin_bot.core.agent import Outcome, RequestStatus
 from darwin_bot.core.results import Status
+from darwin_bot.store.memory import fit_lines
 
 FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
 PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)
@@ -379,15 +380,6 @@ def digest(evidence: Evidence, max_chars: int) -> str:
     """Credit per arm for an LLM: kind, effect, count and agent ids, best first, within ``max_chars``."""
     arms = sorted({t.tag.arm for t in evidence.trials})
     credits = [c for c in (evidence.credit(a) for a in arms) if c.n]
-    if not credits or max_chars <= 0:
-        return ""
     credits.sort(key=lambda c: -c.mean)
-    text = "Measured effect per kind of edit (fitness vs parent, + is better):"
-    shown = 0
-    for c in credits:
-        line = f"- {c.line()}"
-        if len(text) + 1 + len(line) > max_chars:
-            break
-        text += "\n" + line
-        shown += 1
-    return text if shown else ""
+    header = "Measured effect per kind of edit (fitness vs parent, + is better):"
+    return fit_lines(header, [f"- {c.line()}" for c in credits], max_chars)

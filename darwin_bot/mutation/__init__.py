@@ -7,7 +7,6 @@ from darwin_bot.mutation.events import (
     MutationContext,
     MutationEvent,
     MutationOutcome,
-    OutcomeStatus,
 )
 from darwin_bot.mutation.pipeline import mutate_tree, repair_tree
 
@@ -18,7 +17,6 @@ __all__ = [
     "MutationContext",
     "MutationEvent",
     "MutationOutcome",
-    "OutcomeStatus",
     "chunk_source",
     "mutate_tree",
     "repair_tree",

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
 from darwin_bot.core.results import Metrics, SmokeResult
 from darwin_bot.llm.evidence import Guidance
-
-
-class OutcomeStatus(StrEnum):
-    OK = "ok"  # the last committed state passed the smoke test, or its smoke test is deferred
-    REJECTED = "rejected"  # nothing usable (see the reason)
-    DUPLICATE = "duplicate"  # the change is known already: neither smoke-tested nor trained
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,15 @@ class MutationEvent:
 
 @dataclass(frozen=True)
 class MutationOutcome:
-    status: OutcomeStatus
+    """What one mutate (or repair) call made; ``status`` is one of three :class:`Outcome` values.
+
+    ``APPLIED``: a change was committed and its last committed state passed the
+    smoke test (or its smoke test is deferred); ``REJECTED``: nothing usable (see
+    ``reason``); ``DUPLICATE``: the change is known already, neither smoke-tested
+    nor trained. Each event's own outcome is in ``events``.
+    """
+
+    status: Outcome
     reason: str
     attempts: tuple[Attempt, ...]  # those that were committed, in order
     events: tuple[MutationEvent, ...]

@@ -53,7 +53,6 @@ from darwin_bot.mutation.events import (
     MutationContext,
     MutationEvent,
     MutationOutcome,
-    OutcomeStatus,
 )
 from darwin_bot.mutation.prompts import FileView
 from darwin_bot.mutation.session import Commit, Ledger, TreeFiles
@@ -73,7 +72,7 @@ class _Call:
     smoke: Smoke
 
     def outcome(
-        self, status: OutcomeStatus, reason: str, smoke: SmokeResult | None, change: str = ""
+        self, status: Outcome, reason: str, smoke: SmokeResult | None, change: str = ""
     ) -> MutationOutcome:
         self.files.restore()
         sig = signature(self.files.parent, self.files.committed) if self.ledger.attempts else change
@@ -217,16 +216,16 @@ def mutate_tree(
         _guide(llm, ctx, s.files, cfg, s.editor.allowed_imports)
         picked, rest = _targets(s, ctx, cfg, only, llm)
     except MutationRejected as exc:
-        return s.outcome(OutcomeStatus.REJECTED, str(exc), None)
+        return s.outcome(Outcome.REJECTED, str(exc), None)
     _, rounds = _propose(s, picked, rest, cfg)
     if not s.ledger.pending:
-        return s.outcome(OutcomeStatus.REJECTED, s.reason("no chunk was changed"), None)
+        return s.outcome(Outcome.REJECTED, s.reason("no chunk was changed"), None)
     if screen is not None:
         change = signature(s.files.parent, s.files.now())
         why = screen(change)
         if why:
             s.ledger.events = [_as_duplicate(e, why) for e in s.ledger.events]
-            return s.outcome(OutcomeStatus.DUPLICATE, why, None, change)
+            return s.outcome(Outcome.DUPLICATE, why, None, change)
     kind = MutationKind.REPAIR if rounds else MutationKind.MUTATE
     s.ledger.commit(kind, s.commit)
     s.files.snapshot()
@@ -262,7 +261,7 @@ def repair_tree(
     try:
         s.files.load()
     except MutationRejected as exc:
-        return s.outcome(OutcomeStatus.REJECTED, str(exc), None)
+        return s.outcome(Outcome.REJECTED, str(exc), None)
     if parent_files:
         s.files.parent = {p: parent_files.get(p, s.files.committed[p]) for p in s.files.committed}
     reason = error.strip().splitlines()[-1] if error.strip() else "failed"
@@ -274,7 +273,7 @@ def repair_tree(
         problems = _problems(s.files, reason, error, every)
         if len(problems) == len(every):
             return s.outcome(
-                OutcomeStatus.REJECTED,
+                Outcome.REJECTED,
                 "cannot tell which chunk to repair: the tree does not "
                 "differ from its parent and the error names no chunk",
                 None,
@@ -326,7 +325,7 @@ def _passed(result: SmokeResult) -> bool:
 def _smoke_and_repair(s: _Call, used: int) -> MutationOutcome:
     result = s.smoke(s.files.tree)
     if _passed(result):
-        return s.outcome(OutcomeStatus.OK, "", result)
+        return s.outcome(Outcome.APPLIED, "", result)
     return _repair_rounds(
         s, _smoke_failed(s, result), used, f"smoke test failed: {result.reason}", result
     )
@@ -346,11 +345,11 @@ def _repair_rounds(
         s.files.snapshot()
         result = s.smoke(s.files.tree)
         if _passed(result):
-            return s.outcome(OutcomeStatus.OK, "", result)
+            return s.outcome(Outcome.APPLIED, "", result)
         failure = f"smoke test failed: {result.reason}"
         problems = _smoke_failed(s, result)
     reason = s.editor.stopped or failure
     last = s.ledger.events[-1] if s.ledger.events else None
     if last is not None and last.outcome is Outcome.REJECTED and not s.editor.stopped:
         reason += f"; repair rejected: {last.reason}"
-    return s.outcome(OutcomeStatus.REJECTED, reason, result)
+    return s.outcome(Outcome.REJECTED, reason, result)

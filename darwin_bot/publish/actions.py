@@ -23,10 +23,13 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from darwin_bot.store.records import GenerationSummary
 
 # The runner refuses a step summary over 1 MiB (it is then not shown at all);
 # stay under it with room for the truncation note.
@@ -288,13 +291,13 @@ __all__ = [
 ]
 
 
-def job_summary_extras(repo: Any, cfg: Any, memory: Any, summary: Mapping[str, Any]) -> str:
+def job_summary_extras(repo: Any, cfg: Any, memory: Any, summary: GenerationSummary) -> str:
     """What the generation's job summary adds to the leaderboard: the leader's plot, the spend."""
     from darwin_bot.publish.review import PLOTS_DIR, image_url
     from darwin_bot.spend import spend_report
 
     out = []
-    leader = summary.get("leader")
+    leader = summary.leader
     rel = f"{cfg.memory.path}/{PLOTS_DIR}/{leader}.png"
     if leader and (repo.root / rel).exists():
         sha = repo.git("log", "-1", "--format=%H", "--", rel).strip()

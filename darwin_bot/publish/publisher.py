@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from darwin_bot.config import Config
 from darwin_bot.core.agent import SEED_AGENT, HumanRequest
 from darwin_bot.core.results import Status
+from darwin_bot.core.row import Row
 from darwin_bot.errors import ForgeAuthError, ForgeError, RunStopped
 from darwin_bot.forge import open_forge
 from darwin_bot.forge.base import (
@@ -31,6 +32,7 @@ from darwin_bot.publish import actions, dashboard, hitl, report
 from darwin_bot.publish.review import Reviewer, cull_reason
 from darwin_bot.spend import spend_report
 from darwin_bot.store.memory import MemoryStore, utc_now
+from darwin_bot.store.records import GenerationSummary, OffspringRecord
 
 AGENT_LABEL = "darwin:agent"
 CHAMPION_LABEL = "darwin:champion"
@@ -47,9 +49,9 @@ def _pct(value: float | None, base: float | None) -> str:
     return f"{100.0 * (value - base) / base:+.2f}%"
 
 
-def _measured(row: dict[str, Any], base: float | None) -> str:
+def _measured(row: Row, base: float | None) -> str:
     """What was measured of a row that cannot rank (an over_budget run keeps its perplexity)."""
-    ppl = row.get("perplexity")
+    ppl = row.metrics.perplexity if row.metrics else None
     return "" if ppl is None else f" (measured: ppl {ppl:.3f}, {_pct(ppl, base)})"
 
 
@@ -165,7 +167,7 @@ class ForgePublisher:
                 if f"darwin:{key}" in issue.body:
                     self._record_request(req, hitl.decide(issue), issue.number)
 
-    def offspring(self, record: dict[str, Any]) -> None:
+    def offspring(self, record: OffspringRecord) -> None:
         """Open (or update) the draft PR of a new offspring.
 
         No "pending" fitness status is set here: nothing reads it, the PR body
@@ -173,12 +175,12 @@ class ForgePublisher:
         statuses (check runs instead) it would cost two requests per agent.
         ``selected`` sets the one status an agent gets.
         """
-        branch = self.repo.branch(record["agent"])
-        open_prs = self._open_prs(("offspring", record["generation"]))
+        branch = self.repo.branch(record.agent)
+        open_prs = self._open_prs(("offspring", record.generation))
         if branch not in open_prs and len(open_prs) >= self.cfg.forge.max_open_prs:
             print(
                 f"darwin: {len(open_prs)} agent PRs open (forge.max_open_prs); "
-                f"no PR for {record['agent']} this time",
+                f"no PR for {record.agent} this time",
                 file=sys.stderr,
             )
             return
@@ -186,9 +188,8 @@ class ForgePublisher:
 
     def _upsert_pr(
         self,
-        record: dict[str, Any],
-        row: dict[str, Any] | None,
-        baseline: dict | None = None,
+        record: OffspringRecord,
+        row: Row | None,
         *,
         open_prs: dict[str, PullRequest],
         culled: str | None = None,
@@ -197,13 +198,13 @@ class ForgePublisher:
 
         True when it wrote: the PR did not read this before.
         """
-        agent = record["agent"]
+        agent = record.agent
         branch = self.repo.branch(agent)
-        summary = " ".join((record.get("summary") or record["kind"]).split())
+        summary = " ".join((record.summary or str(record.kind)).split())
         title = f"darwin: {agent} — {summary}"
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1] + "…"
-        body = self._body(record, row, baseline, culled)
+        body = self._body(record, row, culled)
         # One label for every agent PR: the generation is in the body (a label per
         # generation would be one more write, and one more label, every generation).
         labels = (AGENT_LABEL,)
@@ -220,19 +221,17 @@ class ForgePublisher:
 
     def _body(
         self,
-        record: dict[str, Any],
-        row: dict[str, Any] | None,
-        baseline: dict | None,
+        record: OffspringRecord,
+        row: Row | None,
         culled: str | None = None,
     ) -> str:
-        parent = record["parents"][0]
+        """The PR body of an offspring; ``row``: its ranking entry once scored (None: not yet)."""
+        parent, head = record.parents[0], record.head or ""
         parent_head = self.repo.rev(self.repo.branch(parent)) or self.repo.archived(parent)
-        commits = [
-            m for m in self.repo.lineage(record["head"], limit=20) if m.agent == record["agent"]
-        ]
+        commits = [m for m in self.repo.lineage(head, limit=20) if m.agent == record.agent]
         lines = [
-            f"**Agent** `{record['agent']}` (generation {record['generation']}, {record['kind']}) "
-            f"from {', '.join(f'`{p}`' for p in record['parents'])}",
+            f"**Agent** `{record.agent}` (generation {record.generation}, {record.kind}) "
+            f"from {', '.join(f'`{p}`' for p in record.parents)}",
             "",
             *([_culled_line(culled), ""] if culled else []),
             "### What changed and why",
@@ -246,13 +245,13 @@ class ForgePublisher:
         if not commits:
             lines.append("- (no commits)")
         if parent_head:
-            stat = self.repo.diffstat(parent_head, record["head"])
+            stat = self.repo.diffstat(parent_head, head)
             lines += ["", "### Diff stat against the parent", "", "```", stat, "```"]
         lines += ["", "### Metrics", ""]
-        if row is None or baseline is None:
+        if row is None:
             lines.append("Awaiting evaluation by the sandboxed evaluator.")
         else:  # mean ± sd, p-values, trusted cost, the plot
-            lines += self.reviewer.section(record, row, self._plots.get(record["agent"]))
+            lines += self.reviewer.section(record, row, self._plots.get(record.agent))
         lines += [
             "",
             self.reviewer.llm_line(record),  # an unpriced model costs "unknown"
@@ -262,27 +261,28 @@ class ForgePublisher:
         ]
         return "\n".join(lines)
 
-    def selected(self, summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+    def selected(self, summary: GenerationSummary, records: Mapping[str, OffspringRecord]) -> None:
         """After selection: statuses and bodies, close the culled, promote a champion, dashboard."""
-        baseline = summary.get("baseline") or {}
-        base_ppl = (baseline.get("mean") or {}).get("perplexity")
-        total = len(summary["ranking"])
-        open_prs = self._open_prs(("selected", summary["generation"]))
+        base_ppl = report.seed_perplexity(summary)
+        total = len(summary.ranking)
+        open_prs = self._open_prs(("selected", summary.generation))
         # plots of the generation's top agents, committed once, pinned URLs
-        kept = {a: r["head"] for a, r in records.items() if r.get("head")}
+        kept = {a: r.head for a, r in records.items() if r.head}
         self._plots = self.reviewer.plots(summary, kept)
-        for row in summary["ranking"]:
-            rec = records.get(row["agent"])
-            if rec is None or rec.get("head") is None:
+        for row in summary.ranking:
+            rec = records.get(row.agent)
+            if rec is None or rec.head is None:
                 continue
-            ok = row["status"] == Status.OK
+            ok = row.status is Status.OK
+            ppl = row.metrics.perplexity if row.metrics else None
+            mfu = row.metrics.mfu if row.metrics else None
             desc = (
-                f"rank {row.get('rank')}/{total}: ppl {_fmt(row.get('perplexity'), '.3f')} "
-                f"({_pct(row.get('perplexity'), base_ppl)}), reported MFU {_fmt(row.get('mfu'), '.4f')}"
+                f"rank {row.rank}/{total}: ppl {_fmt(ppl, '.3f')} "
+                f"({_pct(ppl, base_ppl)}), reported MFU {_fmt(mfu, '.4f')}"
                 if ok
-                else f"{row['status']}: {row.get('reason', '')}" + _measured(row, base_ppl)
+                else f"{row.status}: {row.reason}" + _measured(row, base_ppl)
             )
-            branch = self.repo.branch(row["agent"])
+            branch = self.repo.branch(row.agent)
             if branch not in open_prs:
                 # No PR (forge.max_open_prs, or closed before): no reviewer reads a status.
                 continue
@@ -291,21 +291,20 @@ class ForgePublisher:
             # of this step set the status, so the forge need not look one up (``new``).
             # Branches are never deleted here: the step's atomic push deletes the
             # culled ones together with their archive refs (lineage is never lost).
-            if row["agent"] in summary["culled"]:
+            if row.agent in summary.culled:
                 # The body keeps its final metrics and why it was culled. The status is set
                 # before the close: a run killed between the two finds the PR still open and
                 # does both again, where a closed PR would be skipped without its status.
                 why = cull_reason(summary, row)
-                self._upsert_pr(rec, row, baseline, open_prs=open_prs, culled=why)
-                self._fitness_status(rec["head"], ok, desc, new=False)
+                self._upsert_pr(rec, row, open_prs=open_prs, culled=why)
+                self._fitness_status(rec.head, ok, desc, new=False)
                 open_prs.pop(branch)
                 self.forge.close_pr(branch, f"{why}.")
                 continue
-            moved = self._upsert_pr(rec, row, baseline, open_prs=open_prs)
-            self._fitness_status(rec["head"], ok, desc, new=moved)
-        champion = summary.get("new_champion")
+            moved = self._upsert_pr(rec, row, open_prs=open_prs)
+            self._fitness_status(rec.head, ok, desc, new=moved)
         promote = self._handled_promotion(summary)
-        for agent in filter(None, {champion, promote}):
+        for agent in filter(None, {summary.new_champion, promote}):
             self._promote(agent, summary, open_prs)
         self._dashboard(summary)
         self._prs_of = None  # the next step lists again: humans may have acted meanwhile
@@ -314,16 +313,16 @@ class ForgePublisher:
         state = StatusState.SUCCESS if ok else StatusState.FAILURE
         self.forge.set_status(head, FITNESS_CONTEXT, state, desc[:140], new=new)
 
-    def _handled_promotion(self, summary: dict[str, Any]) -> str | None:
+    def _handled_promotion(self, summary: GenerationSummary) -> str | None:
         """The dashboard's 'promote the leader' box: a human's override of the gate."""
         if not self.controls().get("promote_leader"):
             return None
         self._handled.append("promote_leader")
-        leader = summary.get("leader")
+        leader = summary.leader
         return leader if leader and leader != SEED_AGENT else None
 
     def _promote(
-        self, agent: str, summary: dict[str, Any], open_prs: dict[str, PullRequest]
+        self, agent: str, summary: GenerationSummary, open_prs: dict[str, PullRequest]
     ) -> None:
         branch = self.repo.branch(agent)
         pr = open_prs.get(branch)
@@ -331,12 +330,12 @@ class ForgePublisher:
             return
         self.forge.mark_ready(branch)
         self.forge.set_labels(pr.number, add=(CHAMPION_LABEL,))
-        gate = summary.get("gate") or {}
+        gate = summary.gate
         reason = report.gate_reason(summary, "promoted from the dashboard")
         self.forge.upsert_comment(
-            pr.number, "champion", f"Champion of generation {summary['generation']}: {reason}."
+            pr.number, "champion", f"Champion of generation {summary.generation}: {reason}."
         )
-        if self.cfg.forge.automerge and gate.get("passed") and gate.get("agent") == agent:
+        if self.cfg.forge.automerge and gate is not None and gate.passed and gate.agent == agent:
             # The head this step fetched and ranked (its results are keyed by its tree);
             # a commit pushed to the branch since is not what the gate passed.
             evaluated = self.repo.rev(f"refs/heads/{branch}") or pr.head_sha
@@ -371,16 +370,16 @@ class ForgePublisher:
                 "Merge it yourself, or see docs/github.md, 'Run it on your repository'.",
             )
 
-    def _dashboard(self, summary: dict[str, Any]) -> None:
-        table = report.leaderboard_markdown(report.rows_from_summary(summary))
-        champion = summary.get("champion")
+    def _dashboard(self, summary: GenerationSummary) -> None:
+        table = report.leaderboard_markdown(summary.ranking, report.seed_perplexity(summary))
+        champion = summary.champion
         champion_md = (
             f"`{champion}` ({report.gate_reason(summary)})"
             if champion
-            else f"none yet; leader `{summary.get('leader')}`"
+            else f"none yet; leader `{summary.leader}`"
         )
         promotion = report.promotion_text(summary)
-        if promotion and not (summary.get("promotion") or {}).get("passed"):
+        if promotion and summary.promotion is not None and not summary.promotion.promote:
             # budget.confirm_*: the leader was not promoted; say why (not as the champion's reason)
             kept = f"`{champion}` (unchanged)" if champion else "none yet"
             champion_md = f"{kept}; {promotion}"
@@ -396,7 +395,7 @@ class ForgePublisher:
         )
         dashboard.write_dashboard(
             self.forge,
-            f"Generation {summary['generation']} ({utc_now()})\n\n{table}\n\n### LLM spend\n\n"
+            f"Generation {summary.generation} ({utc_now()})\n\n{table}\n\n### LLM spend\n\n"
             f"{spend}{outsiders}",
             champion_md,
             pending,

@@ -1,7 +1,7 @@
 """Human-readable views of an evolution: leaderboards, the fitness plot, lineage.
 
-Everything here reads plain values (``LeaderRow``, generation summary dicts as
-``MemoryStore.generations()`` returns them, ``Agent``); nothing writes state
+Everything here reads typed values (the ranking's ``Row``, the
+``GenerationSummary`` of each generation, ``Agent``); nothing writes state
 except :func:`fitness_plot`, which writes the one PNG it is asked for.
 """
 
@@ -9,56 +9,20 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core.agent import Agent
+from darwin_bot.core.agent import Agent, MutationKind
+from darwin_bot.core.generation import Gate
+from darwin_bot.core.row import Row
 from darwin_bot.errors import StateError
+from darwin_bot.store.records import GenerationSummary
 
 
-@dataclass(frozen=True)
-class LeaderRow:
-    """One line of a leaderboard. ``fitness`` is ``-inf`` (or ``None``) for a failed agent."""
-
-    rank: int
-    agent: str
-    status: str
-    fitness: float | None
-    perplexity: float | None = None
-    mfu: float | None = None
-    baseline_perplexity: float | None = None
-    p_value: float | None = None
-    cost_ratio: float | None = None  # measured cost (CPU time on a CPU) over the baseline's
-    time_to_loss: float | None = None  # trusted: budget share to reach the seed's final loss
-
-    @property
-    def delta_ppl_pct(self) -> float | None:
-        """Perplexity change against the baseline in percent (negative is better)."""
-        if self.perplexity is None or not self.baseline_perplexity:
-            return None
-        return 100.0 * (self.perplexity - self.baseline_perplexity) / self.baseline_perplexity
-
-
-def rows_from_summary(summary: Mapping[str, Any]) -> list[LeaderRow]:
-    """Leaderboard rows from a generation summary record (ranking order kept)."""
-    baseline = ((summary.get("baseline") or {}).get("mean") or {}).get("perplexity")
-    return [
-        LeaderRow(
-            rank=i,
-            agent=str(entry["agent"]),
-            status=str(entry.get("status", "")),
-            fitness=entry.get("fitness"),
-            perplexity=entry.get("perplexity"),
-            mfu=entry.get("mfu"),
-            baseline_perplexity=baseline,
-            p_value=entry.get("p_value"),
-            cost_ratio=(entry.get("metrics") or {}).get("cost_ratio"),
-            time_to_loss=(entry.get("metrics") or {}).get("time_to_loss"),
-        )
-        for i, entry in enumerate(summary.get("ranking", []), start=1)
-    ]
+def seed_perplexity(summary: GenerationSummary) -> float | None:
+    """The seed's mean perplexity in ``summary``'s generation: what every Δppl is against."""
+    return summary.baseline.mean.perplexity if summary.baseline is not None else None
 
 
 # ---------------------------------------------------------------- tables
@@ -77,20 +41,26 @@ def _pct(fraction: float | None) -> str:
     return f"{100.0 * fraction:.3g}%"
 
 
-def _cells(row: LeaderRow) -> list[str]:
-    delta = row.delta_ppl_pct
+def _delta_pct(ppl: float | None, base: float | None) -> float | None:
+    """Perplexity change against the baseline in percent (negative is better)."""
+    if ppl is None or not base:
+        return None
+    return 100.0 * (ppl - base) / base
+
+
+def _cells(i: int, row: Row, base: float | None) -> list[str]:
+    ppl = row.metrics.perplexity if row.metrics else None
+    delta = _delta_pct(ppl, base)
     return [
-        str(row.rank),
+        str(i),
         row.agent,
-        row.status,
-        _num(row.perplexity, ".3f"),
+        row.status.value,
+        _num(ppl, ".3f"),
         "—" if delta is None else f"{delta:+.2f}%",
         "—" if row.cost_ratio is None else f"{row.cost_ratio:.2f}x",
         _num(row.time_to_loss, ".2f"),
-        _pct(row.mfu),
-        "failed"
-        if row.fitness is None or not math.isfinite(row.fitness)
-        else f"{row.fitness:+.4f}",
+        _pct(row.metrics.mfu if row.metrics else None),
+        "failed" if not math.isfinite(row.fitness) else f"{row.fitness:+.4f}",
         _num(row.p_value, ".3g"),
     ]
 
@@ -111,8 +81,11 @@ _HEADERS = [
 ]
 
 
-def leaderboard_markdown(rows: Sequence[LeaderRow]) -> str:
-    """A GitHub markdown table; ``—`` marks a value that is not known."""
+def leaderboard_markdown(rows: Sequence[Row], seed_ppl: float | None = None) -> str:
+    """A GitHub markdown table of ranked ``rows``; ``—`` marks a value that is not known.
+
+    ``seed_ppl``: the seed's mean perplexity, what the Δppl column is against.
+    """
     if not rows:
         return "_No agents evaluated yet._\n"
 
@@ -123,15 +96,16 @@ def leaderboard_markdown(rows: Sequence[LeaderRow]) -> str:
         "| " + " | ".join(_HEADERS) + " |",
         "|" + "|".join(["---:", ":---", ":---"] + ["---:"] * (len(_HEADERS) - 3)) + "|",
     ]
-    lines += ["| " + " | ".join(esc(c) for c in _cells(row)) + " |" for row in rows]
+    cells = [_cells(i, row, seed_ppl) for i, row in enumerate(rows, 1)]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 
-def leaderboard_text(rows: Sequence[LeaderRow]) -> str:
+def leaderboard_text(rows: Sequence[Row], seed_ppl: float | None = None) -> str:
     """The same table as aligned plain text, for a terminal."""
     if not rows:
         return "no agents evaluated yet\n"
-    table = [_HEADERS] + [_cells(row) for row in rows]
+    table = [_HEADERS] + [_cells(i, row, seed_ppl) for i, row in enumerate(rows, 1)]
     widths = [max(len(r[i]) for r in table) for i in range(len(_HEADERS))]
     left = {1, 2}  # agent and status read better left-aligned
 
@@ -147,31 +121,29 @@ def leaderboard_text(rows: Sequence[LeaderRow]) -> str:
 # ---------------------------------------------------------------- plot
 
 
-def _finite(values: Iterable[Any]) -> list[float]:
-    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-
-
-def plot_series(generations: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+def plot_series(generations: Sequence[GenerationSummary]) -> dict[str, list[Any]]:
     """Per generation: best and median fitness, best perplexity (NaN where none worked),
     the agents that scored them, and the seed's mean perplexity and sd (its noise band)."""
     keys = ("generation", "best", "median", "perplexity", "best_agent", "ppl_agent")
     series: dict[str, list[Any]] = {k: [] for k in (*keys, "seed", "seed_sd")}
-    for summary in sorted(generations, key=lambda s: s["generation"]):
-        ranking = summary.get("ranking", [])
-        scored = [e for e in ranking if _finite([e.get("fitness")])]
-        fits = _finite(e.get("fitness") for e in scored)
-        with_ppl = [e for e in scored if _finite([e.get("perplexity")])]
-        best = max(scored, key=lambda e: e["fitness"]) if scored else None
-        lowest = min(with_ppl, key=lambda e: e["perplexity"]) if with_ppl else None
-        base = summary.get("baseline") or {}
-        series["generation"].append(float(summary["generation"]))
-        series["best"].append(max(fits) if fits else math.nan)
-        series["median"].append(statistics.median(fits) if fits else math.nan)
-        series["perplexity"].append(float(lowest["perplexity"]) if lowest else math.nan)
-        series["best_agent"].append(str(best["agent"]) if best else "")
-        series["ppl_agent"].append(str(lowest["agent"]) if lowest else "")
-        series["seed"].append(float((base.get("mean") or {}).get("perplexity", math.nan)))
-        series["seed_sd"].append(float((base.get("std") or {}).get("perplexity", 0.0) or 0.0))
+    for summary in sorted(generations, key=lambda s: s.generation):
+        scored = [r for r in summary.ranking if math.isfinite(r.fitness)]
+        with_ppl = [r for r in scored if r.metrics and math.isfinite(r.metrics.perplexity)]
+        best = max(scored, key=lambda r: r.fitness) if scored else None
+        lowest = min(with_ppl, key=lambda r: r.metrics.perplexity) if with_ppl else None  # type: ignore[union-attr]
+        base = summary.baseline
+        series["generation"].append(float(summary.generation))
+        series["best"].append(best.fitness if best else math.nan)
+        series["median"].append(
+            statistics.median(r.fitness for r in scored) if scored else math.nan
+        )
+        series["perplexity"].append(
+            lowest.metrics.perplexity if lowest and lowest.metrics else math.nan
+        )
+        series["best_agent"].append(best.agent if best else "")
+        series["ppl_agent"].append(lowest.agent if lowest else "")
+        series["seed"].append(base.mean.perplexity if base else math.nan)
+        series["seed_sd"].append(float(base.std.get("perplexity") or 0.0) if base else 0.0)
     return series
 
 
@@ -184,7 +156,7 @@ def _names(ax: Any, xs: Sequence[float], ys: Sequence[float], names: Sequence[st
         last = name
 
 
-def fitness_figure(generations: Sequence[Mapping[str, Any]]) -> Any:
+def fitness_figure(generations: Sequence[GenerationSummary]) -> Any:
     """The figure of :func:`fitness_plot` (a matplotlib ``Figure``, drawn, not saved)."""
     # The object API with the Agg canvas: no pyplot global state, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -226,7 +198,7 @@ def fitness_figure(generations: Sequence[Mapping[str, Any]]) -> Any:
     return fig
 
 
-def fitness_plot(generations: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def fitness_plot(generations: Sequence[GenerationSummary], path: Path) -> Path:
     """Write a PNG: best and median fitness, and best perplexity against the seed's noise band,
     per generation, each point named by its agent."""
     fig = fitness_figure(generations)
@@ -259,7 +231,7 @@ def lineage_text(agents: Sequence[Agent] | Mapping[str, Agent], agent_id: str) -
         agent = by_id.get(aid)
         if agent is None:
             return f"{aid}  (no longer in the population)"
-        kind = next((m.kind for m in agent.mutations if m.agent == aid), "seed")
+        kind = next((m.kind for m in agent.mutations if m.agent == aid), MutationKind.SEED)
         return f"{aid}  g{agent.generation} {kind}: {' '.join(agent.summary.split())[:100]}"
 
     lines = [label(agent_id)]
@@ -285,63 +257,61 @@ def lineage_text(agents: Sequence[Agent] | Mapping[str, Agent], agent_id: str) -
 # ---------------------------------------------------------------- step summary
 
 
-def promotion_text(summary: Mapping[str, Any]) -> str | None:
+def promotion_text(summary: GenerationSummary) -> str | None:
     """The two-budget verdict on the leader (``budget.confirm_*``): both gains, both p-values.
 
     None when confirmation is off (the summary has no ``promotion``).
     """
-    promo = summary.get("promotion")
-    if not promo:
+    promo = summary.promotion
+    if promo is None:
         return None
-    agent = (summary.get("gate") or {}).get("agent") or summary.get("leader")
-    return f"`{agent}` {promo['verdict']}: {promo['reason']}"
+    agent = (summary.gate.agent if summary.gate else None) or summary.leader
+    return f"`{agent}` {promo.verdict}: {promo.reason}"
 
 
-def gate_reason(summary: Mapping[str, Any], default: str = "") -> str:
+def gate_reason(summary: GenerationSummary, default: str = "") -> str:
     """Why the champion was promoted: the two-budget reason when confirmation is on."""
-    promo = summary.get("promotion") or {}
-    return str(promo.get("reason") or (summary.get("gate") or {}).get("reason") or default)
+    promo = summary.promotion.reason if summary.promotion else ""
+    gate = summary.gate.result.reason if summary.gate else ""
+    return str(promo or gate or default)
 
 
-def generation_summary_markdown(summary: Mapping[str, Any]) -> str:
-    """Markdown for the GitHub step summary of one generation summary record."""
-    gen = summary.get("generation", "?")
-    out = [f"## darwin-bot: generation {gen}", ""]
-    leader = summary.get("leader")
-    champion = summary.get("champion")
+def _gate_line(gate: Gate) -> str:
+    parts = [f"p = {_num(gate.result.p_value, '.3g')}"]
+    if gate.result.effect_size is not None:
+        parts.append(f"perplexity {100.0 * gate.result.effect_size:+.2f}% better")
+    if gate.result.reason:
+        parts.append(gate.result.reason)
+    return "- **Gate:** " + "; ".join(parts)
+
+
+def generation_summary_markdown(summary: GenerationSummary) -> str:
+    """Markdown for the GitHub step summary of one generation."""
+    out = [f"## darwin-bot: generation {summary.generation}", ""]
+    leader, champion = summary.leader, summary.champion
     out.append(f"- **Leader:** `{leader}`" if leader else "- **Leader:** none (no agent worked)")
-    gate = summary.get("gate") or {}
-    new_champion = summary.get("new_champion")
-    if new_champion:
-        out.append(f"- **New champion:** `{new_champion}` passed the statistical gate")
+    if summary.new_champion:
+        out.append(f"- **New champion:** `{summary.new_champion}` passed the statistical gate")
     elif champion:
         out.append(f"- **Champion:** `{champion}` (unchanged)")
-    elif gate:
+    elif summary.gate:
         out.append("- **Champion:** none yet")
-    if gate:
-        p, eff = gate.get("p_value"), gate.get("effect_size")
-        parts = [f"p = {_num(p, '.3g')}"]
-        if eff is not None:
-            parts.append(f"perplexity {100.0 * eff:+.2f}% better")
-        if gate.get("reason"):
-            parts.append(str(gate["reason"]))
-        out.append("- **Gate:** " + "; ".join(parts))
+    if summary.gate:
+        out.append(_gate_line(summary.gate))
     promotion = promotion_text(summary)
     if promotion:
         out.append(f"- **Promotion (search and confirmation budgets):** {promotion}")
-    survivors = summary.get("survivors") or []
-    culled = summary.get("culled") or []
+    survivors, culled = summary.survivors, summary.culled
     out.append(
         f"- **Survivors ({len(survivors)}):** " + (", ".join(f"`{s}`" for s in survivors) or "none")
     )
     out.append(f"- **Culled ({len(culled)}):** " + (", ".join(f"`{s}`" for s in culled) or "none"))
-    tokens = summary.get("tokens") or {}
-    cost = summary.get("cost_usd")
+    tokens, cost = summary.tokens, summary.cost_usd
     if tokens or cost:
         tok = ", ".join(f"{k} {v:,}" for k, v in sorted(tokens.items()))
         out.append(f"- **LLM:** {tok or 'no tokens'}; cost ${float(cost or 0.0):.4f}")
-    timings = summary.get("timings") or {}
-    if timings:
-        out.append("- **Time:** " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
-    out += ["", "### Leaderboard", "", leaderboard_markdown(rows_from_summary(summary))]
+    if summary.timings:
+        out.append("- **Time:** " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items()))
+    table = leaderboard_markdown(summary.ranking, seed_perplexity(summary))
+    out += ["", "### Leaderboard", "", table]
     return "\n".join(out)

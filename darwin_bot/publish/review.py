@@ -39,8 +39,11 @@ from darwin_bot.core import fitness as fit
 from darwin_bot.core import time_to_loss as ttl
 from darwin_bot.core.agent import SEED_AGENT
 from darwin_bot.core.results import Status
+from darwin_bot.core.row import Row
 from darwin_bot.publish import report
 from darwin_bot.publish.review_plot import review_plot
+from darwin_bot.store.history import History
+from darwin_bot.store.records import GenerationSummary, OffspringRecord
 from darwin_bot.store.state import EvalCache
 
 __all__ = ["Reviewer", "Runs", "Spread", "cull_reason", "metrics_table", "review_plot"]
@@ -204,21 +207,20 @@ def metrics_table(
     return lines
 
 
-def cull_reason(summary: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+def cull_reason(summary: GenerationSummary, row: Row) -> str:
     """Why ``row``'s agent was culled in ``summary``'s generation, with its measured result."""
-    g, total = summary.get("generation"), len(summary.get("ranking") or [])
-    head = f"Culled in generation {g}"
-    if row.get("status") != Status.OK:
-        why = " ".join(str(row.get("reason") or "").split())[:300]
-        return f"{head}: its training run ended {row.get('status')}" + (f" ({why})" if why else "")
-    base = ((summary.get("baseline") or {}).get("mean") or {}).get("perplexity")
-    ppl = row.get("perplexity")
-    measured = f"perplexity {ppl:.4f}" if isinstance(ppl, (int, float)) else "no perplexity"
-    if isinstance(ppl, (int, float)) and base:
+    head = f"Culled in generation {summary.generation}"
+    if row.status is not Status.OK:
+        why = " ".join(row.reason.split())[:300]
+        return f"{head}: its training run ended {row.status}" + (f" ({why})" if why else "")
+    base = report.seed_perplexity(summary)
+    ppl = row.metrics.perplexity if row.metrics else None
+    measured = f"perplexity {ppl:.4f}" if ppl is not None else "no perplexity"
+    if ppl is not None and base:
         measured += f" ({100.0 * (ppl - base) / base:+.2f}% vs the seed's {base:.4f})"
-    keep = len(summary.get("survivors") or [])
+    keep = len(summary.survivors)
     return (
-        f"{head}: ranked {row.get('rank', '?')} of {total} with {measured}; "
+        f"{head}: ranked {row.rank} of {len(summary.ranking)} with {measured}; "
         f"only {keep} survive{'s' if keep == 1 else ''} (evolution.survivors)"
     )
 
@@ -240,27 +242,24 @@ def cost_line(agent: Runs, baseline: Runs) -> str:
 
 
 def lineage_points(
-    generations: Sequence[Mapping[str, Any]], agent: str, limit: int = 50
+    generations: Sequence[GenerationSummary], agent: str, limit: int = 50
 ) -> list[tuple[str, int, float]]:
     """(agent, generation scored, mean perplexity) along ``agent``'s first-parent lineage."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, Row] = {}
     for summary in generations:
-        for row in summary.get("ranking") or []:
-            if row.get("status") == Status.OK and row.get("perplexity") is not None:
-                latest[row["agent"]] = {**row, "_scored": summary.get("generation", 0)}
+        for row in summary.ranking:
+            if row.status is Status.OK and row.metrics is not None:
+                latest[row.agent] = row
     chain: list[tuple[str, int, float]] = []
     seen: set[str] = set()
     current: str | None = agent
     while current and current not in seen and len(chain) < limit:
         seen.add(current)
         row = latest.get(current)
-        if row is None:
+        if row is None or row.metrics is None:
             break
-        chain.append(
-            (current, int(row.get("generation", row["_scored"])), float(row["perplexity"]))
-        )
-        parents = row.get("parents") or []
-        current = parents[0] if parents else None
+        chain.append((current, row.generation, row.metrics.perplexity))
+        current = row.parents[0] if row.parents else None
     return list(reversed(chain))
 
 
@@ -332,27 +331,25 @@ class Reviewer:
         reported = {label: r.loss_curve() for label, r in runs.items()}
         return reported, {label: r.held_out_curve() for label, r in runs.items()}
 
-    def plots(self, summary: Mapping[str, Any], heads: Mapping[str, str]) -> dict[str, str]:
+    def plots(self, summary: GenerationSummary, heads: Mapping[str, str]) -> dict[str, str]:
         """Draw and commit the plots of the generation's top agents; agent -> image URL."""
         self._runs.clear()  # a new step: results may have been added since the last
-        ranked = [r for r in summary.get("ranking") or [] if r.get("status") == Status.OK]
-        chosen = [r["agent"] for r in ranked[: self.top] if r["agent"] in heads]
-        champion = summary.get("new_champion")
-        if champion in heads and champion not in chosen:
+        ranked = [r for r in summary.ranking if r.status is Status.OK]
+        chosen = [r.agent for r in ranked[: self.top] if r.agent in heads]
+        champion = summary.new_champion
+        if champion is not None and champion in heads and champion not in chosen:
             chosen.append(champion)
-        gens = self.memory.generations()
+        gens = History(self.memory).summaries()
         # the run's fitness plot, named by agent, goes with the memory (committed with it)
         report.fitness_plot(gens, self.root / PLOTS_DIR / FITNESS_PNG)
         if not chosen:
             return {}
-        base = (summary.get("baseline") or {}).get("mean", {}).get("perplexity")
-        base_sd = ((summary.get("baseline") or {}).get("std") or {}).get("perplexity")
+        base = report.seed_perplexity(summary)
+        base_sd = summary.baseline.std.get("perplexity") if summary.baseline else None
         seed = self.runs(SEED_AGENT)
         paths = {}
         for agent in chosen:
-            parent = next(
-                (r["parents"][0] for r in ranked if r["agent"] == agent and r["parents"]), None
-            )
+            parent = next((r.parents[0] for r in ranked if r.agent == agent and r.parents), None)
             curves, held_out = self._curves(agent, heads[agent], parent)
             target = Spread.of(seed.metric("val_loss")).mean
             rel = f"{self.cfg.memory.path}/{PLOTS_DIR}/{agent}.png"
@@ -371,8 +368,7 @@ class Reviewer:
                 held_out=held_out if any(held_out.values()) else None,
             )
             paths[agent] = rel
-        g = summary.get("generation")
-        message = f"darwin: review plots of generation {g}"
+        message = f"darwin: review plots of generation {summary.generation}"
         if self.memory_branch:
             # CI: the memory lives on its own branch, which the step pushes; a commit on the
             # checkout would never reach GitHub and the pinned image link would be dead.
@@ -392,22 +388,16 @@ class Reviewer:
             out[agent] = image_url(repository, sha, rel) if sha else rel
         return out
 
-    def section(
-        self, record: Mapping[str, Any], row: Mapping[str, Any], plot_url: str | None
-    ) -> list[str]:
+    def section(self, record: OffspringRecord, row: Row, plot_url: str | None) -> list[str]:
         """Markdown lines for the PR body of a scored agent."""
-        parent = (record.get("parents") or [None])[0]
-        agent_runs = self.runs(record["agent"], record.get("head"))
+        parent = record.parents[0] if record.parents else None
+        agent_runs = self.runs(record.agent, record.head)
         base_runs = self.runs(SEED_AGENT)
         parent_runs = self.runs(parent) if parent and parent != SEED_AGENT else None
-        fitness = row.get("fitness")
-        fit_text = f"{fitness:+.4f}" if isinstance(fitness, (int, float)) else "—"
-        lines = [
-            f"Leaderboard rank {row.get('rank', '?')}, fitness {fit_text}; status {row.get('status')}",
-            "",
-        ]
-        if row.get("status") != Status.OK and row.get("reason"):
-            lines += [f"Why: {' '.join(str(row['reason']).split())[:500]}", ""]
+        fit_text = f"{row.fitness:+.4f}" if math.isfinite(row.fitness) else "—"
+        lines = [f"Leaderboard rank {row.rank}, fitness {fit_text}; status {row.status}", ""]
+        if row.status is not Status.OK and row.reason:
+            lines += [f"Why: {' '.join(row.reason.split())[:500]}", ""]
         lines += metrics_table(
             agent_runs, parent_runs, base_runs, parent_is_seed=parent == SEED_AGENT
         )
@@ -421,13 +411,13 @@ class Reviewer:
             lines.append(f"_Plots are drawn for the top {self.top} agents of each generation._")
         return lines
 
-    def llm_line(self, record: Mapping[str, Any]) -> str:
+    def llm_line(self, record: OffspringRecord) -> str:
         """Model, tokens and cost of the agent's mutation; a model without a price costs 'unknown'."""
         from darwin_bot.spend import PriceTable, format_usd
 
-        model = record.get("model") or ""
-        pt, ct = record.get("prompt_tokens", 0), record.get("completion_tokens", 0)
-        cost = record.get("cost_usd") or 0.0
+        model = record.model
+        pt, ct = record.prompt_tokens, record.completion_tokens
+        cost = record.cost_usd
         unpriced = PriceTable.load(self.cfg.llm.prices).price(model) is None
         if not cost and (pt or ct) and unpriced:  # no tokens (the offline mutator) costs nothing
             shown = "cost unknown (no price for this model: set llm.prices)"

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -249,33 +249,37 @@ class MemoryStore:
 
     # the digest ----------------------------------------------------
 
-    def digest(self, max_tokens: int) -> str:
+    def digest(self, max_tokens: int, *, max_chars: int | None = None) -> str:
         """What helped and what hurt, for prompts, at most ``max_tokens * 4`` characters.
 
         One line per (generation, agent): evaluated mutations first, by the size
         of their fitness change (the most informative first), then failures,
         newest first. Pending ones are left out. Empty string when there is
-        nothing to say or no room.
+        nothing to say or no room. ``max_chars``: the room in characters instead.
         """
-        budget = max(0, max_tokens) * CHARS_PER_TOKEN
-        lines = _digest_lines(self.mutations())
-        if not lines or budget <= 0:
-            return ""
+        budget = max(0, max_tokens) * CHARS_PER_TOKEN if max_chars is None else max_chars
         header = "Past mutations (fitness change vs parent, + is better), most informative first:"
-        text = header
-        if len(text) > budget:
-            return ""
-        shown = 0
-        for line in lines:
-            if len(text) + 1 + len(line) > budget:
-                break
-            text += "\n" + line
-            shown += 1
-        if shown < len(lines):
-            more = f"- ... {len(lines) - shown} more not shown"
-            if len(text) + 1 + len(more) <= budget:
-                text += "\n" + more
-        return text
+        return fit_lines(header, _digest_lines(self.mutations()), budget, more=True)
+
+
+def fit_lines(header: str, lines: Sequence[str], max_chars: int, *, more: bool = False) -> str:
+    """``header`` and the first of ``lines`` that fit in ``max_chars`` ('' when none fits).
+
+    The one budget rule of every digest the prompts get. ``more``: end with a
+    line counting the lines left out, where it fits.
+    """
+    text, shown = header, 0
+    for line in lines:
+        if len(text) + 1 + len(line) > max_chars:
+            break
+        text += "\n" + line
+        shown += 1
+    if not shown:
+        return ""
+    left = f"- ... {len(lines) - shown} more not shown"
+    if more and shown < len(lines) and len(text) + 1 + len(left) <= max_chars:
+        text += "\n" + left
+    return text
 
 
 def _clip(text: str, limit: int) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 
 from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
 from darwin_bot.core.confirm import Promotion
-from darwin_bot.core.generation import Gate, Row
+from darwin_bot.core.generation import Gate
 from darwin_bot.core.results import Metrics, Status
+from darwin_bot.core.row import Row
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from darwin_bot.cli.live import STOP_LINE, LiveEvents, offspring_line, run_line
 from darwin_bot.cli.progress import Reporter
 from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
-from darwin_bot.store.records import OffspringRecord
+from darwin_bot.store.records import GenerationSummary, OffspringRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,16 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def _result(status: Status, ppl: float | None = None, reason: str = "") -> EvalResult:
     metrics = Metrics(1.0, ppl, 0.01, 100.0, 1.0, 10.0) if ppl is not None else None
     return EvalResult(status, reason, metrics, "cpu", 0, Budget(iters=10), "3", "t")
-
-
-class Summary:
-    """A recorded generation, as the engine hands it to the events."""
-
-    def __init__(self, g: int) -> None:
-        self.g = g
-
-    def to_json(self) -> dict:
-        return {"generation": self.g, "ranking": []}
 
 
 def test_a_run_line_names_the_agent_its_status_perplexity_and_change() -> None:
@@ -57,14 +47,14 @@ def test_each_run_is_a_line_and_each_generation_prints_as_it_ends() -> None:
     events.begin("generation 1 training runs", 2, "run")
     events.run("g001-000", 0, _result(Status.OK, 4.5), 5.0)
     events.run("g001-001", 0, _result(Status.TIMEOUT, reason="past 60 s"), 5.0)
-    events.generation(Summary(1))
+    events.generation(GenerationSummary(1, (), (), ()))
     lines = [ln.split("] ", 1)[1] for ln in out.getvalue().splitlines()]
     assert lines.pop(0) == "generation 1 training runs: 2 runs to go"
     assert lines[0].startswith(
         "generation 1 training runs: 1/2 run g001-000 #0: ok, perplexity 4.5000 (-10.00% vs seed)"
     )
     assert lines[1] == "generation 1 training runs: 2/2 run g001-001 #0: timeout: past 60 s"
-    assert shown == [{"generation": 1, "ranking": []}]
+    assert shown == [GenerationSummary(1, (), (), ())]  # the recorded summary, as it is
     assert events.batch.task is None  # the bar is closed before the leaderboard is printed
 
 
@@ -173,8 +163,8 @@ def test_a_run_shows_each_generation_as_it_ends_and_names_every_run(tmp_path: Pa
     out = io.StringIO()
     say = Reporter(stream=out, tty=False)
 
-    def shown(summary: dict) -> None:
-        say(f"LEADERBOARD {summary['generation']}")
+    def shown(summary: GenerationSummary) -> None:
+        say(f"LEADERBOARD {summary.generation}")
 
     def engine() -> Engine:
         return Engine(

@@ -63,8 +63,9 @@ def test_confirm_spec_from_the_config() -> None:
 
 def test_select_with_a_confirmation_keeps_the_previous_champion_when_it_fails() -> None:
     from darwin_bot.core import generation as gen
-    from darwin_bot.core.generation import Confirmation, Previous, Row, Rules
+    from darwin_bot.core.generation import Confirmation, Previous, Rules
     from darwin_bot.core.results import Metrics
+    from darwin_bot.core.row import Row
 
     def row(agent: str, fitness: float) -> Row:
         return Row(

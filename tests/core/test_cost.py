@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from darwin_bot.config import FitnessConfig
-from darwin_bot.core.generation import Row
 from darwin_bot.core.results import (
     CONTENTION_SLACK,
     Budget,
@@ -15,8 +14,9 @@ from darwin_bot.core.results import (
     Status,
     apply_cost_limit,
 )
+from darwin_bot.core.row import Row
 from darwin_bot.engine import rows
-from darwin_bot.publish.report import leaderboard_markdown, rows_from_summary
+from darwin_bot.publish.report import leaderboard_markdown
 
 BASE = Cost(train_wall_s=20.0, score_wall_s=10.0, train_cpu_s=16.0, score_cpu_s=8.0)
 
@@ -87,11 +87,10 @@ def test_an_over_budget_row_keeps_its_measured_perplexity_in_the_leaderboard():
     assert row.status is Status.OVER_BUDGET and not row.ok
     assert row.metrics is not None and row.metrics.perplexity == 2.718
     assert row.cost_ratio == over.extra["cost_ratio"]
-    summary = {"ranking": [row.to_json()], "baseline": {"mean": {"perplexity": 2.9}}}
-    table = leaderboard_markdown(rows_from_summary(summary))
+    table = leaderboard_markdown([Row.from_json(row.to_json())], 2.9)  # as stored and read back
     assert "over_budget" in table and "2.718" in table and "failed" in table
     from darwin_bot.publish.publisher import _measured  # the PR's status line beside the reason
 
-    assert _measured(row.to_json(), 2.9) == " (measured: ppl 2.718, -6.28%)"
+    assert _measured(row, 2.9) == " (measured: ppl 2.718, -6.28%)"
     failed = rows.scored_row("a2", 1, ["seed"], [], base_metrics, FitnessConfig())
     assert failed.metrics is None and isinstance(failed, Row)

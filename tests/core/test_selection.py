@@ -10,11 +10,13 @@ import pytest
 
 from darwin_bot.core import selection as sel
 from darwin_bot.core.fitness import FAILED
+from darwin_bot.core.results import Status
+from darwin_bot.core.row import Row
 from darwin_bot.errors import StateError
 
 
-def s(agent: str, fitness: float, ok: bool = True, children: int = 0) -> sel.Scored:
-    return sel.Scored(agent=agent, fitness=fitness, ok=ok, generation=1, children=children)
+def s(agent: str, fitness: float, ok: bool = True) -> Row:
+    return Row(agent, 1, (), status=Status.OK if ok else Status.FAILED, fitness=fitness)
 
 
 POOL = [s("a", 0.05), s("b", 0.02), s("c", -0.01), s("d", 0.10), s("e", 0.0)]
@@ -52,7 +54,7 @@ def test_survivors_take_the_top_k() -> None:
 
 
 def test_plans_are_reproducible_and_order_independent() -> None:
-    def plan(pool: list[sel.Scored], seed: int, method: str) -> list[sel.OffspringPlan]:
+    def plan(pool: list[Row], seed: int, method: str) -> list[sel.OffspringPlan]:
         return sel.plan_offspring(pool, 12, 0.5, random.Random(seed), method, 3)  # type: ignore[arg-type]
 
     for method in sel.METHODS:
@@ -105,7 +107,7 @@ def test_dgm_prefers_fit_and_unexplored_parents() -> None:
     weights = dict(zip([p.agent for p in POOL], sel.dgm_weights(POOL), strict=True))
     assert weights["d"] > weights["a"] > weights["c"] > 0
     # the same fitness with many children weighs less
-    crowded = sel.dgm_weights([s("x", 0.1, children=9), s("y", 0.1, children=0)])
+    crowded = sel.dgm_weights([s("x", 0.1), s("y", 0.1)], {"x": 9, "y": 0})
     assert crowded[0] == pytest.approx(crowded[1] / 10)
 
 

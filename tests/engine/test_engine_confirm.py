@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from darwin_bot.cli.progress import Reporter
 from darwin_bot.cli.render import print_generation
 from darwin_bot.config import Config, from_dict
 from darwin_bot.core.confirm import Verdict
 from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
-from darwin_bot.engine.ports import Progress
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine import _files_hash
@@ -110,7 +110,7 @@ def _seed_hash(root: Path) -> str:
         return _files_hash(Path(tmp))
 
 
-def _engine(root: Path, cfg: Config, ev: object, progress: Progress | None = None) -> Engine:
+def _engine(root: Path, cfg: Config, ev: object, progress: Reporter | None = None) -> Engine:
     return Engine(
         GitRepo(root, prefix=cfg.evolution.branch_prefix),
         cfg,
@@ -125,7 +125,7 @@ def test_better_at_the_search_budget_only_promotes_no_champion_and_says_why(
 ) -> None:
     root = scratch()
     ev = BudgetedEvaluator(_seed_hash(root), search_ppl=9.0, confirm_ppl=11.0)
-    engine = _engine(root, _cfg(), ev, progress=Progress(enabled=True))
+    engine = _engine(root, _cfg(), ev, progress=Reporter(tty=False))
     [summary] = engine.run(1)
     assert summary.gate is not None and summary.gate.passed, "the search gate must pass here"
     assert summary.new_champion is None and summary.champion is None
@@ -145,7 +145,7 @@ def test_better_at_the_search_budget_only_promotes_no_champion_and_says_why(
     assert stored["verdict"] == "failed_confirmation" and stored["passed"] is False
     assert stored["search"]["effect_size"] > 0 > stored["confirm"]["effect_size"]
     assert stored["search"]["p_value"] < 0.05 < stored["confirm"]["p_value"]
-    print_generation(engine.memory.generations()[-1])
+    print_generation(engine.generations()[-1])
     out = capsys.readouterr().out
     assert "promotion: failed_confirmation: not promoted: better at the search budget" in out
 
@@ -313,7 +313,7 @@ def test_the_dashboard_job_summary_and_champion_comment_show_both_budgets(
     lead = summary.gate.agent
     dash = publisher.forge.find_issue("dashboard", label="darwin:dashboard")
     assert dash is not None
-    md = report.generation_summary_markdown(summary.to_json())
+    md = report.generation_summary_markdown(summary)
     pr = publisher.forge.get_pr(engine.repo.branch(lead))
     assert pr is not None
     comments = [c.body for c in publisher.forge.list_comments(pr.number)]

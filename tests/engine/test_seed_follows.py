@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.cli.progress import Reporter
 from darwin_bot.engine import Engine
-from darwin_bot.engine.ports import SEED_AGENT, Progress
+from darwin_bot.engine.ports import SEED_AGENT
 from darwin_bot.errors import SeedDoesNotTrain
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
@@ -26,7 +27,7 @@ def _engine(root: Path, evaluator: FakeEvaluator | None = None) -> Engine:
         cfg,
         evaluator=evaluator or FakeEvaluator(),
         llm_factory=lambda seed: make_llm(cfg.llm, seed=seed),
-        progress=Progress(),
+        progress=Reporter(tty=False),
     )
 
 

@@ -12,7 +12,7 @@ from darwin_bot.config import Config
 from darwin_bot.core.agent import Outcome
 from darwin_bot.core.results import EvalResult
 from darwin_bot.llm.offline import HeuristicLLM, imported_names, proposals
-from darwin_bot.mutation import MutationContext, OutcomeStatus, mutate_tree
+from darwin_bot.mutation import MutationContext, mutate_tree
 from darwin_bot.mutation.chunks import chunk_source
 from darwin_bot.mutation.prompts import FileView, mutation_prompt, repair_prompt
 from darwin_bot.mutation.testing import ForkSmoke, write_tiny_data
@@ -60,7 +60,7 @@ def test_fifty_offspring_validate_vary_and_train(tmp_path: Path, repo_root: Path
                 allowed_imports=cfg.llm.allowed_imports,
                 max_file_lines=800,
             )
-            assert out.status is OutcomeStatus.OK, f"run {i}: {out.reason}"  # repaired at worst
+            assert out.status is Outcome.APPLIED, f"run {i}: {out.reason}"  # repaired at worst
             kinds.update(edits)
             first_ok += results[0].ok
         assert smoke.runs >= RUNS

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
+from darwin_bot.core.agent import Outcome
 from darwin_bot.core.results import Budget, EvalResult
 from darwin_bot.llm.base import ChunkOffer
 from darwin_bot.llm.evidence import EditTag
@@ -16,7 +17,7 @@ from darwin_bot.llm.offline import Evidence, Guidance, HeuristicLLM, from_memory
 from darwin_bot.llm.offline.ast_tools import imported_names
 from darwin_bot.llm.offline.policy import choose
 from darwin_bot.llm.offline.registry import Edit
-from darwin_bot.mutation import MutationContext, OutcomeStatus, mutate_tree
+from darwin_bot.mutation import MutationContext, mutate_tree
 from darwin_bot.mutation.chunks import chunk_source
 from darwin_bot.mutation.prompts import FileView
 
@@ -130,7 +131,7 @@ def _rotary_share(tmp_path: Path, repo_root: Path, use_memory: bool, runs: int =
         ctx = MutationContext(f"g002-{i:03d}", 2, ("g001-009",), None, None, seed=i, guidance=g)
         llm = HeuristicLLM(seed=i)
         out = mutate_tree(tree, ctx, llm, cfg, commit=lambda a: "sha", smoke=_smoke)
-        assert out.status is OutcomeStatus.OK, out.reason
+        assert out.status is Outcome.APPLIED, out.reason
         made += any(h.kind == "rotary" for h in llm.history)
         text = (tree / "seed" / "model.py").read_text()
         assert ("rope_cos" in text) == any(h.kind == "rotary" for h in llm.history)

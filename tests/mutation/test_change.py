@@ -7,7 +7,7 @@ from pathlib import Path
 from darwin_bot.config import Config
 from darwin_bot.core.agent import Outcome
 from darwin_bot.llm.scripted import ScriptedLLM
-from darwin_bot.mutation import Attempt, OutcomeStatus, mutate_tree
+from darwin_bot.mutation import Attempt, mutate_tree
 from darwin_bot.mutation.change import signature
 from tests.mutation.conftest import FakeSmoke
 from tests.mutation.test_pipeline import CTX, MLP, good_reply
@@ -39,9 +39,7 @@ def test_a_known_change_is_dropped_before_the_smoke_test(tree: Path, repo_root: 
 
     out = mutate_tree(tree, CTX, ScriptedLLM.from_texts([good_reply(tree)]), Config(),
                       commit=commits.append, smoke=smoke, only=(MLP,), screen=screen)  # type: ignore[arg-type]  # fmt: skip
-    assert (
-        out.status is OutcomeStatus.DUPLICATE and "g001-003" in out.reason and out.change == seen[0]
-    )
+    assert out.status is Outcome.DUPLICATE and "g001-003" in out.reason and out.change == seen[0]
     assert smoke.calls == 0 and commits == [] and len(seen[0]) == 16
     assert [e.outcome for e in out.events] == [Outcome.DUPLICATE]
     assert out.events[0].reason.startswith(
@@ -53,4 +51,4 @@ def test_a_known_change_is_dropped_before_the_smoke_test(tree: Path, repo_root: 
 def test_a_new_change_goes_on_and_carries_its_signature(tree: Path) -> None:
     out = mutate_tree(tree, CTX, ScriptedLLM.from_texts([good_reply(tree)]), Config(),
                       commit=lambda a: "sha", smoke=FakeSmoke(), only=(MLP,), screen=lambda c: "")  # fmt: skip
-    assert out.status is OutcomeStatus.OK and len(out.change) == 16
+    assert out.status is Outcome.APPLIED and len(out.change) == 16

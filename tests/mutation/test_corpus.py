@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 from darwin_bot.config import Config
+from darwin_bot.core.agent import Outcome
 from darwin_bot.llm.scripted import ScriptedLLM
-from darwin_bot.mutation import MutationContext, OutcomeStatus, mutate_tree
+from darwin_bot.mutation import MutationContext, mutate_tree
 from tests.mutation.conftest import FakeSmoke
 
 CASES = Path(__file__).resolve().parent.parent / "data" / "faulty_replies" / "cases.jsonl"
@@ -40,6 +41,6 @@ def test_validation_cases_never_reach_a_smoke_test(tmp_path: Path, repo_root: Pa
             smoke=smoke,
             only=(case["chunk"],),
         )
-        assert out.status is OutcomeStatus.REJECTED and smoke.calls == 0, case["id"]
+        assert out.status is Outcome.REJECTED and smoke.calls == 0, case["id"]
         assert out.reason and out.reason != "no chunk was changed", case["id"]
         assert (tree / "seed/model.py").read_text() == (repo_root / "seed/model.py").read_text()

@@ -73,12 +73,17 @@ def test_the_llm_digest_leads_with_the_evidence_within_digest_tokens(tmp_path: P
              "parents": ["seed"], "kind": "mutate", "outcome": "applied", "summary": "RMSNorm",
              "fitness_delta": 0.018, "edit": {"tag": "rmsnorm", "explore": False, "change": f"c{i}"}}
         )  # fmt: skip
+    for i in range(20):  # more per-mutation lines than the digest has room for
+        agent = f"g001-1{i:02d}"
+        line = {"id": f"{agent}-00", "timestamp": "t", "agent": agent, "generation": 1}
+        line |= {"parents": ["seed"], "kind": "mutate", "outcome": "applied"}
+        memory.write_mutation(line | {"summary": "x" * 40, "fitness_delta": -0.001 * (i + 1)})
     cfg = from_dict({"memory": {"digest_tokens": 100}})
     breeder = Breeder(None, cfg, memory, None, lambda seed: None)  # type: ignore[arg-type]
-    records = "Past mutations:\n" + "\n".join(f"- line {i} " + "x" * 40 for i in range(20))
-    text = breeder._digest(2, records)
+    text = breeder._digest(2)
     assert text.startswith("Measured effect per kind of edit")
     assert "3 earlier rmsnorm edits: +1.8 % mean (g001-000, g001-001, g001-002)" in text
-    assert len(text) <= 100 * 4 and "Past mutations:" in text
+    assert len(text) <= 100 * 4 and "Past mutations (" in text
+    assert "g001-100" not in text  # the least informative line (the smallest change) did not fit
     breeder.use_memory = False
-    assert breeder._digest(2, records) == ""
+    assert breeder._digest(2) == ""

@@ -14,7 +14,7 @@ from darwin_bot.errors import LLMRequestError, LLMTransientError
 from darwin_bot.llm.base import Completion, Message
 from darwin_bot.llm.context import Window
 from darwin_bot.llm.scripted import ScriptedLLM
-from darwin_bot.mutation import Attempt, MutationContext, OutcomeStatus, mutate_tree
+from darwin_bot.mutation import Attempt, MutationContext, mutate_tree
 from darwin_bot.mutation.prompts import LEFT_OUT
 from tests.mutation.conftest import FakeSmoke
 from tests.mutation.test_pipeline import RELU2, good_reply
@@ -61,7 +61,7 @@ def test_a_later_invalid_chunk_keeps_the_earlier_valid_edit(tree: Path) -> None:
     """The lost-edit case: MLP's valid edit, then Block's broken one. MLP's edit is committed
     with its content and is what the smoke test runs; Block's is dropped alone."""
     out, rec, smoke = _run(tree, ScriptedLLM.from_texts([good_reply(tree), BROKEN]))
-    assert out.status is OutcomeStatus.OK
+    assert out.status is Outcome.APPLIED
     assert [e.outcome for e in out.events] == [Outcome.APPLIED, Outcome.REJECTED]
     assert [c.chunk for c in rec.attempts[0].changes] == ["MLP"]
     assert RELU2 in rec.files[0]  # committed with its content, not an empty commit
@@ -77,7 +77,7 @@ def test_a_reply_cut_at_the_token_limit_is_its_own_reason_and_asked_again_shorte
     fine = Completion(text=good_reply(tree), model="m", finish_reason="stop")
     llm = ScriptedLLM([cut, fine])
     out, rec, _ = _run(tree, llm, only=(MLP,))
-    assert out.status is OutcomeStatus.OK
+    assert out.status is Outcome.APPLIED
     first, second = out.events
     assert first.outcome is Outcome.REJECTED and "cut at the token limit" in first.reason
     assert second.outcome is Outcome.APPLIED
@@ -102,7 +102,7 @@ class _Refusing(ScriptedLLM):
 def test_a_refused_prompt_fails_that_chunk_only(tree: Path) -> None:
     llm = _Refusing([good_reply(tree)], LLMRequestError("HTTP 400: too long"))
     out, rec, _ = _run(tree, llm, only=(BLOCK, MLP))
-    assert out.status is OutcomeStatus.OK
+    assert out.status is Outcome.APPLIED
     assert out.events[0].outcome is Outcome.REJECTED and "HTTP 400" in out.events[0].reason
     assert [c.chunk for c in rec.attempts[0].changes] == ["MLP"]
 
@@ -133,7 +133,7 @@ def test_a_small_window_leaves_out_context_before_the_chunk_and_says_so(tree: Pa
     small = _Windowed([good_reply(tree)], full + 200)  # room for the prompt, not for the reply
     out, _, _ = _run(tree, small, only=(MLP,))
     prompt = small.prompts[0][-1]["content"]
-    assert out.status is OutcomeStatus.OK
+    assert out.status is Outcome.APPLIED
     assert out.events[0].left_out and out.events[0].left_out[0] == "memory"
     assert LEFT_OUT in prompt and "lr 2e-3 helped" not in prompt
     assert "### CHUNK seed/model.py::MLP" in prompt
@@ -143,7 +143,7 @@ def test_a_small_window_leaves_out_context_before_the_chunk_and_says_so(tree: Pa
 def test_a_prompt_that_cannot_fit_is_that_chunks_reason(tree: Path) -> None:
     llm = _Windowed([good_reply(tree)], 900)
     out, rec, _ = _run(tree, llm, only=(MLP,))
-    assert out.status is OutcomeStatus.REJECTED and not rec.attempts
+    assert out.status is Outcome.REJECTED and not rec.attempts
     assert "does not fit the model's context window" in out.events[0].reason
     assert llm.prompts == []  # nothing was sent
 
@@ -157,6 +157,6 @@ def test_a_reply_cut_twice_asks_about_no_other_chunk(tree: Path) -> None:
         cfg, evolution=dataclasses.replace(cfg.evolution, mutation_rate=0.0001)
     )
     out = mutate_tree(tree, CTX, llm, cfg, commit=Recorder(tree), smoke=SeeingSmoke())
-    assert out.status is OutcomeStatus.REJECTED
+    assert out.status is Outcome.REJECTED
     assert len(llm.prompts) == 2 and llm.remaining == 1
     assert "again after asking for a shorter reply" in out.reason

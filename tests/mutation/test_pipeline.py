@@ -19,7 +19,6 @@ from darwin_bot.mutation import (
     Attempt,
     MutationContext,
     MutationOutcome,
-    OutcomeStatus,
     mutate_tree,
     repair_tree,
 )
@@ -80,7 +79,7 @@ def assert_parent_state(tree: Path, repo_root: Path) -> None:
 def test_good_whole_chunk_is_committed_and_smoked(tree: Path) -> None:
     smoke = FakeSmoke()
     out, commits, llm = run(tree, [good_reply(tree)], smoke)
-    assert out.status is OutcomeStatus.OK and smoke.calls == 1
+    assert out.status is Outcome.APPLIED and smoke.calls == 1
     assert [(a.kind, a.summary) for a in commits] == [("mutate", "Use ReLU^2 in the MLP")]
     assert commits[0].changes[0].chunk == "MLP"
     assert RELU2 in (tree / "seed/model.py").read_text()
@@ -103,7 +102,7 @@ def test_search_replace_is_applied(tree: Path) -> None:
         f"=======\n        {RELU2}\n>>>>>>> REPLACE\n"
     )
     out, commits, _ = run(tree, [reply])
-    assert out.status is OutcomeStatus.OK and commits[0].kind == "mutate"
+    assert out.status is Outcome.APPLIED and commits[0].kind == "mutate"
     assert RELU2 in (tree / "seed/model.py").read_text()
 
 
@@ -155,12 +154,12 @@ def test_faulty_reply_is_rejected_then_repaired(
 ) -> None:
     # the faulty reply alone: rejected, nothing committed, files untouched, reason says why
     out, commits, _ = run(tree, [bad], cfg=Config().replace("evolution", repair_attempts=0))
-    assert out.status is OutcomeStatus.REJECTED and commits == []
+    assert out.status is Outcome.REJECTED and commits == []
     assert reason in out.reason
     assert_parent_state(tree, repo_root)
     # with a good repair reply: the repair prompt carries the reason; the fix is a repair commit
     out, commits, llm = run(tree, [bad, good_reply(tree)])
-    assert out.status is OutcomeStatus.OK, out.reason
+    assert out.status is Outcome.APPLIED, out.reason
     assert [a.kind for a in commits] == ["repair"]
     assert [e.outcome for e in out.events] == [Outcome.REJECTED, Outcome.REPAIRED]
     assert reason in out.events[0].reason
@@ -174,14 +173,14 @@ def test_faulty_reply_is_rejected_then_repaired(
 
 def test_bad_repair_is_rejected_and_files_restored(tree: Path, repo_root: Path) -> None:
     out, commits, _ = run(tree, ["no code", "still no code"])
-    assert out.status is OutcomeStatus.REJECTED and commits == []
+    assert out.status is Outcome.REJECTED and commits == []
     assert "reply has no code" in out.reason
     assert_parent_state(tree, repo_root)
 
 
 def test_running_out_of_replies_is_rejected_not_raised(tree: Path, repo_root: Path) -> None:
     out, commits, _ = run(tree, ["no code"])
-    assert out.status is OutcomeStatus.REJECTED and "ran out of replies" in out.reason
+    assert out.status is Outcome.REJECTED and "ran out of replies" in out.reason
     assert_parent_state(tree, repo_root)
 
 
@@ -203,7 +202,7 @@ def test_wrongly_indented_method_is_reindented(tree: Path) -> None:
         smoke=FakeSmoke(),
         only=("seed/model.py::GPT.forward",),
     )
-    assert out.status is OutcomeStatus.OK, out.reason
+    assert out.status is Outcome.APPLIED, out.reason
     assert "            return logits * 1.0\n" in (tree / "seed/model.py").read_text()
 
 
@@ -211,7 +210,7 @@ def test_smoke_failure_goes_to_repair_with_the_log(tree: Path) -> None:
     smoke = FakeSmoke([False, True])
     revert = f"SUMMARY: Revert MLP\n```python\n{mlp_text(tree)}```\n"
     out, commits, llm = run(tree, [good_reply(tree), revert], smoke)
-    assert out.status is OutcomeStatus.OK and smoke.calls == 2
+    assert out.status is Outcome.APPLIED and smoke.calls == 2
     assert [a.kind for a in commits] == ["mutate", "repair"]
     assert [e.outcome for e in out.events] == [
         Outcome.APPLIED,
@@ -225,10 +224,7 @@ def test_smoke_still_failing_after_repairs_is_rejected_at_last_commit(tree: Path
     smoke = FakeSmoke([False, False])
     revert = f"SUMMARY: Revert MLP\n```python\n{mlp_text(tree)}```\n"
     out, commits, _ = run(tree, [good_reply(tree), revert], smoke)
-    assert (
-        out.status is OutcomeStatus.REJECTED
-        and "smoke test failed: RuntimeError: boom" in out.reason
-    )
+    assert out.status is Outcome.REJECTED and "smoke test failed: RuntimeError: boom" in out.reason
     assert [a.kind for a in commits] == ["mutate", "repair"]
     assert out.smoke is not None and not out.smoke.ok
 
@@ -239,7 +235,7 @@ def test_a_deferred_smoke_test_keeps_the_commit_but_is_never_an_ok_result(tree: 
     sandboxed evaluate job to run."""
     deferred = DeferredEvaluator("ci-1")
     out, commits, _ = run(tree, [good_reply(tree)], lambda t: deferred(t, seed=7, smoke=True))
-    assert out.status is OutcomeStatus.OK and [a.kind for a in commits] == ["mutate"]
+    assert out.status is Outcome.APPLIED and [a.kind for a in commits] == ["mutate"]
     assert isinstance(out.smoke, SmokeDeferred) and not isinstance(out.smoke, EvalResult)
     assert (out.smoke.seed, out.smoke.evaluator_version) == (7, "ci-1")
     assert not hasattr(out.smoke, "status") and not hasattr(out.smoke, "ok")
@@ -276,7 +272,7 @@ def test_real_smoke_catches_a_runtime_break_and_repair_fixes_it(
     )
     assert [r.status for r in results] == [Status.FAILED, Status.OK]
     assert "mat1 and mat2 shapes cannot be multiplied" in results[0].reason
-    assert out.status is OutcomeStatus.OK and [a.kind for a in commits] == ["mutate", "repair"]
+    assert out.status is Outcome.APPLIED and [a.kind for a in commits] == ["mutate", "repair"]
 
 
 def test_repair_tree_reverts_the_chunk_the_traceback_names(tree: Path) -> None:
@@ -307,7 +303,7 @@ def test_repair_tree_reverts_the_chunk_the_traceback_names(tree: Path) -> None:
         commit=lambda a: commits.append(a) or "sha",
         smoke=FakeSmoke(),
     )
-    assert out.status is OutcomeStatus.OK and [a.kind for a in commits] == ["repair"]
+    assert out.status is Outcome.APPLIED and [a.kind for a in commits] == ["repair"]
     assert "### CHUNK seed/model.py::MLP" in llm.prompts[0][1]["content"]
     assert "NaN loss" in llm.prompts[0][1]["content"]
     assert mlp_text(tree) == original

@@ -2,68 +2,72 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from darwin_bot.core.agent import Agent, Mutation
+from darwin_bot.core.fitness import GateResult
+from darwin_bot.core.generation import Gate
+from darwin_bot.core.results import Metrics, Status
+from darwin_bot.core.row import Row
 from darwin_bot.errors import StateError
 from darwin_bot.publish.report import (
-    LeaderRow,
     fitness_plot,
     generation_summary_markdown,
     leaderboard_markdown,
     leaderboard_text,
     lineage_text,
     plot_series,
-    rows_from_summary,
 )
+from darwin_bot.store.records import Baseline, GenerationSummary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
+
+def metrics(ppl: float, mfu: float = 0.01) -> Metrics:
+    return Metrics(1.0, ppl, mfu, tokens_per_s=1.0, train_seconds=1.0, peak_mem_mb=1.0)
+
+
 ROWS = [
-    LeaderRow(1, "g002-001", "ok", 0.0512, 9.5, 0.0123, 10.0, 0.012),
-    LeaderRow(2, "seed", "ok", 0.0, 10.0, 0.012, 10.0),
-    LeaderRow(3, "g002-000", "timeout", -math.inf),
+    Row("g002-001", 2, ("seed",), fitness=0.0512, metrics=metrics(9.5, 0.0123), p_value=0.012),
+    Row("seed", 0, (), fitness=0.0, metrics=metrics(10.0, 0.012)),
+    Row("g002-000", 2, ("seed",), status=Status.TIMEOUT),
 ]
 
 
-def summary(g: int, fits: list[float | None], ppls: list[float | None]) -> dict[str, Any]:
-    ranking = [
-        {
-            "agent": f"g{g:03d}-{i:03d}",
-            "fitness": f,
-            "status": "ok" if f is not None else "failed",
-            "perplexity": p,
-            "mfu": 0.01,
-        }
+def summary(g: int, fits: list[float | None], ppls: list[float | None]) -> GenerationSummary:
+    ranking = tuple(
+        Row(
+            f"g{g:03d}-{i:03d}",
+            g,
+            ("seed",),
+            status=Status.OK if f is not None else Status.FAILED,
+            fitness=f if f is not None else -math.inf,
+            metrics=metrics(p) if p is not None else None,
+        )
         for i, (f, p) in enumerate(zip(fits, ppls, strict=True))
-    ]
-    return {
-        "generation": g,
-        "ranking": ranking,
-        "survivors": [ranking[0]["agent"]],
-        "culled": [r["agent"] for r in ranking[1:]],
-        "champion": None,
-        "leader": ranking[0]["agent"],
-        "gate": {"p_value": 0.03, "effect_size": 0.05, "reason": "passed: ..."},
-        "baseline": {"mean": {"perplexity": 10.0}},
-        "timings": {"select_s": 2.0},
-        "tokens": {"prompt": 1200, "completion": 300},
-        "cost_usd": 0.0123,
-    }
-
-
-def test_delta_ppl_pct() -> None:
-    assert ROWS[0].delta_ppl_pct == pytest.approx(-5.0)
-    assert ROWS[2].delta_ppl_pct is None
+    )
+    gate = GateResult(True, 0.03, 0.05, None, "welch", 3, 3, "passed: ...")
+    return GenerationSummary(
+        g,
+        ranking,
+        survivors=(ranking[0].agent,),
+        culled=tuple(r.agent for r in ranking[1:]),
+        leader=ranking[0].agent,
+        gate=Gate(ranking[0].agent, gate),
+        baseline=Baseline(metrics(10.0), {}, 3),
+        timings={"select_s": 2.0},
+        tokens={"prompt": 1200, "completion": 300},
+        cost_usd=0.0123,
+    )
 
 
 def test_leaderboard_markdown() -> None:
-    md = leaderboard_markdown(ROWS)
+    md = leaderboard_markdown(ROWS, 10.0)
     lines = md.strip().splitlines()
     assert len(lines) == 2 + len(ROWS)
     assert all(line.count("|") == 11 for line in lines)
@@ -86,12 +90,12 @@ def test_leaderboard_markdown() -> None:
 
 
 def test_markdown_escapes_pipes() -> None:
-    md = leaderboard_markdown([LeaderRow(1, "a", "failed|oops", None)])
-    assert "failed\\|oops" in md
+    md = leaderboard_markdown([Row("a|b", 1, (), status=Status.FAILED)])
+    assert "a\\|b" in md
 
 
 def test_leaderboard_text_is_aligned() -> None:
-    lines = leaderboard_text(ROWS).splitlines()
+    lines = leaderboard_text(ROWS, 10.0).splitlines()
     assert re.split(r"\s{2,}|(?<=#)\s", lines[0].strip()) == [
         "#", "agent", "status", "perplexity", "Δppl", "cost", "to seed loss", "MFU (reported)",
         "fitness", "p"
@@ -104,11 +108,13 @@ def test_leaderboard_text_is_aligned() -> None:
     assert len(ends) == 1
 
 
-def test_rows_from_summary_keeps_order_and_baseline() -> None:
-    rows = rows_from_summary(summary(1, [0.1, None], [9.0, None]))
-    assert [r.rank for r in rows] == [1, 2]
-    assert rows[0].delta_ppl_pct == pytest.approx(-10.0)
-    assert rows[1].fitness is None
+def test_a_stored_ranking_reads_back_as_the_same_leaderboard() -> None:
+    stored = summary(1, [0.1, None], [9.0, None])
+    back = GenerationSummary.from_json(stored.to_json())  # what memory/gNNN/summary.json holds
+    assert back.ranking == stored.ranking
+    table = leaderboard_markdown(back.ranking, 10.0)
+    assert table == leaderboard_markdown(stored.ranking, 10.0)
+    assert "| 1 | g001-000 | ok | 9.000 | -10.00% |" in table and "| failed |" in table
 
 
 def test_plot_series() -> None:
@@ -129,8 +135,8 @@ def test_the_fitness_plot_names_agents_on_whole_generations_with_the_seeds_band(
     from darwin_bot.publish.report import fitness_figure
 
     gens = [summary(g, [0.05 * g, 0.0], [10.0 - g, 10.0]) for g in range(4)]
-    for s in gens:
-        s["baseline"] = {"mean": {"perplexity": 10.0}, "std": {"perplexity": 0.2}}
+    band = Baseline(metrics(10.0), {"perplexity": 0.2}, 3)
+    gens = [dataclasses.replace(s, baseline=band) for s in gens]
     fig = fitness_figure(gens)
     fig.canvas.draw()
     top, bottom = fig.axes
@@ -204,16 +210,19 @@ def test_generation_summary_markdown() -> None:
     assert "p = 0.03" in md and "+5.00% better" in md
     assert "prompt 1,200" in md and "$0.0123" in md
     assert "| 1 | g004-000 | ok | 9.000 | -10.00% |" in md
-    new = {**summary(5, [0.1], [9.0]), "champion": "g005-000", "new_champion": "g005-000"}
+    new = dataclasses.replace(
+        summary(5, [0.1], [9.0]), champion="g005-000", new_champion="g005-000"
+    )
     assert "**New champion:** `g005-000` passed" in generation_summary_markdown(new)
-    kept = {**summary(6, [0.1], [9.0]), "champion": "g005-000"}
+    kept = dataclasses.replace(summary(6, [0.1], [9.0]), champion="g005-000")
     assert "**Champion:** `g005-000` (unchanged)" in generation_summary_markdown(kept)
 
 
 def test_the_measured_cost_shows_next_to_the_perplexity() -> None:
-    record = summary(1, [0.1], [9.0])
-    record["ranking"][0]["metrics"] = {"perplexity": 9.0, "cost_ratio": 1.8, "train_wall_s": 90.0}
-    rows = rows_from_summary(record)
+    record = summary(1, [0.1], [9.0]).to_json()
+    record["ranking"][0]["metrics"] |= {"cost_ratio": 1.8, "train_wall_s": 90.0}
+    rows = GenerationSummary.from_json(record).ranking
     assert rows[0].cost_ratio == 1.8
-    cells = [c.strip() for c in leaderboard_markdown(rows).splitlines()[2].strip("|").split("|")]
+    table = leaderboard_markdown(rows, 10.0)
+    cells = [c.strip() for c in table.splitlines()[2].strip("|").split("|")]
     assert cells[3:6] == ["9.000", "-10.00%", "1.80x"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from darwin_bot.core.results import Metrics, Status
+from darwin_bot.core.row import Row
 from darwin_bot.publish.review import (
     Runs,
     Spread,
@@ -17,8 +19,17 @@ from darwin_bot.publish.review import (
     review_plot,
 )
 from darwin_bot.publish.review_plot import review_figure
+from darwin_bot.store.records import Baseline, GenerationSummary
 
 LOG = "preset tiny: 0.1M parameters\niter 10: loss 3.5000, lr 1e-3\niter 20: loss 2.9000, lr 1e-3\n"
+
+
+def _metrics(ppl: float) -> Metrics:
+    return Metrics(1.0, ppl, 0.1, tokens_per_s=1.0, train_seconds=1.0, peak_mem_mb=1.0)
+
+
+def _baseline(ppl: float) -> Baseline:
+    return Baseline(_metrics(ppl), {"perplexity": 0.1}, 3)
 
 
 def _run(ppl: float, seed: int, wall: float | None = None, log: str = LOG) -> dict:
@@ -79,14 +90,11 @@ def test_the_loss_curve_is_what_the_program_printed() -> None:
 
 
 def test_lineage_walks_first_parents_through_the_summaries() -> None:
-    gens = [
-        {"generation": 0, "ranking": [{"agent": "seed", "generation": 0, "status": "ok",
-                                         "perplexity": 10.0, "parents": []}]},
-        {"generation": 1, "ranking": [{"agent": "a1", "generation": 1, "status": "ok",
-                                         "perplexity": 9.5, "parents": ["seed"]}]},
-        {"generation": 2, "ranking": [{"agent": "b2", "generation": 2, "status": "ok",
-                                         "perplexity": 9.0, "parents": ["a1", "x"]}]},
-    ]  # fmt: skip
+    def gen(g: int, agent: str, ppl: float, parents: tuple[str, ...]) -> GenerationSummary:
+        row = Row(agent, g, parents, fitness=0.0, metrics=_metrics(ppl))
+        return GenerationSummary(g, (row,), (agent,), ())
+
+    gens = [gen(0, "seed", 10.0, ()), gen(1, "a1", 9.5, ("seed",)), gen(2, "b2", 9.0, ("a1", "x"))]
     assert lineage_points(gens, "b2") == [("seed", 0, 10.0), ("a1", 1, 9.5), ("b2", 2, 9.0)]
 
 
@@ -181,8 +189,8 @@ def test_the_leaders_pr_body_has_plot_cost_and_p_values_and_a_rerun_changes_noth
 
     # The step again: same bodies, no new commit.
     head = engine.repo.git("rev-parse", "darwin/memory").strip()
-    records = {a: r.to_json() for a, r in engine.offspring_records(1).items()}
-    publisher.selected(summary.to_json(), records)
+    records = engine.offspring_records(1)
+    publisher.selected(summary, records)
     again = {p.branch: p.body for p in publisher.forge.list_prs(state="all")}
     assert again == {b: p.body for b, p in prs.items()}
     assert engine.repo.git("rev-parse", "darwin/memory").strip() == head
@@ -206,8 +214,8 @@ def test_the_pr_shows_only_runs_of_this_evaluator_version_and_corpus(tmp_path: P
         for seed in range(3):
             planted = dict(one, seed=seed, metrics=dict(one["metrics"], perplexity=999.0))
             (folder / f"{stale}-s{seed}.json").write_text(json.dumps(planted))
-    records = {a: r.to_json() for a, r in engine.offspring_records(1).items()}
-    publisher.selected(summary.to_json(), records)
+    records = engine.offspring_records(1)
+    publisher.selected(summary, records)
     after = next(p.body for p in publisher.forge.list_prs(state="all") if p.branch == branch)
     assert after == before
     assert "999" not in after
@@ -224,18 +232,14 @@ def test_the_seed_as_parent_is_compared_and_every_row_has_its_change() -> None:
 
 
 def test_why_an_agent_was_culled() -> None:
-    summary = {
-        "generation": 2,
-        "ranking": [{"agent": "a"}, {"agent": "b"}, {"agent": "c"}],
-        "survivors": ["a"],
-        "baseline": {"mean": {"perplexity": 10.0}},
-    }
-    ok = {"agent": "c", "rank": 3, "status": "ok", "perplexity": 10.2}
+    rows = tuple(Row(a, 2, ("seed",), rank=i) for i, a in enumerate("abc", 1))
+    summary = GenerationSummary(2, rows, ("a",), ("b", "c"), baseline=_baseline(10.0))
+    ok = Row("c", 2, ("seed",), fitness=-0.02, metrics=_metrics(10.2), rank=3)
     assert cull_reason(summary, ok) == (
         "Culled in generation 2: ranked 3 of 3 with perplexity 10.2000 "
         "(+2.00% vs the seed's 10.0000); only 1 survives (evolution.survivors)"
     )
-    failed = {"agent": "b", "rank": 2, "status": "timeout", "reason": "past\n60 s"}
+    failed = Row("b", 2, ("seed",), status=Status.TIMEOUT, reason="past\n60 s", rank=2)
     assert cull_reason(summary, failed) == (
         "Culled in generation 2: its training run ended timeout (past 60 s)"
     )

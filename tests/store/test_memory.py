@@ -53,7 +53,15 @@ def generation(g: int, **extra: Any) -> dict[str, Any]:
                 "mfu": 0.1,
                 "rank": 1,
                 "generation": g,
-                "metrics": {"perplexity": 9.5},
+                # as the engine writes it: every field of Metrics (core.results)
+                "metrics": {
+                    "val_loss": 2.25,
+                    "perplexity": 9.5,
+                    "mfu": 0.1,
+                    "tokens_per_s": 1e3,
+                    "train_seconds": 1.0,
+                    "peak_mem_mb": 10.0,
+                },
                 "n_runs": 3,
             },
             {"agent": "g001-001", "fitness": -math.inf, "status": "failed", "reason": "crash"},

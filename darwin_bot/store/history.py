@@ -5,17 +5,17 @@ Read from the generation summaries once, until the next summary is written.
 
 from __future__ import annotations
 
-from darwin_bot.core.generation import Row
 from darwin_bot.core.results import Metrics
-from darwin_bot.engine.ports import Memory
+from darwin_bot.core.row import Row
 from darwin_bot.errors import StateError
+from darwin_bot.store.memory import MemoryStore
 from darwin_bot.store.records import GenerationSummary
 
 
 class History:
     """The typed generation summaries of one memory, oldest first."""
 
-    def __init__(self, memory: Memory) -> None:
+    def __init__(self, memory: MemoryStore) -> None:
         self.memory = memory
         self._gens: list[GenerationSummary] | None = None
 
