@@ -307,8 +307,17 @@ def _point(
     reason: str = "",
 ) -> CurvePoint:
     cpu = round(at.cpu_s, 3) if at.cpu_s is not None else None
-    fraction = place(axis, budget, at, requested, end)
-    return CurvePoint(requested, fraction, round(at.wall_s, 3), cpu, val_loss, *reported, reason)
+    iteration, train_loss = reported
+    return CurvePoint(
+        requested,
+        budget_fraction=place(axis, budget, at, requested, end),
+        wall_s=round(at.wall_s, 3),
+        cpu_s=cpu,
+        val_loss=val_loss,
+        iteration=iteration,
+        train_loss=train_loss,
+        reason=reason,
+    )
 
 
 def _note(run: CurveRun) -> str:
