@@ -1,0 +1,97 @@
+"""The halving schedule's rungs as CI legs: the same entrants as ``darwin run``, leg by leg.
+
+Two scratch repositories make the same generation: one runs it locally
+(``Engine.run``), the other as the workflow does (the matrix, then each leg's
+plan, its jobs run by the same fake evaluator and ingested, then select with
+nothing trained). Every (tree, seed, budget) the two train must be the same.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from darwin_bot.core.results import Budget
+from darwin_bot.engine import DeferredEvaluator, Engine
+from darwin_bot.engine.ci import CI_LEGS, rung_budget
+from darwin_bot.errors import ConfigError
+from darwin_bot.git.repo import GitRepo
+from darwin_bot.llm import make_llm
+from tests.engine.test_engine_schedule import SEARCH, RungEvaluator, _cfg, _engine, _seed_hash
+
+RUNGS = (1, 2, 5)
+
+
+def _budget(job: dict[str, Any]) -> Budget:
+    name = job.get("budget", "search")
+    if name == "search":
+        return Budget(iters=SEARCH)
+    return Budget(iters=SEARCH * RUNGS[int(name.removeprefix("rung-"))])
+
+
+def _run_legs(engine: Engine, ev: RungEvaluator, jobs: list[dict[str, Any]]) -> None:
+    """What the matrix legs do with ``jobs`` (darwin evaluate --branch, the budget the entry
+    names), then what the next job does with their artifacts (ingest)."""
+    results = []
+    for job in jobs:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine.repo.export(job["head"], ["seed/"], Path(tmp))
+            result = ev(Path(tmp), seed=job["seed"], budget=_budget(job)).to_dict()
+        result["extra"] = {**result.get("extra", {}), "head": job["head"], "agent": job["agent"]}
+        result["preset"] = engine.cfg.budget.preset  # what the harness records
+        results.append(result)
+    engine.ingest_files(results)
+
+
+def _ci_engine(root: Path) -> Engine:
+    cfg = _cfg()
+    return Engine(
+        GitRepo(root, prefix=cfg.evolution.branch_prefix),
+        cfg,
+        evaluator=DeferredEvaluator(RungEvaluator.version),  # trains nothing
+        llm_factory=lambda seed: make_llm(cfg.llm, seed=seed),
+    )
+
+
+def test_the_ci_legs_train_what_darwin_run_trains_and_select_the_same_leader(scratch) -> None:
+    local_root, ci_root = scratch("local"), scratch("ci")
+    seed = _seed_hash(local_root)
+    local = RungEvaluator(seed)
+    [expected] = _engine(local_root, _cfg(), local).run(1)
+
+    ci, ev = _ci_engine(ci_root), RungEvaluator(seed)
+    assert ci.ci.legs() == 3 == CI_LEGS
+    ci.ensure_seed()
+    _run_legs(ci, ev, ci.matrix(0))
+    ci.baseline()
+    ci.propose(1)
+    _run_legs(ci, ev, ci.matrix(1))
+    assert ci.confirm_jobs(1) == []  # the repairs' round: the leader is not known yet
+    legs = []
+    for _ in range(ci.ci.legs()):
+        jobs = ci.rung_jobs(1)
+        legs.append({j.get("budget") for j in jobs})
+        _run_legs(ci, ev, jobs)
+    assert ci.rung_jobs(1) == []  # nothing left for select to wait for
+    # leg 1 trains rung 1, leg 2 rung 2, leg 3 the leader's repeats at its rung (2)
+    assert legs == [{rung_budget(1)}, {rung_budget(2)}, {rung_budget(2)}]
+    assert ev.calls == local.calls  # the same trees, seeds and budgets, each once
+    summary = ci.select(1, confirm=False)
+    assert summary.leader is not None and summary.leader == expected.leader
+    assert [r.agent for r in summary.ranking] == [r.agent for r in expected.ranking]
+    assert summary.champion == expected.champion
+
+
+def test_a_flat_schedule_has_no_leg_and_its_leaders_repeats_go_with_the_repairs(scratch) -> None:
+    engine = _engine(scratch(), _cfg("flat"), RungEvaluator("-"))
+    assert engine.ci.legs() == 0 and engine.rung_jobs(1) == []
+
+
+def test_more_rungs_than_the_workflow_has_legs_is_a_config_error(scratch) -> None:
+    cfg = _cfg().replace("search", rungs=(1, 2, 3, 5))
+    engine = _engine(scratch(), cfg, RungEvaluator("-"))
+    with pytest.raises(ConfigError, match="at most 3"):
+        engine.ci.legs()
