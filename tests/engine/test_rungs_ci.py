@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from darwin_bot.cli.eval_options import rung_budget as rung_budget_of
 from darwin_bot.core.results import Budget
 from darwin_bot.engine import DeferredEvaluator, Engine
 from darwin_bot.engine.ci import CI_LEGS, rung_budget
@@ -21,6 +23,8 @@ from darwin_bot.errors import ConfigError
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine_schedule import SEARCH, RungEvaluator, _cfg, _engine, _seed_hash
+from tests.test_workflows import run_action
+from tests.workflow_files import ACTION
 
 RUNGS = (1, 2, 5)
 
@@ -95,3 +99,27 @@ def test_more_rungs_than_the_workflow_has_legs_is_a_config_error(scratch) -> Non
     engine = _engine(scratch(), cfg, RungEvaluator("-"))
     with pytest.raises(ConfigError, match="at most 3"):
         engine.ci.legs()
+
+
+def test_a_rung_leg_runs_darwin_evaluate_at_its_rung(tmp_path: Path) -> None:
+    action = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+    _, (call,) = run_action(
+        action, tmp_path, command="evaluate", branch="darwin/a1", budget="rung-2"
+    )
+    assert call["argv"][call["argv"].index("--rung") + 1] == "2"
+    (tmp_path / "b").mkdir()
+    ran, calls = run_action(
+        action, tmp_path / "b", command="evaluate", branch="darwin/a1", budget="rung-x"
+    )
+    assert calls == [] and "must be search, confirm or rung-N" in ran[0][1].stdout
+
+
+def test_evaluate_at_a_rung_takes_the_rungs_budget_from_the_config(tmp_path: Path) -> None:
+    cfg = _cfg()
+    assert rung_budget_of(cfg, 2, None, None, False) == (5 * SEARCH, None)
+    with pytest.raises(ConfigError, match="has rungs 0 to 2"):
+        rung_budget_of(cfg, 3, None, None, False)
+    with pytest.raises(ConfigError, match="drop --iters"):
+        rung_budget_of(cfg, 1, 7, None, False)
+    with pytest.raises(ConfigError, match="has rungs 0 to 0"):
+        rung_budget_of(_cfg("flat"), 1, None, None, False)
