@@ -158,6 +158,7 @@ def propose_command(
     cfg = _with_overrides(load_config(config_path, root), model, population)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
+    legs = engine.ci.legs()  # before anything is pushed: a schedule CI cannot run stops here
     if dry_run and engine.publisher is not None:
         from darwin_bot.cli.dry_run import dry_run as check_all
 
@@ -200,7 +201,7 @@ def propose_command(
     actions.set_output("agents", json.dumps(jobs))
     actions.set_output("generation", str(g))
     # how many rung legs the workflow chains after rung 0 (0: a flat schedule)
-    actions.set_output("legs", str(engine.ci.legs() if g > 0 else 0))
+    actions.set_output("legs", str(legs if g > 0 else 0))
     click.echo(json.dumps({"generation": g, "agents": jobs}, indent=2))
 
 
@@ -258,7 +259,8 @@ def rung_command(root: Path, remote: str, results_dir: Path, config_path: Path |
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
     engine.ingest_files(load_results(results_dir))
-    jobs = engine.rung_jobs(g) if g > 0 else []
+    # nothing once this generation is selected (a plan job run again after select)
+    jobs = engine.rung_jobs(g) if g > 0 and engine.proposed(g) else []
     actions.set_output("agents", json.dumps(jobs))
     click.echo(json.dumps({"generation": g, "agents": jobs}, indent=2))
 

@@ -23,8 +23,9 @@ from darwin_bot.errors import ConfigError
 from darwin_bot.git.repo import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine_schedule import SEARCH, RungEvaluator, _cfg, _engine, _seed_hash
+from tests.gh_expr import evaluate, truthy
 from tests.test_workflows import run_action
-from tests.workflow_files import ACTION
+from tests.workflow_files import ACTION, DARWIN_YML
 
 RUNGS = (1, 2, 5)
 
@@ -123,3 +124,37 @@ def test_evaluate_at_a_rung_takes_the_rungs_budget_from_the_config(tmp_path: Pat
         rung_budget_of(cfg, 1, 7, None, False)
     with pytest.raises(ConfigError, match="has rungs 0 to 0"):
         rung_budget_of(_cfg("flat"), 1, None, None, False)
+
+
+def _when(job: dict[str, Any], legs: str) -> bool:
+    """Whether ``job`` runs when propose says ``legs`` and every job before it succeeded."""
+    cond = " ".join(job["if"].split())
+    assert cond.startswith("!cancelled() && ")  # runs after failed or skipped legs too
+    ok = {"result": "success", "outputs": {"agents": '[{"agent": "a"}]'}}
+    needs = {n: ok for n in ("repair", "corpus", *(f"rung{k}_plan" for k in (1, 2, 3)))}
+    needs["propose"] = {"result": "success", "outputs": {"legs": legs}}
+    return truthy(evaluate(cond.removeprefix("!cancelled() && "), {"needs": needs}))
+
+
+def test_the_workflow_chains_one_plan_and_one_matrix_per_leg_and_flat_runs_none() -> None:
+    jobs = yaml.safe_load(DARWIN_YML.read_text(encoding="utf-8"))["jobs"]
+    for k in range(1, CI_LEGS + 1):
+        plan, leg = jobs[f"rung{k}_plan"], jobs[f"rung{k}"]
+        (step,) = [s for s in plan["steps"] if s.get("id") == "darwin"]
+        assert step["with"]["command"] == "rung" and plan["permissions"] == {"contents": "read"}
+        before = (
+            ["evaluate", "repair", "reevaluate"]
+            if k == 1
+            else [f"rung{k - 1}_plan", f"rung{k - 1}"]
+        )
+        assert plan["needs"] == ["propose", *before]
+        assert (
+            leg["strategy"]["matrix"]["include"]
+            == f"${{{{ fromJSON(needs.rung{k}_plan.outputs.agents) }}}}"
+        )
+        (ev,) = [s for s in leg["steps"] if s.get("with", {}).get("command") == "evaluate"]
+        assert ev["with"]["budget"] == "${{ matrix.budget || 'search' }}"
+        # a flat schedule (legs 0) runs no leg; [1, 2, 5] runs all three; [1, 2] two
+        assert [_when(plan, n) for n in ("", "0", "2", "3")] == [False, False, k <= 2, True]
+        assert _when(leg, "3")
+    assert jobs["propose"]["outputs"]["legs"] == "${{ steps.darwin.outputs.legs }}"
