@@ -53,12 +53,16 @@ class CiJobs:
         """The matrix entries of ``agent`` at ``head`` for the ``seeds`` that have no result yet
         (at the search schedule's ``rung``)."""
         tree = self.repo.tree_id(head, self.evals.evolvable)
-        cache = self.evals.cache_at(False, rungs.budget_at(self.evals, rung)) if rung else None
+        cache = (
+            self.evals.cache_at(False, rungs.budget_at(self.evals, rung))
+            if rung
+            else self.evals.cache
+        )
         extra = {"budget": rung_budget(rung)} if rung else {}
         return [
             {"agent": agent, "branch": self.repo.branch(agent), "head": head, "seed": s, **extra}
             for s in seeds
-            if (cache or self.evals.cache).get(tree, s) is None
+            if cache.get(tree, s) is None
         ]
 
     def legs(self) -> int:
@@ -69,7 +73,7 @@ class CiJobs:
             return 0
         if sched.top + 1 > CI_LEGS:
             raise ConfigError(
-                f"search.rungs has {sched.top + 1} rungs; the workflow's legs run at most "
+                f"search.rungs has {sched.top + 1} rungs; the workflow runs at most "
                 f"{CI_LEGS} (e.g. [1, 2, 5]): shorten search.rungs, or run 'darwin run'"
             )
         return sched.top + 1
