@@ -56,7 +56,7 @@ def test_the_written_workflow_references_nothing_of_darwin_bots_checkout(written
     assert str(REPO_ROOT) not in text and "darwin_bot/" not in text
     uses = re.findall(r"^\s*(?:-\s+)?uses:\s*(\S+)", text, flags=re.M)
     darwin_steps = [u for u in uses if u.startswith("darwin-bot/darwin-bot@")]
-    assert darwin_steps == ["darwin-bot/darwin-bot@v1"] * 6
+    assert darwin_steps == ["darwin-bot/darwin-bot@v1"] * 12  # 6, and 2 per rung leg
     for ref in set(uses) - set(darwin_steps):
         action, _, sha = ref.partition("@")
         assert PINNED[action][0] == sha, ref  # third-party actions stay SHA-pinned
@@ -83,7 +83,7 @@ def test_a_pinned_action_ref_is_written_and_a_bad_one_refused(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     doc = yaml.safe_load((tmp_path / ".github/workflows/darwin.yml").read_text(encoding="utf-8"))
     steps = [s for job in doc["jobs"].values() for s in job["steps"]]
-    assert sum(s.get("uses") == f"acme/darwin-bot@{sha}" for s in steps) == 6
+    assert sum(s.get("uses") == f"acme/darwin-bot@{sha}" for s in steps) == 12
     (tmp_path / "x").mkdir()
     bad = darwin(tmp_path / "x", "init", "--github", "--action", "./trusted")
     assert bad.returncode == 2 and "OWNER/REPO@REF" in bad.stderr

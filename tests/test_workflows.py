@@ -119,7 +119,8 @@ def test_every_job_is_either_github_hosted_or_self_hosted(darwin: dict[str, Any]
     for name, job in darwin["jobs"].items():
         assert is_github_hosted(job) != is_self_hosted(job), name
     gpu = [n for n, j in darwin["jobs"].items() if is_self_hosted(j)]
-    assert gpu == ["evaluate", "runner", "reevaluate"]  # runner: the dry run's check
+    # runner: the dry run's check; rungN: a halving schedule's legs
+    assert gpu == ["evaluate", "runner", "reevaluate", "rung1", "rung2", "rung3"]
     for name in gpu:
         assert darwin["jobs"][name]["runs-on"] == ["self-hosted", "linux", "gpu"]
 
@@ -202,7 +203,7 @@ def test_every_step_that_runs_agent_code_gets_the_approved_packages(
                 command = step["with"]["command"]
                 seen[f"{name}/{command}"] = step["with"].get("packages")
     runs_agent_code = {k for k in seen if k.split("/")[1] in ("propose", "repair", "evaluate")}
-    assert len(runs_agent_code) == 4, seen
+    assert len(runs_agent_code) == 7, seen  # propose, evaluate, repair, reevaluate, 3 rungs
     for key in runs_agent_code:
         assert seen[key] == "${{ vars.DARWIN_PACKAGES }}", key
     assert all(seen[k] is None for k in set(seen) - runs_agent_code)  # select: no agent code
@@ -287,7 +288,8 @@ def test_job_graph_and_conditions(darwin: dict[str, Any]) -> None:
     )
     assert "needs.repair.outputs.agents != '[]'" in jobs["reevaluate"]["if"]
     select = jobs["select"]
-    assert set(select["needs"]) == {"propose", "evaluate", "repair", "reevaluate"}
+    legs = {f"rung{k}{part}" for k in (1, 2, 3) for part in ("_plan", "")}
+    assert set(select["needs"]) == {"propose", "evaluate", "repair", "reevaluate"} | legs
     # Runs after failed or skipped evaluations, not after a cancel or a failed propose.
     assert "!cancelled()" in select["if"] and "needs.propose.result == 'success'" in select["if"]
     assert "always()" not in select["if"]
@@ -378,7 +380,11 @@ def test_select_reads_first_and_repaired_results(darwin: dict[str, Any]) -> None
         if str(s.get("uses", "")).startswith("actions/download-artifact@")
     }
     # darwin select reads --results recursively, so both sets reach it.
-    assert downloads == {"eval-*": "results", "reeval-*": "results/repaired"}
+    assert downloads == {
+        "eval-*": "results",
+        "reeval-*": "results/repaired",
+        "rung-*": "results/rungs",
+    }
     uploads = {
         job: next(
             s for s in darwin["jobs"][job]["steps"] if "upload-artifact" in str(s.get("uses"))
@@ -416,7 +422,7 @@ def test_action_inputs_outputs_and_branding(action: dict[str, Any]) -> None:
     assert inputs["command"]["required"] is True
     for name in SECRET_INPUTS:
         assert inputs[name]["default"] == "", f"{name} must not default to a token"
-    assert set(action["outputs"]) == {"agents", "champion", "report", "generation", "data"}
+    assert set(action["outputs"]) == {"agents", "champion", "report", "generation", "data", "legs"}
     for name, spec in action["outputs"].items():
         assert spec["description"] and spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
     assert action["branding"]["icon"] and action["branding"]["color"]

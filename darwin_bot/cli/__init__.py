@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "requests": ("requests", "List, approve or decline the agents' requests to humans."),
     "propose": ("steps", "CI step: plan and mutate one generation, push, open PRs."),
     "repair": ("steps", "CI step: repair failed offspring from evaluation results."),
+    "rung": ("steps", "CI step: plan the next leg of a halving schedule from the results."),
     "select": ("steps", "CI step: select, cull, record, update the dashboard."),
     "report": ("steps", "CI step: write the markdown report and the fitness plot."),
 }

@@ -103,6 +103,27 @@ def confirm_budget(
     return {"budget": spec.budget, "preset": spec.preset}
 
 
+def rung_budget(
+    cfg: Config, rung: int, iters: int | None, seconds: float | None, confirm: bool
+) -> tuple[int | None, float | None]:
+    """The (iters, seconds) of ``--rung`` (ConfigError when the schedule has no such rung)."""
+    from darwin_bot.core.schedule import Schedule, ScheduleKind
+
+    if iters is not None or seconds is not None or confirm:
+        raise ConfigError(
+            "--rung takes its budget from the config; drop --iters, --seconds, --confirm"
+        )
+    se = cfg.search
+    sched = Schedule(ScheduleKind(se.schedule), tuple(se.rungs), se.keep)
+    if rung > sched.top:
+        raise ConfigError(
+            f"--rung {rung}: search.schedule {se.schedule!r} with rungs {list(se.rungs)} "
+            f"has rungs 0 to {sched.top}"
+        )
+    b = sched.budget(Budget(iters=cfg.budget.iters, seconds=cfg.budget.seconds), rung)
+    return b.iters, b.seconds
+
+
 def eval_options(
     cfg: Config,
     path: Path,

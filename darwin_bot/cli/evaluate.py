@@ -22,6 +22,7 @@ import click
 from darwin_bot.cli.eval_options import (
     eval_options,
     refuse_secrets,
+    rung_budget,
     windows_options,
 )
 from darwin_bot.cli.options import config_option, load_config
@@ -202,6 +203,13 @@ def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
     help="At the confirmation budget: budget.confirm_iters or confirm_seconds, "
     'under budget.confirm_preset (CI: the matrix\'s "budget": "confirm" legs).',
 )
+@click.option(
+    "--rung",
+    type=click.IntRange(min=1),
+    default=None,
+    help='At rung N of search.schedule = "halving": search.rungs[N] x the search budget '
+    '(CI: the matrix\'s "budget": "rung-N" legs).',
+)
 @click.option("--seed", type=int, default=None, help="Training seed [config evolution.seed].")
 @click.option(
     "--repeats",
@@ -284,6 +292,7 @@ def evaluate_command(
     iters: int | None,
     seconds: float | None,
     confirm: bool,
+    rung: int | None,
     seed: int | None,
     repeats: int,
     sandbox: str | None,
@@ -309,6 +318,8 @@ def evaluate_command(
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder; pass the root of a darwin tree")
     cfg = load_config(config_path, root=path)
+    if rung is not None:
+        iters, seconds = rung_budget(cfg, rung, iters, seconds, confirm)
     given = {"preset": preset, "data_dir": data_dir, "seed": seed, "sandbox": sandbox}
     opts = eval_options(
         cfg,

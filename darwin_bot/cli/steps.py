@@ -1,4 +1,4 @@
-"""The CI steps of one generation: ``propose``, ``repair``, ``select``, ``report``.
+"""The CI steps of one generation: ``propose``, ``repair``, ``rung``, ``select``, ``report``.
 
 Each runs in a GitHub-hosted job that holds the write token (and, for propose
 and repair, the LLM key), so none of them ever runs agent code: smoke tests
@@ -161,6 +161,7 @@ def propose_command(
     cfg = _with_overrides(load_config(config_path, root), model, population)
     engine = _engine(root, cfg, remote)
     g = engine.next_generation()
+    legs = engine.ci.legs()  # before anything is pushed: a schedule CI cannot run stops here
     if dry_run and engine.publisher is not None:
         from darwin_bot.cli.dry_run import dry_run as check_all
 
@@ -202,6 +203,8 @@ def propose_command(
     jobs = engine.matrix(g)
     actions.set_output("agents", json.dumps(jobs))
     actions.set_output("generation", str(g))
+    # how many rung legs the workflow chains after rung 0 (0: a flat schedule)
+    actions.set_output("legs", str(legs if g > 0 else 0))
     click.echo(json.dumps({"generation": g, "agents": jobs}, indent=2))
 
 
@@ -243,6 +246,28 @@ def repair_command(
     click.echo(json.dumps({"generation": g, "repaired": repaired, "agents": jobs}, indent=2))
 
 
+@click.command("rung")
+@_repo_option
+@_remote_option
+@_results_option
+@config_option
+def rung_command(root: Path, remote: str, results_dir: Path, config_path: Path | None) -> None:
+    """Plan one leg of a halving schedule from every result so far (writes nothing).
+
+    Output ``agents``: the next rung's missing runs (its entrants, chosen as ``darwin run``
+    chooses them, and the seed's runs there), or once every rung is in, the leader's
+    repeats at its rung and its confirmation runs; ``[]`` when nothing is left.
+    """
+    cfg = load_config(config_path, root)
+    engine = _engine(root, cfg, remote)
+    g = engine.next_generation()
+    engine.ingest_files(load_results(results_dir))
+    # nothing once this generation is selected (a plan job run again after select)
+    jobs = engine.rung_jobs(g) if g > 0 and engine.proposed(g) else []
+    actions.set_output("agents", json.dumps(jobs))
+    click.echo(json.dumps({"generation": g, "agents": jobs}, indent=2))
+
+
 @click.command("select")
 @_repo_option
 @_remote_option
@@ -262,7 +287,7 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     engine.use_windows(g)  # its legs' results are filed under that generation's windows
     engine.ingest_files(load_results(results_dir))
     if g > 0 and engine.summary(g) is None:
-        _check_every_leg_reported(engine.matrix(g), g)
+        _check_every_leg_reported(engine.matrix(g) + engine.ci.rung_gaps(g), g)
         if engine.publisher is not None:
             engine.publisher.check_request_budget(g)  # before the first write of this select
     summary = engine.baseline() if g == 0 else engine.select(g, confirm=False)

@@ -377,6 +377,11 @@ class Engine:
         self.use_windows(g)
         return [{**job, "generation": g} for job in self.ci.confirm_jobs(g)]
 
+    def rung_jobs(self, g: int) -> list[dict[str, Any]]:
+        """The next leg of a halving schedule (``ci.CiJobs.rung_jobs``)."""
+        self.use_windows(g)
+        return [{**job, "generation": g} for job in self.ci.rung_jobs(g)]
+
     def ingest_files(self, results: list[dict[str, Any]]) -> None:
         """Store CI evaluation results in the cache."""
         self.ci.ingest(results)

@@ -11,6 +11,7 @@ the search budget, and nothing here trains.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from darwin_bot.config import Config
@@ -73,23 +74,56 @@ def contenders(alive: list[str]) -> list[str]:
     return [a for a in alive if a != SEED_AGENT]
 
 
+@dataclass(frozen=True)
+class RungRuns:
+    """What one rung above 0 trains: its entrants' first seed, and the seed program's runs."""
+
+    rung: int
+    entrants: list[str]
+    entered_below: int  # how many entered the rung below
+    seed_seeds: range  # the seed program's seeds here (the gate's repeats at the top rung)
+    agent_seed: int
+
+    def runs(self) -> list[tuple[str, int]]:
+        """(agent, training seed) of every run of the rung, the seed program's first."""
+        seeds = [(SEED_AGENT, s) for s in self.seed_seeds]
+        return seeds + [(a, self.agent_seed) for a in self.entrants]
+
+
+def plan(
+    evals: Evaluations, rung: int, agents: list[str], search_baseline: Metrics
+) -> RungRuns | None:
+    """What ``rung`` trains on the results known now; None when nobody enters it (every
+    entrant below failed, or a result below is still missing). The local engine
+    (:func:`train`) and the CI legs (``ci.CiJobs.rung_jobs``) both plan with this, so the
+    same results give the same entrants."""
+    sched = schedule_of(evals.cfg)
+    going = entrants(sched, results(evals, agents, search_baseline), agents)
+    if len(going) <= rung or not going[rung]:
+        return None
+    repeats = evals.cfg.budget.repeats if rung == sched.top else 1
+    return RungRuns(
+        rung, going[rung], len(going[rung - 1]), evals.seeds(repeats), evals.cfg.evolution.seed
+    )
+
+
+def head_of(evals: Evaluations, agent: str) -> str:
+    return evals.seed_head() if agent == SEED_AGENT else evals.agents.head(agent)
+
+
 def train(evals: Evaluations, g: int, alive: list[str], search_baseline: Metrics) -> None:
     """Train the rungs above 0 (rung 0, the search budget, is the caller's first runs)."""
     sched = schedule_of(evals.cfg)
     agents = contenders(alive)
-    s0 = evals.cfg.evolution.seed
     for rung in range(1, sched.top + 1):
-        known = results(evals, agents, search_baseline)
-        going = entrants(sched, known, agents)
-        if len(going) <= rung or not going[rung]:
+        step = plan(evals, rung, agents, search_baseline)
+        if step is None:
             return
-        seeds = evals.seeds(evals.cfg.budget.repeats if rung == sched.top else 1)
-        jobs = [(evals.seed_head(), s) for s in seeds]
-        jobs += [(evals.agents.head(a), s0) for a in going[rung]]
         evals.say(
             f"generation {g}: rung {rung} ({sched.factor(rung)}x the search budget): "
-            f"{len(going[rung])} of {len(going[rung - 1])} offspring go on"
+            f"{len(step.entrants)} of {step.entered_below} offspring go on"
         )
+        jobs = [(head_of(evals, a), s) for a, s in step.runs()]
         evals.evaluate_all(jobs, what=f"generation {g} rung {rung}", budget=budget_at(evals, rung))
 
 

@@ -86,15 +86,19 @@ class Select:
         agents = [r.agent for r in ranked if r.status is not Status.REJECTED]
         return rungs.standing(self.evals, agents, baseline)
 
+    def alive(self, g: int) -> list[str]:
+        """The agents ``g`` ranks: the previous survivors, then the offspring that passed."""
+        records = self.run_state.offspring(g)
+        return list(self.previous(g).survivors) + [a for a, r in records.items() if r.ok]
+
     def candidates(self, g: int, baseline: Metrics, *, train: bool) -> list[Row]:
         """Rows of the previous survivors and this generation's offspring, ranked.
 
         ``train``: evaluate (first seed) a candidate that has no run yet; otherwise
         it ranks as "not evaluated". Offspring rejected at mutation rank last.
         """
-        prev = self.previous(g)
         records = self.run_state.offspring(g)
-        alive = list(prev.survivors) + [a for a, r in records.items() if r.ok]
+        alive = self.alive(g)
         if train:
             first = [(self.agents.head(a), self.cfg.evolution.seed) for a in alive]
             self.evals.evaluate_all(first, what=f"generation {g} survivors and offspring")
@@ -126,6 +130,11 @@ class Select:
         """The agent that would lead ``g`` on the runs known now (None: the seed or nobody)."""
         lead = self._lead_now(g)[2]
         return lead.agent if lead is not None else None
+
+    def leader_rung(self, g: int) -> int:
+        """The rung the gate would compare at on the runs known now (0: a flat schedule)."""
+        baseline, ranked, _ = self._lead_now(g)
+        return gate_rung(ranked, self.standing(ranked, baseline))
 
     def leader_and_fallback(self, g: int) -> tuple[str | None, str | None]:
         """The provisional leader, and the agent the gate tests instead if its repeats drop it.

@@ -19,11 +19,17 @@ What the trusted side does with them:
   with :data:`CURVE_PROBES` causality probes. A point that reads ahead rejects
   the whole evaluation; a checkpoint that does not fit the graph is a point
   left unscored, with the reason;
-- it places each point on the budget axis by its clock: under a seconds budget
-  the share of the budget elapsed when the harness saw the checkpoint; under an
-  iteration budget (the harness cannot count another program's iterations) the
-  share of the run's wall time, from the sandbox's start to the last write of
-  the final model, and never less than the fraction that point was asked for.
+- it places each point on the budget axis by its clock (:class:`Axis`): under
+  a seconds budget the share of the budget elapsed when the harness saw the
+  checkpoint; under an iteration budget (the harness cannot count another
+  program's iterations) the share of the run's cost up to the last write of
+  the final model, never less than the fraction that point was asked for. On a
+  CPU the cost is the process tree's CPU time, read when the harness took the
+  snapshot: a program that sleeps before its last write stretches its wall
+  time, not its CPU time, so it cannot make its points look earlier that way
+  (only by spending CPU time, which its cost is charged). On a GPU the cost is
+  wall time (:mod:`accounting`), and so is the axis: there a pause before the
+  last write moves the points towards the fractions asked for, no further.
 
 The iteration and training loss beside each point are the program's log lines
 (``iter N: loss X``) before the harness saw the checkpoint: reported, not
@@ -38,6 +44,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,7 @@ import numpy as np
 
 from darwin_bot.core.results import Budget, EvalResult, Status
 from darwin_bot.errors import ConfigError
+from darwin_bot.evaluate.accounting import Measure
 from darwin_bot.evaluate.curve_score import score_points
 from darwin_bot.evaluate.curve_watch import CheckpointWatcher
 from darwin_bot.evaluate.score_run import ScoreJob
@@ -115,6 +123,11 @@ def watching(run: CurveRun | None) -> contextlib.AbstractContextManager[Any]:
     return run.watcher if run is not None else contextlib.nullcontext()
 
 
+def on_start(run: CurveRun | None) -> Callable[[int], None] | None:
+    """What the sandbox calls with its root process's id: the watcher reads its CPU time."""
+    return run.watcher.started if run is not None else None
+
+
 def on_line(
     run: CurveRun | None, shown: Callable[[str], None] | None
 ) -> Callable[[str], None] | None:
@@ -137,6 +150,7 @@ class CurvePoint:
     requested: float | None
     budget_fraction: float  # where the harness's clock puts it (see the module doc)
     wall_s: float  # seconds since the training sandbox started, by the harness's clock
+    cpu_s: float | None  # the training tree's CPU seconds by then (None: wall-time axis)
     val_loss: float | None  # measured; None: not scored (``reason`` says why)
     iteration: int | None  # reported by the program's log
     train_loss: float | None  # reported by the program's log
@@ -183,12 +197,66 @@ class CurveScoring:
         return cls(job, plan, vocab, scratch / "curve-score")
 
 
-def _place(budget: Budget, at_s: float, requested: float | None, end_s: float) -> float:
+class Axis(StrEnum):
+    """What a point's ``budget_fraction`` is a share of."""
+
+    SECONDS = "share of the seconds budget"
+    CPU = "share of the run's CPU time (at least the fraction asked)"
+    WALL = "share of the run's wall time (at least the fraction asked)"
+
+
+@dataclass(frozen=True)
+class Clock:
+    """When the harness saw something: wall seconds since training started, the tree's CPU."""
+
+    wall_s: float
+    cpu_s: float | None = None
+
+
+def axis_for(budget: Budget, measure: str | None, tree_read: bool) -> Axis:
+    """The seconds budget's own axis; else CPU time where the run is charged it and the
+    harness read its tree while it ran; else wall time (a GPU)."""
     if budget.seconds is not None:
-        return round(at_s / budget.seconds, 4)
+        return Axis.SECONDS
+    return Axis.CPU if measure == Measure.CPU and tree_read else Axis.WALL
+
+
+def place(axis: Axis, budget: Budget, at: Clock, requested: float | None, end: Clock) -> float:
+    """``at``'s fraction of the budget on ``axis``, the run ending at ``end`` (see the module doc)."""
+    if axis is Axis.SECONDS:
+        return round(at.wall_s / budget.seconds, 4)  # type: ignore[operator]
     if requested is None:
         return 1.0
-    return round(min(1.0, max(requested, at_s / end_s if end_s > 0 else 1.0)), 4)
+    now, last = (at.cpu_s, end.cpu_s) if axis is Axis.CPU else (at.wall_s, end.wall_s)
+    share = now / last if now is not None and last else 1.0
+    return round(min(1.0, max(requested, share)), 4)
+
+
+def _clocks(
+    run: CurveRun, result: EvalResult, train_wall_s: float
+) -> tuple[Axis, Clock, list[Clock]]:
+    """The axis, the end of training and each snapshot's time on it.
+
+    A snapshot's CPU figure the watcher could not read (the tree was reaped
+    before it looked) is the run's total, which it had reached by then: late,
+    never early. So is the end's: the total then includes the export after
+    training, a few per cent at most, and only when the model's last write came
+    within one poll of the exit.
+    """
+    w = run.watcher
+    total = result.metrics.train_cpu_s if result.metrics is not None else 0.0
+    axis = axis_for(result.budget, result.extra.get("cost_measure"), w.tree_read and total > 0)
+    known = axis is Axis.CPU
+
+    def cpu(read: float | None) -> float | None:
+        return (read if read is not None else total) if known else None
+
+    end = (
+        Clock(w.model_at_s, cpu(w.model_cpu_s))
+        if w.model_at_s is not None
+        else Clock(train_wall_s, cpu(None))
+    )
+    return axis, end, [Clock(snap.at_s, cpu(snap.cpu_s)) for snap in w.snapshots]
 
 
 def attach(
@@ -198,38 +266,26 @@ def attach(
     if run is None or result.status is not Status.OK or result.metrics is None:
         return result
     watcher, budget = run.watcher, result.budget
-    end_s = watcher.model_at_s if watcher.model_at_s is not None else train_wall_s
+    axis, end, clocks = _clocks(run, result, train_wall_s)
     paths = [snap.path for snap in watcher.snapshots]
     scores, wall_s, cpu_s = (
         score_points(how.job, how.plan, how.vocab, paths, how.folder) if paths else ([], 0.0, 0.0)
     )
     points: list[CurvePoint] = []
-    for k, (snap, score) in enumerate(zip(watcher.snapshots, scores, strict=True)):
+    for k, (at, score) in enumerate(zip(clocks, scores, strict=True)):
         requested = run.fractions[k]
         if score.reads_ahead:
             reason = f"the checkpoint saved at {requested:g} of the budget: {score.reason}"
             return dataclasses.replace(result, status=Status.REJECTED, reason=reason, metrics=None)
-        at = _place(budget, snap.at_s, requested, end_s)
-        reported = run.reported_at(snap.at_s)
+        reported = run.reported_at(at.wall_s)
         points.append(
-            CurvePoint(requested, at, round(snap.at_s, 3), score.val_loss, *reported, score.reason)
+            _point(axis, budget, at, requested, end, score.val_loss, reported, score.reason)
         )
-    iteration, train_loss = run.reported_at(end_s)
-    points.append(
-        CurvePoint(
-            None,
-            _place(budget, end_s, None, end_s),
-            round(end_s, 3),
-            result.metrics.val_loss,
-            iteration,
-            train_loss,
-        )
-    )
+    reported = run.reported_at(end.wall_s)
+    points.append(_point(axis, budget, end, None, end, result.metrics.val_loss, reported))
     curve = {
         "requested": list(run.fractions),
-        "axis": "share of the seconds budget"
-        if budget.seconds is not None
-        else "share of the run's wall time (at least the fraction asked)",
+        "axis": axis.value,
         "points": [p.to_dict() for p in points],
         "windows": int(len(how.plan.windows)) if paths else 0,
         "probes": CURVE_PROBES,
@@ -238,6 +294,30 @@ def attach(
         "note": _note(run),
     }
     return dataclasses.replace(result, extra={**result.extra, "curve": curve})
+
+
+def _point(
+    axis: Axis,
+    budget: Budget,
+    at: Clock,
+    requested: float | None,
+    end: Clock,
+    val_loss: float | None,
+    reported: tuple[int | None, float | None],
+    reason: str = "",
+) -> CurvePoint:
+    cpu = round(at.cpu_s, 3) if at.cpu_s is not None else None
+    iteration, train_loss = reported
+    return CurvePoint(
+        requested,
+        budget_fraction=place(axis, budget, at, requested, end),
+        wall_s=round(at.wall_s, 3),
+        cpu_s=cpu,
+        val_loss=val_loss,
+        iteration=iteration,
+        train_loss=train_loss,
+        reason=reason,
+    )
 
 
 def _note(run: CurveRun) -> str:

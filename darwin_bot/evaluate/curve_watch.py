@@ -17,6 +17,13 @@ a readable zip (``torch.save`` writes the zip's directory last, so a partial
 write is never one). At most ``limit`` snapshots are taken (the requested
 points); the last time the final model file changed is kept as the end of
 training.
+
+Each stamp also holds the CPU time the sandbox's process tree had used by
+then (:func:`~darwin_bot.evaluate.proctree.tree_cpu_s`, read from ``/proc``
+once the harness hands over the tree's root with :meth:`CheckpointWatcher.started`):
+a program can stretch its wall time for free by sleeping, not its CPU time.
+A stamp taken after the tree was reaped has no CPU figure (``None``): the
+caller knows the run's total.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from darwin_bot.evaluate.proctree import tree_cpu_s
+
 POLL_S = 0.1
 GIVE_UP_TRIES = 5  # polls a file may stay unchanged and unreadable before it is skipped
 MAX_SNAPSHOT_BYTES = 8 * 1024**3  # a checkpoint past this is not copied (the disk is shared)
@@ -41,6 +50,7 @@ class Snapshot:
 
     path: Path
     at_s: float
+    cpu_s: float | None = None  # the tree's CPU seconds by then (None: not read)
 
 
 @dataclass
@@ -55,6 +65,10 @@ class CheckpointWatcher:
     snapshots: list[Snapshot] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # why a change was not copied
     model_at_s: float | None = None
+    model_cpu_s: float | None = None  # the tree's CPU seconds when the model last changed
+    tree_read: bool = False  # whether the tree's CPU time was read at all
+    _root: int | None = None  # the sandbox's process, while it runs
+    _cpu_seen: float = 0.0
     _seen: tuple[int, int, int] | None = None
     _busy: tuple[tuple[int, int, int] | None, int] = (None, 0)  # a change not yet copied, tries
     _model_seen: tuple[int, int, int] | None = None
@@ -73,7 +87,22 @@ class CheckpointWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._root = None  # reaped: its pid may be another process's by now
         self.poll()  # the program has exited: its last write is complete
+
+    def started(self, pid: int) -> None:
+        """The sandbox's root process: its tree's CPU time stamps the snapshots from now on."""
+        self._root = pid
+
+    def cpu(self) -> float | None:
+        """The tree's CPU seconds so far, never less than read before (None: no tree to read)."""
+        root = self._root
+        used = tree_cpu_s(root) if root is not None else 0.0
+        if not used > 0:  # no /proc, or the tree is gone
+            return None
+        self._cpu_seen = max(self._cpu_seen, used)
+        self.tree_read = True
+        return self._cpu_seen
 
     def elapsed(self) -> float:
         """Seconds since the watcher started (with the training sandbox)."""
@@ -89,17 +118,18 @@ class CheckpointWatcher:
         if self.model_file:
             sig = _signature(self.out / self.model_file)
             if sig is not None and sig != self._model_seen:
-                self._model_seen, self.model_at_s = sig, now
+                self._model_seen, self.model_at_s, self.model_cpu_s = sig, now, self.cpu()
         if len(self.snapshots) >= self.limit:
             return
         sig = _signature(self.out / self.name)
         if sig is None or sig == self._seen:
             return
         copy = self.dest / f"point-{len(self.snapshots)}.pt"
+        cpu = self.cpu()  # before the copy, as ``now`` is
         why = _copy(self.out / self.name, copy, sig)
         if why is None:
             self._seen = sig
-            self.snapshots.append(Snapshot(copy, now))
+            self.snapshots.append(Snapshot(copy, now, cpu))
             return
         tries = self._busy[1] + 1 if self._busy[0] == sig else 1
         self._busy = (sig, tries)

@@ -83,7 +83,7 @@ from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require
 
 # Bump when anything that changes a score changes: it is half of the cache key. What each
 # version changed: docs/results.md, "Evaluator versions".
-EVALUATOR_VERSION = "5"
+EVALUATOR_VERSION = "6"
 
 SMOKE_WINDOWS = 4
 SMOKE_PROBES = 16
@@ -309,6 +309,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
             device=ctx.device,
             on_line=curve_mod.on_line(ctx.curve, iteration_watcher(opts.on_iteration)),
+            on_start=curve_mod.on_start(ctx.curve),
         )  # fmt: skip
     return train, limit
 

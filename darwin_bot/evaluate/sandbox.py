@@ -162,6 +162,7 @@ def run_sandboxed(
     stdout_consumer: Callable[[IO[bytes]], None] | None = None,
     gate: Gate | None = None,
     on_line: Callable[[str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> SandboxRun:
     """Run ``command`` (paths as seen inside) in ``backend``; never raises for the program's faults.
 
@@ -171,6 +172,7 @@ def run_sandboxed(
     if the consumer raises, the program is killed and the error returned.
     With ``gate``, the program's stdin is a pipe that :class:`Gate` feeds.
     ``on_line`` sees each line of the tail's stream as it comes (progress display).
+    ``on_start`` gets the id of the process at the root of the sandboxed tree, once started.
     ``backend`` must come from :func:`resolve_backend`.
     """
     _warn(backend, limits)
@@ -189,4 +191,5 @@ def run_sandboxed(
         stdout_consumer=stdout_consumer,
         gate=gate,
         on_line=on_line,
+        on_start=on_start,
     )

@@ -230,6 +230,7 @@ def run_process(
     gate: Gate | None = None,
     on_line: Callable[[str], None] | None = None,
     cpu_s: float | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> SandboxRun:
     """Run ``argv`` (the whole sandbox command line) to its end, ``timeout_s`` or ``cpu_s``
     CPU seconds; see :func:`darwin_bot.evaluate.sandbox.run_sandboxed` for the pipes.
@@ -249,6 +250,8 @@ def run_process(
     )
     with _live_lock:
         _live.add(proc)
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         run = _supervise(proc, backend, timeout_s, stdout_consumer, gate, on_line, cpu_s)
     finally:  # an exception (an interrupt included) never leaves the group running

@@ -35,7 +35,9 @@ def test_the_action_refuses_an_unknown_budget(tmp_path: Path) -> None:
     ran, calls = run_action(_action(), tmp_path, command="evaluate", branch="darwin/a",
                             budget="long")  # fmt: skip
     ((_, proc),) = ran
-    assert proc.returncode == 1 and "input 'budget' must be search or confirm" in proc.stdout
+    assert (
+        proc.returncode == 1 and "input 'budget' must be search, confirm or rung-N" in proc.stdout
+    )
     assert calls == []
 
 

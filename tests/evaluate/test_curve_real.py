@@ -1,22 +1,25 @@
-"""The trusted curve for real: a program that saves on time, and one that saves late and
-inflates its reported tokens, through the real harness and sandbox."""
+"""The trusted curve for real: a program that saves on time, one that saves late and
+inflates its reported tokens, and one that sleeps before its last write, through the real
+harness and sandbox."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from darwin_bot.config import FitnessConfig
-from darwin_bot.core.results import EvalResult
+from darwin_bot.core.results import Budget, EvalResult
 from darwin_bot.engine.rows import scored_row
+from darwin_bot.evaluate import curve as curve_mod
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("bwrap")]
 
 
 def test_late_checkpoints_count_late_and_inflated_tokens_rank_for_nothing(make_tree, evaluate):
     runs = {}
-    for mode in ("on time", "late"):
+    for mode in ("on time", "late", "sleepy"):
         tree = make_tree("train_curve.py", target=mode, timeout_s=240.0)
         runs[mode] = evaluate(tree, "--iters", "20", "--fixed-windows").result
     honest, liar = EvalResult.from_dict(runs["on time"]), EvalResult.from_dict(runs["late"])
@@ -43,3 +46,45 @@ def test_late_checkpoints_count_late_and_inflated_tokens_rank_for_nothing(make_t
     ]
     assert rows[0].fitness == rows[1].fitness
     assert rows[1].time_to_loss is not None and rows[1].time_to_loss >= 0.8
+    _sleeping_before_the_last_write_gains_nothing(honest, EvalResult.from_dict(runs["sleepy"]))
+
+
+def _sleeping_before_the_last_write_gains_nothing(honest: EvalResult, sleepy: EvalResult) -> None:
+    """6 s of sleep before model.pt stretch the run's wall time, not the CPU time the points
+    are placed by: the same curve as the honest run's, no sooner to the seed's loss."""
+    assert sleepy.status == "ok", sleepy.reason + sleepy.log_tail
+    assert sleepy.metrics and honest.metrics
+    on_time, slept = honest.extra["curve"], sleepy.extra["curve"]
+    assert slept["points"][-1]["wall_s"] - slept["points"][-2]["wall_s"] > 5.8  # it slept
+    assert (
+        slept["axis"]
+        == on_time["axis"]
+        == "share of the run's CPU time (at least the fraction asked)"
+    )
+    assert [p["val_loss"] for p in slept["points"]] == [p["val_loss"] for p in on_time["points"]]
+    for a, b in zip(on_time["points"][:-1], slept["points"][:-1], strict=True):
+        assert b["cpu_s"] is not None and b["budget_fraction"] == pytest.approx(
+            a["budget_fraction"], abs=0.08
+        )
+        # wall time would have pulled the point down to the fraction asked for
+        assert b["budget_fraction"] > b["requested"] + 0.1
+    target = dataclasses.replace(honest.metrics, val_loss=slept["points"][1]["val_loss"])
+    rows = [
+        scored_row(a, 1, ["seed"], [r], target, FitnessConfig())
+        for a, r in (("honest", honest), ("sleepy", sleepy))
+    ]
+    assert rows[0].time_to_loss is not None and rows[1].time_to_loss is not None
+    assert rows[1].time_to_loss >= rows[0].time_to_loss - 0.08
+    # the same points on the wall clock (evaluator version 5's axis): the pause paid there
+    by_wall = [_wall_fractions(c["points"]) for c in (on_time, slept)]
+    assert by_wall[1][1] < by_wall[0][1] - 0.05
+
+
+def _wall_fractions(points: list[dict]) -> list[float]:
+    end = curve_mod.Clock(points[-1]["wall_s"])
+    return [
+        curve_mod.place(
+            curve_mod.Axis.WALL, Budget(iters=20), curve_mod.Clock(p["wall_s"]), p["requested"], end
+        )
+        for p in points
+    ]

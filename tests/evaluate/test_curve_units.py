@@ -3,15 +3,20 @@ the scoring protocol, where the points go on the budget axis, and the contracts'
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from darwin_bot.core import time_to_loss as ttl
 from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.evaluate import curve as curve_mod
 from darwin_bot.evaluate import curve_watch
@@ -166,13 +171,93 @@ def test_a_program_that_saves_no_checkpoint_is_scored_at_the_end_only_and_says_s
 
 
 def test_points_go_where_the_harness_clock_puts_them():
-    place = curve_mod._place
+    place, axis_for, at, A = curve_mod.place, curve_mod.axis_for, curve_mod.Clock, curve_mod.Axis
+    iters = Budget(iters=100)
     # seconds budget: the clock's share of the budget, whatever was asked
-    assert place(Budget(seconds=40), 10.0, 0.75, 40.0) == 0.25
-    # iteration budget: the share of the run's wall time, never below the fraction asked
-    assert place(Budget(iters=100), 36.0, 0.25, 40.0) == 0.9  # saved late: counted late
-    assert place(Budget(iters=100), 2.0, 0.25, 40.0) == 0.25
-    assert place(Budget(iters=100), 50.0, None, 40.0) == 1.0
+    assert place(A.SECONDS, Budget(seconds=40), at(10.0, 3.0), 0.75, at(40.0, 9.0)) == 0.25
+    # iteration budget on a GPU: the share of the run's wall time, never below the fraction asked
+    assert place(A.WALL, iters, at(36.0), 0.25, at(40.0)) == 0.9  # saved late: counted late
+    assert place(A.WALL, iters, at(2.0), 0.25, at(40.0)) == 0.25
+    assert place(A.WALL, iters, at(50.0), None, at(40.0)) == 1.0
+    # on a CPU: the share of the tree's CPU time, whatever the wall clock says
+    assert place(A.CPU, iters, at(36.0, 5.0), 0.25, at(40.0, 10.0)) == 0.5
+    assert place(A.CPU, iters, at(2.0, 1.0), 0.25, at(40.0, 10.0)) == 0.25
+    assert axis_for(Budget(seconds=40), "cpu", True) is A.SECONDS
+    assert axis_for(iters, "cpu", True) is A.CPU
+    assert axis_for(iters, "wall", True) is A.WALL  # a GPU is charged wall time
+    assert axis_for(iters, "cpu", False) is A.WALL  # the tree was never read
+
+
+def _run_seen(tmp_path: Path, model_at: tuple[float, float | None]) -> curve_mod.CurveRun:
+    """A run whose watcher saw checkpoints at (wall, CPU) 3/2, 5/4, 7/6 s, the model at ``model_at``."""
+    tmp_path.mkdir()
+    w = _watcher(tmp_path, limit=3)
+    w.snapshots = [
+        curve_watch.Snapshot(w.dest / f"p{k}", t, t - 1.0) for k, t in enumerate((3.0, 5.0, 7.0))
+    ]
+    w.model_at_s, w.model_cpu_s, w.tree_read = *model_at, True
+    return curve_mod.CurveRun((0.25, 0.5, 0.75), (0.25, 0.5, 0.75), w)
+
+
+def _time_to_loss(run: curve_mod.CurveRun, measure: str, target: float) -> float:
+    m = dataclasses.replace(Metrics(2.45, 11.6, 0.01, 1.0, 1.0, 1.0), train_cpu_s=8.5)
+    result = dataclasses.replace(
+        _result(Budget(iters=100)), metrics=m, extra={"cost_measure": measure}
+    )
+    axis, end, clocks = curve_mod._clocks(run, result, 9.5)
+    points = [
+        ttl.CurvePoint(curve_mod.place(axis, result.budget, c, f, end), c.wall_s, loss)
+        for c, f, loss in zip(
+            [*clocks, end], [*run.fractions, None], (3.0, 2.6, 2.5, 2.45), strict=True
+        )
+    ]
+    reached = ttl.time_to_loss(points, target)
+    assert reached is not None
+    return reached.fraction
+
+
+def test_a_pause_before_the_last_write_gains_nothing_on_the_cpu_axis(tmp_path):
+    honest = _run_seen(tmp_path / "honest", (9.0, 8.0))
+    sleepy = _run_seen(tmp_path / "sleepy", (29.0, 8.0))  # slept 20 s, no CPU, then wrote
+    on_cpu = [_time_to_loss(r, "cpu", 2.55) for r in (honest, sleepy)]
+    assert on_cpu[1] == pytest.approx(on_cpu[0]) and on_cpu[0] == pytest.approx(0.625)
+    # on the wall axis (a GPU's) the same pause makes it reach the loss "sooner"
+    on_wall = [_time_to_loss(r, "wall", 2.55) for r in (honest, sleepy)]
+    assert on_wall[1] == pytest.approx(0.625) and on_wall[0] == pytest.approx(0.6667, abs=1e-3)
+
+
+def test_a_cpu_figure_read_after_the_exit_counts_as_the_runs_total(tmp_path):
+    run = _run_seen(tmp_path / "run", (9.0, None))  # the model's last write seen after the reap
+    run.watcher.snapshots[2] = dataclasses.replace(run.watcher.snapshots[2], cpu_s=None)
+    m = dataclasses.replace(Metrics(2.45, 11.6, 0.01, 1.0, 1.0, 1.0), train_cpu_s=8.5)
+    result = dataclasses.replace(
+        _result(Budget(iters=100)), metrics=m, extra={"cost_measure": "cpu"}
+    )
+    axis, end, clocks = curve_mod._clocks(run, result, 9.5)
+    assert axis is curve_mod.Axis.CPU and end.cpu_s == 8.5
+    assert [c.cpu_s for c in clocks] == [2.0, 4.0, 8.5]  # late, never early
+
+
+def test_the_watcher_stamps_a_snapshot_with_the_cpu_time_of_the_tree_it_was_given(tmp_path):
+    w = _watcher(tmp_path)
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+    burn += "time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", burn])
+    try:
+        w.started(proc.pid)
+        deadline = time.monotonic() + 30
+        while (w.cpu() or 0.0) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _save(w.out / "checkpoint.pt", 1.0)
+        w.poll()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert w.tree_read and w.snapshots[0].cpu_s is not None and w.snapshots[0].cpu_s >= 0.4
+    w._root = None  # what __exit__ does once the tree is reaped
+    _save(w.out / "model.pt", 2.0)
+    w.poll()
+    assert w.model_at_s is not None and w.model_cpu_s is None
 
 
 def test_contracts_ask_for_the_fractions_they_can_save_at():

@@ -25,7 +25,7 @@ from darwin_bot.errors import ConfigError
 # Where darwin-bot's releases are published; ``darwin init --github --action`` overrides it.
 ACTION_REPOSITORY = "darwin-bot/darwin-bot"
 LOCAL_USES = "uses: ./trusted"
-STEPS_USING_THE_ACTION = 6
+STEPS_USING_THE_ACTION = 12  # 6, and a plan and a matrix step for each of the 3 rung legs
 _ACTION_REF = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@[A-Za-z0-9_./-]+$"
 )

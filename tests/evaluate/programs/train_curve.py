@@ -1,10 +1,12 @@
-"""The honest bigram, trained with a pause per step, saving checkpoint.pt for the curve.
+"""The honest bigram, trained with 0.1 s of CPU work per step, saving checkpoint.pt for the curve.
 
 seed/target.txt picks how it saves:
   "on time": at each fraction DARWIN_CURVE lists, as the contract asks;
   "late":    nothing while training; after it, the final weights three times (claiming
              the early fractions), model.pt rewritten last, and 38x the tokens it saw
-             in train.json (MFU about 38x its own, under 100%).
+             in train.json (MFU about 38x its own, under 100%);
+  "sleepy":  as "on time", then sleeps 6 s before it writes model.pt: a longer wall
+             time made every checkpoint look earlier when the curve's axis was wall time.
 """
 
 import json
@@ -51,12 +53,18 @@ for it in range(1, iters + 1):
     opt.zero_grad()
     loss.backward()
     opt.step()
-    time.sleep(0.1)  # a step's worth of work: the harness's watcher looks every 0.1 s
+    work = time.process_time()
+    while (
+        time.process_time() - work < 0.1
+    ):  # a step's worth of work (the watcher looks every 0.1 s)
+        pass
     print(f"iter {it}: loss {loss.item():.4f}", flush=True)
-    if mode == "on time" and fractions and it / iters >= fractions[0]:
+    if mode in ("on time", "sleepy") and fractions and it / iters >= fractions[0]:
         fractions.pop(0)
         save("checkpoint.pt")
 seconds = time.perf_counter() - t0
+if mode == "sleepy":
+    time.sleep(6.0)  # costs no CPU time
 save("model.pt")
 claimed = iters * B * T
 if mode == "late":
