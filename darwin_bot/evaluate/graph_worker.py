@@ -30,6 +30,26 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REJECTED_EXIT = 3
+# torch._export.serde.schema's ScalarType and MemoryFormat codes, by the torch attribute they
+# name: importing torch's own tables (torch._export.serde) pulls in dynamo, a second or more
+# of every scoring run's start (tests/evaluate/test_graph_archive.py holds the two alike)
+SCALAR_TYPES = (
+    dict(
+        enumerate(
+            ["uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+            + ["complex32", "complex64", "complex128", "bool", "bfloat16"],
+            start=1,
+        )
+    )
+    | dict(enumerate(["uint16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz"], start=28))
+    | {32: "float8_e5m2fnuz", 33: "float8_e8m0fnu", 34: "uint32", 35: "uint64"}
+)
+MEMORY_FORMATS = {
+    1: "contiguous_format",
+    2: "channels_last",
+    3: "channels_last_3d",
+    4: "preserve_format",
+}
 
 
 def _sibling(name: str) -> Any:
@@ -51,13 +71,10 @@ class Program:
         import zipfile
 
         import torch
-        from torch._export.serde.serialize import (
-            _SERIALIZE_TO_TORCH_DTYPE,
-            _SERIALIZE_TO_TORCH_MEMORY_FORMAT,
-        )
 
         self.torch, self.device = torch, torch.device(device)
-        self.dtypes, self.formats = _SERIALIZE_TO_TORCH_DTYPE, _SERIALIZE_TO_TORCH_MEMORY_FORMAT
+        self.dtypes = {k: getattr(torch, v) for k, v in SCALAR_TYPES.items() if hasattr(torch, v)}
+        self.formats = {k: getattr(torch, v) for k, v in MEMORY_FORMATS.items()}
         storages: dict[str, Any] = {}
         self.weights: dict[str, Any] = {}
         with zipfile.ZipFile(path) as zf:
