@@ -8,14 +8,21 @@ is looked up among the allowed ATen operators by name, the weights are raw bytes
 viewed as tensors, and the graph is interpreted node by node. The graph takes
 one window ``[1, T]`` at a time, so no window's logits can depend on another's.
 
+The worker starts, imports torch, and then waits for its job: one line of JSON
+on stdin from the trusted side (``score_run.py``), naming the graph, the
+checkpoint, the inputs and, for a learning curve, the checkpoints and their
+inputs, all in its read-only folder. The trusted side may start it while the
+agent still trains and fill the folder only when training has ended; nothing in
+the folder is read before the line comes. End of file instead: nothing to score.
+
 Protocol on the original stdout (the trusted side reads it, see ``scoring.py``):
 ``b"NPAR"`` and two uint64 (the weights' elements, and those of tensors with 2
 or more dimensions, counted from the checkpoint); then per input row one frame
 ``b"DLGT"``, ``uint32 ndim``, ``ndim x uint32 dims`` and the logits as
 little-endian float32. A graph the reader refuses exits with code 3 and the
-reason on stderr. With ``--weights`` (a learning curve's checkpoints, see
-``curve_weights.py``) the same is sent once per checkpoint, in order, with the
-graph's weights replaced by the checkpoint's; a checkpoint that does not fit
+reason on stderr. With ``weights`` in the job (a learning curve's checkpoints,
+see ``curve_weights.py``) the frames of ``curve_inputs`` follow, once per
+checkpoint, in order, with the graph's weights replaced by the checkpoint's; a checkpoint that does not fit
 sends ``b"UNFT"``, ``uint32 n`` and n bytes of UTF-8 reason instead.
 """
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import struct
 import sys
@@ -143,47 +151,45 @@ class Program:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="graph_worker.py")
-    parser.add_argument("--archive", required=True)
-    parser.add_argument("--inputs", required=True)
     parser.add_argument("--context", type=int, required=True)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--checkpoint", default="")
-    parser.add_argument("--checkpoint-key", default="")
-    parser.add_argument("--weights", action="append", default=[])  # curve checkpoints
     args = parser.parse_args(argv)
     frames = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
 
     archive = _sibling("graph_archive")
-    try:
-        graph = archive.read_archive(args.archive, args.context)
-    except archive.ArchiveRejected as exc:
-        print(f"graph_worker: {exc}", file=sys.stderr)
-        sys.exit(REJECTED_EXIT)
+    counter, fit = _sibling("score_worker"), _sibling("curve_weights")
     import numpy as np
     import torch
 
     # One window at a time is too small to share between threads: more only adds contention.
     torch.set_num_threads(int(os.environ.get("DARWIN_THREADS") or 1))
-    if args.checkpoint:
-        params, matrix = _sibling("score_worker").count_weights(
-            args.checkpoint, args.checkpoint_key
-        )
-    else:
-        params, matrix = 0, 0
-    program = Program(archive, graph, args.archive, args.device)
-    inputs = np.load(args.inputs, allow_pickle=False)
-    if args.weights:
-        _send_curve(program, inputs, frames, args.weights)
-    else:
-        frames.write(b"NPAR" + struct.pack("<QQ", params, matrix))
-        _send(program, inputs, frames)
+    # Started up: wait for the job. The folder it names is filled by the trusted side just
+    # before it sends the line; nothing in it is read before.
+    line = sys.stdin.readline()
+    if not line.strip():
+        return  # no job: the evaluation ended before scoring
+    job = json.loads(line)
+    try:
+        graph = archive.read_archive(job["archive"], args.context)
+    except archive.ArchiveRejected as exc:
+        print(f"graph_worker: {exc}", file=sys.stderr)
+        sys.exit(REJECTED_EXIT)
+    params, matrix = 0, 0
+    if job.get("checkpoint"):
+        params, matrix = counter.count_weights(job["checkpoint"], job.get("checkpoint_key", ""))
+    program = Program(archive, graph, job["archive"], args.device)
+    frames.write(b"NPAR" + struct.pack("<QQ", params, matrix))
+    _send(program, np.load(job["inputs"], allow_pickle=False), frames)
+    if job.get("weights"):
+        curve_inputs = np.load(job["curve_inputs"], allow_pickle=False)
+        _send_curve(program, fit, curve_inputs, frames, job["weights"])
     frames.close()
 
 
-def _send_curve(program: Program, inputs: Any, frames: Any, paths: list[str]) -> None:
+def _send_curve(program: Program, fit: Any, inputs: Any, frames: Any, paths: list[str]) -> None:
     """The windows once per checkpoint, with its weights in the graph (or why they do not fit)."""
-    fit, final = _sibling("curve_weights"), program.weights
+    final = program.weights
     for path in paths:
         try:
             program.weights = fit.load(path, final)

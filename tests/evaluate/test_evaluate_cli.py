@@ -60,7 +60,7 @@ def test_real_seed_evaluates_ok_and_streams_its_iterations(tmp_path: Path):
     extra = result["extra"]
     assert m["train_wall_s"] > 0  # measured by the harness
     assert m["train_wall_s"] == pytest.approx(extra["train_wall_s"], abs=1e-3)
-    assert "cost_ratio" in extra and result["evaluator_version"] == "5"
+    assert "cost_ratio" in extra and result["evaluator_version"] == "6"
     # the charge: the CPU time of the sandboxes' trees, from the kernel, beside the wall time
     assert 0 < m["train_cpu_s"] == pytest.approx(extra["train_cpu_s"], abs=1e-3)
     assert m["score_cpu_s"] > 0 and extra["cost_measure"] == "cpu"
