@@ -199,7 +199,12 @@ def parts_of(extra: dict[str, Any]) -> dict[str, float]:
     score = sum(
         float(v) for k, v in extra.items() if k.startswith("score") and k.endswith("wall_s")
     )
+    curve = extra.get("curve") if isinstance(extra.get("curve"), dict) else {}
     return {"eval_train_wall_s": float(extra["train_wall_s"]), "eval_score_wall_s": score,
+            # the curve's checkpoints (their own sandbox before evaluator version 6, a phase
+            # of the scoring sandbox since) and how long that sandbox was held before its job
+            "curve_score_wall_s": float(curve.get("score_wall_s", 0.0)),
+            "score_held_s": float(extra.get("score_held_s", 0.0)),
             "export_s": float(extra.get("export_s", 0.0)),
             # 0 when the evaluator used a kept peak figure and ran no probe
             "peak_probed": float(extra.get("peak_source") == "measured")}  # fmt: skip
@@ -252,6 +257,7 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> di
                 "eval_score_wall_s"
             ]
             - score_known,
+            "curve checkpoints' scoring (in the harness's share below)": med["curve_score_wall_s"],
             "harness outside both sandboxes": harness,
             "  of which CLI start (python -m darwin_bot --help)": med["cli_start_s"],
             "  of which CPU peak probe, with its torch import": probe,

@@ -52,6 +52,7 @@ SCALAR_TYPES = (
     | dict(enumerate(["uint16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz"], start=28))
     | {32: "float8_e5m2fnuz", 33: "float8_e8m0fnu", 34: "uint32", 35: "uint64"}
 )
+CONST, TENSOR, TENSORS = 0, 1, 2  # how a node's argument is found at a call
 MEMORY_FORMATS = {
     1: "contiguous_format",
     2: "channels_last",
@@ -95,57 +96,73 @@ class Program:
                 view = torch.as_strided(flat, w.sizes, w.strides, w.offset)
                 self.weights[key] = view.to(self.device).clone()
         self.graph = graph
-        self.steps = [(self._op(n["target"]), n) for n in graph.nodes]
+        # each node's operator and arguments resolved once: a call only looks tensors up
+        self.steps = [self._step(n) for n in graph.nodes]
 
     def _op(self, target: str) -> Any:
         _, _, _, name, overload = target.split(".")
         return getattr(getattr(self.torch.ops.aten, name), overload)
 
-    def _arg(self, arg: dict[str, Any], env: dict[str, Any]) -> Any:
-        (kind, value), = arg.items()  # fmt: skip
+    def _step(self, node: dict[str, Any]) -> tuple[Any, list[Any], dict[str, Any], list[Any]]:
+        """(operator, positional args, keyword args, outputs), each argument as
+        ``(CONST, value)``, ``(TENSOR, name)`` or ``(TENSORS, [name or None, ...])``."""
+        args, kwargs = [], {}
+        for item in node.get("inputs", []):
+            if item.get("kind") == 2:
+                kwargs[item["name"]] = self._arg(item["arg"])
+            else:
+                args.append(self._arg(item["arg"]))
+        outputs = node.get("outputs", [])
+        outs = []
+        for i, out in enumerate(outputs):
+            ((kind, value),) = out.items()
+            at = i if len(outputs) > 1 else None
+            if kind == "as_tensor":
+                outs.append((at, None, value["name"]))
+            elif kind == "as_tensors":
+                outs.extend((at, j, v["name"]) for j, v in enumerate(value))
+        return self._op(node["target"]), args, kwargs, outs
+
+    def _arg(self, arg: dict[str, Any]) -> tuple[int, Any]:
+        ((kind, value),) = arg.items()
         if kind == "as_tensor":
-            return env[value["name"]]
+            return TENSOR, value["name"]
         if kind == "as_tensors":
-            return [env[v["name"]] for v in value]
+            return TENSORS, [v["name"] for v in value]
         if kind == "as_optional_tensors":
-            return [env[v["as_tensor"]["name"]] if "as_tensor" in v else None for v in value]
+            return TENSORS, [v["as_tensor"]["name"] if "as_tensor" in v else None for v in value]
         if kind == "as_none":
-            return None
+            return CONST, None
         if kind == "as_scalar_type":
-            return self.dtypes[value]
+            return CONST, self.dtypes[value]
         if kind == "as_memory_format":
-            return self.formats[value]
+            return CONST, self.formats[value]
         if kind == "as_layout":
-            return self.torch.strided
+            return CONST, self.torch.strided
         if kind == "as_device":
-            return self.device
+            return CONST, self.device
         if kind == "as_float":  # the serialiser writes nan and the infinities as strings
-            return float(value)
+            return CONST, float(value)
         if kind == "as_floats":
-            return [float(v) for v in value]
-        return value
+            return CONST, [float(v) for v in value]
+        return CONST, value
 
     def __call__(self, idx: Any) -> Any:
-        env: dict[str, Any] = {}
+        env: dict[str | None, Any] = {None: None}
         for name, key in self.graph.inputs:
             env[name] = idx if key == "user" else self.weights[key]
-        for op, node in self.steps:
-            args, kwargs = [], {}
-            for item in node.get("inputs", []):
-                value = self._arg(item["arg"], env)
-                if item.get("kind") == 2:
-                    kwargs[item["name"]] = value
-                else:
-                    args.append(value)
-            result = op(*args, **kwargs)
-            for i, out in enumerate(node.get("outputs", [])):
-                (kind, value), = out.items()  # fmt: skip
-                got = result[i] if len(node["outputs"]) > 1 else result
-                if kind == "as_tensor":
-                    env[value["name"]] = got
-                elif kind == "as_tensors":
-                    for j, v in enumerate(value):
-                        env[v["name"]] = got[j]
+
+        def value(arg: tuple[int, Any]) -> Any:
+            kind, v = arg
+            if kind == TENSOR:
+                return env[v]
+            return [env[n] for n in v] if kind == TENSORS else v
+
+        for op, args, kwargs, outs in self.steps:
+            result = op(*[value(a) for a in args], **{k: value(a) for k, a in kwargs.items()})
+            for i, j, name in outs:
+                got = result if i is None else result[i]
+                env[name] = got if j is None else got[j]
         return env[self.graph.output]
 
 
