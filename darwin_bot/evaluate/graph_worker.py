@@ -91,8 +91,11 @@ class Program:
                 if w.file not in storages:
                     raw = bytearray(zf.read(w.file))
                     storages[w.file] = raw
-                flat = torch.frombuffer(storages[w.file], dtype=self.dtypes[w.dtype]) if storages[
-                    w.file] else torch.empty(0, dtype=self.dtypes[w.dtype])  # fmt: skip
+                flat = (
+                    torch.frombuffer(storages[w.file], dtype=self.dtypes[w.dtype])
+                    if storages[w.file]
+                    else torch.empty(0, dtype=self.dtypes[w.dtype])
+                )
                 view = torch.as_strided(flat, w.sizes, w.strides, w.offset)
                 self.weights[key] = view.to(self.device).clone()
         self.graph = graph

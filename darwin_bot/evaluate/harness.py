@@ -233,8 +233,12 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
         paths = contract.copy_paths(opts.paths)
         ctx = _Context(tree, opts, backend, device, tree_hash(tree, paths), Path(tmp), meta)
         result = _evaluate(ctx, data_dir)
-    return apply_cost_limit(result, None if opts.smoke else baseline_cost(opts),
-                            opts.max_cost_ratio, opts.seconds_cost_ratio)  # fmt: skip
+    return apply_cost_limit(
+        result,
+        None if opts.smoke else baseline_cost(opts),
+        opts.max_cost_ratio,
+        opts.seconds_cost_ratio,
+    )
 
 
 def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalResult]:
@@ -283,24 +287,45 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
         home=home,
     )
     limit = train_limit(opts, ctx.device)
-    launch = contract.launch(LaunchRequest(  # argv, cwd, env of training
-        opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
-        out_m.inside(ctx.backend), opts.smoke, opts.threads, fractions), ctx.tree)  # fmt: skip
+    launch = contract.launch(
+        LaunchRequest(  # argv, cwd, env of training
+            opts.budget,
+            opts.seed,
+            ctx.device,
+            opts.preset,
+            data_m.inside(ctx.backend),
+            out_m.inside(ctx.backend),
+            opts.smoke,
+            opts.threads,
+            fractions,
+        ),
+        ctx.tree,
+    )
     ctx.curve = curve_mod.CurveRun.start(opts, fractions, scratch, contract)
     env.update(launch.env)
     b = ctx.backend
-    argv = export_argv(b, contract.kind.value, contract.model_path, tree_m.inside(b),
-                       f"{out_m.inside(b)}/{contract.model_file}", out_m.inside(b),
-                       contract.eval_context(opts.preset), ctx.device, launch.argv)  # fmt: skip
+    argv = export_argv(
+        b,
+        contract.kind.value,
+        contract.model_path,
+        tree_m.inside(b),
+        f"{out_m.inside(b)}/{contract.model_file}",
+        out_m.inside(b),
+        contract.eval_context(opts.preset),
+        ctx.device,
+        launch.argv,
+    )
     with curve_mod.watching(ctx.curve):
         train = run_sandboxed(
             [sys.executable, *argv],
-            backend=ctx.backend, mounts=[tree_m, data_m, out_m],
+            backend=ctx.backend,
+            mounts=[tree_m, data_m, out_m],
             cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
-            env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
+            env=env,
+            limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
             device=ctx.device,
             on_line=curve_mod.on_line(ctx.curve, iteration_watcher(opts.on_iteration)),
-        )  # fmt: skip
+        )
     return train, limit
 
 
@@ -349,8 +374,12 @@ def _train_and_score(ctx: _Context, data_dir: Path, sandbox: ScoreSandbox) -> Ev
         stop = limit if cost_stop else wall_limit(ctx.opts, ctx.device)
         return ctx.result(stop.status, stop.reason, log_tail=train.log_tail, **extra)
     if train.returncode != 0:
-        return ctx.result(Status.FAILED, f"train.py exited with code {train.returncode}",
-                          log_tail=train.log_tail, **extra)  # fmt: skip
+        return ctx.result(
+            Status.FAILED,
+            f"train.py exited with code {train.returncode}",
+            log_tail=train.log_tail,
+            **extra,
+        )
     problem = contract.output_problem(ctx.scratch / "out")
     if problem:
         return ctx.result(Status.FAILED, problem, log_tail=train.log_tail, **extra)
@@ -360,8 +389,11 @@ def _train_and_score(ctx: _Context, data_dir: Path, sandbox: ScoreSandbox) -> Ev
         return ctx.result(
             Status.FAILED, f"bad training report: {exc}", log_tail=train.log_tail, **extra
         )
-    extra.update(iterations=report.iterations, tokens_seen=int(report.tokens_seen),
-                 reported_train_seconds=report.train_seconds)  # fmt: skip
+    extra.update(
+        iterations=report.iterations,
+        tokens_seen=int(report.tokens_seen),
+        reported_train_seconds=report.train_seconds,
+    )
     graph, why = export_problem(ctx.scratch / "out", contract.eval_context(ctx.opts.preset))
     if graph is None:
         return ctx.result(Status.REJECTED, why, log_tail=train.log_tail, **extra)
