@@ -266,26 +266,7 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     tree_m = Mount("tree", scratch / "tree")
     data_m = Mount("data", scratch / "data")
     out_m = Mount("out", scratch / "out", writable=True)
-    home = "/tmp" if ctx.backend == "bwrap" else str(scratch / "home")
-    budget_env = (
-        {"DARWIN_MAX_ITERS": str(opts.budget.iters)}
-        if opts.budget.iters is not None
-        else {"DARWIN_TIME_BUDGET_S": str(opts.budget.seconds)}
-    )
-    env = scrub_env(
-        {
-            "DARWIN_DATA": data_m.inside(ctx.backend),
-            "DARWIN_OUT": out_m.inside(ctx.backend),
-            "DARWIN_SEED": str(opts.seed),
-            "DARWIN_DEVICE": ctx.device,
-            "DARWIN_PRESET": opts.preset,
-            **budget_env,
-            **curve_mod.train_env(fractions),
-            **thread_env(opts.threads),
-            **pinned_env(opts.visible_devices),
-        },
-        home=home,
-    )
+    env = _train_env(ctx, data_m, out_m, fractions)
     limit = train_limit(opts, ctx.device)
     launch = contract.launch(
         LaunchRequest(  # argv, cwd, env of training
@@ -327,6 +308,32 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             on_line=curve_mod.on_line(ctx.curve, iteration_watcher(opts.on_iteration)),
         )
     return train, limit
+
+
+def _train_env(
+    ctx: _Context, data_m: Mount, out_m: Mount, fractions: tuple[float, ...]
+) -> dict[str, str]:
+    """The environment training gets (the contract's launch adds its own)."""
+    opts, b = ctx.opts, ctx.backend
+    budget_env = (
+        {"DARWIN_MAX_ITERS": str(opts.budget.iters)}
+        if opts.budget.iters is not None
+        else {"DARWIN_TIME_BUDGET_S": str(opts.budget.seconds)}
+    )
+    return scrub_env(
+        {
+            "DARWIN_DATA": data_m.inside(b),
+            "DARWIN_OUT": out_m.inside(b),
+            "DARWIN_SEED": str(opts.seed),
+            "DARWIN_DEVICE": ctx.device,
+            "DARWIN_PRESET": opts.preset,
+            **budget_env,
+            **curve_mod.train_env(fractions),
+            **thread_env(opts.threads),
+            **pinned_env(opts.visible_devices),
+        },
+        home="/tmp" if b == "bwrap" else str(ctx.scratch / "home"),
+    )
 
 
 def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str, Any]:
