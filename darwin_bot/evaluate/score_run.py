@@ -12,7 +12,7 @@ The sandbox can be started before there is anything to score
 (:class:`ScoreSandbox`): its interpreter imports torch while the agent trains,
 then blocks on one line of stdin. At the handover the trusted side copies the
 checked graph and the inputs into the empty folder and writes the job's line.
-Its time is cut in phases there (``sandbox_proc.Gate``): what it did while
+Its time is cut in phases there (``sandbox.proc.Gate``): what it did while
 held (its start-up) is neither charged nor limited as scoring. A learning
 curve's checkpoints are scored by the same worker after the final model, in a
 phase of their own.

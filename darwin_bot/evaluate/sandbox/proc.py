@@ -29,12 +29,12 @@ from typing import IO
 
 from darwin_bot.errors import RunStopped
 from darwin_bot.evaluate.proctree import tree_cpu_s
-from darwin_bot.evaluate.sandbox_types import SandboxRun
+from darwin_bot.evaluate.sandbox.types import SandboxRun
 
 LOG_TAIL_BYTES = 4096
 # Runs the command and reaps every process it leaves, so the kernel's rusage of it
 # (read at its reaping below) covers the CPU time of the whole sandboxed tree.
-REAPER = Path(__file__).with_name("reaper.py")
+REAPER = Path(__file__).parent.parent / "reaper.py"
 CPU_POLL_S = 0.5  # how often a CPU budget is checked while the tree runs
 KILL_GRACE_S = 3.0
 
