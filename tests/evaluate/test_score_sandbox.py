@@ -43,6 +43,7 @@ def _held_cpu(sandbox: score_run.ScoreSandbox, within_s: float) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_an_early_sandbox_scores_like_a_late_one_and_is_charged_from_the_handover(
     archive, tmp_path
 ):
@@ -62,8 +63,9 @@ def test_an_early_sandbox_scores_like_a_late_one_and_is_charged_from_the_handove
     assert out.startup_wall_s > 0 and out.cpu_s < startup
 
 
-def test_an_early_sandbox_that_gets_no_job_ends_quietly(archive, tmp_path):
-    sandbox = score_run.ScoreSandbox(_job(tmp_path, archive, "s", Limits(60.0)), T, 120.0).start()
+def test_an_early_sandbox_that_gets_no_job_ends_quietly(tmp_path):
+    job = _job(tmp_path, tmp_path / "never.pt2", "s", Limits(60.0))
+    sandbox = score_run.ScoreSandbox(job, T, 120.0).start()
     sandbox.close()  # training failed: no graph comes
     assert not sandbox._thread.is_alive()
     assert sandbox._result is not None and sandbox._result.returncode == 0
