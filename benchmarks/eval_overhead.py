@@ -199,7 +199,15 @@ def parts_of(extra: dict[str, Any]) -> dict[str, float]:
     score = sum(
         float(v) for k, v in extra.items() if k.startswith("score") and k.endswith("wall_s")
     )
+    curve = extra.get("curve") if isinstance(extra.get("curve"), dict) else {}
     return {"eval_train_wall_s": float(extra["train_wall_s"]), "eval_score_wall_s": score,
+            # what training is charged (its sandbox's CPU time): the held scoring sandbox's
+            # start-up competes with it for the cores, never adds to it
+            "eval_train_cpu_s": float(extra.get("train_cpu_s", 0.0)),
+            # the curve's checkpoints (their own sandbox before evaluator version 6, a phase
+            # of the scoring sandbox since) and how long that sandbox was held before its job
+            "curve_score_wall_s": float(curve.get("score_wall_s", 0.0)),
+            "score_held_s": float(extra.get("score_held_s", 0.0)),
             "export_s": float(extra.get("export_s", 0.0)),
             # 0 when the evaluator used a kept peak figure and ran no probe
             "peak_probed": float(extra.get("peak_source") == "measured")}  # fmt: skip
@@ -212,6 +220,7 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> di
     harness = med["whole_s"] - med["eval_train_wall_s"] - med["eval_score_wall_s"]
     probe = med["peak_probe_s"] * med["peak_probed"]
     score_known = med["sandbox_start_s"] + med["torch_import_s"] - med["python_start_s"]
+    held = med["score_held_s"] > 0
     against = {}
     if "against_whole_s" in med:
         others = [r["against_whole_s"] / r["bare_s"] for r in rows]
@@ -246,12 +255,17 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], loads) -> di
             "  of which the export (load(), torch.export, save; reported)": med["export_s"],
             "  of which the model load in it": med["model_load_s"],
             "scoring_process": med["eval_score_wall_s"],
-            "  of which sandbox start (python -c pass inside)": med["sandbox_start_s"],
-            "  of which torch import": med["torch_import_s"],
+            "  of which sandbox start (python -c pass inside)": 0.0
+            if held
+            else med["sandbox_start_s"],
+            "  of which torch import": 0.0 if held else med["torch_import_s"],
             "  of which the rest (read and check the graph, run it, frames)": med[
                 "eval_score_wall_s"
             ]
-            - score_known,
+            - (0.0 if held else score_known),
+            # version 6: the sandbox starts and imports torch while training runs, held
+            "scoring sandbox held while training ran (its start-up in it)": med["score_held_s"],
+            "curve checkpoints' scoring (in the harness's share below)": med["curve_score_wall_s"],
             "harness outside both sandboxes": harness,
             "  of which CLI start (python -m darwin_bot --help)": med["cli_start_s"],
             "  of which CPU peak probe, with its torch import": probe,

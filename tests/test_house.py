@@ -45,7 +45,7 @@ ALIVE: dict[tuple[str, str], str] = {
     ("darwin_bot.cli", "format_commands"): "click calls it for --help",
     ("darwin_bot.cli.live", "signum"): "the signal handler's signature",
     ("darwin_bot.cli.live", "frame"): "the signal handler's signature",
-    ("darwin_bot.evaluate.sandbox_proc", "stopping"): "the sandbox's stop flag, read by tests",
+    ("darwin_bot.evaluate.sandbox.proc", "stopping"): "the sandbox's stop flag, read by tests",
     ("darwin_bot.evaluate.curve", "budget_fraction"): "a curve point's field, read from the JSON "
     "by core.time_to_loss and the PR's plot",
     ("darwin_bot.program.base", "worker_args"): "the contract protocol's scoring-worker hook",

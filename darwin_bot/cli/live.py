@@ -10,7 +10,7 @@ recorded the bars close and ``on_generation`` prints its leaderboard.
 
 :func:`interrupts` is the Ctrl-C path of ``darwin run`` and ``darwin demo``:
 one line at once, every sandboxed process ended at once
-(``sandbox_proc.stop_all``), then ``RunStopped`` (exit 3): nothing that was cut
+(``sandbox.proc.stop_all``), then ``RunStopped`` (exit 3): nothing that was cut
 short is recorded, and the same command resumes.
 """
 
@@ -122,7 +122,7 @@ def interrupts(stream: Any = None) -> Iterator[None]:
     A second Ctrl-C while stopping is not needed: the first already ended every
     child process; it raises the same way.
     """
-    from darwin_bot.evaluate.sandbox_proc import stop_all
+    from darwin_bot.evaluate.sandbox.proc import stop_all
 
     out = stream or sys.stderr
 

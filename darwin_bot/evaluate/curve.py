@@ -53,9 +53,8 @@ import numpy as np
 from darwin_bot.core.results import Budget, EvalResult, Status
 from darwin_bot.errors import ConfigError
 from darwin_bot.evaluate.accounting import Measure
-from darwin_bot.evaluate.curve_score import score_points
+from darwin_bot.evaluate.curve_score import PointScore
 from darwin_bot.evaluate.curve_watch import CheckpointWatcher
-from darwin_bot.evaluate.score_run import ScoreJob
 from darwin_bot.evaluate.scoring import ProbePlan, plan_probes
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.25, 0.5, 0.75)
@@ -165,25 +164,19 @@ class CurvePoint:
 
 @dataclass(frozen=True)
 class CurveScoring:
-    """How the points are scored: the final job's settings, the plan (same windows)."""
+    """How the points are scored: their plan (the final score's windows), then their scores."""
 
-    job: ScoreJob
     plan: ProbePlan
     vocab: int
-    folder: Path  # a fresh folder for the curve's scoring sandbox
+    scores: tuple[PointScore, ...] = ()  # one per checkpoint, from the scoring sandbox
+    wall_s: float = 0.0  # that sandbox's phase for the curve
+    cpu_s: float = 0.0
 
     @classmethod
     def of(
-        cls,
-        job: ScoreJob,
-        final: ProbePlan,
-        val: np.ndarray,
-        vocab: int,
-        seed: int,
-        spare: np.ndarray,
-        scratch: Path,
+        cls, final: ProbePlan, val: np.ndarray, vocab: int, seed: int, spare: np.ndarray
     ) -> CurveScoring:
-        """The final score's job, and its windows (drawn again by the same seed) with
+        """The final score's windows (drawn again by the same seed) with
         :data:`CURVE_PROBES` fresh probes."""
         plan = plan_probes(
             val,
@@ -194,7 +187,7 @@ class CurveScoring:
             n_probes=CURVE_PROBES,
             spare_text=spare,
         )
-        return cls(job, plan, vocab, scratch / "curve-score")
+        return cls(plan, vocab)
 
 
 class Axis(StrEnum):
@@ -268,9 +261,7 @@ def attach(
     watcher, budget = run.watcher, result.budget
     axis, end, clocks = _clocks(run, result, train_wall_s)
     paths = [snap.path for snap in watcher.snapshots]
-    scores, wall_s, cpu_s = (
-        score_points(how.job, how.plan, how.vocab, paths, how.folder) if paths else ([], 0.0, 0.0)
-    )
+    scores, wall_s, cpu_s = (how.scores, how.wall_s, how.cpu_s) if paths else ((), 0.0, 0.0)
     points: list[CurvePoint] = []
     for k, (at, score) in enumerate(zip(clocks, scores, strict=True)):
         requested = run.fractions[k]

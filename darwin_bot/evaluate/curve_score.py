@@ -1,22 +1,21 @@
 """Score a learning curve's checkpoints in one scoring sandbox, with no agent code.
 
-The worker (``graph_worker.py --weights ...``) loads the final model's graph
-once and runs the windows and probes once per checkpoint, with that
-checkpoint's weights in it (``curve_weights.py``): one interpreter start for
-the whole curve. Each checkpoint's logits go to a :class:`Scorer` of its own,
+The worker (``graph_worker.py``, with ``weights`` in its job) runs the final
+model's graph, then the windows and probes once per checkpoint, with that
+checkpoint's weights in it (``curve_weights.py``): the final score's
+interpreter, no start of its own. Each checkpoint's logits go to a :class:`Scorer` of its own,
 so each point gets the same held-out loss and causality verdict as a final
 score; a checkpoint that does not fit the graph comes back as its reason.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from darwin_bot.evaluate.score_run import ScoreJob, run_worker
+from darwin_bot.evaluate.score_run import CurvePart
 from darwin_bot.evaluate.scoring import ProbePlan, Scorer, ScoreRejected, ScoreTruncated
 
 UNFIT = b"UNFT"
@@ -78,25 +77,16 @@ def _read(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
-def score_points(
-    job: ScoreJob, plan: ProbePlan, vocab: int, paths: list[Path], folder: Path
-) -> tuple[list[PointScore], float, float]:
-    """Each checkpoint's score, and the sandbox's wall and CPU seconds (``job`` is the final
-    score's: its limits and device; the sandbox gets ``folder`` and no weight count)."""
-    if not paths:
-        return [], 0.0, 0.0
+def curve_part(
+    plan: ProbePlan, vocab: int, paths: tuple[Path, ...]
+) -> tuple[CurvePart, CurveConsumer]:
+    """What the scoring sandbox runs after the final model: each checkpoint on ``plan``."""
     consumer = CurveConsumer([Scorer(plan, vocab) for _ in paths])
-    job = dataclasses.replace(job, folder=folder, checkpoint=folder / "none", weights=tuple(paths))
-    run = run_worker(job, plan, consumer)  # type: ignore[arg-type]
-    if run.timed_out:
-        stopped = f"scoring the curve ran past the {job.limits.timeout_s:g} s limit"
-    elif run.consumer_error is not None:
-        stopped = f"scoring the curve failed: {run.consumer_error}"
-    elif run.returncode != 0:
-        tail = run.log_tail.strip().splitlines()
-        stopped = f"scoring the curve failed ({tail[-1] if tail else run.returncode})"
-    else:
-        stopped = ""
+    return CurvePart(plan, paths, consumer.consume), consumer
+
+
+def point_scores(consumer: CurveConsumer, stopped: str) -> list[PointScore]:
+    """Each checkpoint's score from what ``consumer`` read (``stopped``: why the run ended early)."""
     scores = []
     for k, scorer in enumerate(consumer.scorers):
         if k in consumer.unfit:
@@ -105,7 +95,7 @@ def score_points(
             scores.append(PointScore(None, stopped or "not scored"))
         else:
             scores.append(_verdict(scorer))
-    return scores, run.wall_s, run.cpu_s
+    return scores
 
 
 def _verdict(scorer: Scorer) -> PointScore:

@@ -23,15 +23,38 @@ EXPORT_HINT = (
 )
 
 
-def export_argv(backend: str, contract: str, model_path: str, tree: str, checkpoint: str,
-                out: str, context: int, device: str, argv: tuple[str, ...]) -> list[str]:  # fmt: skip
+def export_argv(
+    backend: str,
+    contract: str,
+    model_path: str,
+    tree: str,
+    checkpoint: str,
+    out: str,
+    context: int,
+    device: str,
+    argv: tuple[str, ...],
+) -> list[str]:
     """The training command (after ``python``): the worker, its options, then ``argv``."""
     worker = f"/sandbox/darwin/{WORKER.name}" if backend == "bwrap" else str(WORKER)
     return [
-        worker, "--contract", contract, "--model-file", model_path, "--tree", tree,
-        "--checkpoint", checkpoint, "--archive", f"{out}/{GRAPH_FILE}",
-        "--context", str(context), "--device", device, "--", *argv,
-    ]  # fmt: skip
+        worker,
+        "--contract",
+        contract,
+        "--model-file",
+        model_path,
+        "--tree",
+        tree,
+        "--checkpoint",
+        checkpoint,
+        "--archive",
+        f"{out}/{GRAPH_FILE}",
+        "--context",
+        str(context),
+        "--device",
+        device,
+        "--",
+        *argv,
+    ]
 
 
 def export_problem(out: Path, context: int) -> tuple[Graph | None, str]:

@@ -35,17 +35,39 @@ MAX_WEIGHT_BYTES = 16 * 1024**3
 MAX_NODES = 200_000
 # torch._export.serde.schema.ScalarType -> (name, bytes per element); the dtypes a weight may have
 DTYPES: dict[int, tuple[str, int]] = {
-    1: ("uint8", 1), 2: ("int8", 1), 3: ("int16", 2), 4: ("int32", 4), 5: ("int64", 8),
-    6: ("float16", 2), 7: ("float32", 4), 8: ("float64", 8), 12: ("bool", 1),
+    1: ("uint8", 1),
+    2: ("int8", 1),
+    3: ("int16", 2),
+    4: ("int32", 4),
+    5: ("int64", 8),
+    6: ("float16", 2),
+    7: ("float32", 4),
+    8: ("float64", 8),
+    12: ("bool", 1),
     13: ("bfloat16", 2),
-}  # fmt: skip
+}
 STRIDED = 7  # torch._export.serde.schema.Layout.Strided
 # Argument kinds the scorer can rebuild as plain values (no symbolic shapes, objects, graphs).
-ARG_KINDS = frozenset({
-    "as_none", "as_tensor", "as_tensors", "as_optional_tensors", "as_int", "as_ints",
-    "as_float", "as_floats", "as_bool", "as_bools", "as_string", "as_strings",
-    "as_scalar_type", "as_memory_format", "as_layout", "as_device",
-})  # fmt: skip
+ARG_KINDS = frozenset(
+    {
+        "as_none",
+        "as_tensor",
+        "as_tensors",
+        "as_optional_tensors",
+        "as_int",
+        "as_ints",
+        "as_float",
+        "as_floats",
+        "as_bool",
+        "as_bools",
+        "as_string",
+        "as_strings",
+        "as_scalar_type",
+        "as_memory_format",
+        "as_layout",
+        "as_device",
+    }
+)
 
 # Pure ATen operators: the output is a function of the inputs alone, nothing is read
 # or written outside the tensors, nothing random. Reviewed one by one; anything else
@@ -185,7 +207,7 @@ def _graph(program: dict[str, Any], context: int) -> Graph:
 def _inputs(sig: dict[str, Any], g: dict[str, Any]) -> list[tuple[str, str]]:
     inputs: list[tuple[str, str]] = []
     for spec in sig.get("input_specs", []):
-        (kind, body), = spec.items()  # fmt: skip
+        ((kind, body),) = spec.items()
         if kind == "user_input":
             inputs.append((body["arg"]["as_tensor"]["name"], "user"))
         elif kind in ("parameter", "buffer", "tensor_constant"):
@@ -196,8 +218,10 @@ def _inputs(sig: dict[str, Any], g: dict[str, Any]) -> list[tuple[str, str]]:
             )
             inputs.append((body["arg"]["name"], str(key)))
         else:
-            raise ArchiveRejected(f"the exported graph has an input of kind {kind!r}; only "
-                                  "tensors (token ids, parameters, buffers, constants) are scored")  # fmt: skip
+            raise ArchiveRejected(
+                f"the exported graph has an input of kind {kind!r}; only "
+                "tensors (token ids, parameters, buffers, constants) are scored"
+            )
     if sum(kind == "user" for _, kind in inputs) != 1:
         raise ArchiveRejected("the exported graph must take exactly one input, the token ids")
     return inputs
@@ -214,12 +238,16 @@ def _check_node(node: dict[str, Any]) -> None:
     for item in node.get("inputs", []):
         arg = item.get("arg", {})
         if len(arg) != 1 or next(iter(arg)) not in ARG_KINDS:
-            raise ArchiveRejected(f"{target} takes an argument of kind {list(arg)}; export at "
-                                  "a fixed shape with plain tensors and numbers")  # fmt: skip
+            raise ArchiveRejected(
+                f"{target} takes an argument of kind {list(arg)}; export at "
+                "a fixed shape with plain tensors and numbers"
+            )
         off = _NO_RANDOM.get(item.get("name"))
         if off is not None and not ("as_none" in arg or arg.get(off[0]) == off[1]):
-            raise ArchiveRejected(f"{target} is random ({item.get('name')}={arg}); the scored "
-                                  "model must be deterministic (eval mode, no dropout)")  # fmt: skip
+            raise ArchiveRejected(
+                f"{target} is random ({item.get('name')}={arg}); the scored "
+                "model must be deterministic (eval mode, no dropout)"
+            )
     for out in node.get("outputs", []):
         if len(out) != 1 or next(iter(out)) not in ("as_tensor", "as_tensors", "as_none"):
             raise ArchiveRejected(f"{target} returns {list(out)}; only tensors are scored")
@@ -244,8 +272,10 @@ def _weights(zf: zipfile.ZipFile, root: str, graph: Graph) -> None:
                 f"the exported graph reads {key!r}, which the archive does not hold"
             )
         if meta.get("use_pickle") or not meta.get("tensor_meta"):
-            raise ArchiveRejected(f"{key} is stored as a pickle; the scorer reads only raw tensors "
-                                  "(keep weights as plain dense tensors)")  # fmt: skip
+            raise ArchiveRejected(
+                f"{key} is stored as a pickle; the scorer reads only raw tensors "
+                "(keep weights as plain dense tensors)"
+            )
         member = meta.get("_dir", prefix) + str(meta["path_name"])
         nbytes = zf.getinfo(member).file_size
         w = _weight(key, member, meta["tensor_meta"], nbytes)
@@ -266,8 +296,10 @@ def _weight(key: str, member: str, meta: dict[str, Any], nbytes: int) -> Weight:
 
     dtype = meta.get("dtype")
     if dtype not in DTYPES or meta.get("layout") != STRIDED:
-        raise ArchiveRejected(f"{key} has dtype {dtype} / layout {meta.get('layout')}; "
-                              "use dense float, int or bool tensors")  # fmt: skip
+        raise ArchiveRejected(
+            f"{key} has dtype {dtype} / layout {meta.get('layout')}; "
+            "use dense float, int or bool tensors"
+        )
     sizes, strides = ints(meta.get("sizes", [])), ints(meta.get("strides", []))
     offset = meta.get("storage_offset", {}).get("as_int")
     if len(sizes) != len(strides) or not isinstance(offset, int) or offset < 0:

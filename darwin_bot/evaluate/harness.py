@@ -17,8 +17,10 @@ Flow of :func:`evaluate_tree`:
    (an iteration budget with a known baseline), and always at ``timeout_s``.
 4. Check the graph without running anything the agent wrote (:mod:`graph_archive`),
    and run it in a sandbox that holds no agent code on windows drawn by a secret
-   seed, with causality probes (:mod:`scoring`, :mod:`score_run`): the loss is
-   computed here, from logits, against targets that never leave.
+   seed, with causality probes (:mod:`scoring`, :mod:`score_run`, :mod:`score_step`):
+   the loss is computed here, from logits, against targets that never leave. That
+   sandbox is started with training and starts up (imports torch) while it runs; it
+   reads nothing until the checked graph is handed over, and is charged from then.
 5. Cost from the CPU time of the sandboxes' process trees (:mod:`accounting`; wall time
    on a GPU); MFU from the weights' size and the report's token count, rejected when
    the measurements rule the claim out (:mod:`claims`).
@@ -27,18 +29,13 @@ Flow of :func:`evaluate_tree`:
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from darwin_bot.config import Config, ProgramConfig
 from darwin_bot.core.results import (
@@ -51,11 +48,10 @@ from darwin_bot.core.results import (
 )
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import curve as curve_mod
-from darwin_bot.evaluate import peak as peak_mod
-from darwin_bot.evaluate import rescore
+from darwin_bot.evaluate import rescore, score_step
 from darwin_bot.evaluate import windows as windows_mod
-from darwin_bot.evaluate.accounting import Usage, charged_cpu, measure_for, thread_env
-from darwin_bot.evaluate.claims import ClaimRejected, Report, read_report, throughput
+from darwin_bot.evaluate.accounting import Usage, measure_for, thread_env
+from darwin_bot.evaluate.claims import Report, read_report
 from darwin_bot.evaluate.devices import pinned_env, resolve_device
 from darwin_bot.evaluate.export_step import GRAPH_FILE, export_argv, export_problem
 from darwin_bot.evaluate.inputs import read_meta
@@ -63,7 +59,6 @@ from darwin_bot.evaluate.iterations import iteration_watcher
 from darwin_bot.evaluate.limits import (
     WallLimit,
     baseline_cost,
-    score_limit,
     train_limit,
     wall_limit,
 )
@@ -76,17 +71,13 @@ from darwin_bot.evaluate.sandbox import (
     run_sandboxed,
     scrub_env,
 )
-from darwin_bot.evaluate.score_run import ScoreJob, ScoreOutcome, score_graph
-from darwin_bot.evaluate.scoring import CAUSAL_TOL, MIN_PROBES, detection_probability, plan_probes
+from darwin_bot.evaluate.score_run import ScoreSandbox
 from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
 
 # Bump when anything that changes a score changes: it is half of the cache key. What each
 # version changed: docs/results.md, "Evaluator versions".
 EVALUATOR_VERSION = "6"
-
-SMOKE_WINDOWS = 4
-SMOKE_PROBES = 16
 
 __all__ = ["EVALUATOR_VERSION", "EvalOptions", "evaluate_repeats", "evaluate_tree", "tree_hash"]
 
@@ -242,8 +233,12 @@ def evaluate_tree(tree: Path, opts: EvalOptions) -> EvalResult:
         paths = contract.copy_paths(opts.paths)
         ctx = _Context(tree, opts, backend, device, tree_hash(tree, paths), Path(tmp), meta)
         result = _evaluate(ctx, data_dir)
-    return apply_cost_limit(result, None if opts.smoke else baseline_cost(opts),
-                            opts.max_cost_ratio, opts.seconds_cost_ratio)  # fmt: skip
+    return apply_cost_limit(
+        result,
+        None if opts.smoke else baseline_cost(opts),
+        opts.max_cost_ratio,
+        opts.seconds_cost_ratio,
+    )
 
 
 def evaluate_repeats(tree: Path, opts: EvalOptions, repeats: int) -> list[EvalResult]:
@@ -271,16 +266,65 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
     tree_m = Mount("tree", scratch / "tree")
     data_m = Mount("data", scratch / "data")
     out_m = Mount("out", scratch / "out", writable=True)
-    home = "/tmp" if ctx.backend == "bwrap" else str(scratch / "home")
+    env = _train_env(ctx, data_m, out_m, fractions)
+    limit = train_limit(opts, ctx.device)
+    launch = contract.launch(
+        LaunchRequest(  # argv, cwd, env of training
+            opts.budget,
+            opts.seed,
+            ctx.device,
+            opts.preset,
+            data_m.inside(ctx.backend),
+            out_m.inside(ctx.backend),
+            opts.smoke,
+            opts.threads,
+            fractions,
+        ),
+        ctx.tree,
+    )
+    ctx.curve = curve_mod.CurveRun.start(opts, fractions, scratch, contract)
+    env.update(launch.env)
+    b = ctx.backend
+    argv = export_argv(
+        b,
+        contract.kind.value,
+        contract.model_path,
+        tree_m.inside(b),
+        f"{out_m.inside(b)}/{contract.model_file}",
+        out_m.inside(b),
+        contract.eval_context(opts.preset),
+        ctx.device,
+        launch.argv,
+    )
+    with curve_mod.watching(ctx.curve):
+        train = run_sandboxed(
+            [sys.executable, *argv],
+            backend=ctx.backend,
+            mounts=[tree_m, data_m, out_m],
+            cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
+            env=env,
+            limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
+            device=ctx.device,
+            on_line=curve_mod.on_line(ctx.curve, iteration_watcher(opts.on_iteration)),
+            on_start=curve_mod.on_start(ctx.curve),
+        )
+    return train, limit
+
+
+def _train_env(
+    ctx: _Context, data_m: Mount, out_m: Mount, fractions: tuple[float, ...]
+) -> dict[str, str]:
+    """The environment training gets (the contract's launch adds its own)."""
+    opts, b = ctx.opts, ctx.backend
     budget_env = (
         {"DARWIN_MAX_ITERS": str(opts.budget.iters)}
         if opts.budget.iters is not None
         else {"DARWIN_TIME_BUDGET_S": str(opts.budget.seconds)}
     )
-    env = scrub_env(
+    return scrub_env(
         {
-            "DARWIN_DATA": data_m.inside(ctx.backend),
-            "DARWIN_OUT": out_m.inside(ctx.backend),
+            "DARWIN_DATA": data_m.inside(b),
+            "DARWIN_OUT": out_m.inside(b),
             "DARWIN_SEED": str(opts.seed),
             "DARWIN_DEVICE": ctx.device,
             "DARWIN_PRESET": opts.preset,
@@ -289,29 +333,8 @@ def _train(ctx: _Context, data_dir: Path) -> tuple[SandboxRun, WallLimit]:
             **thread_env(opts.threads),
             **pinned_env(opts.visible_devices),
         },
-        home=home,
+        home="/tmp" if b == "bwrap" else str(ctx.scratch / "home"),
     )
-    limit = train_limit(opts, ctx.device)
-    launch = contract.launch(LaunchRequest(  # argv, cwd, env of training
-        opts.budget, opts.seed, ctx.device, opts.preset, data_m.inside(ctx.backend),
-        out_m.inside(ctx.backend), opts.smoke, opts.threads, fractions), ctx.tree)  # fmt: skip
-    ctx.curve = curve_mod.CurveRun.start(opts, fractions, scratch, contract)
-    env.update(launch.env)
-    b = ctx.backend
-    argv = export_argv(b, contract.kind.value, contract.model_path, tree_m.inside(b),
-                       f"{out_m.inside(b)}/{contract.model_file}", out_m.inside(b),
-                       contract.eval_context(opts.preset), ctx.device, launch.argv)  # fmt: skip
-    with curve_mod.watching(ctx.curve):
-        train = run_sandboxed(
-            [sys.executable, *argv],
-            backend=ctx.backend, mounts=[tree_m, data_m, out_m],
-            cwd=launch.cwd_in(tree_m.inside(ctx.backend)),
-            env=env, limits=Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
-            device=ctx.device,
-            on_line=curve_mod.on_line(ctx.curve, iteration_watcher(opts.on_iteration)),
-            on_start=curve_mod.on_start(ctx.curve),
-        )  # fmt: skip
-    return train, limit
 
 
 def _train_extra(ctx: _Context, train: SandboxRun, limit: WallLimit) -> dict[str, Any]:
@@ -337,10 +360,21 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
     contract = contract_for(ctx.opts.program)
     kept = rescore.find(EVALUATOR_VERSION, ctx)
     if kept is not None:  # trained before: its graph scored on these windows, no training
-        return _score(ctx, data_dir, *rescore.restore(kept, ctx.scratch / "out"))
+        return score_step.score(ctx, data_dir, *rescore.restore(kept, ctx.scratch / "out"))
     misses = [p.line() for p in contract.static_parts(ctx.tree, ctx.opts.preset) if not p.ok]
     if misses:  # what darwin check would print, as the reason
         return ctx.result(Status.FAILED, "the program breaks its contract: " + "; ".join(misses))
+    # the scoring interpreter starts up (imports torch) while the agent trains; it holds no
+    # agent code and reads nothing until the checked graph is handed over
+    sandbox = score_step.start_early(ctx)
+    try:
+        return _train_and_score(ctx, data_dir, sandbox)
+    finally:
+        sandbox.close()
+
+
+def _train_and_score(ctx: _Context, data_dir: Path, sandbox: ScoreSandbox) -> EvalResult:
+    contract = contract_for(ctx.opts.program)
     train, limit = _train(ctx, data_dir)
     extra = _train_extra(ctx, train, limit)
     if train.timed_out:
@@ -348,8 +382,12 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
         stop = limit if cost_stop else wall_limit(ctx.opts, ctx.device)
         return ctx.result(stop.status, stop.reason, log_tail=train.log_tail, **extra)
     if train.returncode != 0:
-        return ctx.result(Status.FAILED, f"train.py exited with code {train.returncode}",
-                          log_tail=train.log_tail, **extra)  # fmt: skip
+        return ctx.result(
+            Status.FAILED,
+            f"train.py exited with code {train.returncode}",
+            log_tail=train.log_tail,
+            **extra,
+        )
     problem = contract.output_problem(ctx.scratch / "out")
     if problem:
         return ctx.result(Status.FAILED, problem, log_tail=train.log_tail, **extra)
@@ -359,15 +397,18 @@ def _evaluate(ctx: _Context, data_dir: Path) -> EvalResult:
         return ctx.result(
             Status.FAILED, f"bad training report: {exc}", log_tail=train.log_tail, **extra
         )
-    extra.update(iterations=report.iterations, tokens_seen=int(report.tokens_seen),
-                 reported_train_seconds=report.train_seconds)  # fmt: skip
+    extra.update(
+        iterations=report.iterations,
+        tokens_seen=int(report.tokens_seen),
+        reported_train_seconds=report.train_seconds,
+    )
     graph, why = export_problem(ctx.scratch / "out", contract.eval_context(ctx.opts.preset))
     if graph is None:
         return ctx.result(Status.REJECTED, why, log_tail=train.log_tail, **extra)
     extra.update(graph_nodes=len(graph.nodes), graph_ops=sorted(set(graph.ops)))
     files = (GRAPH_FILE, contract.model_file)
     rescore.keep(EVALUATOR_VERSION, ctx, files, train, report, extra)  # to score again later
-    return _score(ctx, data_dir, train, report, extra)
+    return score_step.score(ctx, data_dir, train, report, extra, sandbox)
 
 
 def _report(claimed: TrainReport | None, scratch: Path) -> Report:
@@ -375,75 +416,3 @@ def _report(claimed: TrainReport | None, scratch: Path) -> Report:
     if claimed is None:
         return read_report(scratch / "out")
     return Report(claimed.iterations, float(claimed.tokens_seen), claimed.train_seconds, None)
-
-
-def _score(ctx: _Context, data_dir: Path, train: SandboxRun, report: Report,
-           extra: dict[str, Any]) -> EvalResult:  # fmt: skip
-    opts = ctx.opts
-    vocab = int(ctx.meta["vocab_size"])
-    val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
-    n_windows = SMOKE_WINDOWS if opts.smoke else (None if opts.full else opts.eval_windows)
-    spare_at = ctx.scratch / "data" if opts.smoke else data_dir  # a re-score has no copy
-    spare = np.fromfile(spare_at / "train.bin", dtype=np.uint16)
-    contract = contract_for(opts.program)
-    seed, windows = windows_mod.choose(opts.windows, opts.window_seed, opts.window_name)
-    plan = plan_probes(val, contract.eval_context(opts.preset), vocab, n_windows, seed,
-                       n_probes=SMOKE_PROBES if opts.smoke else MIN_PROBES, spare_text=spare)  # fmt: skip
-    limit = score_limit(opts, train.wall_s, ctx.device, train.cpu_s)
-    out = ctx.scratch / "out"
-    job = ScoreJob(ctx.backend, ctx.device, ctx.scratch / "score", out / GRAPH_FILE,
-                   out / contract.model_file, "" if contract.kind == "darwin" else "model",
-                   Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s),
-                   opts.threads, tuple(pinned_env(opts.visible_devices).items()))  # fmt: skip
-    outcome = score_graph(job, plan, vocab)
-    how = curve_mod.CurveScoring.of(job, plan, val, vocab, seed, spare, ctx.scratch)
-    extra.update(
-        score_wall_s=round(outcome.wall_s, 3),
-        score_cpu_s=round(outcome.cpu_s, 3),
-        windows=windows,
-        causal_probes=len(plan.probes),
-        probe_suffixes=plan.suffix_source,
-        causal_max_logprob_diff=float(f"{outcome.scorer.max_diff:.3g}"),
-        causal_tolerance=CAUSAL_TOL,
-        # a model that reads ahead at one position per window (q = 1/(T-1)) is caught with:
-        p_detect_one_peek=round(detection_probability(1 / (plan.context - 1), len(plan.probes)), 4),
-    )
-    log = train.log_tail + ("\n--- scoring ---\n" + outcome.log if outcome.log else "")
-    at_cost = limit.cpu_s is None or outcome.cpu_limited  # not the wall clock's timeout_s
-    if outcome.status is Status.TIMEOUT and limit.status is Status.OVER_BUDGET and at_cost:
-        return ctx.result(limit.status, limit.reason, log_tail=log, **extra)
-    if outcome.status is not Status.OK:
-        return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
-    result = _finish(ctx, train, report, outcome, extra, log)
-    return curve_mod.attach(result, ctx.curve, how, train.wall_s)
-
-
-def _finish(ctx: _Context, train: SandboxRun, report: Report, outcome: ScoreOutcome,
-            extra: dict[str, Any], log: str) -> EvalResult:  # fmt: skip
-    scorer = outcome.scorer
-    weights = scorer.weights
-    vouch = functools.partial(throughput, report, train.wall_s, weights.params)
-    try:
-        vouched, device_peak = peak_mod.checked(ctx.device, ctx.opts.threads, ClaimRejected, vouch)
-    except ClaimRejected as exc:
-        return ctx.result(Status.REJECTED, f"lying report: {exc}", log_tail=log, **extra)
-    metrics = Metrics(
-        val_loss=scorer.val_loss,
-        perplexity=math.exp(min(scorer.val_loss, 700.0)),
-        mfu=vouched.mfu,
-        tokens_per_s=vouched.tokens_per_s,
-        train_seconds=vouched.train_seconds,
-        peak_mem_mb=train.max_rss_mb,
-        train_wall_s=train.wall_s,
-        score_wall_s=outcome.wall_s,
-        **charged_cpu(ctx.device, train.cpu_s, outcome.cpu_s),
-    )
-    extra.update(
-        num_params=weights.params, matrix_params=weights.matrix_params,
-        flops_per_token=vouched.flops_per_token, peak_flops=device_peak.flops,
-        peak_source=device_peak.source, eval_windows=len(scorer.plan.windows),
-        eval_tokens=scorer.tokens, cost_ratio=None, timestamp=time.time(),
-    )  # fmt: skip
-    if not weights.params:
-        extra["mfu_unavailable"] = "model.pt is not a torch checkpoint the harness can read"
-    return ctx.result(Status.OK, "", metrics, log_tail=log, device_name=device_peak.device, **extra)

@@ -5,7 +5,7 @@ humans can install it. Until they have, every edit that imports it fails its
 smoke test, so the engine checks first (``split``) and says what to do.
 
 The sandbox's Python is this interpreter, run isolated (``-I``), with its
-installation and the user's site-packages mounted (``sandbox_argv.python_paths``).
+installation and the user's site-packages mounted (``sandbox.argv.python_paths``).
 So the search path that counts is this process's ``sys.path`` less what the
 sandbox cannot see: the working directory, ``PYTHONPATH`` entries and
 editable checkouts outside those folders. The module is found, not imported:
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from darwin_bot.evaluate.sandbox_argv import python_paths
+from darwin_bot.evaluate.sandbox.argv import python_paths
 
 # What the humans do about a missing one, on either machine that runs agent code.
 INSTALL_HINT = (

@@ -52,8 +52,12 @@ def baseline_cost(opts: EvalOptions) -> Cost | None:
     """The baseline's measured cost the options carry (None: not known)."""
     if not opts.baseline_train_wall_s:
         return None
-    return Cost(opts.baseline_train_wall_s, opts.baseline_score_wall_s or 0.0,
-                opts.baseline_train_cpu_s or 0.0, opts.baseline_score_cpu_s or 0.0)  # fmt: skip
+    return Cost(
+        opts.baseline_train_wall_s,
+        opts.baseline_score_wall_s or 0.0,
+        opts.baseline_train_cpu_s or 0.0,
+        opts.baseline_score_cpu_s or 0.0,
+    )
 
 
 def _cpu_base(opts: EvalOptions, device: str) -> Cost | None:
@@ -71,11 +75,13 @@ def train_limit(opts: EvalOptions, device: str) -> WallLimit:
         return wall_limit(opts, device)
     cap = CONTENTION_SLACK * opts.max_cost_ratio * base.train_cpu_s + opts.allowance_s
     return dataclasses.replace(
-        wall_limit(opts, device), cpu_s=cap, status=Status.OVER_BUDGET,
+        wall_limit(opts, device),
+        cpu_s=cap,
+        status=Status.OVER_BUDGET,
         reason=f"training used more than {cap:.1f} CPU s ({opts.max_cost_ratio:g}x the "
         f"baseline's mean CPU time, {CONTENTION_SLACK:g}x room for a busy machine, "
         f"+ {opts.allowance_s:g} s) and was stopped",
-    )  # fmt: skip
+    )
 
 
 def wall_limit(opts: EvalOptions, device: str = "cuda") -> WallLimit:
@@ -84,36 +90,47 @@ def wall_limit(opts: EvalOptions, device: str = "cuda") -> WallLimit:
     The cost limit is a wall-clock kill only where wall time is the cost (a GPU).
     """
     limits = [
-        WallLimit(opts.timeout_s, Status.TIMEOUT,
-                  f"training ran past the {opts.timeout_s:g} s limit and was killed"),
-    ]  # fmt: skip
+        WallLimit(
+            opts.timeout_s,
+            Status.TIMEOUT,
+            f"training ran past the {opts.timeout_s:g} s limit and was killed",
+        ),
+    ]
     b = opts.budget
     if b.seconds is not None:
-        limits.append(WallLimit(
-            b.seconds + opts.allowance_s, Status.TIMEOUT,
-            f"training ran past its budget of {b.seconds:g} s + {opts.allowance_s:g} s "
-            "allowance (saving) and was killed",
-        ))  # fmt: skip
+        limits.append(
+            WallLimit(
+                b.seconds + opts.allowance_s,
+                Status.TIMEOUT,
+                f"training ran past its budget of {b.seconds:g} s + {opts.allowance_s:g} s "
+                "allowance (saving) and was killed",
+            )
+        )
     wall_cost = measure_for(device) is Measure.WALL
     if wall_cost and opts.baseline_train_wall_s and not opts.smoke and b.iters is not None:
         cap = opts.max_cost_ratio * opts.baseline_train_wall_s
-        limits.append(WallLimit(
-            cap + opts.allowance_s, Status.OVER_BUDGET,
-            f"training ran past {opts.max_cost_ratio:g}x the baseline's mean wall time "
-            f"({cap:.1f} s) + {opts.allowance_s:g} s and was killed",
-        ))  # fmt: skip
+        limits.append(
+            WallLimit(
+                cap + opts.allowance_s,
+                Status.OVER_BUDGET,
+                f"training ran past {opts.max_cost_ratio:g}x the baseline's mean wall time "
+                f"({cap:.1f} s) + {opts.allowance_s:g} s and was killed",
+            )
+        )
     return min(limits, key=lambda w: w.seconds)
 
 
-def score_limit(opts: EvalOptions, train_wall_s: float, device: str = "cuda",
-                train_cpu_s: float = 0.0) -> WallLimit:  # fmt: skip
+def score_limit(
+    opts: EvalOptions, train_wall_s: float, device: str = "cuda", train_cpu_s: float = 0.0
+) -> WallLimit:
     """Scoring's limit: what the cost limit leaves after training, else ``timeout_s``.
 
     It bounds the scoring sandbox; the cost limit itself is applied to the measured
     total afterwards.
     """
-    timeout = WallLimit(opts.timeout_s, Status.TIMEOUT,
-                        f"scoring ran past the {opts.timeout_s:g} s limit")  # fmt: skip
+    timeout = WallLimit(
+        opts.timeout_s, Status.TIMEOUT, f"scoring ran past the {opts.timeout_s:g} s limit"
+    )
     cpu_base = _cpu_base(opts, device)
     if cpu_base is not None and not opts.smoke and cpu_base.score_cpu_s > 0:
         return _score_cpu_limit(opts, cpu_base, train_cpu_s, timeout)
@@ -126,22 +143,26 @@ def score_limit(opts: EvalOptions, train_wall_s: float, device: str = "cuda",
     if left >= opts.timeout_s:
         return timeout
     return WallLimit(
-        max(left, 1.0), Status.OVER_BUDGET,
+        max(left, 1.0),
+        Status.OVER_BUDGET,
         f"training and scoring ran past the {allowed:.1f} s the budget allows against the "
         f"baseline (+ {opts.allowance_s:g} s) and scoring was killed: running the exported "
         "graph is part of the cost",
-    )  # fmt: skip
+    )
 
 
-def _score_cpu_limit(opts: EvalOptions, base: Cost, train_cpu_s: float,
-                     timeout: WallLimit) -> WallLimit:  # fmt: skip
+def _score_cpu_limit(
+    opts: EvalOptions, base: Cost, train_cpu_s: float, timeout: WallLimit
+) -> WallLimit:
     ratio = opts.seconds_cost_ratio if opts.budget.seconds is not None else opts.max_cost_ratio
     allowed = base.allowance(ratio, opts.max_cost_ratio, measure="cpu")
     left = CONTENTION_SLACK * allowed + opts.allowance_s - train_cpu_s
     return dataclasses.replace(
-        timeout, cpu_s=max(left, 1.0), status=Status.OVER_BUDGET,
+        timeout,
+        cpu_s=max(left, 1.0),
+        status=Status.OVER_BUDGET,
         reason=f"training and scoring used more than the {allowed:.1f} CPU s the budget allows "
         f"against the baseline ({CONTENTION_SLACK:g}x room for a busy machine, + "
         f"{opts.allowance_s:g} s) and scoring was stopped: running the exported graph is "
         "part of the cost",
-    )  # fmt: skip
+    )

@@ -1,7 +1,7 @@
 """The CPU time a running process tree has used so far, read from ``/proc`` by the trusted side.
 
 Used to stop a run at its CPU budget while it runs; the figure a finished run
-is charged is the kernel's rusage at its reaping (``sandbox_proc``), which this
+is charged is the kernel's rusage at its reaping (``sandbox.proc``), which this
 matches except for processes that exited without being reaped by the tree.
 """
 

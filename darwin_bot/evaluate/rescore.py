@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.evaluate.claims import Report
-from darwin_bot.evaluate.sandbox_types import SandboxRun
+from darwin_bot.evaluate.sandbox.types import SandboxRun
 
 KEPT = "kept.json"
 # Kept runs past this many bytes go, the least recently used first (the tiny preset's

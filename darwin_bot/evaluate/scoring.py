@@ -95,8 +95,9 @@ def choose_windows(available: int, n_windows: int | None, seed: int) -> np.ndarr
     return np.sort(np.random.default_rng(seed).choice(available, size=n_windows, replace=False))
 
 
-def _suffix(pool: np.ndarray, avoid: int, length: int, vocab: int,
-            rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+def _suffix(
+    pool: np.ndarray, avoid: int, length: int, vocab: int, rng: np.random.Generator
+) -> np.ndarray:
     """``length`` tokens of ``pool`` whose first token is not ``avoid``."""
     for s in rng.permutation(len(pool) - length + 1):
         if pool[s] != avoid:

@@ -6,7 +6,7 @@ from a secret (see ``scoring.py``). The secret comes from, in this order:
 1. ``DARWIN_WINDOW_SECRET`` in the trusted process's environment (CI: a
    repository secret given to every evaluation job, so that every job of one
    run draws the same windows). The sandbox's environment is an allowlist
-   (``sandbox_env``), so the variable never reaches a program.
+   (``sandbox.env``), so the variable never reaches a program.
 2. A file ``darwin-window-secret`` (mode 0600) in a folder of the trusted side,
    the repository's git folder for ``darwin run``: never copied into a
    sandbox (only the evolvable paths are) and never committed.

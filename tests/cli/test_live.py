@@ -93,7 +93,7 @@ _STOPPABLE = textwrap.dedent(
     import sys, threading
     from concurrent.futures import ThreadPoolExecutor
     from darwin_bot.errors import RunStopped
-    from darwin_bot.evaluate.sandbox_proc import run_process
+    from darwin_bot.evaluate.sandbox.proc import run_process
     from darwin_bot.cli.live import interrupts
 
     def sandbox(_):

@@ -129,7 +129,7 @@ def test_claims_the_measurements_rule_out_are_rejected():
 def test_the_tail_passes_whole_lines_on_and_survives_a_bad_watcher() -> None:
     import os
 
-    from darwin_bot.evaluate.sandbox_proc import _Tail
+    from darwin_bot.evaluate.sandbox.proc import _Tail
 
     seen: list[str] = []
 

@@ -276,3 +276,16 @@ def test_every_offline_model_edit_exports_and_is_scored(kind: str, tmp_path: Pat
     idx = torch.randint(0, 65, (1, 64))
     with torch.no_grad():
         assert torch.allclose(program(idx), model.eval()(idx), atol=1e-5)
+
+
+def test_the_workers_dtype_and_memory_format_codes_are_torch_exports_own():
+    # the worker keeps its own copy of the codes so that it need not import torch._export
+    from torch._export.serde.serialize import (
+        _SERIALIZE_TO_TORCH_DTYPE,
+        _SERIALIZE_TO_TORCH_MEMORY_FORMAT,
+    )
+
+    ours = {k: getattr(torch, v) for k, v in graph_worker.SCALAR_TYPES.items()}
+    assert ours == {int(k): v for k, v in _SERIALIZE_TO_TORCH_DTYPE.items()}
+    formats = {k: getattr(torch, v) for k, v in graph_worker.MEMORY_FORMATS.items()}
+    assert formats == {int(k): v for k, v in _SERIALIZE_TO_TORCH_MEMORY_FORMAT.items()}

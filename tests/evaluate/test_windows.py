@@ -95,7 +95,7 @@ def test_kept_graphs_are_found_by_their_run_and_a_damaged_one_is_trained_again(t
     from darwin_bot.core.results import Budget
     from darwin_bot.evaluate import rescore
     from darwin_bot.evaluate.claims import Report
-    from darwin_bot.evaluate.sandbox_types import SandboxRun
+    from darwin_bot.evaluate.sandbox.types import SandboxRun
 
     out = tmp_path / "scratch" / "out"
     out.mkdir(parents=True)

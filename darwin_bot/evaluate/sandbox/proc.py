@@ -14,6 +14,8 @@ trains it again.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import resource
 import signal
@@ -27,12 +29,12 @@ from typing import IO
 
 from darwin_bot.errors import RunStopped
 from darwin_bot.evaluate.proctree import tree_cpu_s
-from darwin_bot.evaluate.sandbox_types import SandboxRun
+from darwin_bot.evaluate.sandbox.types import SandboxRun
 
 LOG_TAIL_BYTES = 4096
 # Runs the command and reaps every process it leaves, so the kernel's rusage of it
 # (read at its reaping below) covers the CPU time of the whole sandboxed tree.
-REAPER = Path(__file__).with_name("reaper.py")
+REAPER = Path(__file__).parent.parent / "reaper.py"
 CPU_POLL_S = 0.5  # how often a CPU budget is checked while the tree runs
 KILL_GRACE_S = 3.0
 
@@ -63,25 +65,78 @@ def stopping() -> bool:
 
 
 class Gate:
-    """Holds a sandboxed program at its start until the caller says go (or stop).
+    """Holds a sandboxed program at its start until the caller says go (or stop), in phases.
 
-    The program reads one line from stdin: ``go`` when :meth:`release` is
-    called with ``go=True``; end of file otherwise.
+    The program reads one line from stdin: the line given to :meth:`release`
+    (``go`` by default), or end of file. A run's time is cut into phases: the
+    first from its start to the release (the program starting up, held), the
+    next from the release, and one more at each :meth:`next_phase`. A phase
+    given ``timeout_s``/``cpu_s`` replaces the run's limits with these, counted
+    from its own start; each phase's wall and CPU seconds come back in
+    ``SandboxRun.phases``, so what a program did while held is not charged to
+    what it does after.
     """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._go = False
+        self._line = b"go\n"
+        self._pending: tuple[float | None, float | None] = (None, None)
+        self.pid: int | None = None  # set by the run: the process tree whose CPU time is read
+        # (monotonic time, tree CPU seconds, phase timeout_s, phase cpu_s) at each boundary
+        self.marks: list[tuple[float, float, float | None, float | None]] = []
+        self._lock = threading.Lock()
 
-    def release(self, go: bool) -> None:
-        self._go = go
+    def release(
+        self,
+        go: bool,
+        line: bytes = b"go\n",
+        timeout_s: float | None = None,
+        cpu_s: float | None = None,
+    ) -> None:
+        self._go, self._line, self._pending = go, line, (timeout_s, cpu_s)
         self._event.set()
+
+    def next_phase(self, timeout_s: float | None = None, cpu_s: float | None = None) -> None:
+        """Start a new phase now (its limits, when given, count from now)."""
+        self._mark(timeout_s, cpu_s)
+
+    def _mark(self, timeout_s: float | None, cpu_s: float | None) -> None:
+        cpu = tree_cpu_s(self.pid) if self.pid is not None else 0.0
+        with self._lock:
+            self.marks.append((time.monotonic(), cpu, timeout_s, cpu_s))
+
+    def bounds(
+        self, start: float, timeout_s: float, cpu_s: float | None
+    ) -> tuple[float, float | None]:
+        """(deadline, CPU cap) now: the last phase's limits that were given, else the run's."""
+        with self._lock:
+            marks = list(self.marks)
+        deadline, cap = start + timeout_s, cpu_s
+        for at, cpu, phase_timeout, phase_cpu in marks:
+            if phase_timeout is not None:
+                deadline = at + phase_timeout
+            if phase_cpu is not None:
+                cap = cpu + phase_cpu
+        return deadline, cap
+
+    def phases(self, start: float, end: float, cpu_end: float) -> tuple[tuple[float, float], ...]:
+        """(wall, CPU) seconds of each phase, the first from ``start``; () before any release."""
+        with self._lock:
+            marks = list(self.marks)
+        if not marks:
+            return ()
+        points = [(start, 0.0)] + [(at, cpu) for at, cpu, _, _ in marks] + [(end, cpu_end)]
+        return tuple(
+            (max(0.0, b[0] - a[0]), max(0.0, b[1] - a[1])) for a, b in itertools.pairwise(points)
+        )
 
     def feed(self, stdin: IO[bytes]) -> None:
         self._event.wait()
         with contextlib.suppress(OSError):  # it may have died already
             if self._go:
-                stdin.write(b"go\n")
+                self._mark(*self._pending)  # the held phase ends as the line is written
+                stdin.write(self._line)
                 stdin.flush()
             stdin.close()
 
@@ -155,9 +210,11 @@ def _wait(
     deadline: float | None,
     meter: _Meter | None = None,
     cpu_cap_s: float | None = None,
+    bounds: Callable[[], tuple[float, float | None]] | None = None,
 ) -> tuple[int | None, resource.struct_rusage | None]:
     """Reap ``proc`` by ``deadline`` (monotonic; None: block) or until ``meter`` sees its tree
     past ``cpu_cap_s`` CPU seconds: (exit code or None when stopped, its rusage).
+    ``bounds``, when given, says both anew at each poll (a :class:`Gate`'s phases).
 
     ``os.wait4`` instead of ``Popen.wait`` because its rusage, read from the
     kernel, covers the program and everything it reaped: the peak memory, and
@@ -169,6 +226,8 @@ def _wait(
         if pid == proc.pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
             return proc.returncode, usage
+        if bounds is not None:
+            deadline, cpu_cap_s = bounds()
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return None, None
@@ -281,13 +340,17 @@ def _supervise(
     consumer_thread = None
     if stdout_consumer is not None:
         consumer_thread = _consume(proc, stdout_consumer, consumer_error)
+    bounds = None
     if gate is not None:
+        gate.pid = proc.pid
+        bounds = functools.partial(gate.bounds, start, timeout_s, cpu_s)
         threading.Thread(target=gate.feed, args=(proc.stdin,), daemon=True).start()
     meter = _Meter(proc.pid)
-    returncode, usage = _wait(proc, start + timeout_s, meter, cpu_s)
+    returncode, usage = _wait(proc, start + timeout_s, meter, cpu_s, bounds)
     timed_out = returncode is None
-    wall = time.monotonic() - start
-    cpu_limited = timed_out and wall < timeout_s
+    end = time.monotonic()
+    wall = end - start
+    cpu_limited = timed_out and end < (bounds()[0] if bounds else start + timeout_s)
     if timed_out:
         meter.poll()  # what it used up to the kill, which the kernel's figure would lose
     _kill_group(proc)  # also after a normal exit: nothing it started may outlive it
@@ -297,6 +360,7 @@ def _supervise(
     for thread in (tail.thread, consumer_thread):
         if thread is not None:
             thread.join(timeout=5.0)
+    cpu = max(usage.ru_utime + usage.ru_stime, meter.cpu_s)
     return SandboxRun(
         backend=backend,
         returncode=None if timed_out else returncode,
@@ -304,7 +368,8 @@ def _supervise(
         cpu_limited=cpu_limited,
         max_rss_mb=usage.ru_maxrss / 1024.0,
         wall_s=wall,
-        cpu_s=max(usage.ru_utime + usage.ru_stime, meter.cpu_s),
+        cpu_s=cpu,
         log_tail=tail.text(),
         consumer_error=consumer_error[0] if consumer_error else None,
+        phases=gate.phases(start, end, cpu) if gate is not None else (),
     )

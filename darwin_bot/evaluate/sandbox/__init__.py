@@ -31,9 +31,9 @@ denies what only a page-cache channel needs (docs/sandbox.md). The wall-clock li
 period, then SIGKILL.
 
 This module picks the backend and runs a command; the parts are modules of
-their own: ``sandbox_types`` (limits, mounts, the result), ``sandbox_env`` (the
-environment allowlist), ``sandbox_argv`` (the bwrap/unshare/launcher command
-line) and ``sandbox_proc`` (the process: output tail, gate, wall-clock kill).
+their own: ``sandbox.types`` (limits, mounts, the result), ``sandbox.env`` (the
+environment allowlist), ``sandbox.argv`` (the bwrap/unshare/launcher command
+line) and ``sandbox.proc`` (the process: output tail, gate, wall-clock kill).
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ from pathlib import Path
 from typing import IO
 
 from darwin_bot.errors import SandboxError
-from darwin_bot.evaluate.sandbox_argv import LAUNCHER, command_argv, drop_uid_for, python_paths
-from darwin_bot.evaluate.sandbox_env import ENV_ALLOW, SECRET_NAME, scrub_env
-from darwin_bot.evaluate.sandbox_proc import Gate, run_process
-from darwin_bot.evaluate.sandbox_types import BACKENDS, SANDBOX_ROOT, Limits, Mount, SandboxRun
+from darwin_bot.evaluate.sandbox.argv import LAUNCHER, command_argv, drop_uid_for, python_paths
+from darwin_bot.evaluate.sandbox.env import ENV_ALLOW, SECRET_NAME, scrub_env
+from darwin_bot.evaluate.sandbox.proc import Gate, run_process
+from darwin_bot.evaluate.sandbox.types import BACKENDS, SANDBOX_ROOT, Limits, Mount, SandboxRun
 
 __all__ = [
     "BACKENDS",

@@ -48,3 +48,6 @@ class SandboxRun:
     cpu_s: float = 0.0  # user + system CPU time of the whole tree, from the kernel at its reaping
     consumer_error: BaseException | None = None  # raised by the stdout consumer, if any
     cpu_limited: bool = False  # stopped at Limits.cpu_s
+    # (wall, CPU) seconds of each phase of a gated run (sandbox.proc.Gate): held, then after
+    # the release, then after each next_phase; () for a run without a gate
+    phases: tuple[tuple[float, float], ...] = ()

@@ -15,10 +15,10 @@ import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
 
-from darwin_bot.evaluate.sandbox_env import user_site
-from darwin_bot.evaluate.sandbox_types import SANDBOX_ROOT, Limits, Mount
+from darwin_bot.evaluate.sandbox.env import user_site
+from darwin_bot.evaluate.sandbox.types import SANDBOX_ROOT, Limits, Mount
 
-LAUNCHER = Path(__file__).with_name("launch.py")
+LAUNCHER = Path(__file__).parent.parent / "launch.py"  # evaluate/, bound as /sandbox/darwin
 
 # /etc entries a dynamically linked Python needs; the rest of /etc stays hidden.
 ETC_ENTRIES: tuple[str, ...] = (
