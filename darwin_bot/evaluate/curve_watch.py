@@ -31,12 +31,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from darwin_bot.evaluate.scratch import has_holes
+
 POLL_S = 0.1
 GIVE_UP_TRIES = 5  # polls a file may stay unchanged and unreadable before it is skipped
 MAX_SNAPSHOT_BYTES = 8 * 1024**3  # a checkpoint past this is not copied (the disk is shared)
-# A file with holes costs the program no disk, but its copy here would be written in full
-# (and again into the scoring sandbox's folder): torch.save never leaves holes.
-SPARSE_FLOOR = 1024 * 1024  # below this, allocation is not looked at (small files, blocks)
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def _copy(src: Path, dest: Path, sig: tuple[int, int, int]) -> str | None:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode) or (st.st_ino, st.st_size, st.st_mtime_ns) != sig:
             return "busy"
-        if st.st_size > SPARSE_FLOOR and st.st_blocks * 512 < st.st_size // 2:
+        if has_holes(st):  # its copy here would take disk the program's file does not
             return "the checkpoint is a sparse file (holes): save it with torch.save"
         if not zipfile.is_zipfile(f):  # not complete yet: nothing copied
             return "busy"
