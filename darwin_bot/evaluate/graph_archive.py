@@ -255,6 +255,10 @@ def _check_node(node: dict[str, Any]) -> None:
             "control-flow operators); write forward() with standard torch operations"
         )
     for item in node.get("inputs", []):
+        if not isinstance(item.get("name"), str):  # torch writes every one's name
+            raise ArchiveRejected(
+                f"{target} takes an argument without a name; export with torch.export"
+            )  # an unnamed dropout_p would pass the randomness check below as a position
         arg = item.get("arg", {})
         if len(arg) != 1 or next(iter(arg)) not in ARG_KINDS:
             raise ArchiveRejected(

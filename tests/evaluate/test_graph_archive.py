@@ -317,3 +317,21 @@ def test_the_worker_refuses_a_mutable_operator_whatever_its_name():
             graph_worker.refuse_mutable(graph_archive, [target])
     with pytest.raises(ArchiveRejected, match="torch lacks"):
         graph_worker.refuse_mutable(graph_archive, ["torch.ops.aten.max.no_such_overload"])
+
+
+def test_an_argument_without_a_name_is_refused(honest, tmp_path: Path):
+    # the randomness check reads dropout_p and train by name: unnamed, a value would pass
+    _, path = honest
+
+    def unname(name: str, data: bytes) -> bytes:
+        if name.endswith(".json") and "/models/" in name:
+            program = json.loads(data)
+            for node in program["graph_module"]["graph"]["nodes"]:
+                for item in node["inputs"]:
+                    item.pop("name", None)
+            return json.dumps(program).encode()
+        return data
+
+    read_archive(str(path), T)
+    with pytest.raises(ArchiveRejected, match="without a name"):
+        read_archive(str(rewrite(path, tmp_path / "unnamed.pt2", unname)), T)
