@@ -11,8 +11,9 @@ and a program that saves late cannot pass it off as early. Later writes
 cannot change a copy already taken.
 
 The output folder is hostile: the file may be a link, a FIFO or still being
-written. Only a regular file, opened without following links, is copied; a copy
-is kept only when the file did not change while it was copied and the copy is
+written. Only a regular file, opened without following links, is copied (a file
+with holes is refused: its copy would cost the harness's disk what it did not
+cost the program's); a copy is kept only when the file did not change while it was copied and the copy is
 a readable zip (``torch.save`` writes the zip's directory last, so a partial
 write is never one). At most ``limit`` snapshots are taken (the requested
 points); the last time the final model file changed is kept as the end of
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from darwin_bot.evaluate.proctree import tree_cpu_s
+from darwin_bot.evaluate.scratch import has_holes
 
 POLL_S = 0.1
 GIVE_UP_TRIES = 5  # polls a file may stay unchanged and unreadable before it is skipped
@@ -164,6 +166,11 @@ def _copy(src: Path, dest: Path, sig: tuple[int, int, int]) -> str | None:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode) or (st.st_ino, st.st_size, st.st_mtime_ns) != sig:
             return "busy"
+        if has_holes(st):  # its copy here would take disk the program's file does not
+            return "the checkpoint is a sparse file (holes): save it with torch.save"
+        if not zipfile.is_zipfile(f):  # not complete yet: nothing copied
+            return "busy"
+        f.seek(0)
         with open(dest, "wb") as g:
             shutil.copyfileobj(f, g, length=1 << 20)
     if _signature(src) != sig or not zipfile.is_zipfile(dest):

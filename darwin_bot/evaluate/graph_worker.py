@@ -169,6 +169,23 @@ class Program:
         return env[self.graph.output]
 
 
+def refuse_mutable(archive: Any, targets: list[str]) -> None:
+    """Refuse an operator whose schema writes into an argument, whatever its overload is
+    called: the weights stay from window to window, so a write would be state."""
+    import torch
+
+    for target in dict.fromkeys(targets):
+        _, _, _, name, overload = target.split(".")
+        op = getattr(getattr(torch.ops.aten, name, None), overload, None)
+        if op is None:
+            raise archive.ArchiveRejected(f"the exported graph calls {target}, which torch lacks")
+        if op._schema.is_mutable:
+            raise archive.ArchiveRejected(
+                f"the exported graph calls {target}, which writes into its arguments; "
+                "the scored model must be a pure function (no out= or in-place operators)"
+            )
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="graph_worker.py")
     parser.add_argument("--context", type=int, required=True)
@@ -192,6 +209,7 @@ def main(argv: list[str]) -> None:
     job = json.loads(line)
     try:
         graph = archive.read_archive(job["archive"], args.context)
+        refuse_mutable(archive, graph.ops)
     except archive.ArchiveRejected as exc:
         print(f"graph_worker: {exc}", file=sys.stderr)
         sys.exit(REJECTED_EXIT)

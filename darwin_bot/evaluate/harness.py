@@ -72,7 +72,7 @@ from darwin_bot.evaluate.sandbox import (
     scrub_env,
 )
 from darwin_bot.evaluate.score_run import ScoreSandbox
-from darwin_bot.evaluate.scratch import copy_tree, make_train_data, tree_hash
+from darwin_bot.evaluate.scratch import copy_tree, holes_problem, make_train_data, tree_hash
 from darwin_bot.program import LaunchRequest, TrainReport, contract_for, require_files
 
 # Bump when anything that changes a score changes: it is half of the cache key. What each
@@ -388,7 +388,8 @@ def _train_and_score(ctx: _Context, data_dir: Path, sandbox: ScoreSandbox) -> Ev
             log_tail=train.log_tail,
             **extra,
         )
-    problem = contract.output_problem(ctx.scratch / "out")
+    out, copied = ctx.scratch / "out", (GRAPH_FILE, contract.model_file)  # kept, scored
+    problem = contract.output_problem(out) or holes_problem(out, copied)
     if problem:
         return ctx.result(Status.FAILED, problem, log_tail=train.log_tail, **extra)
     try:

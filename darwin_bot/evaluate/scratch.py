@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 SMOKE_TRAIN_TOKENS = 50_000  # the slice of train.bin a smoke test trains on
+SPARSE_FLOOR = 1024 * 1024  # below this, a file's allocation is not looked at (blocks)
 
 
 def tree_hash(tree: Path, paths: Sequence[str] = ("seed/",)) -> str:
@@ -57,6 +58,30 @@ def _evolvable_files(tree: Path, paths: Sequence[str]) -> list[tuple[str, Path]]
 
 
 # ------------------------------------------------------------------- copies
+
+
+def has_holes(st: os.stat_result) -> bool:
+    """Whether a file of this stat is sparse: far less disk than its size.
+
+    A hole costs the program that made it no disk, but a copy the harness makes is
+    written in full; torch.save and every ordinary writer leave none.
+    """
+    return st.st_size > SPARSE_FLOOR and st.st_blocks * 512 < st.st_size // 2
+
+
+def holes_problem(out: Path, names: Sequence[str]) -> str | None:
+    """Why files of the output folder the harness copies cannot be taken (None: they can)."""
+    for name in names:
+        try:
+            st = os.lstat(out / name)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and has_holes(st):
+            return (
+                f"{name} is a sparse file ({st.st_size} bytes, {st.st_blocks * 512} on disk); "
+                "write it with torch.save"
+            )
+    return None
 
 
 def world_readable(root: Path) -> None:

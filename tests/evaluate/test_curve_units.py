@@ -77,6 +77,22 @@ def test_links_fifos_and_files_that_never_become_a_zip_are_not_copied(tmp_path):
     assert list(w.dest.iterdir()) == []  # nothing half-copied left behind
 
 
+def test_a_sparse_checkpoint_is_refused_without_being_copied(tmp_path, monkeypatch):
+    # a hole then a zip: no disk for the program, its whole size written here if copied
+    w = _watcher(tmp_path)
+    _save(tmp_path / "real.pt", 1.0)
+    with open(w.out / "checkpoint.pt", "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+        f.seek(64 * 1024 * 1024)
+        f.write((tmp_path / "real.pt").read_bytes())
+    assert os.stat(w.out / "checkpoint.pt").st_blocks * 512 < 1024 * 1024  # it has a hole
+    copied = []
+    monkeypatch.setattr(curve_watch.shutil, "copyfileobj", lambda *a, **k: copied.append(a))
+    w.poll()
+    assert w.snapshots == [] and copied == []
+    assert w.skipped == ["the checkpoint is a sparse file (holes): save it with torch.save"]
+
+
 def test_the_thread_takes_snapshots_while_the_program_runs_and_notes_the_model(tmp_path):
     w = _watcher(tmp_path)
     with w:

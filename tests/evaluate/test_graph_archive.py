@@ -289,3 +289,49 @@ def test_the_workers_dtype_and_memory_format_codes_are_torch_exports_own():
     assert ours == {int(k): v for k, v in _SERIALIZE_TO_TORCH_DTYPE.items()}
     formats = {k: getattr(torch, v) for k, v in graph_worker.MEMORY_FORMATS.items()}
     assert formats == {int(k): v for k, v in _SERIALIZE_TO_TORCH_MEMORY_FORMAT.items()}
+
+
+def _mutable_overloads() -> list[str]:
+    """Every overload of an allowed operator whose schema writes into an argument."""
+    found = []
+    for name in sorted(graph_archive.ALLOWED_OPS):
+        packet = getattr(torch.ops.aten, name)
+        for overload in packet.overloads():
+            if getattr(packet, overload)._schema.is_mutable:
+                found.append(f"torch.ops.aten.{name}.{overload}")
+    return found
+
+
+def test_no_overload_that_writes_into_an_argument_passes_the_allowlist():
+    # max.dim_max(x, -1, max=weight, ...) would write into a weight the worker keeps between
+    # windows: state, though neither the name nor the overload looks like out= or in-place
+    mutable = _mutable_overloads()
+    assert "torch.ops.aten.max.dim_max" in mutable  # the check sees what it must refuse
+    assert [t for t in mutable if graph_archive.op_name(t) is not None] == []
+
+
+def test_the_worker_refuses_a_mutable_operator_whatever_its_name():
+    graph_worker.refuse_mutable(graph_archive, ["torch.ops.aten.max.dim"])
+    for target in ("torch.ops.aten.max.dim_max", "torch.ops.aten.topk.values"):
+        with pytest.raises(ArchiveRejected, match="writes into its arguments"):
+            graph_worker.refuse_mutable(graph_archive, [target])
+    with pytest.raises(ArchiveRejected, match="torch lacks"):
+        graph_worker.refuse_mutable(graph_archive, ["torch.ops.aten.max.no_such_overload"])
+
+
+def test_an_argument_without_a_name_is_refused(honest, tmp_path: Path):
+    # the randomness check reads dropout_p and train by name: unnamed, a value would pass
+    _, path = honest
+
+    def unname(name: str, data: bytes) -> bytes:
+        if name.endswith(".json") and "/models/" in name:
+            program = json.loads(data)
+            for node in program["graph_module"]["graph"]["nodes"]:
+                for item in node["inputs"]:
+                    item.pop("name", None)
+            return json.dumps(program).encode()
+        return data
+
+    read_archive(str(path), T)
+    with pytest.raises(ArchiveRejected, match="without a name"):
+        read_archive(str(rewrite(path, tmp_path / "unnamed.pt2", unname)), T)
