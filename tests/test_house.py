@@ -8,6 +8,11 @@
   functions and under ``TYPE_CHECKING`` too: a lazy import hides a cycle, it
   does not remove it;
 * no import cycle between the modules inside a package either;
+* each package (a directory under darwin_bot/) is reached through its surface:
+  code outside it imports ``from darwin_bot.P import name`` with ``name`` in
+  ``P.__all__``, never a module of P (but for :data:`SUBMODULE_IMPORTS`); every
+  name in an ``__all__`` resolves, and the surfaces are the ones listed in
+  ``tests/surface.txt``, so a change of a package's surface shows as a diff there;
 * no function takes the Engine: the steps of a generation are built from the
   ports they need, and the Engine only sequences them;
 * no dead code: ``vulture`` finds nothing unused but the names in :data:`ALIVE`,
@@ -21,7 +26,10 @@ message).
 from __future__ import annotations
 
 import ast
+import functools
+import importlib
 import importlib.util
+import inspect
 import re
 import subprocess
 import sys
@@ -40,7 +48,6 @@ MAX_FUNCTION_LINES = 60
 EXEMPT: dict[tuple[str, str], str] = {}
 # What vulture reports as unused and is not: (module, name) -> who uses it.
 ALIVE: dict[tuple[str, str], str] = {
-    ("darwin_bot", "__getattr__"): "the package's lazy attributes (PEP 562)",
     ("darwin_bot.cli", "list_commands"): "click calls it on the lazy command group",
     ("darwin_bot.cli", "format_commands"): "click calls it for --help",
     ("darwin_bot.cli.live", "signum"): "the signal handler's signature",
@@ -55,6 +62,13 @@ ALIVE: dict[tuple[str, str], str] = {
 # Registered by a decorator, so never called by name: click commands, offline edits.
 DECORATED = re.compile(r"_command$|^(approve|decline)$")
 DECORATED_MODULES = ("darwin_bot.llm.offline.blocks", "darwin_bot.llm.offline.training")
+# The PEP 562 hook of a package's lazy surface: Python calls it, nothing names it.
+HOOKS = ("__getattr__",)
+SURFACE_LISTING = Path(__file__).resolve().parent / "surface.txt"
+# (importer, module of another package) -> why it may import that module. A module that
+# defines a name spelled like itself (core.fitness.fitness) is also allowed: its package
+# cannot hold both, since importing the module sets the package attribute to the module.
+SUBMODULE_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 def _modules() -> list[Path]:
@@ -221,6 +235,7 @@ def test_the_graph_reads_every_kind_of_import(source: str, expected: set[str]) -
     assert found == expected
 
 
+@functools.cache
 def _module_of(name: str) -> str | None:
     """The darwin_bot module (file or package) ``name`` is, or is a name inside."""
     parts = name.split(".")
@@ -318,6 +333,8 @@ def _unused() -> set[tuple[str, str]]:
         module, name = _name(root / m.group(1)), m.group(2)
         if DECORATED.search(name) or module in DECORATED_MODULES:
             continue
+        if name in HOOKS and m.group(1).endswith("__init__.py"):
+            continue
         found.add((module, name))
     return found
 
@@ -329,3 +346,144 @@ def test_no_dead_code() -> None:
     assert not dead, f"unused (delete it, or name it in ALIVE with its user): {dead}"
     stale = sorted(set(ALIVE) - unused)
     assert not stale, f"ALIVE names what vulture no longer reports: {stale}"
+
+
+def _packages() -> list[str]:
+    """``darwin_bot.P`` for each directory P under darwin_bot/ (nested ones are P's own)."""
+    return sorted(f"darwin_bot.{p.parent.name}" for p in PACKAGE.glob("*/__init__.py"))
+
+
+def _package_of(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) < 2 or not (PACKAGE / parts[1] / "__init__.py").is_file():
+        return None
+    return ".".join(parts[:2])
+
+
+def _declared(package: str) -> list[str]:
+    """The names in the package's ``__all__``, read from its __init__ without importing it."""
+    init = PACKAGE / package.split(".")[1] / "__init__.py"
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id == "__all__" and node.value is not None:
+            return [ast.literal_eval(e) for e in node.value.elts]
+    return []
+
+
+@functools.cache
+def _self_named(module: str) -> bool:
+    """The module defines a top-level name spelled like itself (``core.fitness.fitness``)."""
+    path = PACKAGE.parent.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        return False
+    own = module.split(".")[-1]
+    return any(
+        getattr(node, "name", None) == own for node in ast.parse(path.read_text("utf-8")).body
+    )
+
+
+def surface_breaches(sources: dict[Path, ast.AST]) -> list[str]:
+    """Imports in ``sources`` (path -> tree) that reach past another package's surface."""
+    surfaces = {p: set(_declared(p)) for p in _packages()}
+    found = []
+    for path, tree in sources.items():
+        here = _name(path) if path.is_relative_to(PACKAGE) else f"benchmarks.{path.stem}"
+        mine = _package_of(here)
+        for target in set(_module_targets(path, tree)):
+            theirs = _package_of(target)
+            if theirs in (None, mine) or target == theirs:
+                continue
+            if (here, target) not in SUBMODULE_IMPORTS and not _self_named(target):
+                found.append(f"{here} imports the module {target}")
+        for name in _imported(path, tree):
+            theirs = _package_of(name)
+            package, _, attr = name.rpartition(".")
+            if theirs is None or theirs == mine or package != theirs:
+                continue
+            if attr not in surfaces[theirs] and _module_of(name) != name:  # a module: see above
+                found.append(f"{here} imports {attr} from {theirs}, which does not list it")
+    return sorted(found)
+
+
+def test_packages_are_reached_through_their_surface() -> None:
+    """``from darwin_bot.P import name``, never ``darwin_bot.P.module``, across packages."""
+    paths = [*_modules(), *sorted((PACKAGE.parent / "benchmarks").glob("*.py"))]
+    breaches = surface_breaches({p: ast.parse(p.read_text(encoding="utf-8")) for p in paths})
+    assert not breaches, (
+        "imports past a package's surface (import the name from the package, and list it in "
+        "the package's __all__ and tests/surface.txt): " + "; ".join(breaches)
+    )
+
+
+def test_the_surface_check_sees_a_breach() -> None:
+    """The checker itself: a module of another package is a breach; a listed name is not."""
+    bench = PACKAGE.parent / "benchmarks" / "example.py"
+
+    def breaches(source: str) -> list[str]:
+        return surface_breaches({bench: ast.parse(source)})
+
+    assert breaches("from darwin_bot.evaluate.harness import EvalOptions\n") == [
+        "benchmarks.example imports the module darwin_bot.evaluate.harness"
+    ]
+    assert breaches("import darwin_bot.evaluate.harness as h\n") == [
+        "benchmarks.example imports the module darwin_bot.evaluate.harness"
+    ]
+    assert breaches("from darwin_bot.evaluate import no_such_name\n") == [
+        "benchmarks.example imports no_such_name from darwin_bot.evaluate, which does not list it"
+    ]
+    listed = _declared("darwin_bot.evaluate")[0]
+    assert breaches(f"from darwin_bot.evaluate import {listed}\n") == []
+
+
+def _load(module: str):
+    return importlib.import_module(f"darwin_bot.{module}")
+
+
+@pytest.mark.parametrize("package", _packages())
+def test_every_public_name_resolves(package: str) -> None:
+    """Each name in ``__all__`` is there, and is not a module shadowing a lazy name."""
+    module = importlib.import_module(package)
+    declared = _declared(package)
+    assert declared == sorted(set(declared)), f"{package}.__all__: keep it sorted, once each"
+    missing = [n for n in declared if not hasattr(module, n)]
+    assert not missing, f"{package}.__all__ names what it does not have: {missing}"
+    modules = [n for n in declared if inspect.ismodule(getattr(module, n))]
+    assert not modules, f"{package}.__all__ names modules (export their names): {modules}"
+    homes = getattr(module, "_HOMES", {})
+    assert set(homes) <= set(declared), f"{package}: lazy names not in __all__"
+
+
+def _listing() -> set[str]:
+    return {f"{p} {n}" for p in _packages() for n in _declared(p)}
+
+
+def test_each_package_surface_is_the_listed_one() -> None:
+    """tests/surface.txt holds every package's __all__: a change of a surface is a diff there."""
+    held = {
+        line.strip()
+        for line in SURFACE_LISTING.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    now = _listing()
+    assert now == held, (
+        f"the surfaces changed; update {SURFACE_LISTING.name} if that is meant: "
+        f"new {sorted(now - held)}, gone {sorted(held - now)}"
+    )
+
+
+def test_importing_a_module_does_not_import_its_whole_package() -> None:
+    """A sandbox worker starts as ``python -m darwin_bot.evaluate.<worker>``: the evaluate
+    package's surface is lazy, so the worker imports only what it uses (and the CLI no torch)."""
+    code = (
+        "import sys, darwin_bot.evaluate.graph_worker, darwin_bot.cli; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('darwin_bot', 'torch')))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "darwin_bot.evaluate.harness" not in out, out
+    assert "torch" not in out, out
