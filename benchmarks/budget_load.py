@@ -45,9 +45,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from darwin_bot.cli.demo import make_scratch_repo  # noqa: E402
-from darwin_bot.program.corpus import prepare_synthetic  # noqa: E402
-from darwin_bot.store.memory import MemoryStore  # noqa: E402
+from darwin_bot.cli import make_scratch_repo  # noqa: E402
+from darwin_bot.program import prepare_synthetic  # noqa: E402
+from darwin_bot.store import MemoryStore  # noqa: E402
 
 TOML = """\
 [evolution]

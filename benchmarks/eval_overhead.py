@@ -142,15 +142,15 @@ def whole_evaluation(
 
 def sandbox_start(backend: str) -> float:
     """Wall seconds of the evaluator's sandbox running python -c pass (no torch)."""
-    from darwin_bot.evaluate import sandbox
+    from darwin_bot.evaluate import Limits, Mount, resolve_backend, run_sandboxed, scrub_env
 
-    resolved = sandbox.resolve_backend(backend)
+    resolved = resolve_backend(backend)
     with tempfile.TemporaryDirectory(prefix="darwin-sbx-") as tmp:
         os.chmod(tmp, 0o755)  # the sandbox may run under another uid, as the evaluator's does
-        mount = sandbox.Mount("tree", Path(tmp))
-        run = sandbox.run_sandboxed(
+        mount = Mount("tree", Path(tmp))
+        run = run_sandboxed(
             [PY, "-c", "pass"], backend=resolved, mounts=[mount], cwd=mount.inside(resolved),
-            env=sandbox.scrub_env({}), limits=sandbox.Limits(60.0, 8192, 256),
+            env=scrub_env({}), limits=Limits(60.0, 8192, 256),
         )  # fmt: skip
     if run.returncode != 0:
         raise RuntimeError(f"sandbox start probe exited {run.returncode}: {run.log_tail}")

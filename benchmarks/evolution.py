@@ -68,9 +68,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core import fitness as fit
-from darwin_bot.core.results import EvalResult
-from darwin_bot.llm.evidence import audit
+from darwin_bot.core import EvalResult, champion_test, summarize, welch_one_sided
+from darwin_bot.llm import audit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -128,7 +127,7 @@ def compute_units(evals: Path, iters: int, baseline_tree: str = "") -> float:
 
 def long_runs(engine: Any, head: str, factor: int, seeds: range) -> list[EvalResult]:
     """``head`` trained at ``factor`` x the search budget, one run per seed (cached)."""
-    from darwin_bot.core.results import Budget
+    from darwin_bot.core import Budget
 
     budget = Budget(iters=engine.cfg.budget.iters * factor)
     engine.evals.evaluate_all([(head, s) for s in seeds], budget=budget, what=f"{factor}x runs")
@@ -139,7 +138,7 @@ def long_report(
     engine: Any, arms: dict[str, str | None], factor: int, alpha: float
 ) -> dict[str, Any]:
     """Each arm's result and the seed at ``factor`` x the search budget: means and p-values."""
-    from darwin_bot.engine import SEED_AGENT
+    from darwin_bot.core import SEED_AGENT
 
     cfg = engine.cfg
     s0 = cfg.evolution.seed + 2000  # seeds no search run used
@@ -148,7 +147,7 @@ def long_report(
     out: dict[str, Any] = {"factor": factor, "seeds": list(seeds), "seed_runs": base}
     for arm, head in arms.items():
         runs = perplexities(long_runs(engine, head, factor, seeds)) if head else []
-        gate = fit.champion_test(runs, base, alpha) if runs else None
+        gate = champion_test(runs, base, alpha) if runs else None
         out[arm] = {
             "runs": [p if math.isfinite(p) else None for p in runs],
             "mean_ppl": sum(runs) / len(runs) if runs and all(map(math.isfinite, runs)) else None,
@@ -157,7 +156,7 @@ def long_report(
         }
     e, r = out.get("evolution", {}).get("runs"), out.get("random_search", {}).get("runs")
     if e and r and None not in e + r:
-        out["evolution_vs_random_p"] = fit.welch_one_sided(e, r, "less").p_value
+        out["evolution_vs_random_p"] = welch_one_sided(e, r, "less").p_value
     return out
 
 
@@ -192,7 +191,7 @@ def arm_report(
 ) -> dict[str, Any]:
     """One arm's JSON: its best, confirmed runs, improvement over the baseline and the gate."""
     ppl = perplexities(runs)
-    gate = fit.champion_test(ppl, baseline_ppl, alpha) if best is not None else None
+    gate = champion_test(ppl, baseline_ppl, alpha) if best is not None else None
     ok = bool(ppl) and all(math.isfinite(p) for p in ppl)
     return {
         "best": best,
@@ -219,7 +218,7 @@ def verdict(evolution: dict[str, Any], random: dict[str, Any]) -> dict[str, Any]
     ahead = e is not None and (r is None or e < r)
     vs = None
     if e is not None and r is not None and min(len(evolution["runs"]), len(random["runs"])) >= 2:
-        vs = fit.welch_one_sided(evolution["runs"], random["runs"], "less").p_value
+        vs = welch_one_sided(evolution["runs"], random["runs"], "less").p_value
     gain = evolution["improvement_pct"]
     return {
         "evolution_ahead": ahead,
@@ -246,7 +245,7 @@ def head_of(engine: Any, agent: str) -> str:
 
 def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> dict[str, Any]:
     """The evolution arm; its report is saved, so a resumed benchmark does not evolve again."""
-    from darwin_bot.engine import SEED_AGENT
+    from darwin_bot.core import SEED_AGENT
 
     cfg = engine.cfg
     saved = engine.repo.root / "bench" / "evolution.json"
@@ -329,7 +328,8 @@ def run_random_search(
 
     Candidates are drawn until ``budget_runs`` distinct (tree, seed) runs were asked for.
     """
-    from darwin_bot.engine import SEED_AGENT, derive_seed
+    from darwin_bot.core import SEED_AGENT
+    from darwin_bot.engine import derive_seed
     from darwin_bot.mutation import MutationContext
 
     cfg = engine.cfg
@@ -444,7 +444,7 @@ def setup_repo(root: Path, toml: str, args: argparse.Namespace) -> str:
 
     Returns a description of the corpus.
     """
-    from darwin_bot.cli.demo import make_scratch_repo, prepare_corpus
+    from darwin_bot.cli import make_scratch_repo, prepare_corpus
 
     setup = root / "bench" / "setup.json"
     if root.exists():
@@ -467,8 +467,7 @@ def setup_repo(root: Path, toml: str, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from darwin_bot.cli.app import build_engine
-    from darwin_bot.cli.demo import scratch_toml
+    from darwin_bot.cli import build_engine, scratch_toml
     from darwin_bot.config import load
 
     root: Path = args.workdir
@@ -509,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     arms = {"evolution": evolution.get("head"), "random_search": random_search.get("head")}
     long = long_report(engine, arms, args.long_factor, alpha) if args.long_factor else None
 
-    summary = fit.summarize(base_runs).perplexity
+    summary = summarize(base_runs).perplexity
     report = {
         "config": {
             "population": args.population,

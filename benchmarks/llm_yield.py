@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import _llama_server as llama  # noqa: E402
 from darwin_bot.config import from_dict  # noqa: E402
-from darwin_bot.core.agent import Outcome  # noqa: E402
+from darwin_bot.core import Outcome  # noqa: E402
 from darwin_bot.errors import MutationRejected  # noqa: E402
-from darwin_bot.llm.base import Completion, Message  # noqa: E402
-from darwin_bot.mutation.replies import parse_reply  # noqa: E402
+from darwin_bot.llm import Completion, Message  # noqa: E402
+from darwin_bot.mutation import parse_reply  # noqa: E402
 
 
 class Recorder:
@@ -100,16 +100,15 @@ def _config(args: argparse.Namespace, url: str, data: Path) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
-    from darwin_bot.cli.app import build_engine
-    from darwin_bot.cli.demo import make_scratch_repo
-    from darwin_bot.program import corpus as data_mod
+    from darwin_bot.cli import build_engine, make_scratch_repo
+    from darwin_bot.program import prepare_shakespeare, prepare_synthetic
 
     root, corpus = work / "repo", work / "data"
     shared = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
     if shared.exists():
-        data_mod.prepare_shakespeare(corpus, input_path=shared)
+        prepare_shakespeare(corpus, input_path=shared)
     else:
-        data_mod.prepare_synthetic(corpus, seed=0)
+        prepare_synthetic(corpus, seed=0)
     make_scratch_repo(root, "")
     cfg = from_dict(_config(args, url, corpus))
     engine = build_engine(root, cfg, quiet=True)

@@ -81,7 +81,7 @@ class Landscape:
     version = "landscape-1"
 
     def __call__(self, tree: Path, *, seed: int, smoke: bool = False) -> Any:
-        from darwin_bot.core.results import Budget, EvalResult, Metrics
+        from darwin_bot.core import Budget, EvalResult, Metrics
 
         text = "".join(p.read_text() for p in sorted((tree / "seed").rglob("*.py")))
         digest = hashlib.sha256(text.encode()).hexdigest()
@@ -95,7 +95,7 @@ class Landscape:
 
 
 def _corpus(dest: Path, synthetic: bool, seed: int) -> str:
-    from darwin_bot.cli.demo import prepare_corpus
+    from darwin_bot.cli import prepare_corpus
 
     prepared = REPO_ROOT / "data" / "shakespeare_char"
     if not synthetic and (prepared / "train.bin").is_file():
@@ -105,7 +105,7 @@ def _corpus(dest: Path, synthetic: bool, seed: int) -> str:
 
 
 def _engine(root: Path, use_memory: bool, landscape: bool = False) -> Any:
-    from darwin_bot.cli.app import build_engine
+    from darwin_bot.cli import build_engine
     from darwin_bot.config import load
 
     evaluator = Landscape() if landscape else None
@@ -131,7 +131,7 @@ def champion_gain(engine: Any) -> dict[str, Any]:
 
 
 def _count(engine: Any) -> dict[str, Any]:
-    from darwin_bot.llm.evidence import audit
+    from darwin_bot.llm import audit
 
     return audit(engine.memory).as_json()
 
@@ -140,7 +140,7 @@ COST_LIMIT_OFF = 1000.0
 
 
 def run_seed(args: argparse.Namespace, seed: int, work: Path) -> dict[str, Any]:
-    from darwin_bot.cli.demo import make_scratch_repo, scratch_toml
+    from darwin_bot.cli import make_scratch_repo, scratch_toml
 
     toml = scratch_toml(
         population=args.population,

@@ -35,11 +35,9 @@ from collections import Counter
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.core.results import EvalResult
-from darwin_bot.llm.base import Completion, Message
-from darwin_bot.llm.offline import HeuristicLLM
-from darwin_bot.mutation import Attempt, MutationContext, mutate_tree
-from darwin_bot.mutation.testing import ForkSmoke, write_tiny_data
+from darwin_bot.core import EvalResult
+from darwin_bot.llm import Completion, HeuristicLLM, Message
+from darwin_bot.mutation import Attempt, ForkSmoke, MutationContext, mutate_tree, write_tiny_data
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "data" / "faulty_replies" / "cases.jsonl"

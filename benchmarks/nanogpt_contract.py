@@ -48,7 +48,7 @@ def make_repo(
     repeats: int = 3, smoke_iters: int = 12,
 ) -> Path:  # fmt: skip
     """A git repository holding nanoGPT's files as they are and the nanogpt darwin.toml."""
-    from darwin_bot.program.init_toml import toml_for
+    from darwin_bot.program import toml_for
 
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -86,7 +86,7 @@ def touched_files(repo: Path) -> list[str]:
 
 
 def evolution_summary(repo: Path) -> dict[str, object]:
-    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.store import MemoryStore
 
     gens = MemoryStore(repo / "memory").generations()
     last = gens[-1]

@@ -50,8 +50,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core.results import Budget, EvalResult, Metrics
-from darwin_bot.forge.rate_budget import (
+from darwin_bot.core import Budget, EvalResult, Metrics
+from darwin_bot.forge import (
     REST_PER_HOUR,
     WRITES_PER_HOUR,
     generation_budget,
@@ -145,7 +145,7 @@ def _endpoint(method: str, path: str) -> str:
 
 
 def _scratch(root: Path, population: int) -> Any:
-    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.cli import make_scratch_repo
     from darwin_bot.config import load
 
     survivors = max(1, round(0.4 * population))
@@ -158,11 +158,11 @@ def run_once(
     workdir: Path, population: int, forge_kind: str, emulator: Any = None
 ) -> dict[str, Any]:
     """One generation after the baseline; the bot's wall time and its API requests."""
-    from darwin_bot.cli.app import llm_factory
+    from darwin_bot.cli import llm_factory
     from darwin_bot.engine import Engine
-    from darwin_bot.git.repo import GitRepo
-    from darwin_bot.publish.publisher import ForgePublisher, make_publisher
-    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.git import GitRepo
+    from darwin_bot.publish import ForgePublisher, make_publisher
+    from darwin_bot.store import MemoryStore
 
     root = workdir / f"{forge_kind}-{population}"
     cfg = _scratch(root, population)
@@ -174,7 +174,7 @@ def run_once(
         from forge_emulator import BOT_TOKEN
         from mirror import Mirror
 
-        from darwin_bot.forge.github import GitHubForge
+        from darwin_bot.forge import GitHubForge
 
         repository = emulator.new_repo(f"bench-{population}-{int(time.time() * 1000)}")
         mirror = Mirror(emulator.api_url, BOT_TOKEN, repository, root)

@@ -135,7 +135,7 @@ def fixed_windows(data: Path, context: int = 64) -> str:
     import numpy as np
 
     sys.path.insert(0, str(REPO_ROOT))
-    from darwin_bot.evaluate.scoring import WINDOW_SEED, choose_windows
+    from darwin_bot.evaluate import WINDOW_SEED, choose_windows
 
     val = np.fromfile(data / "val.bin", dtype=np.uint16)
     chosen = choose_windows((len(val) - 1) // context, 64, WINDOW_SEED)
@@ -207,7 +207,7 @@ def guard_rows(root: Path, data: Path) -> list[dict[str, Any]]:
     the validator. Each against the honest bigram it is built on."""
     sys.path.insert(0, str(REPO_ROOT))  # the validator runs here, in this process
     from darwin_bot.errors import MutationRejected
-    from darwin_bot.mutation.validate import validate_files
+    from darwin_bot.mutation import validate_files
 
     honest = brief(
         evaluate(make_tree(root, "guard_bigram", None, None, None), data, ["--iters", "5"])

@@ -80,8 +80,8 @@ def spearman(x: list[float], y: list[float]) -> float | None:
 
 def make_candidates(workdir: Path, cfg: Any, n: int, max_tries: int) -> dict[str, Path]:
     """``n`` trees, each the seed mutated once by the offline mutator (distinct mutator seeds)."""
-    from darwin_bot.core.results import Budget, EvalResult
-    from darwin_bot.llm.offline import HeuristicLLM
+    from darwin_bot.core import Budget, EvalResult
+    from darwin_bot.llm import HeuristicLLM
     from darwin_bot.mutation import MutationContext, mutate_tree
     from darwin_bot.paths import seed_source
 
@@ -123,7 +123,7 @@ def content_key(tree: Path) -> str:
 
 
 def evaluate(tree: Path, cfg: Any, iters: int, seed: int, threads: int | None) -> dict[str, Any]:
-    from darwin_bot.core.results import Budget
+    from darwin_bot.core import Budget
     from darwin_bot.evaluate import EvalOptions, evaluate_tree
 
     opts = EvalOptions.from_config(cfg, REPO_ROOT, seed=seed, windows="fixed", threads=threads)
@@ -167,7 +167,7 @@ def keep_loss(means: dict[str, dict[int, float | None]], cands: list[str], f: in
 def budget_stats(runs: dict[str, dict[int, list[dict[str, Any]]]], f: int, ref: int,
                  longest: int, alpha: float) -> dict[str, Any]:  # fmt: skip
     """One budget's transfer figures against the reference and the longest budget."""
-    from darwin_bot.core.fitness import champion_test
+    from darwin_bot.core import champion_test
 
     means = {a: {b: _mean(rs) for b, rs in by.items()} for a, by in runs.items()}
     seed = means["seed"]
@@ -250,7 +250,7 @@ def replay(runs: dict[str, dict[int, list[dict[str, Any]]]], ref: int) -> dict[s
     """
     from itertools import combinations
 
-    from darwin_bot.core.schedule import Schedule, ScheduleKind, standing
+    from darwin_bot.core import Schedule, ScheduleKind, standing
 
     def ppl(a: str, f: int, s: int) -> float | None:
         rs = runs[a].get(f, [])

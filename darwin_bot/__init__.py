@@ -9,16 +9,21 @@ pay for it at start-up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from darwin_bot.config import Config, load
-from darwin_bot.core.agent import Agent, HumanRequest, Mutation
-from darwin_bot.core.results import Budget, EvalResult, Metrics
-from darwin_bot.errors import DarwinError
+import importlib
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from darwin_bot.cli.app import build_engine
+    from darwin_bot.cli import build_engine
+    from darwin_bot.config import Config, load
+    from darwin_bot.core import Agent, Budget, EvalResult, HumanRequest, Metrics, Mutation
+    from darwin_bot.errors import DarwinError
 
+
+__version__ = "1.0.0"
+
+
+# darwin_bot's own public names, each imported from its package on first use (PEP 562),
+# so importing one module (a sandbox worker) does not import the packages it does not use.
 __all__ = [
     "Agent",
     "Budget",
@@ -31,12 +36,23 @@ __all__ = [
     "build_engine",
     "load",
 ]
-__version__ = "1.0.0"
+_HOMES = {
+    "Agent": ".core",
+    "Budget": ".core",
+    "Config": ".config",
+    "DarwinError": ".errors",
+    "EvalResult": ".core",
+    "HumanRequest": ".core",
+    "Metrics": ".core",
+    "Mutation": ".core",
+    "build_engine": ".cli",
+    "load": ".config",
+}
 
 
-def __getattr__(name: str) -> Any:
-    if name == "build_engine":
-        from darwin_bot.cli.app import build_engine
-
-        return build_engine
-    raise AttributeError(f"module 'darwin_bot' has no attribute {name!r}")
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value

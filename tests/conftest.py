@@ -78,7 +78,7 @@ def repo_root() -> Path:
 @pytest.fixture
 def scratch(tmp_path: Path):
     """``scratch(name)``: a new scratch repository (``darwin demo``'s) under ``tmp_path/name``."""
-    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.cli import make_scratch_repo
 
     def make(name: str = "repo") -> Path:
         root = tmp_path / name

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core import Budget, EvalResult, Metrics
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "evolution.py"
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli import main
-from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.cli import main, make_scratch_repo
 from darwin_bot.errors import NotARepository, SeedDoesNotTrain
 from darwin_bot.paths import seed_source
 

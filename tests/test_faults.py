@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 
 from darwin_bot import faults
-from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.git.repo import GitRepo
-from darwin_bot.spend.ledger import Ledger
+from darwin_bot.cli import make_scratch_repo
+from darwin_bot.git import GitRepo
+from darwin_bot.spend import Ledger
 from tests.engine.test_engine import FakeEvaluator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
@@ -67,9 +67,9 @@ _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)
 
 
 def _evolve(root: Path) -> None:
-    from darwin_bot.cli.app import build_engine
+    from darwin_bot.cli import build_engine
     from darwin_bot.config import load
-    from darwin_bot.publish.publisher import make_publisher
+    from darwin_bot.publish import make_publisher
 
     cfg = load(root / "darwin.toml")
     engine = build_engine(

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.store.memory import MemoryStore
+from darwin_bot.cli import make_scratch_repo
+from darwin_bot.store import MemoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from darwin_bot.cli.render import headline
+from darwin_bot.core import Gate, Metrics, Row
 from darwin_bot.core.fitness import GateResult
-from darwin_bot.core.generation import Gate
-from darwin_bot.core.results import Metrics
-from darwin_bot.core.row import Row
-from darwin_bot.store.records import Baseline, GenerationSummary
+from darwin_bot.store import Baseline, GenerationSummary
 
 
 def _metrics(ppl: float) -> Metrics:

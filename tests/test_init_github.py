@@ -101,7 +101,7 @@ def test_the_version_is_one_everywhere() -> None:
     assert newest and newest.group(1) == __version__
     proc = darwin(REPO_ROOT, "--version")
     assert proc.stdout.strip().endswith(__version__)
-    from darwin_bot.forge.github.workflow import default_action
+    from darwin_bot.forge import default_action
 
     assert default_action().endswith(f"@v{__version__.split('.')[0]}")
 

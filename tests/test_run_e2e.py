@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.cli import make_scratch_repo
+from darwin_bot.git import GitRepo
 from darwin_bot.git.trailers import parse_trailers
-from darwin_bot.program.corpus import prepare_synthetic
-from darwin_bot.store.memory import MemoryStore
+from darwin_bot.program import prepare_synthetic
+from darwin_bot.store import MemoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -504,7 +504,7 @@ def _ensure(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_darwin_data_ensure_reads_budget_data_and_sets_the_output(tmp_path: Path) -> None:
-    from darwin_bot.program.corpus import prepare_synthetic
+    from darwin_bot.program import prepare_synthetic
 
     (tmp_path / "darwin.toml").write_text('[budget]\ndata = "text/mine"\n', encoding="utf-8")
     folder = tmp_path / "text" / "mine"

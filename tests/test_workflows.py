@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from darwin_bot.forge.github.workflow import default_action
+from darwin_bot.forge import default_action
 from tests.conftest import REPO_ROOT, require_tool
 from tests.workflow_files import (
     ACTION,

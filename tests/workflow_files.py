@@ -64,7 +64,7 @@ def permissions(job: dict[str, Any]) -> dict[str, str]:
 
 def written_workflow() -> dict[str, Any]:
     """The workflow ``darwin init --github`` writes for a user's repository, parsed."""
-    from darwin_bot.forge.github.workflow import default_action, render
+    from darwin_bot.forge import default_action, render
 
     return yaml.safe_load(render(default_action()))
 

@@ -11,11 +11,17 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from darwin_bot import __version__
 from darwin_bot.errors import DarwinError
+
+if TYPE_CHECKING:
+    from darwin_bot.cli.app import build_engine, llm_factory
+    from darwin_bot.cli.demo import make_scratch_repo, prepare_corpus, scratch_toml
+
 
 # command name -> (module under darwin_bot.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"darwin: error: {exc}", err=True)
         if os.environ.get("GITHUB_ACTIONS") == "true":
             # On the run's page, not only in the log: the line says what to fix.
-            from darwin_bot.publish.actions import error
+            from darwin_bot.publish import error
 
             error(str(exc), title="darwin-bot", stream=sys.stdout)
         sys.exit(exc.exit_code)
@@ -78,3 +84,33 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+
+
+# The package's surface: code outside the package imports these names from here, never
+# from a module of the package (tests/test_house.py holds the rule and the listing in
+# tests/surface.txt). Each name is imported from its module on first use (PEP 562), so
+# importing one module of the package (a sandbox worker) does not import the rest.
+__all__ = [
+    "build_engine",
+    "cli",
+    "llm_factory",
+    "main",
+    "make_scratch_repo",
+    "prepare_corpus",
+    "scratch_toml",
+]
+_HOMES = {
+    "build_engine": ".app",
+    "llm_factory": ".app",
+    "make_scratch_repo": ".demo",
+    "prepare_corpus": ".demo",
+    "scratch_toml": ".demo",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value

@@ -15,12 +15,11 @@ from typing import Any
 
 from darwin_bot import faults
 from darwin_bot.config import Config
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core import Budget, EvalResult
 from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
-from darwin_bot.git import runlock as lock
-from darwin_bot.git.repo import GitRepo
-from darwin_bot.store.records import GenerationSummary
+from darwin_bot.git import GitRepo, hold
+from darwin_bot.store import GenerationSummary
 
 
 @dataclass
@@ -49,9 +48,9 @@ class TrustedEvaluator:
         self.generation = g
 
     def _windows(self) -> Any:
-        from darwin_bot.evaluate import windows
+        from darwin_bot.evaluate import current, read_secret
 
-        return windows.current(windows.read_secret(self.secret_dir), self.generation)
+        return current(read_secret(self.secret_dir), self.generation)
 
     @property
     def windows(self) -> str | None:
@@ -115,8 +114,7 @@ def data_dir_for(root: Path, cfg: Config) -> Path:
 
 def llm_factory(cfg: Config):
     """A function seed -> LLM, so each offspring's heuristic mutator is seeded on its own."""
-    from darwin_bot.llm import make_llm
-    from darwin_bot.llm.factory import shared_client
+    from darwin_bot.llm import make_llm, shared_client
 
     shared = make_llm(cfg.llm, seed=cfg.evolution.seed) if shared_client(cfg.llm) else None
 
@@ -154,13 +152,13 @@ def build_engine(
     summary as it is recorded (``darwin run`` prints its leaderboard).
     """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
-    lock.hold(git_dir(repo), wait=wait, what="darwin run")
+    hold(git_dir(repo), wait=wait, what="darwin run")
     repo = faults.watch(repo, "git", faults.GIT_WRITES)  # the repo itself unless testing faults
     if publisher is not None and hasattr(publisher, "forge"):
         publisher.forge = faults.watch(publisher.forge, "forge", faults.FORGE_WRITES)
     if evaluator is None:
         _require_corpus(data_dir_for(repo.root, cfg))
-    from darwin_bot.evaluate.devices import DevicePool
+    from darwin_bot.evaluate import DevicePool
 
     pool = DevicePool.detect(workers)  # never more workers than devices; CPU cores split
     n = pool.size

@@ -18,16 +18,16 @@ import click
 
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import SANDBOXES
-from darwin_bot.program.base import Part
+from darwin_bot.program import Part
 
 
 def _data_dir(path: Path, cfg_data: str, data: Path | None, scratch: Path) -> tuple[Path, Part]:
-    from darwin_bot.program import corpus as data_mod
+    from darwin_bot.program import prepare_synthetic
 
     chosen = data or (Path(cfg_data) if Path(cfg_data).is_absolute() else path / cfg_data)
     if all((chosen / n).is_file() for n in ("train.bin", "val.bin", "meta.json")):
         return chosen, Part("data", True, str(chosen))
-    data_mod.prepare_synthetic(scratch / "data", seed=0, tokens=120_000)
+    prepare_synthetic(scratch / "data", seed=0, tokens=120_000)
     # A miss: nothing can be evolved without the corpus; the program is still smoke-tested.
     return scratch / "data", Part(
         "data",
@@ -60,8 +60,7 @@ def check_command(
     """Check that the program in PATH (default: .) keeps the configured contract."""
     from darwin_bot.cli.eval_options import refuse_secrets
     from darwin_bot.evaluate import EvalOptions, evaluate_tree
-    from darwin_bot.program import contract_for
-    from darwin_bot.program.diagnose import dynamic_parts
+    from darwin_bot.program import contract_for, dynamic_parts
 
     refuse_secrets(os.environ)
     cfg = load_config(config_path, root=path)

@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from darwin_bot.cli.options import config_option, load_config
-from darwin_bot.program import corpus as data_mod
+from darwin_bot.program import (
+    DEFAULT_SYNTHETIC_TOKENS,
+    SHAKESPEARE_URL,
+    check_data_dir,
+    default_text_out,
+    prepare_shakespeare,
+    prepare_synthetic,
+    prepare_text,
+)
 
 
 @click.group("data")
@@ -40,13 +48,11 @@ def data_command() -> None:
     help="Output folder [default: data/shakespeare_char/ for tiny Shakespeare, data/<file>_char/ "
     "for another --input, data/synthetic/ with --synthetic].",
 )
-@click.option(
-    "--url", default=data_mod.SHAKESPEARE_URL, show_default=True, help="Where to download from."
-)
+@click.option("--url", default=SHAKESPEARE_URL, show_default=True, help="Where to download from.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Synthetic corpus seed.")
 @click.option(
     "--tokens",
-    default=data_mod.DEFAULT_SYNTHETIC_TOKENS,
+    default=DEFAULT_SYNTHETIC_TOKENS,
     show_default=True,
     type=click.IntRange(min=1000),
     help="Synthetic corpus size in tokens.",
@@ -69,14 +75,12 @@ def prepare_command(
     if synthetic:
         if input_path is not None or canonical:
             raise click.UsageError("--synthetic excludes --input and --canonical")
-        data_mod.prepare_synthetic(
-            out or Path("data/synthetic"), seed=seed, tokens=tokens, echo=click.echo
-        )
+        prepare_synthetic(out or Path("data/synthetic"), seed=seed, tokens=tokens, echo=click.echo)
     elif input_path is None:
-        data_mod.prepare_shakespeare(out or Path("data/shakespeare_char"), url=url, echo=click.echo)
+        prepare_shakespeare(out or Path("data/shakespeare_char"), url=url, echo=click.echo)
     else:
-        folder = out or data_mod.default_text_out(input_path)
-        data_mod.prepare_text(folder, input_path, canonical=canonical, echo=click.echo)
+        folder = out or default_text_out(input_path)
+        prepare_text(folder, input_path, canonical=canonical, echo=click.echo)
         if folder != Path("data/shakespeare_char"):
             click.echo(f'to evolve on it: budget.data = "{folder}" in darwin.toml')
 
@@ -93,12 +97,12 @@ def ensure_command(config_path: Path | None) -> None:
     job uploads it once per generation for every evaluation leg).
     """
     from darwin_bot.errors import DataError
-    from darwin_bot.publish.actions import in_actions, set_output
+    from darwin_bot.publish import in_actions, set_output
 
     root = config_path.resolve().parent if config_path is not None else Path.cwd()
     folder = (root / load_config(config_path, root).budget.data).resolve()
     try:
-        data_mod.check_data_dir(folder, need_val=True)
+        check_data_dir(folder, need_val=True)
         click.echo(f"{folder} holds a prepared corpus; left as it is")
     except DataError as exc:
         if folder.is_dir() and any(folder.iterdir()):
@@ -106,7 +110,7 @@ def ensure_command(config_path: Path | None) -> None:
             raise DataError(
                 f"{exc}; or set budget.data to an empty folder for tiny Shakespeare"
             ) from exc
-        data_mod.prepare_shakespeare(folder, echo=click.echo)
+        prepare_shakespeare(folder, echo=click.echo)
     if in_actions():
         set_output("data", str(folder))
     click.echo(str(folder))

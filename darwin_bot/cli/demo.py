@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import click
 
 from darwin_bot.errors import ConfigError, DataError
-from darwin_bot.forge.base import Forge
+from darwin_bot.forge import Forge
 
 if TYPE_CHECKING:
-    from darwin_bot.publish.hitl import RequestState
+    from darwin_bot.publish import RequestState
 
 
 def scratch_toml(
@@ -71,21 +71,21 @@ def make_scratch_repo(root: Path, toml: str) -> None:
 
 
 def prepare_corpus(out: Path, corpus: Path | None, synthetic: bool, seed: int) -> str:
-    from darwin_bot.program import corpus as data
+    from darwin_bot.program import load_meta, prepare_shakespeare, prepare_synthetic
 
     if synthetic:
-        data.prepare_synthetic(out, seed=seed)
+        prepare_synthetic(out, seed=seed)
         return "synthetic Markov corpus (--synthetic)"
     if corpus is not None:
-        data.prepare_shakespeare(out, input_path=corpus)
+        prepare_shakespeare(out, input_path=corpus)
         return f"tiny Shakespeare from {corpus}"
     prepared = Path("data/shakespeare_char")
-    if (prepared / "train.bin").is_file() and data.load_meta(prepared).get("kind") == "shakespeare":
+    if (prepared / "train.bin").is_file() and load_meta(prepared).get("kind") == "shakespeare":
         # Already prepared (and checksum-verified) here, e.g. by .ci/setup.
         shutil.copytree(prepared, out)
         return f"tiny Shakespeare from {prepared.resolve()}"
     try:
-        data.prepare_shakespeare(out)
+        prepare_shakespeare(out)
         return "tiny Shakespeare (downloaded)"
     except DataError as exc:
         click.echo(f"darwin demo: {exc}", err=True)
@@ -94,7 +94,7 @@ def prepare_corpus(out: Path, corpus: Path | None, synthetic: bool, seed: int) -
             "(pass --corpus FILE for tiny Shakespeare)",
             err=True,
         )
-        data.prepare_synthetic(out, seed=seed)
+        prepare_synthetic(out, seed=seed)
         return "synthetic Markov corpus (download failed)"
 
 
@@ -144,7 +144,7 @@ def demo_command(
     from darwin_bot.cli.live import interrupts
     from darwin_bot.cli.render import print_final, print_generation
     from darwin_bot.config import load
-    from darwin_bot.publish.publisher import make_publisher
+    from darwin_bot.publish import make_publisher
 
     if survivors >= population:
         raise ConfigError("--survivors must be smaller than --population")
@@ -180,16 +180,16 @@ def demo_command(
 
 def _print_requests(forge: Forge, root: Path) -> None:
     """The agents' pending requests with their measured reasons, and what the answered ones changed."""
-    from darwin_bot.publish import hitl
+    from darwin_bot.publish import pending_lines, read_requests
 
-    states = hitl.read_requests(forge, acknowledge=False)
+    states = read_requests(forge, acknowledge=False)
     answered = [line for s in states for line in _answer_lines(s)]
     if answered:
         click.echo("\n== the humans' answers")
         click.echo("\n".join(answered))
     # the demo's forge is the scratch repository's: the commands say so, to work from here
     command = f"darwin requests --config {shlex.quote(str(root / 'darwin.toml'))}"
-    lines = hitl.pending_lines(states, command=command)
+    lines = pending_lines(states, command=command)
     if lines:
         click.echo(f"\n== requests to the humans (see '{command}')")
         click.echo("\n".join(lines))
@@ -197,22 +197,23 @@ def _print_requests(forge: Forge, root: Path) -> None:
 
 def _answer_lines(s: RequestState) -> list[str]:
     """An approved or declined request, and what it changed for the next generations."""
-    from darwin_bot.evaluate import importable
-    from darwin_bot.llm.offline.catalogue import unlocked_by
-    from darwin_bot.publish import hitl
+    from darwin_bot.core import RequestStatus
+    from darwin_bot.evaluate import not_installed_note
+    from darwin_bot.llm import unlocked_by
+    from darwin_bot.publish import dependency_name
 
-    if s.status is hitl.RequestStatus.PENDING:
+    if s.status is RequestStatus.PENDING:
         return []
     out = [f"#{s.number} {s.status}: {s.request.kind}: {s.request.title}"]
-    granted = hitl.dependency_name(s.request.title) if s.request.kind == "dependency" else None
-    if s.status is hitl.RequestStatus.APPROVED and granted:
+    granted = dependency_name(s.request.title) if s.request.kind == "dependency" else None
+    if s.status is RequestStatus.APPROVED and granted:
         edits = ", ".join(f"{kind} ({title})" for kind, title in unlocked_by(granted))
         out.append(f"    now: `{granted}` is an allowed import for the next generations' mutations")
-        note = importable.not_installed_note(granted)
+        note = not_installed_note(granted)
         if note:
             out.append(f"    but {note}")
         elif edits:
             out.append(f"    edits the offline mutator may now make: {edits}")
-    elif s.status is hitl.RequestStatus.DECLINED:
+    elif s.status is RequestStatus.DECLINED:
         out.append("    now: not asked again for the same reason")
     return out

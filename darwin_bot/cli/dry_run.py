@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from darwin_bot.errors import ConfigError, DarwinError
-from darwin_bot.publish import actions
+from darwin_bot.publish import error, notice
 
 if TYPE_CHECKING:
     from darwin_bot.config import Config
-    from darwin_bot.forge.base import Forge
+    from darwin_bot.forge import Forge
 
 PROMPT = [{"role": "user", "content": "Reply with the single word: ready"}]
 
@@ -45,7 +45,7 @@ def _run(name: str, fn: Callable[[], str]) -> Check:
 
 
 def _llm(cfg: Config) -> str:
-    from darwin_bot.llm.factory import make_llm, resolve_backend
+    from darwin_bot.llm import make_llm, resolve_backend
 
     backend = resolve_backend(cfg.llm)
     if backend != "openai":
@@ -70,9 +70,9 @@ def dry_run(forge: Forge, cfg: Config) -> None:
     for c in results:
         line = f"{c.name}: {c.detail}"
         if c.ok:
-            actions.notice(line, title="darwin dry run")
+            notice(line, title="darwin dry run")
         else:
-            actions.error(line, title="darwin dry run")
+            error(line, title="darwin dry run")
     failed = [c.name for c in results if not c.ok]
     if failed:
         raise ConfigError(f"dry run: {', '.join(failed)} failed (see the lines above)")

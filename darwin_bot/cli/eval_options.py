@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core.results import Budget, Cost, EvalResult
+from darwin_bot.core import Budget, Cost, EvalResult
 from darwin_bot.errors import ConfigError, SecretInEnvironment
 
 # Agent code must never run in a process that holds one of these, even though
@@ -41,7 +41,7 @@ def refuse_secrets(environ: dict[str, str] | os._Environ[str]) -> None:
 
 def windows_options(fixed: bool, generation: int | None) -> dict[str, Any]:
     """The options that pick the scored windows: fixed, a generation's, or the default."""
-    from darwin_bot.evaluate import windows
+    from darwin_bot.evaluate import of_generation, required
 
     if fixed and generation is not None:
         raise ConfigError("pass --fixed-windows or --generation, not both")
@@ -49,7 +49,7 @@ def windows_options(fixed: bool, generation: int | None) -> dict[str, Any]:
         return {"windows": "fixed"}
     if generation is None:
         return {}
-    chosen = windows.of_generation(windows.required("darwin evaluate --generation"), generation)
+    chosen = of_generation(required("darwin evaluate --generation"), generation)
     return {"window_seed": chosen.seed, "window_name": chosen.name}
 
 
@@ -88,7 +88,7 @@ def confirm_budget(
     cfg: Config, iters: int | None, seconds: float | None, preset: str | None
 ) -> dict[str, Any]:
     """The confirmation budget and preset of ``--confirm`` (ConfigError when there is none)."""
-    from darwin_bot.core.confirm import ConfirmSpec
+    from darwin_bot.core import ConfirmSpec
 
     if iters is not None or seconds is not None or preset is not None:
         raise ConfigError(
@@ -107,7 +107,7 @@ def rung_budget(
     cfg: Config, rung: int, iters: int | None, seconds: float | None, confirm: bool
 ) -> tuple[int | None, float | None]:
     """The (iters, seconds) of ``--rung`` (ConfigError when the schedule has no such rung)."""
-    from darwin_bot.core.schedule import Schedule, ScheduleKind
+    from darwin_bot.core import Schedule, ScheduleKind
 
     if iters is not None or seconds is not None or confirm:
         raise ConfigError(

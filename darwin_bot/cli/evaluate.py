@@ -27,7 +27,7 @@ from darwin_bot.cli.eval_options import (
 )
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import PRESETS, SANDBOXES, Config
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
+from darwin_bot.core import Budget, EvalResult, Metrics, Status
 from darwin_bot.errors import ConfigError
 
 
@@ -84,8 +84,7 @@ def _evaluate_branch(
     """Evaluate an agent checkout, failing closed when its commits reach outside the evolvable paths."""
     import subprocess
 
-    from darwin_bot.evaluate import EVALUATOR_VERSION, evaluate_repeats
-    from darwin_bot.evaluate.provenance import unverified_reason
+    from darwin_bot.evaluate import EVALUATOR_VERSION, evaluate_repeats, unverified_reason
 
     prefix = cfg.evolution.branch_prefix
     if not branch.startswith(prefix):
@@ -170,8 +169,7 @@ def _human(result: EvalResult) -> str:
 
 def _contract_guidance(cfg: Config, path: Path, result: EvalResult) -> None:
     """What part of the program's contract a failed run broke."""
-    from darwin_bot.program import contract_for
-    from darwin_bot.program.diagnose import guidance_text
+    from darwin_bot.program import contract_for, guidance_text
 
     text = guidance_text(contract_for(cfg.program), path.resolve(), result.preset, result)
     if text:

@@ -49,7 +49,7 @@ _GITHUB_FORGE = 'kind = "github"          # local (files under path) | github'
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init_command(path: Path, contract: str, github: bool, action: str | None, force: bool) -> None:
     """Write a commented darwin.toml with every key at its default (and, with --github, the workflow)."""
-    from darwin_bot.program.init_toml import toml_for
+    from darwin_bot.program import toml_for
 
     if action is not None and not github:
         raise ConfigError("--action is for --github: the workflow it writes runs that action")
@@ -60,7 +60,7 @@ def init_command(path: Path, contract: str, github: bool, action: str | None, fo
         raise ConfigError(f"{', '.join(existing)} exists; pass --force to overwrite")
     text = toml_for(contract)
     if github:
-        from darwin_bot.forge.github.workflow import default_action, render
+        from darwin_bot.forge import default_action, render
 
         rendered = render(action or default_action())  # checked before anything is written
         if _LOCAL_FORGE not in text:

@@ -24,9 +24,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from darwin_bot.cli.progress import Counter, Reporter
-from darwin_bot.engine.ports import SEED_AGENT, Events
+from darwin_bot.core import SEED_AGENT
+from darwin_bot.engine import Events
 from darwin_bot.errors import RunStopped
-from darwin_bot.store.records import GenerationSummary
+from darwin_bot.store import GenerationSummary
 
 HEARTBEAT_S = 30.0  # not on a terminal: a line at least this often while a run trains
 STOP_LINE = "darwin: Ctrl-C: stopping now; run the same command again to resume"
@@ -122,7 +123,7 @@ def interrupts(stream: Any = None) -> Iterator[None]:
     A second Ctrl-C while stopping is not needed: the first already ended every
     child process; it raises the same way.
     """
-    from darwin_bot.evaluate.sandbox.proc import stop_all
+    from darwin_bot.evaluate import stop_all
 
     out = stream or sys.stderr
 

@@ -13,8 +13,7 @@ from darwin_bot.cli.options import config_option, load_config, repo_option
 
 def _store(root: Path, path: Path | None, config_path: Path | None) -> Any:
     """The memory at ``path``; its engine files (plans, offspring, evals) are checked first."""
-    from darwin_bot.store.memory import MemoryStore
-    from darwin_bot.store.state import RunState
+    from darwin_bot.store import MemoryStore, RunState
 
     if path is None:
         cfg = load_config(config_path, root)
@@ -100,8 +99,8 @@ def digest_command(
 
 
 def _generation_text(summary: dict[str, Any]) -> str:
-    from darwin_bot.core.row import Row
-    from darwin_bot.publish.report import leaderboard_text
+    from darwin_bot.core import Row
+    from darwin_bot.publish import leaderboard_text
 
     gate = summary["gate"] or {}
     head = (

@@ -7,22 +7,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from darwin_bot.core.agent import SEED_AGENT, Agent
-from darwin_bot.core.row import Row
-from darwin_bot.publish import report
-from darwin_bot.store.records import GenerationSummary
+from darwin_bot.core import SEED_AGENT, Agent, Row
+from darwin_bot.publish import fitness_plot, leaderboard_text, lineage_text, seed_perplexity
+from darwin_bot.store import GenerationSummary
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.git import GitRepo
 
 
 def print_generation(summary: GenerationSummary) -> None:
     g = summary.generation
     title = "baseline (generation 0)" if g == 0 else f"generation {g}"
     click.echo(f"\n== {title}")
-    table = report.leaderboard_text(summary.ranking, report.seed_perplexity(summary))
+    table = leaderboard_text(summary.ranking, seed_perplexity(summary))
     click.echo(table, nl=False)
     if summary.gate:
         click.echo(f"gate: {summary.gate.result.reason}")
@@ -68,7 +67,7 @@ def headline(last: GenerationSummary) -> tuple[str | None, list[str]]:
     """
     g, champion = last.generation, last.champion
     best = champion or last.leader
-    base = report.seed_perplexity(last)
+    base = seed_perplexity(last)
     row = last.row(best) if best else None
     ppl = _ppl(row)
     if not best or best == SEED_AGENT or ppl is None or (base and not champion and ppl >= base):
@@ -111,14 +110,14 @@ def print_final(repo: GitRepo, gens: Sequence[GenerationSummary], memory: Path) 
     """
     if not gens:
         return
-    plot = report.fitness_plot(gens, repo.root / ".darwin" / "report" / "fitness.png")
+    plot = fitness_plot(gens, repo.root / ".darwin" / "report" / "fitness.png")
     click.echo("\n== summary")
     best, lines = headline(gens[-1])
     click.echo("\n".join(lines))
     agents = population(repo, gens) if best else {}
     if best in agents:
         click.echo("\nlineage:")
-        click.echo(report.lineage_text(agents, best), nl=False)
+        click.echo(lineage_text(agents, best), nl=False)
         seed = repo.rev(repo.branch(SEED_AGENT)) or repo.archived(SEED_AGENT)
         if seed is not None and agents[best].head != seed:
             click.echo(f"\ndiff against the seed (git diff {seed[:10]} {agents[best].head[:10]}):")

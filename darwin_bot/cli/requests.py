@@ -13,10 +13,16 @@ import click
 
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.errors import ConfigError, ForgeNotFound
-from darwin_bot.evaluate import importable
-from darwin_bot.forge import Forge, LocalForge, open_forge
-from darwin_bot.forge.base import CloseReason
-from darwin_bot.publish import hitl
+from darwin_bot.evaluate import not_installed_note
+from darwin_bot.forge import CloseReason, Forge, LocalForge, open_forge
+from darwin_bot.publish import (
+    APPROVED_LABEL,
+    DECLINED_LABEL,
+    REQUEST_LABEL,
+    dependency_name,
+    pending,
+    read_requests,
+)
 
 
 def _root(config_path: Path | None) -> Path:
@@ -32,7 +38,7 @@ def _local_request(forge: Forge, number: int) -> LocalForge:
     if not isinstance(forge, LocalForge):
         raise ConfigError(
             "approve and decline work on the local forge only; on GitHub, label the issue "
-            f"'{hitl.APPROVED_LABEL}' to approve or close it as not planned to decline"
+            f"'{APPROVED_LABEL}' to approve or close it as not planned to decline"
         )
     try:
         issue = forge.get_issue(number)
@@ -40,7 +46,7 @@ def _local_request(forge: Forge, number: int) -> LocalForge:
         raise ConfigError(
             f"there is no request #{number}; 'darwin requests --all' lists them"
         ) from exc
-    if hitl.REQUEST_LABEL not in issue.labels:
+    if REQUEST_LABEL not in issue.labels:
         raise ConfigError(f"#{number} is not a darwin request; see 'darwin requests' for the list")
     return forge
 
@@ -54,8 +60,8 @@ def requests_command(ctx: click.Context, config_path: Path | None, show_all: boo
     ctx.obj = config_path
     if ctx.invoked_subcommand is not None:
         return
-    states = hitl.read_requests(_forge(config_path), acknowledge=False)
-    shown = states if show_all else hitl.pending(states)
+    states = read_requests(_forge(config_path), acknowledge=False)
+    shown = states if show_all else pending(states)
     if not shown:
         click.echo("no pending requests" if not show_all else "no requests")
         return
@@ -73,15 +79,15 @@ def requests_command(ctx: click.Context, config_path: Path | None, show_all: boo
 def approve(config_path: Path | None, number: int, comment: str) -> None:
     """Approve request NUMBER (local forge)."""
     forge = _local_request(_forge(config_path), number)
-    forge.set_labels(number, add=(hitl.APPROVED_LABEL,), remove=(hitl.DECLINED_LABEL,))
+    forge.set_labels(number, add=(APPROVED_LABEL,), remove=(DECLINED_LABEL,))
     if comment:
         forge.add_comment(number, comment)
     click.echo(f"approved #{number}")
-    states = hitl.read_requests(forge, acknowledge=False)
+    states = read_requests(forge, acknowledge=False)
     request = next((s.request for s in states if s.number == number), None)
     if request is not None and request.kind == "dependency":
-        granted = hitl.dependency_name(request.title)
-        note = importable.not_installed_note(granted) if granted else None
+        granted = dependency_name(request.title)
+        note = not_installed_note(granted) if granted else None
         if note:
             click.echo(f"note: {note}")
     elif request is not None and request.kind == "data":
@@ -101,7 +107,7 @@ def approve(config_path: Path | None, number: int, comment: str) -> None:
 def decline(config_path: Path | None, number: int, comment: str) -> None:
     """Decline request NUMBER (local forge): closes it as not planned."""
     forge = _local_request(_forge(config_path), number)
-    forge.set_labels(number, add=(hitl.DECLINED_LABEL,), remove=(hitl.APPROVED_LABEL,))
+    forge.set_labels(number, add=(DECLINED_LABEL,), remove=(APPROVED_LABEL,))
     if comment:
         forge.add_comment(number, comment)
     forge.close_issue(number, reason=CloseReason.NOT_PLANNED)

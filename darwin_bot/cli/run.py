@@ -13,8 +13,7 @@ from darwin_bot.config import Config
 
 def _preflight(root: Path, cfg: Config) -> None:
     """A tree that breaks its contract stops here, with what to fix."""
-    from darwin_bot.program import contract_for
-    from darwin_bot.program.diagnose import preflight
+    from darwin_bot.program import contract_for, preflight
 
     preflight(contract_for(cfg.program), root.resolve(), cfg.budget.preset)
 
@@ -50,7 +49,7 @@ def run_command(
     """Evolve the repository's seed/ locally. Killed and started again, it resumes."""
     from darwin_bot.cli.app import build_engine
     from darwin_bot.cli.live import interrupts
-    from darwin_bot.publish.publisher import make_publisher
+    from darwin_bot.publish import make_publisher
 
     cfg = load_config(config_path, root)
     _preflight(root, cfg)

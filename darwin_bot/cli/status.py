@@ -20,7 +20,7 @@ def status_command(root: Path, config_path: Path | None) -> None:
     """
     from darwin_bot.cli.render import print_generation
     from darwin_bot.engine import DeferredEvaluator, Engine
-    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.git import GitRepo
 
     cfg = load_config(config_path, root)
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)

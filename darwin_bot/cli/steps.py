@@ -20,15 +20,15 @@ import click
 
 from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import Config
-from darwin_bot.core.results import Status
+from darwin_bot.core import Status
 from darwin_bot.errors import ConfigError, RunStopped
-from darwin_bot.publish import actions
+from darwin_bot.publish import append_summary, notice, set_output, untrusted_block
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from darwin_bot.git.repo import GitRepo
-    from darwin_bot.store.records import GenerationSummary
+    from darwin_bot.git import GitRepo
+    from darwin_bot.store import GenerationSummary
 
 _repo_option = click.option(
     "--repo",
@@ -67,13 +67,13 @@ def _with_overrides(cfg: Config, model: str | None = None, population: int | Non
 def _engine(root: Path, cfg: Config, remote: str):
     from darwin_bot.cli.app import build_engine
     from darwin_bot.engine import DeferredEvaluator
-    from darwin_bot.evaluate import EVALUATOR_VERSION, windows
-    from darwin_bot.git.repo import GitRepo
-    from darwin_bot.publish.publisher import make_publisher
+    from darwin_bot.evaluate import EVALUATOR_VERSION, current, required
+    from darwin_bot.git import GitRepo
+    from darwin_bot.publish import make_publisher
 
     # Every job of a generation files and reads results under that generation's windows,
     # which the evaluate legs draw by the same secret: without it, nothing is comparable.
-    secret = windows.required("this CI step")
+    secret = required("this CI step")
     # Agent branches, archive refs and the memory branch first, then the memory
     # folder from that branch: the engine starts from the recorded state.
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote or None)
@@ -84,7 +84,7 @@ def _engine(root: Path, cfg: Config, remote: str):
         cfg,
         publisher=make_publisher(root, cfg, memory_branch=True, remote=remote or None),
         remote=remote or None,
-        evaluator=DeferredEvaluator(EVALUATOR_VERSION, lambda g: windows.current(secret, g).name),
+        evaluator=DeferredEvaluator(EVALUATOR_VERSION, lambda g: current(secret, g).name),
         workers=1,
     )
     engine.use_windows(engine.next_generation())
@@ -166,24 +166,24 @@ def propose_command(
         from darwin_bot.cli.dry_run import dry_run as check_all
 
         check_all(engine.publisher.forge, engine.cfg)
-        actions.set_output("agents", "[]")
-        actions.set_output("generation", str(g))
+        set_output("agents", "[]")
+        set_output("generation", str(g))
         return
     if g > 0 and engine.publisher is not None:
         # Before the LLM is paid and any branch is pushed: PRs the repository refuses
         # (its Actions setting) would leave branches no reviewer ever sees.
         engine.publisher.check_forge()
     if engine.publisher is not None and engine.publisher.controls().get("pause"):
-        actions.notice("darwin is paused from the dashboard; nothing proposed")
-        actions.set_output("agents", "[]")
-        actions.set_output("generation", str(g))
+        notice("darwin is paused from the dashboard; nothing proposed")
+        set_output("agents", "[]")
+        set_output("generation", str(g))
         return
     if g == 0:
         engine.ensure_seed()
     else:
         for rec in engine.propose(g):
             line = f"{rec.agent}: {rec.status} {rec.summary or rec.reason}"
-            actions.untrusted_block(line)
+            untrusted_block(line)
     _finish(
         engine.repo,
         engine.cfg.memory.path,
@@ -201,10 +201,10 @@ def propose_command(
             f"darwin: propose generation {g}: requests",
         )
     jobs = engine.matrix(g)
-    actions.set_output("agents", json.dumps(jobs))
-    actions.set_output("generation", str(g))
+    set_output("agents", json.dumps(jobs))
+    set_output("generation", str(g))
     # how many rung legs the workflow chains after rung 0 (0: a flat schedule)
-    actions.set_output("legs", str(legs if g > 0 else 0))
+    set_output("legs", str(legs if g > 0 else 0))
     click.echo(json.dumps({"generation": g, "agents": jobs}, indent=2))
 
 
@@ -221,7 +221,7 @@ def repair_command(
 
     Output ``agents``: the evaluation jobs for the repaired offspring and the leader's repeats.
     """
-    from darwin_bot.core.results import EvalResult
+    from darwin_bot.core import EvalResult
 
     cfg = _with_overrides(load_config(config_path, root), model)
     engine = _engine(root, cfg, remote)
@@ -235,14 +235,14 @@ def repair_command(
     }
     repaired = engine.repair(g, failures) if g > 0 else []
     for agent in repaired:
-        actions.notice(f"{agent}: repaired after '{failures[agent].reason[:200]}'")
+        notice(f"{agent}: repaired after '{failures[agent].reason[:200]}'")
     _finish(
         engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: repair generation {g}"
     )
     # Re-evaluate the repaired, and give the provisional leader its repeat runs now, so
     # select can apply the statistical gate this generation, as `darwin run` does.
     jobs = [job for job in engine.matrix(g) if job["agent"] in repaired] + engine.confirm_jobs(g)
-    actions.set_output("agents", json.dumps(jobs))
+    set_output("agents", json.dumps(jobs))
     click.echo(json.dumps({"generation": g, "repaired": repaired, "agents": jobs}, indent=2))
 
 
@@ -264,7 +264,7 @@ def rung_command(root: Path, remote: str, results_dir: Path, config_path: Path |
     engine.ingest_files(load_results(results_dir))
     # nothing once this generation is selected (a plan job run again after select)
     jobs = engine.rung_jobs(g) if g > 0 and engine.proposed(g) else []
-    actions.set_output("agents", json.dumps(jobs))
+    set_output("agents", json.dumps(jobs))
     click.echo(json.dumps({"generation": g, "agents": jobs}, indent=2))
 
 
@@ -275,7 +275,7 @@ def rung_command(root: Path, remote: str, results_dir: Path, config_path: Path |
 @config_option
 def select_command(root: Path, remote: str, results_dir: Path, config_path: Path | None) -> None:
     """Rank, confirm, cull, record the generation, update PRs and the dashboard."""
-    from darwin_bot.publish import report
+    from darwin_bot.publish import generation_summary_markdown
 
     cfg = load_config(config_path, root)
     engine = _engine(root, cfg, remote)
@@ -294,15 +294,15 @@ def select_command(root: Path, remote: str, results_dir: Path, config_path: Path
     _finish(
         engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: select generation {g}"
     )
-    from darwin_bot.publish.actions import job_summary_extras  # plot and LLM spend
+    from darwin_bot.publish import job_summary_extras  # plot and LLM spend
 
-    markdown = report.generation_summary_markdown(summary) + "\n\n"
+    markdown = generation_summary_markdown(summary) + "\n\n"
     markdown += job_summary_extras(engine.repo, cfg, engine.memory, summary)
-    actions.append_summary(markdown)
+    append_summary(markdown)
     out = write_report(engine.repo.root, engine.generations(), markdown)
-    actions.set_output("champion", summary.champion or "")
-    actions.set_output("generation", str(g))
-    actions.set_output("report", str(out))
+    set_output("champion", summary.champion or "")
+    set_output("generation", str(g))
+    set_output("report", str(out))
     click.echo(markdown)
 
 
@@ -329,11 +329,11 @@ def _check_every_leg_reported(missing: list[dict[str, Any]], g: int) -> None:
 
 def write_report(root: Path, generations: Sequence[GenerationSummary], markdown: str) -> Path:
     """``.darwin/report/report.md`` and ``fitness.png``: what the workflow uploads."""
-    from darwin_bot.publish import report
+    from darwin_bot.publish import fitness_plot
 
     folder = root / ".darwin" / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    report.fitness_plot(generations, folder / "fitness.png")
+    fitness_plot(generations, folder / "fitness.png")
     path = folder / "report.md"
     path.write_text(markdown, encoding="utf-8")
     return path
@@ -344,18 +344,17 @@ def write_report(root: Path, generations: Sequence[GenerationSummary], markdown:
 @config_option
 def report_command(root: Path, config_path: Path | None) -> None:
     """Write the last generation's markdown report and the fitness plot (.darwin/report/)."""
-    from darwin_bot.git.repo import GitRepo
-    from darwin_bot.publish import report
-    from darwin_bot.store.history import History
-    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.git import GitRepo
+    from darwin_bot.publish import generation_summary_markdown
+    from darwin_bot.store import History, MemoryStore
 
     cfg = load_config(config_path, root)
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix)
     gens = History(MemoryStore(repo.root / cfg.memory.path)).summaries()
     if not gens:
         raise ConfigError("no generation recorded yet; run 'darwin run' or the workflow first")
-    markdown = report.generation_summary_markdown(gens[-1])
+    markdown = generation_summary_markdown(gens[-1])
     path = write_report(repo.root, gens, markdown)
-    actions.append_summary(markdown)
-    actions.set_output("report", str(path))
+    append_summary(markdown)
+    set_output("report", str(path))
     click.echo(markdown)

@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from darwin_bot.core.results import EvalResult
-from darwin_bot.core.schedule import ScheduleKind
+from darwin_bot.core import EvalResult, ScheduleKind
 from darwin_bot.engine import rungs
 from darwin_bot.engine.ports import SEED_AGENT
 from darwin_bot.engine.selecting import Select

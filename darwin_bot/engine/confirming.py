@@ -14,13 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core import fitness as fit
-from darwin_bot.core.confirm import confirm_samples
-from darwin_bot.core.generation import Confirmation
-from darwin_bot.core.results import EvalResult
+from darwin_bot.core import Confirmation, EvalResult, champion_test, confirm_samples, summarize
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.ports import SEED_AGENT, Repository, Say
-from darwin_bot.store.state import EvalCache
+from darwin_bot.store import EvalCache
 
 CONFIRM = "confirm"  # the matrix entries' "budget" of a confirmation run
 
@@ -38,7 +35,7 @@ class Confirm:
     def held_runs(self, head: str) -> list[EvalResult]:
         """``head``'s confirmation runs with the budget held against the seed's at that budget."""
         seed = self.evals.known_runs(self.agents.seed_head(), confirm=True)
-        base = fit.summarize(seed).mean_metrics()
+        base = summarize(seed).mean_metrics()
         return self.evals.held_runs(head, base.cost if base else None, confirm=True)
 
     def confirmation(self, g: int, champion: str | None, *, train: bool) -> Confirmation:
@@ -75,7 +72,7 @@ class Confirm:
         head, seed_head = self.agents.head(lead), self.agents.seed_head()
         runs = self.evals.known_runs(head)
         if len(runs) >= self.cfg.budget.repeats:
-            search = fit.champion_test(
+            search = champion_test(
                 [r.metrics.perplexity for r in runs if r.ok and r.metrics],
                 [r.metrics.perplexity for r in self.evals.baseline_runs() if r.ok and r.metrics],
                 self.cfg.budget.significance,

@@ -15,14 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.core import fitness as fit
-from darwin_bot.core.confirm import ConfirmSpec
-from darwin_bot.core.results import Budget, Cost, EvalResult, Metrics, apply_cost_limit
+from darwin_bot.core import (
+    Budget,
+    ConfirmSpec,
+    Cost,
+    EvalResult,
+    Metrics,
+    apply_cost_limit,
+    summarize,
+)
 from darwin_bot.engine.agents import Agents
 from darwin_bot.engine.ports import Evaluator, Events, Repository
 from darwin_bot.errors import StateError
-from darwin_bot.store.records import Baseline
-from darwin_bot.store.state import EvalCache
+from darwin_bot.store import Baseline, EvalCache
 
 CONFIRM_SEED_OFFSET = 1000  # confirmation seeds: evolution.seed + 1000, + 1001, ...
 
@@ -138,7 +143,7 @@ class Evaluations:
         """The seed's mean perplexity at this budget, from the runs already known (display)."""
         try:
             known = self.known_runs(self.seed_head(), confirm=confirm, budget=budget)
-            mean = fit.summarize(known).mean_metrics()
+            mean = summarize(known).mean_metrics()
         except StateError:  # no seed yet
             return None
         return mean.perplexity if mean is not None else None
@@ -238,7 +243,7 @@ class Evaluations:
 
     def baseline_record(self) -> Baseline:
         """The baseline as a generation summary records it: mean, spread and count of the runs."""
-        base = fit.summarize(self.baseline_runs())
+        base = summarize(self.baseline_runs())
         mean = base.mean_metrics()
         if mean is None:
             raise StateError("the baseline has failed runs; delete memory/evals and rerun")

@@ -33,8 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core import generation as gen
-from darwin_bot.core.results import EvalResult, Metrics
+from darwin_bot.core import EvalResult, Metrics, Rules
 from darwin_bot.engine import commits, memory_branch
 from darwin_bot.engine.agents import Agents
 from darwin_bot.engine.ci import CiJobs
@@ -53,19 +52,24 @@ from darwin_bot.engine.reseed import Reseed
 from darwin_bot.engine.selecting import Select
 from darwin_bot.engine.verify import verify_state
 from darwin_bot.program import contract_for
-from darwin_bot.store.history import History
-from darwin_bot.store.memory import MemoryStore
-from darwin_bot.store.records import GenerationSummary, OffspringRecord, PlanItem
-from darwin_bot.store.state import RunState, remove_stale_temps
+from darwin_bot.store import (
+    GenerationSummary,
+    History,
+    MemoryStore,
+    OffspringRecord,
+    PlanItem,
+    RunState,
+    remove_stale_temps,
+)
 
 
 def _quiet(msg: str) -> None:
     """The progress of an engine built without one: nothing said."""
 
 
-def _rules(cfg: Config) -> gen.Rules:
+def _rules(cfg: Config) -> Rules:
     ev = cfg.evolution
-    return gen.Rules(
+    return Rules(
         population=ev.population,
         survivors=ev.survivors,
         crossover_rate=ev.crossover_rate,

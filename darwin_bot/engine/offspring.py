@@ -30,22 +30,26 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Mutation, MutationKind, Outcome
-from darwin_bot.core.results import EvalResult, Metrics, SmokeResult, Status
+from darwin_bot.core import (
+    EvalResult,
+    Metrics,
+    Mutation,
+    MutationKind,
+    Outcome,
+    SmokeResult,
+    Status,
+)
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
-from darwin_bot.git.repo import GitRepo
-from darwin_bot.git.trailers import format_message
-from darwin_bot.llm.context import CHARS_PER_TOKEN
-from darwin_bot.llm.evidence import Evidence, Guidance, digest, from_memory
+from darwin_bot.git import GitRepo, format_message
+from darwin_bot.llm import CHARS_PER_TOKEN, Evidence, Guidance, digest, from_memory
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
     mutate_tree,
     repair_tree,
 )
-from darwin_bot.store.memory import MemoryStore, utc_now
-from darwin_bot.store.records import MutationEdit, MutationRecord
+from darwin_bot.store import MemoryStore, MutationEdit, MutationRecord, utc_now
 
 REDRAWS = 2  # new draws for an offspring whose change is a duplicate
 EVIDENCE_SHARE = 0.5  # of memory.digest_tokens, for the evidence table at the digest's head
@@ -279,7 +283,7 @@ class Breeder:
 
     def _crossover(self, wt: Path, item: dict[str, Any], g: int) -> str:
         """Chunk-wise recombination of two parents as a two-parent merge commit."""
-        from darwin_bot.mutation.crossover import recombine
+        from darwin_bot.mutation import recombine
 
         rng = random.Random(derive_seed(self.cfg.evolution.seed, "crossover", item["agent"]))
         with tempfile.TemporaryDirectory(prefix="darwin-xo-") as tmp:

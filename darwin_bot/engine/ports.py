@@ -15,10 +15,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from darwin_bot.core.agent import SEED_AGENT, HumanRequest
-from darwin_bot.core.results import Budget, Metrics, SmokeDeferred, SmokeResult
+from darwin_bot.core import SEED_AGENT, Budget, HumanRequest, Metrics, SmokeDeferred, SmokeResult
 from darwin_bot.errors import StateError
-from darwin_bot.store.records import GenerationSummary, OffspringRecord
+from darwin_bot.store import GenerationSummary, OffspringRecord
 
 __all__ = [
     "SEED_AGENT",

@@ -10,16 +10,13 @@ from __future__ import annotations
 import random
 
 from darwin_bot.config import Config
-from darwin_bot.core import generation as gen
-from darwin_bot.core.agent import agent_id
-from darwin_bot.core.results import EvalResult
+from darwin_bot.core import EvalResult, Rules, agent_id
+from darwin_bot.core import plan as gen_plan
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import Events, Memory, Publisher, Say, derive_seed
-from darwin_bot.evaluate import importable
-from darwin_bot.store.history import History
-from darwin_bot.store.records import OffspringRecord, PlanItem
-from darwin_bot.store.state import RunState
+from darwin_bot.evaluate import missing_note, split
+from darwin_bot.store import History, OffspringRecord, PlanItem, RunState
 
 
 class Propose:
@@ -34,7 +31,7 @@ class Propose:
         run_state: RunState,
         breeder: Breeder,
         *,
-        rules: gen.Rules,
+        rules: Rules,
         publisher: Publisher | None,
         events: Events,
         say: Say,
@@ -61,7 +58,7 @@ class Propose:
                 parents=tuple(p.parents),
                 parent_heads=tuple(self.agents.head(a) for a in p.parents),
             )
-            for p in gen.plan(pool, children, self.rules, rng)
+            for p in gen_plan(pool, children, self.rules, rng)
         ]
         self.run_state.write_plan(g, items)
         return items
@@ -76,16 +73,14 @@ class Propose:
         if self.publisher is None:
             return "", ()
         context, granted = self.publisher.request_context()
-        extra_imports, missing = importable.split(granted)
+        extra_imports, missing = split(granted)
         if extra_imports:  # what the humans' approvals changed, said where the user looks
             self.say(
                 f"generation {g}: approved requests allow import {', '.join(extra_imports)} "
                 "beyond llm.allowed_imports"
             )
         if missing:
-            self.say(
-                f"generation {g}: approved import {importable.missing_note(', '.join(missing))}"
-            )
+            self.say(f"generation {g}: approved import {missing_note(', '.join(missing))}")
             context += f"\nApproved but not installed yet, so not allowed: {', '.join(missing)}.\n"
         return context, extra_imports
 

@@ -30,15 +30,11 @@ import time
 from dataclasses import dataclass
 
 from darwin_bot.config import Config
-from darwin_bot.core import fitness as fit
-from darwin_bot.core import generation as gen
-from darwin_bot.core.row import Row
+from darwin_bot.core import Row, rank, summarize
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.ports import SEED_AGENT, Repository, Say
 from darwin_bot.errors import SeedDoesNotTrain
-from darwin_bot.store.history import History
-from darwin_bot.store.records import GenerationSummary
-from darwin_bot.store.state import RunState
+from darwin_bot.store import GenerationSummary, History, RunState
 
 ARCHIVE_REFS = "refs/darwin/archive/"
 
@@ -155,7 +151,7 @@ class Reseed:
         self.say(f"generation {g}: evaluating the seed {len(seeds)}x to measure the noise floor")
         self.evals.evaluate_all([(seed_ref, s) for s in seeds])
         runs = self.evals.runs(seed_ref, seeds)
-        if fit.summarize(runs).mean_metrics() is None:
+        if summarize(runs).mean_metrics() is None:
             reasons = "; ".join(f"{r.status}: {r.reason}" for r in runs if not r.ok)
             raise SeedDoesNotTrain(
                 f"the seed itself does not train ({reasons[:400]}); fix it (try 'darwin evaluate "
@@ -165,7 +161,7 @@ class Reseed:
         row = Row(SEED_AGENT, 0, (), fitness=0.0, metrics=base.mean, n_runs=base.n)
         summary = GenerationSummary(
             generation=g,
-            ranking=tuple(gen.rank([row])),
+            ranking=tuple(rank([row])),
             survivors=(SEED_AGENT,),
             culled=(),
             leader=SEED_AGENT,

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from darwin_bot.config import FitnessConfig
+from darwin_bot.core import EvalResult, Metrics, Row, Status, over_runs
 from darwin_bot.core import fitness as fit
-from darwin_bot.core import time_to_loss
-from darwin_bot.core.results import EvalResult, Metrics, Status
-from darwin_bot.core.row import Row
 
 
 def scored_row(
@@ -41,7 +39,7 @@ def scored_row(
             metrics=failed.metrics if failed and failed.status is Status.OVER_BUDGET else None,
             cost_ratio=failed.extra.get("cost_ratio") if failed else None,
         )
-    ttl = time_to_loss.over_runs([r.extra for r in runs], baseline.val_loss)
+    ttl = over_runs([r.extra for r in runs], baseline.val_loss)
     return Row(
         agent,
         generation,

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from darwin_bot.config import Config
-from darwin_bot.core import fitness as fit
-from darwin_bot.core.results import Budget, EvalResult, Metrics
-from darwin_bot.core.schedule import Schedule, ScheduleKind, Scores, entrants, tiers
+from darwin_bot.core import (
+    Budget,
+    EvalResult,
+    Metrics,
+    Schedule,
+    ScheduleKind,
+    Scores,
+    entrants,
+    summarize,
+    tiers,
+)
 from darwin_bot.engine import rows
 from darwin_bot.engine.ports import SEED_AGENT
 
@@ -45,7 +53,7 @@ def baseline_at(evals: Evaluations, rung: int, search_baseline: Metrics) -> Metr
     """The seed's mean at ``rung``: what fitness there is relative to (None: not measured yet)."""
     if rung == 0:
         return search_baseline
-    return fit.summarize(seed_runs(evals, rung)).mean_metrics()
+    return summarize(seed_runs(evals, rung)).mean_metrics()
 
 
 def held_runs(evals: Evaluations, head: str, rung: int, base: Metrics | None) -> list[EvalResult]:

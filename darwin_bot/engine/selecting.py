@@ -19,16 +19,24 @@ from dataclasses import replace
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core import generation as gen
-from darwin_bot.core.results import Metrics, Status
-from darwin_bot.core.row import Row
+from darwin_bot.core import (
+    Confirmation,
+    Metrics,
+    Previous,
+    Row,
+    Rules,
+    Selection,
+    Status,
+    gate_fallback,
+    leader,
+    rank,
+)
+from darwin_bot.core import select as gen_select
 from darwin_bot.engine import rows, rungs
 from darwin_bot.engine.confirming import Confirm
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.ports import SEED_AGENT, Publisher, Repository, Say
-from darwin_bot.store.history import History
-from darwin_bot.store.records import GenerationSummary, JournalState, SelectionJournal
-from darwin_bot.store.state import RunState
+from darwin_bot.store import GenerationSummary, History, JournalState, RunState, SelectionJournal
 
 
 class Select:
@@ -42,7 +50,7 @@ class Select:
         history: History,
         run_state: RunState,
         *,
-        rules: gen.Rules,
+        rules: Rules,
         publisher: Publisher | None,
         llm_factory: Callable[[int], Any],
         say: Say,
@@ -117,13 +125,13 @@ class Select:
         for agent, rec in records.items():
             if not rec.ok:
                 out.append(Row(agent, g, rec.parents, status=Status.REJECTED, reason=rec.reason))
-        return gen.rank(out, tier)
+        return rank(out, tier)
 
     def _lead_now(self, g: int) -> tuple[Metrics, list[Row], Row | None]:
         """The baseline, the ranked rows of ``g`` on the runs known now, and the leader (not the seed)."""
         baseline = self.evals.baseline_metrics()
         ranked = self.candidates(g, baseline, train=False)
-        lead = gen.leader(ranked)
+        lead = leader(ranked)
         return baseline, ranked, lead if lead is not None and lead.agent != SEED_AGENT else None
 
     def provisional_leader(self, g: int) -> str | None:
@@ -146,11 +154,11 @@ class Select:
         if lead is None:
             return None, None
         prev = self.previous(g)
-        backup = gen.gate_fallback(
+        backup = gate_fallback(
             ranked,
             lead,
             self.gate_samples(ranked, baseline),
-            gen.Previous(prev.survivors, prev.champion),
+            Previous(prev.survivors, prev.champion),
             self.rules,
         )
         return lead.agent, backup.agent if backup is not None else None
@@ -177,7 +185,7 @@ class Select:
             pub.handled("reevaluate")
             handled.append("reevaluate")
         ranked = self.candidates(g, baseline, train=confirm)
-        lead = gen.leader(ranked)
+        lead = leader(ranked)
         if confirm and lead is not None and lead.agent != SEED_AGENT:
             self.say(f"generation {g}: confirming leader {lead.agent} with repeated runs")
             at = rungs.budget_at(self.evals, gate_rung(ranked, self.standing(ranked, baseline)))
@@ -230,7 +238,7 @@ class Select:
         prev: GenerationSummary,
         *,
         train: bool,
-    ) -> gen.Selection:
+    ) -> Selection:
         """``core.generation.select`` on the known runs; with a confirmation budget, twice.
 
         The first pass names the provisional champion (the leader past the search
@@ -243,12 +251,12 @@ class Select:
         alive = frozenset(r.agent for r in ranked if self.repo.rev(self.repo.branch(r.agent)))
         seed_runs = rungs.seed_runs(self.evals, gate_rung(ranked, tiers))  # the gate's rung
 
-        def pick(confirmation: gen.Confirmation | None = None) -> gen.Selection:
-            return gen.select(
+        def pick(confirmation: Confirmation | None = None) -> Selection:
+            return gen_select(
                 ranked,
                 baseline=rows.perplexities(seed_runs),
                 samples=samples,
-                previous=gen.Previous(prev.survivors, prev.champion),
+                previous=Previous(prev.survivors, prev.champion),
                 alive=alive,
                 rules=self.rules,
                 confirm=confirmation,
@@ -317,5 +325,5 @@ class Select:
 
 def gate_rung(ranked: list[Row], tiers: dict[str, int]) -> int:
     """The rung the gate compares at: the leader's (0 when nothing works)."""
-    lead = gen.leader(ranked)
+    lead = leader(ranked)
     return tiers.get(lead.agent, 0) if lead is not None else 0

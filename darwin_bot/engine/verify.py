@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from darwin_bot.engine.ports import Repository
 from darwin_bot.errors import BrokenState
-from darwin_bot.store.history import History
-from darwin_bot.store.memory import MemoryStore
-from darwin_bot.store.state import RunState
+from darwin_bot.store import History, MemoryStore, RunState
 
 
 def named_agents(

@@ -13,36 +13,89 @@ graph the scorer runs, and it is causal": the mutation pipeline's gate before
 full training.
 """
 
-from darwin_bot.evaluate.devices import resolve_device
-from darwin_bot.evaluate.harness import (
-    EVALUATOR_VERSION,
-    EvalOptions,
-    evaluate_repeats,
-    evaluate_tree,
-    tree_hash,
-)
-from darwin_bot.evaluate.sandbox import (
-    Limits,
-    Mount,
-    SandboxRun,
-    resolve_backend,
-    run_sandboxed,
-    scrub_env,
-)
-from darwin_bot.program.darwin import EVAL_CONTEXT
+import importlib
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from darwin_bot.evaluate.devices import DevicePool, resolve_device
+    from darwin_bot.evaluate.harness import (
+        EVALUATOR_VERSION,
+        EvalOptions,
+        evaluate_repeats,
+        evaluate_tree,
+    )
+    from darwin_bot.evaluate.importable import missing_note, not_installed_note, split
+    from darwin_bot.evaluate.provenance import unverified_reason
+    from darwin_bot.evaluate.sandbox import resolve_backend, run_sandboxed
+    from darwin_bot.evaluate.sandbox.env import scrub_env
+    from darwin_bot.evaluate.sandbox.proc import stop_all
+    from darwin_bot.evaluate.sandbox.types import Limits, Mount, SandboxRun
+    from darwin_bot.evaluate.scoring import WINDOW_SEED, choose_windows
+    from darwin_bot.evaluate.scratch import tree_hash
+    from darwin_bot.evaluate.windows import current, of_generation, read_secret, required
+
+
+# The package's surface: code outside the package imports these names from here, never
+# from a module of the package (tests/test_house.py holds the rule and the listing in
+# tests/surface.txt). Each name is imported from its module on first use (PEP 562), so
+# importing one module of the package (a sandbox worker) does not import the rest.
 __all__ = [
+    "DevicePool",
     "EVALUATOR_VERSION",
-    "EVAL_CONTEXT",
     "EvalOptions",
     "Limits",
     "Mount",
     "SandboxRun",
+    "WINDOW_SEED",
+    "choose_windows",
+    "current",
     "evaluate_repeats",
     "evaluate_tree",
+    "missing_note",
+    "not_installed_note",
+    "of_generation",
+    "read_secret",
+    "required",
     "resolve_backend",
     "resolve_device",
     "run_sandboxed",
     "scrub_env",
+    "split",
+    "stop_all",
     "tree_hash",
+    "unverified_reason",
 ]
+_HOMES = {
+    "DevicePool": ".devices",
+    "EVALUATOR_VERSION": ".harness",
+    "EvalOptions": ".harness",
+    "Limits": ".sandbox.types",
+    "Mount": ".sandbox.types",
+    "SandboxRun": ".sandbox.types",
+    "WINDOW_SEED": ".scoring",
+    "choose_windows": ".scoring",
+    "current": ".windows",
+    "evaluate_repeats": ".harness",
+    "evaluate_tree": ".harness",
+    "missing_note": ".importable",
+    "not_installed_note": ".importable",
+    "of_generation": ".windows",
+    "read_secret": ".windows",
+    "required": ".windows",
+    "resolve_backend": ".sandbox",
+    "resolve_device": ".devices",
+    "run_sandboxed": ".sandbox",
+    "scrub_env": ".sandbox.env",
+    "split": ".importable",
+    "stop_all": ".sandbox.proc",
+    "tree_hash": ".scratch",
+    "unverified_reason": ".provenance",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from darwin_bot.core.results import Budget, EvalResult, Status
+from darwin_bot.core import Budget, EvalResult, Status
 from darwin_bot.errors import ConfigError
 from darwin_bot.evaluate.accounting import Measure
 from darwin_bot.evaluate.curve_score import PointScore

@@ -38,14 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config, ProgramConfig
-from darwin_bot.core.results import (
-    METRIC_SOURCES,
-    Budget,
-    EvalResult,
-    Metrics,
-    Status,
-    apply_cost_limit,
-)
+from darwin_bot.core import METRIC_SOURCES, Budget, EvalResult, Metrics, Status, apply_cost_limit
 from darwin_bot.errors import ConfigError, DataError
 from darwin_bot.evaluate import curve as curve_mod
 from darwin_bot.evaluate import rescore, score_step

@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
-from darwin_bot.core.results import CONTENTION_SLACK, Budget, Cost, Status
+from darwin_bot.core import CONTENTION_SLACK, Budget, Cost, Status
 from darwin_bot.evaluate.accounting import Measure, measure_for
 
 

@@ -118,7 +118,7 @@ def _remember(key: str, flops: float) -> float:
     best = max(flops, float(known.get(key, 0.0)))
     if best > float(known.get(key, 0.0)):
         from darwin_bot.errors import StateError
-        from darwin_bot.store.jsonio import write_json
+        from darwin_bot.store import write_json
 
         with contextlib.suppress(StateError):  # a read-only home must not fail an evaluation
             write_json(path, {**known, key: best})

@@ -31,7 +31,7 @@ from typing import IO
 
 import numpy as np
 
-from darwin_bot.core.results import Status
+from darwin_bot.core import Status
 from darwin_bot.evaluate.accounting import thread_env
 from darwin_bot.evaluate.sandbox import Gate, Limits, Mount, SandboxRun, run_sandboxed, scrub_env
 from darwin_bot.evaluate.scoring import ProbePlan, Scorer, ScoreRejected, ScoreTruncated

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from darwin_bot.core.results import EvalResult, Metrics, Status
+from darwin_bot.core import EvalResult, Metrics, Status
 from darwin_bot.evaluate import curve as curve_mod
 from darwin_bot.evaluate import curve_score
 from darwin_bot.evaluate import peak as peak_mod

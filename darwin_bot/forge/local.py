@@ -43,7 +43,7 @@ from darwin_bot.forge.base import (
     with_marker,
 )
 from darwin_bot.forge.local_issues import LocalIssues
-from darwin_bot.store.jsonio import read_json, write_json
+from darwin_bot.store import read_json, write_json
 
 # Hooks into git, owned by the caller (the gitrepo module); all optional.
 HeadShaHook = Callable[[str], "str | None"]  # branch -> head sha, None if absent

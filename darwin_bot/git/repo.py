@@ -30,7 +30,7 @@ from pathlib import Path
 
 import git
 
-from darwin_bot.core.agent import Mutation
+from darwin_bot.core import Mutation
 from darwin_bot.errors import GitError, NotARepository
 from darwin_bot.git.locks import remove_stale_git_locks
 from darwin_bot.git.trailers import mutation_from_commit

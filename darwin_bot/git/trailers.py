@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from darwin_bot.core.agent import TRAILER_KEYS, Mutation
+from darwin_bot.core import TRAILER_KEYS, Mutation
 
 _TRAILER_LINE = re.compile(r"^(Darwin-[A-Za-z-]+):\s*(.*)$")
 

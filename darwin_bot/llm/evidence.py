@@ -33,9 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from darwin_bot.core.agent import Outcome, RequestStatus
-from darwin_bot.core.results import Status
-from darwin_bot.store.memory import fit_lines
+from darwin_bot.core import Outcome, RequestStatus, Status
+from darwin_bot.store import fit_lines
 
 FAILED_DELTA = -0.05  # a failed offspring counts as a 5 % loss for its edits
 PRIOR_STD = 0.02  # an untried arm's fitness change: N(0, 2 %^2)

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from functools import lru_cache
 
-from darwin_bot.llm.offline.ast_tools import normalised
+from darwin_bot.llm import normalised
 from darwin_bot.mutation.chunks import chunk_source
 
 

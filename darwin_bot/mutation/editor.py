@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import MutationKind, Outcome
+from darwin_bot.core import MutationKind, Outcome
 from darwin_bot.errors import (
     LLMAuthError,
     LLMError,
@@ -25,8 +25,7 @@ from darwin_bot.errors import (
     LLMTransientError,
     MutationRejected,
 )
-from darwin_bot.llm.base import LLM, Completion, Message
-from darwin_bot.llm.context import window_of
+from darwin_bot.llm import LLM, Completion, Message, window_of
 from darwin_bot.mutation.chunks import Chunk, chunk_source, find_chunk, reindent, replace_chunk
 from darwin_bot.mutation.events import ChunkChange, MutationContext
 from darwin_bot.mutation.fit import Fitted, fit_prompt, shorter

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
-from darwin_bot.core.results import Metrics, SmokeResult
-from darwin_bot.llm.evidence import Guidance
+from darwin_bot.core import HumanRequest, Metrics, MutationKind, Outcome, SmokeResult
+from darwin_bot.llm import Guidance
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from darwin_bot.llm.base import Message
-from darwin_bot.llm.context import Window
+from darwin_bot.llm import Message, Window
 
 REPLY_OVERHEAD_TOKENS = 200  # SUMMARY, RATIONALE, EDIT and the fences around the code
 SHORTER = (

@@ -42,10 +42,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import MutationKind, Outcome
-from darwin_bot.core.results import EvalResult, SmokeDeferred, SmokeResult
+from darwin_bot.core import EvalResult, MutationKind, Outcome, SmokeDeferred, SmokeResult
 from darwin_bot.errors import MutationRejected
-from darwin_bot.llm.base import LLM, ChunkOffer, Guided
+from darwin_bot.llm import LLM, ChunkOffer, Guided
 from darwin_bot.mutation.change import signature
 from darwin_bot.mutation.chunks import chunk_source
 from darwin_bot.mutation.editor import ChunkEditor, EditStatus, Problem

@@ -20,9 +20,8 @@ from importlib import resources
 from string import Template
 
 from darwin_bot.config import ProgramConfig
-from darwin_bot.core.results import Metrics
-from darwin_bot.llm.base import Message
-from darwin_bot.llm.sections import Section, Task, render
+from darwin_bot.core import Metrics
+from darwin_bot.llm import Message, Section, Task, render
 from darwin_bot.mutation.chunks import Chunk
 from darwin_bot.program import contract_for
 

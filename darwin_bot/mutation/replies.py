@@ -35,7 +35,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from darwin_bot.core.agent import REQUEST_KINDS, HumanRequest
+from darwin_bot.core import REQUEST_KINDS, HumanRequest
 from darwin_bot.errors import MutationRejected
 
 

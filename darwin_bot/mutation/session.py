@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
+from darwin_bot.core import HumanRequest, MutationKind, Outcome
 from darwin_bot.errors import MutationRejected
-from darwin_bot.llm.base import Completion
+from darwin_bot.llm import Completion
 from darwin_bot.mutation.chunks import Chunk, chunk_source
 from darwin_bot.mutation.events import Attempt, ChunkChange, MutationEvent
 

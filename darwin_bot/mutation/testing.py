@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darwin_bot.core.results import Budget, EvalResult, Status
+from darwin_bot.core import Budget, EvalResult, Status
 
 TINY_VOCAB = 16
 _CHECK = """

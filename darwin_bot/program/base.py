@@ -30,7 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from darwin_bot.core.results import Budget
+from darwin_bot.core import Budget
 
 
 class ContractKind(StrEnum):

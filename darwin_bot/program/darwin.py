@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from darwin_bot.core.results import Budget
+from darwin_bot.core import Budget
 from darwin_bot.errors import ConfigError
 from darwin_bot.program.base import (
     ContractKind,

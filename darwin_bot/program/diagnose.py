@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from darwin_bot.core.results import EvalResult, Status
+from darwin_bot.core import EvalResult, Status
 from darwin_bot.program.base import Contract, Part
 
 STAGES = (

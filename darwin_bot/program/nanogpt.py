@@ -42,7 +42,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from darwin_bot.core.results import Budget
+from darwin_bot.core import Budget
 from darwin_bot.errors import ConfigError
 from darwin_bot.program.base import (
     ContractKind,

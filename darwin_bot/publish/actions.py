@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from darwin_bot.store.records import GenerationSummary
+    from darwin_bot.store import GenerationSummary
 
 # The runner refuses a step summary over 1 MiB (it is then not shown at all);
 # stay under it with room for the truncation note.

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from darwin_bot.forge.base import MAX_BODY_CHARS, Forge, marker
+from darwin_bot.forge import MAX_BODY_CHARS, Forge, marker
 from darwin_bot.publish.hitl import RequestState
 
 DASHBOARD_KEY = "dashboard"

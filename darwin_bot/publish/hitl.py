@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from darwin_bot.core.agent import REQUEST_KINDS, HumanRequest, RequestStatus
-from darwin_bot.forge.base import ANY_STATE, CloseReason, Forge, Issue, IssueState, has_marker
+from darwin_bot.core import REQUEST_KINDS, HumanRequest, RequestStatus
+from darwin_bot.forge import ANY_STATE, CloseReason, Forge, Issue, IssueState, has_marker
 
 REQUEST_LABEL = "darwin:request"
 APPROVED_LABEL = "darwin:approved"

@@ -13,26 +13,24 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import SEED_AGENT, HumanRequest
-from darwin_bot.core.results import Status
-from darwin_bot.core.row import Row
+from darwin_bot.core import SEED_AGENT, HumanRequest, Row, Status
 from darwin_bot.errors import ForgeAuthError, ForgeError, RunStopped
-from darwin_bot.forge import open_forge
-from darwin_bot.forge.base import (
+from darwin_bot.forge import (
     FITNESS_CONTEXT,
+    WRITES_PER_HOUR,
     Forge,
     PullRequest,
     StatusState,
     agent_marker_key,
+    open_forge,
+    select_budget,
     with_marker,
 )
-from darwin_bot.forge.rate_budget import WRITES_PER_HOUR, select_budget
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from darwin_bot.publish import actions, dashboard, hitl, report
 from darwin_bot.publish.review import Reviewer, cull_reason
 from darwin_bot.spend import spend_report
-from darwin_bot.store.memory import MemoryStore, utc_now
-from darwin_bot.store.records import GenerationSummary, OffspringRecord
+from darwin_bot.store import GenerationSummary, MemoryStore, OffspringRecord, utc_now
 
 AGENT_LABEL = "darwin:agent"
 CHAMPION_LABEL = "darwin:champion"

@@ -13,11 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core.agent import Agent, MutationKind
-from darwin_bot.core.generation import Gate
-from darwin_bot.core.row import Row
+from darwin_bot.core import Agent, Gate, MutationKind, Row
 from darwin_bot.errors import StateError
-from darwin_bot.store.records import GenerationSummary
+from darwin_bot.store import GenerationSummary
 
 
 def seed_perplexity(summary: GenerationSummary) -> float | None:

@@ -35,16 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core import fitness as fit
+from darwin_bot.core import SEED_AGENT, Row, Status, champion_test
 from darwin_bot.core import time_to_loss as ttl
-from darwin_bot.core.agent import SEED_AGENT
-from darwin_bot.core.results import Status
-from darwin_bot.core.row import Row
 from darwin_bot.publish import report
 from darwin_bot.publish.review_plot import review_plot
-from darwin_bot.store.history import History
-from darwin_bot.store.records import GenerationSummary, OffspringRecord
-from darwin_bot.store.state import EvalCache
+from darwin_bot.store import EvalCache, GenerationSummary, History, OffspringRecord
 
 __all__ = ["Reviewer", "Runs", "Spread", "cull_reason", "metrics_table", "review_plot"]
 
@@ -153,7 +148,7 @@ def p_lower(candidate: Sequence[float], reference: Sequence[float]) -> float | N
     """One-sided p-value that the candidate's perplexity is lower (None: too few runs)."""
     if len(candidate) < 2 or len(reference) < 2:
         return None
-    return fit.champion_test(candidate, reference, 0.5).p_value
+    return champion_test(candidate, reference, 0.5).p_value
 
 
 def _p(value: float | None) -> str:
@@ -289,7 +284,7 @@ class Reviewer:
         *,
         memory_branch: bool = False,
     ) -> None:
-        from darwin_bot.core.results import Budget
+        from darwin_bot.core import Budget
         from darwin_bot.evaluate import EVALUATOR_VERSION
 
         self.repo = repo

@@ -6,22 +6,30 @@ with it, and every mutation's LLM is then a :class:`BudgetedLLM`.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darwin_bot.config import Config
-from darwin_bot.spend.bandit import UCB1, ArmStats, arm_stats
-from darwin_bot.spend.budgeted import Arm, BudgetedLLM, SpendingFactory, SpendState, arm_config
-from darwin_bot.spend.ledger import Call, CapHit, Caps, CapScope, Ledger, Stop, Totals
-from darwin_bot.spend.prices import Price, PriceTable, format_usd, shipped_date, spend_text
+from darwin_bot.spend.bandit import ArmStats, arm_stats
+from darwin_bot.spend.budgeted import Arm, SpendingFactory, SpendState, arm_config
+from darwin_bot.spend.ledger import Caps, Ledger
+from darwin_bot.spend.prices import PriceTable, spend_text
+
+if TYPE_CHECKING:
+    from darwin_bot.spend.bandit import UCB1
+    from darwin_bot.spend.budgeted import BudgetedLLM
+    from darwin_bot.spend.ledger import Call, CapHit, CapScope, Stop, Totals
+    from darwin_bot.spend.prices import Price, format_usd, shipped_date
+
 
 LEDGER_DIR = "spend"
 
 
 def _openai_arm(cfg: Config, spec: dict[str, str]) -> Arm:
-    from darwin_bot.llm.openai_backend import OpenAIBackend
+    from darwin_bot.llm import OpenAIBackend
 
     sub = arm_config(cfg.llm, spec)
     env = spec.get("api_key_env")
@@ -92,34 +100,6 @@ def spend_markdown(ledger: Ledger, caps: Caps | None = None) -> str:
     return text + "."
 
 
-__all__ = [
-    "LEDGER_DIR",
-    "UCB1",
-    "Arm",
-    "ArmStats",
-    "BudgetedLLM",
-    "Call",
-    "CapHit",
-    "CapScope",
-    "Caps",
-    "Ledger",
-    "Price",
-    "PriceTable",
-    "SpendState",
-    "SpendingFactory",
-    "Stop",
-    "Totals",
-    "arm_stats",
-    "build_factory",
-    "format_usd",
-    "model_table",
-    "shipped_date",
-    "spend_markdown",
-    "spend_report",
-    "spend_text",
-]
-
-
 def spend_report(cfg: Config, memory: Any) -> str:
     """Markdown for the dashboard and job summary: total spend, any stop, and the per-model table.
 
@@ -138,3 +118,55 @@ def spend_report(cfg: Config, memory: Any) -> str:
     shown = {m: s for m, s in stats.items() if s.calls or s.offspring}
     shown = shown or {m: s for m, s in stats.items() if m in configured}  # nothing called yet
     return spend_markdown(ledger, caps) + "\n\n" + model_table(shown)
+
+
+# The package's surface: code outside the package imports these names from here, never
+# from a module of the package (tests/test_house.py holds the rule and the listing in
+# tests/surface.txt). Each name is imported from its module on first use (PEP 562), so
+# importing one module of the package (a sandbox worker) does not import the rest.
+__all__ = [
+    "Arm",
+    "ArmStats",
+    "BudgetedLLM",
+    "Call",
+    "CapHit",
+    "CapScope",
+    "Caps",
+    "LEDGER_DIR",
+    "Ledger",
+    "Price",
+    "PriceTable",
+    "SpendState",
+    "SpendingFactory",
+    "Stop",
+    "Totals",
+    "UCB1",
+    "arm_stats",
+    "build_factory",
+    "format_usd",
+    "model_table",
+    "shipped_date",
+    "spend_markdown",
+    "spend_report",
+    "spend_text",
+]
+_HOMES = {
+    "BudgetedLLM": ".budgeted",
+    "Call": ".ledger",
+    "CapHit": ".ledger",
+    "CapScope": ".ledger",
+    "Price": ".prices",
+    "Stop": ".ledger",
+    "Totals": ".ledger",
+    "UCB1": ".bandit",
+    "format_usd": ".prices",
+    "shipped_date": ".prices",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value

@@ -24,15 +24,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darwin_bot.errors import ConfigError, LLMError, SpendCapReached
-from darwin_bot.llm.base import LLM, ChunkOffer, ChunkPlan, Completion, Guided, Message
-from darwin_bot.llm.context import CHARS_PER_TOKEN, Window, window_of
+from darwin_bot.llm import (
+    CHARS_PER_TOKEN,
+    LLM,
+    ChunkOffer,
+    ChunkPlan,
+    Completion,
+    Guided,
+    Message,
+    Window,
+    window_of,
+)
 from darwin_bot.spend.bandit import UCB1, ArmStats, Choice, arm_stats
 from darwin_bot.spend.ledger import Call, CapHit, Caps, CapScope, Ledger, Stop, Totals
 from darwin_bot.spend.prices import PriceTable
-from darwin_bot.store.memory import MemoryStore, utc_now
+from darwin_bot.store import MemoryStore, utc_now
 
 if TYPE_CHECKING:
-    from darwin_bot.llm.evidence import Guidance
+    from darwin_bot.llm import Guidance
 
 
 @dataclass

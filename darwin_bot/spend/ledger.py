@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from darwin_bot.store.jsonio import read_json, write_json
+from darwin_bot.store import read_json, write_json
 
 
 @dataclass(frozen=True)

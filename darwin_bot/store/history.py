@@ -5,8 +5,7 @@ Read from the generation summaries once, until the next summary is written.
 
 from __future__ import annotations
 
-from darwin_bot.core.results import Metrics
-from darwin_bot.core.row import Row
+from darwin_bot.core import Metrics, Row
 from darwin_bot.errors import StateError
 from darwin_bot.store.memory import MemoryStore
 from darwin_bot.store.records import GenerationSummary

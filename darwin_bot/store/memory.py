@@ -33,8 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core.agent import Outcome
-from darwin_bot.core.results import Metrics
+from darwin_bot.core import Metrics, Outcome
 from darwin_bot.errors import BrokenState
 from darwin_bot.store import schema
 from darwin_bot.store.jsonio import write_json

@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from darwin_bot.core.agent import HumanRequest, MutationKind, Outcome
-from darwin_bot.core.confirm import Promotion
-from darwin_bot.core.generation import Gate
-from darwin_bot.core.results import Metrics, Status
-from darwin_bot.core.row import Row
+from darwin_bot.core import (
+    Gate,
+    HumanRequest,
+    Metrics,
+    MutationKind,
+    Outcome,
+    Promotion,
+    Row,
+    Status,
+)
 
 
 @dataclass(frozen=True)

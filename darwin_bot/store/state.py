@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core import Budget, EvalResult
 from darwin_bot.errors import BrokenState
 from darwin_bot.store import schema
 from darwin_bot.store.jsonio import write_json

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from darwin_bot.cli.live import STOP_LINE, LiveEvents, offspring_line, run_line
 from darwin_bot.cli.progress import Reporter
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
-from darwin_bot.store.records import GenerationSummary, OffspringRecord
+from darwin_bot.core import Budget, EvalResult, Metrics, Status
+from darwin_bot.store import GenerationSummary, OffspringRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,10 +144,10 @@ def test_ctrl_c_is_acknowledged_at_once_and_ends_the_sandboxes(tmp_path: Path) -
 def test_a_run_shows_each_generation_as_it_ends_and_names_every_run(tmp_path: Path) -> None:
     """The engine's events, in order: the offspring and the runs of a generation, then its
     leaderboard, before the next generation starts; a resumed run says what it skips."""
-    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.cli import make_scratch_repo
     from darwin_bot.config import from_dict
     from darwin_bot.engine import Engine
-    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.git import GitRepo
     from darwin_bot.llm import make_llm
     from tests.engine.test_engine import FakeEvaluator
 

@@ -83,8 +83,7 @@ def test_iteration_lines_are_parsed_from_the_programs_log() -> None:
 
 
 def test_darwin_run_wiring_prints_offspring_progress_and_bills_the_ledger(tmp_path, capsys) -> None:
-    from darwin_bot.cli.app import build_engine
-    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.cli import build_engine, make_scratch_repo
     from darwin_bot.config import from_dict
     from darwin_bot.spend import Ledger
     from tests.engine.test_engine import FakeEvaluator

@@ -13,13 +13,10 @@ import torch
 
 from darwin_bot import config as config_mod
 from darwin_bot.config import ProgramConfig
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core import Budget, EvalResult
 from darwin_bot.errors import ConfigError, MutationRejected
-from darwin_bot.mutation import prompts
-from darwin_bot.mutation.validate import validate_files
-from darwin_bot.program import LaunchRequest, contract_for
-from darwin_bot.program.diagnose import dynamic_parts
-from darwin_bot.program.init_toml import toml_for
+from darwin_bot.mutation import prompts, validate_files
+from darwin_bot.program import LaunchRequest, contract_for, dynamic_parts, toml_for
 from darwin_bot.program.nanogpt import README_CPU_ARGS
 from tests.contract.conftest import LAYOUT, edit
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from darwin_bot.config import from_dict
+from darwin_bot.core import Budget
 from darwin_bot.core.confirm import ConfirmSpec, Verdict, promotion
-from darwin_bot.core.results import Budget
 from darwin_bot.errors import ConfigError
 
 BASE = [10.0, 10.02, 9.98]
@@ -62,10 +62,8 @@ def test_confirm_spec_from_the_config() -> None:
 
 
 def test_select_with_a_confirmation_keeps_the_previous_champion_when_it_fails() -> None:
+    from darwin_bot.core import Confirmation, Metrics, Previous, Row, Rules
     from darwin_bot.core import generation as gen
-    from darwin_bot.core.generation import Confirmation, Previous, Rules
-    from darwin_bot.core.results import Metrics
-    from darwin_bot.core.row import Row
 
     def row(agent: str, fitness: float) -> Row:
         return Row(

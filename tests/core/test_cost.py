@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from darwin_bot.config import FitnessConfig
-from darwin_bot.core.results import (
+from darwin_bot.core import (
     CONTENTION_SLACK,
     Budget,
     Cost,
     EvalResult,
     Metrics,
+    Row,
     Status,
     apply_cost_limit,
 )
-from darwin_bot.core.row import Row
 from darwin_bot.engine import rows
 from darwin_bot.publish.report import leaderboard_markdown
 

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from darwin_bot.config import FitnessConfig
+from darwin_bot.core import Budget, Cost, EvalResult, Metrics, Status
 from darwin_bot.core import fitness as fit
-from darwin_bot.core.results import Budget, Cost, EvalResult, Metrics, Status
 from darwin_bot.errors import StateError
 
 
@@ -254,7 +254,7 @@ def costly(
 
 def test_work_moved_from_training_into_scoring_is_still_paid_for():
     # A model whose load() trains further spends little in training and much in scoring.
-    from darwin_bot.core.results import Status, apply_cost_limit
+    from darwin_bot.core import Status, apply_cost_limit
 
     base = Cost(10.0, 20.0)
     shifted = apply_cost_limit(costly(2.0, score=60.0), base, max_cost_ratio=1.5)
@@ -274,7 +274,7 @@ def test_work_moved_from_training_into_scoring_is_still_paid_for():
 
 
 def test_a_run_past_the_cost_ratio_is_over_budget_and_says_by_how_much():
-    from darwin_bot.core.results import Status, apply_cost_limit
+    from darwin_bot.core import Status, apply_cost_limit
 
     over = apply_cost_limit(costly(31.0), Cost(10.0), max_cost_ratio=1.5)
     assert over.status is Status.OVER_BUDGET and not over.ok
@@ -287,7 +287,7 @@ def test_a_run_past_the_cost_ratio_is_over_budget_and_says_by_how_much():
 
 
 def test_without_a_baseline_or_a_measurement_the_result_is_unchanged():
-    from darwin_bot.core.results import Status, apply_cost_limit
+    from darwin_bot.core import Status, apply_cost_limit
 
     for r, base in ((costly(31.0), None), (costly(31.0), Cost(0.0)), (costly(None), Cost(10.0))):
         assert apply_cost_limit(r, base, 1.5) == r
@@ -303,7 +303,7 @@ def test_metrics_from_before_the_wall_time_was_measured_still_load():
 
 
 def test_a_seconds_budget_is_held_to_the_tighter_ratio():
-    from darwin_bot.core.results import Status, apply_cost_limit
+    from darwin_bot.core import Status, apply_cost_limit
 
     r = costly(11.0)
     timed = EvalResult(**{**r.__dict__, "budget": Budget(seconds=10.0)})

@@ -8,10 +8,8 @@ from dataclasses import replace
 
 import pytest
 
+from darwin_bot.core import Metrics, Previous, Row, Rules, Status
 from darwin_bot.core import generation as gen
-from darwin_bot.core.generation import Previous, Rules
-from darwin_bot.core.results import Metrics, Status
-from darwin_bot.core.row import Row
 
 RULES = Rules(population=4, survivors=2, significance=0.05)
 SEED_ONLY = Previous(("seed",))

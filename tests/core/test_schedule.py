@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from darwin_bot.core.generation import rank
-from darwin_bot.core.results import Budget
-from darwin_bot.core.row import Row
+from darwin_bot.core import Budget, Row, rank
 from darwin_bot.core.schedule import (
     Schedule,
     ScheduleKind,

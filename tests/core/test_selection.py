@@ -8,10 +8,9 @@ from collections import Counter
 
 import pytest
 
+from darwin_bot.core import Row, Status
 from darwin_bot.core import selection as sel
 from darwin_bot.core.fitness import FAILED
-from darwin_bot.core.results import Status
-from darwin_bot.core.row import Row
 from darwin_bot.errors import StateError
 
 

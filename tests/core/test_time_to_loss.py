@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from darwin_bot.config import FitnessConfig
+from darwin_bot.core import Budget, EvalResult, Metrics, Status
 from darwin_bot.core import fitness as fit
 from darwin_bot.core import time_to_loss as ttl
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.engine.rows import scored_row
 
 

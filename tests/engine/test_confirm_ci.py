@@ -59,7 +59,7 @@ def test_the_reevaluate_legs_pass_the_matrix_budget() -> None:
 def test_evaluate_confirm_without_a_confirmation_budget_is_one_line_exit_2(
     tmp_path: Path, toml: str, args: list[str], message: str
 ) -> None:
-    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.cli import make_scratch_repo
 
     make_scratch_repo(tmp_path / "r", toml)
     env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}

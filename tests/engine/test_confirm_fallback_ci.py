@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from darwin_bot.core import Budget, EvalResult, Metrics
 from darwin_bot.core.confirm import Verdict
-from darwin_bot.core.results import Budget, EvalResult, Metrics
 from darwin_bot.engine import DeferredEvaluator, Engine
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from tests.engine.test_engine import _files_hash
 from tests.engine.test_engine_confirm import CONFIRM, SEARCH, _cfg, _engine, _seed_hash
 

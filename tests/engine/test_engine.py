@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.config import Config, from_dict
-from darwin_bot.core.results import Budget, EvalResult, Metrics
-from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
+from darwin_bot.core import SEED_AGENT, Budget, EvalResult, Metrics
+from darwin_bot.engine import DeferredEvaluator, Engine
 from darwin_bot.errors import StateError
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from darwin_bot.llm import make_llm
 
 

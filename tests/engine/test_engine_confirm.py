@@ -19,10 +19,10 @@ import pytest
 from darwin_bot.cli.progress import Reporter
 from darwin_bot.cli.render import print_generation
 from darwin_bot.config import Config, from_dict
+from darwin_bot.core import SEED_AGENT, Budget, EvalResult, Metrics
 from darwin_bot.core.confirm import Verdict
-from darwin_bot.core.results import Budget, EvalResult, Metrics
-from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.engine import DeferredEvaluator, Engine
+from darwin_bot.git import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine import _files_hash
 
@@ -295,8 +295,7 @@ def _raw() -> dict:
 def test_the_dashboard_job_summary_and_champion_comment_show_both_budgets(
     scratch, confirm_ppl: float
 ) -> None:
-    from darwin_bot.publish import report
-    from darwin_bot.publish.publisher import make_publisher
+    from darwin_bot.publish import make_publisher, report
 
     root = scratch()
     cfg = _cfg()

@@ -13,8 +13,9 @@ import dataclasses
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.core import SEED_AGENT
+from darwin_bot.engine import DeferredEvaluator, Engine
+from darwin_bot.git import GitRepo
 from tests.engine.test_engine import FakeEvaluator, _cfg, _engine, _files_hash_of_ref
 
 NEW_CORPUS = "data/bigger_corpus"
@@ -117,8 +118,8 @@ def test_the_ci_matrix_asks_for_the_baseline_and_the_survivors_on_a_new_corpus(s
 
 
 def test_a_corpus_is_part_of_the_cache_key(tmp_path: Path) -> None:
-    from darwin_bot.core.results import Budget
-    from darwin_bot.store.state import EvalCache
+    from darwin_bot.core import Budget
+    from darwin_bot.store import EvalCache
 
     a = EvalCache(tmp_path, "tiny", Budget(iters=10), "2", "data/shakespeare_char")
     b = EvalCache(tmp_path, "tiny", Budget(iters=10), "2", "data/other")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.config import Config, from_dict
-from darwin_bot.core.results import Budget, EvalResult, Metrics
+from darwin_bot.core import Budget, EvalResult, Metrics
 from darwin_bot.engine import Engine
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine import _files_hash
 

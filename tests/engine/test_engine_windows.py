@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.core.results import Budget, EvalResult, Metrics
-from darwin_bot.engine import SEED_AGENT, DeferredEvaluator, Engine
+from darwin_bot.cli import make_scratch_repo
+from darwin_bot.core import SEED_AGENT, Budget, EvalResult, Metrics
+from darwin_bot.engine import DeferredEvaluator, Engine
 from darwin_bot.errors import StateError
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from tests.engine.test_engine import FakeEvaluator, _cfg, _engine, _files_hash, _files_hash_of_ref
 
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from darwin_bot.cli.eval_options import rung_budget as rung_budget_of
-from darwin_bot.core.results import Budget
+from darwin_bot.core import Budget
 from darwin_bot.engine import DeferredEvaluator, Engine
 from darwin_bot.engine.ci import CI_LEGS, rung_budget
 from darwin_bot.errors import ConfigError
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine_schedule import SEARCH, RungEvaluator, _cfg, _engine, _seed_hash
 from tests.gh_expr import evaluate, truthy

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.cli import make_scratch_repo
 from darwin_bot.cli.progress import Reporter
+from darwin_bot.core import SEED_AGENT
 from darwin_bot.engine import Engine
-from darwin_bot.engine.ports import SEED_AGENT
 from darwin_bot.errors import SeedDoesNotTrain
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from darwin_bot.llm import make_llm
 from tests.engine.test_engine import FakeEvaluator, _cfg, _files_hash
 

@@ -27,7 +27,7 @@ def _darwin(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def evolved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository after one generation (fake evaluator), copied by each test that breaks it."""
-    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.cli import make_scratch_repo
 
     root = tmp_path_factory.mktemp("checks") / "repo"
     make_scratch_repo(root, "[evolution]\npopulation = 4\nsurvivors = 2\nseed = 3\n")

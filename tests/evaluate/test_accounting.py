@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from darwin_bot.evaluate import Limits, Mount, resolve_backend, run_sandboxed, scrub_env
 from darwin_bot.evaluate.accounting import Usage, thread_env
-from darwin_bot.evaluate.sandbox import Limits, Mount, resolve_backend, run_sandboxed, scrub_env
 
 SPIN = "import time\ne = time.process_time() + {s}\nwhile time.process_time() < e: pass\n"
 
@@ -98,8 +98,8 @@ time.sleep(1.5)  # three polls
 
 
 def test_on_a_cpu_the_cost_limit_is_a_cpu_budget_and_on_a_gpu_a_wall_clock():
-    from darwin_bot.core.results import CONTENTION_SLACK, Budget, Status
-    from darwin_bot.evaluate.harness import EvalOptions
+    from darwin_bot.core import CONTENTION_SLACK, Budget, Status
+    from darwin_bot.evaluate import EvalOptions
     from darwin_bot.evaluate.limits import score_limit, train_limit
 
     opts = EvalOptions(budget=Budget(iters=100), allowance_s=5.0, timeout_s=900.0,
@@ -121,8 +121,7 @@ def test_the_scoring_sandbox_gets_the_thread_settings_training_gets(tmp_path, mo
     # core, and the program is charged the machine's load (60 CPU s for 4 s of work seen).
     import numpy as np
 
-    from darwin_bot.evaluate import score_run
-    from darwin_bot.evaluate.sandbox import Limits, SandboxRun
+    from darwin_bot.evaluate import Limits, SandboxRun, score_run
     from darwin_bot.evaluate.scoring import plan_probes
 
     given: dict[str, str] = {}

@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darwin_bot.evaluate import seccomp
+from darwin_bot.evaluate import Limits, Mount, scrub_env, seccomp
 from darwin_bot.evaluate.sandbox import probe, run_sandboxed
-from darwin_bot.evaluate.sandbox.env import scrub_env
-from darwin_bot.evaluate.sandbox.types import Limits, Mount
 from darwin_bot.evaluate.scratch import make_train_data
 from tests.conftest import require_tool
 

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from darwin_bot.config import FitnessConfig
-from darwin_bot.core.results import Budget, EvalResult
+from darwin_bot.core import Budget, EvalResult
 from darwin_bot.engine.rows import scored_row
 from darwin_bot.evaluate import curve as curve_mod
 

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import torch
 
+from darwin_bot.core import Budget, EvalResult, Metrics, Status
 from darwin_bot.core import time_to_loss as ttl
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
 from darwin_bot.evaluate import curve as curve_mod
 from darwin_bot.evaluate import curve_watch
 from darwin_bot.evaluate.curve_score import UNFIT, CurveConsumer
 from darwin_bot.evaluate.curve_weights import KEPT_ELEMENTS, Unfit, state_dict, substitute
 from darwin_bot.evaluate.scoring import Scorer, plan_probes
-from darwin_bot.program.darwin import DarwinContract
+from darwin_bot.program import DarwinContract
 from darwin_bot.program.nanogpt import NanoGPTContract, eval_interval
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from darwin_bot.evaluate import SandboxRun
 from darwin_bot.evaluate.devices import DevicePool, Slot, plan_slots
-from darwin_bot.evaluate.sandbox.types import SandboxRun
 
 
 def test_workers_never_outnumber_the_gpus_and_cpu_workers_split_the_cores():

@@ -204,8 +204,7 @@ def test_memorised_public_windows_buy_nothing_on_secret_windows(make_tree, evalu
     """The fixed windows are public: a model that embeds them wins there, and only there."""
     import numpy as np
 
-    from darwin_bot.evaluate import windows
-    from darwin_bot.evaluate.scoring import WINDOW_SEED, choose_windows
+    from darwin_bot.evaluate import WINDOW_SEED, choose_windows, windows
 
     val = np.fromfile(corpus / "val.bin", dtype=np.uint16)
     T, available = 64, (len(val) - 1) // 64

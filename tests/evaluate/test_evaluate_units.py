@@ -75,8 +75,8 @@ def test_cpu_peak_is_measured_and_named():
 def test_scoring_is_held_to_what_the_cost_limit_leaves_after_training():
     import dataclasses
 
-    from darwin_bot.core.results import Budget, Status
-    from darwin_bot.evaluate.harness import EvalOptions
+    from darwin_bot.core import Budget, Status
+    from darwin_bot.evaluate import EvalOptions
     from darwin_bot.evaluate.limits import score_limit
 
     opts = EvalOptions(budget=Budget(iters=100), baseline_train_wall_s=60,
@@ -94,7 +94,7 @@ def test_scoring_is_held_to_what_the_cost_limit_leaves_after_training():
 
 
 def test_the_wall_limit_follows_the_budget():
-    from darwin_bot.core.results import Budget, Status
+    from darwin_bot.core import Budget, Status
     from darwin_bot.evaluate.harness import EvalOptions, wall_limit
 
     seconds = wall_limit(EvalOptions(budget=Budget(seconds=10), allowance_s=15, timeout_s=900))

@@ -227,7 +227,7 @@ def _model_with(repo_root: Path, kind: str, tmp_path: Path):
     import random
 
     from darwin_bot.llm.offline import imported_names, proposals
-    from darwin_bot.mutation.chunks import chunk_source
+    from darwin_bot.mutation import chunk_source
 
     text = (repo_root / "seed" / "model.py").read_text()
     chunks = chunk_source("seed/model.py", text)

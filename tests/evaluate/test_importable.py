@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.evaluate import importable
-from darwin_bot.evaluate.sandbox import run_sandboxed
-from darwin_bot.evaluate.sandbox.env import scrub_env
-from darwin_bot.evaluate.sandbox.types import Limits, Mount
+from darwin_bot.evaluate import Limits, Mount, importable, run_sandboxed, scrub_env
 
 # One module that only this process can see (its folder is on sys.path but not mounted).
 HOST_ONLY = "darwin_host_only_module"

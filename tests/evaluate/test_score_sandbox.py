@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from darwin_bot.core.results import Status
-from darwin_bot.evaluate import score_run
+from darwin_bot.core import Status
+from darwin_bot.evaluate import Limits, resolve_backend, score_run
 from darwin_bot.evaluate.proctree import tree_cpu_s
-from darwin_bot.evaluate.sandbox import Limits, resolve_backend
 from darwin_bot.evaluate.scoring import plan_probes
 from tests.evaluate.test_graph_archive import VOCAB, Tiny, exported
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darwin_bot.evaluate import windows
-from darwin_bot.evaluate.sandbox import scrub_env
+from darwin_bot.evaluate import scrub_env, windows
 from darwin_bot.evaluate.scoring import WINDOW_SEED, plan_probes
 
 
@@ -92,10 +91,9 @@ def test_a_generations_windows_need_the_secret(tmp_path: Path, monkeypatch):
 def test_kept_graphs_are_found_by_their_run_and_a_damaged_one_is_trained_again(tmp_path: Path):
     from types import SimpleNamespace
 
-    from darwin_bot.core.results import Budget
-    from darwin_bot.evaluate import rescore
+    from darwin_bot.core import Budget
+    from darwin_bot.evaluate import SandboxRun, rescore
     from darwin_bot.evaluate.claims import Report
-    from darwin_bot.evaluate.sandbox.types import SandboxRun
 
     out = tmp_path / "scratch" / "out"
     out.mkdir(parents=True)

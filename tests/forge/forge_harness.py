@@ -16,8 +16,7 @@ from forge_emulator import BOT_TOKEN, HUMAN_TOKEN, OUTSIDER_TOKEN, Emulator
 from github import Auth, Github, GithubException
 from mirror import Mirror
 
-from darwin_bot.forge import Forge, LocalForge
-from darwin_bot.forge.github import GitHubForge
+from darwin_bot.forge import Forge, GitHubForge, LocalForge
 from darwin_bot.forge.retry import RetryPolicy
 
 _GIT_ID = [

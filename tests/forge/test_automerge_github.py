@@ -28,11 +28,11 @@ from origin_hook import protect
 from permissions import unused_grants
 from test_generation_github import DARWIN_YML, TOML, Workflow, clean_env, git
 
-from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.core.results import Budget, EvalResult, Metrics, Status
+from darwin_bot.cli import make_scratch_repo
+from darwin_bot.core import Budget, EvalResult, Metrics, Status
 from darwin_bot.evaluate import EVALUATOR_VERSION, windows
-from darwin_bot.forge.github import GitHubForge
-from darwin_bot.store.memory import MemoryStore
+from darwin_bot.forge import GitHubForge
+from darwin_bot.store import MemoryStore
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from forge_harness import Harness
 
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core import HumanRequest
 from darwin_bot.errors import ForgeNotFound, GitError
 from darwin_bot.forge import DRAFT_LABEL, FITNESS_CONTEXT, agent_marker_key, has_marker, marker
 from darwin_bot.publish import dashboard, hitl

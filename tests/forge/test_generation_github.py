@@ -39,14 +39,13 @@ from origin_hook import install as install_hook
 from origin_hook import protect
 from permissions import job_permissions, unused_grants
 
-from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.forge.base import FITNESS_CONTEXT, agent_marker_key, has_marker
-from darwin_bot.forge.github import GitHubForge
-from darwin_bot.git.repo import GitRepo
-from darwin_bot.program.corpus import prepare_synthetic
+from darwin_bot.cli import make_scratch_repo
+from darwin_bot.forge import FITNESS_CONTEXT, GitHubForge, agent_marker_key, has_marker
+from darwin_bot.git import GitRepo
+from darwin_bot.program import prepare_synthetic
 from darwin_bot.publish.dashboard import DASHBOARD_KEY, DASHBOARD_LABEL
 from darwin_bot.publish.publisher import AGENT_LABEL
-from darwin_bot.store.memory import MemoryStore
+from darwin_bot.store import MemoryStore
 
 # Two generations with real training, every job's requests checked by the proxy: more
 # than the suite's default 300 s on a loaded machine.

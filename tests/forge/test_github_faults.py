@@ -110,7 +110,7 @@ def test_permanent_errors_map_to_the_darwin_tree_without_retry(
 
 
 def test_an_unreachable_server_is_transient(github: GitHubHarness) -> None:
-    from darwin_bot.forge.github import GitHubForge
+    from darwin_bot.forge import GitHubForge
     from darwin_bot.forge.retry import RetryPolicy
 
     sleeps: list[float] = []
@@ -147,7 +147,7 @@ def test_draft_prs_unsupported_degrade_to_a_label(github: GitHubHarness) -> None
 
 def test_config_errors_say_what_to_do() -> None:
     from darwin_bot.errors import ConfigError
-    from darwin_bot.forge.github import GitHubForge
+    from darwin_bot.forge import GitHubForge
 
     with pytest.raises(ConfigError, match="GITHUB_REPOSITORY"):
         GitHubForge.from_env(env={"GITHUB_TOKEN": "x"})

@@ -7,8 +7,7 @@ from forge_emulator import Fault
 from forge_harness import GitHubHarness
 
 from darwin_bot.errors import ForgeAuthError, ForgeError
-from darwin_bot.forge import agent_marker_key, has_marker
-from darwin_bot.forge.base import MAX_BODY_CHARS
+from darwin_bot.forge import MAX_BODY_CHARS, agent_marker_key, has_marker
 
 BRANCH = "darwin/g001-000"
 

@@ -16,7 +16,7 @@ import pytest
 from origin_hook import protect
 
 from darwin_bot.errors import GitError
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.cli import make_scratch_repo
 from darwin_bot.config import load
 from darwin_bot.errors import RunStopped
-from darwin_bot.forge import LocalForge
-from darwin_bot.forge.rate_budget import (
+from darwin_bot.forge import (
     REST_PER_HOUR,
     WRITES_PER_HOUR,
+    LocalForge,
     generation_budget,
     propose_budget,
     select_budget,
 )
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from darwin_bot.publish.publisher import AGENT_LABEL, ForgePublisher
-from darwin_bot.store.memory import MemoryStore
+from darwin_bot.store import MemoryStore
 
 
 def test_the_count_matches_what_the_benchmark_measured_at_population_100() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.core.agent import Mutation
+from darwin_bot.core import Mutation
 from darwin_bot.errors import GitError
-from darwin_bot.git.repo import GitRepo
+from darwin_bot.git import GitRepo
 from darwin_bot.git.trailers import format_message, mutation_from_commit, parse_trailers
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.cli import make_scratch_repo
 from darwin_bot.errors import RunLocked
 from darwin_bot.git import runlock as lock
 

@@ -9,14 +9,17 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
-from darwin_bot.core.results import EvalResult
+from darwin_bot.core import EvalResult, Outcome
 from darwin_bot.llm.offline import HeuristicLLM, imported_names, proposals
-from darwin_bot.mutation import MutationContext, mutate_tree
-from darwin_bot.mutation.chunks import chunk_source
+from darwin_bot.mutation import (
+    ForkSmoke,
+    MutationContext,
+    chunk_source,
+    mutate_tree,
+    validate_files,
+    write_tiny_data,
+)
 from darwin_bot.mutation.prompts import FileView, mutation_prompt, repair_prompt
-from darwin_bot.mutation.testing import ForkSmoke, write_tiny_data
-from darwin_bot.mutation.validate import validate_files
 
 RUNS = 50
 

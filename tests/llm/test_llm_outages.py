@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from darwin_bot.cli import main
-from darwin_bot.cli.app import build_engine
+from darwin_bot.cli import build_engine, main
 from darwin_bot.config import Config, from_dict
 from darwin_bot.errors import RunStopped
-from darwin_bot.llm.offline import HeuristicLLM
+from darwin_bot.llm import HeuristicLLM
 from darwin_bot.spend import LEDGER_DIR, Ledger
 from tests.engine.test_engine import FakeEvaluator
 from tests.llm.fake_openai import FakeServer

@@ -9,13 +9,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from darwin_bot.llm import Evidence, Guidance, HeuristicLLM, from_memory
 from darwin_bot.llm.evidence import EditTag, audit, digest, run_noise
-from darwin_bot.llm.offline import Evidence, Guidance, HeuristicLLM, from_memory
 from darwin_bot.llm.offline.policy import choose
 from darwin_bot.llm.offline.registry import Edit
-from darwin_bot.mutation.chunks import chunk_source
+from darwin_bot.mutation import chunk_source, parse_reply
 from darwin_bot.mutation.prompts import FileView, mutation_prompt
-from darwin_bot.mutation.replies import parse_reply
 
 
 def _rec(
@@ -157,7 +156,7 @@ def test_audit_lists_lineage_repeats_apart_from_exploring_ones() -> None:
 
 
 def test_the_reference_run_repeats_nothing_its_lineage_has(repo_root: Path) -> None:
-    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.store import MemoryStore
 
     got = audit(MemoryStore(repo_root / "memory" / "reference"))
     trials = from_memory(MemoryStore(repo_root / "memory" / "reference")).trials
@@ -268,9 +267,9 @@ def test_data_request_when_held_out_loss_stalls() -> None:
 def test_the_llm_darwin_run_builds_passes_the_guidance_on(repo_root: Path, tmp_path: Path) -> None:
     """The spend wrapper around the offline mutator must not hide its ``guide`` (it did: the
     demo and the ablation's memory arm ran without the memory, and never opened a request)."""
-    from darwin_bot.cli.app import llm_factory
+    from darwin_bot.cli import llm_factory
     from darwin_bot.config import Config
-    from darwin_bot.llm.base import Guided
+    from darwin_bot.llm import Guided
     from darwin_bot.spend import build_factory
 
     cfg = dataclasses.replace(Config(), llm=dataclasses.replace(Config().llm, backend="heuristic"))

@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
-from darwin_bot.core.results import Budget, EvalResult
-from darwin_bot.llm.base import ChunkOffer
+from darwin_bot.core import Budget, EvalResult, Outcome
+from darwin_bot.llm import ChunkOffer
 from darwin_bot.llm.evidence import EditTag
 from darwin_bot.llm.offline import Evidence, Guidance, HeuristicLLM, from_memory, proposals
 from darwin_bot.llm.offline.ast_tools import imported_names
 from darwin_bot.llm.offline.policy import choose
 from darwin_bot.llm.offline.registry import Edit
-from darwin_bot.mutation import MutationContext, mutate_tree
-from darwin_bot.mutation.chunks import chunk_source
+from darwin_bot.mutation import MutationContext, chunk_source, mutate_tree
 from darwin_bot.mutation.prompts import FileView
 
 IMPORTS = ("torch", "math", "inspect", "numpy")

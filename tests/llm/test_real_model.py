@@ -18,8 +18,8 @@ import pytest
 from benchmarks import _llama_server as llama
 from darwin_bot.cli import app, main
 from darwin_bot.config import Config, LLMConfig
-from darwin_bot.core.agent import Outcome
-from darwin_bot.llm.openai_backend import OpenAIBackend
+from darwin_bot.core import Outcome
+from darwin_bot.llm import OpenAIBackend
 from darwin_bot.mutation import MutationContext, mutate_tree
 from darwin_bot.spend import LEDGER_DIR, Ledger
 from tests.conftest import require_tool

@@ -14,7 +14,7 @@ import pytest
 
 from darwin_bot.config import LLMConfig
 from darwin_bot.errors import LLMAuthError, LLMRequestError
-from darwin_bot.llm.openai_backend import OpenAIBackend
+from darwin_bot.llm import OpenAIBackend
 from darwin_bot.llm.params import is_reasoning
 from tests.llm.fake_openai import FakeServer, body, openai_rules
 

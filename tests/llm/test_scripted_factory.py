@@ -9,10 +9,8 @@ import pytest
 
 from darwin_bot.config import LLMConfig
 from darwin_bot.errors import ConfigError, LLMError
+from darwin_bot.llm import HeuristicLLM, OpenAIBackend, make_llm
 from darwin_bot.llm import factory as factory_mod
-from darwin_bot.llm import make_llm
-from darwin_bot.llm.offline import HeuristicLLM
-from darwin_bot.llm.openai_backend import OpenAIBackend
 from darwin_bot.llm.scripted import ScriptedLLM
 
 MSG = [{"role": "user", "content": "x"}]

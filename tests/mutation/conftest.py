@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.core.results import Budget, EvalResult, Status
-from darwin_bot.mutation.testing import write_tiny_data
+from darwin_bot.core import Budget, EvalResult, Status
+from darwin_bot.mutation import write_tiny_data
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
+from darwin_bot.core import Outcome
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.mutation import Attempt, mutate_tree
 from darwin_bot.mutation.change import signature

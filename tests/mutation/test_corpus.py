@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
+from darwin_bot.core import Outcome
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.mutation import MutationContext, mutate_tree
 from tests.mutation.conftest import FakeSmoke

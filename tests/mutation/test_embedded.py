@@ -10,10 +10,9 @@ import pytest
 
 from darwin_bot.errors import MutationRejected
 from darwin_bot.llm.offline import imported_names, proposals
-from darwin_bot.mutation import validate
+from darwin_bot.mutation import validate, validate_files
 from darwin_bot.mutation.chunks import chunk_source, replace_chunk
 from darwin_bot.mutation.embedded import findings
-from darwin_bot.mutation.validate import validate_files
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "evaluate" / "programs"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from darwin_bot.cli.demo import make_scratch_repo
-from darwin_bot.core.agent import Outcome
+from darwin_bot.cli import make_scratch_repo
+from darwin_bot.core import Outcome
 from darwin_bot.llm.evidence import EditTag
 from tests.engine.test_engine import FakeEvaluator, _cfg, _engine
 
@@ -64,7 +64,7 @@ def test_three_generations_learn_without_repeats(tmp_path: Path) -> None:
 def test_the_llm_digest_leads_with_the_evidence_within_digest_tokens(tmp_path: Path) -> None:
     from darwin_bot.config import from_dict
     from darwin_bot.engine.offspring import Breeder
-    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.store import MemoryStore
 
     memory = MemoryStore(tmp_path / "memory")
     for i in range(3):

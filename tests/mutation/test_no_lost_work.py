@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
+from darwin_bot.core import Outcome
 from darwin_bot.errors import LLMRequestError, LLMTransientError
-from darwin_bot.llm.base import Completion, Message
-from darwin_bot.llm.context import Window
+from darwin_bot.llm import Completion, Message, Window
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.mutation import Attempt, MutationContext, mutate_tree
 from darwin_bot.mutation.prompts import LEFT_OUT

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.config import Config
-from darwin_bot.core.agent import Outcome
-from darwin_bot.core.results import EvalResult, SmokeDeferred, SmokeResult, Status
-from darwin_bot.engine.ports import DeferredEvaluator
+from darwin_bot.core import EvalResult, Outcome, SmokeDeferred, SmokeResult, Status
+from darwin_bot.engine import DeferredEvaluator
 from darwin_bot.errors import StateError
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.mutation import (

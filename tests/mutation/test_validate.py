@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from darwin_bot.errors import MutationRejected
-from darwin_bot.mutation.validate import validate_files
+from darwin_bot.mutation import validate_files
 
 
 def _check(repo_root: Path, file: str, old: str, new: str, **kw: object) -> None:

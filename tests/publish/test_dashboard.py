@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.core.agent import HumanRequest
-from darwin_bot.forge import LocalForge
-from darwin_bot.forge.base import MAX_BODY_CHARS
+from darwin_bot.core import HumanRequest
+from darwin_bot.forge import MAX_BODY_CHARS, LocalForge
 from darwin_bot.publish import dashboard, hitl
 
 TABLE = "| agent | ppl |\n|---|---|\n| g001-000 | 3.21 |"

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from darwin_bot.cli import cli
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core import HumanRequest
 from darwin_bot.forge import Issue, LocalForge
 from darwin_bot.publish import hitl
 
@@ -154,10 +154,10 @@ def test_approval_reaches_prompt_memory_and_mutator_and_a_decline_is_not_asked_a
     tmp_path: Path,
 ) -> None:
     from darwin_bot.config import Config
-    from darwin_bot.llm.evidence import Guidance, from_memory
+    from darwin_bot.llm import Guidance, from_memory
     from darwin_bot.llm.offline import requests as asks
-    from darwin_bot.publish.publisher import ForgePublisher
-    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.publish import ForgePublisher
+    from darwin_bot.store import MemoryStore
 
     forge, memory = LocalForge(tmp_path / "forge"), MemoryStore(tmp_path / "memory")
     pub = ForgePublisher(forge, None, Config(), memory)  # type: ignore[arg-type]
@@ -260,9 +260,9 @@ def test_approving_a_dependency_that_is_not_installed_says_so(
 def test_an_approved_import_that_is_not_installed_is_withheld_and_said(scratch) -> None:
     from darwin_bot.cli.progress import Reporter
     from darwin_bot.engine import Engine
-    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.git import GitRepo
     from darwin_bot.llm import make_llm
-    from darwin_bot.publish.publisher import make_publisher
+    from darwin_bot.publish import make_publisher
     from tests.engine.test_engine import FakeEvaluator, _cfg
 
     root = scratch()

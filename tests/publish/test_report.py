@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.core.agent import Agent, Mutation
+from darwin_bot.core import Agent, Gate, Metrics, Mutation, Row, Status
 from darwin_bot.core.fitness import GateResult
-from darwin_bot.core.generation import Gate
-from darwin_bot.core.results import Metrics, Status
-from darwin_bot.core.row import Row
 from darwin_bot.errors import StateError
 from darwin_bot.publish.report import (
     fitness_plot,
@@ -23,7 +20,7 @@ from darwin_bot.publish.report import (
     lineage_text,
     plot_series,
 )
-from darwin_bot.store.records import Baseline, GenerationSummary
+from darwin_bot.store import Baseline, GenerationSummary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

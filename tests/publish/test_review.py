@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.core.results import Metrics, Status
-from darwin_bot.core.row import Row
+from darwin_bot.core import Metrics, Row, Status
 from darwin_bot.publish.review import (
     Runs,
     Spread,
@@ -19,7 +18,7 @@ from darwin_bot.publish.review import (
     review_plot,
 )
 from darwin_bot.publish.review_plot import review_figure
-from darwin_bot.store.records import Baseline, GenerationSummary
+from darwin_bot.store import Baseline, GenerationSummary
 
 LOG = "preset tiny: 0.1M parameters\niter 10: loss 3.5000, lr 1e-3\niter 20: loss 2.9000, lr 1e-3\n"
 
@@ -115,12 +114,12 @@ def test_wall_time_keys_are_read_tolerantly(key: str) -> None:
 
 def _one_generation(tmp_path: Path):
     """A scratch repository evolved one generation with the fake evaluator and the local forge."""
-    from darwin_bot.cli.demo import make_scratch_repo
+    from darwin_bot.cli import make_scratch_repo
     from darwin_bot.config import from_dict
     from darwin_bot.engine import Engine
-    from darwin_bot.git.repo import GitRepo
+    from darwin_bot.git import GitRepo
     from darwin_bot.llm import make_llm
-    from darwin_bot.publish.publisher import make_publisher
+    from darwin_bot.publish import make_publisher
     from tests.engine.test_engine import FakeEvaluator
 
     root = tmp_path / "repo"

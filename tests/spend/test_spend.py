@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from darwin_bot.cli.demo import make_scratch_repo
+from darwin_bot.cli import make_scratch_repo
 from darwin_bot.config import from_dict
 from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError, SpendCapReached
-from darwin_bot.git.repo import GitRepo
-from darwin_bot.llm.base import Completion
-from darwin_bot.llm.offline import HeuristicLLM
+from darwin_bot.git import GitRepo
+from darwin_bot.llm import Completion, HeuristicLLM
 from darwin_bot.llm.scripted import ScriptedLLM
 from darwin_bot.spend import (
     UCB1,
     ArmStats,
+    BudgetedLLM,
     Call,
     Caps,
     Ledger,
@@ -29,7 +29,6 @@ from darwin_bot.spend import (
     spend_markdown,
     spend_text,
 )
-from darwin_bot.spend.budgeted import BudgetedLLM
 from tests.engine.test_engine import FakeEvaluator
 
 MSG = [{"role": "user", "content": "mutate this"}]
@@ -236,7 +235,7 @@ def test_the_spend_table_names_the_model_that_answered(tmp_path: Path) -> None:
     and the configured model, which made none, is not shown beside the total."""
     from darwin_bot.config import from_dict
     from darwin_bot.spend import spend_report
-    from darwin_bot.store.memory import MemoryStore
+    from darwin_bot.store import MemoryStore
 
     cfg = from_dict({"llm": {"backend": "heuristic", "model": "gpt-4o-mini"}})
     memory = MemoryStore(tmp_path / "memory")

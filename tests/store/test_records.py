@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from darwin_bot.core.agent import MutationKind, Outcome
-from darwin_bot.core.results import Metrics
-from darwin_bot.store.memory import MemoryStore
-from darwin_bot.store.records import MutationEdit, MutationRecord
+from darwin_bot.core import Metrics, MutationKind, Outcome
+from darwin_bot.store import MemoryStore, MutationEdit, MutationRecord
 
 
 def _record(**changes: object) -> MutationRecord:

@@ -8,11 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from darwin_bot.core.agent import Outcome, RequestStatus
+from darwin_bot.core import Outcome, RequestStatus
 from darwin_bot.core.results import STATUSES
 from darwin_bot.errors import BrokenState
-from darwin_bot.store import schema
-from darwin_bot.store.records import JournalState
+from darwin_bot.store import JournalState, schema
 
 
 @pytest.mark.parametrize("kind", schema.KINDS)

@@ -25,7 +25,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core import HumanRequest
 from darwin_bot.llm.base import ChunkOffer, ChunkPlan, Completion, Message
 from darwin_bot.llm.evidence import Guidance
 from darwin_bot.llm.offline import requests as asks

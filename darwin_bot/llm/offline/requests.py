@@ -14,7 +14,7 @@ the measured numbers:
 
 from __future__ import annotations
 
-from darwin_bot.core.agent import HumanRequest
+from darwin_bot.core import HumanRequest
 from darwin_bot.llm.evidence import Guidance
 from darwin_bot.llm.offline.policy import Ranked
 
