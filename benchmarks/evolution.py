@@ -30,7 +30,7 @@ the engine caches results by tree id, so a duplicate candidate is free in both
 arms. Smoke tests are counted separately, by the process that ran them.
 
 The evolution arm's ``search`` is its audit from the memory's records
-(``llm.evidence.audit``): duplicate draws dropped before training,
+(``llm.evidence.audit_memory``): duplicate draws dropped before training,
 edits made while exploring, and every edit whose effect the offspring's lineage
 already had (``lineage_repeats``: the mutator's rule says none, unless exploring,
 and those are listed apart as ``exploring_repeats``).
@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.core import EvalResult, champion_test, summarize, welch_one_sided
-from darwin_bot.llm import audit
+from darwin_bot.llm import audit_memory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -278,7 +278,7 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
         head=head_of(engine, best) if best else None,
         compute_units=round(units, 2),
         schedule=cfg.search.schedule,
-        search=audit(engine.memory).as_json(),
+        search=audit_memory(engine.memory).as_json(),
         generations=[
             {
                 "generation": s["generation"],

@@ -24,7 +24,7 @@ agent that trained) over the seed's mean, ``(seed - leader) / seed``. The
 difference is memory minus no-memory, paired by evolution seed; the p-value is
 the two-sided paired t-test over seeds (scipy), with the Wilcoxon signed-rank
 p-value alongside. Each arm also reports its search audit from the records
-(``llm.evidence.audit``): ``duplicates``, the offspring draws dropped as
+(``llm.evidence.audit_memory``): ``duplicates``, the offspring draws dropped as
 duplicate work before any smoke test or training (each would have cost one full
 training run), ``exploring_edits``, and ``lineage_repeats``, the edits whose
 effect the offspring's lineage already had (the memory arm's rule says none
@@ -131,9 +131,9 @@ def champion_gain(engine: Any) -> dict[str, Any]:
 
 
 def _count(engine: Any) -> dict[str, Any]:
-    from darwin_bot.llm import audit
+    from darwin_bot.llm import audit_memory
 
-    return audit(engine.memory).as_json()
+    return audit_memory(engine.memory).as_json()
 
 
 COST_LIMIT_OFF = 1000.0

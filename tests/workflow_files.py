@@ -64,9 +64,9 @@ def permissions(job: dict[str, Any]) -> dict[str, str]:
 
 def written_workflow() -> dict[str, Any]:
     """The workflow ``darwin init --github`` writes for a user's repository, parsed."""
-    from darwin_bot.forge import default_action, render
+    from darwin_bot.forge import default_action, render_workflow
 
-    return yaml.safe_load(render(default_action()))
+    return yaml.safe_load(render_workflow(default_action()))
 
 
 def is_darwin_step(step: dict[str, Any]) -> bool:

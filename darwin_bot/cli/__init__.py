@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"darwin: error: {exc}", err=True)
         if os.environ.get("GITHUB_ACTIONS") == "true":
             # On the run's page, not only in the log: the line says what to fix.
-            from darwin_bot.publish import error
+            from darwin_bot.publish import annotate_error
 
-            error(str(exc), title="darwin-bot", stream=sys.stdout)
+            annotate_error(str(exc), title="darwin-bot", stream=sys.stdout)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("darwin: aborted", err=True)

@@ -18,7 +18,7 @@ from darwin_bot.config import Config
 from darwin_bot.core import Budget, EvalResult
 from darwin_bot.engine import Engine
 from darwin_bot.errors import ConfigError
-from darwin_bot.git import GitRepo, hold
+from darwin_bot.git import GitRepo, hold_run_lock
 from darwin_bot.store import GenerationSummary
 
 
@@ -48,9 +48,9 @@ class TrustedEvaluator:
         self.generation = g
 
     def _windows(self) -> Any:
-        from darwin_bot.evaluate import current, read_secret
+        from darwin_bot.evaluate import current_windows, read_secret
 
-        return current(read_secret(self.secret_dir), self.generation)
+        return current_windows(read_secret(self.secret_dir), self.generation)
 
     @property
     def windows(self) -> str | None:
@@ -152,7 +152,7 @@ def build_engine(
     summary as it is recorded (``darwin run`` prints its leaderboard).
     """
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote)
-    hold(git_dir(repo), wait=wait, what="darwin run")
+    hold_run_lock(git_dir(repo), wait=wait, what="darwin run")
     repo = faults.watch(repo, "git", faults.GIT_WRITES)  # the repo itself unless testing faults
     if publisher is not None and hasattr(publisher, "forge"):
         publisher.forge = faults.watch(publisher.forge, "forge", faults.FORGE_WRITES)

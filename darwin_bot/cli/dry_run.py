@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from darwin_bot.errors import ConfigError, DarwinError
-from darwin_bot.publish import error, notice
+from darwin_bot.publish import annotate_error, annotate_notice
 
 if TYPE_CHECKING:
     from darwin_bot.config import Config
@@ -70,9 +70,9 @@ def dry_run(forge: Forge, cfg: Config) -> None:
     for c in results:
         line = f"{c.name}: {c.detail}"
         if c.ok:
-            notice(line, title="darwin dry run")
+            annotate_notice(line, title="darwin dry run")
         else:
-            error(line, title="darwin dry run")
+            annotate_error(line, title="darwin dry run")
     failed = [c.name for c in results if not c.ok]
     if failed:
         raise ConfigError(f"dry run: {', '.join(failed)} failed (see the lines above)")

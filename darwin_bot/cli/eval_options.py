@@ -41,7 +41,7 @@ def refuse_secrets(environ: dict[str, str] | os._Environ[str]) -> None:
 
 def windows_options(fixed: bool, generation: int | None) -> dict[str, Any]:
     """The options that pick the scored windows: fixed, a generation's, or the default."""
-    from darwin_bot.evaluate import of_generation, required
+    from darwin_bot.evaluate import of_generation, required_secret
 
     if fixed and generation is not None:
         raise ConfigError("pass --fixed-windows or --generation, not both")
@@ -49,7 +49,7 @@ def windows_options(fixed: bool, generation: int | None) -> dict[str, Any]:
         return {"windows": "fixed"}
     if generation is None:
         return {}
-    chosen = of_generation(required("darwin evaluate --generation"), generation)
+    chosen = of_generation(required_secret("darwin evaluate --generation"), generation)
     return {"window_seed": chosen.seed, "window_name": chosen.name}
 
 

@@ -60,9 +60,9 @@ def init_command(path: Path, contract: str, github: bool, action: str | None, fo
         raise ConfigError(f"{', '.join(existing)} exists; pass --force to overwrite")
     text = toml_for(contract)
     if github:
-        from darwin_bot.forge import default_action, render
+        from darwin_bot.forge import default_action, render_workflow
 
-        rendered = render(action or default_action())  # checked before anything is written
+        rendered = render_workflow(action or default_action())  # checked before anything is written
         if _LOCAL_FORGE not in text:
             raise ConfigError("the darwin.toml template has no [forge] kind line to set")
         text = text.replace(_LOCAL_FORGE, _GITHUB_FORGE)

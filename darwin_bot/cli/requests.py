@@ -20,7 +20,7 @@ from darwin_bot.publish import (
     DECLINED_LABEL,
     REQUEST_LABEL,
     dependency_name,
-    pending,
+    pending_requests,
     read_requests,
 )
 
@@ -61,7 +61,7 @@ def requests_command(ctx: click.Context, config_path: Path | None, show_all: boo
     if ctx.invoked_subcommand is not None:
         return
     states = read_requests(_forge(config_path), acknowledge=False)
-    shown = states if show_all else pending(states)
+    shown = states if show_all else pending_requests(states)
     if not shown:
         click.echo("no pending requests" if not show_all else "no requests")
         return

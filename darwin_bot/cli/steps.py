@@ -22,7 +22,7 @@ from darwin_bot.cli.options import config_option, load_config
 from darwin_bot.config import Config
 from darwin_bot.core import Status
 from darwin_bot.errors import ConfigError, RunStopped
-from darwin_bot.publish import append_summary, notice, set_output, untrusted_block
+from darwin_bot.publish import annotate_notice, append_summary, set_output, untrusted_block
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,13 +67,13 @@ def _with_overrides(cfg: Config, model: str | None = None, population: int | Non
 def _engine(root: Path, cfg: Config, remote: str):
     from darwin_bot.cli.app import build_engine
     from darwin_bot.engine import DeferredEvaluator
-    from darwin_bot.evaluate import EVALUATOR_VERSION, current, required
+    from darwin_bot.evaluate import EVALUATOR_VERSION, current_windows, required_secret
     from darwin_bot.git import GitRepo
     from darwin_bot.publish import make_publisher
 
     # Every job of a generation files and reads results under that generation's windows,
     # which the evaluate legs draw by the same secret: without it, nothing is comparable.
-    secret = required("this CI step")
+    secret = required_secret("this CI step")
     # Agent branches, archive refs and the memory branch first, then the memory
     # folder from that branch: the engine starts from the recorded state.
     repo = GitRepo(root, prefix=cfg.evolution.branch_prefix, remote=remote or None)
@@ -84,7 +84,7 @@ def _engine(root: Path, cfg: Config, remote: str):
         cfg,
         publisher=make_publisher(root, cfg, memory_branch=True, remote=remote or None),
         remote=remote or None,
-        evaluator=DeferredEvaluator(EVALUATOR_VERSION, lambda g: current(secret, g).name),
+        evaluator=DeferredEvaluator(EVALUATOR_VERSION, lambda g: current_windows(secret, g).name),
         workers=1,
     )
     engine.use_windows(engine.next_generation())
@@ -174,7 +174,7 @@ def propose_command(
         # (its Actions setting) would leave branches no reviewer ever sees.
         engine.publisher.check_forge()
     if engine.publisher is not None and engine.publisher.controls().get("pause"):
-        notice("darwin is paused from the dashboard; nothing proposed")
+        annotate_notice("darwin is paused from the dashboard; nothing proposed")
         set_output("agents", "[]")
         set_output("generation", str(g))
         return
@@ -235,7 +235,7 @@ def repair_command(
     }
     repaired = engine.repair(g, failures) if g > 0 else []
     for agent in repaired:
-        notice(f"{agent}: repaired after '{failures[agent].reason[:200]}'")
+        annotate_notice(f"{agent}: repaired after '{failures[agent].reason[:200]}'")
     _finish(
         engine.repo, engine.cfg.memory.path, engine.memory_files(), f"darwin: repair generation {g}"
     )

@@ -42,7 +42,7 @@ from darwin_bot.core import (
 from darwin_bot.engine.ports import Evaluator, derive_seed
 from darwin_bot.errors import LLMAuthError, LLMTransientError, RunStopped
 from darwin_bot.git import GitRepo, format_message
-from darwin_bot.llm import CHARS_PER_TOKEN, Evidence, Guidance, digest, from_memory
+from darwin_bot.llm import CHARS_PER_TOKEN, Evidence, Guidance, evidence_digest, from_memory
 from darwin_bot.mutation import (
     MutationContext,
     MutationOutcome,
@@ -138,7 +138,7 @@ class Breeder:
         if not self.use_memory:
             return ""
         budget = int(self.cfg.memory.digest_tokens * CHARS_PER_TOKEN)  # tokens, counted safe
-        table = digest(self.evidence(g), int(budget * EVIDENCE_SHARE))
+        table = evidence_digest(self.evidence(g), int(budget * EVIDENCE_SHARE))
         records = self.memory.digest(0, max_chars=budget - len(table) - 2)
         return "\n\n".join(x for x in (table, records) if x)
 

@@ -15,7 +15,7 @@ from darwin_bot.core import plan as gen_plan
 from darwin_bot.engine.evaluating import Evaluations
 from darwin_bot.engine.offspring import Breeder
 from darwin_bot.engine.ports import Events, Memory, Publisher, Say, derive_seed
-from darwin_bot.evaluate import missing_note, split
+from darwin_bot.evaluate import missing_note, split_importable
 from darwin_bot.store import History, OffspringRecord, PlanItem, RunState
 
 
@@ -73,7 +73,7 @@ class Propose:
         if self.publisher is None:
             return "", ()
         context, granted = self.publisher.request_context()
-        extra_imports, missing = split(granted)
+        extra_imports, missing = split_importable(granted)
         if extra_imports:  # what the humans' approvals changed, said where the user looks
             self.say(
                 f"generation {g}: approved requests allow import {', '.join(extra_imports)} "

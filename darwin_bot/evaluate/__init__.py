@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         evaluate_repeats,
         evaluate_tree,
     )
-    from darwin_bot.evaluate.importable import missing_note, not_installed_note, split
+    from darwin_bot.evaluate.importable import missing_note, not_installed_note, split_importable
     from darwin_bot.evaluate.provenance import unverified_reason
     from darwin_bot.evaluate.sandbox import resolve_backend, run_sandboxed
     from darwin_bot.evaluate.sandbox.env import scrub_env
@@ -32,7 +32,12 @@ if TYPE_CHECKING:
     from darwin_bot.evaluate.sandbox.types import Limits, Mount, SandboxRun
     from darwin_bot.evaluate.scoring import WINDOW_SEED, choose_windows
     from darwin_bot.evaluate.scratch import tree_hash
-    from darwin_bot.evaluate.windows import current, of_generation, read_secret, required
+    from darwin_bot.evaluate.windows import (
+        current_windows,
+        of_generation,
+        read_secret,
+        required_secret,
+    )
 
 
 # The package's surface: code outside the package imports these names from here, never
@@ -48,19 +53,19 @@ __all__ = [
     "SandboxRun",
     "WINDOW_SEED",
     "choose_windows",
-    "current",
+    "current_windows",
     "evaluate_repeats",
     "evaluate_tree",
     "missing_note",
     "not_installed_note",
     "of_generation",
     "read_secret",
-    "required",
+    "required_secret",
     "resolve_backend",
     "resolve_device",
     "run_sandboxed",
     "scrub_env",
-    "split",
+    "split_importable",
     "stop_all",
     "tree_hash",
     "unverified_reason",
@@ -74,19 +79,19 @@ _HOMES = {
     "SandboxRun": ".sandbox.types",
     "WINDOW_SEED": ".scoring",
     "choose_windows": ".scoring",
-    "current": ".windows",
+    "current_windows": ".windows",
     "evaluate_repeats": ".harness",
     "evaluate_tree": ".harness",
     "missing_note": ".importable",
     "not_installed_note": ".importable",
     "of_generation": ".windows",
     "read_secret": ".windows",
-    "required": ".windows",
+    "required_secret": ".windows",
     "resolve_backend": ".sandbox",
     "resolve_device": ".devices",
     "run_sandboxed": ".sandbox",
     "scrub_env": ".sandbox.env",
-    "split": ".importable",
+    "split_importable": ".importable",
     "stop_all": ".sandbox.proc",
     "tree_hash": ".scratch",
     "unverified_reason": ".provenance",

@@ -51,7 +51,7 @@ def importable(name: str, path: list[str] | None = None) -> bool:
     return importlib.machinery.PathFinder.find_spec(top, where) is not None
 
 
-def split(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def split_importable(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``names`` as (installed, missing), each in the given order."""
     path = sandbox_path()
     installed: list[str] = []

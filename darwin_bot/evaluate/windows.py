@@ -78,7 +78,7 @@ def of_generation(secret: str, generation: int) -> WindowSet:
     return WindowSet(int.from_bytes(digest[:8], "big"), f"{fingerprint(secret)}-g{generation}")
 
 
-def current(secret: str | None, generation: int | None) -> WindowSet | None:
+def current_windows(secret: str | None, generation: int | None) -> WindowSet | None:
     """The windows an engine's evaluation is scored on (None: no secret, a fresh set each time).
 
     Before the engine names a generation, the run's one set (the secret's own seed).
@@ -105,7 +105,7 @@ def choose(windows: str, window_seed: int | None, name: str = "") -> tuple[int, 
     return secret_seed(), "secret (this evaluation's)"
 
 
-def required(what: str) -> str:
+def required_secret(what: str) -> str:
     """The secret from the environment, or ConfigError saying how to set it (CI's jobs)."""
     secret = read_secret()
     if secret is None:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         with_marker,
     )
     from darwin_bot.forge.github import GitHubForge
-    from darwin_bot.forge.github.workflow import default_action, render
+    from darwin_bot.forge.github.workflow import default_action, render_workflow
     from darwin_bot.forge.rate_budget import (
         REST_PER_HOUR,
         WRITES_PER_HOUR,
@@ -108,7 +108,7 @@ __all__ = [
     "marker",
     "open_forge",
     "propose_budget",
-    "render",
+    "render_workflow",
     "select_budget",
     "with_marker",
 ]
@@ -133,7 +133,7 @@ _HOMES = {
     "has_marker": ".base",
     "marker": ".base",
     "propose_budget": ".rate_budget",
-    "render": ".github.workflow",
+    "render_workflow": ".github.workflow",
     "select_budget": ".rate_budget",
     "with_marker": ".base",
 }

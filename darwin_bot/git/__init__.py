@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from darwin_bot.git.repo import GitRepo
-    from darwin_bot.git.runlock import hold
+    from darwin_bot.git.runlock import hold_run_lock
     from darwin_bot.git.trailers import format_message
 
 
@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 __all__ = [
     "GitRepo",
     "format_message",
-    "hold",
+    "hold_run_lock",
 ]
 _HOMES = {
     "GitRepo": ".repo",
     "format_message": ".trailers",
-    "hold": ".runlock",
+    "hold_run_lock": ".runlock",
 }
 
 

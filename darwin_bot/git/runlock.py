@@ -56,7 +56,7 @@ def read_holder(path: Path) -> Holder | None:
         return None  # being written, or not ours: the message says less
 
 
-def hold(git_dir: Path, *, wait: bool = False, what: str = "darwin") -> Path:
+def hold_run_lock(git_dir: Path, *, wait: bool = False, what: str = "darwin") -> Path:
     """Take the repository's run lock for the rest of this process (idempotent).
 
     ``RunLocked`` when another process holds it and ``wait`` is false.

@@ -6,13 +6,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from darwin_bot.llm.base import LLM, ChunkOffer, ChunkPlan, Completion, Guided, Message
     from darwin_bot.llm.context import CHARS_PER_TOKEN, Window, window_of
-    from darwin_bot.llm.evidence import Evidence, Guidance, audit, digest, from_memory
+    from darwin_bot.llm.evidence import (
+        Evidence,
+        Guidance,
+        audit_memory,
+        evidence_digest,
+        from_memory,
+    )
     from darwin_bot.llm.factory import make_llm, resolve_backend, shared_client
     from darwin_bot.llm.offline.ast_tools import normalised
     from darwin_bot.llm.offline.backend import HeuristicLLM
     from darwin_bot.llm.offline.catalogue import unlocked_by
     from darwin_bot.llm.openai_backend import OpenAIBackend
-    from darwin_bot.llm.sections import Section, Task, render
+    from darwin_bot.llm.sections import Section, Task, render_section
 
 
 # The package's surface: code outside the package imports these names from here, never
@@ -34,12 +40,12 @@ __all__ = [
     "Section",
     "Task",
     "Window",
-    "audit",
-    "digest",
+    "audit_memory",
+    "evidence_digest",
     "from_memory",
     "make_llm",
     "normalised",
-    "render",
+    "render_section",
     "resolve_backend",
     "shared_client",
     "unlocked_by",
@@ -60,12 +66,12 @@ _HOMES = {
     "Section": ".sections",
     "Task": ".sections",
     "Window": ".context",
-    "audit": ".evidence",
-    "digest": ".evidence",
+    "audit_memory": ".evidence",
+    "evidence_digest": ".evidence",
     "from_memory": ".evidence",
     "make_llm": ".factory",
     "normalised": ".offline.ast_tools",
-    "render": ".sections",
+    "render_section": ".sections",
     "resolve_backend": ".factory",
     "shared_client": ".factory",
     "unlocked_by": ".offline.catalogue",

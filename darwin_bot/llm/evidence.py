@@ -341,7 +341,7 @@ class Audit:
         }
 
 
-def audit(memory: MemoryReader) -> Audit:
+def audit_memory(memory: MemoryReader) -> Audit:
     """Duplicate draws, exploring edits and lineage repeats in ``memory``'s records."""
     records = memory.mutations()
     # a dropped draw's records are <agent>-d<draw><n>: one draw, however many chunks it changed
@@ -375,7 +375,7 @@ class Guidance:
     other_parents: tuple[str, ...] = ()  # a crossover's second parent: its lineage counts too
 
 
-def digest(evidence: Evidence, max_chars: int) -> str:
+def evidence_digest(evidence: Evidence, max_chars: int) -> str:
     """Credit per arm for an LLM: kind, effect, count and agent ids, best first, within ``max_chars``."""
     arms = sorted({t.tag.arm for t in evidence.trials})
     credits = [c for c in (evidence.credit(a) for a in arms) if c.n]

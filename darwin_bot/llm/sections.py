@@ -40,7 +40,9 @@ class Task(StrEnum):
     REPAIR = "repair"
 
 
-def render(name: Section, argument: str = "", body: str | None = None, fence: str = "") -> str:
+def render_section(
+    name: Section, argument: str = "", body: str | None = None, fence: str = ""
+) -> str:
     """``### NAME argument`` then ``body`` (fenced as ``fence`` when ``fence`` is given)."""
     head = f"### {name.value}" + (f" {argument}" if argument else "")
     if body is None:

@@ -2,7 +2,7 @@
 
 The templates are data files (``string.Template``, ``$name`` placeholders)
 holding the prose; every section header (``### NAME <argument>``) and fenced
-block is written by :func:`darwin_bot.llm.sections.render`, the one module that
+block is written by :func:`darwin_bot.llm.sections.render_section`, the one module that
 also reads them back (the offline mutator finds its chunk that way). So the
 templates' wording can change without touching code.
 
@@ -21,7 +21,7 @@ from string import Template
 
 from darwin_bot.config import ProgramConfig
 from darwin_bot.core import Metrics
-from darwin_bot.llm import Message, Section, Task, render
+from darwin_bot.llm import Message, Section, Task, render_section
 from darwin_bot.mutation.chunks import Chunk
 from darwin_bot.program import contract_for
 
@@ -114,29 +114,29 @@ def mutation_prompt(
 
     user = _render(
         "mutate",
-        task_section=render(Section.TASK, Task.MUTATE),
+        task_section=render_section(Section.TASK, Task.MUTATE),
         chunk_id=chunk.id,
         file=view.file,
         rules=_rules(allowed_imports, max_file_lines, program),
-        file_section=render(Section.FILE, view.file),
+        file_section=render_section(Section.FILE, view.file),
         structure=part("structure", view.structure()),
-        imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
-        globals_section=render(
+        imports_section=render_section(Section.IMPORTS, view.file, view.imports(), fence="python"),
+        globals_section=render_section(
             Section.GLOBALS, view.file, part("globals", view.globals()), fence="python"
         ),
-        changed_section=render(Section.CHANGED),
+        changed_section=render_section(Section.CHANGED),
         running_memory=part(
             "changed", "\n".join(f"- {s}" for s in running_memory) or "(nothing yet)"
         ),
-        memory_section=render(Section.MEMORY),
+        memory_section=render_section(Section.MEMORY),
         memory_digest=part(
             "memory", _cap(memory_digest.strip(), MEMORY_DIGEST_CHARS) or "(no records yet)"
         ),
-        parent_metrics_section=render(Section.PARENT_METRICS),
+        parent_metrics_section=render_section(Section.PARENT_METRICS),
         parent_metrics=part("metrics", format_metrics(parent_metrics, baseline_metrics)),
-        requests_section=render(Section.REQUESTS),
+        requests_section=render_section(Section.REQUESTS),
         requests_context=part("requests", requests_context.strip() or "(none)"),
-        chunk_section=render(Section.CHUNK, chunk.id, chunk.text, fence="python"),
+        chunk_section=render_section(Section.CHUNK, chunk.id, chunk.text, fence="python"),
         reply_format=template("reply_format").rstrip("\n"),
     )
     return [
@@ -161,20 +161,20 @@ def repair_prompt(
     tail = LEFT_OUT if "log" in leave_out else log_tail[-LOG_TAIL_CHARS:].strip() or "(no output)"
     user = _render(
         "repair",
-        task_section=render(Section.TASK, Task.REPAIR),
+        task_section=render_section(Section.TASK, Task.REPAIR),
         chunk_id=chunk_id,
-        error_section=render(Section.ERROR),
+        error_section=render_section(Section.ERROR),
         error=error.strip() or "(no message)",
-        log_tail_section=render(Section.LOG_TAIL, "", tail, fence="text"),
+        log_tail_section=render_section(Section.LOG_TAIL, "", tail, fence="text"),
         rules=_rules(allowed_imports, max_file_lines, program),
-        imports_section=render(Section.IMPORTS, view.file, view.imports(), fence="python"),
-        original_section=render(
+        imports_section=render_section(Section.IMPORTS, view.file, view.imports(), fence="python"),
+        original_section=render_section(
             Section.ORIGINAL,
             chunk_id,
             LEFT_OUT if "original" in leave_out else original,
             fence="python",
         ),
-        chunk_section=render(Section.CHUNK, chunk_id, current, fence="python"),
+        chunk_section=render_section(Section.CHUNK, chunk_id, current, fence="python"),
         reply_format=template("reply_format").rstrip("\n"),
     )
     return [

@@ -168,7 +168,7 @@ def _annotate(
     (stream if stream is not None else sys.stderr).write(f"{level}: {where}{head}{message}\n")
 
 
-def error(
+def annotate_error(
     message: str,
     file: str | None = None,
     line: int | None = None,
@@ -180,7 +180,7 @@ def error(
     _annotate("error", message, file, line, title, stream)
 
 
-def warning(
+def annotate_warning(
     message: str,
     file: str | None = None,
     line: int | None = None,
@@ -192,7 +192,7 @@ def warning(
     _annotate("warning", message, file, line, title, stream)
 
 
-def notice(
+def annotate_notice(
     message: str,
     file: str | None = None,
     line: int | None = None,
@@ -275,7 +275,7 @@ def untrusted_block(text: str, *, stream: TextIO | None = None) -> None:
 __all__ = [
     "SUMMARY_LIMIT_BYTES",
     "append_summary",
-    "error",
+    "annotate_error",
     "escape_data",
     "escape_property",
     "format_command",
@@ -283,11 +283,11 @@ __all__ = [
     "group",
     "in_actions",
     "mask",
-    "notice",
+    "annotate_notice",
     "set_output",
     "stop_commands",
     "untrusted_block",
-    "warning",
+    "annotate_warning",
 ]
 
 

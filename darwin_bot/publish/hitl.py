@@ -189,7 +189,7 @@ def ignored_comments(states: Sequence[RequestState]) -> int:
     return sum(s.ignored_comments for s in states)
 
 
-def pending(states: Sequence[RequestState]) -> list[RequestState]:
+def pending_requests(states: Sequence[RequestState]) -> list[RequestState]:
     return [s for s in states if s.status is RequestStatus.PENDING]
 
 
@@ -244,7 +244,7 @@ def pending_lines(
     ``command`` is how the user reaches this forge from where they are (with its ``--config``).
     """
     out = []
-    for s in pending(states):
+    for s in pending_requests(states):
         why = " ".join(s.request.rationale.split())
         why = why if len(why) <= width else why[: width - 3] + "..."
         out.append(f"#{s.number} {s.request.kind}: {s.request.title} (asked by {s.request.agent})")

@@ -120,7 +120,7 @@ class ForgePublisher:
         need = select_budget(0, len(open_prs))
         left = self.forge.requests_left()
         if need.writes > WRITES_PER_HOUR:
-            actions.warning(
+            actions.annotate_warning(
                 f"selecting generation {generation} writes about {need.writes} times to "
                 f"GitHub, over its {WRITES_PER_HOUR} per hour: the step stops at the limit "
                 "(exit 3) and a rerun goes on from there; a smaller population avoids it",
@@ -382,7 +382,7 @@ class ForgePublisher:
             kept = f"`{champion}` (unchanged)" if champion else "none yet"
             champion_md = f"{kept}; {promotion}"
         states = hitl.read_requests(self.forge, acknowledge=False)
-        pending = hitl.pending(states)
+        pending = hitl.pending_requests(states)
         spend = spend_report(self.cfg, self.memory)  # spend, per-model table
         ignored = hitl.ignored_comments(states)
         outsiders = (

@@ -52,7 +52,7 @@ def test_split_agrees_with_an_import_in_the_sandbox(
     assert __import__(HOST_ONLY)  # this process can import it: the check must not say so
 
     seen = _imports_in_sandbox(tmp_path)
-    installed, missing = importable.split(NAMES)
+    installed, missing = importable.split_importable(NAMES)
     assert {n: n in installed for n in NAMES} == seen
     assert seen["math"] and seen["torch"] and not seen["not_a_module_zz9"]
     assert HOST_ONLY in missing and set(installed) | set(missing) == set(NAMES)

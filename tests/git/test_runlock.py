@@ -19,7 +19,7 @@ HOLD = """
 import sys, time
 from pathlib import Path
 from darwin_bot.git import runlock as lock
-lock.hold(Path(sys.argv[1]))
+lock.hold_run_lock(Path(sys.argv[1]))
 print("held", flush=True)
 time.sleep(float(sys.argv[2]))
 """
@@ -89,7 +89,7 @@ def test_a_killed_holder_never_leaves_a_stale_lock(repo: Path) -> None:
 
 
 def _check_from_child(git_dir: Path) -> str:
-    code = "import sys; from pathlib import Path; from darwin_bot.git import runlock; runlock.hold(Path(sys.argv[1])); print('free')"
+    code = "import sys; from pathlib import Path; from darwin_bot.git import runlock; runlock.hold_run_lock(Path(sys.argv[1])); print('free')"
     res = subprocess.run(
         [sys.executable, "-c", code, str(git_dir)],
         capture_output=True,
@@ -103,8 +103,8 @@ def _check_from_child(git_dir: Path) -> str:
 
 
 def test_the_lock_is_reentrant_within_a_process(tmp_path: Path) -> None:
-    first = lock.hold(tmp_path)
-    assert lock.hold(tmp_path) == first
+    first = lock.hold_run_lock(tmp_path)
+    assert lock.hold_run_lock(tmp_path) == first
     holder = lock.read_holder(first)
     assert holder is not None and holder.pid == os.getpid()
     lock.release(tmp_path)

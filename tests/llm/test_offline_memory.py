@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.llm import Evidence, Guidance, HeuristicLLM, from_memory
-from darwin_bot.llm.evidence import EditTag, audit, digest, run_noise
+from darwin_bot.llm.evidence import EditTag, audit_memory, evidence_digest, run_noise
 from darwin_bot.llm.offline.policy import choose
 from darwin_bot.llm.offline.registry import Edit
 from darwin_bot.mutation import chunk_source, parse_reply
@@ -141,7 +141,7 @@ def test_audit_lists_lineage_repeats_apart_from_exploring_ones() -> None:
         _rec("g003-004", "rmsnorm", 0.0, parent="g001-001", gen=3),  # not in that lineage
         _rec("g004-000", "schedule:linear", 0.0, parent="g001-000", gen=4),
     ]
-    got = audit(FakeMemory(recs))
+    got = audit_memory(FakeMemory(recs))
     assert [(r.agent, r.effect, r.ancestor) for r in got.lineage_repeats] == [
         ("g003-000", "schedule:linear", "g001-000"),
         ("g004-000", "schedule:linear", "g001-000"),
@@ -158,7 +158,7 @@ def test_audit_lists_lineage_repeats_apart_from_exploring_ones() -> None:
 def test_the_reference_run_repeats_nothing_its_lineage_has(repo_root: Path) -> None:
     from darwin_bot.store import MemoryStore
 
-    got = audit(MemoryStore(repo_root / "memory" / "reference"))
+    got = audit_memory(MemoryStore(repo_root / "memory" / "reference"))
     trials = from_memory(MemoryStore(repo_root / "memory" / "reference")).trials
     assert len({t.agent for t in trials}) >= 10  # the whole demo: 3 generations of offspring
     assert got.lineage_repeats == ()
@@ -178,10 +178,10 @@ def test_digest_carries_kind_effect_count_and_agents_within_budget() -> None:
     recs = [_rec(f"g001-{i:03d}", "rmsnorm", 0.02) for i in range(3)] + [
         _rec("g001-009", "silu_mlp", -0.01)
     ]
-    text = digest(from_memory(FakeMemory(recs)), 400)
+    text = evidence_digest(from_memory(FakeMemory(recs)), 400)
     assert "3 earlier rmsnorm edits: +2.0 % mean (g001-000, g001-001, g001-002)" in text
     assert text.index("rmsnorm") < text.index("silu_mlp") and len(text) <= 400
-    assert digest(from_memory(FakeMemory(recs)), 10) == ""
+    assert evidence_digest(from_memory(FakeMemory(recs)), 10) == ""
 
 
 def _prompt(repo_root: Path, name: str, allowed: tuple[str, ...]) -> list[Any]:

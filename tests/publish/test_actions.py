@@ -175,7 +175,7 @@ def test_escaping_follows_the_runner_rules() -> None:
 @pytest.mark.parametrize("level", ["error", "warning", "notice"])
 def test_annotations_in_actions(in_gha: Path, level: str) -> None:
     buf = io.StringIO()
-    getattr(actions, level)(
+    getattr(actions, f"annotate_{level}")(
         "loss is nan\n::set-output name=x::y", file="seed/t,r:ain.py", line=12, stream=buf
     )
     (line,) = buf.getvalue().splitlines()
@@ -188,8 +188,8 @@ def test_annotations_in_actions(in_gha: Path, level: str) -> None:
 
 def test_annotation_without_properties_and_with_title(in_gha: Path) -> None:
     buf = io.StringIO()
-    actions.error("boom", stream=buf)
-    actions.warning("slow", title="MFU: low, check", stream=buf)
+    actions.annotate_error("boom", stream=buf)
+    actions.annotate_warning("slow", title="MFU: low, check", stream=buf)
     assert buf.getvalue().splitlines() == [
         "::error::boom",
         "::warning title=MFU%3A low%2C check::slow",
@@ -198,8 +198,8 @@ def test_annotation_without_properties_and_with_title(in_gha: Path) -> None:
 
 def test_annotations_are_plain_text_outside_actions(local: None) -> None:
     buf = io.StringIO()
-    actions.error("boom", file="seed/train.py", line=3, stream=buf)
-    actions.notice("done", stream=buf)
+    actions.annotate_error("boom", file="seed/train.py", line=3, stream=buf)
+    actions.annotate_notice("done", stream=buf)
     assert buf.getvalue() == "error: seed/train.py:3: boom\nnotice: done\n"
 
 
@@ -231,9 +231,9 @@ def test_group_closes_even_on_error(in_gha: Path) -> None:
 
 def test_untrusted_text_ends_up_inside_a_stop_commands_block(in_gha: Path) -> None:
     buf = io.StringIO()
-    actions.notice("before", stream=buf)
+    actions.annotate_notice("before", stream=buf)
     actions.untrusted_block(INJECTION, stream=buf)
-    actions.notice("after", stream=buf)
+    actions.annotate_notice("after", stream=buf)
     log = buf.getvalue()
     lines = log.splitlines()
     start = lines.index(next(x for x in lines if x.startswith("::stop-commands::")))
@@ -272,7 +272,7 @@ def test_stop_commands_resumes_after_an_exception(in_gha: Path) -> None:
         buf.write("::error::partial\n")
         raise OSError("pipe closed")
     assert buf.getvalue().splitlines()[-1] == f"::{token}::"
-    actions.error("visible", stream=buf)
+    actions.annotate_error("visible", stream=buf)
     assert commands_outside_stop_blocks(buf.getvalue()) == ["::error::visible"]
 
 

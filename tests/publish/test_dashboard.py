@@ -55,7 +55,7 @@ def test_pending_requests_are_listed(tmp_path: Path) -> None:
     req = HumanRequest("data", "Add the enwik8 corpus", "more text", "g003-001", 3)
     hitl.open_requests(forge, [req])
     states = hitl.read_requests(forge)
-    dashboard.write_dashboard(forge, TABLE, "g001-000", hitl.pending(states))
+    dashboard.write_dashboard(forge, TABLE, "g001-000", hitl.pending_requests(states))
     issue = forge.find_issue(dashboard.DASHBOARD_KEY, label=dashboard.DASHBOARD_LABEL)
     assert issue is not None
     assert "Add the enwik8 corpus" in issue.body and "g003-001" in issue.body

@@ -57,7 +57,7 @@ def source_text() -> str:
     raise ConfigError("this darwin-bot install has no workflow template; reinstall it from PyPI")
 
 
-def render(action: str) -> str:
+def render_workflow(action: str) -> str:
     """The workflow for a user's repository, every darwin step running ``action``."""
     if not _ACTION_REF.match(action):
         raise ConfigError(
