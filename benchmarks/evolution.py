@@ -76,6 +76,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TARGET_IMPROVEMENT_PCT = 2.07  # the paper's held-out perplexity improvement (arXiv 2602.05848)
 TARGET_P = 0.05
+# The long budget's runs are scored on windows of a generation no search ever reaches:
+# no arm was selected on them, and every report made with the same secret shares them.
+LONG_WINDOWS = 1000
 
 
 @dataclass
@@ -94,6 +97,17 @@ class CountingEvaluator:
     @property
     def version(self) -> str:
         return self.inner.version
+
+    @property
+    def windows(self) -> str | None:
+        """The public name of the windows scored now (None: the inner evaluator has none)."""
+        return getattr(self.inner, "windows", None)
+
+    def at_generation(self, g: int) -> None:
+        """Passed on, so each generation is scored on its own windows, as ``darwin run`` scores."""
+        at = getattr(self.inner, "at_generation", None)
+        if at is not None:
+            at(g)
 
     def __call__(self, tree: Path, *, seed: int, smoke: bool = False, **at: Any) -> EvalResult:
         """``at``: the budget and preset of a confirmation or schedule-rung run, passed on."""
@@ -114,16 +128,27 @@ def compute_units(evals: Path, iters: int, baseline_tree: str = "") -> float:
 
     The runs of ``baseline_tree`` at ``iters`` (the seed's baseline, which every
     arm shares) are left out; the seed's runs at a schedule's longer rungs count.
+    A result re-scored on a later generation's windows (``extra.rescored``: the
+    kept graph scored again, no training) costs nothing here.
     """
     total = 0.0
     for path in evals.glob("*/*.json") if evals.is_dir() else ():
         found = re.search(r"-iters=(\d+)-", path.name)
-        if found is None:
+        if found is None or rescored(path):
             continue
         n = int(found.group(1))
         if not (path.parent.name == baseline_tree.replace("+", "_") and n == iters):
             total += n / iters
     return total
+
+
+def rescored(path: Path) -> bool:
+    """Whether the cached result at ``path`` was re-scored from a kept graph (not trained)."""
+    try:
+        extra = json.loads(path.read_text(encoding="utf-8")).get("extra") or {}
+    except (OSError, ValueError):
+        return False
+    return bool(extra.get("rescored"))
 
 
 def long_runs(engine: Any, head: str, factor: int, seeds: range) -> list[EvalResult]:
@@ -142,10 +167,13 @@ def long_report(
     from darwin_bot.engine import SEED_AGENT
 
     cfg = engine.cfg
+    engine.use_windows(LONG_WINDOWS)  # every arm and the seed on one set, paired
     s0 = cfg.evolution.seed + 2000  # seeds no search run used
     seeds = range(s0, s0 + cfg.budget.repeats)
     base = perplexities(long_runs(engine, head_of(engine, SEED_AGENT), factor, seeds))
-    out: dict[str, Any] = {"factor": factor, "seeds": list(seeds), "seed_runs": base}
+    windows = getattr(engine.evaluator, "windows", None)
+    out: dict[str, Any] = {"factor": factor, "seeds": list(seeds), "windows": windows}
+    out["seed_runs"] = base
     for arm, head in arms.items():
         runs = perplexities(long_runs(engine, head, factor, seeds)) if head else []
         gate = fit.champion_test(runs, base, alpha) if runs else None
@@ -258,6 +286,7 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
     done = engine.completed() or 0
     if done < generations:  # resumes an interrupted run up to the same target
         engine.run(generations - done)
+    engine.use_windows(generations)  # the champion and the seed on its last generation's windows
     seed_tree = engine.repo.tree_id(head_of(engine, SEED_AGENT), cfg.evolution.evolvable)
     units = compute_units(engine.state / "evals", cfg.budget.iters, seed_tree)
     # a run resumed with fewer --generations than it was started with stops there
@@ -323,16 +352,18 @@ def mutate_once(engine: Any, parent: str, ctx: Any) -> str | None:
 
 
 def run_random_search(
-    engine: Any, counter: CountingEvaluator, budget_runs: int, seed: int
+    engine: Any, counter: CountingEvaluator, budget_runs: int, seed: int, generation: int
 ) -> dict[str, Any]:
     """Independent mutations of the seed, one run each, then ``repeats`` runs of the best.
 
-    Candidates are drawn until ``budget_runs`` distinct (tree, seed) runs were asked for.
+    Candidates are drawn until ``budget_runs`` distinct (tree, seed) runs were asked for,
+    and scored, with the seed they are compared with, on ``generation``'s windows.
     """
     from darwin_bot.engine import SEED_AGENT, derive_seed
     from darwin_bot.mutation import MutationContext
 
     cfg = engine.cfg
+    engine.use_windows(generation)
     seeds = range(cfg.evolution.seed, cfg.evolution.seed + cfg.budget.repeats)
     seed_head = head_of(engine, SEED_AGENT)
     base = engine.baseline_metrics()
@@ -414,6 +445,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--keep", type=float, default=0.5, help="--schedule halving: share advancing")
     ap.add_argument("--long-factor", type=int, default=5,
                     help="also train each arm's result and the seed at this x --iters (0: off)")  # fmt: skip
+    ap.add_argument("--no-random", action="store_true",
+                    help="no random-search arm (another report of the same seed has it)")  # fmt: skip
     ap.add_argument("--workdir", type=Path, default=None, help="scratch repo (default: a temp dir)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--quick", action="store_true", help="population 3, 1 generation, 20 iters")
@@ -505,8 +538,14 @@ def main(argv: list[str] | None = None) -> int:
     # those (repeats - 1 new ones) come out of the same budget.
     units = evolution.get("compute_units", evolution["training_runs"])
     budget = max(1, int(units) - (args.repeats - 1))
-    random_search = run_random_search(engine, counter, budget, args.seed)
-    arms = {"evolution": evolution.get("head"), "random_search": random_search.get("head")}
+    random_search = (
+        None
+        if args.no_random
+        else run_random_search(engine, counter, budget, args.seed, args.generations)
+    )
+    arms = {"evolution": evolution.get("head")}
+    if random_search is not None:
+        arms["random_search"] = random_search.get("head")
     long = long_report(engine, arms, args.long_factor, alpha) if args.long_factor else None
 
     summary = fit.summarize(base_runs).perplexity
@@ -541,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         "evolution": evolution,
         "random_search": random_search,
         "long": long,
-        **verdict(evolution, random_search),
+        **(verdict(evolution, random_search) if random_search is not None else {}),
     }
     text = json.dumps(report, indent=2)
     print(text)
