@@ -47,6 +47,20 @@ schedule that trains longer rungs gets fewer random candidates to match.
 ``benchmarks/evolution_compare.py`` compares the reports of several runs
 (schedules x evolution seeds).
 
+Windows: scored as ``darwin run`` scores. With ``DARWIN_WINDOW_SECRET`` set
+(do set it: without it every evaluation draws its own windows and nothing
+pairs), each generation is scored on its own secret windows, the engine
+naming the generation through the counting evaluator's ``at_generation``; an
+arm's result is compared with the seed on its last generation's windows, and
+the long budget's runs (every arm's and the seed's) on the windows of
+generation :data:`LONG_WINDOWS`, which no search reaches. A tree re-scored on a
+later generation's windows from its kept graph trained nothing, so it costs no
+compute units.
+
+``--no-random`` leaves the random-search arm out: for a second report of the
+same evolution seed (another schedule at the same units), whose random arm
+would repeat the first's.
+
 Resuming: run the same command with the same ``--workdir``. The evolution
 continues where it stopped (``Engine.run`` is idempotent) and is saved to
 ``bench/evolution.json`` when done; the random search is seeded per candidate,
