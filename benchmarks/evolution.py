@@ -544,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.monotonic()
     engine.baseline()
+    engine.use_windows(0)  # the baseline as generation 0 measured it, on a resumed run too
     baseline_wall = time.monotonic() - t0
     base_runs = engine.baseline_runs()
     base_ppl = perplexities(base_runs)
