@@ -143,12 +143,13 @@ def compute_units(evals: Path, iters: int, baseline_tree: str = "") -> float:
     The runs of ``baseline_tree`` at ``iters`` (the seed's baseline, which every
     arm shares) are left out; the seed's runs at a schedule's longer rungs count.
     A result re-scored on a later generation's windows (``extra.rescored``: the
-    kept graph scored again, no training) costs nothing here.
+    kept graph scored again, no training) costs nothing here, and neither do the
+    long budget's runs (on :data:`LONG_WINDOWS`): they measure, they do not search.
     """
     total = 0.0
     for path in evals.glob("*/*.json") if evals.is_dir() else ():
         found = re.search(r"-iters=(\d+)-", path.name)
-        if found is None or rescored(path):
+        if found is None or f"-g{LONG_WINDOWS}-" in path.name or rescored(path):
             continue
         n = int(found.group(1))
         if not (path.parent.name == baseline_tree.replace("+", "_") and n == iters):

@@ -101,6 +101,7 @@ def test_compute_units_weigh_budgets_and_skip_the_baseline_and_rescores(bench, t
         "aaa/tiny-iters=50-v5-wab-g1-dx-s0.json": {"extra": {}},  # 1 unit
         "aaa/tiny-iters=50-v5-wab-g2-dx-s0.json": {"extra": {"rescored": True}},  # no training
         "bbb/tiny-iters=250-v5-wab-g1-dx-s0.json": {"extra": {"rescored": False}},  # 5 units
+        "bbb/tiny-iters=250-v5-wab-g1000-dx-s2000.json": {"extra": {}},  # the long measurement
     }
     for name, body in files.items():
         (evals / name).parent.mkdir(parents=True, exist_ok=True)
