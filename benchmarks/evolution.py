@@ -47,6 +47,20 @@ schedule that trains longer rungs gets fewer random candidates to match.
 ``benchmarks/evolution_compare.py`` compares the reports of several runs
 (schedules x evolution seeds).
 
+Windows: scored as ``darwin run`` scores. With ``DARWIN_WINDOW_SECRET`` set
+(do set it: without it every evaluation draws its own windows and nothing
+pairs), each generation is scored on its own secret windows, the engine
+naming the generation through the counting evaluator's ``at_generation``; an
+arm's result is compared with the seed on its last generation's windows, and
+the long budget's runs (every arm's and the seed's) on the windows of
+generation :data:`LONG_WINDOWS`, which no search reaches. A tree re-scored on a
+later generation's windows from its kept graph trained nothing, so it costs no
+compute units.
+
+``--no-random`` leaves the random-search arm out: for a second report of the
+same evolution seed (another schedule at the same units), whose random arm
+would repeat the first's.
+
 Resuming: run the same command with the same ``--workdir``. The evolution
 continues where it stopped (``Engine.run`` is idempotent) and is saved to
 ``bench/evolution.json`` when done; the random search is seeded per candidate,
@@ -75,6 +89,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TARGET_IMPROVEMENT_PCT = 2.07  # the paper's held-out perplexity improvement (arXiv 2602.05848)
 TARGET_P = 0.05
+# The long budget's runs are scored on windows of a generation no search ever reaches:
+# no arm was selected on them, and every report made with the same secret shares them.
+LONG_WINDOWS = 1000
 
 
 @dataclass
@@ -93,6 +110,17 @@ class CountingEvaluator:
     @property
     def version(self) -> str:
         return self.inner.version
+
+    @property
+    def windows(self) -> str | None:
+        """The public name of the windows scored now (None: the inner evaluator has none)."""
+        return getattr(self.inner, "windows", None)
+
+    def at_generation(self, g: int) -> None:
+        """Passed on, so each generation is scored on its own windows, as ``darwin run`` scores."""
+        at = getattr(self.inner, "at_generation", None)
+        if at is not None:
+            at(g)
 
     def __call__(self, tree: Path, *, seed: int, smoke: bool = False, **at: Any) -> EvalResult:
         """``at``: the budget and preset of a confirmation or schedule-rung run, passed on."""
@@ -113,16 +141,28 @@ def compute_units(evals: Path, iters: int, baseline_tree: str = "") -> float:
 
     The runs of ``baseline_tree`` at ``iters`` (the seed's baseline, which every
     arm shares) are left out; the seed's runs at a schedule's longer rungs count.
+    A result re-scored on a later generation's windows (``extra.rescored``: the
+    kept graph scored again, no training) costs nothing here, and neither do the
+    long budget's runs (on :data:`LONG_WINDOWS`): they measure, they do not search.
     """
     total = 0.0
     for path in evals.glob("*/*.json") if evals.is_dir() else ():
         found = re.search(r"-iters=(\d+)-", path.name)
-        if found is None:
+        if found is None or f"-g{LONG_WINDOWS}-" in path.name or rescored(path):
             continue
         n = int(found.group(1))
         if not (path.parent.name == baseline_tree.replace("+", "_") and n == iters):
             total += n / iters
     return total
+
+
+def rescored(path: Path) -> bool:
+    """Whether the cached result at ``path`` was re-scored from a kept graph (not trained)."""
+    try:
+        extra = json.loads(path.read_text(encoding="utf-8")).get("extra") or {}
+    except (OSError, ValueError):
+        return False
+    return bool(extra.get("rescored"))
 
 
 def long_runs(engine: Any, head: str, factor: int, seeds: range) -> list[EvalResult]:
@@ -141,10 +181,13 @@ def long_report(
     from darwin_bot.core import SEED_AGENT
 
     cfg = engine.cfg
+    engine.use_windows(LONG_WINDOWS)  # every arm and the seed on one set, paired
     s0 = cfg.evolution.seed + 2000  # seeds no search run used
     seeds = range(s0, s0 + cfg.budget.repeats)
     base = perplexities(long_runs(engine, head_of(engine, SEED_AGENT), factor, seeds))
-    out: dict[str, Any] = {"factor": factor, "seeds": list(seeds), "seed_runs": base}
+    windows = getattr(engine.evaluator, "windows", None)
+    out: dict[str, Any] = {"factor": factor, "seeds": list(seeds), "windows": windows}
+    out["seed_runs"] = base
     for arm, head in arms.items():
         runs = perplexities(long_runs(engine, head, factor, seeds)) if head else []
         gate = champion_test(runs, base, alpha) if runs else None
@@ -257,6 +300,7 @@ def run_evolution(engine: Any, counter: CountingEvaluator, generations: int) -> 
     done = engine.completed() or 0
     if done < generations:  # resumes an interrupted run up to the same target
         engine.run(generations - done)
+    engine.use_windows(generations)  # the champion and the seed on its last generation's windows
     seed_tree = engine.repo.tree_id(head_of(engine, SEED_AGENT), cfg.evolution.evolvable)
     units = compute_units(engine.state / "evals", cfg.budget.iters, seed_tree)
     # a run resumed with fewer --generations than it was started with stops there
@@ -322,17 +366,19 @@ def mutate_once(engine: Any, parent: str, ctx: Any) -> str | None:
 
 
 def run_random_search(
-    engine: Any, counter: CountingEvaluator, budget_runs: int, seed: int
+    engine: Any, counter: CountingEvaluator, budget_runs: int, seed: int, generation: int
 ) -> dict[str, Any]:
     """Independent mutations of the seed, one run each, then ``repeats`` runs of the best.
 
-    Candidates are drawn until ``budget_runs`` distinct (tree, seed) runs were asked for.
+    Candidates are drawn until ``budget_runs`` distinct (tree, seed) runs were asked for,
+    and scored, with the seed they are compared with, on ``generation``'s windows.
     """
     from darwin_bot.core import SEED_AGENT
     from darwin_bot.engine import derive_seed
     from darwin_bot.mutation import MutationContext
 
     cfg = engine.cfg
+    engine.use_windows(generation)
     seeds = range(cfg.evolution.seed, cfg.evolution.seed + cfg.budget.repeats)
     seed_head = head_of(engine, SEED_AGENT)
     base = engine.baseline_metrics()
@@ -414,6 +460,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--keep", type=float, default=0.5, help="--schedule halving: share advancing")
     ap.add_argument("--long-factor", type=int, default=5,
                     help="also train each arm's result and the seed at this x --iters (0: off)")  # fmt: skip
+    ap.add_argument("--no-random", action="store_true",
+                    help="no random-search arm (another report of the same seed has it)")  # fmt: skip
     ap.add_argument("--workdir", type=Path, default=None, help="scratch repo (default: a temp dir)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--quick", action="store_true", help="population 3, 1 generation, 20 iters")
@@ -496,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.monotonic()
     engine.baseline()
+    engine.use_windows(0)  # the baseline as generation 0 measured it, on a resumed run too
     baseline_wall = time.monotonic() - t0
     base_runs = engine.baseline_runs()
     base_ppl = perplexities(base_runs)
@@ -504,8 +553,14 @@ def main(argv: list[str] | None = None) -> int:
     # those (repeats - 1 new ones) come out of the same budget.
     units = evolution.get("compute_units", evolution["training_runs"])
     budget = max(1, int(units) - (args.repeats - 1))
-    random_search = run_random_search(engine, counter, budget, args.seed)
-    arms = {"evolution": evolution.get("head"), "random_search": random_search.get("head")}
+    random_search = (
+        None
+        if args.no_random
+        else run_random_search(engine, counter, budget, args.seed, args.generations)
+    )
+    arms = {"evolution": evolution.get("head")}
+    if random_search is not None:
+        arms["random_search"] = random_search.get("head")
     long = long_report(engine, arms, args.long_factor, alpha) if args.long_factor else None
 
     summary = summarize(base_runs).perplexity
@@ -540,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         "evolution": evolution,
         "random_search": random_search,
         "long": long,
-        **verdict(evolution, random_search),
+        **(verdict(evolution, random_search) if random_search is not None else {}),
     }
     text = json.dumps(report, indent=2)
     print(text)

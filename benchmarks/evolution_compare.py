@@ -37,19 +37,23 @@ def ratios(report: dict[str, Any], arm: str) -> list[float]:
 def compare(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """Pool each arm's ratios over the reports and test every pair of arms."""
     arms: dict[str, dict[str, list[Any]]] = {}
+    per_seed: dict[str, dict[str, float]] = {}  # evolution seed -> arm -> its mean ratio
 
     def add(name: str, rs: list[float], units: float | None, seed: int) -> None:
         a = arms.setdefault(name, {"ratios": [], "units": [], "evolution_seeds": []})
         a["ratios"] += rs
         a["units"].append(units)
         a["evolution_seeds"].append(seed)
+        if rs:
+            per_seed.setdefault(str(seed), {})[name] = float(np.mean(rs))
 
     for rep in reports:
         cfg = rep["config"]
         add(cfg.get("schedule", "flat"), ratios(rep, "evolution"),
             rep["evolution"].get("compute_units"), cfg["seed"])  # fmt: skip
-        add("random", ratios(rep, "random_search"),
-            rep["random_search"].get("compute_units"), cfg["seed"])  # fmt: skip
+        if rep.get("random_search"):  # a report made with --no-random has none
+            add("random", ratios(rep, "random_search"),
+                rep["random_search"].get("compute_units"), cfg["seed"])  # fmt: skip
     summary = {
         name: {**a, "mean_ratio": float(np.mean(a["ratios"])) if a["ratios"] else None}
         for name, a in arms.items()
@@ -60,7 +64,7 @@ def compare(reports: list[dict[str, Any]]) -> dict[str, Any]:
         if len(rx) >= 2 and len(ry) >= 2:
             p = stats.ttest_ind(rx, ry, equal_var=False, alternative="less").pvalue
             tests[f"{x} < {y}"] = None if np.isnan(p) else float(p)
-    return {"arms": summary, "p_values": tests}
+    return {"arms": summary, "per_seed": per_seed, "p_values": tests}
 
 
 def main(argv: list[str] | None = None) -> int:

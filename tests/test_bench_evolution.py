@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -69,6 +70,44 @@ def test_counting_evaluator_counts_full_and_smoke_runs_apart(bench, tmp_path):
     counter(tmp_path, seed=4)
     assert counter.snapshot() == (2, 1)
     assert inner.calls == [(2, False), (3, True), (4, False)]
+
+
+def test_counting_evaluator_passes_the_generation_on(bench, tmp_path):
+    """The engine names each generation through ``at_generation``: it must reach the scorer."""
+
+    class Windowed(FakeEvaluator):
+        generation: int | None = None
+
+        def at_generation(self, g: int) -> None:
+            self.generation = g
+
+        @property
+        def windows(self) -> str:
+            return f"w-g{self.generation}"
+
+    inner = Windowed()
+    counter = bench.CountingEvaluator(inner)
+    counter.at_generation(3)
+    assert inner.generation == 3 and counter.windows == "w-g3"
+    bench.CountingEvaluator(FakeEvaluator()).at_generation(1)  # one set of windows: no-op
+    assert bench.CountingEvaluator(FakeEvaluator()).windows is None
+
+
+def test_compute_units_weigh_budgets_and_skip_the_baseline_and_rescores(bench, tmp_path):
+    evals = tmp_path / "evals"
+    files = {
+        "seed/tiny-iters=50-v5-wab-g1-dx-s0.json": {},  # the shared baseline: free
+        "seed/tiny-iters=100-v5-wab-g1-dx-s0.json": {},  # the seed at a 2x rung: 2 units
+        "aaa/tiny-iters=50-v5-wab-g1-dx-s0.json": {"extra": {}},  # 1 unit
+        "aaa/tiny-iters=50-v5-wab-g2-dx-s0.json": {"extra": {"rescored": True}},  # no training
+        "bbb/tiny-iters=250-v5-wab-g1-dx-s0.json": {"extra": {"rescored": False}},  # 5 units
+        "bbb/tiny-iters=250-v5-wab-g1000-dx-s2000.json": {"extra": {}},  # the long measurement
+    }
+    for name, body in files.items():
+        (evals / name).parent.mkdir(parents=True, exist_ok=True)
+        (evals / name).write_text(json.dumps(body))
+    assert bench.compute_units(evals, 50, "seed") == pytest.approx(8.0)
+    assert bench.compute_units(tmp_path / "none", 50) == 0.0
 
 
 def test_best_single_run_skips_failed_runs(bench):

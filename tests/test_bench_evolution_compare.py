@@ -69,3 +69,12 @@ def test_compare_pools_runs_relative_to_each_reports_seed() -> None:
     assert out["p_values"]["halving < flat"] < 0.01 < out["p_values"]["flat < halving"]
     assert out["p_values"]["halving < random"] < 0.01
     assert cmp.main([]) == 2
+
+
+def test_compare_takes_random_search_from_the_reports_that_ran_it() -> None:
+    cmp = _load("evolution_compare")
+    flat = _report("flat", 0, [9.9, 10.0], [10.1, 10.2])
+    halving = {**_report("halving", 0, [9.0, 9.2], []), "random_search": None}
+    out = cmp.compare([flat, halving])
+    assert out["arms"]["random"]["ratios"] == pytest.approx([1.01, 1.02])  # the flat report's only
+    assert out["per_seed"]["0"] == pytest.approx({"flat": 0.995, "halving": 0.91, "random": 1.015})
