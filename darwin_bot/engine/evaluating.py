@@ -235,8 +235,17 @@ class Evaluations:
 
     # -- the baseline: the seed's runs ------------------------------------------------
     def baseline_runs(self) -> list[EvalResult]:
-        """The seed's runs on the current corpus and budget (trained where missing)."""
-        return self.runs(self.seed_head(), self.seeds(self.cfg.budget.repeats))
+        """The seed's runs on the current corpus and budget (trained where missing).
+
+        Runs still to measure are announced as their own batch, so the progress
+        of the batch around them (a generation's offspring) counts only its own.
+        """
+        head, seeds = self.seed_head(), self.seeds(self.cfg.budget.repeats)
+        tree = self.repo.tree_id(head, self.evolvable)
+        missing = sum(self.cache.get(tree, s) is None for s in seeds)
+        if missing:
+            self.events.begin("the seed's training runs", missing, "run")
+        return self.runs(head, seeds)
 
     def baseline_metrics(self) -> Metrics:
         return self.baseline_record().mean

@@ -15,9 +15,10 @@ import pytest
 
 from darwin_bot.cli import make_scratch_repo
 from darwin_bot.core import SEED_AGENT, Budget, EvalResult, Metrics
-from darwin_bot.engine import DeferredEvaluator, Engine
+from darwin_bot.engine import DeferredEvaluator, Engine, Events
 from darwin_bot.errors import StateError
 from darwin_bot.git import GitRepo
+from darwin_bot.llm import make_llm
 from tests.engine.test_engine import FakeEvaluator, _cfg, _engine, _files_hash, _files_hash_of_ref
 
 
@@ -139,3 +140,37 @@ def test_ci_refuses_a_result_scored_on_another_generations_windows(scratch) -> N
     stale.extra["windows"] = "secret f00d-g1"
     ci.ingest_files([stale.to_dict()])
     assert len(ci.evals.known_runs(head)) == 1
+
+
+class CountingEvents(Events):
+    """Each batch the engine announces, with the runs that ended while it was the last one."""
+
+    def __init__(self) -> None:
+        self.batches: list[list] = []  # [label, announced total, runs seen]
+
+    def begin(self, what: str, total: int, unit: str) -> None:
+        self.batches.append([what, total, 0])
+
+    def run(self, agent: str, seed: int, result: object, baseline_ppl: float | None) -> None:
+        if self.batches:
+            self.batches[-1][2] += 1
+
+
+def test_no_batch_counts_more_runs_than_it_announced(tmp_path: Path) -> None:
+    # a new generation scores the seed again on its windows: those runs are their own batch,
+    # not extra steps of the offspring's ("3/2 runs done")
+    make_scratch_repo(tmp_path / "repo", "")
+    cfg = _cfg()
+    events = CountingEvents()
+    engine = Engine(
+        GitRepo(tmp_path / "repo", prefix=cfg.evolution.branch_prefix),
+        cfg,
+        evaluator=WindowedEvaluator(),
+        llm_factory=lambda seed: make_llm(cfg.llm, seed=seed),
+        events=events,
+    )
+    engine.run(2)
+    seed_batches = [b for b in events.batches if b[0] == "the seed's training runs"]
+    assert len(seed_batches) == 2, events.batches  # once for each new generation's windows
+    assert all(seen == total for _, total, seen in seed_batches), events.batches
+    assert all(seen <= total for _, total, seen in events.batches), events.batches
