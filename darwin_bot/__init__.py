@@ -2,7 +2,8 @@
 
 The public API: the configuration, the shared result types, the error tree,
 and ``build_engine`` (the evolution over a repository, as ``darwin run`` uses
-it). Everything else is reached through its module. ``build_engine`` is imported
+it). Everything else is reached through its package's ``__all__`` (its surface,
+docs/architecture.md). ``build_engine`` is imported
 on first use, so a command that needs no engine (``darwin evaluate``) does not
 pay for it at start-up.
 """
@@ -10,6 +11,7 @@ pay for it at start-up.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +22,26 @@ if TYPE_CHECKING:
 
 
 __version__ = "1.0.0"
+
+
+def lazy_surface(
+    package: str, homes: Mapping[str, str], namespace: dict[str, object]
+) -> Callable[[str], object]:
+    """A package's PEP 562 ``__getattr__``: each public name is imported from its module
+    (``homes``: name -> relative module) on first use, then kept in ``namespace``.
+
+    Lazy so that importing one module of a package (a sandbox worker, the CLI) does
+    not import every module the package makes public.
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(homes[name], package), name)
+        namespace[name] = value  # the next lookup does not come here
+        return value
+
+    return __getattr__
 
 
 # darwin_bot's own public names, each imported from its package on first use (PEP 562),
@@ -50,9 +72,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

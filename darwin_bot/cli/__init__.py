@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from darwin_bot import __version__
+from darwin_bot import __version__, lazy_surface
 from darwin_bot.errors import DarwinError
 
 if TYPE_CHECKING:
@@ -108,9 +108,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

@@ -14,12 +14,12 @@ values to typed fields), ``checks`` (the rules beyond types), ``template``
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
 
+from darwin_bot import lazy_surface
 from darwin_bot.config.checks import check_search, check_sections
 from darwin_bot.config.coerce import build, closest
 from darwin_bot.config.sections import (
@@ -143,9 +143,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

@@ -1,7 +1,8 @@
 """Pure evolution logic: no git, GitHub, LLM clients, torch or click in here."""
 
-import importlib
 from typing import TYPE_CHECKING
+
+from darwin_bot import lazy_surface
 
 if TYPE_CHECKING:
     from darwin_bot.core.agent import (
@@ -148,9 +149,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

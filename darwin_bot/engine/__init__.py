@@ -13,8 +13,9 @@ engine depends on. The records, the run state and the history of generations
 the pure decisions live in ``darwin_bot.core.generation``.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from darwin_bot import lazy_surface
 
 if TYPE_CHECKING:
     from darwin_bot.engine.loop import Engine
@@ -55,9 +56,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

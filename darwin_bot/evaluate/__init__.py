@@ -13,8 +13,9 @@ graph the scorer runs, and it is causal": the mutation pipeline's gate before
 full training.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from darwin_bot import lazy_surface
 
 if TYPE_CHECKING:
     from darwin_bot.evaluate.devices import DevicePool, resolve_device
@@ -98,9 +99,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

@@ -7,10 +7,10 @@ PyGithub is imported only when a GitHub forge is built.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from darwin_bot import lazy_surface
 from darwin_bot.forge.base import Forge
 from darwin_bot.forge.local import DeleteBranchHook, HeadShaHook, LocalForge, MergeHook
 
@@ -139,9 +139,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

@@ -1,7 +1,8 @@
 """LLM backends behind one protocol; ``make_llm(config)`` picks one."""
 
-import importlib
 from typing import TYPE_CHECKING
+
+from darwin_bot import lazy_surface
 
 if TYPE_CHECKING:
     from darwin_bot.llm.base import LLM, ChunkOffer, ChunkPlan, Completion, Guided, Message
@@ -79,9 +80,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from darwin_bot import lazy_surface
 from darwin_bot.config import ProgramConfig
 from darwin_bot.errors import ConfigError
 from darwin_bot.program.base import Contract, ContractKind
@@ -110,9 +110,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

@@ -1,7 +1,8 @@
 """What humans read on the forge: PR bodies, reports, plots, the dashboard, requests, Actions I/O."""
 
-import importlib
 from typing import TYPE_CHECKING
+
+from darwin_bot import lazy_surface
 
 if TYPE_CHECKING:
     from darwin_bot.publish.actions import (
@@ -87,9 +88,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())

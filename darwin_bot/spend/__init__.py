@@ -6,12 +6,12 @@ with it, and every mutation's LLM is then a :class:`BudgetedLLM`.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from darwin_bot import lazy_surface
 from darwin_bot.config import Config
 from darwin_bot.spend.bandit import ArmStats, arm_stats
 from darwin_bot.spend.budgeted import Arm, SpendingFactory, SpendState, arm_config
@@ -164,9 +164,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+__getattr__ = lazy_surface(__name__, _HOMES, globals())
