@@ -47,7 +47,7 @@ from darwin_bot.evaluate.sandbox.types import SandboxRun
 KEPT = "kept.json"
 CURVE_FILE = "darwin-curve-{}.pt"  # the k-th checkpoint copy of the learning curve
 # Kept runs past this many bytes go, the least recently used first (the tiny preset's
-# seed keeps 16.5 MB: its weights five times, in the checkpoint, the graph archive and the
+# seed keeps 16.3 MB: its weights five times, in the checkpoint, the graph archive and the
 # three checkpoints of its curve).
 MAX_KEPT_BYTES = 2 * 10**9
 
