@@ -34,6 +34,10 @@ What the trusted side does with them:
 The iteration and training loss beside each point are the program's log lines
 (``iter N: loss X``) before the harness saw the checkpoint: reported, not
 measured, and marked so.
+
+All of a point but its loss is fixed when training ends (:class:`Layout`): a
+re-score from a kept graph (:mod:`rescore`) scores the same copies on its own
+windows and places them as the first evaluation did.
 """
 
 from __future__ import annotations
