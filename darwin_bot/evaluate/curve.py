@@ -34,6 +34,10 @@ What the trusted side does with them:
 The iteration and training loss beside each point are the program's log lines
 (``iter N: loss X``) before the harness saw the checkpoint: reported, not
 measured, and marked so.
+
+All of a point but its loss is fixed when training ends (:class:`Layout`): a
+re-score from a kept graph (:mod:`rescore`) scores the same copies on its own
+windows and places them as the first evaluation did.
 """
 
 from __future__ import annotations
@@ -225,10 +229,68 @@ def place(axis: Axis, budget: Budget, at: Clock, requested: float | None, end: C
     return round(min(1.0, max(requested, share)), 4)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """A run's curve as fixed when training ended: everything of it but the held-out losses.
+
+    The harness's copies of the checkpoints and each point's placement (the
+    fraction asked for, the harness's clocks, the reported log line), the end of
+    training last. A result's curve is its layout with each point's measured
+    loss; a re-score from a kept graph (:mod:`rescore`) scores the same copies
+    on its own windows and keeps these placements.
+    """
+
+    requested: tuple[float, ...]  # the fractions the program was told
+    axis: Axis
+    points: tuple[CurvePoint, ...]  # one per checkpoint copy, then the end (val_loss None)
+    note: str
+    paths: tuple[Path, ...]  # the checkpoint copies, in order
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layout as JSON, without its files (whoever keeps them names them)."""
+        points = [p.to_dict() for p in self.points]
+        return {
+            "requested": list(self.requested),
+            "axis": self.axis.value,
+            "points": points,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], paths: tuple[Path, ...]) -> Layout:
+        """A kept layout with its files at ``paths``; ValueError, KeyError or TypeError when
+        ``data`` is not one point per file, then the end."""
+        points = tuple(_placed(p) for p in data["points"])
+        ends = [p.requested is None for p in points]
+        if len(points) != len(paths) + 1 or ends != [False] * len(paths) + [True]:
+            raise ValueError("a kept curve needs one point per checkpoint, then the end")
+        requested = tuple(float(f) for f in data["requested"])
+        return cls(requested, Axis(data["axis"]), points, str(data["note"]), paths)
+
+
+def _placed(p: dict[str, Any]) -> CurvePoint:
+    """A kept point's placement (its loss left out: it is measured again)."""
+
+    def num(v: Any) -> float | None:
+        return None if v is None else float(v)
+
+    it = p["iteration"]
+    return CurvePoint(
+        num(p["requested"]),
+        float(p["budget_fraction"]),
+        float(p["wall_s"]),
+        num(p["cpu_s"]),
+        None,
+        None if it is None else int(it),
+        num(p["train_loss"]),
+    )
+
+
 def _clocks(
-    run: CurveRun, result: EvalResult, train_wall_s: float
+    run: CurveRun, budget: Budget, measure: str | None, total: float, train_wall_s: float
 ) -> tuple[Axis, Clock, list[Clock]]:
-    """The axis, the end of training and each snapshot's time on it.
+    """The axis, the end of training and each snapshot's time on it (``total``: the run's
+    CPU seconds; ``measure``: what it is charged).
 
     A snapshot's CPU figure the watcher could not read (the tree was reaped
     before it looked) is the run's total, which it had reached by then: late,
@@ -237,8 +299,7 @@ def _clocks(
     within one poll of the exit.
     """
     w = run.watcher
-    total = result.metrics.train_cpu_s if result.metrics is not None else 0.0
-    axis = axis_for(result.budget, result.extra.get("cost_measure"), w.tree_read and total > 0)
+    axis = axis_for(budget, measure, w.tree_read and total > 0)
     known = axis is Axis.CPU
 
     def cpu(read: float | None) -> float | None:
@@ -252,37 +313,46 @@ def _clocks(
     return axis, end, [Clock(snap.at_s, cpu(snap.cpu_s)) for snap in w.snapshots]
 
 
-def attach(
-    result: EvalResult, run: CurveRun | None, how: CurveScoring, train_wall_s: float
-) -> EvalResult:
-    """``result`` with its trusted curve in ``extra['curve']``; rejected if a point reads ahead."""
-    if run is None or result.status is not Status.OK or result.metrics is None:
+def lay_out(
+    run: CurveRun | None, budget: Budget, measure: str | None, cpu_s: float, wall_s: float
+) -> Layout | None:
+    """Where ``run``'s points lie, training having used ``cpu_s`` and ``wall_s`` and being
+    charged ``measure`` (None: no curve was watched)."""
+    if run is None:
+        return None
+    axis, end, clocks = _clocks(run, budget, measure, cpu_s, wall_s)
+    points = [
+        _point(axis, budget, at, run.fractions[k], end, None, run.reported_at(at.wall_s))
+        for k, at in enumerate(clocks)
+    ]
+    points.append(_point(axis, budget, end, None, end, None, run.reported_at(end.wall_s)))
+    paths = tuple(snap.path for snap in run.watcher.snapshots)
+    return Layout(run.fractions, axis, tuple(points), _note(run), paths)
+
+
+def attach(result: EvalResult, layout: Layout | None, how: CurveScoring) -> EvalResult:
+    """``result`` with its trusted curve in ``extra['curve']``: ``layout``'s points with the
+    losses ``how`` measured; rejected if a point reads ahead."""
+    if layout is None or result.status is not Status.OK or result.metrics is None:
         return result
-    watcher, budget = run.watcher, result.budget
-    axis, end, clocks = _clocks(run, result, train_wall_s)
-    paths = [snap.path for snap in watcher.snapshots]
+    paths = layout.paths
     scores, wall_s, cpu_s = (how.scores, how.wall_s, how.cpu_s) if paths else ((), 0.0, 0.0)
     points: list[CurvePoint] = []
-    for k, (at, score) in enumerate(zip(clocks, scores, strict=True)):
-        requested = run.fractions[k]
+    for placed, score in zip(layout.points[:-1], scores, strict=True):
         if score.reads_ahead:
-            reason = f"the checkpoint saved at {requested:g} of the budget: {score.reason}"
+            reason = f"the checkpoint saved at {placed.requested:g} of the budget: {score.reason}"
             return dataclasses.replace(result, status=Status.REJECTED, reason=reason, metrics=None)
-        reported = run.reported_at(at.wall_s)
-        points.append(
-            _point(axis, budget, at, requested, end, score.val_loss, reported, score.reason)
-        )
-    reported = run.reported_at(end.wall_s)
-    points.append(_point(axis, budget, end, None, end, result.metrics.val_loss, reported))
+        points.append(dataclasses.replace(placed, val_loss=score.val_loss, reason=score.reason))
+    points.append(dataclasses.replace(layout.points[-1], val_loss=result.metrics.val_loss))
     curve = {
-        "requested": list(run.fractions),
-        "axis": axis.value,
+        "requested": list(layout.requested),
+        "axis": layout.axis.value,
         "points": [p.to_dict() for p in points],
         "windows": int(len(how.plan.windows)) if paths else 0,
         "probes": CURVE_PROBES,
         "score_wall_s": round(wall_s, 3),
         "score_cpu_s": round(cpu_s, 3),
-        "note": _note(run),
+        "note": layout.note,
     }
     return dataclasses.replace(result, extra={**result.extra, "curve": curve})
 

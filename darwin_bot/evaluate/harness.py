@@ -401,8 +401,10 @@ def _train_and_score(ctx: _Context, data_dir: Path, sandbox: ScoreSandbox) -> Ev
         return ctx.result(Status.REJECTED, why, log_tail=train.log_tail, **extra)
     extra.update(graph_nodes=len(graph.nodes), graph_ops=sorted(set(graph.ops)))
     files = (GRAPH_FILE, contract.model_file)
-    rescore.keep(EVALUATOR_VERSION, ctx, files, train, report, extra)  # to score again later
-    return score_step.score(ctx, data_dir, train, report, extra, sandbox)
+    measure, budget = extra["cost_measure"], ctx.opts.budget
+    layout = curve_mod.lay_out(ctx.curve, budget, measure, train.cpu_s, train.wall_s)
+    rescore.keep(EVALUATOR_VERSION, ctx, files, train, report, extra, layout)  # to score again
+    return score_step.score(ctx, data_dir, train, report, extra, layout, sandbox)
 
 
 def _report(claimed: TrainReport | None, scratch: Path) -> Report:

@@ -3,12 +3,19 @@
 Every generation is scored on its own windows (``windows.of_generation``), so
 the seed and the survivors carried into a generation must be scored again. What
 scoring needs of a training run is small and fixed once training ended: the
-exported graph archive, the weights file the weight count reads, and what the
-harness measured of training. After training, the harness keeps those under
-``keep_dir/<key>/`` (the engine's is ``<git dir>/darwin-graphs``: trusted
-side, never committed, never bound into a sandbox); an evaluation that finds
-them runs only the graph scorer (no training, no agent code) and reports the
-kept training measurements with ``extra.rescored``.
+exported graph archive, the weights file the weight count reads, the harness's
+copies of the learning curve's checkpoints with each point's placement (the
+fraction asked, the harness's clocks, the reported log line: ``curve.Layout``),
+and what the harness measured of training. After training, the harness keeps
+those under ``keep_dir/<key>/`` (the engine's is ``<git dir>/darwin-graphs``:
+trusted side, never committed, never bound into a sandbox); an evaluation that
+finds them runs only the graph scorer (no training, no agent code): the final
+graph, then the same checkpoints in it, on its own windows, as after training.
+It reports the kept training measurements with ``extra.rescored`` and the
+curve with the same placements and the losses measured on the new windows. An
+entry that is not whole (a file missing or not the size and sha256 it was kept
+with, a checkpoint of its curve among them) is trained again, never scored
+without its curve.
 
 ``<key>`` names everything a training run's outcome depends on: the evaluator
 version, the tree, the seed, the preset, the budget, the corpus (its sha256),
@@ -34,11 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from darwin_bot.evaluate.claims import Report
+from darwin_bot.evaluate.curve import Layout
 from darwin_bot.evaluate.sandbox.types import SandboxRun
 
 KEPT = "kept.json"
+CURVE_FILE = "darwin-curve-{}.pt"  # the k-th checkpoint copy of the learning curve
 # Kept runs past this many bytes go, the least recently used first (the tiny preset's
-# seed keeps 6.6 MB: its weights twice, in the checkpoint and in the graph archive).
+# seed keeps 16.3 MB: its weights five times, in the checkpoint, the graph archive and the
+# three checkpoints of its curve).
 MAX_KEPT_BYTES = 2 * 10**9
 
 
@@ -46,10 +56,11 @@ MAX_KEPT_BYTES = 2 * 10**9
 class Kept:
     """What scoring needs of one finished training run."""
 
-    folder: Path  # the graph archive and the weights file, as training wrote them
+    folder: Path  # the graph archive, the weights file and the curve's checkpoints
     train: SandboxRun
     report: Report
     extra: dict[str, Any]  # what the harness measured and checked of training and the export
+    curve: Layout | None  # its curve's checkpoints (in ``folder``) and their placements
 
 
 def key(version: str, ctx: Any) -> str:
@@ -70,6 +81,12 @@ def _store(ctx: Any) -> Path | None:
     return None if ctx.opts.smoke or ctx.opts.keep_dir is None else Path(ctx.opts.keep_dir)
 
 
+def _digest(path: Path) -> list[Any]:
+    """A kept file's size and sha256: what it must still be to be scored again."""
+    with path.open("rb") as f:
+        return [os.fstat(f.fileno()).st_size, hashlib.file_digest(f, "sha256").hexdigest()]
+
+
 def keep(
     version: str,
     ctx: Any,
@@ -77,18 +94,25 @@ def keep(
     train: SandboxRun,
     report: Report,
     extra: dict[str, Any],
+    curve: Layout | None,
 ) -> None:
-    """Keep ``files`` of the run's output folder and the training's measurements."""
+    """Keep ``files`` of the run's output folder, ``curve``'s checkpoints and placements,
+    and the training's measurements."""
     store, name, out = _store(ctx), key(version, ctx), ctx.scratch / "out"
     if store is None or (store / name).is_dir():
         return
     store.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=store))
-    for file in files:
-        shutil.copyfile(out / file, tmp / file)  # a copy: the sandbox's inode stays its own
+    copies = [(out / file, file) for file in files]
+    points = [CURVE_FILE.format(k) for k in range(len(curve.paths) if curve else 0)]
+    copies += zip(curve.paths if curve else (), points, strict=True)
+    for src, file in copies:
+        shutil.copyfile(src, tmp / file)  # a copy: the sandbox's inode stays its own
     run = {"backend": train.backend, "wall_s": train.wall_s, "cpu_s": train.cpu_s}
     run |= {"max_rss_mb": train.max_rss_mb, "log_tail": train.log_tail}
     measured = {"train": run, "report": dataclasses.asdict(report), "extra": extra}
+    measured["curve"] = {**curve.to_dict(), "files": points} if curve is not None else None
+    measured["files"] = {file: _digest(tmp / file) for _, file in copies}
     (tmp / KEPT).write_text(json.dumps(measured), encoding="utf-8")
     try:
         os.replace(tmp, store / name)  # whole or not at all
@@ -98,45 +122,71 @@ def keep(
 
 
 def find(version: str, ctx: Any) -> Kept | None:
-    """The kept training run of this evaluation (None: never kept, or unreadable: train it)."""
+    """The kept training run of this evaluation (None: train it).
+
+    An entry that cannot be read whole (its record, a file missing or changed,
+    its curve's checkpoints among them) is removed, so that training again
+    keeps the run anew: a re-score never goes without what the first score had.
+    """
     store = _store(ctx)
     folder = store / key(version, ctx) if store is not None else None
-    if folder is None or not (folder / KEPT).is_file():
+    if folder is None or not folder.is_dir():
         return None
     try:
-        data = json.loads((folder / KEPT).read_text(encoding="utf-8"))
-        t = data["train"]
-        train = SandboxRun(
-            t["backend"],
-            0,
-            False,
-            float(t["wall_s"]),
-            str(t["log_tail"]),
-            max_rss_mb=float(t["max_rss_mb"]),
-            cpu_s=float(t["cpu_s"]),
-        )
-        report = Report(**data["report"])
-        extra = dict(data["extra"])
+        kept = _read(folder)
     except (OSError, ValueError, KeyError, TypeError):
+        shutil.rmtree(folder, ignore_errors=True)
         return None
     os.utime(folder)  # used: the last to be pruned
-    return Kept(folder, train, report, {**extra, "rescored": True})
+    return kept
 
 
-def restore(kept: Kept, out: Path) -> tuple[SandboxRun, Report, dict[str, Any]]:
-    """Copy the kept files into ``out`` (private copies for this scoring) for ``_score``."""
+def _read(folder: Path) -> Kept:
+    """The entry in ``folder``; ValueError (or KeyError, TypeError, OSError) when damaged."""
+    data = json.loads((folder / KEPT).read_text(encoding="utf-8"))
+    for file, digest in data["files"].items():
+        if Path(file).name != file or _digest(folder / file) != digest:
+            raise ValueError(f"the kept {file} is not the file kept")
+    t = data["train"]
+    train = SandboxRun(
+        t["backend"],
+        0,
+        False,
+        float(t["wall_s"]),
+        str(t["log_tail"]),
+        max_rss_mb=float(t["max_rss_mb"]),
+        cpu_s=float(t["cpu_s"]),
+    )
+    curve = data["curve"]  # None: none was watched (still a key: a record without it is old)
+    if curve is not None:
+        if not set(curve["files"]) <= set(data["files"]):
+            raise ValueError("a kept checkpoint of the curve is not in the record")
+        paths = tuple(folder / file for file in curve["files"])
+        curve = Layout.from_dict(curve, paths)
+    extra = {**dict(data["extra"]), "rescored": True}
+    return Kept(folder, train, Report(**data["report"]), extra, curve)
+
+
+def restore(kept: Kept, out: Path) -> tuple[SandboxRun, Report, dict[str, Any], Layout | None]:
+    """Copy the kept files into ``out`` (private copies for this scoring) for ``_score``,
+    the curve's layout pointing at its copies there."""
     out.mkdir(parents=True, exist_ok=True)
     for path in kept.folder.iterdir():
         if path.name != KEPT:
             shutil.copyfile(path, out / path.name)
-    return kept.train, kept.report, dict(kept.extra)
+    curve = kept.curve
+    if curve is not None:
+        curve = dataclasses.replace(curve, paths=tuple(out / p.name for p in curve.paths))
+    return kept.train, kept.report, dict(kept.extra), curve
 
 
 def _prune(store: Path, limit: int = MAX_KEPT_BYTES) -> None:
+    """Past ``limit`` bytes of kept files (the curves' checkpoints too), the least recently
+    used entries go."""
     entries = [p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")]
     entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)  # the last used first
     total = 0
     for entry in entries:
-        total += sum(f.stat().st_size for f in entry.iterdir())
+        total += sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
         if total > limit:
             shutil.rmtree(entry, ignore_errors=True)

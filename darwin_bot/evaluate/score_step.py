@@ -71,9 +71,11 @@ def score(
     train: SandboxRun,
     report: Report,
     extra: dict[str, Any],
+    layout: curve_mod.Layout | None,
     sandbox: ScoreSandbox | None = None,
 ) -> EvalResult:
-    """The trained graph scored (in ``sandbox`` when one was started early), as a result."""
+    """The trained graph scored (in ``sandbox`` when one was started early), as a result,
+    with ``layout``'s checkpoints scored by the same worker as its learning curve."""
     opts = ctx.opts
     vocab = int(ctx.meta["vocab_size"])
     val = np.fromfile(data_dir / "val.bin", dtype=np.uint16)
@@ -94,8 +96,8 @@ def score(
     limit = score_limit(opts, train.wall_s, ctx.device, train.cpu_s)
     job = _job(ctx, Limits(limit.seconds, opts.memory_mb, opts.max_procs, cpu_s=limit.cpu_s))
     how = curve_mod.CurveScoring.of(plan, val, vocab, seed, spare)
-    snaps = ctx.curve.watcher.snapshots if ctx.curve is not None else []
-    part, points = curve_score.curve_part(how.plan, vocab, tuple(s.path for s in snaps))
+    paths = layout.paths if layout is not None else ()
+    part, points = curve_score.curve_part(how.plan, vocab, paths)
     outcome = score_graph(job, plan, vocab, sandbox, part)
     how = dataclasses.replace(
         how,
@@ -122,7 +124,7 @@ def score(
     if outcome.status is not Status.OK:
         return ctx.result(outcome.status, outcome.reason, log_tail=log, **extra)
     result = _finish(ctx, train, report, outcome, extra, log)
-    return curve_mod.attach(result, ctx.curve, how, train.wall_s)
+    return curve_mod.attach(result, layout, how)
 
 
 def _finish(

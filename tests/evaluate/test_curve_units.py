@@ -179,7 +179,8 @@ def test_a_program_that_saves_no_checkpoint_is_scored_at_the_end_only_and_says_s
     run = curve_mod.CurveRun((0.25, 0.5, 0.75), (0.25, 0.5, 0.75), w)
     run.on_line("iter 10: loss 2.5000, time 1ms")
     w.model_at_s = w.elapsed() + 1.0  # the model was written after that log line
-    result = curve_mod.attach(_result(Budget(iters=10)), run, None, 13.0)  # type: ignore[arg-type]  # nothing to score
+    layout = curve_mod.lay_out(run, Budget(iters=10), None, 0.0, 13.0)
+    result = curve_mod.attach(_result(Budget(iters=10)), layout, None)  # type: ignore[arg-type]  # nothing to score
     curve = result.extra["curve"]
     assert [p["budget_fraction"] for p in curve["points"]] == [1.0]
     assert curve["points"][0]["val_loss"] == 2.0 and curve["points"][0]["iteration"] == 10
@@ -216,11 +217,8 @@ def _run_seen(tmp_path: Path, model_at: tuple[float, float | None]) -> curve_mod
 
 
 def _time_to_loss(run: curve_mod.CurveRun, measure: str, target: float) -> float:
-    m = dataclasses.replace(Metrics(2.45, 11.6, 0.01, 1.0, 1.0, 1.0), train_cpu_s=8.5)
-    result = dataclasses.replace(
-        _result(Budget(iters=100)), metrics=m, extra={"cost_measure": measure}
-    )
-    axis, end, clocks = curve_mod._clocks(run, result, 9.5)
+    result = _result(Budget(iters=100))
+    axis, end, clocks = curve_mod._clocks(run, result.budget, measure, 8.5, 9.5)
     points = [
         ttl.CurvePoint(curve_mod.place(axis, result.budget, c, f, end), c.wall_s, loss)
         for c, f, loss in zip(
@@ -245,11 +243,7 @@ def test_a_pause_before_the_last_write_gains_nothing_on_the_cpu_axis(tmp_path):
 def test_a_cpu_figure_read_after_the_exit_counts_as_the_runs_total(tmp_path):
     run = _run_seen(tmp_path / "run", (9.0, None))  # the model's last write seen after the reap
     run.watcher.snapshots[2] = dataclasses.replace(run.watcher.snapshots[2], cpu_s=None)
-    m = dataclasses.replace(Metrics(2.45, 11.6, 0.01, 1.0, 1.0, 1.0), train_cpu_s=8.5)
-    result = dataclasses.replace(
-        _result(Budget(iters=100)), metrics=m, extra={"cost_measure": "cpu"}
-    )
-    axis, end, clocks = curve_mod._clocks(run, result, 9.5)
+    axis, end, clocks = curve_mod._clocks(run, Budget(iters=100), "cpu", 8.5, 9.5)
     assert axis is curve_mod.Axis.CPU and end.cpu_s == 8.5
     assert [c.cpu_s for c in clocks] == [2.0, 4.0, 8.5]  # late, never early
 

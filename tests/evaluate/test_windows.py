@@ -104,7 +104,7 @@ def test_kept_graphs_are_found_by_their_run_and_a_damaged_one_is_trained_again(t
     ctx = SimpleNamespace(opts=opts, hash="t1", device="cpu", meta={"sha256": "c"},
                           scratch=tmp_path / "scratch")  # fmt: skip
     run = SandboxRun("bwrap", 0, False, 2.5, "iter 5", max_rss_mb=9.0, cpu_s=4.0)
-    rescore.keep("5", ctx, ("graph", "model.pt"), run, Report(5, 320.0, 2.0, None), {"a": 1})
+    rescore.keep("5", ctx, ("graph", "model.pt"), run, Report(5, 320.0, 2.0, None), {"a": 1}, None)
     kept = rescore.find("5", ctx)
     assert kept is not None and kept.train.wall_s == 2.5 and kept.train.cpu_s == 4.0
     assert kept.extra == {"a": 1, "rescored": True} and kept.report.iterations == 5

@@ -369,6 +369,7 @@ def test_every_leg_of_a_generation_is_scored_on_its_windows_and_the_seed_again(c
     scored = {r["extra"].get("windows") for rs in by_agent.values() for r in rs if r["metrics"]}
     assert len(scored) == 1 and scored.pop().endswith("-g1"), "every leg on the same windows"
     assert all(r["extra"].get("rescored") for r in by_agent["seed"]), "scored, not trained"
+    assert all(r["extra"].get("curve", {}).get("points") for r in by_agent["seed"]), "its curve"
 
 
 def _memory(root: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
