@@ -54,7 +54,6 @@ class ScoreJob:
     limits: Limits
     threads: int | None = None
     env: tuple[tuple[str, str], ...] = ()  # more environment (the worker's own device)
-    weights: tuple[Path, ...] = ()  # a learning curve's checkpoints, each run in the graph
 
 
 @dataclass(frozen=True)
@@ -140,11 +139,15 @@ class ScoreSandbox:
         else:
             stream.read()
 
-    def run(self, line: bytes, consumer: Callable[[IO[bytes]], None]) -> SandboxRun:
-        """Send the job ``line`` (the folder filled), its frames to ``consumer``; the run."""
+    def run(self, line: bytes, consumer: Callable[[IO[bytes]], None], limits: Limits) -> SandboxRun:
+        """Send the job ``line`` (the folder filled), its frames to ``consumer``; the run.
+
+        ``limits``' time and CPU bound the job from the handover: the scoring budget, not
+        the hold's (which only had to outlast training).
+        """
         self._consumer = consumer
         self._handed.set()
-        self.gate.release(True, line, self.job.limits.timeout_s, self.job.limits.cpu_s)
+        self.gate.release(True, line, limits.timeout_s, limits.cpu_s)
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -212,7 +215,7 @@ def score_graph(
     part = curve if curve is not None and curve.paths else None
     frames = _Frames(scorer, part, sandbox.gate, job.limits)
     try:
-        run = sandbox.run(_fill(job, plan, frames.curve), frames.consume)
+        run = sandbox.run(_fill(job, plan, frames.curve), frames.consume, job.limits)
     finally:
         sandbox.close()
     return _outcome(job, run, frames)

@@ -68,3 +68,17 @@ def test_an_early_sandbox_that_gets_no_job_ends_quietly(tmp_path):
     sandbox.close()  # training failed: no graph comes
     assert not sandbox._thread.is_alive()
     assert sandbox._result is not None and sandbox._result.returncode == 0
+
+
+@pytest.mark.slow
+def test_an_early_sandbox_is_held_to_the_scoring_limits_from_the_handover(archive, tmp_path):
+    # held with a generous bound (it must outlast training), the job gets scoring's own limit
+    # enough windows that scoring is still running when a 0.05 s limit is checked
+    val = (np.arange(80000, dtype=np.uint16) * 7919) % VOCAB
+    plan = plan_probes(val, T, VOCAB, 4000, 3, n_probes=2048, rng=np.random.default_rng(0))
+    held = Limits(300.0, 4096, 64)
+    early = score_run.ScoreSandbox(_job(tmp_path, archive, "early", held), T, 300.0).start()
+    assert _held_cpu(early, 120.0) >= 0.5
+    tight = Limits(0.05, 4096, 64)
+    out = score_run.score_graph(_job(tmp_path, archive, "early", tight), plan, VOCAB, early)
+    assert out.status is Status.TIMEOUT, (out.status, out.reason)
