@@ -7,7 +7,7 @@
 Alternates, ``--repeats`` times: the bare ``python seed/train.py`` under the same
 ``DARWIN_*`` environment the evaluator sets (its default budget unless ``--iters``),
 then the whole ``python -m darwin_bot evaluate . --preset P --json --sandbox S``.
-The ratio whole / bare is the figure the issue's 1.10 target is about.
+The ratio whole / bare is the figure the target (at most 1.10x) is about.
 
 The fixed part is then taken apart with probes, each its own fresh process, each
 timed ``--repeats`` times: Python start, ``import torch``, the CLI's start, a
